@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// Runs the tap suite and ends with the plain line CI reads: "N passed, N failed[, N skipped]".
+// tap's own exit code is kept. tap must be rebuilt once after install because the project
+// swaps its TypeScript plugin for tsx (see ../shared/STACK.md); `tap build` is cheap when current.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+
+const require = createRequire(import.meta.url);
+// tap exports no bin path; find it from its package.json so the script needs no npx.
+const tapPkg = require.resolve("tap/package.json");
+const tapBin = join(dirname(tapPkg), require(tapPkg).bin.tap);
+// Rebuild only when tap's built Test class still carries the TypeScript plugin: a rebuild
+// rewrites node_modules/@tapjs/test/test-built, and two runs rebuilding at once break each other.
+const builtIndex = join(dirname(require.resolve("@tapjs/test/package.json")), "test-built", "dist", "esm", "index.js");
+const needsBuild = !existsSync(builtIndex) || readFileSync(builtIndex, "utf8").includes("@tapjs/typescript");
+const build = needsBuild ? spawnSync(process.execPath, [tapBin, "build"], { stdio: ["ignore", "ignore", "inherit"] }) : { status: 0 };
+if (build.status !== 0) {
+  console.error("tap build failed");
+  console.log("0 passed, 1 failed");
+  process.exit(build.status ?? 1);
+}
+
+const child = spawn(process.execPath, [tapBin, ...process.argv.slice(2)], { stdio: ["ignore", "pipe", "inherit"] });
+let tail = "";
+child.stdout.on("data", (chunk) => {
+  process.stdout.write(chunk);
+  tail = (tail + chunk.toString("utf8")).slice(-4096);
+});
+child.on("close", (code, signal) => {
+  // tap (non-TTY) ends with a line like: # { total: 12, pass: 11, fail: 1, skip: 0 }
+  const m = /#\s*\{([^}]*)\}\s*(?:#[^\n]*\s*)*$/.exec(tail) ?? /#\s*\{([^}]*total[^}]*)\}/.exec(tail);
+  const counts = { pass: 0, fail: 0, skip: 0, todo: 0 };
+  if (m) {
+    for (const part of m[1].split(",")) {
+      const [k, v] = part.split(":").map((s) => s.trim());
+      if (k in counts) counts[k] = Number(v);
+    }
+  } else {
+    counts.fail = 1; // no summary means the run did not complete
+  }
+  const exitCode = code ?? 1;
+  if (exitCode !== 0 && counts.fail === 0) counts.fail = 1;
+  const skipped = counts.skip + counts.todo;
+  console.log(`${counts.pass} passed, ${counts.fail} failed${skipped ? `, ${skipped} skipped` : ""}`);
+  if (signal) process.kill(process.pid, signal);
+  process.exit(exitCode);
+});
