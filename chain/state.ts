@@ -1,0 +1,241 @@
+/**
+ * The ledger state (DESIGN.md section 4): typed records over the authenticated tree.
+ *
+ * `ChainState` is immutable: executing a block yields a new one and the old one stays valid,
+ * which is what lets consensus execute a proposal speculatively. `StateWriter` is the
+ * scratch overlay one block executes in, with checkpoints so that a failed operation can be
+ * rolled back while its fee and nonce stay consumed.
+ */
+import { asArray, asBytes, asString, asU64, decode, encode, u64, type CborValue } from "./codec.ts";
+import { compareBytes, concatBytes, utf8 } from "./bytes.ts";
+import { SparseMerkleTree, type StateProof } from "./smt.ts";
+import { Tag, taggedHash } from "./hash.ts";
+
+export interface Unbonding {
+  readonly amount: bigint;
+  readonly releaseHeight: bigint;
+}
+
+export interface Account {
+  readonly balance: bigint;
+  /** The nonce the account's next transaction must carry. */
+  readonly nonce: bigint;
+  readonly staked: bigint;
+  readonly unbonding: readonly Unbonding[];
+}
+
+export const EMPTY_ACCOUNT: Account = Object.freeze({ balance: 0n, nonce: 0n, staked: 0n, unbonding: Object.freeze([]) as readonly Unbonding[] });
+
+/** Chain-wide counters, in the state so that they are covered by the state root. */
+export interface ChainMeta {
+  readonly height: bigint;
+  /** Time of the last block (ms since the Unix epoch); genesis time at height 0. */
+  readonly time: bigint;
+  /** seed_h = H(seed_{h-1}, proposer's signature over (chainId, h)); genesis hash at height 0. */
+  readonly seed: Uint8Array;
+  readonly genesisSupply: bigint;
+  readonly minted: bigint;
+  readonly burned: bigint;
+}
+
+export interface Validator {
+  readonly publicKey: Uint8Array;
+  /** Voting power = stake, in base units. */
+  readonly power: bigint;
+  readonly name: string;
+}
+
+export type StateChange = readonly [key: Uint8Array, value: Uint8Array | null];
+
+// ---- keys: one prefix byte per record kind ----
+const PREFIX_GLOBAL = 0x00;
+const PREFIX_ACCOUNT = 0x01;
+export const StateKey = {
+  meta: concatBytes(new Uint8Array([PREFIX_GLOBAL]), utf8.encode("meta")),
+  validators: concatBytes(new Uint8Array([PREFIX_GLOBAL]), utf8.encode("validators")),
+  account: (publicKey: Uint8Array): Uint8Array => concatBytes(new Uint8Array([PREFIX_ACCOUNT]), publicKey),
+} as const;
+
+/** If a state key is an account key, its public key. */
+export function accountOfKey(key: Uint8Array): Uint8Array | undefined {
+  return key.length === 33 && key[0] === PREFIX_ACCOUNT ? key.subarray(1) : undefined;
+}
+
+// ---- record codecs ----
+export function encodeAccount(a: Account): Uint8Array {
+  return encode([u64(a.balance), u64(a.nonce), u64(a.staked), a.unbonding.map((u) => [u64(u.amount), u64(u.releaseHeight)])]);
+}
+export function decodeAccount(b: Uint8Array): Account {
+  const v = asArray(decode(b), "account", 4);
+  return {
+    balance: asU64(v[0], "balance"),
+    nonce: asU64(v[1], "nonce"),
+    staked: asU64(v[2], "staked"),
+    unbonding: asArray(v[3], "unbonding").map((x) => {
+      const u = asArray(x, "unbonding entry", 2);
+      return { amount: asU64(u[0], "amount"), releaseHeight: asU64(u[1], "releaseHeight") };
+    }),
+  };
+}
+function isEmptyAccount(a: Account): boolean {
+  return a.balance === 0n && a.nonce === 0n && a.staked === 0n && a.unbonding.length === 0;
+}
+
+export function encodeMeta(m: ChainMeta): Uint8Array {
+  return encode([u64(m.height), u64(m.time), m.seed, u64(m.genesisSupply), u64(m.minted), u64(m.burned)]);
+}
+export function decodeMeta(b: Uint8Array): ChainMeta {
+  const v = asArray(decode(b), "meta", 6);
+  return {
+    height: asU64(v[0], "height"),
+    time: asU64(v[1], "time"),
+    seed: asBytes(v[2], "seed", 32),
+    genesisSupply: asU64(v[3], "genesisSupply"),
+    minted: asU64(v[4], "minted"),
+    burned: asU64(v[5], "burned"),
+  };
+}
+
+export function encodeValidators(vs: readonly Validator[]): Uint8Array {
+  return encode(vs.map((v): CborValue => [v.publicKey, u64(v.power), v.name]));
+}
+export function decodeValidators(b: Uint8Array): Validator[] {
+  return asArray(decode(b), "validators").map((x) => {
+    const v = asArray(x, "validator", 3);
+    return { publicKey: asBytes(v[0], "publicKey", 32), power: asU64(v[1], "power"), name: asString(v[2], "name", 128) };
+  });
+}
+
+/** The hash a header commits to for the validator set it was produced under. */
+export function validatorsHash(vs: readonly Validator[]): Uint8Array {
+  return taggedHash(Tag.VALSET, encodeValidators(vs));
+}
+
+/** An immutable state snapshot: the tree plus the hash of the block that produced it. */
+export class ChainState {
+  readonly tree: SparseMerkleTree;
+  /** Hash of the last applied block (the genesis hash at height 0). Not part of the root. */
+  readonly lastBlockHash: Uint8Array;
+
+  constructor(tree: SparseMerkleTree, lastBlockHash: Uint8Array) {
+    this.tree = tree;
+    this.lastBlockHash = lastBlockHash;
+  }
+
+  root(): Uint8Array {
+    return this.tree.root();
+  }
+  get(key: Uint8Array): Uint8Array | undefined {
+    return this.tree.get(key);
+  }
+  prove(key: Uint8Array): StateProof {
+    return this.tree.prove(key);
+  }
+  account(publicKey: Uint8Array): Account {
+    const b = this.tree.get(StateKey.account(publicKey));
+    return b ? decodeAccount(b) : EMPTY_ACCOUNT;
+  }
+  meta(): ChainMeta {
+    const b = this.tree.get(StateKey.meta);
+    if (!b) throw new Error("state has no meta record");
+    return decodeMeta(b);
+  }
+  validators(): Validator[] {
+    const b = this.tree.get(StateKey.validators);
+    return b ? decodeValidators(b) : [];
+  }
+  withChanges(changes: readonly StateChange[], lastBlockHash: Uint8Array): ChainState {
+    return new ChainState(this.tree.update(changes), lastBlockHash);
+  }
+}
+
+interface Slot {
+  readonly key: Uint8Array;
+  value: Uint8Array | null;
+}
+
+/** A block's scratch overlay over a ChainState, with a journal for checkpoints. */
+export class StateWriter {
+  readonly #base: ChainState;
+  readonly #slots = new Map<string, Slot>();
+  /** undo log: key id and the slot it replaced (undefined = key was not in the overlay) */
+  readonly #journal: Array<[string, Slot | undefined]> = [];
+
+  constructor(base: ChainState) {
+    this.#base = base;
+  }
+
+  get base(): ChainState {
+    return this.#base;
+  }
+
+  #id(key: Uint8Array): string {
+    return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
+  }
+
+  get(key: Uint8Array): Uint8Array | undefined {
+    const slot = this.#slots.get(this.#id(key));
+    if (slot) return slot.value ?? undefined;
+    return this.#base.get(key);
+  }
+
+  set(key: Uint8Array, value: Uint8Array | null): void {
+    const id = this.#id(key);
+    const prev = this.#slots.get(id);
+    this.#journal.push([id, prev && { key: prev.key, value: prev.value }]);
+    this.#slots.set(id, { key, value });
+  }
+
+  checkpoint(): number {
+    return this.#journal.length;
+  }
+
+  revert(checkpoint: number): void {
+    while (this.#journal.length > checkpoint) {
+      const [id, prev] = this.#journal.pop()!;
+      if (prev) this.#slots.set(id, prev);
+      else this.#slots.delete(id);
+    }
+  }
+
+  account(publicKey: Uint8Array): Account {
+    const b = this.get(StateKey.account(publicKey));
+    return b ? decodeAccount(b) : EMPTY_ACCOUNT;
+  }
+  setAccount(publicKey: Uint8Array, a: Account): void {
+    // Empty accounts are removed so that absence (an exclusion proof) means "never funded".
+    this.set(StateKey.account(publicKey), isEmptyAccount(a) ? null : encodeAccount(a));
+  }
+  meta(): ChainMeta {
+    const b = this.get(StateKey.meta);
+    if (!b) throw new Error("state has no meta record");
+    return decodeMeta(b);
+  }
+  setMeta(m: ChainMeta): void {
+    this.set(StateKey.meta, encodeMeta(m));
+  }
+
+  /** The net changes against the base, in key order (deterministic). Unchanged writes are dropped. */
+  changes(): StateChange[] {
+    const out: StateChange[] = [];
+    for (const slot of this.#slots.values()) {
+      const before = this.#base.get(slot.key);
+      if (slot.value === null ? before === undefined : before !== undefined && Buffer.compare(before, slot.value) === 0) continue;
+      out.push([slot.key, slot.value]);
+    }
+    return out.sort((a, b) => compareBytes(a[0], b[0]));
+  }
+}
+
+/** Sum of every balance, stake and unbonding amount. The supply invariant says it equals
+ * genesisSupply + minted - burned after every block. O(state size): for tests and audits. */
+export function totalHeld(state: ChainState): bigint {
+  let sum = 0n;
+  for (const [key, value] of state.tree.entries()) {
+    if (accountOfKey(key) === undefined) continue;
+    const a = decodeAccount(value);
+    sum += a.balance + a.staked;
+    for (const u of a.unbonding) sum += u.amount;
+  }
+  return sum;
+}

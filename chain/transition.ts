@@ -1,0 +1,272 @@
+/**
+ * The state transition (DESIGN.md section 4): pure and deterministic. No clock, no randomness,
+ * no I/O, no floats; iteration only over arrays in block order or over sorted keys.
+ *
+ *   applyBlock(state, block, params) -> { state, receipts, events, changes }   (verify a block)
+ *   buildBlock(state, candidates, ...) -> { block, ... }                       (propose a block)
+ *
+ * A transaction is either invalid (bad signature, wrong nonce, fee below the minimum, cannot pay
+ * its fee, unknown operation: TxError, and a block containing it is invalid) or executes: the fee
+ * and the nonce are consumed, and the operation succeeds or fails with a receipt code, rolled back.
+ */
+import { AmountError, addU64, subU64 } from "./amount.ts";
+import { merkleRoot } from "../proofs/merkle.ts";
+import {
+  BlockError, BlockErrorCode, BLOCK_VERSION, commitHash, makeBlock, nextSeed, seedSignBytes, verifyCommit,
+  type Block, type Commit,
+} from "./block.ts";
+import { encode, u64 } from "./codec.ts";
+import { CodedError } from "./errors.ts";
+import { equalBytes } from "./bytes.ts";
+import { verify, type KeyPair } from "./keys.ts";
+import type { ChainParams } from "./params.ts";
+import { ChainState, StateWriter, validatorsHash, type StateChange } from "./state.ts";
+import { TxError, TxErrorCode, validateTxBasic, type SignedTx } from "./tx.ts";
+
+export interface Receipt {
+  readonly txHash: Uint8Array;
+  readonly ok: boolean;
+  /** "" when ok, else the failure code (e.g. "INSUFFICIENT_BALANCE"). */
+  readonly code: string;
+  readonly fee: bigint;
+}
+
+export type ChainEvent =
+  | { readonly kind: "transfer"; readonly txHash: Uint8Array; readonly from: Uint8Array; readonly to: Uint8Array; readonly amount: bigint }
+  | { readonly kind: "fee"; readonly txHash: Uint8Array; readonly payer: Uint8Array; readonly burned: bigint; readonly toProposer: bigint };
+
+export const ExecErrorCode = {
+  INSUFFICIENT_BALANCE: "INSUFFICIENT_BALANCE",
+  AMOUNT_OVERFLOW: "AMOUNT_OVERFLOW",
+} as const;
+export type ExecErrorCode = (typeof ExecErrorCode)[keyof typeof ExecErrorCode];
+/** An operation that failed while executing: the fee and nonce stay consumed. */
+export class ExecError extends CodedError<ExecErrorCode> {}
+
+export interface BlockResult {
+  readonly state: ChainState;
+  readonly receipts: Receipt[];
+  readonly events: ChainEvent[];
+  /** Net state changes in key order: what the store writes with the block. */
+  readonly changes: StateChange[];
+}
+
+export function encodeReceipt(r: Receipt): Uint8Array {
+  return encode([r.txHash, r.ok, r.code, u64(r.fee)]);
+}
+
+export function receiptsRoot(receipts: readonly Receipt[]): Uint8Array {
+  return merkleRoot(receipts.map(encodeReceipt));
+}
+
+export function txRoot(txs: readonly SignedTx[]): Uint8Array {
+  return merkleRoot(txs.map((t) => t.hash));
+}
+
+/** Per-block accumulators, written once at the end instead of once per transaction. */
+interface BlockAccumulator {
+  burned: bigint;
+  toProposer: bigint;
+}
+
+/** Stateful checks that make a transaction invalid. Reads only. */
+export function checkTxAgainstState(w: StateWriter | ChainState, tx: SignedTx, params: ChainParams): void {
+  const sender = w.account(tx.sender);
+  if (tx.nonce !== sender.nonce) {
+    throw new TxError(TxErrorCode.WRONG_NONCE, `nonce ${tx.nonce}, account expects ${sender.nonce}`, { expected: sender.nonce.toString() });
+  }
+  if (tx.fee < params.minTxFee) throw new TxError(TxErrorCode.FEE_TOO_LOW, `fee ${tx.fee} below the minimum ${params.minTxFee}`, { minimum: params.minTxFee.toString() });
+  if (sender.balance < tx.fee) throw new TxError(TxErrorCode.CANNOT_PAY_FEE, `balance ${sender.balance} cannot pay fee ${tx.fee}`);
+}
+
+/**
+ * Executes one transaction whose stateless validity is already known. Throws TxError when it is
+ * invalid against the state (nothing is written then); otherwise returns its receipt.
+ */
+function executeTx(w: StateWriter, tx: SignedTx, params: ChainParams, acc: BlockAccumulator, events: ChainEvent[]): Receipt {
+  checkTxAgainstState(w, tx, params);
+  const sender = w.account(tx.sender);
+  w.setAccount(tx.sender, { ...sender, balance: sender.balance - tx.fee, nonce: sender.nonce + 1n });
+  const burned = (tx.fee * BigInt(params.feeBurnBps)) / 10_000n;
+  acc.burned += burned;
+  acc.toProposer += tx.fee - burned;
+  events.push({ kind: "fee", txHash: tx.hash, payer: tx.sender, burned, toProposer: tx.fee - burned });
+
+  const cp = w.checkpoint();
+  const eventsBefore = events.length;
+  try {
+    executeOp(w, tx, events);
+    return { txHash: tx.hash, ok: true, code: "", fee: tx.fee };
+  } catch (e) {
+    if (!(e instanceof ExecError)) throw e;
+    w.revert(cp);
+    events.length = eventsBefore;
+    return { txHash: tx.hash, ok: false, code: e.code, fee: tx.fee };
+  }
+}
+
+function executeOp(w: StateWriter, tx: SignedTx, events: ChainEvent[]): void {
+  const op = tx.op;
+  switch (op.type) {
+    case "transfer": {
+      const from = w.account(tx.sender);
+      if (from.balance < op.amount) throw new ExecError(ExecErrorCode.INSUFFICIENT_BALANCE, `balance ${from.balance} < amount ${op.amount}`);
+      w.setAccount(tx.sender, { ...from, balance: subU64(from.balance, op.amount) });
+      const to = w.account(op.to);
+      w.setAccount(op.to, { ...to, balance: credit(to.balance, op.amount) });
+      events.push({ kind: "transfer", txHash: tx.hash, from: tx.sender, to: op.to, amount: op.amount });
+      return;
+    }
+    case "unknown":
+      // validateTxBasic rejects these before execution; reaching here is a programming error.
+      throw new TxError(TxErrorCode.UNKNOWN_OPERATION, `operation ${op.code} cannot execute`);
+  }
+}
+
+function credit(balance: bigint, amount: bigint): bigint {
+  try {
+    return addU64(balance, amount);
+  } catch (e) {
+    if (e instanceof AmountError) throw new ExecError(ExecErrorCode.AMOUNT_OVERFLOW, "credit would overflow the recipient's balance");
+    throw e;
+  }
+}
+
+/** Writes the per-block totals and the new chain counters. */
+function finishBlock(w: StateWriter, proposer: Uint8Array, height: bigint, time: bigint, seedSig: Uint8Array, acc: BlockAccumulator): void {
+  if (acc.toProposer > 0n) {
+    const p = w.account(proposer);
+    w.setAccount(proposer, { ...p, balance: addU64(p.balance, acc.toProposer) });
+  }
+  const meta = w.meta();
+  w.setMeta({ ...meta, height, time, seed: nextSeed(meta.seed, seedSig), burned: addU64(meta.burned, acc.burned) });
+}
+
+function checkHeader(state: ChainState, block: Block, chainId: string, params: ChainParams): void {
+  const h = block.header;
+  const meta = state.meta();
+  if (h.version !== BLOCK_VERSION) throw new BlockError(BlockErrorCode.WRONG_VERSION, `block version ${h.version}`);
+  if (h.chainId !== chainId) throw new BlockError(BlockErrorCode.WRONG_CHAIN_ID, `block is for chain "${h.chainId}"`);
+  if (h.height !== meta.height + 1n) throw new BlockError(BlockErrorCode.WRONG_HEIGHT, `height ${h.height}, expected ${meta.height + 1n}`);
+  if (!equalBytes(h.parentHash, state.lastBlockHash)) throw new BlockError(BlockErrorCode.WRONG_PARENT, "parent hash is not the last block");
+  if (h.time <= meta.time) throw new BlockError(BlockErrorCode.TIME_NOT_INCREASING, `time ${h.time} not after ${meta.time}`);
+  const validators = state.validators();
+  if (!validators.some((v) => equalBytes(v.publicKey, h.proposer))) throw new BlockError(BlockErrorCode.UNKNOWN_PROPOSER, "proposer is not a validator");
+  if (!equalBytes(h.validatorsHash, validatorsHash(validators))) throw new BlockError(BlockErrorCode.WRONG_VALIDATORS_HASH, "validators hash mismatch");
+  if (!verify(h.proposer, seedSignBytes(chainId, h.height), h.seedSig)) throw new BlockError(BlockErrorCode.BAD_SEED_SIGNATURE, "seed signature does not verify");
+  if (!equalBytes(h.lastCommitHash, commitHash(block.lastCommit))) throw new BlockError(BlockErrorCode.WRONG_LAST_COMMIT_HASH, "last commit hash mismatch");
+  if (h.height === 1n) {
+    if (block.lastCommit !== null) throw new BlockError(BlockErrorCode.BAD_COMMIT, "the first block carries no commit");
+  } else {
+    if (block.lastCommit === null) throw new BlockError(BlockErrorCode.BAD_COMMIT, "block carries no commit for its parent");
+    // The validator set is fixed by genesis until staking lands (consensus issue), so the
+    // parent's set is the current one.
+    verifyCommit(chainId, validators, h.height - 1n, h.parentHash, block.lastCommit);
+  }
+  if (block.txs.length > params.maxBlockTxs) throw new BlockError(BlockErrorCode.TOO_MANY_TXS, `${block.txs.length} txs > ${params.maxBlockTxs}`);
+  let bytes = 0;
+  for (const t of block.txs) bytes += t.size;
+  if (bytes > params.maxBlockBytes) throw new BlockError(BlockErrorCode.TOO_LARGE, `${bytes} tx bytes > ${params.maxBlockBytes}`);
+  if (!equalBytes(h.txRoot, txRoot(block.txs))) throw new BlockError(BlockErrorCode.WRONG_TX_ROOT, "tx root mismatch");
+}
+
+export interface ApplyOptions {
+  /** Skip per-transaction signature checks (only for blocks this node built from its own mempool). */
+  readonly skipTxSignatures?: boolean;
+}
+
+/**
+ * Verifies and executes `block` on `state`. Throws BlockError for a bad header, roots or commit,
+ * and TxError (with data.index) for an invalid transaction. Never mutates `state`.
+ */
+export function applyBlock(state: ChainState, block: Block, params: ChainParams, chainId: string, opts: ApplyOptions = {}): BlockResult {
+  checkHeader(state, block, chainId, params);
+  const w = new StateWriter(state);
+  const acc: BlockAccumulator = { burned: 0n, toProposer: 0n };
+  const receipts: Receipt[] = [];
+  const events: ChainEvent[] = [];
+  block.txs.forEach((tx, index) => {
+    try {
+      if (!opts.skipTxSignatures) validateTxBasic(tx, chainId);
+      receipts.push(executeTx(w, tx, params, acc, events));
+    } catch (e) {
+      if (e instanceof TxError) throw new TxError(e.code, `tx ${index}: ${e.message}`, { ...e.data, index });
+      throw e;
+    }
+  });
+  finishBlock(w, block.header.proposer, block.header.height, block.header.time, block.header.seedSig, acc);
+  const changes = w.changes();
+  const next = state.withChanges(changes, block.hash);
+  if (!equalBytes(block.header.stateRoot, next.root())) throw new BlockError(BlockErrorCode.WRONG_STATE_ROOT, "state root mismatch");
+  if (!equalBytes(block.header.receiptsRoot, receiptsRoot(receipts))) throw new BlockError(BlockErrorCode.WRONG_RECEIPTS_ROOT, "receipts root mismatch");
+  return { state: next, receipts, events, changes };
+}
+
+export interface BuildInput {
+  readonly chainId: string;
+  readonly params: ChainParams;
+  readonly proposer: KeyPair;
+  /** Wall-clock time proposed by the caller; raised to parent time + 1 if not after it. */
+  readonly time: bigint;
+  readonly lastCommit: Commit | null;
+}
+
+export interface BuiltBlock extends BlockResult {
+  readonly block: Block;
+  /** Candidates left out as invalid against the state, with the reason. */
+  readonly rejected: { tx: SignedTx; error: TxError }[];
+}
+
+/**
+ * Builds the next block from candidate transactions (already validated statelessly, e.g. on
+ * mempool admission), skipping those invalid against the state, within the block limits.
+ */
+export function buildBlock(state: ChainState, candidates: Iterable<SignedTx>, input: BuildInput): BuiltBlock {
+  const { params, chainId } = input;
+  const meta = state.meta();
+  const height = meta.height + 1n;
+  const time = input.time > meta.time ? input.time : meta.time + 1n;
+  const w = new StateWriter(state);
+  const acc: BlockAccumulator = { burned: 0n, toProposer: 0n };
+  const receipts: Receipt[] = [];
+  const events: ChainEvent[] = [];
+  const txs: SignedTx[] = [];
+  const rejected: { tx: SignedTx; error: TxError }[] = [];
+  let bytes = 0;
+  for (const tx of candidates) {
+    if (txs.length >= params.maxBlockTxs) break;
+    if (bytes + tx.size > params.maxBlockBytes) continue;
+    try {
+      receipts.push(executeTx(w, tx, params, acc, events));
+      txs.push(tx);
+      bytes += tx.size;
+    } catch (e) {
+      if (!(e instanceof TxError)) throw e;
+      rejected.push({ tx, error: e });
+    }
+  }
+  const seedSig = input.proposer.sign(seedSignBytes(chainId, height));
+  finishBlock(w, input.proposer.publicKey, height, time, seedSig, acc);
+  const changes = w.changes();
+  // The tree is final here; the block hash it will be labelled with is known only after the header.
+  const tree = state.tree.update(changes);
+  const block = makeBlock(
+    {
+      version: BLOCK_VERSION,
+      chainId,
+      height,
+      time,
+      parentHash: state.lastBlockHash,
+      proposer: input.proposer.publicKey,
+      txRoot: txRoot(txs),
+      receiptsRoot: receiptsRoot(receipts),
+      stateRoot: tree.root(),
+      lastCommitHash: commitHash(input.lastCommit),
+      validatorsHash: validatorsHash(state.validators()),
+      seedSig,
+    },
+    txs,
+    input.lastCommit,
+  );
+  return { block, state: new ChainState(tree, block.hash), receipts, events, changes, rejected };
+}

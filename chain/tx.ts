@@ -1,0 +1,193 @@
+/**
+ * Transactions (DESIGN.md section 4).
+ *
+ * Wire form (deterministic CBOR):  envelope = [bodyBytes: bstr, signature: bstr(64)]
+ *                                   body     = [chainId, sender(32), nonce, fee, op]
+ *                                   op       = [opCode, ...args]
+ * The body travels as a byte string so that its hash is taken over the bytes received.
+ * id = H("cloudcoin/tx/v1", bodyBytes); the sender signs the id. The chain id is inside the
+ * body, so a transaction signed for one chain is invalid on every other.
+ */
+import { asArray, asBytes, asString, asU64, asUint, decode, encode, u64, type CborValue } from "./codec.ts";
+import { CodedError } from "./errors.ts";
+import { Tag, taggedHash } from "./hash.ts";
+import { verify, type KeyPair, PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "./keys.ts";
+
+/** Operation codes: the room for every operation of DESIGN.md section 4. */
+export const OpCode = {
+  TRANSFER: 0,
+  STAKE: 1,
+  UNSTAKE: 2,
+  VALIDATOR_REGISTER: 3,
+  PROVIDER_REGISTER: 4,
+  PROVIDER_EXIT: 5,
+  STORAGE_DEAL: 6,
+  STORAGE_PROOF: 7,
+  BANDWIDTH_ATTEST: 8,
+  PAYCH_OPEN: 9,
+  PAYCH_FUND: 10,
+  PAYCH_REDEEM: 11,
+  PAYCH_CLOSE: 12,
+  PAYCH_WITHDRAW: 13,
+} as const;
+export type OpCode = (typeof OpCode)[keyof typeof OpCode];
+
+export const OP_NAMES: Readonly<Record<number, string>> = {
+  0: "transfer",
+  1: "stake",
+  2: "unstake",
+  3: "validator.register",
+  4: "provider.register",
+  5: "provider.exit",
+  6: "storage.deal",
+  7: "storage.proof",
+  8: "bandwidth.attest",
+  9: "paych.open",
+  10: "paych.fund",
+  11: "paych.redeem",
+  12: "paych.close",
+  13: "paych.withdraw",
+};
+
+export type Operation =
+  | { readonly type: "transfer"; readonly to: Uint8Array; readonly amount: bigint }
+  /** Any operation this version does not execute: kept decoded so it can be rejected with a reason. */
+  | { readonly type: "unknown"; readonly code: number; readonly args: readonly CborValue[] };
+
+export interface TxBody {
+  readonly chainId: string;
+  readonly sender: Uint8Array;
+  readonly nonce: bigint;
+  readonly fee: bigint;
+  readonly op: Operation;
+}
+
+export interface SignedTx extends TxBody {
+  /** H("cloudcoin/tx/v1", bodyBytes): the id, and what the sender signs. */
+  readonly hash: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly bodyBytes: Uint8Array;
+  /** The whole envelope, as received. */
+  readonly bytes: Uint8Array;
+  readonly size: number;
+}
+
+export const TxErrorCode = {
+  MALFORMED: "TX_MALFORMED",
+  TOO_LARGE: "TX_TOO_LARGE",
+  WRONG_CHAIN_ID: "TX_WRONG_CHAIN_ID",
+  BAD_SIGNATURE: "TX_BAD_SIGNATURE",
+  UNKNOWN_OPERATION: "TX_UNKNOWN_OPERATION",
+  INVALID_OPERATION: "TX_INVALID_OPERATION",
+  WRONG_NONCE: "TX_WRONG_NONCE",
+  FEE_TOO_LOW: "TX_FEE_TOO_LOW",
+  CANNOT_PAY_FEE: "TX_CANNOT_PAY_FEE",
+  DUPLICATE_IN_BLOCK: "TX_DUPLICATE_IN_BLOCK",
+} as const;
+export type TxErrorCode = (typeof TxErrorCode)[keyof typeof TxErrorCode];
+
+/** A transaction that must never enter a block. `data.index` is set when found inside a block. */
+export class TxError extends CodedError<TxErrorCode> {}
+
+export const MAX_TX_BYTES = 1024 * 1024;
+
+function encodeOp(op: Operation): CborValue[] {
+  switch (op.type) {
+    case "transfer":
+      return [OpCode.TRANSFER, op.to, u64(op.amount)];
+    case "unknown":
+      return [op.code, ...op.args];
+  }
+}
+
+function decodeOp(v: CborValue): Operation {
+  const arr = asArray(v, "op");
+  const code = asUint(arr[0], "op.code");
+  switch (code) {
+    case OpCode.TRANSFER: {
+      asArray(v, "transfer", 3);
+      return { type: "transfer", to: asBytes(arr[1], "transfer.to", PUBLIC_KEY_LENGTH), amount: asU64(arr[2], "transfer.amount") };
+    }
+    default:
+      return { type: "unknown", code, args: arr.slice(1) };
+  }
+}
+
+export function encodeTxBody(body: TxBody): Uint8Array {
+  return encode([body.chainId, body.sender, u64(body.nonce), u64(body.fee), encodeOp(body.op)]);
+}
+
+export function txHashOfBody(bodyBytes: Uint8Array): Uint8Array {
+  return taggedHash(Tag.TX, bodyBytes);
+}
+
+/** Builds and signs a transaction. */
+export function signTx(body: Omit<TxBody, "sender">, key: KeyPair): SignedTx {
+  const full: TxBody = { ...body, sender: key.publicKey };
+  const bodyBytes = encodeTxBody(full);
+  const hash = txHashOfBody(bodyBytes);
+  const signature = key.sign(hash);
+  const bytes = encode([bodyBytes, signature]);
+  return { ...full, hash, signature, bodyBytes, bytes, size: bytes.length };
+}
+
+/**
+ * Stateless decoding: canonical CBOR and the right shape, or TxError(MALFORMED / TOO_LARGE).
+ * Does not check the signature; see `validateTxBasic`.
+ */
+export function decodeTx(bytes: Uint8Array): SignedTx {
+  if (bytes.length > MAX_TX_BYTES) throw new TxError(TxErrorCode.TOO_LARGE, `transaction of ${bytes.length} bytes exceeds ${MAX_TX_BYTES}`);
+  try {
+    const env = asArray(decode(bytes), "tx", 2);
+    const bodyBytes = asBytes(env[0], "tx.body");
+    const signature = asBytes(env[1], "tx.signature", SIGNATURE_LENGTH);
+    const body = asArray(decode(bodyBytes), "tx.body", 5);
+    return {
+      chainId: asString(body[0], "tx.chainId", 64),
+      sender: asBytes(body[1], "tx.sender", PUBLIC_KEY_LENGTH),
+      nonce: asU64(body[2], "tx.nonce"),
+      fee: asU64(body[3], "tx.fee"),
+      op: decodeOp(body[4]!),
+      hash: txHashOfBody(bodyBytes),
+      signature,
+      bodyBytes,
+      bytes,
+      size: bytes.length,
+    };
+  } catch (e) {
+    if (e instanceof CodedError) throw new TxError(TxErrorCode.MALFORMED, `malformed transaction: ${e.message}`, { cause: e.code });
+    throw e;
+  }
+}
+
+/**
+ * Stateless validation (STYLE.md: validateBasic before any lookup): chain id, an operation this
+ * version executes, operation arguments, and the signature — the expensive check last.
+ */
+export function validateTxBasic(tx: SignedTx, chainId: string): void {
+  if (tx.chainId !== chainId) throw new TxError(TxErrorCode.WRONG_CHAIN_ID, `transaction is for chain "${tx.chainId}"`);
+  switch (tx.op.type) {
+    case "transfer":
+      if (tx.op.amount === 0n) throw new TxError(TxErrorCode.INVALID_OPERATION, "transfer amount must be positive");
+      break;
+    case "unknown": {
+      const name = OP_NAMES[tx.op.code];
+      throw new TxError(TxErrorCode.UNKNOWN_OPERATION, name ? `operation "${name}" is not enabled on this chain yet` : `unknown operation code ${tx.op.code}`, { op: tx.op.code });
+    }
+  }
+  if (!verify(tx.sender, tx.hash, tx.signature)) throw new TxError(TxErrorCode.BAD_SIGNATURE, "signature does not verify");
+}
+
+export function opName(op: Operation): string {
+  return op.type === "unknown" ? (OP_NAMES[op.code] ?? `op#${op.code}`) : op.type;
+}
+
+/** Every account a transaction touches by its operation (the sender first), for the account index. */
+export function txParticipants(tx: TxBody): Uint8Array[] {
+  switch (tx.op.type) {
+    case "transfer":
+      return Buffer.compare(tx.op.to, tx.sender) === 0 ? [tx.sender] : [tx.sender, tx.op.to];
+    case "unknown":
+      return [tx.sender];
+  }
+}

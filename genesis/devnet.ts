@@ -1,0 +1,38 @@
+/**
+ * The embedded devnet genesis that `npm start` runs.
+ *
+ * INSECURE BY DESIGN: the validator and faucet keys are derived from public strings, so anyone
+ * can sign with them. They exist so that a fresh checkout runs a working chain with funds to
+ * play with. Never use them on a network that matters.
+ */
+import { sha256 } from "../chain/hash.ts";
+import { keyPairFromSeed, toAddress, type KeyPair } from "../chain/keys.ts";
+import { utf8 } from "../chain/bytes.ts";
+import { validateAndComplete, type Genesis, type GenesisFile } from "./schema.ts";
+
+export const DEVNET_CHAIN_ID = "cloudcoin-devnet-1";
+
+/** Deterministic, publicly known key: INSECURE. */
+export function insecureDevKey(label: string): KeyPair {
+  return keyPairFromSeed(sha256(utf8.encode(`cloudcoin devnet INSECURE key: ${label}`)));
+}
+
+export const devnetValidatorKey = (): KeyPair => insecureDevKey("validator-0");
+export const devnetFaucetKey = (): KeyPair => insecureDevKey("faucet");
+
+export function devnetGenesisFile(): GenesisFile {
+  return {
+    chainId: DEVNET_CHAIN_ID,
+    genesisTime: "2026-01-01T00:00:00.000Z",
+    validators: [{ name: "devnet-validator-0 (INSECURE key)", address: toAddress(devnetValidatorKey().publicKey), power: "1000000000000000" }],
+    balances: [
+      { address: toAddress(devnetFaucetKey().publicKey), amount: "1000000000000000000" },
+      { address: toAddress(devnetValidatorKey().publicKey), amount: "1000000000000000" },
+    ],
+    params: { minTxFee: "1000", feeBurnBps: 5000, maxBlockTxs: 10000, maxBlockBytes: 8388608, blockIntervalMs: 1000, epochLength: 100 },
+  };
+}
+
+export function devnetGenesis(): Genesis {
+  return validateAndComplete(devnetGenesisFile());
+}
