@@ -1,0 +1,269 @@
+/**
+ * The block store (DESIGN.md section 4) on classic-level.
+ *
+ * A block, its commit, its receipts, its state changes, the current-state records, the tx and
+ * account indexes and the new head are written in ONE atomic batch: a crash at any instruction
+ * leaves either the old head with all its data or the new one with all of its.
+ *
+ * Layout (one prefix byte each, big-endian heights so byte order is numeric order):
+ *   'M' "head"                -> [height, hash]
+ *   'M' "chain"               -> [chainId, genesisHash]
+ *   'M' "proposal"            -> [height, round, blockBytes, signature | null]  (own proposal, see putOwnProposal)
+ *   'B' height                -> block bytes
+ *   'H' hash                  -> height
+ *   'K' height                -> the commit that finalized the block at height
+ *   'R' height                -> receipts [[txHash, ok, code, fee], ...]
+ *   'C' height                -> state changes [[key, value | null], ...]
+ *   'T' txHash                -> [height, index]
+ *   'A' pubkey height index   -> txHash            (every account a tx touches)
+ *   'S' stateKey              -> value             (the state at the head)
+ */
+import { ClassicLevel } from "classic-level";
+import { asArray, asBool, asBytes, asString, asU64, asUint, decode, encode, u64 } from "./codec.ts";
+import { concatBytes, equalBytes, readU64be, toHex, u32be, u64be, utf8 } from "./bytes.ts";
+import { CodedError } from "./errors.ts";
+import { decodeBlock, decodeCommit, encodeCommit, type Block, type Commit } from "./block.ts";
+import { ChainState, type StateChange } from "./state.ts";
+import { SparseMerkleTree } from "./smt.ts";
+import { txParticipants, type SignedTx } from "./tx.ts";
+import type { BlockResult, Receipt } from "./transition.ts";
+
+const P = {
+  meta: 0x4d, // M
+  block: 0x42, // B
+  hash: 0x48, // H
+  commit: 0x4b, // K
+  receipts: 0x52, // R
+  changes: 0x43, // C
+  tx: 0x54, // T
+  account: 0x41, // A
+  state: 0x53, // S
+} as const;
+
+const key = (prefix: number, ...parts: Uint8Array[]) => concatBytes(new Uint8Array([prefix]), ...parts);
+const HEAD_KEY = key(P.meta, utf8.encode("head"));
+const CHAIN_KEY = key(P.meta, utf8.encode("chain"));
+const PROPOSAL_KEY = key(P.meta, utf8.encode("proposal"));
+
+/** This node's latest proposal, kept until its height is committed. */
+export interface OwnProposal {
+  readonly height: bigint;
+  readonly round: number;
+  readonly block: Block;
+  readonly signature: Uint8Array | null;
+}
+
+export const StoreErrorCode = {
+  WRONG_CHAIN: "STORE_WRONG_CHAIN",
+  NOT_NEXT: "STORE_NOT_NEXT_BLOCK",
+  CORRUPT: "STORE_CORRUPT",
+} as const;
+export type StoreErrorCode = (typeof StoreErrorCode)[keyof typeof StoreErrorCode];
+export class StoreError extends CodedError<StoreErrorCode> {}
+
+export interface Head {
+  readonly height: bigint;
+  readonly hash: Uint8Array;
+}
+
+export interface TxLocation {
+  readonly height: bigint;
+  readonly index: number;
+}
+
+export interface StoredTx extends TxLocation {
+  readonly tx: SignedTx;
+  readonly receipt: Receipt;
+  readonly blockHash: Uint8Array;
+  readonly time: bigint;
+}
+
+export interface AccountTxEntry extends TxLocation {
+  readonly hash: Uint8Array;
+}
+
+function encodeReceipts(rs: readonly Receipt[]): Uint8Array {
+  return encode(rs.map((r) => [r.txHash, r.ok, r.code, u64(r.fee)]));
+}
+function decodeReceipts(b: Uint8Array): Receipt[] {
+  return asArray(decode(b), "receipts").map((x) => {
+    const r = asArray(x, "receipt", 4);
+    return { txHash: asBytes(r[0], "txHash", 32), ok: asBool(r[1], "ok"), code: asString(r[2], "code"), fee: asU64(r[3], "fee") };
+  });
+}
+
+export class BlockStore {
+  readonly #db: ClassicLevel<Uint8Array, Uint8Array>;
+  #head: Head;
+
+  private constructor(db: ClassicLevel<Uint8Array, Uint8Array>, head: Head) {
+    this.#db = db;
+    this.#head = head;
+  }
+
+  /**
+   * Opens (or creates) the store for a chain. A new store is initialised with the genesis state
+   * at height 0; an existing one must belong to the same chain id and genesis.
+   */
+  static async open(path: string, chain: { chainId: string; genesisHash: Uint8Array; genesisState: () => ChainState }): Promise<BlockStore> {
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(path, { keyEncoding: "view", valueEncoding: "view" });
+    await db.open();
+    try {
+      const chainRec = await db.get(CHAIN_KEY);
+      if (chainRec === undefined) {
+        const genesis = chain.genesisState();
+        const batch = db.batch();
+        for (const [k, v] of genesis.tree.entries()) batch.put(key(P.state, k), v);
+        batch.put(CHAIN_KEY, encode([chain.chainId, chain.genesisHash]));
+        batch.put(HEAD_KEY, encode([0, chain.genesisHash]));
+        await batch.write();
+        return new BlockStore(db, { height: 0n, hash: chain.genesisHash });
+      }
+      const c = asArray(decode(chainRec), "chain", 2);
+      const storedId = asString(c[0], "chainId");
+      if (storedId !== chain.chainId || !equalBytes(asBytes(c[1], "genesisHash", 32), chain.genesisHash)) {
+        throw new StoreError(StoreErrorCode.WRONG_CHAIN, `data directory belongs to chain "${storedId}" with another genesis; use a fresh data directory`);
+      }
+      const h = await db.get(HEAD_KEY);
+      if (h === undefined) throw new StoreError(StoreErrorCode.CORRUPT, "store has a chain record but no head");
+      const hv = asArray(decode(h), "head", 2);
+      return new BlockStore(db, { height: asU64(hv[0], "height"), hash: asBytes(hv[1], "hash", 32) });
+    } catch (e) {
+      await db.close();
+      throw e;
+    }
+  }
+
+  get head(): Head {
+    return this.#head;
+  }
+
+  /** Rebuilds the head state from the stored records and checks it against the head's state root. */
+  async loadState(expectedGenesisRoot: () => Uint8Array): Promise<ChainState> {
+    const entries: StateChange[] = [];
+    for await (const [k, v] of this.#db.iterator({ gt: new Uint8Array([P.state]), lt: new Uint8Array([P.state + 1]) })) {
+      entries.push([k.subarray(1), v]);
+    }
+    const state = new ChainState(SparseMerkleTree.empty().update(entries), this.#head.hash);
+    const expected = this.#head.height === 0n ? expectedGenesisRoot() : (await this.getBlock(this.#head.height))?.header.stateRoot;
+    if (!expected || !equalBytes(state.root(), expected)) {
+      throw new StoreError(StoreErrorCode.CORRUPT, `state root at head ${this.#head.height} does not match the stored records`);
+    }
+    return state;
+  }
+
+  /**
+   * Commits the next block with everything derived from it in one atomic batch.
+   * `commit` is the +2/3 precommits that finalized this block.
+   */
+  async commitBlock(block: Block, commit: Commit, result: BlockResult): Promise<void> {
+    const h = block.header.height;
+    if (h !== this.#head.height + 1n || !equalBytes(block.header.parentHash, this.#head.hash)) {
+      throw new StoreError(StoreErrorCode.NOT_NEXT, `block ${h} does not extend head ${this.#head.height}`);
+    }
+    const hb = u64be(h);
+    const batch = this.#db.batch();
+    batch.put(key(P.block, hb), block.bytes);
+    batch.put(key(P.hash, block.hash), hb);
+    batch.put(key(P.commit, hb), encodeCommit(commit));
+    batch.put(key(P.receipts, hb), encodeReceipts(result.receipts));
+    batch.put(key(P.changes, hb), encode(result.changes.map(([k, v]) => [k, v])));
+    block.txs.forEach((tx, i) => {
+      batch.put(key(P.tx, tx.hash), encode([u64(h), i]));
+      for (const who of txParticipants(tx)) batch.put(key(P.account, who, hb, u32be(i)), tx.hash);
+    });
+    for (const [k, v] of result.changes) {
+      if (v === null) batch.del(key(P.state, k));
+      else batch.put(key(P.state, k), v);
+    }
+    batch.put(HEAD_KEY, encode([u64(h), block.hash]));
+    batch.del(PROPOSAL_KEY);
+    // sync: a block reported final must survive a power loss, not only a process crash.
+    await batch.write({ sync: true });
+    this.#head = { height: h, hash: block.hash };
+  }
+
+  /**
+   * Write-ahead record of this node's own proposal, written durably BEFORE the proposal is
+   * signed and again with the signature after. After a crash between signing and committing,
+   * the node re-proposes exactly this block: building a new one (another time, other txs)
+   * would be a conflicting proposal, which the signer rightly refuses, halting the chain.
+   */
+  async putOwnProposal(p: OwnProposal): Promise<void> {
+    await this.#db.put(PROPOSAL_KEY, encode([u64(p.height), p.round, p.block.bytes, p.signature]), { sync: true });
+  }
+
+  async getOwnProposal(): Promise<OwnProposal | undefined> {
+    const b = await this.#db.get(PROPOSAL_KEY);
+    if (b === undefined) return undefined;
+    const v = asArray(decode(b, 128 * 1024 * 1024), "proposal", 4);
+    const p = { height: asU64(v[0], "height"), round: asUint(v[1], "round"), block: decodeBlock(asBytes(v[2], "block")), signature: v[3] === null ? null : asBytes(v[3], "signature", 64) };
+    return p.height > this.#head.height ? p : undefined;
+  }
+
+  async getBlock(height: bigint): Promise<Block | undefined> {
+    if (height < 1n || height > this.#head.height) return undefined;
+    const b = await this.#db.get(key(P.block, u64be(height)));
+    return b === undefined ? undefined : decodeBlock(b);
+  }
+
+  async getBlockByHash(hash: Uint8Array): Promise<Block | undefined> {
+    const h = await this.#db.get(key(P.hash, hash));
+    return h === undefined ? undefined : this.getBlock(readU64be(h));
+  }
+
+  async getCommit(height: bigint): Promise<Commit | undefined> {
+    const b = await this.#db.get(key(P.commit, u64be(height)));
+    return b === undefined ? undefined : decodeCommit(b);
+  }
+
+  async getReceipts(height: bigint): Promise<Receipt[] | undefined> {
+    const b = await this.#db.get(key(P.receipts, u64be(height)));
+    return b === undefined ? undefined : decodeReceipts(b);
+  }
+
+  async getStateChanges(height: bigint): Promise<StateChange[] | undefined> {
+    const b = await this.#db.get(key(P.changes, u64be(height)));
+    if (b === undefined) return undefined;
+    return asArray(decode(b), "changes").map((x) => {
+      const c = asArray(x, "change", 2);
+      return [asBytes(c[0], "key"), c[1] === null ? null : asBytes(c[1], "value")] as const;
+    });
+  }
+
+  async getTxLocation(hash: Uint8Array): Promise<TxLocation | undefined> {
+    const b = await this.#db.get(key(P.tx, hash));
+    if (b === undefined) return undefined;
+    const v = asArray(decode(b), "txloc", 2);
+    return { height: asU64(v[0], "height"), index: asUint(v[1], "index") };
+  }
+
+  async getTx(hash: Uint8Array): Promise<StoredTx | undefined> {
+    const loc = await this.getTxLocation(hash);
+    if (!loc) return undefined;
+    const [block, receipts] = await Promise.all([this.getBlock(loc.height), this.getReceipts(loc.height)]);
+    const tx = block?.txs[loc.index];
+    const receipt = receipts?.[loc.index];
+    if (!block || !tx || !receipt) throw new StoreError(StoreErrorCode.CORRUPT, `tx index points at a missing block or receipt (${toHex(hash)})`);
+    return { ...loc, tx, receipt, blockHash: block.hash, time: block.header.time };
+  }
+
+  /**
+   * An account's transactions, newest first. `before` is an exclusive cursor (a location returned
+   * by an earlier page); `limit` is capped by the caller.
+   */
+  async listAccountTxs(publicKey: Uint8Array, opts: { before?: TxLocation; limit: number }): Promise<AccountTxEntry[]> {
+    const lower = key(P.account, publicKey);
+    const upper = opts.before ? key(P.account, publicKey, u64be(opts.before.height), u32be(opts.before.index)) : key(P.account, publicKey, new Uint8Array(12).fill(0xff));
+    const out: AccountTxEntry[] = [];
+    for await (const [k, v] of this.#db.iterator({ gt: lower, lt: upper, reverse: true, limit: opts.limit })) {
+      const off = 1 + publicKey.length;
+      out.push({ height: readU64be(k, off), index: new DataView(k.buffer, k.byteOffset + off + 8, 4).getUint32(0), hash: v });
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.#db.close();
+  }
+}
