@@ -1,0 +1,32 @@
+/**
+ * What the RPC handlers may use: narrow interfaces over the chain, built by node/ (STYLE.md
+ * point 5). Handlers hold no state; everything comes from here.
+ */
+import type { ChainParams } from "../chain/params.ts";
+import type { ChainState } from "../chain/state.ts";
+import type { BlockStore } from "../chain/store.ts";
+import type { SignedTx } from "../chain/tx.ts";
+
+export type ChainReader = Pick<
+  BlockStore,
+  "head" | "getBlock" | "getBlockByHash" | "getCommit" | "getReceipts" | "getTx" | "listAccountTxs"
+>;
+
+export interface RpcContext {
+  readonly chainId: string;
+  readonly genesisHash: Uint8Array;
+  readonly nodeVersion: string;
+  readonly params: ChainParams;
+  readonly store: ChainReader;
+  /** The state after the head block. */
+  headState(): ChainState;
+  readonly mempool: { readonly size: number; readonly bytes: number; get(hash: Uint8Array): SignedTx | undefined };
+  /** Decodes, validates and admits a transaction to the mempool; throws a CodedError with the reason. */
+  submitTx(bytes: Uint8Array): SignedTx;
+  status(): {
+    readonly validator: Uint8Array | null;
+    readonly consensus: { readonly engine: string; readonly height: bigint; readonly round: number; readonly step: number | null };
+    readonly failure: string | null;
+    readonly startedAt: number;
+  };
+}

@@ -1,0 +1,198 @@
+/**
+ * JSON-RPC 2.0 dispatcher, independent of the transport: raw request text in, serialized
+ * response text out (undefined when nothing must be sent). It never throws; every failure
+ * becomes a JSON-RPC error object. The only I/O is the handlers' own and the optional log.
+ *
+ * Order of checks for one call: request shape -> method exists -> permission -> params
+ * schema -> handler -> result schema. Permission comes before params so callers without
+ * it learn nothing about a method's schema.
+ */
+import type { z } from "zod";
+import { toHex } from "../chain/bytes.ts";
+import { errorObject, RpcError, RpcErrorCode, toErrorObject, type JsonRpcErrorObject, type RpcErrorLogger } from "./errors.ts";
+import type { MethodTable, Permission } from "./table.ts";
+
+export interface DispatchOptions {
+  /** Permission tiers the caller holds; a method outside them answers UNAUTHORIZED. */
+  allowedPermissions: ReadonlySet<Permission>;
+  /** Largest batch accepted; a larger one is answered with one INVALID_REQUEST error. */
+  maxBatch: number;
+  log?: RpcErrorLogger;
+}
+
+export type JsonRpcId = string | number | null;
+
+/** Caps on the invalid-params summary, so an error can't be made arbitrarily large. */
+const MAX_ISSUES = 10;
+const MAX_TEXT = 200;
+
+export async function dispatch<Ctx>(
+  table: MethodTable<Ctx>,
+  rawBody: string,
+  ctx: Ctx,
+  opts: DispatchOptions,
+): Promise<string | undefined> {
+  let body: unknown;
+  try {
+    body = JSON.parse(rawBody);
+  } catch {
+    return serialize(null, { error: errorObject(RpcErrorCode.PARSE_ERROR, "parse error") }, opts.log);
+  }
+  if (!Array.isArray(body)) return handleCall(table, body, ctx, opts);
+
+  if (body.length === 0) return invalidRequest(null, "empty batch");
+  if (body.length > opts.maxBatch) return invalidRequest(null, `batch larger than ${opts.maxBatch}`);
+  // Calls of a batch run concurrently; responses keep request order, notifications omitted.
+  const responses = await Promise.all(body.map((item: unknown) => handleCall(table, item, ctx, opts)));
+  const sent = responses.filter((r): r is string => r !== undefined);
+  return sent.length === 0 ? undefined : `[${sent.join(",")}]`;
+}
+
+type Outcome = { result: unknown } | { error: JsonRpcErrorObject };
+
+/** One request object (top level or batch item); undefined for a notification. */
+async function handleCall<Ctx>(
+  table: MethodTable<Ctx>,
+  item: unknown,
+  ctx: Ctx,
+  opts: DispatchOptions,
+): Promise<string | undefined> {
+  const req = parseRequest(item);
+  if ("invalid" in req) return invalidRequest(req.id, req.invalid);
+
+  let outcome: Outcome;
+  try {
+    outcome = { result: await call(table, req.method, req.params, ctx, opts) };
+  } catch (err) {
+    outcome = { error: toErrorObject(err, opts.log, req.method) };
+  }
+  // Notifications are executed but never answered, not even with an error (spec section 4.1).
+  if (req.id === undefined) return undefined;
+  return serialize(req.id, outcome, opts.log, req.method);
+}
+
+interface ParsedRequest {
+  /** undefined: a notification (no "id" member). */
+  id: JsonRpcId | undefined;
+  method: string;
+  params: unknown[] | Record<string, unknown> | undefined;
+}
+
+/** Checks the request object's shape (spec section 4). Unknown extra members are ignored. */
+function parseRequest(v: unknown): ParsedRequest | { invalid: string; id: JsonRpcId } {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    return { invalid: "request must be an object", id: null };
+  }
+  const o = v as Record<string, unknown>;
+  // Own members only: never read anything inherited from a prototype.
+  const get = (k: string): unknown => (Object.hasOwn(o, k) ? o[k] : undefined);
+
+  let id: JsonRpcId | undefined;
+  if (Object.hasOwn(o, "id")) {
+    const raw = o["id"];
+    // JSON.parse turns an overflowing number (1e400) into Infinity, which cannot be echoed.
+    if (raw === null || typeof raw === "string" || (typeof raw === "number" && Number.isFinite(raw))) id = raw;
+    else return { invalid: "id must be a string, a number or null", id: null };
+  }
+  // Once the id is known to be well formed it is echoed even when the rest is invalid.
+  const echo = id ?? null;
+  if (get("jsonrpc") !== "2.0") return { invalid: 'jsonrpc must be "2.0"', id: echo };
+  const method = get("method");
+  if (typeof method !== "string") return { invalid: "method must be a string", id: echo };
+  const params = get("params");
+  if (params !== undefined && (typeof params !== "object" || params === null)) {
+    return { invalid: "params must be an array or an object", id: echo };
+  }
+  return { id, method, params: params as ParsedRequest["params"] };
+}
+
+async function call<Ctx>(
+  table: MethodTable<Ctx>,
+  method: string,
+  params: ParsedRequest["params"],
+  ctx: Ctx,
+  opts: DispatchOptions,
+): Promise<unknown> {
+  // hasOwn: "__proto__", "constructor", "toString" ... are not methods.
+  const spec = Object.hasOwn(table, method) ? table[method] : undefined;
+  if (spec === undefined) throw new RpcError(RpcErrorCode.METHOD_NOT_FOUND, "method not found");
+  if (!opts.allowedPermissions.has(spec.permission)) {
+    throw new RpcError(RpcErrorCode.UNAUTHORIZED, `method requires ${spec.permission} permission`);
+  }
+
+  const schema: z.ZodObject = spec.params;
+  let input: unknown = params ?? {};
+  if (Array.isArray(params)) {
+    const keys = Object.keys(schema.shape);
+    if (params.length > keys.length) {
+      throw invalidParams([{ path: [], message: `expected at most ${keys.length} positional params, got ${params.length}` }]);
+    }
+    input = Object.fromEntries(params.map((value: unknown, i) => [keys[i], value]));
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw invalidParams(parsed.error.issues);
+
+  const value: unknown = await spec.handler(parsed.data, ctx);
+
+  const result = (spec.result as z.ZodType).safeParse(value);
+  if (!result.success) {
+    // The handler broke its own contract: a bug, not the caller's fault.
+    opts.log?.warn({ method, issues: summarizeIssues(result.error.issues) }, "rpc result failed its schema");
+    throw new RpcError(RpcErrorCode.INTERNAL_ERROR, "internal error");
+  }
+  // A success response must carry a "result" member; JSON has no undefined.
+  return result.data === undefined ? null : result.data;
+}
+
+interface IssueLike {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
+
+function invalidParams(issues: readonly IssueLike[]): RpcError {
+  const data: Record<string, unknown> = { issues: summarizeIssues(issues) };
+  if (issues.length > MAX_ISSUES) data["omitted"] = issues.length - MAX_ISSUES;
+  return new RpcError(RpcErrorCode.INVALID_PARAMS, "invalid params", data);
+}
+
+/** path + message of each issue, capped in count and length. */
+function summarizeIssues(issues: readonly IssueLike[]): { path: string; message: string }[] {
+  return issues.slice(0, MAX_ISSUES).map((i) => ({
+    path: clip(i.path.map((p) => String(p)).join(".")),
+    message: clip(i.message),
+  }));
+}
+
+function clip(s: string): string {
+  return s.length <= MAX_TEXT ? s : `${s.slice(0, MAX_TEXT - 1)}…`;
+}
+
+function invalidRequest(id: JsonRpcId, reason: string): string {
+  // Serializing a fixed shape of strings/numbers cannot fail, so no logger is needed here.
+  return serialize(id, { error: errorObject(RpcErrorCode.INVALID_REQUEST, "invalid request", { reason }) });
+}
+
+/**
+ * Serializes one response. Results are plain JSON by their schemas, so a result JSON cannot
+ * hold (a bigint, a cycle, absurd depth) is a bug and becomes an internal error. Error data
+ * comes from CodedError and may hold bigints and bytes: they go out as decimal strings and
+ * hex, as elsewhere on the wire.
+ */
+function serialize(id: JsonRpcId, outcome: Outcome, log?: RpcErrorLogger, method?: string): string {
+  try {
+    return "error" in outcome
+      ? JSON.stringify({ jsonrpc: "2.0", error: outcome.error, id }, errorDataReplacer)
+      : JSON.stringify({ jsonrpc: "2.0", result: outcome.result, id });
+  } catch (err) {
+    log?.warn({ err, method }, "rpc response not serializable");
+    return JSON.stringify({ jsonrpc: "2.0", error: errorObject(RpcErrorCode.INTERNAL_ERROR, "internal error"), id });
+  }
+}
+
+function errorDataReplacer(this: unknown, key: string, value: unknown): unknown {
+  // `this[key]` is the value before any toJSON() (Buffer's would win otherwise).
+  const raw = (this as Record<string, unknown>)[key];
+  if (raw instanceof Uint8Array) return toHex(raw);
+  if (typeof value === "bigint") return value.toString();
+  return value;
+}

@@ -1,0 +1,217 @@
+/**
+ * The node's JSON-RPC method table (DESIGN.md section 10): one entry per method with its zod
+ * params and result schemas, permission tier and stateless handler.
+ */
+import { z } from "zod";
+import { fromHex, toHex } from "../chain/bytes.ts";
+import { CodedError } from "../chain/errors.ts";
+import { fromAddress, isAddress, toAddress } from "../chain/keys.ts";
+import { StateKey } from "../chain/state.ts";
+import { encodeStateProof } from "../chain/smt.ts";
+import type { RpcContext } from "./context.ts";
+import { accountJson, blockJson, headerJson, receiptJson, txJson } from "./json.ts";
+import { defineMethod, type MethodTable } from "./table.ts";
+
+export const RpcAppErrorCode = { NOT_FOUND: "NOT_FOUND", BAD_CURSOR: "BAD_CURSOR" } as const;
+
+const hex32 = z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 32 bytes of hex");
+const address = z.string().refine(isAddress, "must be a cc1... address");
+const decimal = z.string().regex(/^(0|[1-9][0-9]*)$/);
+const height = z.union([z.int().min(0), z.string().regex(/^(0|[1-9][0-9]{0,18})$/)]).transform((v) => BigInt(v));
+
+const headerSchema = z.object({
+  hash: z.string(), height: z.number(), time: z.number(), timeIso: z.string(), chainId: z.string(), version: z.number(),
+  parentHash: z.string(), proposer: z.string(), txRoot: z.string(), receiptsRoot: z.string(), stateRoot: z.string(),
+  lastCommitHash: z.string(), validatorsHash: z.string(), seedSig: z.string(),
+});
+const txSchema = z.object({
+  hash: z.string(), sender: z.string(), nonce: decimal, fee: decimal,
+  op: z.object({ type: z.string(), to: z.string().optional(), amount: decimal.optional(), code: z.number().optional() }),
+  signature: z.string(), size: z.number(),
+});
+const receiptSchema = z.object({ ok: z.boolean(), code: z.string().nullable(), fee: decimal });
+const commitSchema = z.object({
+  height: z.number(), round: z.number(), blockHash: z.string(),
+  signatures: z.array(z.object({ validatorIndex: z.number(), signature: z.string() })),
+});
+const blockSchema = z.object({
+  header: headerSchema,
+  txs: z.union([z.array(z.string()), z.array(txSchema)]),
+  lastCommit: commitSchema.nullable(),
+  size: z.number(),
+});
+const accountSchema = z.object({
+  address: z.string(), balance: decimal, nonce: decimal, staked: decimal,
+  unbonding: z.array(z.object({ amount: decimal, releaseHeight: z.number() })),
+});
+
+export const MAX_PAGE = 100;
+
+/** Cursor for tx_listByAddress: "height:index" of the last entry of the previous page. */
+function parseCursor(c: string): { height: bigint; index: number } {
+  const m = /^([0-9]{1,19}):([0-9]{1,10})$/.exec(c);
+  if (!m) throw new CodedError(RpcAppErrorCode.BAD_CURSOR, "cursor must be \"height:index\" from a previous page");
+  return { height: BigInt(m[1]!), index: Number(m[2]) };
+}
+
+export const methods = {
+  node_status: defineMethod({
+    description: "Chain id, head, this node's validator address and consensus position.",
+    params: z.object({}),
+    result: z.object({
+      chainId: z.string(), genesisHash: z.string(), nodeVersion: z.string(),
+      head: z.object({ height: z.number(), hash: z.string(), time: z.number().nullable() }),
+      validator: z.string().nullable(),
+      consensus: z.object({ engine: z.string(), height: z.number(), round: z.number(), step: z.number().nullable() }),
+      mempool: z.object({ size: z.number(), bytes: z.number() }),
+      syncing: z.boolean(),
+      error: z.string().nullable(),
+      uptimeMs: z.number(),
+    }),
+    permission: "read",
+    handler: (_p, ctx: RpcContext) => {
+      const s = ctx.status();
+      const head = ctx.store.head;
+      return {
+        chainId: ctx.chainId,
+        genesisHash: toHex(ctx.genesisHash),
+        nodeVersion: ctx.nodeVersion,
+        head: { height: Number(head.height), hash: toHex(head.hash), time: head.height === 0n ? null : Number(ctx.headState().meta().time) },
+        validator: s.validator ? toAddress(s.validator) : null,
+        consensus: { engine: s.consensus.engine, height: Number(s.consensus.height), round: s.consensus.round, step: s.consensus.step },
+        mempool: { size: ctx.mempool.size, bytes: ctx.mempool.bytes },
+        syncing: false,
+        error: s.failure,
+        uptimeMs: Date.now() - s.startedAt,
+      };
+    },
+  }),
+
+  chain_getHead: defineMethod({
+    description: "The header of the latest finalized block (null before the first block).",
+    params: z.object({}),
+    result: headerSchema.nullable(),
+    permission: "read",
+    handler: async (_p, ctx: RpcContext) => {
+      const head = ctx.store.head;
+      if (head.height === 0n) return null;
+      const b = await ctx.store.getBlock(head.height);
+      return b ? headerJson(b.header, b.hash) : null;
+    },
+  }),
+
+  chain_getBlock: defineMethod({
+    description: "A finalized block by height or by hash (exactly one); `full` includes whole transactions. Null if unknown.",
+    params: z
+      .object({ height: height.optional(), hash: hex32.optional(), full: z.boolean().default(false) })
+      .refine((p) => (p.height === undefined) !== (p.hash === undefined), "give exactly one of height and hash"),
+    result: blockSchema.nullable(),
+    permission: "read",
+    handler: async (p, ctx: RpcContext) => {
+      const b = p.height !== undefined ? await ctx.store.getBlock(p.height) : await ctx.store.getBlockByHash(fromHex(p.hash!));
+      return b ? blockJson(b, p.full) : null;
+    },
+  }),
+
+  chain_getCommit: defineMethod({
+    description: "The +2/3 precommit signatures that finalized the block at `height`. Null if unknown.",
+    params: z.object({ height }),
+    result: commitSchema.nullable(),
+    permission: "read",
+    handler: async (p, ctx: RpcContext) => {
+      const c = p.height <= ctx.store.head.height ? await ctx.store.getCommit(p.height) : undefined;
+      return c ? { height: Number(c.height), round: c.round, blockHash: toHex(c.blockHash), signatures: c.signatures.map((s) => ({ validatorIndex: s.validatorIndex, signature: toHex(s.signature) })) } : null;
+    },
+  }),
+
+  chain_getSupply: defineMethod({
+    description: "Supply at the head: genesis supply, minted, burned and the total (genesis + minted - burned).",
+    params: z.object({}),
+    result: z.object({ height: z.number(), genesisSupply: decimal, minted: decimal, burned: decimal, total: decimal }),
+    permission: "read",
+    handler: (_p, ctx: RpcContext) => {
+      const m = ctx.headState().meta();
+      return {
+        height: Number(m.height),
+        genesisSupply: m.genesisSupply.toString(),
+        minted: m.minted.toString(),
+        burned: m.burned.toString(),
+        total: (m.genesisSupply + m.minted - m.burned).toString(),
+      };
+    },
+  }),
+
+  state_getAccount: defineMethod({
+    description: "An account at the head (zeros if it was never funded); `proof` adds a state proof (hex CBOR) against `stateRoot`.",
+    params: z.object({ address, proof: z.boolean().default(false) }),
+    result: accountSchema.extend({ height: z.number(), stateRoot: z.string(), proof: z.string().optional() }),
+    permission: "read",
+    handler: (p, ctx: RpcContext) => {
+      const state = ctx.headState();
+      const pk = fromAddress(p.address);
+      const out = { ...accountJson(pk, state.account(pk)), height: Number(state.meta().height), stateRoot: toHex(state.root()) };
+      return p.proof ? { ...out, proof: toHex(encodeStateProof(state.prove(StateKey.account(pk)))) } : out;
+    },
+  }),
+
+  tx_send: defineMethod({
+    description: "Submits a signed transaction (hex of its CBOR envelope) to the mempool. Returns its hash.",
+    params: z.object({ tx: z.string().regex(/^([0-9a-fA-F]{2})+$/, "must be hex bytes").max(2 * 1024 * 1024) }),
+    result: z.object({ hash: z.string() }),
+    permission: "write",
+    handler: (p, ctx: RpcContext) => ({ hash: toHex(ctx.submitTx(fromHex(p.tx)).hash) }),
+  }),
+
+  tx_get: defineMethod({
+    description: "A transaction's status: finalized (with block, index and receipt), pending (in the mempool) or unknown.",
+    params: z.object({ hash: hex32 }),
+    result: z.object({
+      status: z.enum(["finalized", "pending", "unknown"]),
+      hash: z.string(),
+      height: z.number().optional(),
+      index: z.number().optional(),
+      blockHash: z.string().optional(),
+      time: z.number().optional(),
+      tx: txSchema.optional(),
+      receipt: receiptSchema.optional(),
+    }),
+    permission: "read",
+    handler: async (p, ctx: RpcContext) => {
+      const hash = fromHex(p.hash);
+      const stored = await ctx.store.getTx(hash);
+      if (stored) {
+        return {
+          status: "finalized" as const, hash: toHex(hash), height: Number(stored.height), index: stored.index,
+          blockHash: toHex(stored.blockHash), time: Number(stored.time), tx: txJson(stored.tx), receipt: receiptJson(stored.receipt),
+        };
+      }
+      const pending = ctx.mempool.get(hash);
+      if (pending) return { status: "pending" as const, hash: toHex(hash), tx: txJson(pending) };
+      return { status: "unknown" as const, hash: toHex(hash) };
+    },
+  }),
+
+  tx_listByAddress: defineMethod({
+    description: `Finalized transactions that touch an address, newest first, at most ${MAX_PAGE} a page; pass nextCursor back as cursor.`,
+    params: z.object({ address, cursor: z.string().max(32).optional(), limit: z.int().min(1).max(MAX_PAGE).default(20) }),
+    result: z.object({
+      txs: z.array(z.object({ hash: z.string(), height: z.number(), index: z.number(), tx: txSchema, receipt: receiptSchema })),
+      nextCursor: z.string().nullable(),
+    }),
+    permission: "read",
+    handler: async (p, ctx: RpcContext) => {
+      const before = p.cursor === undefined ? undefined : parseCursor(p.cursor);
+      const entries = await ctx.store.listAccountTxs(fromAddress(p.address), { limit: p.limit, ...(before ? { before } : {}) });
+      const txs = [];
+      for (const e of entries) {
+        const stored = await ctx.store.getTx(e.hash);
+        if (!stored) continue;
+        txs.push({ hash: toHex(e.hash), height: Number(e.height), index: e.index, tx: txJson(stored.tx), receipt: receiptJson(stored.receipt) });
+      }
+      const last = entries[entries.length - 1];
+      return { txs, nextCursor: entries.length === p.limit && last ? `${last.height}:${last.index}` : null };
+    },
+  }),
+} satisfies MethodTable<RpcContext>;
+
+export type Methods = typeof methods;

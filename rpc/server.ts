@@ -1,0 +1,168 @@
+/**
+ * JSON-RPC over HTTP POST (fastify 5). The transport only reads the raw body, resolves the
+ * caller's permission tiers from the Authorization header and hands both to `dispatch`.
+ *
+ * HTTP status: 200 for every JSON-RPC response (errors included), 204 when there is nothing
+ * to send (notifications), 401 for an Authorization header that matches no token, 413 for an
+ * oversized body; the non-200 answers still carry a JSON-RPC error body.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import Fastify from "fastify";
+import { dispatch } from "./dispatch.ts";
+import { errorObject, RpcErrorCode } from "./errors.ts";
+import { PERMISSIONS, validateMethodTable, type MethodTable, type Permission } from "./table.ts";
+
+/** The subset of a pino logger the server uses. */
+export interface RpcLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface RpcToken {
+  token: string;
+  /** Granted on top of the public tiers (read, write). */
+  permissions: Permission[];
+}
+
+export interface RpcServerOptions {
+  host: string;
+  /** 0 picks an ephemeral port; the bound one is returned. */
+  port: number;
+  /** Largest request body in bytes (default 1 MiB). */
+  bodyLimit?: number;
+  /** Largest batch (default 100). */
+  maxBatch?: number;
+  tokens?: RpcToken[];
+  /** false or absent: no logging. */
+  logger?: RpcLogger | false;
+}
+
+export const defaultRpcServerOptions = {
+  host: "127.0.0.1",
+  port: 0,
+  bodyLimit: 1024 * 1024,
+  maxBatch: 100,
+  tokens: [],
+  logger: false,
+} as const satisfies Required<RpcServerOptions>;
+
+export interface RpcServer {
+  /** The bound IP address, e.g. "127.0.0.1". */
+  address: string;
+  port: number;
+  /** `http://address:port/`, ready for fetch. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Tiers anyone who can reach the socket holds; `sign` and `admin` need a token. */
+const PUBLIC_PERMISSIONS: ReadonlySet<Permission> = new Set<Permission>(["read", "write"]);
+
+const JSON_TYPE = "application/json; charset=utf-8";
+
+export async function startRpcServer<Ctx>(
+  opts: RpcServerOptions,
+  table: MethodTable<Ctx>,
+  ctx: Ctx,
+): Promise<RpcServer> {
+  validateMethodTable(table);
+  const bodyLimit = opts.bodyLimit ?? defaultRpcServerOptions.bodyLimit;
+  const maxBatch = opts.maxBatch ?? defaultRpcServerOptions.maxBatch;
+  if (!Number.isSafeInteger(bodyLimit) || bodyLimit <= 0) throw new RangeError("bodyLimit must be a positive integer");
+  if (!Number.isSafeInteger(maxBatch) || maxBatch <= 0) throw new RangeError("maxBatch must be a positive integer");
+  const tokens = prepareTokens(opts.tokens ?? []);
+  const log = opts.logger || undefined;
+
+  // Fastify's own logger stays off: requests are not logged, failures go to `log` below.
+  const app = Fastify({ logger: false, bodyLimit });
+
+  // Every body reaches `dispatch` as text, whatever its content type (or none), so malformed
+  // JSON is answered with a JSON-RPC parse error rather than fastify's HTTP 400.
+  app.removeAllContentTypeParsers();
+  const asText = (_req: unknown, body: string, done: (err: null, body: string) => void): void => done(null, body);
+  app.addContentTypeParser("application/json", { parseAs: "string" }, asText);
+  app.addContentTypeParser("*", { parseAs: "string" }, asText);
+
+  app.get("/health", async () => ({ ok: true }));
+
+  app.post("/", async (req, reply) => {
+    const permissions = resolvePermissions(req.headers.authorization, tokens);
+    if (permissions === undefined) {
+      return reply
+        .code(401)
+        .header("www-authenticate", "Bearer")
+        .type(JSON_TYPE)
+        .send(errorBody(RpcErrorCode.UNAUTHORIZED, "invalid authorization token"));
+    }
+    const raw = typeof req.body === "string" ? req.body : "";
+    const out = await dispatch(table, raw, ctx, { allowedPermissions: permissions, maxBatch, log });
+    if (out === undefined) return reply.code(204).send();
+    return reply.code(200).type(JSON_TYPE).send(out);
+  });
+
+  // Transport-level failures (body too large, bad content length, ...) still answer in
+  // JSON-RPC form, with id null since the request was never read.
+  app.setErrorHandler((err: { statusCode?: number }, _req, reply) => {
+    const status = typeof err.statusCode === "number" && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) {
+      log?.error({ err }, "rpc server error");
+      return reply.code(500).type(JSON_TYPE).send(errorBody(RpcErrorCode.INTERNAL_ERROR, "internal error"));
+    }
+    const message = status === 413 ? "request body too large" : "invalid request";
+    return reply.code(status).type(JSON_TYPE).send(errorBody(RpcErrorCode.INVALID_REQUEST, message));
+  });
+
+  await app.listen({ host: opts.host, port: opts.port });
+  const bound = app.server.address() as AddressInfo;
+  const host = bound.family === "IPv6" ? `[${bound.address}]` : bound.address;
+  log?.info({ address: bound.address, port: bound.port, methods: Object.keys(table).length }, "rpc server listening");
+  return {
+    address: bound.address,
+    port: bound.port,
+    url: `http://${host}:${bound.port}/`,
+    close: () => app.close(),
+  };
+}
+
+function errorBody(code: number, message: string): string {
+  return JSON.stringify({ jsonrpc: "2.0", error: errorObject(code, message), id: null });
+}
+
+interface PreparedToken {
+  digest: Buffer;
+  permissions: ReadonlySet<Permission>;
+}
+
+function prepareTokens(tokens: readonly RpcToken[]): PreparedToken[] {
+  return tokens.map(({ token, permissions }, i) => {
+    if (typeof token !== "string" || token.length === 0) throw new TypeError(`rpc token ${i} is empty`);
+    for (const p of permissions) {
+      if (!PERMISSIONS.includes(p)) throw new TypeError(`rpc token ${i} has unknown permission ${String(p)}`);
+    }
+    return { digest: sha256(token), permissions: new Set([...PUBLIC_PERMISSIONS, ...permissions]) };
+  });
+}
+
+/**
+ * No header: the public tiers. `Bearer <token>` matching a configured token: that token's
+ * tiers. Anything else (wrong token, other scheme, malformed): undefined, i.e. refused.
+ * Tokens are compared as SHA-256 digests, so the comparison is constant-time and on
+ * equal-length buffers whatever the presented length; every token is compared.
+ */
+function resolvePermissions(header: string | undefined, tokens: readonly PreparedToken[]): ReadonlySet<Permission> | undefined {
+  if (header === undefined) return PUBLIC_PERMISSIONS;
+  const m = /^Bearer +(\S+) *$/i.exec(header);
+  if (m === null) return undefined;
+  const presented = sha256(m[1] ?? "");
+  let granted: ReadonlySet<Permission> | undefined;
+  for (const t of tokens) {
+    if (timingSafeEqual(presented, t.digest) && granted === undefined) granted = t.permissions;
+  }
+  return granted;
+}
+
+function sha256(s: string): Buffer {
+  return createHash("sha256").update(s, "utf8").digest();
+}

@@ -1,0 +1,53 @@
+/**
+ * The RPC method table: routes as data (STYLE.md point 7). Each entry declares its params
+ * and result schemas, its permission tier and a stateless handler; the dispatcher validates
+ * every call against it, and the same table is meant to produce the OpenRPC document and
+ * the typed client.
+ */
+import { z } from "zod";
+
+export type Permission = "read" | "write" | "sign" | "admin";
+export const PERMISSIONS: readonly Permission[] = ["read", "write", "sign", "admin"];
+
+export interface MethodSpec<P extends z.ZodObject, R extends z.ZodType, Ctx> {
+  description: string;
+  /** Named params. Positional (array) params map onto the object's keys in declared order. */
+  params: P;
+  /** Plain JSON shape (bigints and bytes as strings); the handler's value is parsed by it. */
+  result: R;
+  permission: Permission;
+  /** Must hold no state of its own: everything it needs comes from `ctx`. */
+  handler: (params: z.output<P>, ctx: Ctx) => Promise<z.input<R>> | z.input<R>;
+}
+
+/**
+ * Identity helper so TypeScript infers the handler's param and result types from the
+ * schemas. Annotate the handler's `ctx` parameter to fix `Ctx`.
+ */
+export function defineMethod<P extends z.ZodObject, R extends z.ZodType, Ctx = unknown>(
+  spec: MethodSpec<P, R, Ctx>,
+): MethodSpec<P, R, Ctx> {
+  return spec;
+}
+
+// `any`: entries differ in P and R; each entry is checked where it is written (defineMethod).
+export type MethodTable<Ctx> = Record<string, MethodSpec<any, any, Ctx>>;
+
+/** `namespace_method`, e.g. `chain_getBlock`. Also keeps `__proto__`-like names out. */
+export const METHOD_NAME_RE = /^[a-z]+_[a-zA-Z]+$/;
+
+/** Throws a TypeError naming the first bad entry; run once when a server is built. */
+export function validateMethodTable<Ctx>(table: MethodTable<Ctx>): void {
+  for (const [name, spec] of Object.entries(table)) {
+    if (!METHOD_NAME_RE.test(name)) {
+      throw new TypeError(`rpc method name ${JSON.stringify(name)} is not namespace_method`);
+    }
+    if (!PERMISSIONS.includes(spec.permission)) {
+      throw new TypeError(`rpc method ${name} has unknown permission ${String(spec.permission)}`);
+    }
+    // Positional params are mapped through `params.shape`, so it must be a real z.object.
+    if (!(spec.params instanceof z.ZodObject)) throw new TypeError(`rpc method ${name}: params must be a z.object`);
+    if (!(spec.result instanceof z.ZodType)) throw new TypeError(`rpc method ${name}: result must be a zod schema`);
+    if (typeof spec.handler !== "function") throw new TypeError(`rpc method ${name} has no handler`);
+  }
+}
