@@ -1,0 +1,179 @@
+/**
+ * The one place that constructs and wires the node (STYLE.md point 5): genesis, store, state,
+ * mempool, signer, consensus driver, RPC. Started in order, stopped in reverse.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import pino, { type Logger } from "pino";
+import { toHex } from "../chain/bytes.ts";
+import { soloMachine } from "../chain/consensus/solo.ts";
+import type { KeyPair } from "../chain/keys.ts";
+import { toAddress } from "../chain/keys.ts";
+import { Mempool } from "../chain/mempool.ts";
+import type { ChainState } from "../chain/state.ts";
+import { BlockStore } from "../chain/store.ts";
+import { TxError, TxErrorCode, decodeTx, validateTxBasic, type SignedTx } from "../chain/tx.ts";
+import { devnetGenesis, devnetValidatorKey } from "../genesis/devnet.ts";
+import { genesisState, parseGenesisJson, type Genesis } from "../genesis/schema.ts";
+import type { RpcContext } from "../rpc/context.ts";
+import { methods } from "../rpc/methods.ts";
+import { startRpcServer, type RpcServer } from "../rpc/server.ts";
+import { ConsensusDriver } from "./driver.ts";
+import { readKeyFile, writeKeyFile } from "./keyring.ts";
+import { DurableSigner } from "./signer.ts";
+
+export const NODE_VERSION = "0.1.0";
+export const DEFAULT_RPC_PORT = 8645;
+
+export interface NodeOptions {
+  /** Home directory: genesis.json, validator.key.json, keys/, data/. */
+  home: string;
+  rpcHost: string;
+  /** 0 for an ephemeral port (tests); the bound port is logged and returned. */
+  rpcPort: number;
+  logLevel: string;
+  /** Write logs here instead of stdout (tests). */
+  logDestination?: NodeJS.WritableStream;
+}
+
+export function defaultHome(): string {
+  return process.env.CLOUDCOIN_HOME ?? join(process.env.HOME ?? ".", ".cloudcoin");
+}
+
+export const defaultNodeOptions = (): NodeOptions => ({ home: defaultHome(), rpcHost: "127.0.0.1", rpcPort: DEFAULT_RPC_PORT, logLevel: "info" });
+
+/** Loads `<home>/genesis.json`, or sets the home up for the embedded devnet. */
+async function loadGenesisAndKey(home: string, log: Logger): Promise<{ genesis: Genesis; key: KeyPair | null }> {
+  const genesisPath = join(home, "genesis.json");
+  const keyPath = join(home, "validator.key.json");
+  if (existsSync(genesisPath)) {
+    const genesis = parseGenesisJson(await readFile(genesisPath, "utf8"));
+    const key = existsSync(keyPath) ? await readKeyFile(keyPath) : null;
+    return { genesis, key };
+  }
+  const genesis = devnetGenesis();
+  if (!existsSync(keyPath)) {
+    await writeKeyFile(keyPath, "devnet-validator-0", devnetValidatorKey(), true);
+    log.warn({ path: keyPath }, "wrote the devnet validator key: it is publicly known and INSECURE, for the local devnet only");
+  }
+  return { genesis, key: await readKeyFile(keyPath) };
+}
+
+export class CloudcoinNode {
+  readonly log: Logger;
+  readonly genesis: Genesis;
+  readonly store: BlockStore;
+  readonly mempool: Mempool<SignedTx>;
+  readonly driver: ConsensusDriver<unknown>;
+  readonly rpc: RpcServer;
+  readonly validatorKey: KeyPair | null;
+
+  private constructor(parts: {
+    log: Logger; genesis: Genesis; store: BlockStore; mempool: Mempool<SignedTx>; driver: ConsensusDriver<unknown>; rpc: RpcServer; key: KeyPair | null;
+  }) {
+    this.log = parts.log;
+    this.genesis = parts.genesis;
+    this.store = parts.store;
+    this.mempool = parts.mempool;
+    this.driver = parts.driver;
+    this.rpc = parts.rpc;
+    this.validatorKey = parts.key;
+  }
+
+  static async start(opts: NodeOptions): Promise<CloudcoinNode> {
+    const root = pino({ level: opts.logLevel, base: undefined }, opts.logDestination ?? pino.destination(1));
+    const log = root.child({ module: "node" });
+    await mkdir(opts.home, { recursive: true, mode: 0o700 });
+    const { genesis, key } = await loadGenesisAndKey(opts.home, log);
+    const dataDir = join(opts.home, "data");
+    await mkdir(dataDir, { recursive: true });
+
+    const store = await BlockStore.open(join(dataDir, "chain"), { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) });
+    const cleanup: Array<() => Promise<void>> = [() => store.close()];
+    try {
+      const state = await store.loadState(() => genesisState(genesis).root());
+      const lastCommit = store.head.height > 0n ? ((await store.getCommit(store.head.height)) ?? null) : null;
+      log.info({ chainId: genesis.chainId, height: Number(store.head.height), stateRoot: toHex(state.root()), home: opts.home }, "loaded chain");
+
+      // The mempool reads nonces from the driver's head state, assigned just below.
+      let driver: ConsensusDriver<unknown> | undefined;
+      const headState = (): ChainState => driver?.state ?? state;
+      const mempool = new Mempool<SignedTx>({}, { accountNonce: (sender) => headState().account(sender).nonce });
+      const isValidator = key !== null && state.validators().some((v) => Buffer.compare(v.publicKey, key.publicKey) === 0);
+      if (state.validators().length !== 1) {
+        throw new Error(`this genesis has ${state.validators().length} validators; multi-validator consensus is not available yet`);
+      }
+      const signer = isValidator ? await DurableSigner.open(key, join(dataDir, "signer-state.json")) : null;
+      const blockLog = root.child({ module: "chain" });
+      driver = new ConsensusDriver<unknown>(
+        {
+          machine: soloMachine as never,
+          store,
+          mempool,
+          signer,
+          key: isValidator ? key : null,
+          chainId: genesis.chainId,
+          params: genesis.params,
+          log: root.child({ module: "consensus" }),
+          now: () => Date.now(),
+          onCommit: (block, result) => {
+            const failed = result.receipts.filter((r) => !r.ok).length;
+            blockLog.info({ height: Number(block.header.height), hash: toHex(block.hash), txs: block.txs.length, failed, stateRoot: toHex(block.header.stateRoot) }, "finalized block");
+          },
+        },
+        state,
+        lastCommit,
+      );
+      const d = driver;
+      const startedAt = Date.now();
+      const ctx: RpcContext = {
+        chainId: genesis.chainId,
+        genesisHash: genesis.hash,
+        nodeVersion: NODE_VERSION,
+        params: genesis.params,
+        store,
+        headState,
+        mempool,
+        submitTx: (bytes) => {
+          const tx = decodeTx(bytes);
+          validateTxBasic(tx, genesis.chainId);
+          const state = headState();
+          if (tx.fee < genesis.params.minTxFee) throw new TxError(TxErrorCode.FEE_TOO_LOW, `fee ${tx.fee} below the minimum ${genesis.params.minTxFee}`, { minimum: genesis.params.minTxFee.toString() });
+          if (state.account(tx.sender).balance < tx.fee) throw new TxError(TxErrorCode.CANNOT_PAY_FEE, "balance cannot pay the fee");
+          mempool.add(tx);
+          return tx;
+        },
+        status: () => {
+          const c = soloMachine.describe(d.machineState as never);
+          return {
+            validator: signer ? signer.publicKey : null,
+            consensus: { engine: soloMachine.name, height: c.height, round: c.round, step: c.step },
+            failure: d.failure ? d.failure.message : null,
+            startedAt,
+          };
+        },
+      };
+      const rpc = await startRpcServer({ host: opts.rpcHost, port: opts.rpcPort, logger: root.child({ module: "rpc" }) }, methods, ctx);
+      cleanup.unshift(() => rpc.close());
+      log.info({ url: rpc.url, validator: signer ? toAddress(signer.publicKey) : null }, "JSON-RPC listening");
+      driver.start();
+      return new CloudcoinNode({ log, genesis, store, mempool, driver, rpc, key });
+    } catch (e) {
+      for (const c of cleanup) await c().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Stops in reverse order: RPC, consensus (waiting for an in-flight commit), store. */
+  async stop(): Promise<void> {
+    await this.rpc.close();
+    await this.driver.stop();
+    await this.store.close();
+    this.log.info({}, "stopped");
+  }
+}
+
+export async function writeGenesisFile(path: string, genesisJson: unknown): Promise<void> {
+  await writeFile(path, JSON.stringify(genesisJson, null, 2) + "\n");
+}

@@ -1,0 +1,93 @@
+/**
+ * e2e: the real node process on the embedded devnet, driven by the real CLI, checked only
+ * through JSON-RPC.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import t from "tap";
+import { rpc, runCli, startNode, waitFor } from "../helpers/process.ts";
+
+const home = mkdtempSync(join(tmpdir(), "cloudcoin-e2e-"));
+t.teardown(() => rmSync(home, { recursive: true, force: true }));
+
+t.test("a transfer sent with the CLI is finalized and moves both balances", async (t) => {
+  const node = await startNode(home);
+  t.teardown(() => node.stop("SIGKILL"));
+  await waitFor("first block", async () => ((await rpc(node.url, "node_status")).result.head.height >= 1 ? true : undefined));
+  t.ok(node.logs.some((l) => l.includes('"finalized block"')), "the node logs finalized blocks");
+
+  const made = await runCli(["keys", "new", "bob", "--home", home, "--json"]);
+  t.equal(made.code, 0, made.stderr);
+  const bob = JSON.parse(made.stdout).address as string;
+  const faucet = JSON.parse((await runCli(["keys", "show", "devnet-faucet", "--home", home, "--json"])).stdout).address as string;
+  const faucetBefore = BigInt((await rpc(node.url, "state_getAccount", { address: faucet })).result.balance);
+
+  const sent = await runCli(["tx", "transfer", "--from", "devnet-faucet", "--to", bob, "--amount", "2.5", "--home", home, "--rpc", node.url, "--json"]);
+  t.equal(sent.code, 0, sent.stderr);
+  const result = JSON.parse(sent.stdout);
+  t.equal(result.status, "finalized");
+  t.equal(result.receipt.ok, true);
+
+  const bobAcc = (await rpc(node.url, "state_getAccount", { address: bob })).result;
+  t.equal(bobAcc.balance, "2500000000");
+  const faucetAcc = (await rpc(node.url, "state_getAccount", { address: faucet })).result;
+  t.equal(BigInt(faucetAcc.balance), faucetBefore - 2_500_000_000n - BigInt(result.receipt.fee));
+  t.equal(faucetAcc.nonce, "1");
+
+  const got = (await rpc(node.url, "tx_get", { hash: result.hash })).result;
+  t.equal(got.status, "finalized");
+  t.equal(got.height, result.height);
+  const block = (await rpc(node.url, "chain_getBlock", { height: result.height })).result;
+  t.ok(block.txs.includes(result.hash), "the block lists the transaction");
+  const list = (await rpc(node.url, "tx_listByAddress", { address: bob })).result;
+  t.same(list.txs.map((x: { hash: string }) => x.hash), [result.hash]);
+
+  const cliBalance = await runCli(["balance", bob, "--rpc", node.url, "--json"]);
+  t.equal(JSON.parse(cliBalance.stdout).balance, "2500000000");
+
+  // a transfer the sender cannot afford is refused by the node with a typed error
+  const poor = await runCli(["tx", "transfer", "--from", "bob", "--to", faucet, "--amount", "1", "--fee", "999", "--home", home, "--rpc", node.url, "--json"]);
+  t.equal(poor.code, 1);
+  t.match(poor.stderr, /TX_FEE_TOO_LOW/);
+});
+
+t.test("malformed JSON-RPC gets the spec's errors and the node keeps serving", async (t) => {
+  const node = await startNode(home);
+  t.teardown(() => node.stop("SIGKILL"));
+  const post = async (body: string): Promise<any> => (await fetch(node.url, { method: "POST", headers: { "content-type": "application/json" }, body })).json();
+  t.equal((await post("{")).error.code, -32700);
+  t.equal((await post('{"jsonrpc":"2.0","id":1}')).error.code, -32600);
+  t.equal((await post('{"jsonrpc":"2.0","id":1,"method":"chain_nope"}')).error.code, -32601);
+  t.equal((await post('{"jsonrpc":"2.0","id":1,"method":"state_getAccount","params":{"address":"cc1xyz"}}')).error.code, -32602);
+  t.equal((await post('{"jsonrpc":"2.0","id":1,"method":"chain_getBlock","params":{"height":1,"hash":"00"}}')).error.code, -32602);
+  const garbageTx = await post('{"jsonrpc":"2.0","id":7,"method":"tx_send","params":{"tx":"deadbeef"}}');
+  t.equal(garbageTx.id, 7);
+  t.equal(garbageTx.error.code, -32000);
+  t.equal(garbageTx.error.data.code, "TX_MALFORMED");
+  const batch = await post('[{"jsonrpc":"2.0","id":1,"method":"chain_getSupply"},{"jsonrpc":"2.0","method":"chain_getHead"},{"bad":1}]');
+  t.equal(batch.length, 2, "the notification gets no response");
+  t.ok(batch[0].result.total);
+  t.equal(batch[1].error.code, -32600);
+  const status = await rpc(node.url, "node_status");
+  t.equal(status.result.chainId, "cloudcoin-devnet-1");
+  t.equal(status.result.error, null);
+});
+
+t.test("a restarted node resumes from its head and keeps finalizing", async (t) => {
+  const first = await startNode(home);
+  const h1 = await waitFor("a few blocks", async () => {
+    const h = (await rpc(first.url, "node_status")).result.head.height;
+    return h >= 3 ? h : undefined;
+  });
+  const supply1 = (await rpc(first.url, "chain_getSupply")).result;
+  t.equal(await first.stop("SIGTERM"), 0, "graceful shutdown exits 0");
+  const second = await startNode(home);
+  t.teardown(() => second.stop("SIGKILL"));
+  const status = (await rpc(second.url, "node_status")).result;
+  t.ok(status.head.height >= h1, "no finalized block lost");
+  await waitFor("the next block after restart", async () => ((await rpc(second.url, "node_status")).result.head.height > status.head.height ? true : undefined));
+  const supply2 = (await rpc(second.url, "chain_getSupply")).result;
+  t.equal(supply2.genesisSupply, supply1.genesisSupply);
+  t.ok(BigInt(supply2.burned) >= BigInt(supply1.burned));
+});
