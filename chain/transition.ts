@@ -175,12 +175,20 @@ export interface ApplyOptions {
   readonly skipTxSignatures?: boolean;
 }
 
+/** What executing a block's transactions yields, before any root is computed. */
+export interface ExecutedBlock {
+  readonly receipts: Receipt[];
+  readonly events: ChainEvent[];
+  /** Net state changes in key order. */
+  readonly changes: StateChange[];
+}
+
 /**
- * Verifies and executes `block` on `state`. Throws BlockError for a bad header, roots or commit,
- * and TxError (with data.index) for an invalid transaction. Never mutates `state`.
+ * Executes a block's transactions and end-of-block accounting on `state`: the per-transaction
+ * import work (stateless checks including the signature, then execution), without the header
+ * checks and without computing any root. Throws TxError (with data.index) for an invalid tx.
  */
-export function applyBlock(state: ChainState, block: Block, params: ChainParams, chainId: string, opts: ApplyOptions = {}): BlockResult {
-  checkHeader(state, block, chainId, params);
+export function executeBlock(state: ChainState, block: Block, params: ChainParams, chainId: string, opts: ApplyOptions = {}): ExecutedBlock {
   const w = new StateWriter(state);
   const acc: BlockAccumulator = { burned: 0n, toProposer: 0n };
   const receipts: Receipt[] = [];
@@ -195,7 +203,16 @@ export function applyBlock(state: ChainState, block: Block, params: ChainParams,
     }
   });
   finishBlock(w, block.header.proposer, block.header.height, block.header.time, block.header.seedSig, acc);
-  const changes = w.changes();
+  return { receipts, events, changes: w.changes() };
+}
+
+/**
+ * Verifies and executes `block` on `state`. Throws BlockError for a bad header, roots or commit,
+ * and TxError (with data.index) for an invalid transaction. Never mutates `state`.
+ */
+export function applyBlock(state: ChainState, block: Block, params: ChainParams, chainId: string, opts: ApplyOptions = {}): BlockResult {
+  checkHeader(state, block, chainId, params);
+  const { receipts, events, changes } = executeBlock(state, block, params, chainId, opts);
   const next = state.withChanges(changes, block.hash);
   if (!equalBytes(block.header.stateRoot, next.root())) throw new BlockError(BlockErrorCode.WRONG_STATE_ROOT, "state root mismatch");
   if (!equalBytes(block.header.receiptsRoot, receiptsRoot(receipts))) throw new BlockError(BlockErrorCode.WRONG_RECEIPTS_ROOT, "receipts root mismatch");
