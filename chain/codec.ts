@@ -70,6 +70,19 @@ function outsideDataModel(root: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Decodes bytes this node itself wrote and authenticated (state records under a verified state
+ * root) without the canonical re-encoding check, which costs as much as the decode. Never use it
+ * for bytes from a peer or a client: use `decode`.
+ */
+export function decodeTrusted(bytes: Uint8Array): CborValue {
+  try {
+    return cborDecode(bytes, DECODE_OPTIONS) as CborValue;
+  } catch (e) {
+    throw new CodecError(CodecErrorCode.MALFORMED, `malformed CBOR: ${(e as Error).message}`);
+  }
+}
+
 // ---- readers: turn a decoded value into a typed field, or throw WRONG_SHAPE / OUT_OF_RANGE ----
 
 function shape(what: string, got: unknown): never {

@@ -6,7 +6,7 @@
  * scratch overlay one block executes in, with checkpoints so that a failed operation can be
  * rolled back while its fee and nonce stay consumed.
  */
-import { asArray, asBytes, asString, asU64, decode, encode, u64, type CborValue } from "./codec.ts";
+import { asArray, asBytes, asString, asU64, decode, decodeTrusted, encode, u64, type CborValue } from "./codec.ts";
 import { compareBytes, concatBytes, utf8 } from "./bytes.ts";
 import { SparseMerkleTree, type StateProof } from "./smt.ts";
 import { Tag, taggedHash } from "./hash.ts";
@@ -65,8 +65,8 @@ export function accountOfKey(key: Uint8Array): Uint8Array | undefined {
 export function encodeAccount(a: Account): Uint8Array {
   return encode([u64(a.balance), u64(a.nonce), u64(a.staked), a.unbonding.map((u) => [u64(u.amount), u64(u.releaseHeight)])]);
 }
-export function decodeAccount(b: Uint8Array): Account {
-  const v = asArray(decode(b), "account", 4);
+export function decodeAccount(b: Uint8Array, trusted = false): Account {
+  const v = asArray(trusted ? decodeTrusted(b) : decode(b), "account", 4);
   return {
     balance: asU64(v[0], "balance"),
     nonce: asU64(v[1], "nonce"),
@@ -84,8 +84,8 @@ function isEmptyAccount(a: Account): boolean {
 export function encodeMeta(m: ChainMeta): Uint8Array {
   return encode([u64(m.height), u64(m.time), m.seed, u64(m.genesisSupply), u64(m.minted), u64(m.burned)]);
 }
-export function decodeMeta(b: Uint8Array): ChainMeta {
-  const v = asArray(decode(b), "meta", 6);
+export function decodeMeta(b: Uint8Array, trusted = false): ChainMeta {
+  const v = asArray(trusted ? decodeTrusted(b) : decode(b), "meta", 6);
   return {
     height: asU64(v[0], "height"),
     time: asU64(v[1], "time"),
@@ -131,14 +131,16 @@ export class ChainState {
   prove(key: Uint8Array): StateProof {
     return this.tree.prove(key);
   }
+  // Records under the state root were written by this node's own transition (or checked against
+  // a verified root on load), so they are decoded without the canonical re-encoding check.
   account(publicKey: Uint8Array): Account {
     const b = this.tree.get(StateKey.account(publicKey));
-    return b ? decodeAccount(b) : EMPTY_ACCOUNT;
+    return b ? decodeAccount(b, true) : EMPTY_ACCOUNT;
   }
   meta(): ChainMeta {
     const b = this.tree.get(StateKey.meta);
     if (!b) throw new Error("state has no meta record");
-    return decodeMeta(b);
+    return decodeMeta(b, true);
   }
   validators(): Validator[] {
     const b = this.tree.get(StateKey.validators);
@@ -149,17 +151,39 @@ export class ChainState {
   }
 }
 
+/** A touched record: its value in the base state, and the current value in the overlay. */
 interface Slot {
   readonly key: Uint8Array;
+  readonly base: Uint8Array | undefined;
   value: Uint8Array | null;
 }
 
-/** A block's scratch overlay over a ChainState, with a journal for checkpoints. */
+/** A touched account, kept decoded: transactions read and write the same few accounts repeatedly. */
+interface AccountSlot {
+  readonly key: Uint8Array;
+  readonly base: Uint8Array | undefined;
+  account: Account;
+  written: boolean;
+}
+
+type JournalEntry =
+  | { readonly kind: "raw"; readonly id: string; readonly value: Uint8Array | null; readonly fresh: boolean }
+  | { readonly kind: "account"; readonly id: string; readonly account: Account; readonly written: boolean };
+
+function latin1(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
+}
+
+/**
+ * A block's scratch overlay over a ChainState, with a journal for checkpoints. Accounts are
+ * cached decoded and encoded once, in `changes()`; each slot remembers the base value it
+ * replaced, so `changes()` needs no second read of the tree.
+ */
 export class StateWriter {
   readonly #base: ChainState;
   readonly #slots = new Map<string, Slot>();
-  /** undo log: key id and the slot it replaced (undefined = key was not in the overlay) */
-  readonly #journal: Array<[string, Slot | undefined]> = [];
+  readonly #accounts = new Map<string, AccountSlot>();
+  readonly #journal: JournalEntry[] = [];
 
   constructor(base: ChainState) {
     this.#base = base;
@@ -169,21 +193,31 @@ export class StateWriter {
     return this.#base;
   }
 
-  #id(key: Uint8Array): string {
-    return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
-  }
-
+  /** Raw records other than accounts (meta, validators, ...). */
   get(key: Uint8Array): Uint8Array | undefined {
-    const slot = this.#slots.get(this.#id(key));
+    const pk = accountOfKey(key);
+    if (pk) {
+      const a = this.account(pk);
+      return isEmptyAccount(a) ? undefined : encodeAccount(a);
+    }
+    const slot = this.#slots.get(latin1(key));
     if (slot) return slot.value ?? undefined;
     return this.#base.get(key);
   }
 
   set(key: Uint8Array, value: Uint8Array | null): void {
-    const id = this.#id(key);
-    const prev = this.#slots.get(id);
-    this.#journal.push([id, prev && { key: prev.key, value: prev.value }]);
-    this.#slots.set(id, { key, value });
+    const pk = accountOfKey(key);
+    if (pk) return this.setAccount(pk, value === null ? EMPTY_ACCOUNT : decodeAccount(value));
+    const id = latin1(key);
+    let slot = this.#slots.get(id);
+    const fresh = slot === undefined;
+    if (!slot) {
+      const base = this.#base.get(key);
+      slot = { key, base, value: base ?? null };
+      this.#slots.set(id, slot);
+    }
+    this.#journal.push({ kind: "raw", id, value: slot.value, fresh });
+    slot.value = value;
   }
 
   checkpoint(): number {
@@ -192,24 +226,46 @@ export class StateWriter {
 
   revert(checkpoint: number): void {
     while (this.#journal.length > checkpoint) {
-      const [id, prev] = this.#journal.pop()!;
-      if (prev) this.#slots.set(id, prev);
-      else this.#slots.delete(id);
+      const e = this.#journal.pop()!;
+      if (e.kind === "raw") {
+        if (e.fresh) this.#slots.delete(e.id);
+        else this.#slots.get(e.id)!.value = e.value;
+      } else {
+        const slot = this.#accounts.get(e.id)!;
+        slot.account = e.account;
+        slot.written = e.written;
+      }
     }
   }
 
+  #accountSlot(publicKey: Uint8Array): [string, AccountSlot] {
+    const id = latin1(publicKey);
+    let slot = this.#accounts.get(id);
+    if (!slot) {
+      // A read-through cache entry: it holds the base value, so reverts never need to drop it.
+      const key = StateKey.account(publicKey);
+      const base = this.#base.get(key);
+      slot = { key, base, account: base ? decodeAccount(base, true) : EMPTY_ACCOUNT, written: false };
+      this.#accounts.set(id, slot);
+    }
+    return [id, slot];
+  }
+
   account(publicKey: Uint8Array): Account {
-    const b = this.get(StateKey.account(publicKey));
-    return b ? decodeAccount(b) : EMPTY_ACCOUNT;
+    return this.#accountSlot(publicKey)[1].account;
   }
+
   setAccount(publicKey: Uint8Array, a: Account): void {
-    // Empty accounts are removed so that absence (an exclusion proof) means "never funded".
-    this.set(StateKey.account(publicKey), isEmptyAccount(a) ? null : encodeAccount(a));
+    const [id, slot] = this.#accountSlot(publicKey);
+    this.#journal.push({ kind: "account", id, account: slot.account, written: slot.written });
+    slot.account = a;
+    slot.written = true;
   }
+
   meta(): ChainMeta {
     const b = this.get(StateKey.meta);
     if (!b) throw new Error("state has no meta record");
-    return decodeMeta(b);
+    return decodeMeta(b, true);
   }
   setMeta(m: ChainMeta): void {
     this.set(StateKey.meta, encodeMeta(m));
@@ -218,10 +274,14 @@ export class StateWriter {
   /** The net changes against the base, in key order (deterministic). Unchanged writes are dropped. */
   changes(): StateChange[] {
     const out: StateChange[] = [];
-    for (const slot of this.#slots.values()) {
-      const before = this.#base.get(slot.key);
-      if (slot.value === null ? before === undefined : before !== undefined && Buffer.compare(before, slot.value) === 0) continue;
-      out.push([slot.key, slot.value]);
+    const push = (key: Uint8Array, base: Uint8Array | undefined, value: Uint8Array | null) => {
+      if (value === null ? base === undefined : base !== undefined && Buffer.compare(base, value) === 0) return;
+      out.push([key, value]);
+    };
+    for (const slot of this.#slots.values()) push(slot.key, slot.base, slot.value);
+    for (const slot of this.#accounts.values()) {
+      // Empty accounts are removed so that absence (an exclusion proof) means "never funded".
+      if (slot.written) push(slot.key, slot.base, isEmptyAccount(slot.account) ? null : encodeAccount(slot.account));
     }
     return out.sort((a, b) => compareBytes(a[0], b[0]));
   }
