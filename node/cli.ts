@@ -64,7 +64,7 @@ const commands: Record<string, Command> = {
     async run(v) {
       const port = Number(v["rpc-port"]);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError("--rpc-port must be 0-65535");
-      const node = await CloudcoinNode.start({ home: str(v.home, "home"), rpcHost: str(v["rpc-host"], "rpc-host"), rpcPort: port, logLevel: str(v["log-level"], "log-level") });
+      const node = await CloudcoinNode.start({ home: str(v.home, "home"), rpcHost: str(v["rpc-host"], "rpc-host"), rpcPort: port, logLevel: str(v["log-level"], "log-level"), rpcCheckResults: process.env.CLOUDCOIN_RPC_CHECK_RESULTS === "1" });
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

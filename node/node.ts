@@ -33,6 +33,8 @@ export interface NodeOptions {
   /** 0 for an ephemeral port (tests); the bound port is logged and returned. */
   rpcPort: number;
   logLevel: string;
+  /** Validate every RPC result against its schema (on in tests; costs time on hot reads). */
+  rpcCheckResults?: boolean;
   /** Write logs here instead of stdout (tests). */
   logDestination?: NodeJS.WritableStream;
 }
@@ -154,7 +156,7 @@ export class CloudcoinNode {
           };
         },
       };
-      const rpc = await startRpcServer({ host: opts.rpcHost, port: opts.rpcPort, logger: root.child({ module: "rpc" }) }, methods, ctx);
+      const rpc = await startRpcServer({ host: opts.rpcHost, port: opts.rpcPort, logger: root.child({ module: "rpc" }), checkResults: opts.rpcCheckResults ?? false }, methods, ctx);
       cleanup.unshift(() => rpc.close());
       log.info({ url: rpc.url, validator: signer ? toAddress(signer.publicKey) : null }, "JSON-RPC listening");
       driver.start();

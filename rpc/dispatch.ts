@@ -17,6 +17,12 @@ export interface DispatchOptions {
   allowedPermissions: ReadonlySet<Permission>;
   /** Largest batch accepted; a larger one is answered with one INVALID_REQUEST error. */
   maxBatch: number;
+  /**
+   * Check every result against its schema (default true). A failing result is a handler bug
+   * and answers -32603. Tests and development keep it on; a production node may turn it off
+   * to save the re-validation on hot read paths.
+   */
+  checkResults?: boolean;
   log?: RpcErrorLogger;
 }
 
@@ -133,6 +139,7 @@ async function call<Ctx>(
   if (!parsed.success) throw invalidParams(parsed.error.issues);
 
   const value: unknown = await spec.handler(parsed.data, ctx);
+  if (opts.checkResults === false) return value === undefined ? null : value;
 
   const result = (spec.result as z.ZodType).safeParse(value);
   if (!result.success) {

@@ -9,7 +9,8 @@ import { fromAddress, isAddress, toAddress } from "../chain/keys.ts";
 import { StateKey } from "../chain/state.ts";
 import { encodeStateProof } from "../chain/smt.ts";
 import type { RpcContext } from "./context.ts";
-import { accountJson, blockJson, headerJson, receiptJson, txJson } from "./json.ts";
+import { blockJson, headerJson, receiptJson, txJson } from "./json.ts";
+import { accountView } from "./views.ts";
 import { defineMethod, type MethodTable } from "./table.ts";
 
 export const RpcAppErrorCode = { NOT_FOUND: "NOT_FOUND", BAD_CURSOR: "BAD_CURSOR" } as const;
@@ -148,9 +149,9 @@ export const methods = {
     permission: "read",
     handler: (p, ctx: RpcContext) => {
       const state = ctx.headState();
-      const pk = fromAddress(p.address);
-      const out = { ...accountJson(pk, state.account(pk)), height: Number(state.meta().height), stateRoot: toHex(state.root()) };
-      return p.proof ? { ...out, proof: toHex(encodeStateProof(state.prove(StateKey.account(pk)))) } : out;
+      const view = accountView(state, p.address);
+      if (!p.proof) return view;
+      return { ...view, proof: toHex(encodeStateProof(state.prove(StateKey.account(fromAddress(p.address))))) };
     },
   }),
 

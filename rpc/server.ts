@@ -35,6 +35,8 @@ export interface RpcServerOptions {
   /** Largest batch (default 100). */
   maxBatch?: number;
   tokens?: RpcToken[];
+  /** Validate every result against its schema (see DispatchOptions.checkResults); default true. */
+  checkResults?: boolean;
   /** false or absent: no logging. */
   logger?: RpcLogger | false;
 }
@@ -45,6 +47,7 @@ export const defaultRpcServerOptions = {
   bodyLimit: 1024 * 1024,
   maxBatch: 100,
   tokens: [],
+  checkResults: true,
   logger: false,
 } as const satisfies Required<RpcServerOptions>;
 
@@ -97,7 +100,7 @@ export async function startRpcServer<Ctx>(
         .send(errorBody(RpcErrorCode.UNAUTHORIZED, "invalid authorization token"));
     }
     const raw = typeof req.body === "string" ? req.body : "";
-    const out = await dispatch(table, raw, ctx, { allowedPermissions: permissions, maxBatch, log });
+    const out = await dispatch(table, raw, ctx, { allowedPermissions: permissions, maxBatch, log, checkResults: opts.checkResults ?? true });
     if (out === undefined) return reply.code(204).send();
     return reply.code(200).type(JSON_TYPE).send(out);
   });

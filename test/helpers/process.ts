@@ -15,6 +15,8 @@ export interface NodeProcess {
 export function startNode(home: string, extraArgs: string[] = [], timeoutMs = 30_000): Promise<NodeProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", CLI, "start", "--home", home, "--rpc-port", "0", ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
+    // e2e runs check every RPC result against its schema, so a handler that drifts fails here.
+    env: { ...process.env, CLOUDCOIN_RPC_CHECK_RESULTS: "1" },
   });
   const logs: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

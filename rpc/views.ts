@@ -1,0 +1,42 @@
+/**
+ * Read views memoized per head state. A ChainState is immutable, so whatever is derived from
+ * it (its height, its root in hex, an account's JSON) can be computed once and shared by every
+ * request against that head; the memo goes with the state when a new head replaces it (WeakMap).
+ */
+import { toHex } from "../chain/bytes.ts";
+import { fromAddress } from "../chain/keys.ts";
+import type { ChainState } from "../chain/state.ts";
+import { accountJson } from "./json.ts";
+
+export type AccountView = ReturnType<typeof accountJson> & { readonly height: number; readonly stateRoot: string };
+
+interface HeadView {
+  readonly height: number;
+  readonly stateRoot: string;
+  readonly accounts: Map<string, AccountView>;
+}
+
+const MAX_CACHED_ACCOUNTS = 50_000;
+const views = new WeakMap<ChainState, HeadView>();
+
+export function headView(state: ChainState): HeadView {
+  let v = views.get(state);
+  if (!v) {
+    v = { height: Number(state.meta().height), stateRoot: toHex(state.root()), accounts: new Map() };
+    views.set(state, v);
+  }
+  return v;
+}
+
+/** An account's JSON at `state`, keyed by the address string the caller gave (already validated). */
+export function accountView(state: ChainState, address: string): AccountView {
+  const v = headView(state);
+  let a = v.accounts.get(address);
+  if (!a) {
+    const pk = fromAddress(address);
+    a = Object.freeze({ ...accountJson(pk, state.account(pk)), address, height: v.height, stateRoot: v.stateRoot });
+    if (v.accounts.size >= MAX_CACHED_ACCOUNTS) v.accounts.clear();
+    v.accounts.set(address, a);
+  }
+  return a;
+}
