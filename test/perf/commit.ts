@@ -1,0 +1,170 @@
+/**
+ * Figure 2: the time to commit a block of N transfers on a state that already holds ~100k
+ * accounts, in two parts measured separately:
+ *
+ *  - state root: `state.tree.update(changes)` + `.root()` (path copies + hashing of the changed
+ *    nodes only; the base tree's hashes are already computed, as on a running node);
+ *  - write: `BlockStore.commitBlock` — the block, commit, receipts, state changes, tx and
+ *    account indexes, current-state records and the head in ONE atomic classic-level batch.
+ *
+ * Ceiling for the write: a raw classic-level chained batch carrying the same puts (the same keys
+ * and values, prebuilt before the clock starts), so `commitBlock / raw` is the price of building
+ * the batch in JS on top of LevelDB's own cost.
+ *
+ * Every repetition writes to a fresh copy of a store holding the genesis state (~100k records,
+ * settled in a table file), so the write meets a store of realistic size, like a running node.
+ */
+import { cp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { ClassicLevel } from "classic-level";
+import { encodeCommit, type Block, type Commit } from "../../chain/block.ts";
+import { concatBytes, equalBytes, u32be, u64be, utf8 } from "../../chain/bytes.ts";
+import { encode, u64 } from "../../chain/codec.ts";
+import { BlockStore } from "../../chain/store.ts";
+import type { BlockResult } from "../../chain/transition.ts";
+import { txParticipants } from "../../chain/tx.ts";
+import { BENCH_CHAIN_ID, buildChain, prng, signTransfers, type BenchWorld } from "./fixtures.ts";
+import { median, timeMs, timeMsAsync } from "./stats.ts";
+
+export interface CommitFigures {
+  readonly txs: number;
+  readonly reps: number;
+  readonly changes: number;
+  readonly puts: number;
+  readonly blockBytes: number;
+  /** Medians, ms. */
+  readonly rootMs: number;
+  readonly writeMs: number;
+  readonly rawWriteMs: number;
+  readonly totalMs: number;
+  /** Median of per-repetition raw / commitBlock (1.0 = commitBlock costs no more than raw LevelDB). */
+  readonly writeRatio: number;
+  readonly rootSamples: number[];
+  readonly writeSamples: number[];
+  readonly rawSamples: number[];
+}
+
+type Put = readonly [Uint8Array, Uint8Array];
+
+/**
+ * The puts `commitBlock` issues for this block, per the layout documented in chain/store.ts
+ * (prefix byte + big-endian height etc.), built in advance for the raw-batch ceiling. The state
+ * changes of a transfer block are never deletions, so every entry is a put.
+ */
+function commitPuts(block: Block, commit: Commit, result: BlockResult): Put[] {
+  const k = (prefix: string, ...parts: Uint8Array[]) => concatBytes(utf8.encode(prefix), ...parts);
+  const hb = u64be(block.header.height);
+  const puts: Put[] = [
+    [k("B", hb), block.bytes],
+    [k("H", block.hash), hb],
+    [k("K", hb), encodeCommit(commit)],
+    [k("R", hb), encode(result.receipts.map((r) => [r.txHash, r.ok, r.code, u64(r.fee)]))],
+    [k("C", hb), encode(result.changes.map(([key, v]) => [key, v]))],
+  ];
+  block.txs.forEach((tx, i) => {
+    puts.push([k("T", tx.hash), encode([u64(block.header.height), i])]);
+    for (const who of txParticipants(tx)) puts.push([k("A", who, hb, u32be(i)), tx.hash]);
+  });
+  for (const [key, v] of result.changes) {
+    if (v === null) throw new Error("a transfer block should not delete state records");
+    puts.push([k("S", key), v]);
+  }
+  puts.push([k("M", utf8.encode("head")), encode([u64(block.header.height), block.hash])]);
+  return puts;
+}
+
+const CHAIN = (world: BenchWorld) => ({ chainId: BENCH_CHAIN_ID, genesisHash: world.genesis.hash, genesisState: () => world.state });
+
+/**
+ * A closed store holding the genesis state (~100k records), made once and copied for every
+ * repetition. It is opened and closed twice so that LevelDB has moved the records from its log
+ * into a table file: a copy then opens with an empty memtable, like a running node's store.
+ */
+async function makeTemplateStore(path: string, world: BenchWorld): Promise<void> {
+  await (await BlockStore.open(path, CHAIN(world))).close(); // writes the genesis records
+  await (await BlockStore.open(path, CHAIN(world))).close(); // recovers the log into a table
+}
+
+export async function benchCommit(world: BenchWorld, opts: { txs: number; reps: number; tmpDir: string; seed: number }, log: (s: string) => void): Promise<CommitFigures> {
+  const { txs, reps, tmpDir } = opts;
+  // Transfer j is sent by sender j mod S with nonce floor(j / S) (S = number of senders), to a
+  // deterministic random recipient: with 2,000 senders, a 10,000-tx block has 5 txs per sender.
+  const s = world.senders.length;
+  const list = signTransfers(world, Array.from({ length: txs }, (_, j) => ({ sender: j % s, nonce: BigInt(Math.floor(j / s)) })), prng(opts.seed));
+  const built = buildChain(world, world.state, [list]);
+  const block = built.blocks[0]!;
+  const commit = built.commits[0]!;
+  const result = built.results[0]!;
+  const puts = commitPuts(block, commit, result);
+
+  const template = join(tmpDir, `template-${txs}`);
+  await makeTemplateStore(template, world);
+
+  const rootSamples: number[] = [];
+  const writeSamples: number[] = [];
+  const rawSamples: number[] = [];
+  for (let rep = 0; rep <= reps; rep++) {
+    // State root, from the same base state every time (trees are persistent).
+    let root: Uint8Array = new Uint8Array(0);
+    const rootMs = timeMs(() => void (root = world.state.tree.update(result.changes).root()));
+    if (!equalBytes(root, block.header.stateRoot)) throw new Error(`state root of the ${txs}-tx block differs from its header`);
+
+    // commitBlock into a copy of the genesis store.
+    const storeDir = join(tmpDir, `store-${txs}-${rep}`);
+    await cp(template, storeDir, { recursive: true });
+    const store = await BlockStore.open(storeDir, CHAIN(world));
+    let writeMs: number;
+    try {
+      writeMs = await timeMsAsync(() => store.commitBlock(block, commit, result));
+      const back = await store.getBlock(1n);
+      if (store.head.height !== 1n || !back || !equalBytes(back.hash, block.hash)) throw new Error("commitBlock did not store the block");
+    } finally {
+      await store.close();
+    }
+    await rm(storeDir, { recursive: true, force: true });
+
+    // The raw ceiling: the same puts, prebuilt, in one chained batch, on another copy.
+    const rawDir = join(tmpDir, `raw-${txs}-${rep}`);
+    await cp(template, rawDir, { recursive: true });
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(rawDir, { keyEncoding: "view", valueEncoding: "view" });
+    await db.open();
+    let rawMs: number;
+    try {
+      rawMs = await timeMsAsync(async () => {
+        const batch = db.batch();
+        for (const [key, v] of puts) batch.put(key, v);
+        await batch.write();
+      });
+    } finally {
+      await db.close();
+    }
+    await rm(rawDir, { recursive: true, force: true });
+
+    if (rep === 0) {
+      log(`  ${txs} txs: warm-up repetition done`);
+      continue;
+    }
+    rootSamples.push(rootMs);
+    writeSamples.push(writeMs);
+    rawSamples.push(rawMs);
+    log(`  ${txs} txs, repetition ${rep}/${reps}: root ${rootMs.toFixed(1)} ms, commitBlock ${writeMs.toFixed(1)} ms, raw batch ${rawMs.toFixed(1)} ms`);
+  }
+  await rm(template, { recursive: true, force: true });
+  const rootMs = median(rootSamples);
+  const writeMs = median(writeSamples);
+  return {
+    txs,
+    reps,
+    changes: result.changes.length,
+    puts: puts.length,
+    blockBytes: block.bytes.length,
+    rootMs,
+    writeMs,
+    rawWriteMs: median(rawSamples),
+    totalMs: median(rootSamples.map((r, i) => r + writeSamples[i]!)),
+    writeRatio: median(rawSamples.map((r, i) => r / writeSamples[i]!)),
+    rootSamples,
+    writeSamples,
+    rawSamples,
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * `npm run bench`: the node's hot paths, each measured against the ceiling of the building block
+ * it stands on, with that ceiling measured in the same run (the machine is shared and noisy, so
+ * a figure is only meaningful next to its own ceiling):
+ *
+ *   1. transactions decoded + signature-verified + applied per second on one core,
+ *      vs native ed25519 verify (node:crypto, cached KeyObject) over the same txs;
+ *   2. time to commit a block of 1,000 and of 10,000 transfers on a state of 100,000 accounts:
+ *      state root, and the atomic write (vs a raw classic-level batch of the same puts);
+ *   3. `state_getAccount` requests per second over HTTP on the real RPC server,
+ *      vs a bare fastify JSON-RPC route, each server in a child process.
+ *
+ * Every measurement is repeated; medians are printed with the number of repetitions. Timings are
+ * never asserted. The process exits non-zero only if something functionally fails (a valid tx
+ * rejected, a root that does not match, a wrong RPC answer, ...). Child processes and the temp
+ * directory are removed on every exit path.
+ */
+import { rmSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { benchCommit, type CommitFigures } from "./commit.ts";
+import { buildWorld, type BenchWorld } from "./fixtures.ts";
+import { benchRpc, type RpcFigures } from "./rpc.ts";
+import { fmtInt, fmtMs, fmtRatio, spread, table, timeMs, verdict } from "./stats.ts";
+import { benchTxThroughput, type ThroughputFigures } from "./throughput.ts";
+
+const CONFIG = {
+  /** State size for figures 1 and 2 (senders included). */
+  accounts: 100_000,
+  /** Funded senders with keys; key derivation is the slowest part of the setup. */
+  senders: 2_000,
+  throughput: { blocks: 8, txsPerBlock: 1_000, reps: 5 },
+  commit: { sizes: [1_000, 10_000], reps: 5 },
+  rpc: { reps: 3, settings: { connections: 50, seconds: 5, warmupSeconds: 1 } },
+  targets: { throughput: 0.7, rpc: 0.8 },
+} as const;
+
+const log = (s = ""): void => console.log(s);
+
+// The temp directory goes on any exit (normal, error, signal); rpc.ts kills its children on exit.
+let tmpDir: string | undefined;
+process.on("exit", () => {
+  if (tmpDir !== undefined) rmSync(tmpDir, { recursive: true, force: true });
+});
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.once(sig, () => {
+    console.error(`\n${sig}: stopping`);
+    process.exit(130);
+  });
+}
+
+function printEnvironment(): void {
+  const cpu = cpus();
+  log("Cloudcoin node benchmark (npm run bench)");
+  log(`  node ${process.version}, ${process.platform}/${process.arch}`);
+  log(`  cpu: ${cpu[0]?.model ?? "unknown"}, ${cpu.length} cores`);
+  log(`  load average at start: ${loadavg().map((x) => x.toFixed(2)).join(" ")} (shared machine: read ratios, not absolute rates)`);
+}
+
+function printThroughput(f: ThroughputFigures): void {
+  const u = f.perTxUs;
+  log(`  data: ${f.blocks} blocks x ${fmtInt(f.txsPerBlock)} transfers = ${fmtInt(f.txs)} txs from ${fmtInt(f.senders)} funded senders to random`);
+  log(`        (seeded) recipients among ${fmtInt(CONFIG.accounts)} accounts; ~${fmtInt(f.changesPerBlock)} state changes per block`);
+  log(`  repetitions: ${f.reps} timed + 1 warm-up; medians; ratios are medians of per-repetition pairs`);
+  log(`  ceiling   native ed25519 verify (node:crypto, cached KeyObject): ${fmtInt(f.verifyRate)} tx/s   [${spread(f.verifyRates, fmtInt)}]`);
+  log(`  execute-only  decodeTx + validateTxBasic + execution, no root:  ${fmtInt(f.execRate)} tx/s   [${spread(f.execRates, fmtInt)}]`);
+  log(`                ratio ${fmtRatio(f.execRatio)}  -> ${verdict(f.execRatio, CONFIG.targets.throughput)} (the target refers to this one)`);
+  log(`  full      decodeBlock + applyBlock incl. state root:             ${fmtInt(f.fullRate)} tx/s   [${spread(f.fullRates, fmtInt)}]`);
+  log(`                ratio ${fmtRatio(f.fullRatio)}  (no target: the state root is figure 2's cost)`);
+  const execution = u.exec - u.decode - u.validate;
+  log(`  per tx, median µs: verify ${u.verify.toFixed(1)} | decodeTx ${u.decode.toFixed(1)} | validateTxBasic ${u.validate.toFixed(1)} (incl. verify)`);
+  log(`                     | execution + changes ~${execution.toFixed(1)} (execute-only minus the two) | execute-only ${u.exec.toFixed(1)}`);
+  log(`                     | state root ${u.stateRoot.toFixed(1)} | full ${u.full.toFixed(1)}`);
+}
+
+function printCommit(f: CommitFigures): void {
+  log(`  block of ${fmtInt(f.txs)} transfers: ${fmtInt(f.changes)} state changes, ${fmtInt(f.puts)} puts, ${fmtInt(f.blockBytes / 1024)} KiB block; ${f.reps} timed repetitions + 1 warm-up, medians`);
+  log(`    state root (tree update + root):  ${fmtMs(f.rootMs).padStart(7)} ms   [${spread(f.rootSamples, fmtMs)}]`);
+  log(`    write (BlockStore.commitBlock):   ${fmtMs(f.writeMs).padStart(7)} ms   [${spread(f.writeSamples, fmtMs)}]`);
+  log(`    total (root + write):             ${fmtMs(f.totalMs).padStart(7)} ms`);
+  log(`    ceiling: raw classic-level batch of the same ${fmtInt(f.puts)} puts: ${fmtMs(f.rawWriteMs)} ms [${spread(f.rawSamples, fmtMs)}]; raw / commitBlock = ${fmtRatio(f.writeRatio)}`);
+}
+
+function printRpc(f: RpcFigures): void {
+  const s = f.settings;
+  log(`  load: autocannon in this process, -c ${s.connections}, ${s.seconds} s measured after ${s.warmupSeconds} s warm-up, POST bodies rotating over`);
+  log(`        ${fmtInt(f.addresses)} addresses; each server alone in a child process; real state: ${fmtInt(f.accounts)} accounts`);
+  log(`  repetitions: ${f.reps} per server, alternating; medians; ratio = median of per-pair ratios`);
+  log(`  ceiling   bare fastify + JSON.parse + zod (one param):  ${fmtInt(f.bare.reqPerSec)} req/s  p99 ${f.bare.p99Ms} ms   [${spread(f.bare.samples, fmtInt)}]`);
+  log(`  real      startRpcServer + methods, state_getAccount:   ${fmtInt(f.real.reqPerSec)} req/s  p99 ${f.real.p99Ms} ms   [${spread(f.real.samples, fmtInt)}]`);
+  log(`            ratio ${fmtRatio(f.ratio)}  -> ${verdict(f.ratio, CONFIG.targets.rpc)}`);
+  log(`            (hot: ${f.addresses.toLocaleString("en-US")} rotating addresses hit the per-head account cache; a new block empties it)`);
+  log(`  cold      every request a different account (cache mostly misses): ${fmtInt(f.cold.reqPerSec)} req/s  p99 ${f.cold.p99Ms} ms, ratio ${fmtRatio(f.cold.ratio)}`);
+}
+
+/** Figures 1 and 2, in-process on one ledger; the ~100k-account world is garbage once they return. */
+async function ledgerFigures(dir: string): Promise<{ tp: ThroughputFigures; commits: CommitFigures[] }> {
+  log();
+  log(`Setup: genesis with ${fmtInt(CONFIG.accounts)} funded accounts (${fmtInt(CONFIG.senders)} senders with keys) via validateAndComplete + genesisState`);
+  let world!: BenchWorld;
+  const setupMs = timeMs(() => void (world = buildWorld({ senders: CONFIG.senders, totalAccounts: CONFIG.accounts })));
+  log(`  done in ${(setupMs / 1000).toFixed(1)} s`);
+
+  log();
+  log("== 1. Transactions imported per second, one core ==");
+  const tp = benchTxThroughput(world, { senders: CONFIG.senders, ...CONFIG.throughput }, (s) => log(s));
+  printThroughput(tp);
+
+  log();
+  log(`== 2. Committing a block on a state of ${fmtInt(CONFIG.accounts)} accounts ==`);
+  const commits: CommitFigures[] = [];
+  for (const [i, txs] of CONFIG.commit.sizes.entries()) {
+    const f = await benchCommit(world, { txs, reps: CONFIG.commit.reps, tmpDir: dir, seed: 100 + i }, (s) => log(s));
+    commits.push(f);
+    printCommit(f);
+  }
+  return { tp, commits };
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  printEnvironment();
+  tmpDir = await mkdtemp(join(tmpdir(), "cloudcoin-bench-"));
+  const { tp, commits } = await ledgerFigures(tmpDir);
+
+  log();
+  log("== 3. state_getAccount over HTTP (JSON-RPC) ==");
+  const rpc = await benchRpc(CONFIG.rpc, (s) => log(s));
+  printRpc(rpc);
+
+  log();
+  log("== Summary (medians; ratio = measured / ceiling measured in the same run) ==");
+  const rows: string[][] = [
+    ["1. tx import, execute-only", `${fmtInt(tp.execRate)} tx/s`, `${fmtInt(tp.verifyRate)} verify/s`, fmtRatio(tp.execRatio), `>= ${CONFIG.targets.throughput}`, `${tp.reps}`],
+    ["1. tx import, full applyBlock", `${fmtInt(tp.fullRate)} tx/s`, `${fmtInt(tp.verifyRate)} verify/s`, fmtRatio(tp.fullRatio), "-", `${tp.reps}`],
+  ];
+  for (const c of commits) {
+    rows.push([`2. commit ${fmtInt(c.txs)} txs: root`, `${fmtMs(c.rootMs)} ms`, "-", "-", "-", `${c.reps}`]);
+    rows.push([`2. commit ${fmtInt(c.txs)} txs: write`, `${fmtMs(c.writeMs)} ms`, `${fmtMs(c.rawWriteMs)} ms raw`, fmtRatio(c.writeRatio), "-", `${c.reps}`]);
+    rows.push([`2. commit ${fmtInt(c.txs)} txs: total`, `${fmtMs(c.totalMs)} ms`, "-", "-", "-", `${c.reps}`]);
+  }
+  rows.push(["3. state_getAccount (HTTP)", `${fmtInt(rpc.real.reqPerSec)} req/s`, `${fmtInt(rpc.bare.reqPerSec)} req/s`, fmtRatio(rpc.ratio), `>= ${CONFIG.targets.rpc}`, `${rpc.reps}`]);
+  rows.push(["3. same, cold account cache", `${fmtInt(rpc.cold.reqPerSec)} req/s`, `${fmtInt(rpc.bare.reqPerSec)} req/s`, fmtRatio(rpc.cold.ratio), "-", "1"]);
+  log(table(["figure", "measured", "ceiling", "ratio", "target", "reps"], rows));
+  log("(ratio of a rate: measured / ceiling; of a write: raw batch time / commitBlock time, i.e. the same direction)");
+  log();
+  log(`Bench finished in ${((performance.now() - started) / 1000).toFixed(0)} s; load average now ${loadavg().map((x) => x.toFixed(2)).join(" ")}.`);
+}
+
+main().then(
+  () => {
+    process.exitCode = 0;
+  },
+  (err: unknown) => {
+    console.error(`\nBENCHMARK FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exitCode = 1;
+  },
+);
