@@ -1,9 +1,13 @@
 /**
  * Domain-tagged SHA-256: H(tag, bytes) = SHA-256(len(tag) || tag || bytes).
  * The tag keeps one kind of hash (and so one kind of signature) from ever standing for another.
- * node:crypto is used for speed (about 10x the pure-JS hash on this machine); it does no I/O.
+ *
+ * node:crypto's one-shot `hash()` over a reused scratch buffer: about 10x the pure-JS hash on this
+ * machine, and, unlike a `createHash` object per call, it leaves no garbage on hot paths (a block
+ * commit hashes tens of thousands of tree nodes). It does no I/O. Inputs above SCRATCH_MAX go
+ * through a streaming hash instead of growing the scratch for good.
  */
-import { createHash } from "node:crypto";
+import { createHash, hash as oneShotHash } from "node:crypto";
 
 export const Tag = {
   TX: "cloudcoin/tx/v1",
@@ -21,29 +25,62 @@ export const Tag = {
 } as const;
 export type Tag = (typeof Tag)[keyof typeof Tag];
 
-const prefixes = new Map<string, Buffer>();
-function prefix(tag: string): Buffer {
+const SCRATCH_MAX = 64 * 1024;
+let scratch = Buffer.allocUnsafe(4096);
+
+function digest(len: number): Uint8Array {
+  const d = oneShotHash("sha256", scratch.subarray(0, len), "buffer");
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
+function hashParts(prefix: Uint8Array | undefined, parts: readonly Uint8Array[]): Uint8Array {
+  let len = prefix ? prefix.length : 0;
+  for (const p of parts) len += p.length;
+  if (len > SCRATCH_MAX) {
+    const h = createHash("sha256");
+    if (prefix) h.update(prefix);
+    for (const p of parts) h.update(p);
+    const d = h.digest();
+    return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  }
+  if (len > scratch.length) scratch = Buffer.allocUnsafe(Math.min(SCRATCH_MAX, len * 2));
+  let off = 0;
+  if (prefix) {
+    scratch.set(prefix, 0);
+    off = prefix.length;
+  }
+  for (const p of parts) {
+    scratch.set(p, off);
+    off += p.length;
+  }
+  return digest(len);
+}
+
+const prefixes = new Map<string, Uint8Array>();
+function prefix(tag: string): Uint8Array {
   let p = prefixes.get(tag);
   if (!p) {
-    const t = Buffer.from(tag, "utf8");
+    const t = new TextEncoder().encode(tag);
     if (t.length > 255) throw new RangeError("hash tag too long");
-    p = Buffer.concat([Buffer.from([t.length]), t]);
+    p = new Uint8Array(1 + t.length);
+    p[0] = t.length;
+    p.set(t, 1);
     prefixes.set(tag, p);
   }
   return p;
 }
 
 export function taggedHash(tag: Tag, ...parts: Uint8Array[]): Uint8Array {
-  const h = createHash("sha256").update(prefix(tag));
-  for (const p of parts) h.update(p);
-  const d = h.digest();
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  return hashParts(prefix(tag), parts);
+}
+
+/** taggedHash specialised to one tag and one or two parts, for the hottest loops (the state tree). */
+export function taggedHasher(tag: Tag): (a: Uint8Array, b?: Uint8Array) => Uint8Array {
+  const p = prefix(tag);
+  return (a, b) => hashParts(p, b === undefined ? [a] : [a, b]);
 }
 
 /** Plain SHA-256, for standards that define their own prefixes (RFC 6962). */
 export function sha256(...parts: Uint8Array[]): Uint8Array {
-  const h = createHash("sha256");
-  for (const p of parts) h.update(p);
-  const d = h.digest();
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  return hashParts(undefined, parts);
 }

@@ -19,11 +19,10 @@
  * A key is identified by its keyHash: two different keys with the same keyHash (a SHA-256
  * collision) are treated as one. Pure: no I/O, no clock, no randomness.
  */
-import { hash as oneShotHash } from "node:crypto";
 import { equalBytes } from "./bytes.ts";
 import { asArray, asBytes, decode, encode, type CborValue } from "./codec.ts";
 import { CodecError, CodecErrorCode } from "./errors.ts";
-import { Tag } from "./hash.ts";
+import { sha256, Tag, taggedHasher } from "./hash.ts";
 
 const HASH_BYTES = 32;
 /** keyHash has 256 bits, so no path (and no proof) is longer than 256 steps. */
@@ -33,42 +32,15 @@ const MAX_PROOF_BYTES = 16 * 1024;
 /** Never handed out (root() and prove() return copies), so never mutated. */
 const EMPTY_HASH = new Uint8Array(HASH_BYTES);
 
-// ---- hashing ----
-//
-// These compute exactly hash.ts's taggedHash(tag, a, b) = SHA-256(len(tag) || tag || a || b)
-// and sha256(value), but with node:crypto's one-shot hash() over a reused buffer rather
-// than a Hash object per call. On a block commit (20k changes to a 100k-key tree) that
-// took about 40% off the time, mostly garbage collection of the Hash objects.
-// The unit tests check the results against hash.ts.
-//
-// Digests stay the Buffers node:crypto returns (a Buffer is a Uint8Array). Anything given
-// to a caller is first copied into a plain Uint8Array: the tree's own arrays are never
-// exposed to mutation, and Buffer#slice would not copy.
+// ---- hashing (hash.ts's taggedHasher: one-shot hashing over a reused buffer, no garbage) ----
 
 type TaggedHashFn = (a: Uint8Array, b?: Uint8Array) => Uint8Array;
-
-function taggedHasher(tag: Tag): TaggedHashFn {
-  const t = new TextEncoder().encode(tag);
-  const pre = 1 + t.length;
-  const scratch = new Uint8Array(pre + 2 * HASH_BYTES); // fits two hashes, and keys up to 64 bytes
-  scratch[0] = t.length;
-  scratch.set(t, 1);
-  return (a, b) => {
-    const len = pre + a.length + (b === undefined ? 0 : b.length);
-    // An unusually long key gets a buffer of its own rather than growing the shared one for good.
-    const buf = len <= scratch.length ? scratch : new Uint8Array(len);
-    if (buf !== scratch) buf.set(scratch.subarray(0, pre));
-    buf.set(a, pre);
-    if (b !== undefined) buf.set(b, pre + a.length);
-    return oneShotHash("sha256", len === buf.length ? buf : buf.subarray(0, len), "buffer");
-  };
-}
 
 const keyHashOf: TaggedHashFn = taggedHasher(Tag.STATE_KEY);
 const leafHash: TaggedHashFn = taggedHasher(Tag.STATE_LEAF);
 const internalHash: TaggedHashFn = taggedHasher(Tag.STATE_NODE);
 function valueHashOf(value: Uint8Array): Uint8Array {
-  return oneShotHash("sha256", value, "buffer");
+  return sha256(value);
 }
 
 /** The position of `key` in the tree: taggedHash(Tag.STATE_KEY, key). */
