@@ -151,8 +151,18 @@ export function toAddress(publicKey: Uint8Array): string {
   return bech32m.encode(ADDRESS_PREFIX, bech32m.toWords(publicKey));
 }
 
+/**
+ * Decoded addresses, bounded: decoding is a pure function of the string, and RPC clients ask
+ * about the same few addresses again and again (the check runs in params validation, then in
+ * the handler). Only successful decodes are kept; the cache is cleared when full.
+ */
+const addressCache = new Map<string, Uint8Array>();
+const ADDRESS_CACHE_MAX = 16_384;
+
 /** The public key inside a `cc1...` address; throws KeyError(BAD_ADDRESS) with the reason. */
 export function fromAddress(address: string): Uint8Array {
+  const cached = addressCache.get(address);
+  if (cached) return new Uint8Array(cached);
   let decoded: { prefix: string; words: number[] };
   try {
     decoded = bech32m.decode(address as `${string}1${string}`);
@@ -167,6 +177,8 @@ export function fromAddress(address: string): Uint8Array {
     throw new KeyError(KeyErrorCode.BAD_ADDRESS, `invalid address payload: ${(e as Error).message}`);
   }
   if (bytes.length !== PUBLIC_KEY_LENGTH) throw new KeyError(KeyErrorCode.BAD_ADDRESS, "address must hold a 32-byte key");
+  if (addressCache.size >= ADDRESS_CACHE_MAX) addressCache.clear();
+  addressCache.set(address, new Uint8Array(bytes));
   return bytes;
 }
 

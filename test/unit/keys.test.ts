@@ -599,3 +599,13 @@ t.test("addresses: round trip and the rules of fromAddress", async (t) => {
   }
   t.equal(caught, tried, `all ${tried} single-character substitutions rejected`);
 });
+
+t.test("decoded addresses are cached without sharing the cached bytes", async (t) => {
+  const key = keyPairFromSeed(new Uint8Array(32).fill(42));
+  const addr = toAddress(key.publicKey);
+  const first = fromAddress(addr);
+  first.fill(0);
+  t.same(fromAddress(addr), key.publicKey, "a caller mutating its copy does not corrupt the cache");
+  t.not(fromAddress(addr), fromAddress(addr), "each call returns its own array");
+  t.throws(() => fromAddress(addr.slice(0, -1) + (addr.endsWith("q") ? "p" : "q")), { code: "BAD_ADDRESS" }, "bad checksums are never cached as good");
+});
