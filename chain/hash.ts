@@ -77,10 +77,25 @@ export function taggedHash(tag: Tag, ...parts: Uint8Array[]): Uint8Array {
 /** taggedHash specialised to one tag and one or two parts, for the hottest loops (the state tree). */
 export function taggedHasher(tag: Tag): (a: Uint8Array, b?: Uint8Array) => Uint8Array {
   const p = prefix(tag);
-  return (a, b) => hashParts(p, b === undefined ? [a] : [a, b]);
+  const pre = p.length;
+  return (a, b) => {
+    const len = pre + a.length + (b === undefined ? 0 : b.length);
+    if (len > SCRATCH_MAX) return hashParts(p, b === undefined ? [a] : [a, b]);
+    if (len > scratch.length) scratch = Buffer.allocUnsafe(Math.min(SCRATCH_MAX, len * 2));
+    scratch.set(p, 0);
+    scratch.set(a, pre);
+    if (b !== undefined) scratch.set(b, pre + a.length);
+    // A Buffer is a Uint8Array; this one owns its 32 bytes (no shared pool).
+    return oneShotHash("sha256", scratch.subarray(0, len), "buffer");
+  };
 }
 
 /** Plain SHA-256, for standards that define their own prefixes (RFC 6962). */
 export function sha256(...parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) {
+    // One part needs no copy into the scratch buffer.
+    const d = oneShotHash("sha256", parts[0]!, "buffer");
+    return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  }
   return hashParts(undefined, parts);
 }
