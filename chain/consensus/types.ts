@@ -35,9 +35,16 @@ export interface Proposal {
   readonly signature: Uint8Array;
 }
 
+/**
+ * A validator as the engine sees it: power, public key, and its proposer priority for round 0 of
+ * the height (proposer.ts; the state stores them that way), from which the engine computes the
+ * proposer of every round.
+ */
+export type ConsensusValidator = Validator & { readonly priority: bigint };
+
 export type ConsensusInput =
   /** Begin a height (at boot, and after the previous height committed and timeout_commit passed). */
-  | { readonly type: "startHeight"; readonly height: bigint; readonly validators: readonly Validator[]; readonly self: number | null }
+  | { readonly type: "startHeight"; readonly height: bigint; readonly validators: readonly ConsensusValidator[]; readonly self: number | null }
   | { readonly type: "timeout"; readonly height: bigint; readonly round: number; readonly step: Step }
   | { readonly type: "proposal"; readonly proposal: Proposal }
   | { readonly type: "vote"; readonly vote: Vote }
@@ -53,7 +60,19 @@ export type ConsensusEffect =
   /** Sign durably (never double-sign), broadcast, and feed the vote back. */
   | { readonly type: "castVote"; readonly voteType: VoteType; readonly height: bigint; readonly round: number; readonly blockHash: Uint8Array | null }
   /** The block is final: persist it with its commit, then start the next height. */
-  | { readonly type: "commit"; readonly block: Block; readonly commit: Commit };
+  | { readonly type: "commit"; readonly block: Block; readonly commit: Commit }
+  /**
+   * Re-propose a block this node already holds (the engine's validValue) at (height, round)
+   * with proof-of-lock round `polRound`: sign the proposal durably, broadcast it and feed it
+   * back as a `proposal` input.
+   */
+  | { readonly type: "signProposal"; readonly height: bigint; readonly round: number; readonly polRound: number; readonly block: Block }
+  /**
+   * Two different votes by one validator for the same (height, round, type), both as received
+   * (signatures already checked by the driver). `first` is the one the engine counts. Emitted
+   * once per (validator, round, type): gossip it and include it in a block.
+   */
+  | { readonly type: "evidence"; readonly first: Vote; readonly second: Vote };
 
 export interface ConsensusMachine<S> {
   readonly name: string;
