@@ -1,10 +1,13 @@
 /**
  * Blocks and commits (DESIGN.md sections 4 and 5).
  *
- * header = [version, chainId, height, time, parentHash, proposer, txRoot, receiptsRoot,
- *           stateRoot, lastCommitHash, validatorsHash, seedSig]
+ * header = [version, chainId, height, time, parentHash, proposer, txRoot, evidenceRoot,
+ *           receiptsRoot, stateRoot, lastCommitHash, validatorsHash, seedSig]
  * block  = [headerBytes, [txBytes...], lastCommit | null, [evidence...]]
  * hash   = H("cloudcoin/block/v1", headerBytes)
+ *
+ * `evidenceRoot` is the RFC 6962 root over the encoded evidence (chain/evidence.ts), so the
+ * header commits to the evidence list as it does to the transactions.
  *
  * `stateRoot` is the root AFTER executing this block's transactions. `lastCommit` is the
  * +2/3 precommit signatures for the parent, so every block proves its parent final.
@@ -17,6 +20,10 @@ import { Tag, taggedHash } from "./hash.ts";
 import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, verify } from "./keys.ts";
 import { decodeTx, type SignedTx } from "./tx.ts";
 import type { Validator } from "./state.ts";
+import { evidenceFromCbor, evidenceToCbor, type Evidence } from "./evidence.ts";
+import { VoteType, voteSignBytes } from "./vote.ts";
+
+export { VoteType, voteSignBytes } from "./vote.ts";
 
 export const BLOCK_VERSION = 1;
 export const ZERO_HASH = new Uint8Array(32);
@@ -30,15 +37,14 @@ export interface BlockHeader {
   readonly parentHash: Uint8Array;
   readonly proposer: Uint8Array;
   readonly txRoot: Uint8Array;
+  /** RFC 6962 root over the block's encoded evidence. */
+  readonly evidenceRoot: Uint8Array;
   readonly receiptsRoot: Uint8Array;
   readonly stateRoot: Uint8Array;
   readonly lastCommitHash: Uint8Array;
   readonly validatorsHash: Uint8Array;
   readonly seedSig: Uint8Array;
 }
-
-export const VoteType = { PREVOTE: 1, PRECOMMIT: 2 } as const;
-export type VoteType = (typeof VoteType)[keyof typeof VoteType];
 
 export interface CommitSig {
   /** index into the validator set of the committed height */
@@ -60,6 +66,8 @@ export interface Block {
   readonly hash: Uint8Array;
   readonly txs: readonly SignedTx[];
   readonly lastCommit: Commit | null;
+  /** Misbehaviour evidence (duplicate votes), executed before the transactions. */
+  readonly evidence: readonly Evidence[];
   readonly bytes: Uint8Array;
 }
 
@@ -80,21 +88,25 @@ export const BlockErrorCode = {
   BAD_COMMIT: "BLOCK_BAD_COMMIT",
   TOO_MANY_TXS: "BLOCK_TOO_MANY_TXS",
   TOO_LARGE: "BLOCK_TOO_LARGE",
+  WRONG_EVIDENCE_ROOT: "BLOCK_WRONG_EVIDENCE_ROOT",
+  TOO_MUCH_EVIDENCE: "BLOCK_TOO_MUCH_EVIDENCE",
 } as const;
 export type BlockErrorCode = (typeof BlockErrorCode)[keyof typeof BlockErrorCode];
 export class BlockError extends CodedError<BlockErrorCode> {}
 
 export const MAX_BLOCK_BYTES = 64 * 1024 * 1024;
+/** Most evidence one block carries (buildBlock leaves the rest for later blocks). */
+export const MAX_BLOCK_EVIDENCE = 100;
 
 export function encodeHeader(h: BlockHeader): Uint8Array {
   return encode([
     h.version, h.chainId, u64(h.height), u64(h.time), h.parentHash, h.proposer, h.txRoot,
-    h.receiptsRoot, h.stateRoot, h.lastCommitHash, h.validatorsHash, h.seedSig,
+    h.evidenceRoot, h.receiptsRoot, h.stateRoot, h.lastCommitHash, h.validatorsHash, h.seedSig,
   ]);
 }
 
 export function decodeHeader(b: Uint8Array): BlockHeader {
-  const v = asArray(decode(b), "header", 12);
+  const v = asArray(decode(b), "header", 13);
   return {
     version: asUint(v[0], "version"),
     chainId: asString(v[1], "chainId", 64),
@@ -103,11 +115,12 @@ export function decodeHeader(b: Uint8Array): BlockHeader {
     parentHash: asBytes(v[4], "parentHash", 32),
     proposer: asBytes(v[5], "proposer", PUBLIC_KEY_LENGTH),
     txRoot: asBytes(v[6], "txRoot", 32),
-    receiptsRoot: asBytes(v[7], "receiptsRoot", 32),
-    stateRoot: asBytes(v[8], "stateRoot", 32),
-    lastCommitHash: asBytes(v[9], "lastCommitHash", 32),
-    validatorsHash: asBytes(v[10], "validatorsHash", 32),
-    seedSig: asBytes(v[11], "seedSig", SIGNATURE_LENGTH),
+    evidenceRoot: asBytes(v[7], "evidenceRoot", 32),
+    receiptsRoot: asBytes(v[8], "receiptsRoot", 32),
+    stateRoot: asBytes(v[9], "stateRoot", 32),
+    lastCommitHash: asBytes(v[10], "lastCommitHash", 32),
+    validatorsHash: asBytes(v[11], "validatorsHash", 32),
+    seedSig: asBytes(v[12], "seedSig", SIGNATURE_LENGTH),
   };
 }
 
@@ -148,13 +161,14 @@ export function commitHash(c: Commit | null): Uint8Array {
   return c === null ? ZERO_HASH : taggedHash(Tag.COMMIT, encodeCommit(c));
 }
 
-export function encodeBlock(headerBytes: Uint8Array, txs: readonly SignedTx[], lastCommit: Commit | null): Uint8Array {
-  return encode([headerBytes, txs.map((t) => t.bytes), lastCommit === null ? null : commitToCbor(lastCommit), []]);
+export function encodeBlock(headerBytes: Uint8Array, txs: readonly SignedTx[], lastCommit: Commit | null, evidence: readonly Evidence[] = []): Uint8Array {
+  return encode([headerBytes, txs.map((t) => t.bytes), lastCommit === null ? null : commitToCbor(lastCommit), evidence.map(evidenceToCbor)]);
 }
 
-export function makeBlock(header: BlockHeader, txs: readonly SignedTx[], lastCommit: Commit | null): Block {
+/** Assembles a block from its header and body. Does not check the header's roots against the body. */
+export function makeBlock(header: BlockHeader, txs: readonly SignedTx[], lastCommit: Commit | null, evidence: readonly Evidence[] = []): Block {
   const headerBytes = encodeHeader(header);
-  return { header, headerBytes, hash: blockHash(headerBytes), txs, lastCommit, bytes: encodeBlock(headerBytes, txs, lastCommit) };
+  return { header, headerBytes, hash: blockHash(headerBytes), txs, lastCommit, evidence, bytes: encodeBlock(headerBytes, txs, lastCommit, evidence) };
 }
 
 /** Stateless decoding of a block from the wire or the store; BlockError(MALFORMED) on any defect. */
@@ -166,20 +180,17 @@ export function decodeBlock(bytes: Uint8Array): Block {
     const header = decodeHeader(headerBytes);
     const txs = asArray(v[1], "txs").map((t) => decodeTx(asBytes(t, "tx")));
     const lastCommit = v[2] === null ? null : commitFromCbor(v[2]!);
-    if (asArray(v[3], "evidence").length !== 0) throw new BlockError(BlockErrorCode.MALFORMED, "evidence is not supported yet");
-    return { header, headerBytes, hash: blockHash(headerBytes), txs, lastCommit, bytes };
+    const evidenceList = asArray(v[3], "evidence");
+    if (evidenceList.length > MAX_BLOCK_EVIDENCE) throw new BlockError(BlockErrorCode.TOO_MUCH_EVIDENCE, `${evidenceList.length} evidence > ${MAX_BLOCK_EVIDENCE}`);
+    const evidence = evidenceList.map(evidenceFromCbor);
+    return { header, headerBytes, hash: blockHash(headerBytes), txs, lastCommit, evidence, bytes };
   } catch (e) {
     if (e instanceof BlockError) throw e;
     throw new BlockError(BlockErrorCode.MALFORMED, `malformed block: ${(e as Error).message}`, { cause: (e as CodedError).code });
   }
 }
 
-// ---- votes and commits ----
-
-/** What a validator signs for a vote: H("cloudcoin/vote/v1", [chainId, type, height, round, blockHash]). */
-export function voteSignBytes(chainId: string, type: VoteType, height: bigint, round: number, hash: Uint8Array): Uint8Array {
-  return taggedHash(Tag.VOTE, encode([chainId, type, u64(height), round, hash]));
-}
+// ---- votes and commits (voteSignBytes lives in vote.ts, re-exported above) ----
 
 /** What the proposer signs for the randomness beacon: H("cloudcoin/seed/v1", [chainId, height]). */
 export function seedSignBytes(chainId: string, height: bigint): Uint8Array {

@@ -1,6 +1,7 @@
 /**
  * Deterministic CBOR (DESIGN.md section 3). Every hashed or signed object is a positional
- * array of unsigned integers, byte strings, text strings, booleans, null and nested arrays.
+ * array of integers (unsigned almost everywhere; signed only where a field is documented as
+ * such, e.g. proposer priorities), byte strings, text strings, booleans, null and nested arrays.
  *
  * Decoding is strict: cborg rejects non-minimal integers and lengths, indefinite lengths,
  * undefined, NaN and Infinity; maps and non-integer floats are rejected by a walk over the
@@ -145,4 +146,32 @@ export function asUint(v: unknown, field: string, max = 0xffff_ffff): number {
 /** Encodes a u64 so that small values stay numbers (cborg encodes both minimally). */
 export function u64(v: bigint): number | bigint {
   return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+
+/** The range of a CBOR integer (major types 0 and 1): [-2^64, 2^64). */
+export const CBOR_INT_MIN = -(1n << 64n);
+export const CBOR_INT_MAX = (1n << 64n) - 1n;
+
+/**
+ * A signed integer in [-2^64, 2^64), the whole range CBOR encodes without tags. Decoded small
+ * integers arrive as numbers, large ones as bigints.
+ */
+export function asInt(v: unknown, field: string): bigint {
+  let b: bigint;
+  if (typeof v === "number") {
+    if (!Number.isSafeInteger(v)) shape(`integer ${field}`, v);
+    b = BigInt(v);
+  } else if (typeof v === "bigint") {
+    b = v;
+  } else {
+    shape(`integer ${field}`, v);
+  }
+  if (b < CBOR_INT_MIN || b > CBOR_INT_MAX) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `${field}: not a CBOR integer`);
+  return b;
+}
+
+/** Encodes a signed integer so that safe values stay numbers; RangeError outside [-2^64, 2^64). */
+export function int(v: bigint): number | bigint {
+  if (v < CBOR_INT_MIN || v > CBOR_INT_MAX) throw new RangeError(`integer ${v} does not fit a CBOR integer`);
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }

@@ -22,6 +22,7 @@ export const Tag = {
   GENESIS: "cloudcoin/genesis/v1",
   VALSET: "cloudcoin/valset/v1",
   COMMIT: "cloudcoin/commit/v1",
+  EVIDENCE: "cloudcoin/evidence/v1",
 } as const;
 export type Tag = (typeof Tag)[keyof typeof Tag];
 

@@ -6,8 +6,8 @@
  * scratch overlay one block executes in, with checkpoints so that a failed operation can be
  * rolled back while its fee and nonce stay consumed.
  */
-import { asArray, asBytes, asString, asU64, decode, decodeTrusted, encode, u64, type CborValue } from "./codec.ts";
-import { compareBytes, concatBytes, utf8 } from "./bytes.ts";
+import { asArray, asBool, asBytes, asInt, asString, asU64, asUint, decode, decodeTrusted, encode, int, u64, type CborValue } from "./codec.ts";
+import { compareBytes, concatBytes, u64be, utf8 } from "./bytes.ts";
 import { SparseMerkleTree, type StateProof } from "./smt.ts";
 import { Tag, taggedHash } from "./hash.ts";
 
@@ -38,22 +38,70 @@ export interface ChainMeta {
   readonly burned: bigint;
 }
 
+/** A member of a validator set. */
 export interface Validator {
   readonly publicKey: Uint8Array;
   /** Voting power = stake, in base units. */
   readonly power: bigint;
   readonly name: string;
+  /**
+   * Proposer priority (chain/consensus/proposer.ts), signed. In the current set (`validators`)
+   * these are the priorities for the next height at round 0, before selection; in
+   * `lastValidators` those of the height that set signed; in `nextValidators` always 0 (a set
+   * gets its priorities when it becomes current).
+   */
+  readonly priority: bigint;
 }
+
+/**
+ * A registered validator candidate: written by `validator.register` (or genesis) and never
+ * deleted, so evidence against it stays punishable after it leaves the set.
+ */
+export interface ValidatorInfo {
+  readonly name: string;
+  /** A jailed candidate is not eligible for the set until it sends `validator.unjail`. */
+  readonly jailed: boolean;
+  /** While jailed: the first height at which `validator.unjail` is accepted. */
+  readonly jailedUntil: bigint;
+  /**
+   * Downtime window (params.downtimeWindow bits): bit (windowIndex mod window) is the slot of the
+   * next block tracked; a set bit is a missed block. `missed` is the number of set bits.
+   * `windowIndex` counts the blocks tracked since registration or the last reset.
+   */
+  readonly windowIndex: bigint;
+  readonly missed: number;
+  readonly missedBits: Uint8Array;
+}
+
+/** Longest validator name (`validator.register`, genesis), in UTF-16 code units. */
+export const MAX_VALIDATOR_NAME_LENGTH = 128;
 
 export type StateChange = readonly [key: Uint8Array, value: Uint8Array | null];
 
 // ---- keys: one prefix byte per record kind ----
 const PREFIX_GLOBAL = 0x00;
 const PREFIX_ACCOUNT = 0x01;
+const PREFIX_VALIDATOR = 0x02;
+const PREFIX_UNBONDING_QUEUE = 0x03;
+const PREFIX_PUNISHED = 0x04;
+const globalKey = (name: string): Uint8Array => concatBytes(new Uint8Array([PREFIX_GLOBAL]), utf8.encode(name));
 export const StateKey = {
-  meta: concatBytes(new Uint8Array([PREFIX_GLOBAL]), utf8.encode("meta")),
-  validators: concatBytes(new Uint8Array([PREFIX_GLOBAL]), utf8.encode("validators")),
+  meta: globalKey("meta"),
+  /** The set for the next height (h+1 after block h), with proposer priorities. */
+  validators: globalKey("validators"),
+  /** The set that signed the last block: the next block's lastCommit is checked against it. */
+  lastValidators: globalKey("lastValidators"),
+  /** The set for h+2. */
+  nextValidators: globalKey("nextValidators"),
+  /** Public keys (sorted) of the registered candidates eligible for the set: unjailed, staked >= minValidatorStake. */
+  candidates: globalKey("candidates"),
   account: (publicKey: Uint8Array): Uint8Array => concatBytes(new Uint8Array([PREFIX_ACCOUNT]), publicKey),
+  /** A registered candidate's ValidatorInfo. */
+  validator: (publicKey: Uint8Array): Uint8Array => concatBytes(new Uint8Array([PREFIX_VALIDATOR]), publicKey),
+  /** Public keys (sorted) of the accounts with unbonding entries released at the end of block `height`. */
+  unbondingQueue: (height: bigint): Uint8Array => concatBytes(new Uint8Array([PREFIX_UNBONDING_QUEUE]), u64be(height)),
+  /** Public keys (sorted) of the validators already punished for double-signing at `height`. */
+  punished: (height: bigint): Uint8Array => concatBytes(new Uint8Array([PREFIX_PUNISHED]), u64be(height)),
 } as const;
 
 /** If a state key is an account key, its public key. */
@@ -96,23 +144,82 @@ export function decodeMeta(b: Uint8Array, trusted = false): ChainMeta {
   };
 }
 
+/** A validator set record: [[publicKey, power, name, priority (signed)], ...] in set order. */
 export function encodeValidators(vs: readonly Validator[]): Uint8Array {
-  return encode(vs.map((v): CborValue => [v.publicKey, u64(v.power), v.name]));
+  return encode(vs.map((v): CborValue => [v.publicKey, u64(v.power), v.name, int(v.priority)]));
 }
-export function decodeValidators(b: Uint8Array): Validator[] {
-  return asArray(decode(b), "validators").map((x) => {
-    const v = asArray(x, "validator", 3);
-    return { publicKey: asBytes(v[0], "publicKey", 32), power: asU64(v[1], "power"), name: asString(v[2], "name", 128) };
+export function decodeValidators(b: Uint8Array, trusted = false): Validator[] {
+  return asArray(trusted ? decodeTrusted(b) : decode(b), "validators").map((x) => {
+    const v = asArray(x, "validator", 4);
+    return {
+      publicKey: asBytes(v[0], "publicKey", 32),
+      power: asU64(v[1], "power"),
+      name: asString(v[2], "name", MAX_VALIDATOR_NAME_LENGTH),
+      priority: asInt(v[3], "priority"),
+    };
   });
 }
 
-/** The hash a header commits to for the validator set it was produced under. */
+/**
+ * The hash a header commits to for the validator set it was produced under: the members in set
+ * order with their power and name. Priorities are left out (as in CometBFT): they change every
+ * block and are covered by the state root.
+ */
 export function validatorsHash(vs: readonly Validator[]): Uint8Array {
-  return taggedHash(Tag.VALSET, encodeValidators(vs));
+  return taggedHash(Tag.VALSET, encode(vs.map((v): CborValue => [v.publicKey, u64(v.power), v.name])));
+}
+
+export function encodeValidatorInfo(v: ValidatorInfo): Uint8Array {
+  return encode([v.name, v.jailed, u64(v.jailedUntil), u64(v.windowIndex), v.missed, v.missedBits]);
+}
+export function decodeValidatorInfo(b: Uint8Array, trusted = false): ValidatorInfo {
+  const v = asArray(trusted ? decodeTrusted(b) : decode(b), "validatorInfo", 6);
+  return {
+    name: asString(v[0], "name", MAX_VALIDATOR_NAME_LENGTH),
+    jailed: asBool(v[1], "jailed"),
+    jailedUntil: asU64(v[2], "jailedUntil"),
+    windowIndex: asU64(v[3], "windowIndex"),
+    missed: asUint(v[4], "missed"),
+    missedBits: asBytes(v[5], "missedBits"),
+  };
+}
+
+/** A fresh candidate record: unjailed, with an all-zero downtime window of `window` bits. */
+export function newValidatorInfo(name: string, window: number): ValidatorInfo {
+  return { name, jailed: false, jailedUntil: 0n, windowIndex: 0n, missed: 0, missedBits: new Uint8Array(Math.ceil(window / 8)) };
+}
+
+/** A sorted list of public keys (candidates, unbonding queues, punished validators). */
+export function encodeKeyList(keys: readonly Uint8Array[]): Uint8Array {
+  return encode([...keys]);
+}
+export function decodeKeyList(b: Uint8Array, trusted = false): Uint8Array[] {
+  return asArray(trusted ? decodeTrusted(b) : decode(b), "keys").map((k) => asBytes(k, "key", 32));
+}
+
+/** Read access shared by ChainState and StateWriter, so that checks run on either. */
+export interface StateReader {
+  get(key: Uint8Array): Uint8Array | undefined;
+  account(publicKey: Uint8Array): Account;
+}
+
+// Records under the state root were written by this node's own transition (or checked against
+// a verified root on load), so they are decoded without the canonical re-encoding check.
+export function readValidatorSet(r: StateReader, key: Uint8Array): Validator[] {
+  const b = r.get(key);
+  return b ? decodeValidators(b, true) : [];
+}
+export function readValidatorInfo(r: StateReader, publicKey: Uint8Array): ValidatorInfo | undefined {
+  const b = r.get(StateKey.validator(publicKey));
+  return b ? decodeValidatorInfo(b, true) : undefined;
+}
+export function readKeyList(r: StateReader, key: Uint8Array): Uint8Array[] {
+  const b = r.get(key);
+  return b ? decodeKeyList(b, true) : [];
 }
 
 /** An immutable state snapshot: the tree plus the hash of the block that produced it. */
-export class ChainState {
+export class ChainState implements StateReader {
   readonly tree: SparseMerkleTree;
   /** Hash of the last applied block (the genesis hash at height 0). Not part of the root. */
   readonly lastBlockHash: Uint8Array;
@@ -142,9 +249,25 @@ export class ChainState {
     if (!b) throw new Error("state has no meta record");
     return decodeMeta(b, true);
   }
+  /** The set for the next height (meta.height + 1), with its proposer priorities for round 0. */
   validators(): Validator[] {
-    const b = this.tree.get(StateKey.validators);
-    return b ? decodeValidators(b) : [];
+    return readValidatorSet(this, StateKey.validators);
+  }
+  /** The set that produced and signed the last block; the next block's lastCommit is checked against it. */
+  lastValidators(): Validator[] {
+    return readValidatorSet(this, StateKey.lastValidators);
+  }
+  /** The set for meta.height + 2 (priorities 0 until it becomes current). */
+  nextValidators(): Validator[] {
+    return readValidatorSet(this, StateKey.nextValidators);
+  }
+  /** A registered candidate's record, or undefined. */
+  validatorInfo(publicKey: Uint8Array): ValidatorInfo | undefined {
+    return readValidatorInfo(this, publicKey);
+  }
+  /** Public keys of the candidates eligible for the set (unjailed, staked >= minValidatorStake), sorted. */
+  candidates(): Uint8Array[] {
+    return readKeyList(this, StateKey.candidates);
   }
   withChanges(changes: readonly StateChange[], lastBlockHash: Uint8Array): ChainState {
     return new ChainState(this.tree.update(changes), lastBlockHash);
@@ -179,7 +302,7 @@ function latin1(b: Uint8Array): string {
  * cached decoded and encoded once, in `changes()`; each slot remembers the base value it
  * replaced, so `changes()` needs no second read of the tree.
  */
-export class StateWriter {
+export class StateWriter implements StateReader {
   readonly #base: ChainState;
   readonly #slots = new Map<string, Slot>();
   readonly #accounts = new Map<string, AccountSlot>();

@@ -5,6 +5,11 @@
  *   applyBlock(state, block, params) -> { state, receipts, events, changes }   (verify a block)
  *   buildBlock(state, candidates, ...) -> { block, ... }                       (propose a block)
  *
+ * A block executes in this order: its evidence (chain/evidence.ts: slash and jail double-signers),
+ * downtime accounting over its lastCommit, its transactions, then the end of block: unbonding
+ * releases due at this height, the proposer's fees, the validator-set rotation (chain/staking.ts)
+ * and the chain counters.
+ *
  * A transaction is either invalid (bad signature, wrong nonce, fee below the minimum, cannot pay
  * its fee, unknown operation: TxError, and a block containing it is invalid) or executes: the fee
  * and the nonce are consumed, and the operation succeeds or fails with a receipt code, rolled back.
@@ -12,36 +17,20 @@
 import { AmountError, addU64, subU64 } from "./amount.ts";
 import { merkleRoot } from "../proofs/merkle.ts";
 import {
-  BlockError, BlockErrorCode, BLOCK_VERSION, commitHash, makeBlock, nextSeed, seedSignBytes, verifyCommit,
+  BlockError, BlockErrorCode, BLOCK_VERSION, MAX_BLOCK_EVIDENCE, commitHash, makeBlock, nextSeed, seedSignBytes, verifyCommit,
   type Block, type Commit,
 } from "./block.ts";
 import { encode, u64 } from "./codec.ts";
-import { CodedError } from "./errors.ts";
 import { equalBytes } from "./bytes.ts";
+import { EvidenceError, evidenceRoot, type Evidence } from "./evidence.ts";
+import { ExecError, ExecErrorCode, newBlockContext, type BlockContext, type ChainEvent, type Receipt } from "./exec.ts";
 import { verify, type KeyPair } from "./keys.ts";
 import type { ChainParams } from "./params.ts";
+import { applyEvidence, executeStakingOp, prunePunished, queueUnbonding, releaseUnbonding, rotateValidatorSets, trackDowntime } from "./staking.ts";
 import { ChainState, StateWriter, validatorsHash, type StateChange } from "./state.ts";
 import { TxError, TxErrorCode, validateTxBasic, type SignedTx } from "./tx.ts";
 
-export interface Receipt {
-  readonly txHash: Uint8Array;
-  readonly ok: boolean;
-  /** "" when ok, else the failure code (e.g. "INSUFFICIENT_BALANCE"). */
-  readonly code: string;
-  readonly fee: bigint;
-}
-
-export type ChainEvent =
-  | { readonly kind: "transfer"; readonly txHash: Uint8Array; readonly from: Uint8Array; readonly to: Uint8Array; readonly amount: bigint }
-  | { readonly kind: "fee"; readonly txHash: Uint8Array; readonly payer: Uint8Array; readonly burned: bigint; readonly toProposer: bigint };
-
-export const ExecErrorCode = {
-  INSUFFICIENT_BALANCE: "INSUFFICIENT_BALANCE",
-  AMOUNT_OVERFLOW: "AMOUNT_OVERFLOW",
-} as const;
-export type ExecErrorCode = (typeof ExecErrorCode)[keyof typeof ExecErrorCode];
-/** An operation that failed while executing: the fee and nonce stay consumed. */
-export class ExecError extends CodedError<ExecErrorCode> {}
+export { ExecError, ExecErrorCode, type ChainEvent, type Receipt } from "./exec.ts";
 
 export interface BlockResult {
   readonly state: ChainState;
@@ -63,12 +52,6 @@ export function txRoot(txs: readonly SignedTx[]): Uint8Array {
   return merkleRoot(txs.map((t) => t.hash));
 }
 
-/** Per-block accumulators, written once at the end instead of once per transaction. */
-interface BlockAccumulator {
-  burned: bigint;
-  toProposer: bigint;
-}
-
 /** Stateful checks that make a transaction invalid. Reads only. */
 export function checkTxAgainstState(w: StateWriter | ChainState, tx: SignedTx, params: ChainParams): void {
   const sender = w.account(tx.sender);
@@ -83,19 +66,20 @@ export function checkTxAgainstState(w: StateWriter | ChainState, tx: SignedTx, p
  * Executes one transaction whose stateless validity is already known. Throws TxError when it is
  * invalid against the state (nothing is written then); otherwise returns its receipt.
  */
-function executeTx(w: StateWriter, tx: SignedTx, params: ChainParams, acc: BlockAccumulator, events: ChainEvent[]): Receipt {
+function executeTx(w: StateWriter, tx: SignedTx, ctx: BlockContext): Receipt {
+  const { params, events } = ctx;
   checkTxAgainstState(w, tx, params);
   const sender = w.account(tx.sender);
   w.setAccount(tx.sender, { ...sender, balance: sender.balance - tx.fee, nonce: sender.nonce + 1n });
   const burned = (tx.fee * BigInt(params.feeBurnBps)) / 10_000n;
-  acc.burned += burned;
-  acc.toProposer += tx.fee - burned;
+  ctx.burned += burned;
+  ctx.toProposer += tx.fee - burned;
   events.push({ kind: "fee", txHash: tx.hash, payer: tx.sender, burned, toProposer: tx.fee - burned });
 
   const cp = w.checkpoint();
   const eventsBefore = events.length;
   try {
-    executeOp(w, tx, events);
+    executeOp(w, tx, ctx);
     return { txHash: tx.hash, ok: true, code: "", fee: tx.fee };
   } catch (e) {
     if (!(e instanceof ExecError)) throw e;
@@ -105,7 +89,7 @@ function executeTx(w: StateWriter, tx: SignedTx, params: ChainParams, acc: Block
   }
 }
 
-function executeOp(w: StateWriter, tx: SignedTx, events: ChainEvent[]): void {
+function executeOp(w: StateWriter, tx: SignedTx, ctx: BlockContext): void {
   const op = tx.op;
   switch (op.type) {
     case "transfer": {
@@ -114,9 +98,15 @@ function executeOp(w: StateWriter, tx: SignedTx, events: ChainEvent[]): void {
       w.setAccount(tx.sender, { ...from, balance: subU64(from.balance, op.amount) });
       const to = w.account(op.to);
       w.setAccount(op.to, { ...to, balance: credit(to.balance, op.amount) });
-      events.push({ kind: "transfer", txHash: tx.hash, from: tx.sender, to: op.to, amount: op.amount });
+      ctx.events.push({ kind: "transfer", txHash: tx.hash, from: tx.sender, to: op.to, amount: op.amount });
       return;
     }
+    case "stake":
+    case "unstake":
+    case "validator.register":
+    case "validator.unjail":
+      executeStakingOp(w, ctx, tx, op);
+      return;
     case "unknown":
       // validateTxBasic rejects these before execution; reaching here is a programming error.
       throw new TxError(TxErrorCode.UNKNOWN_OPERATION, `operation ${op.code} cannot execute`);
@@ -132,14 +122,37 @@ function credit(balance: bigint, amount: bigint): bigint {
   }
 }
 
-/** Writes the per-block totals and the new chain counters. */
-function finishBlock(w: StateWriter, proposer: Uint8Array, height: bigint, time: bigint, seedSig: Uint8Array, acc: BlockAccumulator): void {
-  if (acc.toProposer > 0n) {
+/**
+ * The part of a block that runs before its transactions: the evidence (EvidenceError with
+ * data.index for an invalid one), then downtime accounting over the commit the block carries.
+ */
+function beginBlock(w: StateWriter, ctx: BlockContext, evidence: readonly Evidence[], lastCommit: Commit | null, chainId: string): void {
+  evidence.forEach((ev, index) => {
+    try {
+      applyEvidence(w, ctx, ev, chainId);
+    } catch (e) {
+      if (e instanceof EvidenceError) throw new EvidenceError(e.code, `evidence ${index}: ${e.message}`, { ...e.data, index });
+      throw e;
+    }
+  });
+  if (lastCommit !== null) trackDowntime(w, ctx, w.base.lastValidators(), lastCommit);
+}
+
+/**
+ * The end of a block: this block's unbonding queue, the releases due at its height, pruning of
+ * expired punished records, the proposer's fees, the validator-set rotation, the chain counters.
+ */
+function finishBlock(w: StateWriter, ctx: BlockContext, proposer: Uint8Array, time: bigint, seedSig: Uint8Array): void {
+  queueUnbonding(w, ctx);
+  releaseUnbonding(w, ctx);
+  prunePunished(w, ctx);
+  if (ctx.toProposer > 0n) {
     const p = w.account(proposer);
-    w.setAccount(proposer, { ...p, balance: addU64(p.balance, acc.toProposer) });
+    w.setAccount(proposer, { ...p, balance: addU64(p.balance, ctx.toProposer) });
   }
+  rotateValidatorSets(w, ctx);
   const meta = w.meta();
-  w.setMeta({ ...meta, height, time, seed: nextSeed(meta.seed, seedSig), burned: addU64(meta.burned, acc.burned) });
+  w.setMeta({ ...meta, height: ctx.height, time, seed: nextSeed(meta.seed, seedSig), burned: addU64(meta.burned, ctx.burned) });
 }
 
 function checkHeader(state: ChainState, block: Block, chainId: string, params: ChainParams): void {
@@ -159,10 +172,11 @@ function checkHeader(state: ChainState, block: Block, chainId: string, params: C
     if (block.lastCommit !== null) throw new BlockError(BlockErrorCode.BAD_COMMIT, "the first block carries no commit");
   } else {
     if (block.lastCommit === null) throw new BlockError(BlockErrorCode.BAD_COMMIT, "block carries no commit for its parent");
-    // The validator set is fixed by genesis until staking lands (consensus issue), so the
-    // parent's set is the current one.
-    verifyCommit(chainId, validators, h.height - 1n, h.parentHash, block.lastCommit);
+    // The parent was signed by the set that produced it: lastValidators.
+    verifyCommit(chainId, state.lastValidators(), h.height - 1n, h.parentHash, block.lastCommit);
   }
+  if (block.evidence.length > MAX_BLOCK_EVIDENCE) throw new BlockError(BlockErrorCode.TOO_MUCH_EVIDENCE, `${block.evidence.length} evidence > ${MAX_BLOCK_EVIDENCE}`);
+  if (!equalBytes(h.evidenceRoot, evidenceRoot(block.evidence))) throw new BlockError(BlockErrorCode.WRONG_EVIDENCE_ROOT, "evidence root mismatch");
   if (block.txs.length > params.maxBlockTxs) throw new BlockError(BlockErrorCode.TOO_MANY_TXS, `${block.txs.length} txs > ${params.maxBlockTxs}`);
   let bytes = 0;
   for (const t of block.txs) bytes += t.size;
@@ -184,31 +198,33 @@ export interface ExecutedBlock {
 }
 
 /**
- * Executes a block's transactions and end-of-block accounting on `state`: the per-transaction
- * import work (stateless checks including the signature, then execution), without the header
- * checks and without computing any root. Throws TxError (with data.index) for an invalid tx.
+ * Executes a block's evidence, transactions and end-of-block accounting on `state`: the
+ * per-transaction import work (stateless checks including the signature, then execution),
+ * without the header checks and without computing any root. Throws EvidenceError (with
+ * data.index) for invalid evidence and TxError (with data.index) for an invalid tx.
  */
 export function executeBlock(state: ChainState, block: Block, params: ChainParams, chainId: string, opts: ApplyOptions = {}): ExecutedBlock {
   const w = new StateWriter(state);
-  const acc: BlockAccumulator = { burned: 0n, toProposer: 0n };
+  const ctx = newBlockContext(block.header.height, params);
   const receipts: Receipt[] = [];
-  const events: ChainEvent[] = [];
+  beginBlock(w, ctx, block.evidence, block.lastCommit, chainId);
   block.txs.forEach((tx, index) => {
     try {
       if (!opts.skipTxSignatures) validateTxBasic(tx, chainId);
-      receipts.push(executeTx(w, tx, params, acc, events));
+      receipts.push(executeTx(w, tx, ctx));
     } catch (e) {
       if (e instanceof TxError) throw new TxError(e.code, `tx ${index}: ${e.message}`, { ...e.data, index });
       throw e;
     }
   });
-  finishBlock(w, block.header.proposer, block.header.height, block.header.time, block.header.seedSig, acc);
-  return { receipts, events, changes: w.changes() };
+  finishBlock(w, ctx, block.header.proposer, block.header.time, block.header.seedSig);
+  return { receipts, events: ctx.events, changes: w.changes() };
 }
 
 /**
  * Verifies and executes `block` on `state`. Throws BlockError for a bad header, roots or commit,
- * and TxError (with data.index) for an invalid transaction. Never mutates `state`.
+ * EvidenceError (with data.index) for invalid evidence, and TxError (with data.index) for an
+ * invalid transaction. Never mutates `state`.
  */
 export function applyBlock(state: ChainState, block: Block, params: ChainParams, chainId: string, opts: ApplyOptions = {}): BlockResult {
   checkHeader(state, block, chainId, params);
@@ -226,12 +242,16 @@ export interface BuildInput {
   /** Wall-clock time proposed by the caller; raised to parent time + 1 if not after it. */
   readonly time: bigint;
   readonly lastCommit: Commit | null;
+  /** Candidate evidence (e.g. from the evidence pool); the valid ones are included, up to MAX_BLOCK_EVIDENCE. */
+  readonly evidence?: Iterable<Evidence>;
 }
 
 export interface BuiltBlock extends BlockResult {
   readonly block: Block;
   /** Candidates left out as invalid against the state, with the reason. */
   readonly rejected: { tx: SignedTx; error: TxError }[];
+  /** Candidate evidence left out as invalid (e.g. already punished, too old), with the reason. */
+  readonly rejectedEvidence: { evidence: Evidence; error: EvidenceError }[];
 }
 
 /**
@@ -244,9 +264,22 @@ export function buildBlock(state: ChainState, candidates: Iterable<SignedTx>, in
   const height = meta.height + 1n;
   const time = input.time > meta.time ? input.time : meta.time + 1n;
   const w = new StateWriter(state);
-  const acc: BlockAccumulator = { burned: 0n, toProposer: 0n };
+  const ctx = newBlockContext(height, params);
+  const evidence: Evidence[] = [];
+  const rejectedEvidence: { evidence: Evidence; error: EvidenceError }[] = [];
+  for (const ev of input.evidence ?? []) {
+    if (evidence.length >= MAX_BLOCK_EVIDENCE) break;
+    try {
+      // verifies before writing anything, so a rejected one leaves no trace
+      applyEvidence(w, ctx, ev, chainId);
+      evidence.push(ev);
+    } catch (e) {
+      if (!(e instanceof EvidenceError)) throw e;
+      rejectedEvidence.push({ evidence: ev, error: e });
+    }
+  }
+  if (input.lastCommit !== null) trackDowntime(w, ctx, state.lastValidators(), input.lastCommit);
   const receipts: Receipt[] = [];
-  const events: ChainEvent[] = [];
   const txs: SignedTx[] = [];
   const rejected: { tx: SignedTx; error: TxError }[] = [];
   let bytes = 0;
@@ -254,7 +287,7 @@ export function buildBlock(state: ChainState, candidates: Iterable<SignedTx>, in
     if (txs.length >= params.maxBlockTxs) break;
     if (bytes + tx.size > params.maxBlockBytes) continue;
     try {
-      receipts.push(executeTx(w, tx, params, acc, events));
+      receipts.push(executeTx(w, tx, ctx));
       txs.push(tx);
       bytes += tx.size;
     } catch (e) {
@@ -263,7 +296,7 @@ export function buildBlock(state: ChainState, candidates: Iterable<SignedTx>, in
     }
   }
   const seedSig = input.proposer.sign(seedSignBytes(chainId, height));
-  finishBlock(w, input.proposer.publicKey, height, time, seedSig, acc);
+  finishBlock(w, ctx, input.proposer.publicKey, time, seedSig);
   const changes = w.changes();
   // The tree is final here; the block hash it will be labelled with is known only after the header.
   const tree = state.tree.update(changes);
@@ -276,6 +309,7 @@ export function buildBlock(state: ChainState, candidates: Iterable<SignedTx>, in
       parentHash: state.lastBlockHash,
       proposer: input.proposer.publicKey,
       txRoot: txRoot(txs),
+      evidenceRoot: evidenceRoot(evidence),
       receiptsRoot: receiptsRoot(receipts),
       stateRoot: tree.root(),
       lastCommitHash: commitHash(input.lastCommit),
@@ -284,6 +318,7 @@ export function buildBlock(state: ChainState, candidates: Iterable<SignedTx>, in
     },
     txs,
     input.lastCommit,
+    evidence,
   );
-  return { block, state: new ChainState(tree, block.hash), receipts, events, changes, rejected };
+  return { block, state: new ChainState(tree, block.hash), receipts, events: ctx.events, changes, rejected, rejectedEvidence };
 }

@@ -12,6 +12,7 @@ import { asArray, asBytes, asString, asU64, asUint, decode, encode, u64, type Cb
 import { CodedError } from "./errors.ts";
 import { Tag, taggedHash } from "./hash.ts";
 import { verify, type KeyPair, PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "./keys.ts";
+import { MAX_VALIDATOR_NAME_LENGTH } from "./state.ts";
 
 /** Operation codes: the room for every operation of DESIGN.md section 4. */
 export const OpCode = {
@@ -29,6 +30,7 @@ export const OpCode = {
   PAYCH_REDEEM: 11,
   PAYCH_CLOSE: 12,
   PAYCH_WITHDRAW: 13,
+  VALIDATOR_UNJAIL: 14,
 } as const;
 export type OpCode = (typeof OpCode)[keyof typeof OpCode];
 
@@ -47,10 +49,23 @@ export const OP_NAMES: Readonly<Record<number, string>> = {
   11: "paych.redeem",
   12: "paych.close",
   13: "paych.withdraw",
+  14: "validator.unjail",
 };
 
+/**
+ * Operations this version executes. Wire forms:
+ *   transfer            [0, to(32), amount]
+ *   stake               [1, amount]          balance -> staked
+ *   unstake             [2, amount]          staked -> unbonding, released after params.unbondingBlocks
+ *   validator.register  [3, name]            the sender becomes a validator candidate
+ *   validator.unjail    [14]                 once the jail time is over
+ */
 export type Operation =
   | { readonly type: "transfer"; readonly to: Uint8Array; readonly amount: bigint }
+  | { readonly type: "stake"; readonly amount: bigint }
+  | { readonly type: "unstake"; readonly amount: bigint }
+  | { readonly type: "validator.register"; readonly name: string }
+  | { readonly type: "validator.unjail" }
   /** Any operation this version does not execute: kept decoded so it can be rejected with a reason. */
   | { readonly type: "unknown"; readonly code: number; readonly args: readonly CborValue[] };
 
@@ -95,9 +110,27 @@ function encodeOp(op: Operation): CborValue[] {
   switch (op.type) {
     case "transfer":
       return [OpCode.TRANSFER, op.to, u64(op.amount)];
+    case "stake":
+      return [OpCode.STAKE, u64(op.amount)];
+    case "unstake":
+      return [OpCode.UNSTAKE, u64(op.amount)];
+    case "validator.register":
+      return [OpCode.VALIDATOR_REGISTER, op.name];
+    case "validator.unjail":
+      return [OpCode.VALIDATOR_UNJAIL];
     case "unknown":
       return [op.code, ...op.args];
   }
+}
+
+/** Longest validator name a transaction may carry on the wire (validity is `isValidValidatorName`). */
+const MAX_WIRE_NAME = 256;
+// C0 controls, DEL and C1 controls: a name is shown in explorers and logs.
+const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** A validator name: 1..MAX_VALIDATOR_NAME_LENGTH UTF-16 code units, no control characters. */
+export function isValidValidatorName(name: string): boolean {
+  return name.length >= 1 && name.length <= MAX_VALIDATOR_NAME_LENGTH && !CONTROL_RE.test(name);
 }
 
 function decodeOp(v: CborValue): Operation {
@@ -108,6 +141,18 @@ function decodeOp(v: CborValue): Operation {
       asArray(v, "transfer", 3);
       return { type: "transfer", to: asBytes(arr[1], "transfer.to", PUBLIC_KEY_LENGTH), amount: asU64(arr[2], "transfer.amount") };
     }
+    case OpCode.STAKE:
+      asArray(v, "stake", 2);
+      return { type: "stake", amount: asU64(arr[1], "stake.amount") };
+    case OpCode.UNSTAKE:
+      asArray(v, "unstake", 2);
+      return { type: "unstake", amount: asU64(arr[1], "unstake.amount") };
+    case OpCode.VALIDATOR_REGISTER:
+      asArray(v, "validator.register", 2);
+      return { type: "validator.register", name: asString(arr[1], "validator.register.name", MAX_WIRE_NAME) };
+    case OpCode.VALIDATOR_UNJAIL:
+      asArray(v, "validator.unjail", 1);
+      return { type: "validator.unjail" };
     default:
       return { type: "unknown", code, args: arr.slice(1) };
   }
@@ -168,7 +213,16 @@ export function validateTxBasic(tx: SignedTx, chainId: string): void {
   if (tx.chainId !== chainId) throw new TxError(TxErrorCode.WRONG_CHAIN_ID, `transaction is for chain "${tx.chainId}"`);
   switch (tx.op.type) {
     case "transfer":
-      if (tx.op.amount === 0n) throw new TxError(TxErrorCode.INVALID_OPERATION, "transfer amount must be positive");
+    case "stake":
+    case "unstake":
+      if (tx.op.amount === 0n) throw new TxError(TxErrorCode.INVALID_OPERATION, `${tx.op.type} amount must be positive`);
+      break;
+    case "validator.register":
+      if (!isValidValidatorName(tx.op.name)) {
+        throw new TxError(TxErrorCode.INVALID_OPERATION, `validator name must be 1-${MAX_VALIDATOR_NAME_LENGTH} characters without control characters`);
+      }
+      break;
+    case "validator.unjail":
       break;
     case "unknown": {
       const name = OP_NAMES[tx.op.code];
@@ -187,6 +241,10 @@ export function txParticipants(tx: TxBody): Uint8Array[] {
   switch (tx.op.type) {
     case "transfer":
       return Buffer.compare(tx.op.to, tx.sender) === 0 ? [tx.sender] : [tx.sender, tx.op.to];
+    case "stake":
+    case "unstake":
+    case "validator.register":
+    case "validator.unjail":
     case "unknown":
       return [tx.sender];
   }

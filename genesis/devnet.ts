@@ -20,6 +20,31 @@ export function insecureDevKey(label: string): KeyPair {
 export const devnetValidatorKey = (): KeyPair => insecureDevKey("validator-0");
 export const devnetFaucetKey = (): KeyPair => insecureDevKey("faucet");
 
+/**
+ * The devnet's chain parameters (1 block a second): unbonding in 10 minutes, evidence accepted
+ * for 500 blocks, double-signers lose 5% and sit out 10 minutes, a validator that signs fewer than
+ * 50 of its last 100 blocks sits out a minute. `cloudcoin init` writes these too.
+ */
+export function devnetParams(): GenesisFile["params"] {
+  return {
+    minTxFee: "1000",
+    feeBurnBps: 5000,
+    maxBlockTxs: 10000,
+    maxBlockBytes: 8388608,
+    blockIntervalMs: 1000,
+    epochLength: 100,
+    unbondingBlocks: 600,
+    maxValidators: 100,
+    minValidatorStake: "1000000000000",
+    slashDoubleSignBps: 500,
+    jailBlocks: 600,
+    evidenceMaxAgeBlocks: 500,
+    downtimeWindow: 100,
+    downtimeMinSigned: 50,
+    downtimeJailBlocks: 60,
+  };
+}
+
 export function devnetGenesisFile(): GenesisFile {
   return {
     chainId: DEVNET_CHAIN_ID,
@@ -29,7 +54,7 @@ export function devnetGenesisFile(): GenesisFile {
       { address: toAddress(devnetFaucetKey().publicKey), amount: "1000000000000000000" },
       { address: toAddress(devnetValidatorKey().publicKey), amount: "1000000000000000" },
     ],
-    params: { minTxFee: "1000", feeBurnBps: 5000, maxBlockTxs: 10000, maxBlockBytes: 8388608, blockIntervalMs: 1000, epochLength: 100 },
+    params: devnetParams(),
   };
 }
 

@@ -10,8 +10,10 @@ import { CodedError } from "../chain/errors.ts";
 import { Tag, taggedHash } from "../chain/hash.ts";
 import { fromAddress, isAddress, toAddress } from "../chain/keys.ts";
 import type { ChainParams } from "../chain/params.ts";
-import { ChainState, StateKey, encodeAccount, encodeMeta, encodeValidators, type Validator } from "../chain/state.ts";
+import { ChainState, MAX_VALIDATOR_NAME_LENGTH, StateKey, encodeAccount, encodeMeta, encodeValidators, type Validator } from "../chain/state.ts";
+import { genesisValidatorRecords } from "../chain/staking.ts";
 import { SparseMerkleTree } from "../chain/smt.ts";
+import { isValidValidatorName } from "../chain/tx.ts";
 import { toHex } from "../chain/bytes.ts";
 
 const DECIMAL_RE = /^(0|[1-9][0-9]*)$/;
@@ -21,12 +23,26 @@ const u64String = z
   .regex(DECIMAL_RE, "must be a decimal string of base units")
   .refine((s) => !DECIMAL_RE.test(s) || BigInt(s) <= U64_MAX, "must fit in u64");
 const address = z.string().refine(isAddress, "must be a bech32m address with prefix cc");
+const blocks = z.int().min(1).max(10_000_000);
+
+/**
+ * Bound on the genesis supply: validator powers sum to at most the supply, and proposer
+ * priorities stay within about 3x the total power (chain/consensus/proposer.ts), so this keeps
+ * every priority a CBOR integer (|p| < 2^64) with room to spare.
+ */
+export const MAX_GENESIS_SUPPLY = 1n << 62n;
 
 export const genesisFileSchema = z.strictObject({
   chainId: z.string().regex(/^[a-z0-9][a-z0-9-]{1,47}$/, "must be 2-48 chars of a-z, 0-9 and '-'"),
   genesisTime: z.iso.datetime({ offset: true }),
   validators: z
-    .array(z.strictObject({ name: z.string().min(1).max(128), address, power: u64String.refine((s) => !DECIMAL_RE.test(s) || BigInt(s) > 0n, "must be positive") }))
+    .array(
+      z.strictObject({
+        name: z.string().max(MAX_VALIDATOR_NAME_LENGTH).refine(isValidValidatorName, `must be 1-${MAX_VALIDATOR_NAME_LENGTH} characters without control characters`),
+        address,
+        power: u64String.refine((s) => !DECIMAL_RE.test(s) || BigInt(s) > 0n, "must be positive"),
+      }),
+    )
     .min(1, "at least one validator is required")
     .max(1000),
   balances: z.array(z.strictObject({ address, amount: u64String })).max(1_000_000),
@@ -37,6 +53,15 @@ export const genesisFileSchema = z.strictObject({
     maxBlockBytes: z.int().min(1024).max(64 * 1024 * 1024),
     blockIntervalMs: z.int().min(10).max(600_000),
     epochLength: z.int().min(1).max(1_000_000),
+    unbondingBlocks: blocks,
+    maxValidators: z.int().min(1).max(1000),
+    minValidatorStake: u64String.refine((s) => !DECIMAL_RE.test(s) || BigInt(s) > 0n, "must be positive"),
+    slashDoubleSignBps: z.int().min(0).max(10_000),
+    jailBlocks: blocks,
+    evidenceMaxAgeBlocks: blocks,
+    downtimeWindow: z.int().min(1).max(10_000),
+    downtimeMinSigned: z.int().min(0).max(10_000),
+    downtimeJailBlocks: blocks,
   }),
 });
 export type GenesisFile = z.input<typeof genesisFileSchema>;
@@ -83,9 +108,19 @@ export function validateAndComplete(input: unknown): Genesis {
   for (const v of f.validators) supply += BigInt(v.power);
   for (const b of f.balances) supply += BigInt(b.amount);
   if (supply > U64_MAX) problems.push(`total supply ${supply} does not fit in u64`);
+  else if (supply > MAX_GENESIS_SUPPLY) problems.push(`total supply ${supply} exceeds ${MAX_GENESIS_SUPPLY} (2^62)`);
+  const p = f.params;
+  if (p.evidenceMaxAgeBlocks > p.unbondingBlocks) {
+    problems.push(`params.evidenceMaxAgeBlocks: ${p.evidenceMaxAgeBlocks} exceeds unbondingBlocks ${p.unbondingBlocks} (stake would unbond before its evidence expires)`);
+  }
+  if (p.downtimeMinSigned > p.downtimeWindow) problems.push(`params.downtimeMinSigned: ${p.downtimeMinSigned} exceeds downtimeWindow ${p.downtimeWindow}`);
+  if (f.validators.length > p.maxValidators) problems.push(`validators: ${f.validators.length} validators exceed params.maxValidators ${p.maxValidators}`);
+  f.validators.forEach((v, i) => {
+    if (BigInt(v.power) < BigInt(p.minValidatorStake)) problems.push(`validators.${i}.power: below params.minValidatorStake ${p.minValidatorStake}`);
+  });
   if (problems.length) fail(problems);
 
-  const validators: Validator[] = f.validators.map((v) => ({ publicKey: fromAddress(v.address), power: BigInt(v.power), name: v.name }));
+  const validators: Validator[] = f.validators.map((v) => ({ publicKey: fromAddress(v.address), power: BigInt(v.power), name: v.name, priority: 0n }));
   const balances = f.balances.map((b) => ({ publicKey: fromAddress(b.address), amount: BigInt(b.amount) }));
   const params: ChainParams = {
     minTxFee: BigInt(f.params.minTxFee),
@@ -94,6 +129,15 @@ export function validateAndComplete(input: unknown): Genesis {
     maxBlockBytes: f.params.maxBlockBytes,
     blockIntervalMs: f.params.blockIntervalMs,
     epochLength: f.params.epochLength,
+    unbondingBlocks: p.unbondingBlocks,
+    maxValidators: p.maxValidators,
+    minValidatorStake: BigInt(p.minValidatorStake),
+    slashDoubleSignBps: p.slashDoubleSignBps,
+    jailBlocks: p.jailBlocks,
+    evidenceMaxAgeBlocks: p.evidenceMaxAgeBlocks,
+    downtimeWindow: p.downtimeWindow,
+    downtimeMinSigned: p.downtimeMinSigned,
+    downtimeJailBlocks: p.downtimeJailBlocks,
   };
   const genesisTime = BigInt(Date.parse(f.genesisTime));
   const hash = taggedHash(
@@ -103,7 +147,11 @@ export function validateAndComplete(input: unknown): Genesis {
       u64(genesisTime),
       encodeValidators(validators),
       balances.map((b) => [b.publicKey, u64(b.amount)]),
-      [u64(params.minTxFee), params.feeBurnBps, params.maxBlockTxs, params.maxBlockBytes, params.blockIntervalMs, params.epochLength],
+      [
+        u64(params.minTxFee), params.feeBurnBps, params.maxBlockTxs, params.maxBlockBytes, params.blockIntervalMs, params.epochLength,
+        params.unbondingBlocks, params.maxValidators, u64(params.minValidatorStake), params.slashDoubleSignBps, params.jailBlocks,
+        params.evidenceMaxAgeBlocks, params.downtimeWindow, params.downtimeMinSigned, params.downtimeJailBlocks,
+      ],
     ]),
   );
   return { chainId: f.chainId, genesisTime, validators, balances, params, supply, hash, file: input as GenesisFile };
@@ -120,7 +168,11 @@ export function parseGenesisJson(text: string): Genesis {
   return validateAndComplete(value);
 }
 
-/** The state at height 0: balances, validators' stakes, the validator set and the counters. */
+/**
+ * The state at height 0: balances, validators' stakes, the counters, and the staking records:
+ * every genesis validator is a registered candidate, and the three validator sets (last, current,
+ * next) are the genesis validators in set order (power descending, then public key), priorities 0.
+ */
 export function genesisState(g: Genesis): ChainState {
   const accounts = new Map<string, { publicKey: Uint8Array; balance: bigint; staked: bigint }>();
   const entry = (pk: Uint8Array) => {
@@ -136,7 +188,7 @@ export function genesisState(g: Genesis): ChainState {
     if (a.balance === 0n && a.staked === 0n) continue;
     changes.push([StateKey.account(a.publicKey), encodeAccount({ balance: a.balance, nonce: 0n, staked: a.staked, unbonding: [] })]);
   }
-  changes.push([StateKey.validators, encodeValidators(g.validators)]);
+  changes.push(...genesisValidatorRecords(g.validators, g.params));
   changes.push([
     StateKey.meta,
     encodeMeta({ height: 0n, time: g.genesisTime, seed: g.hash, genesisSupply: g.supply, minted: 0n, burned: 0n }),

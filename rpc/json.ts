@@ -9,6 +9,7 @@ import { toAddress } from "../chain/keys.ts";
 import type { Account } from "../chain/state.ts";
 import type { ChainEvent, Receipt } from "../chain/transition.ts";
 import { opName, type SignedTx } from "../chain/tx.ts";
+import type { Evidence, SignedVote } from "../chain/evidence.ts";
 
 export function headerJson(h: BlockHeader, hash: Uint8Array) {
   return {
@@ -21,6 +22,7 @@ export function headerJson(h: BlockHeader, hash: Uint8Array) {
     parentHash: toHex(h.parentHash),
     proposer: toAddress(h.proposer),
     txRoot: toHex(h.txRoot),
+    evidenceRoot: toHex(h.evidenceRoot),
     receiptsRoot: toHex(h.receiptsRoot),
     stateRoot: toHex(h.stateRoot),
     lastCommitHash: toHex(h.lastCommitHash),
@@ -30,10 +32,7 @@ export function headerJson(h: BlockHeader, hash: Uint8Array) {
 }
 
 export function txJson(tx: SignedTx) {
-  const op =
-    tx.op.type === "transfer"
-      ? { type: "transfer", to: toAddress(tx.op.to), amount: tx.op.amount.toString() }
-      : { type: opName(tx.op), code: tx.op.code };
+  const op = opJson(tx.op);
   return {
     hash: toHex(tx.hash),
     sender: toAddress(tx.sender),
@@ -43,6 +42,22 @@ export function txJson(tx: SignedTx) {
     signature: toHex(tx.signature),
     size: tx.size,
   };
+}
+
+function opJson(op: SignedTx["op"]): { type: string; to?: string; amount?: string; name?: string; code?: number } {
+  switch (op.type) {
+    case "transfer":
+      return { type: "transfer", to: toAddress(op.to), amount: op.amount.toString() };
+    case "stake":
+    case "unstake":
+      return { type: op.type, amount: op.amount.toString() };
+    case "validator.register":
+      return { type: op.type, name: op.name };
+    case "validator.unjail":
+      return { type: op.type };
+    case "unknown":
+      return { type: opName(op), code: op.code };
+  }
 }
 
 export function receiptJson(r: Receipt) {
@@ -63,8 +78,17 @@ export function blockJson(b: Block, full: boolean) {
     header: headerJson(b.header, b.hash),
     txs: full ? b.txs.map(txJson) : b.txs.map((t) => toHex(t.hash)),
     lastCommit: b.lastCommit ? commitJson(b.lastCommit) : null,
+    evidence: b.evidence.map(evidenceJson),
     size: b.bytes.length,
   };
+}
+
+function voteJson(v: SignedVote) {
+  return { type: v.type, height: Number(v.height), round: v.round, blockHash: v.blockHash ? toHex(v.blockHash) : null, validator: toAddress(v.validator), signature: toHex(v.signature) };
+}
+
+export function evidenceJson(e: Evidence) {
+  return { kind: e.kind, voteA: voteJson(e.voteA), voteB: voteJson(e.voteB) };
 }
 
 export function accountJson(publicKey: Uint8Array, a: Account) {
@@ -83,5 +107,19 @@ export function eventJson(e: ChainEvent) {
       return { kind: e.kind, txHash: toHex(e.txHash), from: toAddress(e.from), to: toAddress(e.to), amount: e.amount.toString() };
     case "fee":
       return { kind: e.kind, txHash: toHex(e.txHash), payer: toAddress(e.payer), burned: e.burned.toString(), toProposer: e.toProposer.toString() };
+    case "stake":
+      return { kind: e.kind, txHash: toHex(e.txHash), account: toAddress(e.account), amount: e.amount.toString() };
+    case "unstake":
+      return { kind: e.kind, txHash: toHex(e.txHash), account: toAddress(e.account), amount: e.amount.toString(), releaseHeight: Number(e.releaseHeight) };
+    case "validatorRegister":
+      return { kind: e.kind, txHash: toHex(e.txHash), validator: toAddress(e.validator), name: e.name };
+    case "unjail":
+      return { kind: e.kind, txHash: toHex(e.txHash), validator: toAddress(e.validator) };
+    case "unbonded":
+      return { kind: e.kind, account: toAddress(e.account), amount: e.amount.toString() };
+    case "slash":
+      return { kind: e.kind, validator: toAddress(e.validator), amount: e.amount.toString(), evidenceHeight: Number(e.evidenceHeight) };
+    case "jail":
+      return { kind: e.kind, validator: toAddress(e.validator), until: Number(e.until), reason: e.reason };
   }
 }

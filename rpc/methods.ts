@@ -22,12 +22,12 @@ const height = z.union([z.int().min(0), z.string().regex(/^(0|[1-9][0-9]{0,18})$
 
 const headerSchema = z.object({
   hash: z.string(), height: z.number(), time: z.number(), timeIso: z.string(), chainId: z.string(), version: z.number(),
-  parentHash: z.string(), proposer: z.string(), txRoot: z.string(), receiptsRoot: z.string(), stateRoot: z.string(),
+  parentHash: z.string(), proposer: z.string(), txRoot: z.string(), evidenceRoot: z.string(), receiptsRoot: z.string(), stateRoot: z.string(),
   lastCommitHash: z.string(), validatorsHash: z.string(), seedSig: z.string(),
 });
 const txSchema = z.object({
   hash: z.string(), sender: z.string(), nonce: decimal, fee: decimal,
-  op: z.object({ type: z.string(), to: z.string().optional(), amount: decimal.optional(), code: z.number().optional() }),
+  op: z.object({ type: z.string(), to: z.string().optional(), amount: decimal.optional(), name: z.string().optional(), code: z.number().optional() }),
   signature: z.string(), size: z.number(),
 });
 const receiptSchema = z.object({ ok: z.boolean(), code: z.string().nullable(), fee: decimal });
@@ -35,10 +35,13 @@ const commitSchema = z.object({
   height: z.number(), round: z.number(), blockHash: z.string(),
   signatures: z.array(z.object({ validatorIndex: z.number(), signature: z.string() })),
 });
+const voteSchema = z.object({ type: z.number(), height: z.number(), round: z.number(), blockHash: z.string().nullable(), validator: z.string(), signature: z.string() });
+const evidenceSchema = z.object({ kind: z.string(), voteA: voteSchema, voteB: voteSchema });
 const blockSchema = z.object({
   header: headerSchema,
   txs: z.union([z.array(z.string()), z.array(txSchema)]),
   lastCommit: commitSchema.nullable(),
+  evidence: z.array(evidenceSchema),
   size: z.number(),
 });
 const accountSchema = z.object({

@@ -1,52 +1,118 @@
-/** Test helpers: build valid chains from the devnet genesis without a node. */
-import { VoteType, voteSignBytes, type Block, type Commit } from "../../chain/block.ts";
-import type { KeyPair } from "../../chain/keys.ts";
-import type { ChainState } from "../../chain/state.ts";
+/** Test helpers: build valid chains from the devnet genesis (or a variant of it) without a node. */
+import { type Block, type Commit } from "../../chain/block.ts";
+import { equalBytes } from "../../chain/bytes.ts";
+import { proposerIndex } from "../../chain/consensus/proposer.ts";
+import type { Evidence } from "../../chain/evidence.ts";
+import { toAddress, type KeyPair } from "../../chain/keys.ts";
+import type { ChainState, Validator } from "../../chain/state.ts";
 import { buildBlock, type BuiltBlock } from "../../chain/transition.ts";
 import { signTx, type Operation, type SignedTx } from "../../chain/tx.ts";
-import { devnetFaucetKey, devnetGenesis, devnetValidatorKey, insecureDevKey } from "../../genesis/devnet.ts";
-import { genesisState, type Genesis } from "../../genesis/schema.ts";
+import { VoteType, voteSignBytes } from "../../chain/vote.ts";
+import { devnetFaucetKey, devnetGenesisFile, devnetValidatorKey, insecureDevKey } from "../../genesis/devnet.ts";
+import { genesisState, validateAndComplete, type Genesis, type GenesisFile } from "../../genesis/schema.ts";
 
 export interface TestChain {
   genesis: Genesis;
   state: ChainState;
   lastCommit: Commit | null;
   time: bigint;
+  /** The devnet validator: the proposer whenever it is the round-0 proposer or no other key is known. */
   validator: KeyPair;
   faucet: KeyPair;
+  /** Every validator key the helpers can sign with (genesis validators and any added later). */
+  keys: KeyPair[];
 }
 
-export function newTestChain(): TestChain {
-  const genesis = devnetGenesis();
-  return { genesis, state: genesisState(genesis), lastCommit: null, time: genesis.genesisTime, validator: devnetValidatorKey(), faucet: devnetFaucetKey() };
+export interface TestChainOptions {
+  /** Genesis validators (default: the devnet validator alone). */
+  readonly validators?: readonly { readonly key: KeyPair; readonly power: bigint; readonly name?: string }[];
+  /** Overrides of the devnet params. */
+  readonly params?: Partial<GenesisFile["params"]>;
+  /** Extra genesis balances (validators get 10^15 each, the faucet 10^18). */
+  readonly balances?: readonly { readonly key: KeyPair; readonly amount: bigint }[];
 }
 
-export function commitFor(chain: TestChain, block: Block): Commit {
-  const h = block.header.height;
+export function newTestChain(opts: TestChainOptions = {}): TestChain {
+  const base = devnetGenesisFile();
+  const validators = opts.validators ?? [{ key: devnetValidatorKey(), power: 1_000_000_000_000_000n }];
+  const file: GenesisFile = {
+    ...base,
+    validators: opts.validators ? validators.map((v, i) => ({ name: v.name ?? `test-validator-${i}`, address: toAddress(v.key.publicKey), power: v.power.toString() })) : base.validators,
+    balances: opts.validators
+      ? [
+          { address: toAddress(devnetFaucetKey().publicKey), amount: "1000000000000000000" },
+          ...validators.map((v) => ({ address: toAddress(v.key.publicKey), amount: "1000000000000000" })),
+          ...(opts.balances ?? []).map((b) => ({ address: toAddress(b.key.publicKey), amount: b.amount.toString() })),
+        ]
+      : [...base.balances, ...(opts.balances ?? []).map((b) => ({ address: toAddress(b.key.publicKey), amount: b.amount.toString() }))],
+    params: { ...base.params, ...opts.params },
+  };
+  const genesis = validateAndComplete(file);
   return {
-    height: h,
-    round: 0,
-    blockHash: block.hash,
-    signatures: [{ validatorIndex: 0, signature: chain.validator.sign(voteSignBytes(chain.genesis.chainId, VoteType.PRECOMMIT, h, 0, block.hash)) }],
+    genesis,
+    state: genesisState(genesis),
+    lastCommit: null,
+    time: genesis.genesisTime,
+    validator: devnetValidatorKey(),
+    faucet: devnetFaucetKey(),
+    keys: validators.map((v) => v.key),
   };
 }
 
+function keyOf(chain: TestChain, publicKey: Uint8Array): KeyPair | undefined {
+  if (equalBytes(chain.validator.publicKey, publicKey)) return chain.validator;
+  return chain.keys.find((k) => equalBytes(k.publicKey, publicKey));
+}
+
+/**
+ * The commit for `block` signed by every member of its set whose key is known, except `absent`.
+ * The set is lastValidators if the chain has already advanced to `block`, else the current set.
+ */
+export function commitFor(chain: TestChain, block: Block, absent: readonly KeyPair[] = []): Commit {
+  const h = block.header.height;
+  const set: Validator[] = chain.state.meta().height === h ? chain.state.lastValidators() : chain.state.validators();
+  const signatures: Commit["signatures"][number][] = [];
+  set.forEach((v, validatorIndex) => {
+    const key = keyOf(chain, v.publicKey);
+    if (!key || absent.some((a) => equalBytes(a.publicKey, v.publicKey))) return;
+    signatures.push({ validatorIndex, signature: key.sign(voteSignBytes(chain.genesis.chainId, VoteType.PRECOMMIT, h, 0, block.hash)) });
+  });
+  return { height: h, round: 0, blockHash: block.hash, signatures };
+}
+
+/** The round-0 proposer of the next height if its key is known, else the devnet validator. */
+export function nextProposer(chain: TestChain): KeyPair {
+  const set = chain.state.validators();
+  return keyOf(chain, set[proposerIndex(set, 0)]!.publicKey) ?? chain.validator;
+}
+
+export interface BuildOptions {
+  readonly evidence?: readonly Evidence[];
+  readonly proposer?: KeyPair;
+}
+
 /** Builds the next block from `txs` (invalid ones are left out) without advancing the chain. */
-export function build(chain: TestChain, txs: SignedTx[]): BuiltBlock {
+export function build(chain: TestChain, txs: SignedTx[], opts: BuildOptions = {}): BuiltBlock {
   return buildBlock(chain.state, txs, {
     chainId: chain.genesis.chainId,
     params: chain.genesis.params,
-    proposer: chain.validator,
+    proposer: opts.proposer ?? nextProposer(chain),
     time: chain.time + 1000n,
     lastCommit: chain.lastCommit,
+    ...(opts.evidence ? { evidence: opts.evidence } : {}),
   });
 }
 
+export interface AdvanceOptions extends BuildOptions {
+  /** Validators left out of this block's commit (so the next block records them as missing). */
+  readonly absent?: readonly KeyPair[];
+}
+
 /** Builds the next block and advances the chain to it. */
-export function advance(chain: TestChain, txs: SignedTx[]): BuiltBlock {
-  const built = build(chain, txs);
+export function advance(chain: TestChain, txs: SignedTx[], opts: AdvanceOptions = {}): BuiltBlock {
+  const built = build(chain, txs, opts);
   chain.state = built.state;
-  chain.lastCommit = commitFor(chain, built.block);
+  chain.lastCommit = commitFor(chain, built.block, opts.absent);
   chain.time = built.block.header.time;
   return built;
 }
@@ -57,6 +123,11 @@ export function tx(chain: TestChain, key: KeyPair, nonce: bigint, op: Operation,
 
 export function transfer(chain: TestChain, key: KeyPair, nonce: bigint, to: KeyPair, amount: bigint, fee = 1000n): SignedTx {
   return tx(chain, key, nonce, { type: "transfer", to: to.publicKey, amount }, fee);
+}
+
+/** A transaction from `key` with its next nonce read from the chain's state. */
+export function txNext(chain: TestChain, key: KeyPair, op: Operation, fee = 1000n): SignedTx {
+  return tx(chain, key, chain.state.account(key.publicKey).nonce, op, fee);
 }
 
 export const testKey = (i: number): KeyPair => insecureDevKey(`test-${i}`);

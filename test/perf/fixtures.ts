@@ -32,6 +32,15 @@ export const benchParams = {
   maxBlockBytes: 8 * 1024 * 1024,
   blockIntervalMs: 1000,
   epochLength: 100,
+  unbondingBlocks: 600,
+  maxValidators: 100,
+  minValidatorStake: "1000000000000",
+  slashDoubleSignBps: 500,
+  jailBlocks: 600,
+  evidenceMaxAgeBlocks: 500,
+  downtimeWindow: 100,
+  downtimeMinSigned: 50,
+  downtimeJailBlocks: 60,
 } as const;
 
 /** mulberry32: a tiny seeded PRNG, so "random" recipients are the same in every run. */

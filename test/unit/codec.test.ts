@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { isDeepStrictEqual } from "node:util";
 import { AmountError, AmountErrorCode, U64_MAX, UNITS_PER_CLC, addU64, formatClc, isU64, parseClc, parseUnits, subU64 } from "../../chain/amount.ts";
 import { equalBytes, fromHex, toHex } from "../../chain/bytes.ts";
-import { asArray, asBool, asBytes, asString, asU64, asUint, decode, encode, u64, type CborValue } from "../../chain/codec.ts";
+import { asArray, asBool, asBytes, asInt, asString, asU64, asUint, CBOR_INT_MAX, CBOR_INT_MIN, decode, encode, int, u64, type CborValue } from "../../chain/codec.ts";
 import { CodecError, CodecErrorCode } from "../../chain/errors.ts";
 
 /** The CodecError code decode(hex) throws, or "accepted". */
@@ -367,4 +367,20 @@ t.test("amounts: parseClc / formatClc / parseUnits", async (t) => {
     }),
     { numRuns: 1000, seed: 9 },
   );
+});
+
+t.test("signed integers: asInt / int cover [-2^64, 2^64) and round-trip canonically", async (t) => {
+  for (const v of [0n, -1n, 1n, -24n, -25n, -(2n ** 53n), -(2n ** 53n) - 1n, -(2n ** 63n), CBOR_INT_MIN, CBOR_INT_MAX, 2n ** 53n + 1n]) {
+    const bytes = encode(int(v));
+    t.equal(asInt(decode(bytes), "x"), v, `${v}`);
+    t.same(encode(int(asInt(decode(bytes), "x"))), bytes);
+  }
+  t.equal(toHex(encode(int(-1n))), "20", "major type 1");
+  t.equal(toHex(encode(int(CBOR_INT_MIN))), "3bffffffffffffffff");
+  t.throws(() => int(CBOR_INT_MIN - 1n), RangeError);
+  t.throws(() => int(CBOR_INT_MAX + 1n), RangeError);
+  t.equal(codeOf(() => asInt("5", "x")), CodecErrorCode.WRONG_SHAPE);
+  t.equal(codeOf(() => asInt(1.5, "x")), CodecErrorCode.WRONG_SHAPE);
+  t.equal(codeOf(() => asInt(CBOR_INT_MIN - 1n, "x")), CodecErrorCode.OUT_OF_RANGE);
+  t.equal(codeOf(() => asU64(-1, "x")), CodecErrorCode.OUT_OF_RANGE, "unsigned fields still refuse negatives");
 });

@@ -1,7 +1,7 @@
 import t from "tap";
 import { toAddress } from "../../chain/keys.ts";
 import { totalHeld } from "../../chain/state.ts";
-import { devnetGenesis, devnetGenesisFile, devnetValidatorKey } from "../../genesis/devnet.ts";
+import { devnetFaucetKey, devnetGenesis, devnetGenesisFile, devnetValidatorKey, insecureDevKey } from "../../genesis/devnet.ts";
 import { GenesisErrorCode, genesisState, parseGenesisJson, validateAndComplete } from "../../genesis/schema.ts";
 
 t.test("the devnet genesis validates, completes deterministically and funds its supply", async (t) => {
@@ -40,6 +40,19 @@ t.test("a bad genesis is refused with every problem named by its path", async (t
     ["unknown field", { ...good, extra: true }, /extra|Unrecognized/i],
     ["burn share over 100%", { ...good, params: { ...good.params, feeBurnBps: 10001 } }, /params\.feeBurnBps/],
     ["zero power", { ...good, validators: [{ ...good.validators[0], power: "0" }] }, /validators\.0\.power: must be positive/],
+    ["validator below the minimum stake", { ...good, validators: [{ ...good.validators[0], power: "999999999999" }] }, /validators\.0\.power: below params\.minValidatorStake/],
+    ["maxValidators 0", { ...good, params: { ...good.params, maxValidators: 0 } }, /params\.maxValidators/],
+    ["more validators than maxValidators", { ...good, validators: [good.validators[0], { ...good.validators[0], address: toAddress(devnetFaucetKey().publicKey) }], params: { ...good.params, maxValidators: 1 } }, /validators: 2 validators exceed params\.maxValidators 1/],
+    ["evidence outliving the unbonding period", { ...good, params: { ...good.params, evidenceMaxAgeBlocks: 601 } }, /params\.evidenceMaxAgeBlocks: 601 exceeds unbondingBlocks 600/],
+    ["downtimeMinSigned over the window", { ...good, params: { ...good.params, downtimeMinSigned: 101 } }, /params\.downtimeMinSigned: 101 exceeds downtimeWindow 100/],
+    ["slash over 100%", { ...good, params: { ...good.params, slashDoubleSignBps: 10001 } }, /params\.slashDoubleSignBps/],
+    ["zero unbonding period", { ...good, params: { ...good.params, unbondingBlocks: 0 } }, /params\.unbondingBlocks/],
+    ["zero jail time", { ...good, params: { ...good.params, jailBlocks: 0 } }, /params\.jailBlocks/],
+    ["zero downtime window", { ...good, params: { ...good.params, downtimeWindow: 0 } }, /params\.downtimeWindow/],
+    ["zero minimum stake", { ...good, params: { ...good.params, minValidatorStake: "0" } }, /params\.minValidatorStake: must be positive/],
+    ["missing staking param", { ...good, params: { ...good.params, downtimeJailBlocks: undefined } }, /params\.downtimeJailBlocks/],
+    ["control character in a validator name", { ...good, validators: [{ ...good.validators[0], name: "a\u0007b" }] }, /validators\.0\.name/],
+    ["supply over 2^62", { ...good, balances: [{ address: addr, amount: "4611686018427387904" }] }, /exceeds 4611686018427387904 \(2\^62\)/],
   ];
   for (const [name, input, message] of cases) {
     t.throws(() => validateAndComplete(input), { code: GenesisErrorCode.INVALID, message }, name);
@@ -52,4 +65,28 @@ t.test("a bad genesis is refused with every problem named by its path", async (t
   } catch (e) {
     t.equal((e as { data: { problems: string[] } }).data.problems.length, 2);
   }
+});
+
+t.test("genesis registers its validators and starts all three sets from them, in set order", async (t) => {
+  const keys = [1, 2, 3].map((i) => insecureDevKey(`genesis-test-${i}`));
+  const file = devnetGenesisFile();
+  const g = validateAndComplete({
+    ...file,
+    validators: keys.map((k, i) => ({ name: `v${i}`, address: toAddress(k.publicKey), power: ["2000000000000", "3000000000000", "2000000000000"][i]! })),
+  });
+  const state = genesisState(g);
+  const expected = [keys[1]!, ...[keys[0]!, keys[2]!].sort((a, b) => Buffer.compare(a.publicKey, b.publicKey))].map((k) => Buffer.from(k.publicKey).toString("hex"));
+  for (const set of [state.validators(), state.lastValidators(), state.nextValidators()]) {
+    t.same(set.map((v) => Buffer.from(v.publicKey).toString("hex")), expected, "power descending, then public key");
+    t.same(set.map((v) => v.priority), [0n, 0n, 0n]);
+  }
+  const nameOf = new Map(keys.map((k, i) => [Buffer.from(k.publicKey).toString("hex"), `v${i}`]));
+  t.same(state.validators().map((v) => v.name), expected.map((h) => nameOf.get(h)), "names follow their validators");
+  for (const k of keys) {
+    t.match(state.validatorInfo(k.publicKey), { jailed: false, missed: 0 }, "registered");
+    t.equal(state.account(k.publicKey).staked > 0n, true);
+  }
+  t.equal(state.candidates().length, 3, "and eligible");
+  t.equal(g.params.minValidatorStake, 1_000_000_000_000n, "params are completed to typed values");
+  t.equal(g.params.unbondingBlocks, 600);
 });

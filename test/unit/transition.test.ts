@@ -106,6 +106,7 @@ t.test("header checks reject a bad block with their own codes", async (t) => {
   t.throws(() => apply(chain, mutate({ stateRoot: new Uint8Array(32) })), { code: BlockErrorCode.WRONG_STATE_ROOT });
   t.throws(() => apply(chain, mutate({ receiptsRoot: new Uint8Array(32) })), { code: BlockErrorCode.WRONG_RECEIPTS_ROOT });
   t.throws(() => apply(chain, mutate({ txRoot: new Uint8Array(32) })), { code: BlockErrorCode.WRONG_TX_ROOT });
+  t.throws(() => apply(chain, mutate({ evidenceRoot: new Uint8Array(32) })), { code: BlockErrorCode.WRONG_EVIDENCE_ROOT });
   t.throws(() => apply(chain, mutate({ lastCommitHash: new Uint8Array(32) })), { code: BlockErrorCode.WRONG_LAST_COMMIT_HASH });
   // a commit whose signature is not the validator's
   const forged = { ...good.lastCommit!, signatures: [{ validatorIndex: 0, signature: new Uint8Array(64).fill(7) }] };

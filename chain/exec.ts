@@ -1,0 +1,84 @@
+/**
+ * What executing a block yields besides the new state: receipts, events, and the error an
+ * operation fails with. Shared by the transition (chain/transition.ts) and the modules it runs
+ * (chain/staking.ts); re-exported from transition.ts.
+ */
+import type { ChainParams } from "./params.ts";
+import { CodedError } from "./errors.ts";
+
+export interface Receipt {
+  readonly txHash: Uint8Array;
+  readonly ok: boolean;
+  /** "" when ok, else the failure code (e.g. "INSUFFICIENT_BALANCE"). */
+  readonly code: string;
+  readonly fee: bigint;
+}
+
+/** Why a validator was jailed. */
+export type JailReason = "doubleSign" | "downtime";
+
+/**
+ * Events a block emits, in execution order: evidence (slash, jail), downtime jails, then each
+ * transaction's events, then end-of-block releases (unbonded). Events without `txHash` come from
+ * the block itself, not from a transaction.
+ */
+export type ChainEvent =
+  | { readonly kind: "transfer"; readonly txHash: Uint8Array; readonly from: Uint8Array; readonly to: Uint8Array; readonly amount: bigint }
+  | { readonly kind: "fee"; readonly txHash: Uint8Array; readonly payer: Uint8Array; readonly burned: bigint; readonly toProposer: bigint }
+  | { readonly kind: "stake"; readonly txHash: Uint8Array; readonly account: Uint8Array; readonly amount: bigint }
+  | { readonly kind: "unstake"; readonly txHash: Uint8Array; readonly account: Uint8Array; readonly amount: bigint; readonly releaseHeight: bigint }
+  | { readonly kind: "validatorRegister"; readonly txHash: Uint8Array; readonly validator: Uint8Array; readonly name: string }
+  | { readonly kind: "unjail"; readonly txHash: Uint8Array; readonly validator: Uint8Array }
+  /** Unbonding entries that reached their release height moved back to the balance. */
+  | { readonly kind: "unbonded"; readonly account: Uint8Array; readonly amount: bigint }
+  /** Stake burned for double-signing at `evidenceHeight` (staked and unbonding together). */
+  | { readonly kind: "slash"; readonly validator: Uint8Array; readonly amount: bigint; readonly evidenceHeight: bigint }
+  /** `until`: the first height at which `validator.unjail` is accepted. */
+  | { readonly kind: "jail"; readonly validator: Uint8Array; readonly until: bigint; readonly reason: JailReason };
+
+export const ExecErrorCode = {
+  INSUFFICIENT_BALANCE: "INSUFFICIENT_BALANCE",
+  AMOUNT_OVERFLOW: "AMOUNT_OVERFLOW",
+  /** unstake of more than the account has staked */
+  INSUFFICIENT_STAKE: "INSUFFICIENT_STAKE",
+  /** validator.register with staked below params.minValidatorStake */
+  BELOW_MIN_STAKE: "BELOW_MIN_STAKE",
+  ALREADY_REGISTERED: "ALREADY_REGISTERED",
+  /** validator.unjail from an account that never registered */
+  NOT_A_VALIDATOR: "NOT_A_VALIDATOR",
+  NOT_JAILED: "NOT_JAILED",
+  /** validator.unjail before the jail time is over */
+  STILL_JAILED: "STILL_JAILED",
+  /** unstake when the account already has MAX_UNBONDING_ENTRIES pending release heights */
+  TOO_MANY_UNBONDING: "TOO_MANY_UNBONDING",
+} as const;
+export type ExecErrorCode = (typeof ExecErrorCode)[keyof typeof ExecErrorCode];
+/** An operation that failed while executing: the fee and nonce stay consumed. */
+export class ExecError extends CodedError<ExecErrorCode> {}
+
+/** Per-block execution context and accumulators, written once at the end of the block. */
+export interface BlockContext {
+  /** Height of the block being executed. */
+  readonly height: bigint;
+  readonly params: ChainParams;
+  readonly events: ChainEvent[];
+  burned: bigint;
+  toProposer: bigint;
+  /**
+   * Registered validators whose stake or status changed in this block (by hex key). At the end of
+   * the block their eligibility is settled and the set for h+2 recomputed. Both are pure functions
+   * of the final state, so an entry left by an operation that was then rolled back costs time,
+   * never a different result.
+   */
+  readonly touchedValidators: Map<string, Uint8Array>;
+  /**
+   * Accounts that unstaked in this block: all their entries release at the same height, so the
+   * queue record for it is written once, at the end of the block. An entry left by a rolled-back
+   * unstake is harmless (the release finds nothing due for that account).
+   */
+  readonly unbondingQueued: Map<string, Uint8Array>;
+}
+
+export function newBlockContext(height: bigint, params: ChainParams): BlockContext {
+  return { height, params, events: [], burned: 0n, toProposer: 0n, touchedValidators: new Map(), unbondingQueued: new Map() };
+}

@@ -1,0 +1,341 @@
+/**
+ * Staking and the validator sets (DESIGN.md sections 4 and 5), run by the state transition.
+ * Pure and deterministic: bigint arithmetic, sorted key lists; maps are iterated only where the
+ * order cannot change the result (their output is sorted).
+ *
+ * Three sets live in the state. After block h:
+ *   lastValidators  signed block h; block h+1's lastCommit is checked against it, and downtime
+ *                   is counted over it;
+ *   validators      the set for h+1, with proposer priorities (chain/consensus/proposer.ts);
+ *   nextValidators  the set for h+2.
+ * At the end of block h: lastValidators := validators; validators := nextValidators, each
+ * continuing member keeping its priority and each new one getting joiningPriority(total), then
+ * advanced by one increment; and, if a candidate's stake or status changed in the block,
+ * nextValidators := the top params.maxValidators eligible candidates by stake (ties: lower
+ * public key first). So a change made in block h takes effect at height h+2. A set never
+ * becomes empty: when no candidate is eligible, nextValidators keeps its previous members.
+ *
+ * A candidate is eligible when registered, not jailed, and staked >= params.minValidatorStake;
+ * `StateKey.candidates` lists the eligible ones, so computing the set reads only them. Both the
+ * list and the set are settled once, at the end of a block, for the validators it touched.
+ *
+ * Unbonding: `unstake` in block h moves stake into an unbonding entry released to the balance
+ * at the end of block h + params.unbondingBlocks; the per-height queue record
+ * `StateKey.unbondingQueue(h)` lists the accounts to release, so no block scans all accounts.
+ */
+import { AmountError, addU64 } from "./amount.ts";
+import { compareBytes, toHex } from "./bytes.ts";
+import type { Commit } from "./block.ts";
+import { evidenceSubject, verifyEvidence, type Evidence } from "./evidence.ts";
+import { ExecError, ExecErrorCode, type BlockContext } from "./exec.ts";
+import { incrementPriorities, joiningPriority } from "./consensus/proposer.ts";
+import type { ChainParams } from "./params.ts";
+import {
+  encodeKeyList, encodeValidatorInfo, encodeValidators, newValidatorInfo, readKeyList, readValidatorInfo, readValidatorSet,
+  StateKey, type Account, type StateReader, type StateWriter, type Validator, type ValidatorInfo,
+} from "./state.ts";
+import type { SignedTx } from "./tx.ts";
+
+/** Most pending release heights per account (two unstakes in one block share one entry). */
+export const MAX_UNBONDING_ENTRIES = 32;
+
+type StakingOp = Extract<SignedTx["op"], { type: "stake" | "unstake" | "validator.register" | "validator.unjail" }>;
+
+// ---- sorted key lists ----
+
+/** Adds `keys` to the sorted key list at `recordKey`, writing it once if anything is new. */
+function addToKeyList(w: StateWriter, recordKey: Uint8Array, keys: readonly Uint8Array[]): void {
+  const list = readKeyList(w, recordKey);
+  const present = new Set(list.map(toHex));
+  const added = keys.filter((k) => !present.has(toHex(k)));
+  if (added.length === 0) return;
+  w.set(recordKey, encodeKeyList([...list, ...added].sort(compareBytes)));
+}
+
+// ---- candidates ----
+
+function writeInfo(w: StateWriter, publicKey: Uint8Array, info: ValidatorInfo): void {
+  w.set(StateKey.validator(publicKey), encodeValidatorInfo(info));
+}
+
+function isEligible(info: ValidatorInfo, account: Account, params: ChainParams): boolean {
+  return !info.jailed && account.staked >= params.minValidatorStake;
+}
+
+/**
+ * After a change to `publicKey`'s stake or candidate record: remembers it for the end of the
+ * block, which settles its eligibility and recomputes the set. Nothing for accounts that never
+ * registered.
+ */
+function candidateChanged(w: StateWriter, ctx: BlockContext, publicKey: Uint8Array): void {
+  if (readValidatorInfo(w, publicKey)) ctx.touchedValidators.set(toHex(publicKey), publicKey);
+}
+
+/** Brings the eligible list up to date for the validators touched in this block (one write). */
+function settleCandidates(w: StateWriter, ctx: BlockContext): void {
+  const list = readKeyList(w, StateKey.candidates);
+  const eligible = new Map<string, Uint8Array>();
+  for (const k of list) eligible.set(toHex(k), k);
+  let changed = false;
+  for (const [id, pk] of ctx.touchedValidators) {
+    const info = readValidatorInfo(w, pk);
+    const now = info !== undefined && isEligible(info, w.account(pk), ctx.params);
+    if (now === eligible.has(id)) continue;
+    changed = true;
+    if (now) eligible.set(id, pk);
+    else eligible.delete(id);
+  }
+  if (!changed) return;
+  const next = [...eligible.values()].sort(compareBytes);
+  w.set(StateKey.candidates, next.length === 0 ? null : encodeKeyList(next));
+}
+
+/**
+ * The set for h+2 from the state: the top params.maxValidators eligible candidates by staked
+ * (ties: the lower public key first), in that order, priorities 0. Empty if none is eligible.
+ */
+export function computeNextValidators(r: StateReader, params: ChainParams): Validator[] {
+  const members: Validator[] = [];
+  for (const pk of readKeyList(r, StateKey.candidates)) {
+    const info = readValidatorInfo(r, pk);
+    const account = r.account(pk);
+    // settleCandidates keeps the list exact; the check is a cheap guard.
+    if (info && isEligible(info, account, params)) members.push({ publicKey: pk, power: account.staked, name: info.name, priority: 0n });
+  }
+  return sortValidators(members).slice(0, params.maxValidators);
+}
+
+/**
+ * The current set's successor: `next`'s members in `next`'s order, continuing members keeping
+ * their priority from `current`, new ones joining at joiningPriority(total power of `next`), then
+ * one increment (the priorities the new height starts from).
+ */
+export function promoteValidators(current: readonly Validator[], next: readonly Validator[]): Validator[] {
+  const previous = new Map<string, bigint>();
+  for (const v of current) previous.set(toHex(v.publicKey), v.priority);
+  let total = 0n;
+  for (const v of next) total += v.power;
+  const merged = next.map((v) => ({ ...v, priority: previous.get(toHex(v.publicKey)) ?? joiningPriority(total) }));
+  const { priorities } = incrementPriorities(merged);
+  return merged.map((v, i) => ({ ...v, priority: priorities[i]! }));
+}
+
+// ---- operations ----
+
+function overflowAsExec<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof AmountError) throw new ExecError(ExecErrorCode.AMOUNT_OVERFLOW, "amount would overflow");
+    throw e;
+  }
+}
+
+/** Executes a staking operation for `tx.sender`; throws ExecError for a failure (rolled back by the caller). */
+export function executeStakingOp(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: StakingOp): void {
+  const sender = tx.sender;
+  const { params, height, events } = ctx;
+  switch (op.type) {
+    case "stake": {
+      const a = w.account(sender);
+      if (a.balance < op.amount) throw new ExecError(ExecErrorCode.INSUFFICIENT_BALANCE, `balance ${a.balance} < amount ${op.amount}`);
+      const staked = overflowAsExec(() => addU64(a.staked, op.amount));
+      w.setAccount(sender, { ...a, balance: a.balance - op.amount, staked });
+      events.push({ kind: "stake", txHash: tx.hash, account: sender, amount: op.amount });
+      candidateChanged(w, ctx, sender);
+      return;
+    }
+    case "unstake": {
+      const a = w.account(sender);
+      if (a.staked < op.amount) throw new ExecError(ExecErrorCode.INSUFFICIENT_STAKE, `staked ${a.staked} < amount ${op.amount}`);
+      const releaseHeight = height + BigInt(params.unbondingBlocks);
+      const at = a.unbonding.findIndex((u) => u.releaseHeight === releaseHeight);
+      let unbonding;
+      if (at >= 0) {
+        const merged = overflowAsExec(() => addU64(a.unbonding[at]!.amount, op.amount));
+        unbonding = a.unbonding.map((u, i) => (i === at ? { amount: merged, releaseHeight } : u));
+      } else {
+        if (a.unbonding.length >= MAX_UNBONDING_ENTRIES) {
+          throw new ExecError(ExecErrorCode.TOO_MANY_UNBONDING, `the account already has ${MAX_UNBONDING_ENTRIES} pending unbonding entries`);
+        }
+        unbonding = [...a.unbonding, { amount: op.amount, releaseHeight }];
+      }
+      w.setAccount(sender, { ...a, staked: a.staked - op.amount, unbonding });
+      ctx.unbondingQueued.set(toHex(sender), sender);
+      events.push({ kind: "unstake", txHash: tx.hash, account: sender, amount: op.amount, releaseHeight });
+      candidateChanged(w, ctx, sender);
+      return;
+    }
+    case "validator.register": {
+      if (readValidatorInfo(w, sender)) throw new ExecError(ExecErrorCode.ALREADY_REGISTERED, "the sender is already a registered validator");
+      const staked = w.account(sender).staked;
+      if (staked < params.minValidatorStake) {
+        throw new ExecError(ExecErrorCode.BELOW_MIN_STAKE, `staked ${staked} is below the minimum ${params.minValidatorStake}`);
+      }
+      writeInfo(w, sender, newValidatorInfo(op.name, params.downtimeWindow));
+      events.push({ kind: "validatorRegister", txHash: tx.hash, validator: sender, name: op.name });
+      candidateChanged(w, ctx, sender);
+      return;
+    }
+    case "validator.unjail": {
+      const info = readValidatorInfo(w, sender);
+      if (!info) throw new ExecError(ExecErrorCode.NOT_A_VALIDATOR, "the sender is not a registered validator");
+      if (!info.jailed) throw new ExecError(ExecErrorCode.NOT_JAILED, "the validator is not jailed");
+      if (info.jailedUntil > height) throw new ExecError(ExecErrorCode.STILL_JAILED, `jailed until height ${info.jailedUntil}`);
+      writeInfo(w, sender, { ...info, jailed: false, jailedUntil: 0n });
+      events.push({ kind: "unjail", txHash: tx.hash, validator: sender });
+      candidateChanged(w, ctx, sender);
+      return;
+    }
+  }
+}
+
+// ---- punishment ----
+
+function jail(ctx: BlockContext, publicKey: Uint8Array, info: ValidatorInfo, blocks: number, reason: "doubleSign" | "downtime"): ValidatorInfo {
+  const until = ctx.height + BigInt(blocks);
+  const jailedUntil = info.jailed && info.jailedUntil > until ? info.jailedUntil : until;
+  const next = { ...info, jailed: true, jailedUntil };
+  ctx.events.push({ kind: "jail", validator: publicKey, until: jailedUntil, reason });
+  return next;
+}
+
+/**
+ * Verifies `ev` for this block (EvidenceError if invalid; nothing written then) and punishes the
+ * double-signer: params.slashDoubleSignBps of its stake is burned (of `staked`, and of every
+ * unbonding entry begun at or after the infraction height, so unstaking after double-signing
+ * does not escape), it is jailed for params.jailBlocks and leaves the set at h+2, and
+ * (validator, height) is recorded so the same equivocation is punished once.
+ */
+export function applyEvidence(w: StateWriter, ctx: BlockContext, ev: Evidence, chainId: string): void {
+  verifyEvidence(w, ev, chainId, ctx.params, ctx.height);
+  const { validator, height: e } = evidenceSubject(ev);
+  const bps = BigInt(ctx.params.slashDoubleSignBps);
+  const unbondingBlocks = BigInt(ctx.params.unbondingBlocks);
+  const a = w.account(validator);
+  let slashed = (a.staked * bps) / 10_000n;
+  const staked = a.staked - slashed;
+  const unbonding = a.unbonding
+    .map((u) => {
+      // an entry released at r was begun at r - unbondingBlocks: bonded at e if begun at or after e
+      if (u.releaseHeight - unbondingBlocks < e) return u;
+      const cut = (u.amount * bps) / 10_000n;
+      slashed += cut;
+      return { amount: u.amount - cut, releaseHeight: u.releaseHeight };
+    })
+    .filter((u) => u.amount > 0n);
+  w.setAccount(validator, { ...a, staked, unbonding });
+  ctx.burned += slashed;
+  ctx.events.push({ kind: "slash", validator, amount: slashed, evidenceHeight: e });
+  writeInfo(w, validator, jail(ctx, validator, readValidatorInfo(w, validator)!, ctx.params.jailBlocks, "doubleSign"));
+  addToKeyList(w, StateKey.punished(e), [validator]);
+  candidateChanged(w, ctx, validator);
+}
+
+function getBit(bits: Uint8Array, i: number): boolean {
+  return ((bits[i >> 3]! >> (i & 7)) & 1) === 1;
+}
+function withBit(bits: Uint8Array, i: number, on: boolean): Uint8Array {
+  const out = Uint8Array.from(bits);
+  if (on) out[i >> 3] = out[i >> 3]! | (1 << (i & 7));
+  else out[i >> 3] = out[i >> 3]! & ~(1 << (i & 7));
+  return out;
+}
+
+/**
+ * Downtime: for the block carrying `commit` (of the previous height, signed by `signers` =
+ * lastValidators), records signed / missed in each unjailed signer's window of
+ * params.downtimeWindow blocks; a validator with more than downtimeWindow - downtimeMinSigned
+ * misses in its window is jailed for params.downtimeJailBlocks (no slash) and its window reset.
+ */
+export function trackDowntime(w: StateWriter, ctx: BlockContext, signers: readonly Validator[], commit: Commit): void {
+  const window = ctx.params.downtimeWindow;
+  const maxMissed = window - ctx.params.downtimeMinSigned;
+  const signed = new Set<number>();
+  for (const s of commit.signatures) signed.add(s.validatorIndex);
+  signers.forEach((v, index) => {
+    const info = readValidatorInfo(w, v.publicKey);
+    if (!info || info.jailed) return;
+    const missed = !signed.has(index);
+    const slot = Number(info.windowIndex % BigInt(window));
+    const bits = info.missedBits.length * 8 >= window ? info.missedBits : new Uint8Array(Math.ceil(window / 8));
+    const was = getBit(bits, slot);
+    let next: ValidatorInfo = info;
+    if (was !== missed) {
+      next = { ...next, missedBits: withBit(bits, slot, missed), missed: next.missed + (missed ? 1 : -1) };
+    }
+    next = { ...next, windowIndex: next.windowIndex + 1n };
+    if (next.missed > maxMissed) {
+      next = jail(ctx, v.publicKey, { ...newValidatorInfo(next.name, window) }, ctx.params.downtimeJailBlocks, "downtime");
+      writeInfo(w, v.publicKey, next);
+      candidateChanged(w, ctx, v.publicKey);
+      return;
+    }
+    writeInfo(w, v.publicKey, next);
+  });
+}
+
+// ---- end of block ----
+
+/** Writes the queue record for this block's unstakes (all release at height + unbondingBlocks). */
+export function queueUnbonding(w: StateWriter, ctx: BlockContext): void {
+  if (ctx.unbondingQueued.size === 0) return;
+  addToKeyList(w, StateKey.unbondingQueue(ctx.height + BigInt(ctx.params.unbondingBlocks)), [...ctx.unbondingQueued.values()]);
+}
+
+/** Releases the unbonding entries due at ctx.height to their accounts' balances. */
+export function releaseUnbonding(w: StateWriter, ctx: BlockContext): void {
+  const queueKey = StateKey.unbondingQueue(ctx.height);
+  const due = readKeyList(w, queueKey);
+  if (due.length === 0) return;
+  for (const pk of due) {
+    const a = w.account(pk);
+    let amount = 0n;
+    const keep = a.unbonding.filter((u) => {
+      if (u.releaseHeight > ctx.height) return true;
+      amount += u.amount;
+      return false;
+    });
+    // nothing due: the entry was slashed away, or queued by an unstake that was rolled back
+    if (keep.length === a.unbonding.length) continue;
+    w.setAccount(pk, { ...a, balance: addU64(a.balance, amount), unbonding: keep });
+    if (amount > 0n) ctx.events.push({ kind: "unbonded", account: pk, amount });
+  }
+  w.set(queueKey, null);
+}
+
+/** Drops the punished record no evidence can refer to any more (older than evidenceMaxAgeBlocks). */
+export function prunePunished(w: StateWriter, ctx: BlockContext): void {
+  const stale = ctx.height - BigInt(ctx.params.evidenceMaxAgeBlocks) - 1n;
+  if (stale >= 1n && w.get(StateKey.punished(stale)) !== undefined) w.set(StateKey.punished(stale), null);
+}
+
+/** The end-of-block rotation of the three sets (see the module comment). */
+export function rotateValidatorSets(w: StateWriter, ctx: BlockContext): void {
+  const current = readValidatorSet(w, StateKey.validators);
+  const next = readValidatorSet(w, StateKey.nextValidators);
+  w.set(StateKey.lastValidators, encodeValidators(current));
+  w.set(StateKey.validators, encodeValidators(promoteValidators(current, next)));
+  if (ctx.touchedValidators.size > 0) {
+    settleCandidates(w, ctx);
+    const computed = computeNextValidators(w, ctx.params);
+    // Never empty: with no eligible candidate the chain keeps its last set rather than halt.
+    if (computed.length > 0) w.set(StateKey.nextValidators, encodeValidators(computed));
+  }
+}
+
+/** Genesis records for the staking module: every genesis validator is a registered, eligible candidate. */
+export function genesisValidatorRecords(validators: readonly Validator[], params: ChainParams): [Uint8Array, Uint8Array][] {
+  const sorted = sortValidators(validators);
+  const records: [Uint8Array, Uint8Array][] = [];
+  for (const v of validators) records.push([StateKey.validator(v.publicKey), encodeValidatorInfo(newValidatorInfo(v.name, params.downtimeWindow))]);
+  records.push([StateKey.candidates, encodeKeyList([...validators.map((v) => v.publicKey)].sort(compareBytes))]);
+  const set = encodeValidators(sorted.map((v) => ({ ...v, priority: 0n })));
+  records.push([StateKey.validators, set], [StateKey.lastValidators, set], [StateKey.nextValidators, set]);
+  return records;
+}
+
+/** Set order: power descending, then public key ascending. */
+export function sortValidators(vs: readonly Validator[]): Validator[] {
+  return [...vs].sort((a, b) => (a.power !== b.power ? (a.power > b.power ? -1 : 1) : compareBytes(a.publicKey, b.publicKey)));
+}
