@@ -12,6 +12,7 @@
  *   'B' height                -> block bytes
  *   'H' hash                  -> height
  *   'K' height                -> the commit that finalized the block at height
+ *   'V' height                -> the validator set that produced and committed the block at height
  *   'R' height                -> receipts [[txHash, ok, code, fee], ...]
  *   'C' height                -> state changes [[key, value | null], ...]
  *   'T' txHash                -> [height, index]
@@ -23,7 +24,7 @@ import { asArray, asBool, asBytes, asString, asU64, asUint, decode, encode, u64 
 import { concatBytes, equalBytes, readU64be, toHex, u32be, u64be, utf8 } from "./bytes.ts";
 import { CodedError } from "./errors.ts";
 import { decodeBlock, decodeCommit, encodeCommit, type Block, type Commit } from "./block.ts";
-import { ChainState, type StateChange } from "./state.ts";
+import { ChainState, decodeValidators, encodeValidators, type StateChange, type Validator } from "./state.ts";
 import { SparseMerkleTree } from "./smt.ts";
 import { txParticipants, type SignedTx } from "./tx.ts";
 import type { BlockResult, Receipt } from "./transition.ts";
@@ -38,6 +39,7 @@ const P = {
   tx: 0x54, // T
   account: 0x41, // A
   state: 0x53, // S
+  validators: 0x56, // V
 } as const;
 
 const key = (prefix: number, ...parts: Uint8Array[]) => concatBytes(new Uint8Array([prefix]), ...parts);
@@ -166,6 +168,8 @@ export class BlockStore {
     batch.put(key(P.block, hb), block.bytes);
     batch.put(key(P.hash, block.hash), hb);
     batch.put(key(P.commit, hb), encodeCommit(commit));
+    // After block h, the state's lastValidators are the set that produced and signed block h.
+    batch.put(key(P.validators, hb), encodeValidators(result.state.lastValidators()));
     batch.put(key(P.receipts, hb), encodeReceipts(result.receipts));
     batch.put(key(P.changes, hb), encode(result.changes.map(([k, v]) => [k, v])));
     block.txs.forEach((tx, i) => {
@@ -210,6 +214,12 @@ export class BlockStore {
   async getBlockByHash(hash: Uint8Array): Promise<Block | undefined> {
     const h = await this.#db.get(key(P.hash, hash));
     return h === undefined ? undefined : this.getBlock(readU64be(h));
+  }
+
+  /** The validator set that produced the block at `height` (its commit is signed by this set). */
+  async getValidators(height: bigint): Promise<Validator[] | undefined> {
+    const b = await this.#db.get(key(P.validators, u64be(height)));
+    return b === undefined ? undefined : decodeValidators(b);
   }
 
   async getCommit(height: bigint): Promise<Commit | undefined> {

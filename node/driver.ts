@@ -6,7 +6,9 @@
 import type { Logger } from "pino";
 import { toHex } from "../chain/bytes.ts";
 import { VoteType, ZERO_HASH, proposalSignBytes, voteSignBytes, type Block, type Commit } from "../chain/block.ts";
-import type { ConsensusEffect, ConsensusInput, ConsensusMachine } from "../chain/consensus/types.ts";
+import type { ConsensusEffect, ConsensusInput, ConsensusMachine, Vote } from "../chain/consensus/types.ts";
+import { duplicateVoteEvidence, type SignedVote } from "../chain/evidence.ts";
+import type { EvidencePool } from "../chain/evidence-pool.ts";
 import type { KeyPair } from "../chain/keys.ts";
 import type { Mempool } from "../chain/mempool.ts";
 import type { ChainParams } from "../chain/params.ts";
@@ -20,6 +22,7 @@ export interface DriverDeps<S> {
   readonly machine: ConsensusMachine<S>;
   readonly store: BlockStore;
   readonly mempool: Mempool<SignedTx>;
+  readonly evidencePool: EvidencePool;
   readonly signer: DurableSigner | null;
   /** key for the seed signature in proposals (the same key the signer holds) */
   readonly key: KeyPair | null;
@@ -92,32 +95,41 @@ export class ConsensusDriver<S> {
    * is one (re-proposing it is the only proposal the signer will sign again), else a new one
    * built from the mempool, recorded durably before it is signed.
    */
-  async #ownProposal(height: bigint, round: number): Promise<{ block: Block; signature: Uint8Array }> {
+  async #ownProposal(height: bigint, round: number, polRound: number, validValue?: Block): Promise<{ block: Block; signature: Uint8Array }> {
     const d = this.#d;
     const signProposal = (block: Block) =>
-      d.signer!.sign(height, round, SignStep.PROPOSAL, block.hash, proposalSignBytes(d.chainId, height, round, -1, block.hash));
+      d.signer!.sign(height, round, SignStep.PROPOSAL, block.hash, proposalSignBytes(d.chainId, height, round, polRound, block.hash));
     const saved = await d.store.getOwnProposal();
     if (saved && saved.height === height && saved.round === round) {
       this.#executed.set(toHex(saved.block.hash), applyBlock(this.#state, saved.block, d.params, d.chainId));
       d.log.info({ height: Number(height), round, hash: toHex(saved.block.hash) }, "re-proposing the block recorded before restart");
       return { block: saved.block, signature: saved.signature ?? (await signProposal(saved.block)) };
     }
+    // The engine's valid value (a block this height already saw +2/3 prevotes for) is proposed
+    // again as it is; otherwise a new block is built from the mempool and the evidence pool.
+    const block = validValue ?? this.#build();
+    await d.store.putOwnProposal({ height, round, block, signature: null });
+    const signature = await signProposal(block);
+    await d.store.putOwnProposal({ height, round, block, signature });
+    return { block, signature };
+  }
+
+  #build(): Block {
+    const d = this.#d;
     const built = buildBlock(this.#state, d.mempool.select({ maxTxs: d.params.maxBlockTxs, maxBytes: d.params.maxBlockBytes }), {
       chainId: d.chainId,
       params: d.params,
       proposer: d.key!,
       time: BigInt(d.now()),
       lastCommit: this.#lastCommit,
+      evidence: d.evidencePool.list(),
     });
     for (const r of built.rejected) {
       d.mempool.remove(r.tx.hash);
       d.log.debug({ tx: toHex(r.tx.hash), code: r.error.code }, "dropped tx invalid against state");
     }
     this.#executed.set(toHex(built.block.hash), built);
-    await d.store.putOwnProposal({ height, round, block: built.block, signature: null });
-    const signature = await signProposal(built.block);
-    await d.store.putOwnProposal({ height, round, block: built.block, signature });
-    return { block: built.block, signature };
+    return built.block;
   }
 
   #after(delayMs: number, fn: () => void): void {
@@ -163,8 +175,31 @@ export class ConsensusDriver<S> {
         return;
       case "buildProposal": {
         if (!d.key || !d.signer) return;
-        const { block, signature } = await this.#ownProposal(effect.height, effect.round);
+        const { block, signature } = await this.#ownProposal(effect.height, effect.round, -1);
         this.#enqueue({ type: "proposal", proposal: { height: effect.height, round: effect.round, polRound: -1, block, signature } });
+        return;
+      }
+      case "signProposal": {
+        if (!d.key || !d.signer) return;
+        const { block, signature } = await this.#ownProposal(effect.height, effect.round, effect.polRound, effect.block);
+        this.#enqueue({ type: "proposal", proposal: { height: effect.height, round: effect.round, polRound: effect.polRound, block, signature } });
+        return;
+      }
+      case "evidence": {
+        const validators = this.#state.validators();
+        const signed = (v: Vote): SignedVote | undefined => {
+          const val = validators[v.validatorIndex];
+          return val && { type: v.type, height: v.height, round: v.round, blockHash: v.blockHash, validator: val.publicKey, signature: v.signature };
+        };
+        const a = signed(effect.first);
+        const b = signed(effect.second);
+        if (!a || !b) return;
+        try {
+          const added = d.evidencePool.add(duplicateVoteEvidence(a, b), this.#state, this.#state.meta().height, d.chainId, d.params);
+          if (added) d.log.warn({ validator: toHex(a.validator), height: Number(a.height), round: a.round }, "equivocation: evidence pooled");
+        } catch (e) {
+          d.log.warn({ code: (e as { code?: string }).code }, "equivocation report rejected");
+        }
         return;
       }
       case "validateBlock": {
@@ -196,6 +231,7 @@ export class ConsensusDriver<S> {
         if (!result) throw new Error(`commit of a block that was never executed (${id})`);
         await d.store.commitBlock(effect.block, effect.commit, result);
         this.#state = result.state;
+        d.evidencePool.prune(effect.block.evidence, this.#state, effect.block.header.height, d.chainId, d.params);
         this.#lastCommit = effect.commit;
         this.#executed.clear();
         d.mempool.onBlockCommitted(effect.block.txs.map((t) => t.hash), effect.block.txs.map((t) => t.sender));

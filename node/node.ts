@@ -7,7 +7,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import { toHex } from "../chain/bytes.ts";
-import { soloMachine } from "../chain/consensus/solo.ts";
+import { createTendermintMachine, defaultTendermintConfig, inspect as inspectConsensus, type TendermintState } from "../chain/consensus/tendermint.ts";
+import { EvidencePool } from "../chain/evidence-pool.ts";
 import type { KeyPair } from "../chain/keys.ts";
 import { toAddress } from "../chain/keys.ts";
 import { Mempool } from "../chain/mempool.ts";
@@ -103,16 +104,22 @@ export class CloudcoinNode {
       const headState = (): ChainState => driver?.state ?? state;
       const mempool = new Mempool<SignedTx>({}, { accountNonce: (sender) => headState().account(sender).nonce });
       const isValidator = key !== null && state.validators().some((v) => Buffer.compare(v.publicKey, key.publicKey) === 0);
+      // The engine runs any number of validators (test/sim proves it), but until the p2p layer
+      // exists a validator cannot reach the others, and a set it cannot reach +2/3 of alone would
+      // only spin through rounds.
       if (state.validators().length !== 1) {
-        throw new Error(`this genesis has ${state.validators().length} validators; multi-validator consensus is not available yet`);
+        throw new Error(`this genesis has ${state.validators().length} validators; multi-validator networks need the p2p layer, which is not available yet`);
       }
       const signer = isValidator ? await DurableSigner.open(key, join(dataDir, "signer-state.json")) : null;
       const blockLog = root.child({ module: "chain" });
+      const machine = createTendermintMachine(defaultTendermintConfig);
+      const evidencePool = new EvidencePool();
       driver = new ConsensusDriver<unknown>(
         {
-          machine: soloMachine as never,
+          machine: machine as never,
           store,
           mempool,
+          evidencePool,
           signer,
           key: isValidator ? key : null,
           chainId: genesis.chainId,
@@ -146,11 +153,13 @@ export class CloudcoinNode {
           mempool.add(tx);
           return tx;
         },
+        evidencePool,
+        consensusState: () => inspectConsensus(d.machineState as TendermintState),
         status: () => {
-          const c = soloMachine.describe(d.machineState as never);
+          const c = machine.describe(d.machineState as TendermintState);
           return {
             validator: signer ? signer.publicKey : null,
-            consensus: { engine: soloMachine.name, height: c.height, round: c.round, step: c.step },
+            consensus: { engine: machine.name, height: c.height, round: c.round, step: c.step },
             failure: d.failure ? d.failure.message : null,
             startedAt,
           };

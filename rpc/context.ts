@@ -2,6 +2,8 @@
  * What the RPC handlers may use: narrow interfaces over the chain, built by node/ (STYLE.md
  * point 5). Handlers hold no state; everything comes from here.
  */
+import type { TendermintInspection } from "../chain/consensus/tendermint.ts";
+import type { Evidence } from "../chain/evidence.ts";
 import type { ChainParams } from "../chain/params.ts";
 import type { ChainState } from "../chain/state.ts";
 import type { BlockStore } from "../chain/store.ts";
@@ -9,7 +11,7 @@ import type { SignedTx } from "../chain/tx.ts";
 
 export type ChainReader = Pick<
   BlockStore,
-  "head" | "getBlock" | "getBlockByHash" | "getCommit" | "getReceipts" | "getTx" | "listAccountTxs"
+  "head" | "getBlock" | "getBlockByHash" | "getCommit" | "getReceipts" | "getTx" | "listAccountTxs" | "getValidators"
 >;
 
 export interface RpcContext {
@@ -21,6 +23,10 @@ export interface RpcContext {
   /** The state after the head block. */
   headState(): ChainState;
   readonly mempool: { readonly size: number; readonly bytes: number; get(hash: Uint8Array): SignedTx | undefined };
+  /** Evidence waiting for a block. */
+  readonly evidencePool: { list(): Evidence[] };
+  /** The consensus engine's view of the height in progress. */
+  consensusState(): TendermintInspection;
   /** Decodes, validates and admits a transaction to the mempool; throws a CodedError with the reason. */
   submitTx(bytes: Uint8Array): SignedTx;
   status(): {

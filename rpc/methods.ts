@@ -9,7 +9,7 @@ import { fromAddress, isAddress, toAddress } from "../chain/keys.ts";
 import { StateKey } from "../chain/state.ts";
 import { encodeStateProof } from "../chain/smt.ts";
 import type { RpcContext } from "./context.ts";
-import { blockJson, headerJson, receiptJson, txJson } from "./json.ts";
+import { blockJson, evidenceJson, headerJson, receiptJson, txJson } from "./json.ts";
 import { accountView } from "./views.ts";
 import { defineMethod, type MethodTable } from "./table.ts";
 
@@ -43,6 +43,11 @@ const blockSchema = z.object({
   lastCommit: commitSchema.nullable(),
   evidence: z.array(evidenceSchema),
   size: z.number(),
+});
+const voteTallySchema = z.object({
+  power: z.string(),
+  voters: z.array(z.number()).readonly(),
+  byValue: z.array(z.object({ blockHash: z.string().nullable(), power: z.string() })).readonly(),
 });
 const accountSchema = z.object({
   address: z.string(), balance: decimal, nonce: decimal, staked: decimal,
@@ -126,6 +131,66 @@ export const methods = {
       const c = p.height <= ctx.store.head.height ? await ctx.store.getCommit(p.height) : undefined;
       return c ? { height: Number(c.height), round: c.round, blockHash: toHex(c.blockHash), signatures: c.signatures.map((s) => ({ validatorIndex: s.validatorIndex, signature: toHex(s.signature) })) } : null;
     },
+  }),
+
+  chain_getValidators: defineMethod({
+    description:
+      "The validator set of a height (default: the next height, head + 1): the set that produced that block and signed its commit. " +
+      "Heights up to head + 2 are known (staking changes in block h take effect at h + 2). Null otherwise.",
+    params: z.object({ height: height.optional() }),
+    result: z
+      .object({
+        height: z.number(),
+        totalPower: decimal,
+        validators: z.array(z.object({ index: z.number(), address: z.string(), name: z.string(), power: decimal, priority: z.string() })),
+      })
+      .nullable(),
+    permission: "read",
+    handler: async (p, ctx: RpcContext) => {
+      const head = ctx.store.head.height;
+      const h = p.height ?? head + 1n;
+      const state = ctx.headState();
+      const set = h === head + 1n ? state.validators() : h === head + 2n ? state.nextValidators() : h >= 1n && h <= head ? await ctx.store.getValidators(h) : undefined;
+      if (!set) return null;
+      let total = 0n;
+      for (const v of set) total += v.power;
+      return {
+        height: Number(h),
+        totalPower: total.toString(),
+        validators: set.map((v, index) => ({ index, address: toAddress(v.publicKey), name: v.name, power: v.power.toString(), priority: v.priority.toString() })),
+      };
+    },
+  }),
+
+  chain_getEvidence: defineMethod({
+    description: "Evidence included in the block at `height`, or, without a height, the evidence this node holds for inclusion.",
+    params: z.object({ height: height.optional() }),
+    result: z.object({ height: z.number().nullable(), evidence: z.array(evidenceSchema) }).nullable(),
+    permission: "read",
+    handler: async (p, ctx: RpcContext) => {
+      if (p.height === undefined) return { height: null, evidence: ctx.evidencePool.list().map(evidenceJson) };
+      const b = await ctx.store.getBlock(p.height);
+      return b ? { height: Number(p.height), evidence: b.evidence.map(evidenceJson) } : null;
+    },
+  }),
+
+  consensus_getState: defineMethod({
+    description: "The consensus engine's view of the height in progress: round, step, lock, valid value and vote tallies per round.",
+    params: z.object({}),
+    result: z.object({
+      engine: z.string(), height: z.number(), round: z.number(), step: z.string(), totalPower: z.string(),
+      self: z.number().nullable(), proposer: z.number().nullable(),
+      lockedRound: z.number(), lockedBlock: z.string().nullable(), validRound: z.number(), validBlock: z.string().nullable(),
+      decidedBlock: z.string().nullable(),
+      rounds: z.array(z.object({
+        round: z.number(),
+        proposal: z.object({ blockHash: z.string(), polRound: z.number() }).nullable(),
+        prevotes: voteTallySchema,
+        precommits: voteTallySchema,
+      })).readonly(),
+    }),
+    permission: "read",
+    handler: (_p, ctx: RpcContext) => ctx.consensusState(),
   }),
 
   chain_getSupply: defineMethod({

@@ -8,7 +8,7 @@
  * simulator is just another driver.
  *
  * The inputs and effects are those of Tendermint ("The latest gossip on BFT consensus"):
- * the single-validator machine (solo.ts) uses a subset, the BFT engine uses them all.
+ * tendermint.ts implements them; a one-validator network runs the same engine.
  */
 import type { Block, Commit, VoteType } from "../block.ts";
 import type { Validator } from "../state.ts";
