@@ -52,6 +52,32 @@ t.test("a transfer sent with the CLI is finalized and moves both balances", asyn
   t.match(poor.stderr, /TX_FEE_TOO_LOW/);
 });
 
+t.test("the one-validator network runs the BFT engine, visible through the consensus methods", async (t) => {
+  const node = await startNode(home);
+  t.teardown(() => node.stop("SIGKILL"));
+  const status = await waitFor("a block", async () => {
+    const s = (await rpc(node.url, "node_status")).result;
+    return s.head.height >= 2 ? s : undefined;
+  });
+  t.equal(status.consensus.engine, "tendermint");
+  const vals = (await rpc(node.url, "chain_getValidators", {})).result;
+  t.equal(vals.validators.length, 1);
+  t.equal(vals.validators[0].address, status.validator);
+  const atOne = (await rpc(node.url, "chain_getValidators", { height: 1 })).result;
+  t.equal(atOne.validators[0].address, status.validator, "the set that produced block 1 is stored");
+  t.equal((await rpc(node.url, "chain_getValidators", { height: status.head.height + 50 })).result, null, "far future sets are unknown");
+  const commit = (await rpc(node.url, "chain_getCommit", { height: 1 })).result;
+  t.equal(commit.signatures.length, 1);
+  t.equal(commit.signatures[0].validatorIndex, 0);
+  const cs = (await rpc(node.url, "consensus_getState")).result;
+  t.ok(cs.height > status.head.height - 1, "the engine works on the next height");
+  t.equal(cs.self, 0);
+  t.equal(cs.engine, "tendermint");
+  const pending = (await rpc(node.url, "chain_getEvidence")).result;
+  t.same(pending, { height: null, evidence: [] }, "an honest single validator produces no evidence");
+  t.same((await rpc(node.url, "chain_getEvidence", { height: 1 })).result.evidence, []);
+});
+
 t.test("malformed JSON-RPC gets the spec's errors and the node keeps serving", async (t) => {
   const node = await startNode(home);
   t.teardown(() => node.stop("SIGKILL"));
