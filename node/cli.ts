@@ -17,7 +17,7 @@ import { formatClc, parseClc, parseUnits } from "../chain/amount.ts";
 import { toHex } from "../chain/bytes.ts";
 import { CodedError } from "../chain/errors.ts";
 import { fromAddress, generateKeyPair, isAddress, toAddress } from "../chain/keys.ts";
-import { signTx } from "../chain/tx.ts";
+import { signTx, type Operation } from "../chain/tx.ts";
 import { validateAndComplete, type GenesisFile } from "../genesis/schema.ts";
 import { devnetGenesisFile } from "../genesis/devnet.ts";
 import { RpcClient } from "../rpc/client.ts";
@@ -133,32 +133,52 @@ const commands: Record<string, Command> = {
   },
 
   tx: {
-    usage: "cloudcoin tx transfer --from NAME --to ADDRESS --amount CLC [--fee UNITS] [--no-wait] [--rpc URL] [--home DIR]",
-    summary: "Sign a transfer locally and send it; waits until it is finalized unless --no-wait.",
+    usage:
+      "cloudcoin tx <transfer|stake|unstake|register-validator|unjail> --from NAME [--to ADDRESS] [--amount CLC] [--name NAME] [--fee UNITS] [--no-wait] [--rpc URL] [--home DIR]",
+    summary:
+      "Sign a transaction locally and send it; waits until it is finalized unless --no-wait. " +
+      "transfer --to --amount; stake --amount; unstake --amount; register-validator --name; unjail.",
     options: {
       home: COMMON.home, rpc: COMMON.rpc, json: COMMON.json, help: COMMON.help,
-      from: { type: "string" }, to: { type: "string" }, amount: { type: "string" }, fee: { type: "string" },
+      from: { type: "string" }, to: { type: "string" }, amount: { type: "string" }, fee: { type: "string" }, name: { type: "string" },
       "no-wait": { type: "boolean", default: false },
     },
     async run(v, pos) {
-      if (pos[0] !== "transfer") throw new UsageError("expected: tx transfer ...");
-      const key = await new Keyring(str(v.home, "home")).load(str(v.from, "from"));
-      const toArg = str(v.to, "to");
-      const to = isAddress(toArg) ? fromAddress(toArg) : (await new Keyring(str(v.home, "home")).load(toArg)).publicKey;
-      const amount = parseClc(str(v.amount, "amount"));
+      const ring = new Keyring(str(v.home, "home"));
+      const key = await ring.load(str(v.from, "from"));
+      let op: Operation;
+      switch (pos[0]) {
+        case "transfer": {
+          const toArg = str(v.to, "to");
+          const to = isAddress(toArg) ? fromAddress(toArg) : (await ring.load(toArg)).publicKey;
+          op = { type: "transfer", to, amount: parseClc(str(v.amount, "amount")) };
+          break;
+        }
+        case "stake":
+          op = { type: "stake", amount: parseClc(str(v.amount, "amount")) };
+          break;
+        case "unstake":
+          op = { type: "unstake", amount: parseClc(str(v.amount, "amount")) };
+          break;
+        case "register-validator":
+          op = { type: "validator.register", name: str(v.name, "name") };
+          break;
+        case "unjail":
+          op = { type: "validator.unjail" };
+          break;
+        default:
+          throw new UsageError("expected: tx transfer|stake|unstake|register-validator|unjail ...");
+      }
       const client = new RpcClient(str(v.rpc, "rpc"));
       const [status, account] = await Promise.all([client.call("node_status", {}), client.call("state_getAccount", { address: toAddress(key.publicKey) })]);
       const fee = typeof v.fee === "string" ? parseUnits(v.fee) : 1000n;
-      const tx = signTx({ chainId: status.chainId, nonce: BigInt(account.nonce), fee, op: { type: "transfer", to, amount } }, key);
+      const tx = signTx({ chainId: status.chainId, nonce: BigInt(account.nonce), fee, op }, key);
       const { hash } = await client.call("tx_send", { tx: toHex(tx.bytes) });
       if (v["no-wait"]) return out(`sent ${hash}`, { hash, status: "pending" });
       for (let i = 0; i < 120; i++) {
         const r = await client.call("tx_get", { hash });
         if (r.status === "finalized") {
-          return out(
-            `finalized ${hash} in block ${r.height}: ${r.receipt?.ok ? "ok" : `failed (${r.receipt?.code})`}`,
-            r,
-          );
+          return out(`finalized ${hash} in block ${r.height}: ${r.receipt?.ok ? "ok" : `failed (${r.receipt?.code})`}`, r);
         }
         await new Promise((res) => setTimeout(res, 250));
       }

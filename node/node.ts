@@ -105,10 +105,20 @@ export class CloudcoinNode {
       const mempool = new Mempool<SignedTx>({}, { accountNonce: (sender) => headState().account(sender).nonce });
       const isValidator = key !== null && state.validators().some((v) => Buffer.compare(v.publicKey, key.publicKey) === 0);
       // The engine runs any number of validators (test/sim proves it), but until the p2p layer
-      // exists a validator cannot reach the others, and a set it cannot reach +2/3 of alone would
-      // only spin through rounds.
-      if (state.validators().length !== 1) {
-        throw new Error(`this genesis has ${state.validators().length} validators; multi-validator networks need the p2p layer, which is not available yet`);
+      // exists a node reaches no other validator: it can finalize only if it alone holds more
+      // than 2/3 of the voting power. Otherwise it would only spin through rounds.
+      {
+        let total = 0n;
+        let own = 0n;
+        for (const v of state.validators()) {
+          total += v.power;
+          if (key && Buffer.compare(v.publicKey, key.publicKey) === 0) own += v.power;
+        }
+        if (own * 3n <= total * 2n) {
+          throw new Error(
+            `this node holds ${own} of ${total} voting power; finality needs more than 2/3, and the p2p layer that would reach the other validators is not available yet`,
+          );
+        }
       }
       const signer = isValidator ? await DurableSigner.open(key, join(dataDir, "signer-state.json")) : null;
       const blockLog = root.child({ module: "chain" });

@@ -40,7 +40,7 @@ t.test("init --validators 4 writes four homes; a multi-validator start is refuse
   t.equal((await runCli(["init", "--validators", "4", "--out", out])).code, 0);
   for (let i = 0; i < 4; i++) t.ok(existsSync(join(out, `node${i}`, "validator.key.json")));
   t.equal(parseGenesisJson(readFileSync(join(out, "node3", "genesis.json"), "utf8")).validators.length, 4);
-  await t.rejects(startNode(join(out, "node0"), [], 20_000), /multi-validator networks need the p2p layer/);
+  await t.rejects(startNode(join(out, "node0"), [], 20_000), /finality needs more than 2\/3, and the p2p layer/);
 });
 
 t.test("bad CLI input gets a usage error, not a crash", async (t) => {

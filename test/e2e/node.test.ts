@@ -78,6 +78,30 @@ t.test("the one-validator network runs the BFT engine, visible through the conse
   t.same((await rpc(node.url, "chain_getEvidence", { height: 1 })).result.evidence, []);
 });
 
+t.test("stake and register-validator from the CLI: the set grows at h+2 and the chain keeps finalizing", async (t) => {
+  const node = await startNode(home);
+  t.teardown(() => node.stop("SIGKILL"));
+  const faucet = JSON.parse((await runCli(["keys", "show", "devnet-faucet", "--home", home, "--json"])).stdout).address as string;
+  const staked = await runCli(["tx", "stake", "--from", "devnet-faucet", "--amount", "1000", "--home", home, "--rpc", node.url, "--json"]);
+  t.equal(staked.code, 0, staked.stderr);
+  t.equal(JSON.parse(staked.stdout).receipt.ok, true);
+  t.equal((await rpc(node.url, "state_getAccount", { address: faucet })).result.staked, "1000000000000");
+  const reg = await runCli(["tx", "register-validator", "--from", "devnet-faucet", "--name", "faucet-validator", "--home", home, "--rpc", node.url, "--json"]);
+  t.equal(reg.code, 0, reg.stderr);
+  const regResult = JSON.parse(reg.stdout);
+  t.equal(regResult.receipt.ok, true);
+  const h = regResult.height as number;
+  // registered in block h: not in the set of h+1, in the set of h+2
+  const next = (await rpc(node.url, "chain_getValidators", { height: h + 1 })).result;
+  t.equal(next.validators.length, 1, "not yet at h+1");
+  await waitFor("height h+3", async () => ((await rpc(node.url, "node_status")).result.head.height >= h + 3 ? true : undefined));
+  const later = (await rpc(node.url, "chain_getValidators", { height: h + 2 })).result;
+  t.same(later.validators.map((v: { address: string }) => v.address).sort(), [faucet, (await rpc(node.url, "node_status")).result.validator].sort(), "in the set at h+2");
+  // unjail when not jailed fails with its receipt code; the fee is still paid
+  const unjail = await runCli(["tx", "unjail", "--from", "devnet-faucet", "--home", home, "--rpc", node.url, "--json"]);
+  t.equal(JSON.parse(unjail.stdout).receipt.code, "NOT_JAILED");
+});
+
 t.test("malformed JSON-RPC gets the spec's errors and the node keeps serving", async (t) => {
   const node = await startNode(home);
   t.teardown(() => node.stop("SIGKILL"));
