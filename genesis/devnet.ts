@@ -8,7 +8,8 @@
 import { sha256 } from "../chain/hash.ts";
 import { keyPairFromSeed, toAddress, type KeyPair } from "../chain/keys.ts";
 import { utf8 } from "../chain/bytes.ts";
-import { validateAndComplete, type Genesis, type GenesisFile } from "./schema.ts";
+import { defaultChainParams } from "../chain/params.ts";
+import { paramsFile, validateAndComplete, type Genesis, type GenesisFile } from "./schema.ts";
 
 export const DEVNET_CHAIN_ID = "cloudcoin-devnet-1";
 
@@ -26,23 +27,7 @@ export const devnetFaucetKey = (): KeyPair => insecureDevKey("faucet");
  * 50 of its last 100 blocks sits out a minute. `cloudcoin init` writes these too.
  */
 export function devnetParams(): GenesisFile["params"] {
-  return {
-    minTxFee: "1000",
-    feeBurnBps: 5000,
-    maxBlockTxs: 10000,
-    maxBlockBytes: 8388608,
-    blockIntervalMs: 1000,
-    epochLength: 100,
-    unbondingBlocks: 600,
-    maxValidators: 100,
-    minValidatorStake: "1000000000000",
-    slashDoubleSignBps: 500,
-    jailBlocks: 600,
-    evidenceMaxAgeBlocks: 500,
-    downtimeWindow: 100,
-    downtimeMinSigned: 50,
-    downtimeJailBlocks: 60,
-  };
+  return paramsFile(defaultChainParams);
 }
 
 export function devnetGenesisFile(): GenesisFile {

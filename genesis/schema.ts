@@ -197,3 +197,10 @@ export function genesisState(g: Genesis): ChainState {
 }
 
 export { toAddress };
+
+/** The JSON form of chain parameters (amounts as decimal strings), e.g. to write a genesis file. */
+export function paramsFile(p: ChainParams): GenesisFile["params"] {
+  const out: Record<string, string | number> = {};
+  for (const [k, v] of Object.entries(p)) out[k] = typeof v === "bigint" ? v.toString() : (v as number);
+  return out as GenesisFile["params"];
+}

@@ -13,7 +13,7 @@ import type { ChainParams } from "../../chain/params.ts";
 import type { ChainState } from "../../chain/state.ts";
 import { buildBlock, type BlockResult } from "../../chain/transition.ts";
 import { signTx, type SignedTx } from "../../chain/tx.ts";
-import { devnetValidatorKey, insecureDevKey } from "../../genesis/devnet.ts";
+import { devnetParams, devnetValidatorKey, insecureDevKey } from "../../genesis/devnet.ts";
 import { genesisState, validateAndComplete, type Genesis, type GenesisFile } from "../../genesis/schema.ts";
 
 export const BENCH_CHAIN_ID = "cloudcoin-bench-1";
@@ -25,23 +25,8 @@ export const ACCOUNT_BALANCE = 1_000_000_000n; // 1 CLC
 const VALIDATOR_POWER = 1_000_000_000_000_000n;
 export const TRANSFER_FEE = 1_000n;
 
-export const benchParams = {
-  minTxFee: "1000",
-  feeBurnBps: 5000,
-  maxBlockTxs: 10_000,
-  maxBlockBytes: 8 * 1024 * 1024,
-  blockIntervalMs: 1000,
-  epochLength: 100,
-  unbondingBlocks: 600,
-  maxValidators: 100,
-  minValidatorStake: "1000000000000",
-  slashDoubleSignBps: 500,
-  jailBlocks: 600,
-  evidenceMaxAgeBlocks: 500,
-  downtimeWindow: 100,
-  downtimeMinSigned: 50,
-  downtimeJailBlocks: 60,
-} as const;
+/** The devnet's parameters: the benchmark measures the chain as configured by default. */
+export const benchParams = devnetParams();
 
 /** mulberry32: a tiny seeded PRNG, so "random" recipients are the same in every run. */
 export function prng(seed: number): () => number {

@@ -1,5 +1,6 @@
 import t from "tap";
 import { toAddress } from "../../chain/keys.ts";
+import { defaultChainParams } from "../../chain/params.ts";
 import { totalHeld } from "../../chain/state.ts";
 import { devnetFaucetKey, devnetGenesis, devnetGenesisFile, devnetValidatorKey, insecureDevKey } from "../../genesis/devnet.ts";
 import { GenesisErrorCode, genesisState, parseGenesisJson, validateAndComplete } from "../../genesis/schema.ts";
@@ -9,6 +10,7 @@ t.test("the devnet genesis validates, completes deterministically and funds its 
   const b = devnetGenesis();
   t.same(a.hash, b.hash, "genesis hash is deterministic");
   t.equal(a.chainId, "cloudcoin-devnet-1");
+  t.same(a.params, defaultChainParams, "the devnet runs the default parameters, through the file form and back");
   t.equal(a.validators.length, 1);
   t.same(a.validators[0]!.publicKey, devnetValidatorKey().publicKey);
   t.match(a.validators[0]!.name, /INSECURE/, "the devnet validator is marked insecure");
