@@ -18,6 +18,9 @@
  *   'T' txHash                -> [height, index]
  *   'A' pubkey height index   -> txHash            (every account a tx touches)
  *   'S' stateKey              -> value             (the state at the head)
+ *   'W' height seq            -> one consensus input of the height in progress (the consensus
+ *                                WAL, node/wal.ts; seq is a u32 counted from 0 per height)
+ *   'M' "walsync"             -> empty; rewritten with sync to make earlier WAL writes durable
  */
 import { ClassicLevel } from "classic-level";
 import { asArray, asBool, asBytes, asString, asU64, asUint, decode, encode, u64 } from "./codec.ts";
@@ -40,12 +43,22 @@ const P = {
   account: 0x41, // A
   state: 0x53, // S
   validators: 0x56, // V
+  wal: 0x57, // W
 } as const;
 
 const key = (prefix: number, ...parts: Uint8Array[]) => concatBytes(new Uint8Array([prefix]), ...parts);
 const HEAD_KEY = key(P.meta, utf8.encode("head"));
 const CHAIN_KEY = key(P.meta, utf8.encode("chain"));
 const PROPOSAL_KEY = key(P.meta, utf8.encode("proposal"));
+const WAL_SYNC_KEY = key(P.meta, utf8.encode("walsync"));
+/** 'W' + u64be height + u32be seq */
+const WAL_KEY_LENGTH = 1 + 8 + 4;
+
+/** One stored consensus WAL entry: its position in the height and the bytes node/wal.ts wrote. */
+export interface WalRecord {
+  readonly seq: number;
+  readonly bytes: Uint8Array;
+}
 
 /** This node's latest proposal, kept until its height is committed. */
 export interface OwnProposal {
@@ -203,6 +216,38 @@ export class BlockStore {
     const v = asArray(decode(b, 128 * 1024 * 1024), "proposal", 4);
     const p = { height: asU64(v[0], "height"), round: asUint(v[1], "round"), block: decodeBlock(asBytes(v[2], "block")), signature: v[3] === null ? null : asBytes(v[3], "signature", 64) };
     return p.height > this.#head.height ? p : undefined;
+  }
+
+  // ---- consensus WAL (node/wal.ts encodes the entries and replays them) ----
+
+  /**
+   * Appends one entry of the height in progress. LevelDB keeps writes in order, and a synced
+   * write makes every earlier write durable too; an unsynced one survives a process crash but
+   * not a power loss.
+   */
+  async appendWal(height: bigint, seq: number, entry: Uint8Array, sync: boolean): Promise<void> {
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq > 0xffff_ffff) throw new RangeError(`WAL seq ${seq} is not a u32`);
+    await this.#db.put(key(P.wal, u64be(height), u32be(seq)), entry, { sync });
+  }
+
+  /** Makes every earlier WAL write durable (a synced write of a marker flushes the log before it). */
+  async syncWal(): Promise<void> {
+    await this.#db.put(WAL_SYNC_KEY, new Uint8Array(0), { sync: true });
+  }
+
+  /** The WAL entries of `height`, in seq order. */
+  async readWal(height: bigint): Promise<WalRecord[]> {
+    const out: WalRecord[] = [];
+    for await (const [k, v] of this.#db.iterator({ gte: key(P.wal, u64be(height)), lt: key(P.wal, u64be(height + 1n)) })) {
+      if (k.length !== WAL_KEY_LENGTH) throw new StoreError(StoreErrorCode.CORRUPT, `malformed WAL key ${toHex(k)}`);
+      out.push({ seq: new DataView(k.buffer, k.byteOffset + 9, 4).getUint32(0), bytes: v });
+    }
+    return out;
+  }
+
+  /** Deletes the WAL entries of every height up to and including `height` (committed heights). */
+  async clearWal(height: bigint): Promise<void> {
+    await this.#db.clear({ gte: new Uint8Array([P.wal]), lt: key(P.wal, u64be(height + 1n)) });
   }
 
   async getBlock(height: bigint): Promise<Block | undefined> {

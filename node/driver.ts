@@ -2,6 +2,12 @@
  * Runs a consensus machine: feeds it inputs one at a time (a single queue, so effects are
  * handled in a deterministic order), and turns its effects into I/O: timers, block building
  * from the mempool, durable signing, and committing to the store.
+ *
+ * Every input of the height in progress is written to the consensus WAL (node/wal.ts) before the
+ * engine's new state is adopted and its effects executed: own proposals and votes with sync,
+ * the rest without. On start, the WAL of the next height is replayed through the machine so
+ * that a node that crashed mid-height resumes with the same state (lock included), and only
+ * the effects the crashed process had not seen through are executed again.
  */
 import type { Logger } from "pino";
 import { toHex } from "../chain/bytes.ts";
@@ -17,6 +23,32 @@ import type { BlockStore } from "../chain/store.ts";
 import { applyBlock, buildBlock, type BlockResult } from "../chain/transition.ts";
 import type { SignedTx } from "../chain/tx.ts";
 import { SignStep, type DurableSigner } from "./signer.ts";
+import { DEFAULT_WAL_MAX_ENTRIES, decodeWalRecords, encodeWalInput, replayHeight, walInputProblem, type StartHeightInput, type WalInput } from "./wal.ts";
+
+/** A message from a peer. */
+export type PeerInput = Extract<ConsensusInput, { type: "proposal" | "vote" }>;
+
+/**
+ * Points of the driver's work where a crash leaves a distinct state on disk. A probe that throws
+ * stops consensus right there, as a kill would (tests use it to crash a real driver).
+ */
+export type DriverProbe =
+  /** `input` is in the WAL; the engine has not adopted the state it leads to */
+  | { readonly at: "logged"; readonly input: WalInput; readonly origin: InputOrigin }
+  /** around an effect; `replayed` for the effects of WAL replay executed at start */
+  | { readonly at: "effect"; readonly phase: "before" | "after"; readonly effect: ConsensusEffect; readonly replayed: boolean };
+
+/**
+ * Where an input comes from, which decides how it is logged: "own" proposals and votes with
+ * sync, always; "local" events (timeouts, blockValidated) without sync, always; "peer" messages
+ * without sync, and no longer once the height's WAL holds walMaxEntries entries.
+ */
+export type InputOrigin = "own" | "local" | "peer";
+
+interface QueuedInput {
+  readonly input: ConsensusInput;
+  readonly origin: InputOrigin;
+}
 
 export interface DriverDeps<S> {
   readonly machine: ConsensusMachine<S>;
@@ -32,6 +64,10 @@ export interface DriverDeps<S> {
   readonly now: () => number;
   /** called after a block is durably committed */
   readonly onCommit: (block: Block, result: BlockResult, state: ChainState) => void;
+  /** WAL entries per height beyond which peer messages are no longer logged (default DEFAULT_WAL_MAX_ENTRIES) */
+  readonly walMaxEntries?: number;
+  /** test instrumentation, see DriverProbe */
+  readonly probe?: (p: DriverProbe) => void;
 }
 
 export class ConsensusDriver<S> {
@@ -39,8 +75,13 @@ export class ConsensusDriver<S> {
   #machineState: S;
   #state: ChainState;
   #lastCommit: Commit | null;
-  readonly #queue: ConsensusInput[] = [];
+  readonly #queue: QueuedInput[] = [];
   #running = false;
+  #started = false;
+  /** set by start(): the drain loop replays the WAL before anything else */
+  #recoverPending = false;
+  /** the WAL of the height in progress: next seq, whether unsynced writes may be pending, whether the cap was hit */
+  #wal = { height: -1n, next: 0, dirty: false, capped: false };
   #drained: Promise<void> = Promise.resolve();
   #stopped = false;
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -68,8 +109,30 @@ export class ConsensusDriver<S> {
     return this.#failure;
   }
 
+  /**
+   * Starts consensus at the height after the head, resuming from its WAL if a previous run
+   * logged part of it. Errors (a corrupt WAL: WalError) stop consensus and show in `failure`.
+   */
   start(): void {
-    this.#startHeight();
+    if (this.#started) throw new Error("consensus driver already started");
+    this.#started = true;
+    this.#recoverPending = true;
+    this.#kick();
+  }
+
+  /**
+   * A proposal or vote from a peer, whose signature (and, for a proposal, that it comes from the
+   * round's proposer) the caller has verified: the engine trusts the driver for that. Returns
+   * false if it was dropped as malformed.
+   */
+  deliver(input: PeerInput): boolean {
+    const problem = walInputProblem(input);
+    if (problem !== null) {
+      this.#d.log.debug({ type: input.type, problem }, "dropped malformed peer message");
+      return false;
+    }
+    this.#enqueue(input, "peer");
+    return true;
   }
 
   /** Stops scheduling and waits for the effect in flight (e.g. a store write) to finish. */
@@ -84,10 +147,66 @@ export class ConsensusDriver<S> {
     this.#timers.clear();
   }
 
-  #startHeight(): void {
+  #startHeightInput(): StartHeightInput {
     const validators = this.#state.validators();
     const self = this.#d.key ? validators.findIndex((v) => Buffer.compare(v.publicKey, this.#d.key!.publicKey) === 0) : -1;
-    this.#enqueue({ type: "startHeight", height: this.#state.meta().height + 1n, validators, self: self >= 0 ? self : null });
+    return { type: "startHeight", height: this.#state.meta().height + 1n, validators, self: self >= 0 ? self : null };
+  }
+
+  #startHeight(): void {
+    this.#enqueue(this.#startHeightInput(), "local");
+  }
+
+  /**
+   * Resumes the height after the head from its WAL: replays the logged inputs without executing
+   * their effects, then executes, in their original order, the effects no logged input answers
+   * (re-arming timeouts, re-signing votes: the signer returns the stored signature for the same
+   * vote, re-validating blocks, re-proposing the recorded proposal, committing a decided block).
+   */
+  async #recover(): Promise<void> {
+    const d = this.#d;
+    const start = this.#startHeightInput();
+    // Entries of committed heights are stale (the clear after a commit is not atomic with it).
+    await d.store.clearWal(start.height - 1n);
+    const records = await d.store.readWal(start.height);
+    const inputs = decodeWalRecords(start.height, records);
+    const { state, pending, produced } = replayHeight(d.machine, start, inputs);
+    const max = d.walMaxEntries ?? DEFAULT_WAL_MAX_ENTRIES;
+    this.#machineState = state;
+    this.#wal = { height: start.height, next: records.length, dirty: records.length > 0, capped: records.length >= max };
+    if (records.length > 0) {
+      const at = d.machine.describe(state);
+      d.log.info({ height: Number(start.height), entries: records.length, round: at.round, step: at.step, effects: produced, reExecuted: pending.length }, "consensus state recovered from the WAL");
+    }
+    if (records.length >= max) d.log.warn({ height: Number(start.height), entries: records.length }, "the WAL of this height reached its cap: peer messages after it were not logged, the recovered state may lack them");
+    for (const effect of pending) await this.#execute(effect, true);
+  }
+
+  /** Writes `input` to the WAL of the height in progress: own messages with sync, others without. */
+  async #log(input: WalInput, origin: InputOrigin): Promise<void> {
+    const d = this.#d;
+    const w = this.#wal;
+    const own = origin === "own";
+    if (origin === "peer" && w.next >= (d.walMaxEntries ?? DEFAULT_WAL_MAX_ENTRIES)) {
+      if (!w.capped) d.log.warn({ height: Number(w.height), entries: w.next }, "WAL cap reached for this height: peer messages are no longer logged");
+      w.capped = true;
+      return;
+    }
+    await d.store.appendWal(w.height, w.next, encodeWalInput(input), own);
+    w.next++;
+    // a synced write makes every earlier one durable too
+    w.dirty = !own;
+    d.probe?.({ at: "logged", input, origin });
+  }
+
+  /**
+   * Makes the WAL durable before a signature: after a power loss the inputs that led to a vote
+   * or proposal are then on disk, and the restarted node reaches the same state it signed in.
+   */
+  async #syncWal(): Promise<void> {
+    if (!this.#wal.dirty) return;
+    await this.#d.store.syncWal();
+    this.#wal.dirty = false;
   }
 
   /**
@@ -141,20 +260,34 @@ export class ConsensusDriver<S> {
     this.#timers.add(t);
   }
 
-  #enqueue(input: ConsensusInput): void {
+  #enqueue(input: ConsensusInput, origin: InputOrigin): void {
     if (this.#stopped) return;
-    this.#queue.push(input);
-    if (!this.#running) this.#drained = this.#drain();
+    this.#queue.push({ input, origin });
+    this.#kick();
+  }
+
+  #kick(): void {
+    if (!this.#running && !this.#stopped) this.#drained = this.#drain();
   }
 
   async #drain(): Promise<void> {
     this.#running = true;
     try {
+      if (this.#recoverPending) {
+        this.#recoverPending = false;
+        await this.#recover();
+      }
       while (this.#queue.length > 0 && !this.#stopped) {
-        const input = this.#queue.shift()!;
-        const { state, effects } = this.#d.machine.step(this.#machineState, input);
+        const { input, origin } = this.#queue.shift()!;
+        // The machine is pure: stepping first and logging before the new state is adopted (and
+        // any effect executed) is the same as logging before stepping. An input the machine
+        // ignored (same state, no effect) is not logged: replaying it would change nothing.
+        const before = this.#machineState;
+        const { state, effects } = this.#d.machine.step(before, input);
+        if (input.type === "startHeight") this.#wal = { height: input.height, next: 0, dirty: false, capped: false };
+        else if (state !== before || effects.length > 0) await this.#log(input, origin);
         this.#machineState = state;
-        for (const effect of effects) await this.#execute(effect);
+        for (const effect of effects) await this.#execute(effect, false);
       }
     } catch (e) {
       // A failure here (disk full, signer refusal) must stop block production rather than
@@ -167,22 +300,30 @@ export class ConsensusDriver<S> {
     }
   }
 
-  async #execute(effect: ConsensusEffect): Promise<void> {
+  async #execute(effect: ConsensusEffect, replayed: boolean): Promise<void> {
+    this.#d.probe?.({ at: "effect", phase: "before", effect, replayed });
+    await this.#run(effect);
+    this.#d.probe?.({ at: "effect", phase: "after", effect, replayed });
+  }
+
+  async #run(effect: ConsensusEffect): Promise<void> {
     const d = this.#d;
     switch (effect.type) {
       case "scheduleTimeout":
-        this.#after(effect.delayMs, () => this.#enqueue({ type: "timeout", height: effect.height, round: effect.round, step: effect.step }));
+        this.#after(effect.delayMs, () => this.#enqueue({ type: "timeout", height: effect.height, round: effect.round, step: effect.step }, "local"));
         return;
       case "buildProposal": {
         if (!d.key || !d.signer) return;
+        await this.#syncWal();
         const { block, signature } = await this.#ownProposal(effect.height, effect.round, -1);
-        this.#enqueue({ type: "proposal", proposal: { height: effect.height, round: effect.round, polRound: -1, block, signature } });
+        this.#enqueue({ type: "proposal", proposal: { height: effect.height, round: effect.round, polRound: -1, block, signature } }, "own");
         return;
       }
       case "signProposal": {
         if (!d.key || !d.signer) return;
+        await this.#syncWal();
         const { block, signature } = await this.#ownProposal(effect.height, effect.round, effect.polRound, effect.block);
-        this.#enqueue({ type: "proposal", proposal: { height: effect.height, round: effect.round, polRound: effect.polRound, block, signature } });
+        this.#enqueue({ type: "proposal", proposal: { height: effect.height, round: effect.round, polRound: effect.polRound, block, signature } }, "own");
         return;
       }
       case "evidence": {
@@ -213,22 +354,24 @@ export class ConsensusDriver<S> {
             d.log.warn({ height: effect.height.toString(), code: (e as { code?: string }).code }, "invalid proposal");
           }
         }
-        this.#enqueue({ type: "blockValidated", height: effect.height, round: effect.round, blockHash: effect.block.hash, valid });
+        this.#enqueue({ type: "blockValidated", height: effect.height, round: effect.round, blockHash: effect.block.hash, valid }, "local");
         return;
       }
       case "castVote": {
         if (!d.signer) return;
+        await this.#syncWal();
         const hash = effect.blockHash ?? ZERO_HASH;
         const step = effect.voteType === VoteType.PREVOTE ? SignStep.PREVOTE : SignStep.PRECOMMIT;
         const signature = await d.signer.sign(effect.height, effect.round, step, hash, voteSignBytes(d.chainId, effect.voteType, effect.height, effect.round, hash));
         const validatorIndex = this.#state.validators().findIndex((v) => Buffer.compare(v.publicKey, d.signer!.publicKey) === 0);
-        this.#enqueue({ type: "vote", vote: { type: effect.voteType, height: effect.height, round: effect.round, blockHash: effect.blockHash, validatorIndex, signature } });
+        this.#enqueue({ type: "vote", vote: { type: effect.voteType, height: effect.height, round: effect.round, blockHash: effect.blockHash, validatorIndex, signature } }, "own");
         return;
       }
       case "commit": {
-        const id = toHex(effect.block.hash);
-        const result = this.#executed.get(id);
-        if (!result) throw new Error(`commit of a block that was never executed (${id})`);
+        // A block validated before a restart (its blockValidated replayed from the WAL) is
+        // executed again here; it was valid against this very state.
+        const result = this.#executed.get(toHex(effect.block.hash)) ?? applyBlock(this.#state, effect.block, d.params, d.chainId);
+        const height = effect.block.header.height;
         await d.store.commitBlock(effect.block, effect.commit, result);
         this.#state = result.state;
         d.evidencePool.prune(effect.block.evidence, this.#state, effect.block.header.height, d.chainId, d.params);
@@ -236,6 +379,13 @@ export class ConsensusDriver<S> {
         this.#executed.clear();
         d.mempool.onBlockCommitted(effect.block.txs.map((t) => t.hash), effect.block.txs.map((t) => t.sender));
         d.onCommit(effect.block, result, this.#state);
+        // The height's WAL is done with. Not atomic with the commit: replay reads only the WAL of
+        // head + 1, and whatever is left of committed heights is cleared at the next commit or start.
+        try {
+          await d.store.clearWal(height);
+        } catch (e) {
+          d.log.warn({ err: e, height: Number(height) }, "could not clear the WAL of a committed height");
+        }
         // timeout_commit: wait out the block interval before the next height.
         this.#after(d.params.blockIntervalMs, () => this.#startHeight());
         return;
