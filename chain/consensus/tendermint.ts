@@ -38,7 +38,7 @@ import { toHex } from "../bytes.ts";
 import { VoteType, type Block, type Commit, type CommitSig } from "../block.ts";
 import { proposerIndex } from "./proposer.ts";
 import { Step, type ConsensusEffect, type ConsensusInput, type ConsensusMachine, type ConsensusValidator, type Proposal, type Vote } from "./types.ts";
-import { NIL_KEY, addVote, emptyVoteSet, oneThird, powerFor, twoThirds, valueKey, voteOf, type ValueKey, type VoteSet } from "./votes.ts";
+import { NIL_KEY, addVote, emptyVoteSet, oneThird, powerFor, twoThirds, valueKey, voteOf, votesFor, type ValueKey, type VoteSet } from "./votes.ts";
 
 export interface TendermintConfig {
   /** ms; round r waits timeoutPropose + r * timeoutProposeDelta for the proposal */
@@ -239,10 +239,7 @@ export function createTendermintMachine(config: TendermintConfig = defaultTender
       if (key === null || key === NIL_KEY || s.validity[key] !== "valid") continue;
       const block = s.blocks[key];
       if (block === undefined) continue;
-      const signatures: CommitSig[] = [];
-      for (const v of precommits.votes) {
-        if (v !== null && v.blockHash !== null && valueKey(v.blockHash) === key) signatures.push({ validatorIndex: v.validatorIndex, signature: v.signature });
-      }
+      const signatures: CommitSig[] = votesFor(precommits, key).map((v) => ({ validatorIndex: v.validatorIndex, signature: v.signature }));
       const commit: Commit = { height: s.height, round: r, blockHash: block.hash, signatures };
       fx.push({ type: "commit", block, commit });
       return { ...s, decision: block };
@@ -326,12 +323,11 @@ export function createTendermintMachine(config: TendermintConfig = defaultTender
     const out = addVote(set, v, power, s.totalPower);
     if (out.kind === "ignored") return { state: s, effects: [] };
     const withSet = (vs: VoteSet): RoundLog => (v.type === VoteType.PREVOTE ? { ...log, prevotes: vs } : { ...log, precommits: vs });
-    if (out.kind === "equivocation") {
-      return { state: withRound(s, v.round, withSet(out.set)), effects: [{ type: "evidence", first: out.first, second: v }] };
-    }
+    const fx: ConsensusEffect[] = [];
+    if (out.kind === "equivocation") fx.push({ type: "evidence", first: out.first, second: v });
     const senderPower = heardFrom(log, i) ? log.senderPower : log.senderPower + power;
     const next = withRound({ ...s, voteCount: s.voteCount + 1 }, v.round, { ...withSet(out.set), senderPower });
-    const fx: ConsensusEffect[] = [];
+    // A conflicting vote counts toward its value too (votes.ts), so the rules run again.
     return { state: settle(next, fx), effects: fx };
   };
 

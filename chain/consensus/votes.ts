@@ -3,8 +3,13 @@
  * round of one height, with their tallies by voting power. Pure and persistent: adding a vote
  * returns a new set and never touches the old one.
  *
- * Each validator counts once: its first vote is kept; a second, different vote for the same
- * (height, round, type) is equivocation, reported once per validator and never counted.
+ * Each validator counts once toward the "any value" totals (its first vote). A different vote
+ * from the same validator for the same (height, round, type) is equivocation: it is reported
+ * once, AND it counts toward the value it is for. Otherwise an equivocator that sends X to some
+ * nodes and nil to others leaves the nodes that saw nil first unable to ever see the polka for X
+ * that the others locked on, and the height stalls (found by test/sim). Counting both is safe
+ * while less than 1/3 of the power is Byzantine: two values can both pass 2/3 only if more than
+ * 1/3 of the power voted for both. At most MAX_VALUES_PER_VALIDATOR values count per validator.
  */
 import { equalBytes, toHex } from "../bytes.ts";
 import type { Vote } from "./types.ts";
@@ -17,9 +22,14 @@ export function valueKey(blockHash: Uint8Array | null): ValueKey {
   return blockHash === null ? NIL_KEY : toHex(blockHash);
 }
 
+/** Distinct values one validator's votes count for in one set (bounds an equivocator's spam). */
+export const MAX_VALUES_PER_VALIDATOR = 4;
+
 export interface VoteSet {
-  /** by validator index; null where that validator has not voted (may be shorter than the set) */
+  /** first vote by validator index; null where that validator has not voted (may be shorter than the set) */
   readonly votes: readonly (Vote | null)[];
+  /** later votes of equivocators, each for a value none of that validator's earlier votes was for */
+  readonly conflicting: readonly Vote[];
   /** number of votes held */
   readonly count: number;
   /** total power of the validators that voted, whatever for */
@@ -32,7 +42,7 @@ export interface VoteSet {
   readonly equivocators: readonly number[];
 }
 
-export const emptyVoteSet: VoteSet = { votes: [], count: 0, power: 0n, byValue: {}, maj23: null, equivocators: [] };
+export const emptyVoteSet: VoteSet = { votes: [], conflicting: [], count: 0, power: 0n, byValue: {}, maj23: null, equivocators: [] };
 
 /** More than 2/3 of `total`: the Tendermint "2f+1", by voting power. */
 export function twoThirds(power: bigint, total: bigint): boolean {
@@ -57,11 +67,20 @@ function sameValue(a: Vote, b: Vote): boolean {
 }
 
 export type AddVoteOutcome =
+  /** a first vote, or an equivocator's vote for a further value (already reported) */
   | { readonly kind: "added"; readonly set: VoteSet }
-  /** the same vote again, or a further conflicting vote from an equivocator already reported */
+  /** the same vote again, or beyond MAX_VALUES_PER_VALIDATOR */
   | { readonly kind: "ignored" }
-  /** first report of this validator's equivocation in this set: `first` is the vote kept */
+  /** first report of this validator's equivocation in this set: `first` is its first vote */
   | { readonly kind: "equivocation"; readonly set: VoteSet; readonly first: Vote };
+
+/** Every vote in the set for `key` (one per validator), for building a commit. */
+export function votesFor(set: VoteSet, key: ValueKey): Vote[] {
+  const out: Vote[] = [];
+  for (const v of set.votes) if (v !== null && valueKey(v.blockHash) === key) out.push(v);
+  for (const v of set.conflicting) if (valueKey(v.blockHash) === key) out.push(v);
+  return out.sort((a, b) => a.validatorIndex - b.validatorIndex);
+}
 
 /**
  * Adds `vote` (already checked to belong to this set: height, round, type, known index) from a
@@ -71,8 +90,19 @@ export function addVote(set: VoteSet, vote: Vote, power: bigint, total: bigint):
   const i = vote.validatorIndex;
   const first = voteOf(set, i);
   if (first !== null) {
-    if (sameValue(first, vote) || set.equivocators.includes(i)) return { kind: "ignored" };
-    return { kind: "equivocation", set: { ...set, equivocators: [...set.equivocators, i] }, first };
+    const earlier = set.conflicting.filter((c) => c.validatorIndex === i);
+    if (sameValue(first, vote) || earlier.some((c) => sameValue(c, vote))) return { kind: "ignored" };
+    if (1 + earlier.length >= MAX_VALUES_PER_VALIDATOR) return { kind: "ignored" };
+    const key = valueKey(vote.blockHash);
+    const forKey = powerFor(set, key) + power;
+    const next: VoteSet = {
+      ...set,
+      conflicting: [...set.conflicting, vote],
+      byValue: { ...set.byValue, [key]: forKey },
+      maj23: set.maj23 ?? (twoThirds(forKey, total) ? key : null),
+      equivocators: set.equivocators.includes(i) ? set.equivocators : [...set.equivocators, i],
+    };
+    return set.equivocators.includes(i) ? { kind: "added", set: next } : { kind: "equivocation", set: next, first };
   }
   const votes = Array.from({ length: Math.max(set.votes.length, i + 1) }, (_, j) => (j === i ? vote : (set.votes[j] ?? null)));
   const key = valueKey(vote.blockHash);
@@ -81,6 +111,7 @@ export function addVote(set: VoteSet, vote: Vote, power: bigint, total: bigint):
     kind: "added",
     set: {
       votes,
+      conflicting: set.conflicting,
       count: set.count + 1,
       power: set.power + power,
       byValue: { ...set.byValue, [key]: forKey },

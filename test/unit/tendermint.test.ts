@@ -10,6 +10,7 @@ import { toHex } from "../../chain/bytes.ts";
 import { proposerIndex } from "../../chain/consensus/proposer.ts";
 import { createTendermintMachine, defaultTendermintConfig, inspect, type TendermintConfig, type TendermintState } from "../../chain/consensus/tendermint.ts";
 import { Step, type ConsensusEffect, type ConsensusInput, type ConsensusValidator, type Vote } from "../../chain/consensus/types.ts";
+import { MAX_VALUES_PER_VALIDATOR, addVote, emptyVoteSet, valueKey, votesFor } from "../../chain/consensus/votes.ts";
 
 const machine = createTendermintMachine(defaultTendermintConfig);
 const H = 1n;
@@ -314,27 +315,43 @@ t.test("threshold boundaries: exactly 1/3 is not f+1, exactly 2/3 is not 2f+1", 
   t.same(m.feed(pv(0, B, 4)), [castVote(PRECOMMIT, 0, B)], "5 of 6 is a polka");
 });
 
-t.test("equivocation: evidence once per (validator, round, type), the first vote kept", async (t) => {
+t.test("equivocation: evidence once per (validator, round, type); a conflicting vote counts for its own value", async (t) => {
   const n = new Node(EQ4, 1);
   n.feed(timeout(0, Step.PROPOSE));
   const first = mkVote(PREVOTE, 0, B, 2);
   t.same(n.feed({ type: "vote", vote: first }), []);
   t.same(n.feed(pv(0, B, 2)), [], "the same vote again is a duplicate, not evidence");
-  t.same(n.feed(pv(0, null, 2)), [{ type: "evidence", first, second: mkVote(PREVOTE, 0, null, 2) }]);
-  t.same(n.feed(pv(0, C, 2)), [], "reported once");
-  t.same(n.feed(pv(0, null, 2)), [], "reported once");
-  // the nil vote of 2 is not counted: nil holds 0 + 3 = 2 of 4, no nil polka
+  t.same(n.feed(pv(0, null, 2)), [{ type: "evidence", first, second: mkVote(PREVOTE, 0, null, 2) }], "reported, and counted for nil");
+  t.same(n.feed(pv(0, C, 2)), [], "reported once; a third value counts for C");
+  t.same(n.feed(pv(0, null, 2)), [], "the same conflicting vote again is a duplicate");
+  // 2's nil vote counts (test/sim found that dropping it can stall a height): 2 + 0 + 3 is a nil polka
   t.same(n.feed(pv(0, null, 0)), []);
-  t.same(n.feed(pv(0, null, 3)), [sched(0, Step.PREVOTE, 500)], "3 of 4 prevoted (2 for nil, B from 2): a timeout, not a nil precommit");
+  t.same(n.feed(pv(0, null, 3)), [castVote(PRECOMMIT, 0, null)], "3 of 4 for nil, counting the equivocator's nil vote");
   const round0 = inspect(n.s).rounds[0]!;
-  t.same(round0.prevotes.byValue, [{ blockHash: null, power: "2" }, { blockHash: toHex(B.hash), power: "1" }]);
-  t.same(round0.prevotes.voters, [0, 2, 3]);
+  const values = Object.fromEntries(round0.prevotes.byValue.map((v) => [v.blockHash ?? "nil", v.power]));
+  t.same(values, { nil: "3", [toHex(B.hash)]: "1", [toHex(C.hash)]: "1" });
+  t.same(round0.prevotes.voters, [0, 2, 3], "each validator once among the voters");
+  t.equal(round0.prevotes.power, "3", "and once in the any-value total");
   // another type and another round are separate
   const pcFirst = mkVote(PRECOMMIT, 0, B, 2);
   t.same(n.feed({ type: "vote", vote: pcFirst }), []);
   t.same(n.feed(pc(0, C, 2)), [{ type: "evidence", first: pcFirst, second: mkVote(PRECOMMIT, 0, C, 2) }]);
   t.same(n.feed(pv(1, C, 2)), [], "a different vote in another round is not equivocation");
-  t.equal(machine.describe(n.s).votes, 5, "evidence votes are not held as votes");
+});
+
+t.test("an equivocator's votes count for at most MAX_VALUES_PER_VALIDATOR values", async (t) => {
+  let set = emptyVoteSet;
+  const hashes = [0, 1, 2, 3, 4, 5].map((i) => new Uint8Array(32).fill(i + 1));
+  const outcomes = hashes.map((h) => {
+    const out = addVote(set, { type: PREVOTE, height: 1n, round: 0, blockHash: h, validatorIndex: 0, signature: new Uint8Array(64) }, 1n, 4n);
+    if (out.kind !== "ignored") set = out.set;
+    return out.kind;
+  });
+  t.same(outcomes, ["added", "equivocation", "added", "added", "ignored", "ignored"]);
+  t.equal(MAX_VALUES_PER_VALIDATOR, 4);
+  t.equal(set.power, 1n, "counted once in the any-value total");
+  t.equal(votesFor(set, valueKey(hashes[3]!)).length, 1);
+  t.equal(votesFor(set, valueKey(hashes[4]!)).length, 0);
 });
 
 t.test("commit carries exactly the precommits for the block at its round", async (t) => {
