@@ -121,17 +121,16 @@ export function asBool(v: unknown, field: string): boolean {
   return v;
 }
 
-/** An unsigned integer in [0, 2^64). Decoded small integers arrive as numbers, large as bigints. */
+/** Any decoded integer as a bigint: small integers arrive as numbers, large ones as bigints. */
+function asInteger(v: unknown, field: string): bigint {
+  if (typeof v === "bigint") return v;
+  if (typeof v !== "number" || !Number.isSafeInteger(v)) shape(`integer ${field}`, v);
+  return BigInt(v);
+}
+
+/** An unsigned integer in [0, 2^64). */
 export function asU64(v: unknown, field: string): bigint {
-  let b: bigint;
-  if (typeof v === "number") {
-    if (!Number.isSafeInteger(v)) shape(`integer ${field}`, v);
-    b = BigInt(v);
-  } else if (typeof v === "bigint") {
-    b = v;
-  } else {
-    shape(`integer ${field}`, v);
-  }
+  const b = asInteger(v, field);
   if (b < 0n || b > U64_MAX) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `${field}: not a u64`);
   return b;
 }
@@ -157,15 +156,7 @@ export const CBOR_INT_MAX = (1n << 64n) - 1n;
  * integers arrive as numbers, large ones as bigints.
  */
 export function asInt(v: unknown, field: string): bigint {
-  let b: bigint;
-  if (typeof v === "number") {
-    if (!Number.isSafeInteger(v)) shape(`integer ${field}`, v);
-    b = BigInt(v);
-  } else if (typeof v === "bigint") {
-    b = v;
-  } else {
-    shape(`integer ${field}`, v);
-  }
+  const b = asInteger(v, field);
   if (b < CBOR_INT_MIN || b > CBOR_INT_MAX) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `${field}: not a CBOR integer`);
   return b;
 }

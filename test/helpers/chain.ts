@@ -4,12 +4,13 @@ import { equalBytes } from "../../chain/bytes.ts";
 import { proposerIndex } from "../../chain/consensus/proposer.ts";
 import type { Evidence } from "../../chain/evidence.ts";
 import { toAddress, type KeyPair } from "../../chain/keys.ts";
-import type { ChainState, Validator } from "../../chain/state.ts";
-import { buildBlock, type BuiltBlock } from "../../chain/transition.ts";
+import { totalHeld, type ChainState, type Validator } from "../../chain/state.ts";
+import { applyBlock, buildBlock, type BuiltBlock } from "../../chain/transition.ts";
 import { signTx, type Operation, type SignedTx } from "../../chain/tx.ts";
 import { VoteType, voteSignBytes } from "../../chain/vote.ts";
 import { devnetFaucetKey, devnetGenesisFile, devnetValidatorKey, insecureDevKey } from "../../genesis/devnet.ts";
 import { genesisState, validateAndComplete, type Genesis, type GenesisFile } from "../../genesis/schema.ts";
+import { eventJson } from "../../rpc/json.ts";
 
 export interface TestChain {
   genesis: Genesis;
@@ -131,3 +132,22 @@ export function txNext(chain: TestChain, key: KeyPair, op: Operation, fee = 1000
 }
 
 export const testKey = (i: number): KeyPair => insecureDevKey(`test-${i}`);
+
+/** The supply invariant: every balance, stake and unbonding amount sums to genesis + minted - burned. */
+export function supplyHolds(state: ChainState): boolean {
+  const m = state.meta();
+  return totalHeld(state) === m.genesisSupply + m.minted - m.burned;
+}
+
+/**
+ * advance(), checking that a follower applying the same block on the pre-state reaches the same
+ * root and that every event has its JSON form for the RPC; each problem is passed to `fail`.
+ */
+export function advanceChecked(fail: (message: string) => void, chain: TestChain, txs: SignedTx[], opts: AdvanceOptions = {}): BuiltBlock {
+  const pre = chain.state;
+  const built = advance(chain, txs, opts);
+  const replay = applyBlock(pre, built.block, chain.genesis.params, chain.genesis.chainId);
+  if (!equalBytes(replay.state.root(), built.state.root())) fail(`follower root differs at height ${built.block.header.height}`);
+  for (const e of built.events) if (eventJson(e)?.kind !== e.kind) fail(`event ${e.kind} has no JSON form`);
+  return built;
+}

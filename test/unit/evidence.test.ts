@@ -12,11 +12,10 @@ import {
 } from "../../chain/evidence.ts";
 import { sha256 } from "../../chain/hash.ts";
 import type { KeyPair } from "../../chain/keys.ts";
-import { StateKey, totalHeld, type ChainState } from "../../chain/state.ts";
-import { eventJson } from "../../rpc/json.ts";
+import { StateKey } from "../../chain/state.ts";
 import { applyBlock, type BuiltBlock } from "../../chain/transition.ts";
 import { VoteType } from "../../chain/vote.ts";
-import { advance, build, newTestChain, testKey, txNext, type TestChain } from "../helpers/chain.ts";
+import { advance, advanceChecked, build, newTestChain, supplyHolds, testKey, txNext, type TestChain } from "../helpers/chain.ts";
 
 const CLC = 1_000_000_000n;
 const PARAMS = {
@@ -34,11 +33,6 @@ const { PREVOTE, PRECOMMIT } = VoteType;
 
 function fourValidators(): TestChain {
   return newTestChain({ validators: V.map((key) => ({ key, power: 10n * CLC })), params: PARAMS });
-}
-
-function supplyHolds(state: ChainState): boolean {
-  const m = state.meta();
-  return totalHeld(state) === m.genesisSupply + m.minted - m.burned;
 }
 
 const hashOf = (label: string): Uint8Array => sha256(new TextEncoder().encode(label));
@@ -65,13 +59,7 @@ function raw(voteA: SignedVote, voteB: SignedVote): Evidence {
 }
 
 function step(t: Test, chain: TestChain, opts: Parameters<typeof advance>[2] = {}, txs: Parameters<typeof advance>[1] = []): BuiltBlock {
-  const pre = chain.state;
-  const built = advance(chain, txs, opts);
-  const replay = applyBlock(pre, built.block, chain.genesis.params, chain.genesis.chainId);
-  if (!equalBytes(replay.state.root(), built.state.root())) t.fail(`follower root differs at height ${built.block.header.height}`);
-  // every event has its JSON form for the RPC
-  for (const e of built.events) if (eventJson(e)?.kind !== e.kind) t.fail(`event ${e.kind} has no JSON form`);
-  return built;
+  return advanceChecked((m) => t.fail(m), chain, txs, opts);
 }
 
 /** The chain's next block with `evidence` forced in (roots other than the evidence root are left as built without it). */

@@ -3,10 +3,10 @@ import t from "tap";
 import { U64_MAX } from "../../chain/amount.ts";
 import { BlockErrorCode, makeBlock, type Block } from "../../chain/block.ts";
 import { encode } from "../../chain/codec.ts";
-import { encodeAccount, StateKey, totalHeld, type ChainState } from "../../chain/state.ts";
+import { encodeAccount, StateKey } from "../../chain/state.ts";
 import { applyBlock, txRoot } from "../../chain/transition.ts";
 import { decodeTx, signTx, TxErrorCode, type SignedTx } from "../../chain/tx.ts";
-import { advance, build, commitFor, newTestChain, testKey, transfer, tx, type TestChain } from "../helpers/chain.ts";
+import { advance, build, commitFor, newTestChain, supplyHolds, testKey, transfer, tx, type TestChain } from "../helpers/chain.ts";
 
 /** A block at the chain's next height carrying exactly `txs` (valid or not), with a correct tx root. */
 function blockWith(chain: TestChain, txs: SignedTx[]): Block {
@@ -16,11 +16,6 @@ function blockWith(chain: TestChain, txs: SignedTx[]): Block {
 
 function apply(chain: TestChain, block: Block) {
   return applyBlock(chain.state, block, chain.genesis.params, chain.genesis.chainId);
-}
-
-function supplyHolds(state: ChainState): boolean {
-  const m = state.meta();
-  return totalHeld(state) === m.genesisSupply + m.minted - m.burned;
 }
 
 t.test("a built block applies on the pre-state to the same root, receipts and events", async (t) => {
