@@ -34,7 +34,16 @@ export type ChainEvent =
   /** Stake burned for double-signing at `evidenceHeight` (staked and unbonding together). */
   | { readonly kind: "slash"; readonly validator: Uint8Array; readonly amount: bigint; readonly evidenceHeight: bigint }
   /** `until`: the first height at which `validator.unjail` is accepted. */
-  | { readonly kind: "jail"; readonly validator: Uint8Array; readonly until: bigint; readonly reason: JailReason };
+  | { readonly kind: "jail"; readonly validator: Uint8Array; readonly until: bigint; readonly reason: JailReason }
+  // payment channels (chain/paych.ts)
+  | { readonly kind: "paychOpen"; readonly txHash: Uint8Array; readonly channel: Uint8Array; readonly payer: Uint8Array; readonly payee: Uint8Array; readonly deposit: bigint; readonly settleDelay: bigint }
+  /** `deposit`: the channel's deposit after the fund. */
+  | { readonly kind: "paychFund"; readonly txHash: Uint8Array; readonly channel: Uint8Array; readonly payer: Uint8Array; readonly amount: bigint; readonly deposit: bigint }
+  /** `amount`: what this redeem paid; `redeemed`: the channel's cumulative total after it. */
+  | { readonly kind: "paychRedeem"; readonly txHash: Uint8Array; readonly channel: Uint8Array; readonly payee: Uint8Array; readonly amount: bigint; readonly redeemed: bigint; readonly nonce: bigint }
+  | { readonly kind: "paychClose"; readonly txHash: Uint8Array; readonly channel: Uint8Array; readonly closingAt: bigint }
+  /** `amount`: the remainder returned to the payer; the channel is settled. */
+  | { readonly kind: "paychWithdraw"; readonly txHash: Uint8Array; readonly channel: Uint8Array; readonly payer: Uint8Array; readonly amount: bigint };
 
 export const ExecErrorCode = {
   INSUFFICIENT_BALANCE: "INSUFFICIENT_BALANCE",

@@ -23,6 +23,8 @@ export const Tag = {
   VALSET: "cloudcoin/valset/v1",
   COMMIT: "cloudcoin/commit/v1",
   EVIDENCE: "cloudcoin/evidence/v1",
+  PAYCH: "cloudcoin/paych/v1",
+  VOUCHER: "cloudcoin/voucher/v1",
 } as const;
 export type Tag = (typeof Tag)[keyof typeof Tag];
 

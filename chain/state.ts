@@ -26,6 +26,29 @@ export interface Account {
 
 export const EMPTY_ACCOUNT: Account = Object.freeze({ balance: 0n, nonce: 0n, staked: 0n, unbonding: Object.freeze([]) as readonly Unbonding[] });
 
+/**
+ * A unidirectional payment channel (DESIGN.md section 9; chain/paych.ts executes its operations).
+ * Escrow = deposit - redeemed until it is settled; the record stays after settlement, so that a
+ * late voucher is rejected as closed rather than unknown.
+ */
+export interface Channel {
+  /** Not stored: the key of the record. */
+  readonly id: Uint8Array;
+  readonly payer: Uint8Array;
+  readonly payee: Uint8Array;
+  readonly deposit: bigint;
+  /** Cumulative amount paid to the payee. */
+  readonly redeemed: bigint;
+  /** Highest redeemed voucher nonce; 0 = none. */
+  readonly nonce: bigint;
+  /** Blocks between paych.close and the first height paych.withdraw is allowed. */
+  readonly settleDelay: bigint;
+  /** 0 = open; else the height from which paych.withdraw is allowed. */
+  readonly closingAt: bigint;
+  /** Withdrawn: the remainder went back to the payer; nothing more can happen on the channel. */
+  readonly settled: boolean;
+}
+
 /** Chain-wide counters, in the state so that they are covered by the state root. */
 export interface ChainMeta {
   readonly height: bigint;
@@ -84,6 +107,8 @@ const PREFIX_ACCOUNT = 0x01;
 const PREFIX_VALIDATOR = 0x02;
 const PREFIX_UNBONDING_QUEUE = 0x03;
 const PREFIX_PUNISHED = 0x04;
+/** 0x05, 0x06: room for the storage and bandwidth records of DESIGN.md sections 6-8. */
+const PREFIX_CHANNEL = 0x07;
 const globalKey = (name: string): Uint8Array => concatBytes(new Uint8Array([PREFIX_GLOBAL]), utf8.encode(name));
 export const StateKey = {
   meta: globalKey("meta"),
@@ -102,7 +127,14 @@ export const StateKey = {
   unbondingQueue: (height: bigint): Uint8Array => concatBytes(new Uint8Array([PREFIX_UNBONDING_QUEUE]), u64be(height)),
   /** Public keys (sorted) of the validators already punished for double-signing at `height`. */
   punished: (height: bigint): Uint8Array => concatBytes(new Uint8Array([PREFIX_PUNISHED]), u64be(height)),
+  /** A payment channel's record (chain/paych.ts), by channel id. */
+  channel: (id: Uint8Array): Uint8Array => concatBytes(new Uint8Array([PREFIX_CHANNEL]), id),
 } as const;
+
+/** If a state key is a payment-channel key, the channel id. */
+export function channelOfKey(key: Uint8Array): Uint8Array | undefined {
+  return key.length === 33 && key[0] === PREFIX_CHANNEL ? key.subarray(1) : undefined;
+}
 
 /** If a state key is an account key, its public key. */
 export function accountOfKey(key: Uint8Array): Uint8Array | undefined {
@@ -187,6 +219,24 @@ export function decodeValidatorInfo(b: Uint8Array, trusted = false): ValidatorIn
 /** A fresh candidate record: unjailed, with an all-zero downtime window of `window` bits. */
 export function newValidatorInfo(name: string, window: number): ValidatorInfo {
   return { name, jailed: false, jailedUntil: 0n, windowIndex: 0n, missed: 0, missedBits: new Uint8Array(Math.ceil(window / 8)) };
+}
+
+export function encodeChannel(c: Channel): Uint8Array {
+  return encode([c.payer, c.payee, u64(c.deposit), u64(c.redeemed), u64(c.nonce), u64(c.settleDelay), u64(c.closingAt), c.settled]);
+}
+export function decodeChannel(id: Uint8Array, b: Uint8Array, trusted = false): Channel {
+  const v = asArray(trusted ? decodeTrusted(b) : decode(b), "channel", 8);
+  return {
+    id,
+    payer: asBytes(v[0], "payer", 32),
+    payee: asBytes(v[1], "payee", 32),
+    deposit: asU64(v[2], "deposit"),
+    redeemed: asU64(v[3], "redeemed"),
+    nonce: asU64(v[4], "nonce"),
+    settleDelay: asU64(v[5], "settleDelay"),
+    closingAt: asU64(v[6], "closingAt"),
+    settled: asBool(v[7], "settled"),
+  };
 }
 
 /** A sorted list of public keys (candidates, unbonding queues, punished validators). */
@@ -410,11 +460,18 @@ export class StateWriter implements StateReader {
   }
 }
 
-/** Sum of every balance, stake and unbonding amount. The supply invariant says it equals
- * genesisSupply + minted - burned after every block. O(state size): for tests and audits. */
+/** Sum of every balance, stake, unbonding amount and payment-channel escrow (deposit - redeemed
+ * of unsettled channels). The supply invariant says it equals genesisSupply + minted - burned
+ * after every block. O(state size): for tests and audits. */
 export function totalHeld(state: ChainState): bigint {
   let sum = 0n;
   for (const [key, value] of state.tree.entries()) {
+    const channel = channelOfKey(key);
+    if (channel !== undefined) {
+      const c = decodeChannel(channel, value);
+      if (!c.settled) sum += c.deposit - c.redeemed;
+      continue;
+    }
     if (accountOfKey(key) === undefined) continue;
     const a = decodeAccount(value);
     sum += a.balance + a.staked;

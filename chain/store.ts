@@ -21,6 +21,10 @@
  *   'W' height seq            -> one consensus input of the height in progress (the consensus
  *                                WAL, node/wal.ts; seq is a u32 counted from 0 per height)
  *   'M' "walsync"             -> empty; rewritten with sync to make earlier WAL writes durable
+ *   'P' payer channelId       -> empty            (payment channels by payer, from paychOpen events)
+ *   'Q' payee channelId       -> empty            (payment channels by payee)
+ *   'X' channelId             -> the best voucher this node holds for the channel (VoucherStore;
+ *                                node-local, not chain data)
  */
 import { ClassicLevel } from "classic-level";
 import { asArray, asBool, asBytes, asString, asU64, asUint, decode, encode, u64 } from "./codec.ts";
@@ -30,6 +34,7 @@ import { decodeBlock, decodeCommit, encodeCommit, type Block, type Commit } from
 import { ChainState, decodeValidators, encodeValidators, type StateChange, type Validator } from "./state.ts";
 import { SparseMerkleTree } from "./smt.ts";
 import { txParticipants, type SignedTx } from "./tx.ts";
+import { CHANNEL_ID_LENGTH, decodeVoucher, encodeVoucher, PaychError, PaychErrorCode, type Voucher } from "./paych.ts";
 import type { BlockResult, Receipt } from "./transition.ts";
 
 const P = {
@@ -44,9 +49,13 @@ const P = {
   state: 0x53, // S
   validators: 0x56, // V
   wal: 0x57, // W
+  channelByPayer: 0x50, // P
+  channelByPayee: 0x51, // Q
+  voucher: 0x58, // X
 } as const;
 
 const key = (prefix: number, ...parts: Uint8Array[]) => concatBytes(new Uint8Array([prefix]), ...parts);
+const EMPTY = new Uint8Array(0);
 const HEAD_KEY = key(P.meta, utf8.encode("head"));
 const CHAIN_KEY = key(P.meta, utf8.encode("chain"));
 const PROPOSAL_KEY = key(P.meta, utf8.encode("proposal"));
@@ -189,6 +198,11 @@ export class BlockStore {
       batch.put(key(P.tx, tx.hash), encode([u64(h), i]));
       for (const who of txParticipants(tx)) batch.put(key(P.account, who, hb, u32be(i)), tx.hash);
     });
+    for (const e of result.events) {
+      if (e.kind !== "paychOpen") continue;
+      batch.put(key(P.channelByPayer, e.payer, e.channel), EMPTY);
+      batch.put(key(P.channelByPayee, e.payee, e.channel), EMPTY);
+    }
     for (const [k, v] of result.changes) {
       if (v === null) batch.del(key(P.state, k));
       else batch.put(key(P.state, k), v);
@@ -318,7 +332,73 @@ export class BlockStore {
     return out;
   }
 
+  /**
+   * Ids of the payment channels opened by `payer` or to `payee` (exactly one), in id order,
+   * after the exclusive cursor `after`; `limit` is capped by the caller.
+   */
+  async listChannels(opts: { payer?: Uint8Array; payee?: Uint8Array; after?: Uint8Array; limit: number }): Promise<Uint8Array[]> {
+    if ((opts.payer === undefined) === (opts.payee === undefined)) throw new RangeError("listChannels needs exactly one of payer and payee");
+    const prefix = opts.payer ? key(P.channelByPayer, opts.payer) : key(P.channelByPayee, opts.payee!);
+    const lower = opts.after ? concatBytes(prefix, opts.after) : prefix;
+    const upper = concatBytes(prefix, new Uint8Array(CHANNEL_ID_LENGTH).fill(0xff), new Uint8Array([0xff]));
+    const out: Uint8Array[] = [];
+    for await (const k of this.#db.keys({ gt: lower, lt: upper, limit: opts.limit })) out.push(k.slice(prefix.length));
+    return out;
+  }
+
+  /** The node-local store of the best voucher per channel, on this store's database (loads it whole). */
+  async openVoucherStore(): Promise<VoucherStore> {
+    const best = new Map<string, Voucher>();
+    for await (const [k, v] of this.#db.iterator({ gt: new Uint8Array([P.voucher]), lt: new Uint8Array([P.voucher + 1]) })) {
+      if (k.length !== 1 + CHANNEL_ID_LENGTH) throw new StoreError(StoreErrorCode.CORRUPT, `malformed voucher key ${toHex(k)}`);
+      best.set(toHex(k.subarray(1)), decodeVoucher(v));
+    }
+    return new VoucherStore(this.#db, best);
+  }
+
   async close(): Promise<void> {
     await this.#db.close();
+  }
+}
+
+/**
+ * The best voucher per channel a payee holds (DESIGN.md section 9), node-local: not chain state.
+ * Reads come from memory (paych_checkVoucher must not touch the disk); writes are serialised,
+ * so concurrent submissions leave exactly the best one. It checks no signature: callers check a
+ * voucher against the channel (chain/paych.ts checkVoucher) before putting it.
+ */
+export class VoucherStore {
+  readonly #db: ClassicLevel<Uint8Array, Uint8Array>;
+  readonly #best: Map<string, Voucher>;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(db: ClassicLevel<Uint8Array, Uint8Array>, best: Map<string, Voucher>) {
+    this.#db = db;
+    this.#best = best;
+  }
+
+  getBestVoucher(channel: Uint8Array): Voucher | undefined {
+    return this.#best.get(toHex(channel));
+  }
+
+  /**
+   * Keeps `v` if its nonce is above the stored voucher's (true), else leaves the store as it is
+   * (false; so the same voucher twice is stored once). A higher nonce for a lower amount is a
+   * payer going back on a promise: PaychError(NOT_MONOTONIC), nothing stored.
+   */
+  putBestVoucher(v: Voucher): Promise<boolean> {
+    const run = this.#tail.then(async () => {
+      const id = toHex(v.channel);
+      const current = this.#best.get(id);
+      if (current && v.nonce <= current.nonce) return false;
+      if (current && v.amount < current.amount) {
+        throw new PaychError(PaychErrorCode.NOT_MONOTONIC, `amount ${v.amount} below the stored voucher's ${current.amount} (nonce ${current.nonce})`);
+      }
+      await this.#db.put(key(P.voucher, v.channel), encodeVoucher(v));
+      this.#best.set(id, v);
+      return true;
+    });
+    this.#tail = run.catch(() => undefined);
+    return run;
   }
 }

@@ -26,6 +26,7 @@ import { EvidenceError, evidenceRoot, type Evidence } from "./evidence.ts";
 import { ExecError, ExecErrorCode, newBlockContext, type BlockContext, type ChainEvent, type Receipt } from "./exec.ts";
 import { verify, type KeyPair } from "./keys.ts";
 import type { ChainParams } from "./params.ts";
+import { executePaychOp, PaychError } from "./paych.ts";
 import { applyEvidence, executeStakingOp, prunePunished, queueUnbonding, releaseUnbonding, rotateValidatorSets, trackDowntime } from "./staking.ts";
 import { ChainState, StateWriter, validatorsHash, type StateChange } from "./state.ts";
 import { TxError, TxErrorCode, validateTxBasic, type SignedTx } from "./tx.ts";
@@ -82,7 +83,7 @@ function executeTx(w: StateWriter, tx: SignedTx, ctx: BlockContext): Receipt {
     executeOp(w, tx, ctx);
     return { txHash: tx.hash, ok: true, code: "", fee: tx.fee };
   } catch (e) {
-    if (!(e instanceof ExecError)) throw e;
+    if (!(e instanceof ExecError) && !(e instanceof PaychError)) throw e;
     w.revert(cp);
     events.length = eventsBefore;
     return { txHash: tx.hash, ok: false, code: e.code, fee: tx.fee };
@@ -106,6 +107,13 @@ function executeOp(w: StateWriter, tx: SignedTx, ctx: BlockContext): void {
     case "validator.register":
     case "validator.unjail":
       executeStakingOp(w, ctx, tx, op);
+      return;
+    case "paych.open":
+    case "paych.fund":
+    case "paych.redeem":
+    case "paych.close":
+    case "paych.withdraw":
+      executePaychOp(w, ctx, tx, op, tx.chainId);
       return;
     case "unknown":
       // validateTxBasic rejects these before execution; reaching here is a programming error.

@@ -13,6 +13,7 @@ import { CodedError } from "./errors.ts";
 import { Tag, taggedHash } from "./hash.ts";
 import { verify, type KeyPair, PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "./keys.ts";
 import { MAX_VALIDATOR_NAME_LENGTH } from "./state.ts";
+import { CHANNEL_ID_LENGTH, invalidPaychOp, voucherFromValue, voucherValue, type Voucher } from "./paych.ts";
 
 /** Operation codes: the room for every operation of DESIGN.md section 4. */
 export const OpCode = {
@@ -59,6 +60,11 @@ export const OP_NAMES: Readonly<Record<number, string>> = {
  *   unstake             [2, amount]          staked -> unbonding, released after params.unbondingBlocks
  *   validator.register  [3, name]            the sender becomes a validator candidate
  *   validator.unjail    [14]                 once the jail time is over
+ *   paych.open          [9, payee(32), deposit, settleDelay]   chain/paych.ts
+ *   paych.fund          [10, channel(32), amount]
+ *   paych.redeem        [11, [channel(32), amount, nonce, signature(64)]]
+ *   paych.close         [12, channel(32)]
+ *   paych.withdraw      [13, channel(32)]
  */
 export type Operation =
   | { readonly type: "transfer"; readonly to: Uint8Array; readonly amount: bigint }
@@ -66,6 +72,11 @@ export type Operation =
   | { readonly type: "unstake"; readonly amount: bigint }
   | { readonly type: "validator.register"; readonly name: string }
   | { readonly type: "validator.unjail" }
+  | { readonly type: "paych.open"; readonly payee: Uint8Array; readonly deposit: bigint; readonly settleDelay: bigint }
+  | { readonly type: "paych.fund"; readonly channel: Uint8Array; readonly amount: bigint }
+  | { readonly type: "paych.redeem"; readonly voucher: Voucher }
+  | { readonly type: "paych.close"; readonly channel: Uint8Array }
+  | { readonly type: "paych.withdraw"; readonly channel: Uint8Array }
   /** Any operation this version does not execute: kept decoded so it can be rejected with a reason. */
   | { readonly type: "unknown"; readonly code: number; readonly args: readonly CborValue[] };
 
@@ -118,6 +129,16 @@ function encodeOp(op: Operation): CborValue[] {
       return [OpCode.VALIDATOR_REGISTER, op.name];
     case "validator.unjail":
       return [OpCode.VALIDATOR_UNJAIL];
+    case "paych.open":
+      return [OpCode.PAYCH_OPEN, op.payee, u64(op.deposit), u64(op.settleDelay)];
+    case "paych.fund":
+      return [OpCode.PAYCH_FUND, op.channel, u64(op.amount)];
+    case "paych.redeem":
+      return [OpCode.PAYCH_REDEEM, voucherValue(op.voucher)];
+    case "paych.close":
+      return [OpCode.PAYCH_CLOSE, op.channel];
+    case "paych.withdraw":
+      return [OpCode.PAYCH_WITHDRAW, op.channel];
     case "unknown":
       return [op.code, ...op.args];
   }
@@ -153,6 +174,21 @@ function decodeOp(v: CborValue): Operation {
     case OpCode.VALIDATOR_UNJAIL:
       asArray(v, "validator.unjail", 1);
       return { type: "validator.unjail" };
+    case OpCode.PAYCH_OPEN:
+      asArray(v, "paych.open", 4);
+      return { type: "paych.open", payee: asBytes(arr[1], "paych.open.payee", PUBLIC_KEY_LENGTH), deposit: asU64(arr[2], "paych.open.deposit"), settleDelay: asU64(arr[3], "paych.open.settleDelay") };
+    case OpCode.PAYCH_FUND:
+      asArray(v, "paych.fund", 3);
+      return { type: "paych.fund", channel: asBytes(arr[1], "paych.fund.channel", CHANNEL_ID_LENGTH), amount: asU64(arr[2], "paych.fund.amount") };
+    case OpCode.PAYCH_REDEEM:
+      asArray(v, "paych.redeem", 2);
+      return { type: "paych.redeem", voucher: voucherFromValue(arr[1]) };
+    case OpCode.PAYCH_CLOSE:
+      asArray(v, "paych.close", 2);
+      return { type: "paych.close", channel: asBytes(arr[1], "paych.close.channel", CHANNEL_ID_LENGTH) };
+    case OpCode.PAYCH_WITHDRAW:
+      asArray(v, "paych.withdraw", 2);
+      return { type: "paych.withdraw", channel: asBytes(arr[1], "paych.withdraw.channel", CHANNEL_ID_LENGTH) };
     default:
       return { type: "unknown", code, args: arr.slice(1) };
   }
@@ -224,6 +260,15 @@ export function validateTxBasic(tx: SignedTx, chainId: string): void {
       break;
     case "validator.unjail":
       break;
+    case "paych.open":
+    case "paych.fund":
+    case "paych.redeem":
+    case "paych.close":
+    case "paych.withdraw": {
+      const reason = invalidPaychOp(tx.op);
+      if (reason !== undefined) throw new TxError(TxErrorCode.INVALID_OPERATION, reason);
+      break;
+    }
     case "unknown": {
       const name = OP_NAMES[tx.op.code];
       throw new TxError(TxErrorCode.UNKNOWN_OPERATION, name ? `operation "${name}" is not enabled on this chain yet` : `unknown operation code ${tx.op.code}`, { op: tx.op.code });
@@ -241,10 +286,16 @@ export function txParticipants(tx: TxBody): Uint8Array[] {
   switch (tx.op.type) {
     case "transfer":
       return Buffer.compare(tx.op.to, tx.sender) === 0 ? [tx.sender] : [tx.sender, tx.op.to];
+    case "paych.open":
+      return Buffer.compare(tx.op.payee, tx.sender) === 0 ? [tx.sender] : [tx.sender, tx.op.payee];
     case "stake":
     case "unstake":
     case "validator.register":
     case "validator.unjail":
+    case "paych.fund":
+    case "paych.redeem":
+    case "paych.close":
+    case "paych.withdraw":
     case "unknown":
       return [tx.sender];
   }

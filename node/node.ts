@@ -8,18 +8,19 @@ import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import { toHex } from "../chain/bytes.ts";
 import { createTendermintMachine, defaultTendermintConfig, inspect as inspectConsensus, type TendermintState } from "../chain/consensus/tendermint.ts";
+import { CodedError } from "../chain/errors.ts";
 import { EvidencePool } from "../chain/evidence-pool.ts";
 import type { KeyPair } from "../chain/keys.ts";
 import { toAddress } from "../chain/keys.ts";
 import { Mempool } from "../chain/mempool.ts";
 import type { ChainState } from "../chain/state.ts";
 import { BlockStore } from "../chain/store.ts";
-import { TxError, TxErrorCode, decodeTx, validateTxBasic, type SignedTx } from "../chain/tx.ts";
+import { TxError, TxErrorCode, decodeTx, signTx, validateTxBasic, type SignedTx } from "../chain/tx.ts";
 import { devnetGenesis, devnetValidatorKey } from "../genesis/devnet.ts";
 import { genesisState, parseGenesisJson, type Genesis } from "../genesis/schema.ts";
 import type { RpcContext } from "../rpc/context.ts";
-import { methods } from "../rpc/methods.ts";
-import { startRpcServer, type RpcServer } from "../rpc/server.ts";
+import { methods, RpcAppErrorCode } from "../rpc/methods.ts";
+import { startRpcServer, type RpcServer, type RpcToken } from "../rpc/server.ts";
 import { ConsensusDriver } from "./driver.ts";
 import { readKeyFile, writeKeyFile } from "./keyring.ts";
 import { DurableSigner } from "./signer.ts";
@@ -38,6 +39,10 @@ export interface NodeOptions {
   rpcCheckResults?: boolean;
   /** Write logs here instead of stdout (tests). */
   logDestination?: NodeJS.WritableStream;
+  /** Bearer tokens for the RPC tiers beyond read and write (`sign` for paych_redeem, `admin`). */
+  rpcTokens?: RpcToken[];
+  /** The key paych_redeem signs with: the payee account of the services this node settles for. */
+  serviceKey?: KeyPair;
 }
 
 export function defaultHome(): string {
@@ -146,6 +151,16 @@ export class CloudcoinNode {
       );
       const d = driver;
       const startedAt = Date.now();
+      const vouchers = await store.openVoucherStore();
+      const serviceKey = opts.serviceKey ?? null;
+      const admit = (tx: SignedTx): SignedTx => {
+        validateTxBasic(tx, genesis.chainId);
+        const state = headState();
+        if (tx.fee < genesis.params.minTxFee) throw new TxError(TxErrorCode.FEE_TOO_LOW, `fee ${tx.fee} below the minimum ${genesis.params.minTxFee}`, { minimum: genesis.params.minTxFee.toString() });
+        if (state.account(tx.sender).balance < tx.fee) throw new TxError(TxErrorCode.CANNOT_PAY_FEE, "balance cannot pay the fee");
+        mempool.add(tx);
+        return tx;
+      };
       const ctx: RpcContext = {
         chainId: genesis.chainId,
         genesisHash: genesis.hash,
@@ -154,14 +169,15 @@ export class CloudcoinNode {
         store,
         headState,
         mempool,
-        submitTx: (bytes) => {
-          const tx = decodeTx(bytes);
-          validateTxBasic(tx, genesis.chainId);
-          const state = headState();
-          if (tx.fee < genesis.params.minTxFee) throw new TxError(TxErrorCode.FEE_TOO_LOW, `fee ${tx.fee} below the minimum ${genesis.params.minTxFee}`, { minimum: genesis.params.minTxFee.toString() });
-          if (state.account(tx.sender).balance < tx.fee) throw new TxError(TxErrorCode.CANNOT_PAY_FEE, "balance cannot pay the fee");
-          mempool.add(tx);
-          return tx;
+        submitTx: (bytes) => admit(decodeTx(bytes)),
+        vouchers,
+        serviceAccount: serviceKey ? serviceKey.publicKey : null,
+        submitServiceTx: (op) => {
+          if (!serviceKey) throw new CodedError(RpcAppErrorCode.NO_SERVICE_KEY, "this node has no service key");
+          // Synchronous from here to mempool.add: no other submission can take the same nonce.
+          let nonce = headState().account(serviceKey.publicKey).nonce;
+          for (const p of mempool.pending(serviceKey.publicKey)) if (p.nonce >= nonce) nonce = p.nonce + 1n;
+          return admit(signTx({ chainId: genesis.chainId, nonce, fee: genesis.params.minTxFee, op }, serviceKey));
         },
         evidencePool,
         consensusState: () => inspectConsensus(d.machineState as TendermintState),
@@ -175,7 +191,7 @@ export class CloudcoinNode {
           };
         },
       };
-      const rpc = await startRpcServer({ host: opts.rpcHost, port: opts.rpcPort, logger: root.child({ module: "rpc" }), checkResults: opts.rpcCheckResults ?? false }, methods, ctx);
+      const rpc = await startRpcServer({ host: opts.rpcHost, port: opts.rpcPort, tokens: opts.rpcTokens ?? [], logger: root.child({ module: "rpc" }), checkResults: opts.rpcCheckResults ?? false }, methods, ctx);
       cleanup.unshift(() => rpc.close());
       log.info({ url: rpc.url, validator: signer ? toAddress(signer.publicKey) : null }, "JSON-RPC listening");
       driver.start();

@@ -6,13 +6,16 @@ import type { TendermintInspection } from "../chain/consensus/tendermint.ts";
 import type { Evidence } from "../chain/evidence.ts";
 import type { ChainParams } from "../chain/params.ts";
 import type { ChainState } from "../chain/state.ts";
-import type { BlockStore } from "../chain/store.ts";
-import type { SignedTx } from "../chain/tx.ts";
+import type { BlockStore, VoucherStore } from "../chain/store.ts";
+import type { Operation, SignedTx } from "../chain/tx.ts";
 
 export type ChainReader = Pick<
   BlockStore,
-  "head" | "getBlock" | "getBlockByHash" | "getCommit" | "getReceipts" | "getTx" | "listAccountTxs" | "getValidators"
+  "head" | "getBlock" | "getBlockByHash" | "getCommit" | "getReceipts" | "getTx" | "listAccountTxs" | "getValidators" | "listChannels"
 >;
+
+/** The node-local best voucher per channel (getBestVoucher reads memory only). */
+export type VoucherKeeper = Pick<VoucherStore, "getBestVoucher" | "putBestVoucher">;
 
 export interface RpcContext {
   readonly chainId: string;
@@ -29,6 +32,15 @@ export interface RpcContext {
   consensusState(): TendermintInspection;
   /** Decodes, validates and admits a transaction to the mempool; throws a CodedError with the reason. */
   submitTx(bytes: Uint8Array): SignedTx;
+  /** The best voucher this node holds per payment channel (paych_submitVoucher, paych_redeem). */
+  readonly vouchers: VoucherKeeper;
+  /** The node's service account (the payee key paych_redeem signs with), or null without one. */
+  readonly serviceAccount: Uint8Array | null;
+  /**
+   * Signs `op` with the service key at the account's next nonce (after its pending transactions),
+   * with the minimum fee, and admits it to the mempool. CodedError NO_SERVICE_KEY without a key.
+   */
+  submitServiceTx(op: Operation): SignedTx;
   status(): {
     readonly validator: Uint8Array | null;
     readonly consensus: { readonly engine: string; readonly height: bigint; readonly round: number; readonly step: number | null };

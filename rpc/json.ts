@@ -6,7 +6,8 @@
 import { toHex } from "../chain/bytes.ts";
 import type { Block, BlockHeader, Commit } from "../chain/block.ts";
 import { toAddress } from "../chain/keys.ts";
-import type { Account } from "../chain/state.ts";
+import { channelStatus, type Voucher } from "../chain/paych.ts";
+import type { Account, Channel } from "../chain/state.ts";
 import type { ChainEvent, Receipt } from "../chain/transition.ts";
 import { opName, type SignedTx } from "../chain/tx.ts";
 import type { Evidence, SignedVote } from "../chain/evidence.ts";
@@ -44,7 +45,48 @@ export function txJson(tx: SignedTx) {
   };
 }
 
-function opJson(op: SignedTx["op"]): { type: string; to?: string; amount?: string; name?: string; code?: number } {
+export interface OpJson {
+  type: string;
+  to?: string;
+  amount?: string;
+  name?: string;
+  code?: number;
+  payee?: string;
+  deposit?: string;
+  settleDelay?: number;
+  channel?: string;
+  voucher?: VoucherJson;
+}
+
+export interface VoucherJson {
+  channel: string;
+  amount: string;
+  nonce: string;
+  signature: string;
+}
+
+export function voucherJson(v: Voucher): VoucherJson {
+  return { channel: toHex(v.channel), amount: v.amount.toString(), nonce: v.nonce.toString(), signature: toHex(v.signature) };
+}
+
+/** A channel at the head; `best` is the best voucher this node holds for it (payees only). */
+export function channelJson(c: Channel, best?: Voucher) {
+  return {
+    id: toHex(c.id),
+    payer: toAddress(c.payer),
+    payee: toAddress(c.payee),
+    deposit: c.deposit.toString(),
+    redeemed: c.redeemed.toString(),
+    remaining: (c.settled ? 0n : c.deposit - c.redeemed).toString(),
+    nonce: c.nonce.toString(),
+    settleDelay: Number(c.settleDelay),
+    closingAt: Number(c.closingAt),
+    state: channelStatus(c),
+    ...(best ? { bestVoucher: { amount: best.amount.toString(), nonce: best.nonce.toString() } } : {}),
+  };
+}
+
+function opJson(op: SignedTx["op"]): OpJson {
   switch (op.type) {
     case "transfer":
       return { type: "transfer", to: toAddress(op.to), amount: op.amount.toString() };
@@ -55,6 +97,15 @@ function opJson(op: SignedTx["op"]): { type: string; to?: string; amount?: strin
       return { type: op.type, name: op.name };
     case "validator.unjail":
       return { type: op.type };
+    case "paych.open":
+      return { type: op.type, payee: toAddress(op.payee), deposit: op.deposit.toString(), settleDelay: Number(op.settleDelay) };
+    case "paych.fund":
+      return { type: op.type, channel: toHex(op.channel), amount: op.amount.toString() };
+    case "paych.redeem":
+      return { type: op.type, channel: toHex(op.voucher.channel), voucher: voucherJson(op.voucher) };
+    case "paych.close":
+    case "paych.withdraw":
+      return { type: op.type, channel: toHex(op.channel) };
     case "unknown":
       return { type: opName(op), code: op.code };
   }
@@ -121,5 +172,21 @@ export function eventJson(e: ChainEvent) {
       return { kind: e.kind, validator: toAddress(e.validator), amount: e.amount.toString(), evidenceHeight: Number(e.evidenceHeight) };
     case "jail":
       return { kind: e.kind, validator: toAddress(e.validator), until: Number(e.until), reason: e.reason };
+    case "paychOpen":
+      return {
+        kind: e.kind, txHash: toHex(e.txHash), channel: toHex(e.channel), payer: toAddress(e.payer), payee: toAddress(e.payee),
+        deposit: e.deposit.toString(), settleDelay: Number(e.settleDelay),
+      };
+    case "paychFund":
+      return { kind: e.kind, txHash: toHex(e.txHash), channel: toHex(e.channel), payer: toAddress(e.payer), amount: e.amount.toString(), deposit: e.deposit.toString() };
+    case "paychRedeem":
+      return {
+        kind: e.kind, txHash: toHex(e.txHash), channel: toHex(e.channel), payee: toAddress(e.payee),
+        amount: e.amount.toString(), redeemed: e.redeemed.toString(), nonce: e.nonce.toString(),
+      };
+    case "paychClose":
+      return { kind: e.kind, txHash: toHex(e.txHash), channel: toHex(e.channel), closingAt: Number(e.closingAt) };
+    case "paychWithdraw":
+      return { kind: e.kind, txHash: toHex(e.txHash), channel: toHex(e.channel), payer: toAddress(e.payer), amount: e.amount.toString() };
   }
 }

@@ -3,17 +3,25 @@
  * params and result schemas, permission tier and stateless handler.
  */
 import { z } from "zod";
-import { fromHex, toHex } from "../chain/bytes.ts";
+import { equalBytes, fromHex, toHex } from "../chain/bytes.ts";
 import { CodedError } from "../chain/errors.ts";
 import { fromAddress, isAddress, toAddress } from "../chain/keys.ts";
+import { checkVoucher, decodeVoucher, PaychError, PaychErrorCode, readChannel, type Voucher } from "../chain/paych.ts";
 import { StateKey } from "../chain/state.ts";
 import { encodeStateProof } from "../chain/smt.ts";
 import type { RpcContext } from "./context.ts";
-import { blockJson, evidenceJson, headerJson, receiptJson, txJson } from "./json.ts";
+import { blockJson, channelJson, evidenceJson, headerJson, receiptJson, txJson } from "./json.ts";
 import { accountView } from "./views.ts";
 import { defineMethod, type MethodTable } from "./table.ts";
 
-export const RpcAppErrorCode = { NOT_FOUND: "NOT_FOUND", BAD_CURSOR: "BAD_CURSOR" } as const;
+export const RpcAppErrorCode = {
+  NOT_FOUND: "NOT_FOUND",
+  BAD_CURSOR: "BAD_CURSOR",
+  /** paych_redeem on a node started without a service key */
+  NO_SERVICE_KEY: "NO_SERVICE_KEY",
+  /** paych_redeem for a channel this node holds no voucher for */
+  NO_VOUCHER: "NO_VOUCHER",
+} as const;
 
 const hex32 = z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 32 bytes of hex");
 const address = z.string().refine(isAddress, "must be a cc1... address");
@@ -25,9 +33,13 @@ const headerSchema = z.object({
   parentHash: z.string(), proposer: z.string(), txRoot: z.string(), evidenceRoot: z.string(), receiptsRoot: z.string(), stateRoot: z.string(),
   lastCommitHash: z.string(), validatorsHash: z.string(), seedSig: z.string(),
 });
+const voucherJsonSchema = z.object({ channel: z.string(), amount: decimal, nonce: decimal, signature: z.string() });
 const txSchema = z.object({
   hash: z.string(), sender: z.string(), nonce: decimal, fee: decimal,
-  op: z.object({ type: z.string(), to: z.string().optional(), amount: decimal.optional(), name: z.string().optional(), code: z.number().optional() }),
+  op: z.object({
+    type: z.string(), to: z.string().optional(), amount: decimal.optional(), name: z.string().optional(), code: z.number().optional(),
+    payee: z.string().optional(), deposit: decimal.optional(), settleDelay: z.number().optional(), channel: z.string().optional(), voucher: voucherJsonSchema.optional(),
+  }),
   signature: z.string(), size: z.number(),
 });
 const receiptSchema = z.object({ ok: z.boolean(), code: z.string().nullable(), fee: decimal });
@@ -54,7 +66,20 @@ const accountSchema = z.object({
   unbonding: z.array(z.object({ amount: decimal, releaseHeight: z.number() })),
 });
 
+const channelSchema = z.object({
+  id: z.string(), payer: z.string(), payee: z.string(), deposit: decimal, redeemed: decimal, remaining: decimal, nonce: decimal,
+  settleDelay: z.number(), closingAt: z.number(), state: z.enum(["open", "closing", "settled"]),
+  bestVoucher: z.object({ amount: decimal, nonce: decimal }).optional(),
+});
+/** An encoded voucher (chain/paych.ts encodeVoucher) as hex; ~110 bytes for a real one. */
+const voucherHex = z.string().regex(/^([0-9a-fA-F]{2})+$/, "must be hex bytes").max(1024);
+
 export const MAX_PAGE = 100;
+
+/** The best stored voucher as checkVoucher options. */
+function bestOf(v: Voucher | undefined): { bestNonce?: bigint; bestAmount?: bigint } {
+  return v ? { bestNonce: v.nonce, bestAmount: v.amount } : {};
+}
 
 /** Cursor for tx_listByAddress: "height:index" of the last entry of the previous page. */
 function parseCursor(c: string): { height: bigint; index: number } {
@@ -279,6 +304,89 @@ export const methods = {
       }
       const last = entries[entries.length - 1];
       return { txs, nextCursor: entries.length === p.limit && last ? `${last.height}:${last.index}` : null };
+    },
+  }),
+
+  paych_get: defineMethod({
+    description: "A payment channel at the head, with the best voucher this node holds for it. Null if unknown.",
+    params: z.object({ channel: hex32 }),
+    result: channelSchema.nullable(),
+    permission: "read",
+    handler: (p, ctx: RpcContext) => {
+      const id = fromHex(p.channel);
+      const c = readChannel(ctx.headState(), id);
+      return c ? channelJson(c, ctx.vouchers.getBestVoucher(id)) : null;
+    },
+  }),
+
+  paych_list: defineMethod({
+    description: `Payment channels of a payer or a payee (exactly one), in id order, at most ${MAX_PAGE} a page; pass nextCursor back as cursor.`,
+    params: z
+      .object({ payer: address.optional(), payee: address.optional(), cursor: hex32.optional(), limit: z.int().min(1).max(MAX_PAGE).default(20) })
+      .refine((p) => (p.payer === undefined) !== (p.payee === undefined), "give exactly one of payer and payee"),
+    result: z.object({ channels: z.array(channelSchema), nextCursor: z.string().nullable() }),
+    permission: "read",
+    handler: async (p, ctx: RpcContext) => {
+      const ids = await ctx.store.listChannels({
+        ...(p.payer !== undefined ? { payer: fromAddress(p.payer) } : { payee: fromAddress(p.payee!) }),
+        ...(p.cursor !== undefined ? { after: fromHex(p.cursor) } : {}),
+        limit: p.limit,
+      });
+      const state = ctx.headState();
+      const channels = [];
+      for (const id of ids) {
+        const c = readChannel(state, id);
+        if (c) channels.push(channelJson(c, ctx.vouchers.getBestVoucher(id)));
+      }
+      const last = ids[ids.length - 1];
+      return { channels, nextCursor: ids.length === p.limit && last ? toHex(last) : null };
+    },
+  }),
+
+  paych_checkVoucher: defineMethod({
+    description:
+      "Checks a voucher (hex) off-chain against the head state and the best voucher this node holds: signature, deposit, nonce, monotonicity. " +
+      "`payable` is what it adds over max(redeemed, best held amount). A bad voucher is error -32000 with data.code the PAYCH_* reason. No disk I/O.",
+    params: z.object({ voucher: voucherHex }),
+    result: z.object({ ok: z.literal(true), channel: z.string(), amount: decimal, nonce: decimal, payable: decimal, remaining: decimal }),
+    permission: "read",
+    handler: (p, ctx: RpcContext) => {
+      const v = decodeVoucher(fromHex(p.voucher));
+      const { payable, remaining } = checkVoucher(ctx.chainId, readChannel(ctx.headState(), v.channel), v, bestOf(ctx.vouchers.getBestVoucher(v.channel)));
+      return { ok: true as const, channel: toHex(v.channel), amount: v.amount.toString(), nonce: v.nonce.toString(), payable: payable.toString(), remaining: remaining.toString() };
+    },
+  }),
+
+  paych_submitVoucher: defineMethod({
+    description:
+      "Checks a voucher (hex) against the head state and keeps it if its nonce is above the best one held for its channel. " +
+      "`stored` is false when it is not better (so submitting the same voucher twice is harmless).",
+    params: z.object({ voucher: voucherHex }),
+    result: z.object({ stored: z.boolean(), channel: z.string(), amount: decimal, nonce: decimal }),
+    permission: "write",
+    handler: async (p, ctx: RpcContext) => {
+      const v = decodeVoucher(fromHex(p.voucher));
+      checkVoucher(ctx.chainId, readChannel(ctx.headState(), v.channel), v);
+      const stored = await ctx.vouchers.putBestVoucher(v);
+      return { stored, channel: toHex(v.channel), amount: v.amount.toString(), nonce: v.nonce.toString() };
+    },
+  }),
+
+  paych_redeem: defineMethod({
+    description: "Signs, with the node's service key, a paych.redeem of the best voucher held for the channel and submits it to the mempool.",
+    params: z.object({ channel: hex32 }),
+    result: z.object({ hash: z.string() }),
+    permission: "sign",
+    handler: (p, ctx: RpcContext) => {
+      if (ctx.serviceAccount === null) throw new CodedError(RpcAppErrorCode.NO_SERVICE_KEY, "this node has no service key (start it with --service-key)");
+      const id = fromHex(p.channel);
+      const best = ctx.vouchers.getBestVoucher(id);
+      if (!best) throw new CodedError(RpcAppErrorCode.NO_VOUCHER, "no voucher held for this channel");
+      const channel = readChannel(ctx.headState(), id);
+      // The chain's own rule, so a doomed transaction is not sent (e.g. already redeemed: PAYCH_STALE_NONCE).
+      checkVoucher(ctx.chainId, channel, best);
+      if (channel && !equalBytes(channel.payee, ctx.serviceAccount)) throw new PaychError(PaychErrorCode.NOT_PAYEE, "the service key is not the channel's payee");
+      return { hash: toHex(ctx.submitServiceTx({ type: "paych.redeem", voucher: best }).hash) };
     },
   }),
 } satisfies MethodTable<RpcContext>;

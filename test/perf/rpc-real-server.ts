@@ -34,12 +34,16 @@ serveForParent(async () => {
       getTx: notUsed("store.getTx"),
       listAccountTxs: notUsed("store.listAccountTxs"),
       getValidators: notUsed("store.getValidators"),
+      listChannels: notUsed("store.listChannels"),
     },
     evidencePool: { list: () => [] },
     consensusState: notUsed("consensusState"),
     headState: () => state,
     mempool: { size: 0, bytes: 0, get: () => undefined },
     submitTx: notUsed("submitTx"),
+    vouchers: { getBestVoucher: notUsed("vouchers.getBestVoucher"), putBestVoucher: notUsed("vouchers.putBestVoucher") },
+    serviceAccount: null,
+    submitServiceTx: notUsed("submitServiceTx"),
     status: notUsed("status"),
   };
   // As the node runs it: results are not re-validated outside tests (CLOUDCOIN_RPC_CHECK_RESULTS).
