@@ -7,6 +7,11 @@
  *   cloudcoin tx transfer --from NAME --to ADDRESS --amount CLC
  *   cloudcoin balance ADDRESS|NAME
  *   cloudcoin status
+ *   cloudcoin paych open|fund|voucher|redeem|close|withdraw|list ...   payment channels (DESIGN.md section 9)
+ *
+ * `start` takes --service-key NAME (the key the node signs paych_redeem with) and reads RPC bearer
+ * tokens from CLOUDCOIN_RPC_TOKENS ("token:sign,admin;token2:sign"). Client commands send
+ * --token (or CLOUDCOIN_RPC_TOKEN) as a bearer token.
  *
  * Transaction commands sign locally with a key from the keyring and send through JSON-RPC.
  */
@@ -14,19 +19,23 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { formatClc, parseClc, parseUnits } from "../chain/amount.ts";
-import { toHex } from "../chain/bytes.ts";
+import { fromHex, toHex } from "../chain/bytes.ts";
 import { CodedError } from "../chain/errors.ts";
-import { fromAddress, generateKeyPair, isAddress, toAddress } from "../chain/keys.ts";
+import { fromAddress, generateKeyPair, isAddress, toAddress, type KeyPair } from "../chain/keys.ts";
+import { channelId, decodeVoucher, encodeVoucher, signVoucher } from "../chain/paych.ts";
 import { signTx, type Operation } from "../chain/tx.ts";
 import { validateAndComplete, type GenesisFile } from "../genesis/schema.ts";
 import { devnetGenesisFile } from "../genesis/devnet.ts";
-import { RpcClient } from "../rpc/client.ts";
+import { RpcClient, type ResultOf } from "../rpc/client.ts";
+import type { RpcToken } from "../rpc/server.ts";
+import { PERMISSIONS, type Permission } from "../rpc/table.ts";
 import { Keyring, keyFileJson } from "./keyring.ts";
 import { CloudcoinNode, DEFAULT_RPC_PORT, defaultHome } from "./node.ts";
 
 const COMMON = {
   home: { type: "string", default: defaultHome() },
   rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? `http://127.0.0.1:${DEFAULT_RPC_PORT}/` },
+  token: { type: "string", default: process.env.CLOUDCOIN_RPC_TOKEN ?? "" },
   json: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
@@ -50,12 +59,70 @@ const str = (v: unknown, name: string): string => {
   return v;
 };
 
+/** The RPC client of a client command: --rpc URL, and --token / CLOUDCOIN_RPC_TOKEN as a bearer token. */
+function rpcClient(v: Record<string, string | boolean | undefined>): RpcClient {
+  const token = typeof v.token === "string" && v.token !== "" ? v.token : undefined;
+  return new RpcClient({ url: str(v.rpc, "rpc"), ...(token ? { token } : {}) });
+}
+
+/** CLOUDCOIN_RPC_TOKENS: "token:sign,admin;token2:sign" (whitespace around parts ignored). */
+export function parseRpcTokens(spec: string | undefined): RpcToken[] {
+  if (spec === undefined || spec.trim() === "") return [];
+  return spec.split(";").filter((part) => part.trim() !== "").map((part) => {
+    const colon = part.indexOf(":");
+    const token = (colon < 0 ? part : part.slice(0, colon)).trim();
+    if (token === "") throw new UsageError("CLOUDCOIN_RPC_TOKENS: empty token (expected \"token:perm,perm;token2:perm\")");
+    const perms = colon < 0 ? [] : part.slice(colon + 1).split(",").map((p) => p.trim()).filter((p) => p !== "");
+    for (const p of perms) {
+      if (!PERMISSIONS.includes(p as Permission)) throw new UsageError(`CLOUDCOIN_RPC_TOKENS: unknown permission "${p}" (one of ${PERMISSIONS.join(", ")})`);
+    }
+    return { token, permissions: perms as Permission[] };
+  });
+}
+
+/** An address, or the name of a key in the keyring. */
+async function resolveAddress(ring: Keyring, who: string): Promise<Uint8Array> {
+  return isAddress(who) ? fromAddress(who) : (await ring.load(who)).publicKey;
+}
+
+const channelArg = (v: unknown): Uint8Array => {
+  const c = str(v, "channel");
+  if (!/^[0-9a-fA-F]{64}$/.test(c)) throw new UsageError("--channel must be 32 bytes of hex");
+  return fromHex(c);
+};
+
+/** Signs `op` with `key` at the account's next nonce, sends it, and (unless noWait) waits for finality. */
+async function sendOp(client: RpcClient, key: KeyPair, op: Operation, feeArg: unknown, noWait: boolean): Promise<{ hash: string; nonce: bigint; result: ResultOf<"tx_get"> | null }> {
+  const [status, account] = await Promise.all([client.call("node_status", {}), client.call("state_getAccount", { address: toAddress(key.publicKey) })]);
+  const fee = typeof feeArg === "string" && feeArg !== "" ? parseUnits(feeArg) : 1000n;
+  const nonce = BigInt(account.nonce);
+  const tx = signTx({ chainId: status.chainId, nonce, fee, op }, key);
+  const { hash } = await client.call("tx_send", { tx: toHex(tx.bytes) });
+  if (noWait) return { hash, nonce, result: null };
+  for (let i = 0; i < 120; i++) {
+    const r = await client.call("tx_get", { hash });
+    if (r.status === "finalized") return { hash, nonce, result: r };
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  throw new CodedError("TX_NOT_FINALIZED", `transaction ${hash} not finalized within 30 s`);
+}
+
+function txOut(sent: { hash: string; result: ResultOf<"tx_get"> | null }, extra: Record<string, unknown> = {}): void {
+  const r = sent.result;
+  const more = Object.entries(extra).map(([k, x]) => `, ${k} ${String(x)}`).join("");
+  if (!r) return out(`sent ${sent.hash}${more}`, { hash: sent.hash, status: "pending", ...extra });
+  out(`finalized ${sent.hash} in block ${r.height}: ${r.receipt?.ok ? "ok" : `failed (${r.receipt?.code})`}${more}`, { ...r, ...extra });
+}
+
 const commands: Record<string, Command> = {
   start: {
-    usage: "cloudcoin start [--home DIR] [--rpc-host HOST] [--rpc-port PORT] [--log-level LEVEL]",
-    summary: "Run a node. Without <home>/genesis.json it runs the embedded single-validator devnet.",
+    usage: "cloudcoin start [--home DIR] [--rpc-host HOST] [--rpc-port PORT] [--log-level LEVEL] [--service-key NAME]",
+    summary:
+      "Run a node. Without <home>/genesis.json it runs the embedded single-validator devnet. " +
+      "--service-key NAME: the keyring key the node signs paych_redeem with; CLOUDCOIN_RPC_TOKENS=\"token:sign,admin;t2:sign\" sets the RPC bearer tokens.",
     options: {
       home: COMMON.home,
+      "service-key": { type: "string" },
       "rpc-host": { type: "string", default: "127.0.0.1" },
       "rpc-port": { type: "string", default: String(DEFAULT_RPC_PORT) },
       "log-level": { type: "string", default: process.env.CLOUDCOIN_LOG_LEVEL ?? "info" },
@@ -64,7 +131,14 @@ const commands: Record<string, Command> = {
     async run(v) {
       const port = Number(v["rpc-port"]);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError("--rpc-port must be 0-65535");
-      const node = await CloudcoinNode.start({ home: str(v.home, "home"), rpcHost: str(v["rpc-host"], "rpc-host"), rpcPort: port, logLevel: str(v["log-level"], "log-level"), rpcCheckResults: process.env.CLOUDCOIN_RPC_CHECK_RESULTS === "1" });
+      const home = str(v.home, "home");
+      const rpcTokens = parseRpcTokens(process.env.CLOUDCOIN_RPC_TOKENS);
+      const serviceKey = typeof v["service-key"] === "string" ? await new Keyring(home).load(str(v["service-key"], "service-key")) : undefined;
+      const node = await CloudcoinNode.start({
+        home, rpcHost: str(v["rpc-host"], "rpc-host"), rpcPort: port, logLevel: str(v["log-level"], "log-level"), rpcCheckResults: process.env.CLOUDCOIN_RPC_CHECK_RESULTS === "1",
+        rpcTokens, ...(serviceKey ? { serviceKey } : {}),
+      });
+      if (serviceKey) node.log.info({ address: toAddress(serviceKey.publicKey) }, "service key loaded (signs paych_redeem)");
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
@@ -139,7 +213,7 @@ const commands: Record<string, Command> = {
       "Sign a transaction locally and send it; waits until it is finalized unless --no-wait. " +
       "transfer --to --amount; stake --amount; unstake --amount; register-validator --name; unjail.",
     options: {
-      home: COMMON.home, rpc: COMMON.rpc, json: COMMON.json, help: COMMON.help,
+      home: COMMON.home, rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help,
       from: { type: "string" }, to: { type: "string" }, amount: { type: "string" }, fee: { type: "string" }, name: { type: "string" },
       "no-wait": { type: "boolean", default: false },
     },
@@ -169,32 +243,108 @@ const commands: Record<string, Command> = {
         default:
           throw new UsageError("expected: tx transfer|stake|unstake|register-validator|unjail ...");
       }
-      const client = new RpcClient(str(v.rpc, "rpc"));
-      const [status, account] = await Promise.all([client.call("node_status", {}), client.call("state_getAccount", { address: toAddress(key.publicKey) })]);
-      const fee = typeof v.fee === "string" ? parseUnits(v.fee) : 1000n;
-      const tx = signTx({ chainId: status.chainId, nonce: BigInt(account.nonce), fee, op }, key);
-      const { hash } = await client.call("tx_send", { tx: toHex(tx.bytes) });
-      if (v["no-wait"]) return out(`sent ${hash}`, { hash, status: "pending" });
-      for (let i = 0; i < 120; i++) {
-        const r = await client.call("tx_get", { hash });
-        if (r.status === "finalized") {
-          return out(`finalized ${hash} in block ${r.height}: ${r.receipt?.ok ? "ok" : `failed (${r.receipt?.code})`}`, r);
+      txOut(await sendOp(rpcClient(v), key, op, v.fee, v["no-wait"] === true));
+    },
+  },
+
+  paych: {
+    usage: [
+      "cloudcoin paych open --from NAME --to ADDRESS|NAME --deposit CLC [--settle-delay BLOCKS]",
+      "cloudcoin paych fund --from NAME --channel HEX --amount CLC",
+      "cloudcoin paych voucher --from NAME --channel HEX --amount CLC --nonce N [--chain-id ID]   (prints the voucher hex; signed locally)",
+      "cloudcoin paych redeem --from NAME --voucher HEX     (the payee redeems a voucher it holds)",
+      "cloudcoin paych redeem --channel HEX --token TOKEN   (the node redeems the best submitted voucher with its service key)",
+      "cloudcoin paych close --from NAME --channel HEX | paych withdraw --from NAME --channel HEX",
+      "cloudcoin paych list --payer ADDRESS|NAME | --payee ADDRESS|NAME [--cursor HEX] [--limit N]",
+      "  common: [--fee UNITS] [--no-wait] [--rpc URL] [--token TOKEN] [--home DIR] [--json]",
+    ].join("\n       "),
+    summary: "Payment channels: open, fund, sign vouchers, redeem, close, withdraw, list.",
+    options: {
+      home: COMMON.home, rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help,
+      from: { type: "string" }, to: { type: "string" }, deposit: { type: "string" }, "settle-delay": { type: "string", default: "100" },
+      channel: { type: "string" }, amount: { type: "string" }, nonce: { type: "string" }, voucher: { type: "string" }, "chain-id": { type: "string" },
+      payer: { type: "string" }, payee: { type: "string" }, cursor: { type: "string" }, limit: { type: "string" },
+      fee: { type: "string" }, "no-wait": { type: "boolean", default: false },
+    },
+    async run(v, pos) {
+      const ring = new Keyring(str(v.home, "home"));
+      const noWait = v["no-wait"] === true;
+      const sub = pos[0];
+      switch (sub) {
+        case "open": {
+          const key = await ring.load(str(v.from, "from"));
+          const payee = await resolveAddress(ring, str(v.to, "to"));
+          const delayText = str(v["settle-delay"], "settle-delay");
+          if (!/^(0|[1-9][0-9]{0,18})$/.test(delayText)) throw new UsageError("--settle-delay must be a number of blocks");
+          const settleDelay = BigInt(delayText);
+          const client = rpcClient(v);
+          const sent = await sendOp(client, key, { type: "paych.open", payee, deposit: parseClc(str(v.deposit, "deposit")), settleDelay }, v.fee, noWait);
+          // The channel id is H(PAYCH, [payer, nonce of the opening tx]) (chain/paych.ts).
+          return txOut(sent, { channel: toHex(channelId(key.publicKey, sent.nonce)) });
         }
-        await new Promise((res) => setTimeout(res, 250));
+        case "fund": {
+          const key = await ring.load(str(v.from, "from"));
+          return txOut(await sendOp(rpcClient(v), key, { type: "paych.fund", channel: channelArg(v.channel), amount: parseClc(str(v.amount, "amount")) }, v.fee, noWait));
+        }
+        case "voucher": {
+          const key = await ring.load(str(v.from, "from"));
+          const nonceText = str(v.nonce, "nonce");
+          if (!/^(0|[1-9][0-9]{0,19})$/.test(nonceText)) throw new UsageError("--nonce must be a non-negative integer");
+          const chainId = typeof v["chain-id"] === "string" && v["chain-id"] !== "" ? v["chain-id"] : (await rpcClient(v).call("node_status", {})).chainId;
+          const channel = channelArg(v.channel);
+          const amount = parseClc(str(v.amount, "amount"));
+          const voucher = toHex(encodeVoucher(signVoucher(chainId, key, { channel, amount, nonce: BigInt(nonceText) })));
+          return out(voucher, { voucher, channel: toHex(channel), amount: amount.toString(), nonce: nonceText, chainId });
+        }
+        case "redeem": {
+          if (typeof v.voucher === "string" && v.voucher !== "") {
+            const key = await ring.load(str(v.from, "from"));
+            if (!/^([0-9a-fA-F]{2})+$/.test(v.voucher)) throw new UsageError("--voucher must be hex");
+            return txOut(await sendOp(rpcClient(v), key, { type: "paych.redeem", voucher: decodeVoucher(fromHex(v.voucher)) }, v.fee, noWait));
+          }
+          const client = rpcClient(v);
+          const { hash } = await client.call("paych_redeem", { channel: toHex(channelArg(v.channel)) });
+          if (noWait) return out(`sent ${hash}`, { hash, status: "pending" });
+          for (let i = 0; i < 120; i++) {
+            const r = await client.call("tx_get", { hash });
+            if (r.status === "finalized") return txOut({ hash, result: r });
+            await new Promise((res) => setTimeout(res, 250));
+          }
+          throw new CodedError("TX_NOT_FINALIZED", `transaction ${hash} not finalized within 30 s`);
+        }
+        case "close":
+        case "withdraw": {
+          const key = await ring.load(str(v.from, "from"));
+          const channel = channelArg(v.channel);
+          const op: Operation = sub === "close" ? { type: "paych.close", channel } : { type: "paych.withdraw", channel };
+          return txOut(await sendOp(rpcClient(v), key, op, v.fee, noWait));
+        }
+        case "list": {
+          if ((typeof v.payer === "string") === (typeof v.payee === "string")) throw new UsageError("give exactly one of --payer and --payee");
+          const params: { payer?: string; payee?: string; cursor?: string; limit?: number } = {};
+          if (typeof v.payer === "string") params.payer = toAddress(await resolveAddress(ring, v.payer));
+          if (typeof v.payee === "string") params.payee = toAddress(await resolveAddress(ring, v.payee));
+          if (typeof v.cursor === "string") params.cursor = v.cursor;
+          if (typeof v.limit === "string") params.limit = Number(v.limit);
+          const r = await rpcClient(v).call("paych_list", params);
+          const human = r.channels.length === 0 ? "no channels" : r.channels.map((c) => JSON.stringify(c)).join("\n");
+          return out(human + (r.nextCursor ? `\nnext: --cursor ${r.nextCursor}` : ""), r);
+        }
+        default:
+          throw new UsageError("expected: paych open|fund|voucher|redeem|close|withdraw|list ...");
       }
-      throw new CodedError("TX_NOT_FINALIZED", `transaction ${hash} not finalized within 30 s`);
     },
   },
 
   balance: {
     usage: "cloudcoin balance ADDRESS|NAME [--rpc URL] [--home DIR]",
     summary: "Show an account's balance, stake and nonce at the head.",
-    options: { home: COMMON.home, rpc: COMMON.rpc, json: COMMON.json, help: COMMON.help },
+    options: { home: COMMON.home, rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help },
     async run(v, pos) {
       const who = pos[0];
       if (!who) throw new UsageError("expected: balance ADDRESS|NAME");
       const address = isAddress(who) ? who : toAddress((await new Keyring(str(v.home, "home")).load(who)).publicKey);
-      const a = await new RpcClient(str(v.rpc, "rpc")).call("state_getAccount", { address });
+      const a = await rpcClient(v).call("state_getAccount", { address });
       out(`${address}: ${formatClc(BigInt(a.balance))} CLC (staked ${formatClc(BigInt(a.staked))}, nonce ${a.nonce}) at height ${a.height}`, a);
     },
   },
@@ -202,9 +352,9 @@ const commands: Record<string, Command> = {
   status: {
     usage: "cloudcoin status [--rpc URL]",
     summary: "Show the node's chain, head and consensus position.",
-    options: { rpc: COMMON.rpc, json: COMMON.json, help: COMMON.help },
+    options: { rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help },
     async run(v) {
-      const s = await new RpcClient(str(v.rpc, "rpc")).call("node_status", {});
+      const s = await rpcClient(v).call("node_status", {});
       out(`${s.chainId} height ${s.head.height} (${s.head.hash})${s.validator ? `, validator ${s.validator}` : ""}, mempool ${s.mempool.size}${s.error ? `, ERROR: ${s.error}` : ""}`, s);
     },
   },
