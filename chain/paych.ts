@@ -142,6 +142,16 @@ export interface VoucherCheck {
  * The signature is checked last: it is the expensive check.
  */
 export function checkVoucher(chainId: string, channel: Channel | undefined, v: Voucher, opts: CheckVoucherOptions = {}): VoucherCheck {
+  const { channel: c, ...check } = checkVoucherTerms(channel, v, opts);
+  if (!verify(c.payer, voucherSignBytes(chainId, v), v.signature)) throw new PaychError(PaychErrorCode.BAD_SIGNATURE, "voucher not signed by the channel's payer");
+  return check;
+}
+
+/**
+ * Every rule of `checkVoucher` except the signature, which the caller must then check against
+ * `channel.payer` over `voucherSignBytes` (the RPC does it on a worker thread). Throws PaychError.
+ */
+export function checkVoucherTerms(channel: Channel | undefined, v: Voucher, opts: CheckVoucherOptions = {}): VoucherCheck & { channel: Channel } {
   if (channel === undefined || !equalBytes(channel.id, v.channel)) throw new PaychError(PaychErrorCode.UNKNOWN_CHANNEL, "no such channel");
   if (channel.settled) throw new PaychError(PaychErrorCode.CLOSED, "the channel is settled");
   if (v.amount > channel.deposit) {
@@ -155,9 +165,8 @@ export function checkVoucher(chainId: string, channel: Channel | undefined, v: V
   if (opts.bestAmount !== undefined && v.amount < opts.bestAmount) {
     throw new PaychError(PaychErrorCode.NOT_MONOTONIC, `amount ${v.amount} below the best voucher's amount ${opts.bestAmount}`);
   }
-  if (!verify(channel.payer, voucherSignBytes(chainId, v), v.signature)) throw new PaychError(PaychErrorCode.BAD_SIGNATURE, "voucher not signed by the channel's payer");
   const floor = opts.bestAmount !== undefined && opts.bestAmount > channel.redeemed ? opts.bestAmount : channel.redeemed;
-  return { payable: v.amount - floor, remaining: channel.deposit - v.amount };
+  return { channel, payable: v.amount - floor, remaining: channel.deposit - v.amount };
 }
 
 /** Stateless rules of the channel operations (TX_INVALID_OPERATION in validateTxBasic); the reason, or undefined. */

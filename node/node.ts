@@ -3,6 +3,7 @@
  * mempool, signer, consensus driver, RPC. Started in order, stopped in reverse.
  */
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
@@ -24,6 +25,7 @@ import { startRpcServer, type RpcServer, type RpcToken } from "../rpc/server.ts"
 import { ConsensusDriver } from "./driver.ts";
 import { readKeyFile, writeKeyFile } from "./keyring.ts";
 import { DurableSigner } from "./signer.ts";
+import { VerifyPool } from "./verify-pool.ts";
 
 export const NODE_VERSION = "0.1.0";
 export const DEFAULT_RPC_PORT = 8645;
@@ -75,10 +77,11 @@ export class CloudcoinNode {
   readonly mempool: Mempool<SignedTx>;
   readonly driver: ConsensusDriver<unknown>;
   readonly rpc: RpcServer;
+  readonly verifyPool: VerifyPool;
   readonly validatorKey: KeyPair | null;
 
   private constructor(parts: {
-    log: Logger; genesis: Genesis; store: BlockStore; mempool: Mempool<SignedTx>; driver: ConsensusDriver<unknown>; rpc: RpcServer; key: KeyPair | null;
+    log: Logger; genesis: Genesis; store: BlockStore; mempool: Mempool<SignedTx>; driver: ConsensusDriver<unknown>; rpc: RpcServer; key: KeyPair | null; verifyPool: VerifyPool;
   }) {
     this.log = parts.log;
     this.genesis = parts.genesis;
@@ -86,6 +89,7 @@ export class CloudcoinNode {
     this.mempool = parts.mempool;
     this.driver = parts.driver;
     this.rpc = parts.rpc;
+    this.verifyPool = parts.verifyPool;
     this.validatorKey = parts.key;
   }
 
@@ -161,7 +165,11 @@ export class CloudcoinNode {
         mempool.add(tx);
         return tx;
       };
+      // Per-request signature checks of the RPC run on the other cores (consensus keeps its own).
+      const verifyPool = await VerifyPool.start(Math.max(1, availableParallelism() - 1));
+      cleanup.unshift(() => verifyPool.close());
       const ctx: RpcContext = {
+        verifier: verifyPool,
         chainId: genesis.chainId,
         genesisHash: genesis.hash,
         nodeVersion: NODE_VERSION,
@@ -195,7 +203,7 @@ export class CloudcoinNode {
       cleanup.unshift(() => rpc.close());
       log.info({ url: rpc.url, validator: signer ? toAddress(signer.publicKey) : null }, "JSON-RPC listening");
       driver.start();
-      return new CloudcoinNode({ log, genesis, store, mempool, driver, rpc, key });
+      return new CloudcoinNode({ log, genesis, store, mempool, driver, rpc, key, verifyPool });
     } catch (e) {
       for (const c of cleanup) await c().catch(() => undefined);
       throw e;
@@ -205,6 +213,7 @@ export class CloudcoinNode {
   /** Stops in reverse order: RPC, consensus (waiting for an in-flight commit), store. */
   async stop(): Promise<void> {
     await this.rpc.close();
+    await this.verifyPool.close();
     await this.driver.stop();
     await this.store.close();
     this.log.info({}, "stopped");

@@ -17,7 +17,14 @@ export type ChainReader = Pick<
 /** The node-local best voucher per channel (getBestVoucher reads memory only). */
 export type VoucherKeeper = Pick<VoucherStore, "getBestVoucher" | "putBestVoucher">;
 
+/** Checks one signature with the chain's rule, possibly on another thread. */
+export interface SignatureVerifier {
+  verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
+}
+
 export interface RpcContext {
+  /** Where per-request signature checks run (a worker pool in the node); inline when absent. */
+  readonly verifier?: SignatureVerifier;
   readonly chainId: string;
   readonly genesisHash: Uint8Array;
   readonly nodeVersion: string;

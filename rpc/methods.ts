@@ -5,8 +5,8 @@
 import { z } from "zod";
 import { equalBytes, fromHex, toHex } from "../chain/bytes.ts";
 import { CodedError } from "../chain/errors.ts";
-import { fromAddress, isAddress, toAddress } from "../chain/keys.ts";
-import { checkVoucher, decodeVoucher, PaychError, PaychErrorCode, readChannel, type Voucher } from "../chain/paych.ts";
+import { fromAddress, isAddress, toAddress, verify } from "../chain/keys.ts";
+import { checkVoucher, checkVoucherTerms, decodeVoucher, PaychError, PaychErrorCode, readChannel, voucherSignBytes, type CheckVoucherOptions, type Voucher, type VoucherCheck } from "../chain/paych.ts";
 import { StateKey } from "../chain/state.ts";
 import { encodeStateProof } from "../chain/smt.ts";
 import type { RpcContext } from "./context.ts";
@@ -86,6 +86,18 @@ function parseCursor(c: string): { height: bigint; index: number } {
   const m = /^([0-9]{1,19}):([0-9]{1,10})$/.exec(c);
   if (!m) throw new CodedError(RpcAppErrorCode.BAD_CURSOR, "cursor must be \"height:index\" from a previous page");
   return { height: BigInt(m[1]!), index: Number(m[2]) };
+}
+
+/**
+ * checkVoucher for the RPC: the terms against the head state here, the signature (the expensive
+ * part, checked last as in checkVoucher) through the context's verifier, off the event loop.
+ */
+async function checkVoucherRpc(ctx: RpcContext, v: Voucher, opts?: CheckVoucherOptions): Promise<VoucherCheck> {
+  const { channel, ...check } = checkVoucherTerms(readChannel(ctx.headState(), v.channel), v, opts);
+  const message = voucherSignBytes(ctx.chainId, v);
+  const ok = ctx.verifier ? await ctx.verifier.verify(channel.payer, message, v.signature) : verify(channel.payer, message, v.signature);
+  if (!ok) throw new PaychError(PaychErrorCode.BAD_SIGNATURE, "voucher not signed by the channel's payer");
+  return check;
 }
 
 export const methods = {
@@ -350,9 +362,9 @@ export const methods = {
     params: z.object({ voucher: voucherHex }),
     result: z.object({ ok: z.literal(true), channel: z.string(), amount: decimal, nonce: decimal, payable: decimal, remaining: decimal }),
     permission: "read",
-    handler: (p, ctx: RpcContext) => {
+    handler: async (p, ctx: RpcContext) => {
       const v = decodeVoucher(fromHex(p.voucher));
-      const { payable, remaining } = checkVoucher(ctx.chainId, readChannel(ctx.headState(), v.channel), v, bestOf(ctx.vouchers.getBestVoucher(v.channel)));
+      const { payable, remaining } = await checkVoucherRpc(ctx, v, bestOf(ctx.vouchers.getBestVoucher(v.channel)));
       return { ok: true as const, channel: toHex(v.channel), amount: v.amount.toString(), nonce: v.nonce.toString(), payable: payable.toString(), remaining: remaining.toString() };
     },
   }),
@@ -366,7 +378,7 @@ export const methods = {
     permission: "write",
     handler: async (p, ctx: RpcContext) => {
       const v = decodeVoucher(fromHex(p.voucher));
-      checkVoucher(ctx.chainId, readChannel(ctx.headState(), v.channel), v);
+      await checkVoucherRpc(ctx, v);
       const stored = await ctx.vouchers.putBestVoucher(v);
       return { stored, channel: toHex(v.channel), amount: v.amount.toString(), nonce: v.nonce.toString() };
     },
