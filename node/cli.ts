@@ -27,10 +27,9 @@ import { signTx, type Operation } from "../chain/tx.ts";
 import { validateAndComplete, type GenesisFile } from "../genesis/schema.ts";
 import { devnetGenesisFile } from "../genesis/devnet.ts";
 import { RpcClient, type ResultOf } from "../rpc/client.ts";
-import type { RpcToken } from "../rpc/server.ts";
-import { PERMISSIONS, type Permission } from "../rpc/table.ts";
 import { Keyring, keyFileJson } from "./keyring.ts";
-import { CloudcoinNode, DEFAULT_RPC_PORT, defaultHome } from "./node.ts";
+import { CloudcoinNode, defaultHome } from "./node.ts";
+import { DEFAULT_RPC_PORT, readConfigFile, resolveStartConfig } from "./config.ts";
 
 const COMMON = {
   home: { type: "string", default: defaultHome() },
@@ -66,20 +65,6 @@ function rpcClient(v: Record<string, string | boolean | undefined>): RpcClient {
 }
 
 /** CLOUDCOIN_RPC_TOKENS: "token:sign,admin;token2:sign" (whitespace around parts ignored). */
-export function parseRpcTokens(spec: string | undefined): RpcToken[] {
-  if (spec === undefined || spec.trim() === "") return [];
-  return spec.split(";").filter((part) => part.trim() !== "").map((part) => {
-    const colon = part.indexOf(":");
-    const token = (colon < 0 ? part : part.slice(0, colon)).trim();
-    if (token === "") throw new UsageError("CLOUDCOIN_RPC_TOKENS: empty token (expected \"token:perm,perm;token2:perm\")");
-    const perms = colon < 0 ? [] : part.slice(colon + 1).split(",").map((p) => p.trim()).filter((p) => p !== "");
-    for (const p of perms) {
-      if (!PERMISSIONS.includes(p as Permission)) throw new UsageError(`CLOUDCOIN_RPC_TOKENS: unknown permission "${p}" (one of ${PERMISSIONS.join(", ")})`);
-    }
-    return { token, permissions: perms as Permission[] };
-  });
-}
-
 /** An address, or the name of a key in the keyring. */
 async function resolveAddress(ring: Keyring, who: string): Promise<Uint8Array> {
   return isAddress(who) ? fromAddress(who) : (await ring.load(who)).publicKey;
@@ -119,25 +104,31 @@ const commands: Record<string, Command> = {
     usage: "cloudcoin start [--home DIR] [--rpc-host HOST] [--rpc-port PORT] [--log-level LEVEL] [--service-key NAME]",
     summary:
       "Run a node. Without <home>/genesis.json it runs the embedded single-validator devnet. " +
-      "--service-key NAME: the keyring key the node signs paych_redeem with; CLOUDCOIN_RPC_TOKENS=\"token:sign,admin;t2:sign\" sets the RPC bearer tokens.",
+      "Settings come from flags, then CLOUDCOIN_* environment variables, then <home>/config.json, then defaults " +
+      "(see node/config.ts); --service-key NAME: the keyring key that signs paych_redeem; " +
+      "CLOUDCOIN_RPC_TOKENS=\"token:sign,admin;t2:sign\" sets the RPC bearer tokens.",
     options: {
       home: COMMON.home,
       "service-key": { type: "string" },
-      "rpc-host": { type: "string", default: "127.0.0.1" },
-      "rpc-port": { type: "string", default: String(DEFAULT_RPC_PORT) },
-      "log-level": { type: "string", default: process.env.CLOUDCOIN_LOG_LEVEL ?? "info" },
+      "rpc-host": { type: "string" },
+      "rpc-port": { type: "string" },
+      "log-level": { type: "string" },
       help: COMMON.help,
     },
     async run(v) {
-      const port = Number(v["rpc-port"]);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError("--rpc-port must be 0-65535");
       const home = str(v.home, "home");
-      const rpcTokens = parseRpcTokens(process.env.CLOUDCOIN_RPC_TOKENS);
-      const serviceKey = typeof v["service-key"] === "string" ? await new Keyring(home).load(str(v["service-key"], "service-key")) : undefined;
-      const node = await CloudcoinNode.start({
-        home, rpcHost: str(v["rpc-host"], "rpc-host"), rpcPort: port, logLevel: str(v["log-level"], "log-level"), rpcCheckResults: process.env.CLOUDCOIN_RPC_CHECK_RESULTS === "1",
-        rpcTokens, ...(serviceKey ? { serviceKey } : {}),
+      const flag = (k: string): string | undefined => (typeof v[k] === "string" ? (v[k] as string) : undefined);
+      const config = resolveStartConfig({
+        file: await readConfigFile(home),
+        env: process.env,
+        flags: { rpcHost: flag("rpc-host"), rpcPort: flag("rpc-port"), logLevel: flag("log-level"), serviceKey: flag("service-key") },
       });
+      const serviceKey = config.serviceKey !== undefined ? await new Keyring(home).load(config.serviceKey) : undefined;
+      const node = await CloudcoinNode.start({
+        home, rpcHost: config.rpcHost, rpcPort: config.rpcPort, logLevel: config.logLevel, rpcCheckResults: process.env.CLOUDCOIN_RPC_CHECK_RESULTS === "1",
+        rpcTokens: config.rpcTokens, ...(serviceKey ? { serviceKey } : {}),
+      });
+      node.log.info({ sources: config.sources }, "configuration");
       if (serviceKey) node.log.info({ address: toAddress(serviceKey.publicKey) }, "service key loaded (signs paych_redeem)");
       let stopping = false;
       const stop = (signal: string) => {

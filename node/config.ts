@@ -1,0 +1,137 @@
+/**
+ * The node's start configuration, from four layers in this precedence (highest first):
+ *
+ *   1. command-line flags        --rpc-host, --rpc-port, --log-level, --service-key
+ *   2. environment variables     CLOUDCOIN_RPC_HOST, CLOUDCOIN_RPC_PORT, CLOUDCOIN_LOG_LEVEL,
+ *                                CLOUDCOIN_SERVICE_KEY, CLOUDCOIN_RPC_TOKENS ("tok:sign,admin;tok2:sign")
+ *   3. the file <home>/config.json  {"rpcHost", "rpcPort", "logLevel", "serviceKey",
+ *                                    "rpcTokens": [{"token", "permissions": [...]}]}
+ *   4. defaults                  127.0.0.1, 8645, info, no service key, no tokens
+ *
+ * Every layer is validated; a bad value is refused with the layer that gave it, never ignored.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { CodedError } from "../chain/errors.ts";
+import { PERMISSIONS, type Permission } from "../rpc/table.ts";
+import type { RpcToken } from "../rpc/server.ts";
+
+export const DEFAULT_RPC_PORT = 8645;
+
+export const ConfigErrorCode = { INVALID: "CONFIG_INVALID" } as const;
+export type ConfigErrorCode = (typeof ConfigErrorCode)[keyof typeof ConfigErrorCode];
+export class ConfigError extends CodedError<ConfigErrorCode> {}
+
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+const permission = z.enum(PERMISSIONS as unknown as [Permission, ...Permission[]]);
+
+const layerSchema = z.strictObject({
+  rpcHost: z.string().min(1).max(255).optional(),
+  rpcPort: z.int().min(0).max(65535).optional(),
+  logLevel: z.enum(LOG_LEVELS).optional(),
+  serviceKey: z.string().min(1).max(64).optional(),
+  rpcTokens: z.array(z.strictObject({ token: z.string().min(1), permissions: z.array(permission) })).optional(),
+});
+type Layer = z.infer<typeof layerSchema>;
+
+export interface StartConfig {
+  readonly rpcHost: string;
+  readonly rpcPort: number;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly serviceKey: string | undefined;
+  readonly rpcTokens: RpcToken[];
+  /** Where each value came from, for the startup log. */
+  readonly sources: Readonly<Record<keyof Layer, "flag" | "env" | "file" | "default">>;
+}
+
+export interface StartFlags {
+  readonly rpcHost?: string | undefined;
+  readonly rpcPort?: string | undefined;
+  readonly logLevel?: string | undefined;
+  readonly serviceKey?: string | undefined;
+}
+
+function invalid(source: string, message: string): never {
+  throw new ConfigError(ConfigErrorCode.INVALID, `${source}: ${message}`, { source });
+}
+
+function check(source: string, raw: unknown): Layer {
+  const r = layerSchema.safeParse(raw);
+  if (!r.success) invalid(source, r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; "));
+  return r.data;
+}
+
+function port(source: string, s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  if (!/^[0-9]{1,5}$/.test(s)) invalid(source, `"${s}" is not a port number`);
+  return Number(s);
+}
+
+/** "tok:sign,admin;tok2:sign" as in CLOUDCOIN_RPC_TOKENS. */
+export function parseRpcTokens(spec: string | undefined, source = "CLOUDCOIN_RPC_TOKENS"): RpcToken[] | undefined {
+  if (spec === undefined || spec.trim() === "") return undefined;
+  return spec
+    .split(";")
+    .filter((part) => part.trim() !== "")
+    .map((part) => {
+      const colon = part.indexOf(":");
+      const token = (colon < 0 ? part : part.slice(0, colon)).trim();
+      if (token === "") invalid(source, 'empty token (expected "token:perm,perm;token2:perm")');
+      const perms = colon < 0 ? [] : part.slice(colon + 1).split(",").map((p) => p.trim()).filter((p) => p !== "");
+      for (const p of perms) if (!PERMISSIONS.includes(p as Permission)) invalid(source, `unknown permission "${p}" (one of ${PERMISSIONS.join(", ")})`);
+      return { token, permissions: perms as Permission[] };
+    });
+}
+
+/** Reads and parses <home>/config.json; undefined if there is none. */
+export async function readConfigFile(home: string): Promise<unknown> {
+  const path = join(home, "config.json");
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    invalid(path, `not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Merges the layers: flags over environment over file over defaults. Pure. */
+export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Record<string, string | undefined>>; flags: StartFlags }): StartConfig {
+  const file = layers.file === undefined ? {} : check("config.json", layers.file);
+  const e = layers.env;
+  const env = check("environment", {
+    ...(e.CLOUDCOIN_RPC_HOST ? { rpcHost: e.CLOUDCOIN_RPC_HOST } : {}),
+    ...(e.CLOUDCOIN_RPC_PORT ? { rpcPort: port("CLOUDCOIN_RPC_PORT", e.CLOUDCOIN_RPC_PORT) } : {}),
+    ...(e.CLOUDCOIN_LOG_LEVEL ? { logLevel: e.CLOUDCOIN_LOG_LEVEL } : {}),
+    ...(e.CLOUDCOIN_SERVICE_KEY ? { serviceKey: e.CLOUDCOIN_SERVICE_KEY } : {}),
+    ...(e.CLOUDCOIN_RPC_TOKENS ? { rpcTokens: parseRpcTokens(e.CLOUDCOIN_RPC_TOKENS) } : {}),
+  });
+  const f = layers.flags;
+  const flags = check("flags", {
+    ...(f.rpcHost !== undefined ? { rpcHost: f.rpcHost } : {}),
+    ...(f.rpcPort !== undefined ? { rpcPort: port("--rpc-port", f.rpcPort) } : {}),
+    ...(f.logLevel !== undefined ? { logLevel: f.logLevel } : {}),
+    ...(f.serviceKey !== undefined ? { serviceKey: f.serviceKey } : {}),
+  });
+  const pick = <K extends keyof Layer>(k: K, fallback: Layer[K]): [Layer[K], "flag" | "env" | "file" | "default"] =>
+    flags[k] !== undefined ? [flags[k], "flag"] : env[k] !== undefined ? [env[k], "env"] : file[k] !== undefined ? [file[k], "file"] : [fallback, "default"];
+  const [rpcHost, sHost] = pick("rpcHost", "127.0.0.1");
+  const [rpcPort, sPort] = pick("rpcPort", DEFAULT_RPC_PORT);
+  const [logLevel, sLog] = pick("logLevel", "info");
+  const [serviceKey, sKey] = pick("serviceKey", undefined);
+  const [rpcTokens, sTok] = pick("rpcTokens", []);
+  return {
+    rpcHost: rpcHost!,
+    rpcPort: rpcPort!,
+    logLevel: logLevel!,
+    serviceKey,
+    rpcTokens: rpcTokens ?? [],
+    sources: { rpcHost: sHost, rpcPort: sPort, logLevel: sLog, serviceKey: sKey, rpcTokens: sTok },
+  };
+}
