@@ -62,8 +62,8 @@ export interface DriverDeps<S> {
   readonly params: ChainParams;
   readonly log: Logger;
   readonly now: () => number;
-  /** called after a block is durably committed */
-  readonly onCommit: (block: Block, result: BlockResult, state: ChainState) => void;
+  /** called after a block is durably committed; `commit` holds the round it was decided in */
+  readonly onCommit: (block: Block, result: BlockResult, state: ChainState, commit: Commit) => void;
   /** WAL entries per height beyond which peer messages are no longer logged (default DEFAULT_WAL_MAX_ENTRIES) */
   readonly walMaxEntries?: number;
   /** test instrumentation, see DriverProbe */
@@ -378,7 +378,7 @@ export class ConsensusDriver<S> {
         this.#lastCommit = effect.commit;
         this.#executed.clear();
         d.mempool.onBlockCommitted(effect.block.txs.map((t) => t.hash), effect.block.txs.map((t) => t.sender));
-        d.onCommit(effect.block, result, this.#state);
+        d.onCommit(effect.block, result, this.#state, effect.commit);
         // The height's WAL is done with. Not atomic with the commit: replay reads only the WAL of
         // head + 1, and whatever is left of committed heights is cleared at the next commit or start.
         try {

@@ -21,14 +21,18 @@ import { devnetGenesis, devnetValidatorKey } from "../genesis/devnet.ts";
 import { genesisState, parseGenesisJson, type Genesis } from "../genesis/schema.ts";
 import type { RpcContext } from "../rpc/context.ts";
 import { methods, RpcAppErrorCode } from "../rpc/methods.ts";
-import { startRpcServer, type RpcServer, type RpcToken } from "../rpc/server.ts";
+import { withDiscover } from "../rpc/openrpc.ts";
+import { startRpcServer, type RpcRateLimit, type RpcServer, type RpcToken } from "../rpc/server.ts";
+import { subscriptionMethodStubs, Subscriptions } from "../rpc/ws.ts";
 import { ConsensusDriver } from "./driver.ts";
 import { readKeyFile, writeKeyFile } from "./keyring.ts";
+import { createNodeMetrics } from "./metrics.ts";
 import { DurableSigner } from "./signer.ts";
 import { VerifyPool } from "./verify-pool.ts";
 
 export const NODE_VERSION = "0.1.0";
-export const DEFAULT_RPC_PORT = 8645;
+export { DEFAULT_RPC_PORT } from "./config.ts";
+import { DEFAULT_RPC_PORT } from "./config.ts";
 
 export interface NodeOptions {
   /** Home directory: genesis.json, validator.key.json, keys/, data/. */
@@ -45,6 +49,8 @@ export interface NodeOptions {
   rpcTokens?: RpcToken[];
   /** The key paych_redeem signs with: the payee account of the services this node settles for. */
   serviceKey?: KeyPair;
+  /** Per-client-IP limit on RPC POSTs (default defaultRpcRateLimit); false: none. */
+  rpcRateLimit?: RpcRateLimit | false;
 }
 
 export function defaultHome(): string {
@@ -131,8 +137,12 @@ export class CloudcoinNode {
       }
       const signer = isValidator ? await DurableSigner.open(key, join(dataDir, "signer-state.json")) : null;
       const blockLog = root.child({ module: "chain" });
+      // Scraped at GET /metrics on the RPC listener.
+      const metrics = createNodeMetrics({ mempool, now: () => Date.now() });
       const machine = createTendermintMachine(defaultTendermintConfig);
       const evidencePool = new EvidencePool();
+      // WebSocket subscribers (rpc/ws.ts), fed every finalized block from onCommit.
+      const subscriptions = new Subscriptions({}, root.child({ module: "ws" }));
       driver = new ConsensusDriver<unknown>(
         {
           machine: machine as never,
@@ -145,9 +155,14 @@ export class CloudcoinNode {
           params: genesis.params,
           log: root.child({ module: "consensus" }),
           now: () => Date.now(),
-          onCommit: (block, result) => {
+          onCommit: (block, result, _state, commit) => {
             const failed = result.receipts.filter((r) => !r.ok).length;
+            metrics.recordCommit({
+              height: block.header.height, timeMs: block.header.time, round: commit.round,
+              txsOk: result.receipts.length - failed, txsFailed: failed, evidence: block.evidence.length,
+            });
             blockLog.info({ height: Number(block.header.height), hash: toHex(block.hash), txs: block.txs.length, failed, stateRoot: toHex(block.header.stateRoot) }, "finalized block");
+            subscriptions.publishBlock(block, result);
           },
         },
         state,
@@ -199,7 +214,9 @@ export class CloudcoinNode {
           };
         },
       };
-      const rpc = await startRpcServer({ host: opts.rpcHost, port: opts.rpcPort, tokens: opts.rpcTokens ?? [], logger: root.child({ module: "rpc" }), checkResults: opts.rpcCheckResults ?? false }, methods, ctx);
+      const rpc = await startRpcServer({ host: opts.rpcHost, port: opts.rpcPort, tokens: opts.rpcTokens ?? [], logger: root.child({ module: "rpc" }), checkResults: opts.rpcCheckResults ?? false,
+        observe: metrics.observeRpc, metrics: metrics.registry, ...(opts.rpcRateLimit !== undefined ? { rateLimit: opts.rpcRateLimit } : {}) },
+        withDiscover({ ...methods, ...subscriptionMethodStubs<RpcContext>() }, { title: "Cloudcoin node", version: NODE_VERSION }), ctx, subscriptions);
       cleanup.unshift(() => rpc.close());
       log.info({ url: rpc.url, validator: signer ? toAddress(signer.publicKey) : null }, "JSON-RPC listening");
       driver.start();

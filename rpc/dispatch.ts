@@ -24,7 +24,17 @@ export interface DispatchOptions {
    */
   checkResults?: boolean;
   log?: RpcErrorLogger;
+  /**
+   * Called once per call (batch items one by one, notifications included) with its duration.
+   * `method` is the table's name, or UNKNOWN_METHOD_LABEL / INVALID_REQUEST_LABEL, so a caller
+   * cannot grow a metric's label set with made-up names. `errorCode` is the JSON-RPC code sent
+   * (or that would be sent, for a notification) when `ok` is false.
+   */
+  observe?: (method: string, seconds: number, ok: boolean, errorCode?: number) => void;
 }
+
+export const UNKNOWN_METHOD_LABEL = "(unknown)";
+export const INVALID_REQUEST_LABEL = "(invalid)";
 
 export type JsonRpcId = string | number | null;
 
@@ -42,12 +52,15 @@ export async function dispatch<Ctx>(
   try {
     body = JSON.parse(rawBody);
   } catch {
+    opts.observe?.(INVALID_REQUEST_LABEL, 0, false, RpcErrorCode.PARSE_ERROR);
     return serialize(null, { error: errorObject(RpcErrorCode.PARSE_ERROR, "parse error") }, opts.log);
   }
   if (!Array.isArray(body)) return handleCall(table, body, ctx, opts);
 
-  if (body.length === 0) return invalidRequest(null, "empty batch");
-  if (body.length > opts.maxBatch) return invalidRequest(null, `batch larger than ${opts.maxBatch}`);
+  if (body.length === 0 || body.length > opts.maxBatch) {
+    opts.observe?.(INVALID_REQUEST_LABEL, 0, false, RpcErrorCode.INVALID_REQUEST);
+    return invalidRequest(null, body.length === 0 ? "empty batch" : `batch larger than ${opts.maxBatch}`);
+  }
   // Calls of a batch run concurrently; responses keep request order, notifications omitted.
   const responses = await Promise.all(body.map((item: unknown) => handleCall(table, item, ctx, opts)));
   const sent = responses.filter((r): r is string => r !== undefined);
@@ -64,13 +77,23 @@ async function handleCall<Ctx>(
   opts: DispatchOptions,
 ): Promise<string | undefined> {
   const req = parseRequest(item);
-  if ("invalid" in req) return invalidRequest(req.id, req.invalid);
+  if ("invalid" in req) {
+    opts.observe?.(INVALID_REQUEST_LABEL, 0, false, RpcErrorCode.INVALID_REQUEST);
+    return invalidRequest(req.id, req.invalid);
+  }
 
+  const started = opts.observe ? performance.now() : 0;
   let outcome: Outcome;
   try {
     outcome = { result: await call(table, req.method, req.params, ctx, opts) };
   } catch (err) {
     outcome = { error: toErrorObject(err, opts.log, req.method) };
+  }
+  if (opts.observe) {
+    const label = Object.hasOwn(table, req.method) ? req.method : UNKNOWN_METHOD_LABEL;
+    const seconds = (performance.now() - started) / 1000;
+    if ("error" in outcome) opts.observe(label, seconds, false, outcome.error.code);
+    else opts.observe(label, seconds, true);
   }
   // Notifications are executed but never answered, not even with an error (spec section 4.1).
   if (req.id === undefined) return undefined;

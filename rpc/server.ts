@@ -4,14 +4,16 @@
  *
  * HTTP status: 200 for every JSON-RPC response (errors included), 204 when there is nothing
  * to send (notifications), 401 for an Authorization header that matches no token, 413 for an
- * oversized body; the non-200 answers still carry a JSON-RPC error body.
+ * oversized body, 429 for a client over its rate limit; the non-200 answers still carry a JSON-RPC error body.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
+import rateLimit from "@fastify/rate-limit";
 import { dispatch } from "./dispatch.ts";
 import { errorObject, RpcErrorCode } from "./errors.ts";
 import { PERMISSIONS, validateMethodTable, type MethodTable, type Permission } from "./table.ts";
+import { registerWebSocketRoute, Subscriptions } from "./ws.ts";
 
 /** The subset of a pino logger the server uses. */
 export interface RpcLogger {
@@ -39,7 +41,30 @@ export interface RpcServerOptions {
   checkResults?: boolean;
   /** false or absent: no logging. */
   logger?: RpcLogger | false;
+  /** Per-call hook (metrics): see DispatchOptions.observe; also told of 401 and 429 answers. */
+  observe?: (method: string, seconds: number, ok: boolean, errorCode?: number) => void;
+  /** Serves GET /metrics with this registry's text (a prom-client Registry fits). */
+  metrics?: MetricsSource;
+  /** Requests per client IP on the POST route; false turns the limit off. */
+  rateLimit?: RpcRateLimit | false;
 }
+
+export interface RpcRateLimit {
+  max: number;
+  timeWindowMs: number;
+}
+
+/** The part of a prom-client Registry GET /metrics needs. */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
+/** Generous: it stops a runaway client, not a busy one. */
+export const defaultRpcRateLimit: RpcRateLimit = { max: 10_000, timeWindowMs: 10_000 };
+
+/** What the route label of a request refused before dispatch looks like in `observe`. */
+export const TRANSPORT_LABEL = "(transport)";
 
 export const defaultRpcServerOptions = {
   host: "127.0.0.1",
@@ -49,7 +74,8 @@ export const defaultRpcServerOptions = {
   tokens: [],
   checkResults: true,
   logger: false,
-} as const satisfies Required<RpcServerOptions>;
+  rateLimit: defaultRpcRateLimit,
+} as const satisfies Required<Omit<RpcServerOptions, "observe" | "metrics">>;
 
 export interface RpcServer {
   /** The bound IP address, e.g. "127.0.0.1". */
@@ -69,6 +95,8 @@ export async function startRpcServer<Ctx>(
   opts: RpcServerOptions,
   table: MethodTable<Ctx>,
   ctx: Ctx,
+  /** The WebSocket publisher (rpc/ws.ts) of GET /; absent: a private one with the default limits. */
+  subscriptions?: Subscriptions,
 ): Promise<RpcServer> {
   validateMethodTable(table);
   const bodyLimit = opts.bodyLimit ?? defaultRpcServerOptions.bodyLimit;
@@ -77,6 +105,10 @@ export async function startRpcServer<Ctx>(
   if (!Number.isSafeInteger(maxBatch) || maxBatch <= 0) throw new RangeError("maxBatch must be a positive integer");
   const tokens = prepareTokens(opts.tokens ?? []);
   const log = opts.logger || undefined;
+  const limit = opts.rateLimit === undefined ? defaultRpcRateLimit : opts.rateLimit;
+  if (limit && (!Number.isSafeInteger(limit.max) || limit.max <= 0 || !Number.isSafeInteger(limit.timeWindowMs) || limit.timeWindowMs <= 0)) {
+    throw new RangeError("rateLimit max and timeWindowMs must be positive integers");
+  }
 
   // Fastify's own logger stays off: requests are not logged, failures go to `log` below.
   const app = Fastify({ logger: false, bodyLimit });
@@ -90,9 +122,27 @@ export async function startRpcServer<Ctx>(
 
   app.get("/health", async () => ({ ok: true }));
 
-  app.post("/", async (req, reply) => {
+  // JSON-RPC over WebSocket at GET / (upgrade), same table, tokens and limits (rpc/ws.ts).
+  await registerWebSocketRoute(app, {
+    table, ctx, subscriptions: subscriptions ?? new Subscriptions({}, log), maxBatch, checkResults: opts.checkResults ?? true,
+    resolvePermissions: (header) => resolvePermissions(header, tokens), ...(log ? { log } : {}),
+  });
+  const metrics = opts.metrics;
+  if (metrics) app.get("/metrics", async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+
+  // Only routes that opt in (config.rateLimit) are limited; the key is the client IP.
+  if (limit) {
+    await app.register(rateLimit, {
+      global: false,
+      errorResponseBuilder: (_req, ctx) => Object.assign(new Error("rate limited"), { statusCode: ctx.statusCode, rateLimited: true }),
+    });
+  }
+  const routeConfig = limit ? { config: { rateLimit: { max: limit.max, timeWindow: limit.timeWindowMs } } } : {};
+
+  app.post("/", routeConfig, async (req, reply) => {
     const permissions = resolvePermissions(req.headers.authorization, tokens);
     if (permissions === undefined) {
+      opts.observe?.(TRANSPORT_LABEL, 0, false, RpcErrorCode.UNAUTHORIZED);
       return reply
         .code(401)
         .header("www-authenticate", "Bearer")
@@ -100,14 +150,19 @@ export async function startRpcServer<Ctx>(
         .send(errorBody(RpcErrorCode.UNAUTHORIZED, "invalid authorization token"));
     }
     const raw = typeof req.body === "string" ? req.body : "";
-    const out = await dispatch(table, raw, ctx, { allowedPermissions: permissions, maxBatch, log, checkResults: opts.checkResults ?? true });
+    const out = await dispatch(table, raw, ctx, { allowedPermissions: permissions, maxBatch, log, checkResults: opts.checkResults ?? true, ...(opts.observe ? { observe: opts.observe } : {}) });
     if (out === undefined) return reply.code(204).send();
     return reply.code(200).type(JSON_TYPE).send(out);
   });
 
   // Transport-level failures (body too large, bad content length, ...) still answer in
   // JSON-RPC form, with id null since the request was never read.
-  app.setErrorHandler((err: { statusCode?: number }, _req, reply) => {
+  app.setErrorHandler((err: { statusCode?: number; rateLimited?: boolean }, _req, reply) => {
+    if (err.rateLimited === true) {
+      // The plugin has already set retry-after and the x-ratelimit-* headers.
+      opts.observe?.(TRANSPORT_LABEL, 0, false, RpcErrorCode.RATE_LIMITED);
+      return reply.code(429).type(JSON_TYPE).send(errorBody(RpcErrorCode.RATE_LIMITED, "rate limited"));
+    }
     const status = typeof err.statusCode === "number" && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) {
       log?.error({ err }, "rpc server error");

@@ -1,0 +1,118 @@
+/**
+ * The node's Prometheus metrics, on a Registry of their own (never prom-client's global one,
+ * so two nodes in one process, or a test, never share counters). Served as text at GET
+ * /metrics on the RPC listener (rpc/server.ts `metrics` option).
+ *
+ * Everything is fed from outside: `recordCommit` from the driver's onCommit, `observeRpc` from
+ * the dispatcher; mempool gauges are read on each scrape.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export interface NodeMetricsDeps {
+  /** Read on each scrape. */
+  readonly mempool: { readonly size: number; readonly bytes: number };
+  /** Wall clock in ms (finality latency is commit time minus the block's header time). */
+  readonly now: () => number;
+}
+
+/** What one committed block contributes. */
+export interface CommitSample {
+  height: bigint;
+  /** The block's header time, ms since the epoch. */
+  timeMs: bigint;
+  /** The round the block was decided in; rounds above 0 are extra rounds. */
+  round: number;
+  txsOk: number;
+  txsFailed: number;
+  evidence: number;
+}
+
+export interface NodeMetrics {
+  readonly registry: Registry;
+  recordCommit(c: CommitSample): void;
+  /** Matches DispatchOptions.observe / RpcServerOptions.observe. */
+  observeRpc(method: string, seconds: number, ok: boolean, errorCode?: number): void;
+  setPeers(n: number): void;
+}
+
+const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
+const RPC_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const height = new Gauge({ name: "cloudcoin_chain_height", help: "Height of the latest finalized block", registers });
+  const latency = new Histogram({
+    name: "cloudcoin_finality_latency_seconds",
+    help: "Time from a block's header time to its commit on this node",
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const rounds = new Counter({
+    name: "cloudcoin_consensus_rounds_total",
+    help: "Extra consensus rounds: each block decided at round r > 0 adds r",
+    registers,
+  });
+  new Gauge({
+    name: "cloudcoin_mempool_txs",
+    help: "Transactions in the mempool",
+    registers,
+    collect() {
+      this.set(deps.mempool.size);
+    },
+  });
+  new Gauge({
+    name: "cloudcoin_mempool_bytes",
+    help: "Encoded bytes of the transactions in the mempool",
+    registers,
+    collect() {
+      this.set(deps.mempool.bytes);
+    },
+  });
+  const peers = new Gauge({ name: "cloudcoin_peers", help: "Connected peers (0 until the p2p layer exists)", registers });
+  peers.set(0);
+  const rpcDuration = new Histogram({
+    name: "cloudcoin_rpc_request_duration_seconds",
+    help: "JSON-RPC call duration by method (unknown names as (unknown), malformed requests as (invalid))",
+    labelNames: ["method"] as const,
+    buckets: RPC_BUCKETS,
+    registers,
+  });
+  const rpcErrors = new Counter({
+    name: "cloudcoin_rpc_errors_total",
+    help: "JSON-RPC error responses by error code",
+    labelNames: ["code"] as const,
+    registers,
+  });
+  const txs = new Counter({
+    name: "cloudcoin_txs_total",
+    help: "Finalized transactions by receipt result",
+    labelNames: ["result"] as const,
+    registers,
+  });
+  // Both series exist from the start, so rate() works before the first failure.
+  txs.inc({ result: "ok" }, 0);
+  txs.inc({ result: "failed" }, 0);
+  const evidence = new Counter({ name: "cloudcoin_evidence_total", help: "Evidence included in finalized blocks", registers });
+
+  return {
+    registry,
+    recordCommit(c) {
+      height.set(Number(c.height));
+      const seconds = (deps.now() - Number(c.timeMs)) / 1000;
+      // A clock behind the proposer's would give a negative latency: not a sample.
+      if (seconds >= 0) latency.observe(seconds);
+      if (c.round > 0) rounds.inc(c.round);
+      if (c.txsOk > 0) txs.inc({ result: "ok" }, c.txsOk);
+      if (c.txsFailed > 0) txs.inc({ result: "failed" }, c.txsFailed);
+      if (c.evidence > 0) evidence.inc(c.evidence);
+    },
+    observeRpc(method, seconds, ok, errorCode) {
+      rpcDuration.observe({ method }, seconds);
+      if (!ok) rpcErrors.inc({ code: String(errorCode ?? "unknown") });
+    },
+    setPeers(n) {
+      peers.set(n);
+    },
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * The OpenRPC 1.3 document (`rpc_discover`), generated from the method table (DESIGN.md
+ * section 10): the same schemas the dispatcher validates with, so the document cannot drift
+ * from the server. Params are by name (the zod object's keys, in declared order, which is also
+ * the positional order); `x-permission` carries the tier.
+ */
+import { z } from "zod";
+import { defineMethod, type MethodSpec, type MethodTable, type Permission } from "./table.ts";
+
+export const OPENRPC_VERSION = "1.3.2";
+export const DISCOVER_METHOD = "rpc_discover";
+
+type JsonSchema = Record<string, unknown>;
+
+export interface OpenRpcParam {
+  name: string;
+  required: boolean;
+  schema: JsonSchema;
+}
+
+export interface OpenRpcMethod {
+  name: string;
+  description: string;
+  paramStructure: "either";
+  params: OpenRpcParam[];
+  result: { name: string; schema: JsonSchema };
+  "x-permission": Permission;
+}
+
+export interface OpenRpcDocument {
+  openrpc: string;
+  info: { title: string; version: string };
+  methods: OpenRpcMethod[];
+}
+
+export interface OpenRpcInfo {
+  title: string;
+  version: string;
+}
+
+const jsonSchema = z.record(z.string(), z.unknown());
+const openRpcDocumentSchema = z.object({
+  openrpc: z.string(),
+  info: z.object({ title: z.string(), version: z.string() }),
+  methods: z.array(
+    z.object({
+      name: z.string(),
+      description: z.string(),
+      paramStructure: z.literal("either"),
+      params: z.array(z.object({ name: z.string(), required: z.boolean(), schema: jsonSchema })),
+      result: z.object({ name: z.string(), schema: jsonSchema }),
+      "x-permission": z.enum(["read", "write", "sign", "admin"]),
+    }),
+  ),
+});
+
+/** One document per table object (the table is fixed once a server is built). */
+const cache = new WeakMap<object, OpenRpcDocument>();
+
+/** Builds (once per table) the OpenRPC document of `table`; methods sorted by name. */
+export function openRpcDocument<Ctx>(table: MethodTable<Ctx>, info: OpenRpcInfo): OpenRpcDocument {
+  const hit = cache.get(table);
+  if (hit) return hit;
+  const doc: OpenRpcDocument = {
+    openrpc: OPENRPC_VERSION,
+    info: { title: info.title, version: info.version },
+    methods: Object.keys(table)
+      .sort()
+      .map((name) => describeMethod(name, table[name]!)),
+  };
+  // Handlers get the same object every call; freeze it so none can alter the cached copy.
+  deepFreeze(doc);
+  cache.set(table, doc);
+  return doc;
+}
+
+function describeMethod<Ctx>(name: string, spec: MethodSpec<any, any, Ctx>): OpenRpcMethod {
+  const params = spec.params as z.ZodObject;
+  // The input-side JSON Schema of the object says which keys a caller must send (a key with a
+  // default or .optional() need not be).
+  const required = new Set((z.toJSONSchema(params, { io: "input", unrepresentable: "any" }).required as string[] | undefined) ?? []);
+  return {
+    name,
+    description: spec.description,
+    paramStructure: "either",
+    params: Object.entries(params.shape).map(([key, schema]) => ({
+      name: key,
+      required: required.has(key),
+      schema: toSchema(schema as z.ZodType, "input"),
+    })),
+    result: { name: "result", schema: toSchema(spec.result as z.ZodType, "output") },
+    "x-permission": spec.permission,
+  };
+}
+
+function toSchema(schema: z.ZodType, io: "input" | "output"): JsonSchema {
+  // Transforms and refinements have no JSON Schema form: the schema describes the wire shape.
+  const out = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as JsonSchema;
+  delete out["$schema"];
+  return out;
+}
+
+function deepFreeze(v: unknown): void {
+  if (typeof v !== "object" || v === null || Object.isFrozen(v)) return;
+  Object.freeze(v);
+  for (const x of Object.values(v)) deepFreeze(x);
+}
+
+/**
+ * `table` plus `rpc_discover` (permission read), whose document covers every method of the
+ * returned table, rpc_discover included.
+ */
+export function withDiscover<Ctx>(table: MethodTable<Ctx>, info: OpenRpcInfo): MethodTable<Ctx> {
+  if (Object.hasOwn(table, DISCOVER_METHOD)) throw new TypeError(`the table already has ${DISCOVER_METHOD}`);
+  const full: MethodTable<Ctx> = {
+    ...table,
+    [DISCOVER_METHOD]: defineMethod({
+      description: "This node's OpenRPC document: every method with its params, result schema and permission tier (x-permission).",
+      params: z.object({}),
+      result: openRpcDocumentSchema,
+      permission: "read",
+      handler: (): OpenRpcDocument => openRpcDocument(full, info),
+    }),
+  };
+  return full;
+}
