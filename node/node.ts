@@ -214,7 +214,7 @@ export class CloudcoinNode {
           };
         },
       };
-      const rpc = await startRpcServer({ host: opts.rpcHost, port: opts.rpcPort, tokens: opts.rpcTokens ?? [], logger: root.child({ module: "rpc" }), checkResults: opts.rpcCheckResults ?? false,
+      const rpc = await startRpcServer({ host: opts.rpcHost, port: opts.rpcPort, tokens: opts.rpcTokens ?? [], logger: root.child({ module: "rpc" }), checkResults: opts.rpcCheckResults ?? false, explorer: true,
         observe: metrics.observeRpc, metrics: metrics.registry, ...(opts.rpcRateLimit !== undefined ? { rateLimit: opts.rpcRateLimit } : {}) },
         withDiscover({ ...methods, ...subscriptionMethodStubs<RpcContext>() }, { title: "Cloudcoin node", version: NODE_VERSION }), ctx, subscriptions);
       cleanup.unshift(() => rpc.close());

@@ -13,6 +13,7 @@ import rateLimit from "@fastify/rate-limit";
 import { dispatch } from "./dispatch.ts";
 import { errorObject, RpcErrorCode } from "./errors.ts";
 import { PERMISSIONS, validateMethodTable, type MethodTable, type Permission } from "./table.ts";
+import { registerExplorer } from "./explorer.ts";
 import { registerWebSocketRoute, Subscriptions } from "./ws.ts";
 
 /** The subset of a pino logger the server uses. */
@@ -47,6 +48,8 @@ export interface RpcServerOptions {
   metrics?: MetricsSource;
   /** Requests per client IP on the POST route; false turns the limit off. */
   rateLimit?: RpcRateLimit | false;
+  /** Serve the explorer page (rpc/explorer/) at /explorer/; default false. */
+  explorer?: boolean;
 }
 
 export interface RpcRateLimit {
@@ -75,6 +78,7 @@ export const defaultRpcServerOptions = {
   checkResults: true,
   logger: false,
   rateLimit: defaultRpcRateLimit,
+  explorer: false,
 } as const satisfies Required<Omit<RpcServerOptions, "observe" | "metrics">>;
 
 export interface RpcServer {
@@ -121,6 +125,7 @@ export async function startRpcServer<Ctx>(
   app.addContentTypeParser("*", { parseAs: "string" }, asText);
 
   app.get("/health", async () => ({ ok: true }));
+  if (opts.explorer) registerExplorer(app);
 
   // JSON-RPC over WebSocket at GET / (upgrade), same table, tokens and limits (rpc/ws.ts).
   await registerWebSocketRoute(app, {
