@@ -3,7 +3,6 @@
  * RPC token), a channel opened with the CLI from the devnet faucet, and the paid-content server
  * and client as real child processes. Checked only through JSON-RPC and HTTP.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,7 +17,7 @@ import { keyFileJson } from "../../node/keyring.ts";
 import { startAdSlot, startAdvertiser } from "../../plugins/paid-content/ad-slot.ts";
 import { channelStart } from "../../plugins/paid-content/client.ts";
 import { RpcClient } from "../../rpc/client.ts";
-import { rpc, runCli, startNode, waitFor } from "../helpers/process.ts";
+import { rpc, runCli, runScript, startNode, startProcess, waitFor } from "../helpers/process.ts";
 
 const SERVER = fileURLToPath(new URL("../../plugins/paid-content/server.ts", import.meta.url));
 const CLIENT = fileURLToPath(new URL("../../plugins/paid-content/client.ts", import.meta.url));
@@ -32,53 +31,11 @@ const FEE_BURN_BPS = BigInt(devnetGenesis().params.feeBurnBps);
 const home = mkdtempSync(join(tmpdir(), "cloudcoin-e2e-paych-"));
 t.teardown(() => rmSync(home, { recursive: true, force: true }));
 
-/** A plugin process: resolves once it prints `READY {...}`; keeps every stdout line. */
-function spawnPlugin(script: string, args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; lines: string[]; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
-  const lines: string[] = [];
-  let err = "";
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${script} not ready: ${err}`));
-    }, 30_000);
-    let buf = "";
-    child.stdout!.on("data", (c: Buffer) => {
-      buf += c.toString("utf8");
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        lines.push(line);
-        if (line.startsWith("READY ")) {
-          clearTimeout(timer);
-          resolve({ child, url: (JSON.parse(line.slice(6)) as { url: string }).url, lines, exited });
-        }
-      }
-    });
-    child.stderr!.on("data", (c: Buffer) => (err += c.toString("utf8")));
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`${script} exited with ${code}: ${err}`));
-    });
-  });
-}
+/** A plugin process: ready once it prints `READY {"url": ...}`. */
+const spawnPlugin = (script: string, args: string[], env: Record<string, string> = {}) =>
+  startProcess(script, args, (line) => (line.startsWith("READY ") ? (JSON.parse(line.slice(6)) as { url: string }).url : undefined), { env });
 
-function runClient(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", CLIENT, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runClient = (args: string[]) => runScript(CLIENT, args, 120_000);
 
 const account = async (url: string, address: string) => (await rpc(url, "state_getAccount", { address })).result as { balance: string; nonce: string };
 const supply = async (url: string) => (await rpc(url, "chain_getSupply")).result as { minted: string; burned: string; total: string };
@@ -189,7 +146,7 @@ t.test("paid content: 16 chunks paid with vouchers, redeemed by the node's servi
   // shutdown settles: the node redeems with its service key
   server.child.kill("SIGTERM");
   t.equal(await server.exited, 0, "the server settles and exits 0");
-  const settledLine = server.lines.find((l) => l.startsWith("SETTLED "));
+  const settledLine = server.logs.find((l) => l.startsWith("SETTLED "));
   t.ok(settledLine, "the server reports its settlement");
   const settled = JSON.parse(settledLine!.slice(8)) as { channel: string; hash: string; status: string; fee: string }[];
   t.equal(settled.length, 1);

@@ -4,20 +4,29 @@ import { fileURLToPath } from "node:url";
 
 export const CLI = fileURLToPath(new URL("../../node/cli.ts", import.meta.url));
 
-export interface NodeProcess {
+export interface ReadyProcess {
   child: ChildProcess;
   url: string;
+  /** every stdout and stderr line so far */
   logs: string[];
+  exited: Promise<number | null>;
+  /** sends `signal` (SIGKILL after 10 s) and resolves with the exit code */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
+export type NodeProcess = ReadyProcess;
 
-/** Starts `cloudcoin start` on an ephemeral RPC port and resolves once JSON-RPC is listening. */
-export function startNode(home: string, extraArgs: string[] = [], timeoutMs = 30_000): Promise<NodeProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "start", "--home", home, "--rpc-port", "0", ...extraArgs], {
-    stdio: ["ignore", "pipe", "pipe"],
-    // e2e runs check every RPC result against its schema, so a handler that drifts fails here.
-    env: { ...process.env, CLOUDCOIN_RPC_CHECK_RESULTS: "1" },
-  });
+/**
+ * Spawns `node --import tsx script ...args` and resolves once a stdout line yields its URL
+ * (`urlOf`); rejects if the process exits first or is not ready within `timeoutMs`.
+ */
+export function startProcess(
+  script: string,
+  args: string[],
+  urlOf: (line: string) => string | undefined,
+  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<ReadyProcess> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
   const logs: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
@@ -30,7 +39,7 @@ export function startNode(home: string, extraArgs: string[] = [], timeoutMs = 30
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       void stop("SIGKILL");
-      reject(new Error(`node did not start within ${timeoutMs} ms:\n${logs.join("\n")}`));
+      reject(new Error(`${script} did not start within ${timeoutMs} ms:\n${logs.join("\n")}`));
     }, timeoutMs);
     let buf = "";
     child.stdout!.on("data", (chunk: Buffer) => {
@@ -40,29 +49,39 @@ export function startNode(home: string, extraArgs: string[] = [], timeoutMs = 30
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         logs.push(line);
-        try {
-          const j = JSON.parse(line) as { msg?: string; url?: string };
-          if (j.msg === "JSON-RPC listening" && j.url) {
-            clearTimeout(timer);
-            resolve({ child, url: j.url, logs, stop });
-          }
-        } catch {
-          // not a JSON log line
+        const url = urlOf(line);
+        if (url !== undefined) {
+          clearTimeout(timer);
+          resolve({ child, url, logs, exited, stop });
         }
       }
     });
     child.stderr!.on("data", (chunk: Buffer) => logs.push(chunk.toString("utf8")));
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`node exited with ${code} before listening:\n${logs.join("\n")}`));
+      reject(new Error(`${script} exited with ${code} before it was ready:\n${logs.join("\n")}`));
     });
   });
 }
 
-/** Runs the CLI to completion; resolves with exit code and output. */
-export function runCli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Starts `cloudcoin start` on an ephemeral RPC port and resolves once JSON-RPC is listening. */
+export function startNode(home: string, extraArgs: string[] = [], timeoutMs = 30_000): Promise<NodeProcess> {
+  const listening = (line: string): string | undefined => {
+    try {
+      const j = JSON.parse(line) as { msg?: string; url?: string };
+      return j.msg === "JSON-RPC listening" ? j.url : undefined;
+    } catch {
+      return undefined; // not a JSON log line
+    }
+  };
+  // e2e runs check every RPC result against its schema, so a handler that drifts fails here.
+  return startProcess(CLI, ["start", "--home", home, "--rpc-port", "0", ...extraArgs], listening, { env: { CLOUDCOIN_RPC_CHECK_RESULTS: "1" }, timeoutMs });
+}
+
+/** Runs `node --import tsx script ...args` to completion; resolves with exit code and output. */
+export function runScript(script: string, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
@@ -73,6 +92,11 @@ export function runCli(args: string[], timeoutMs = 60_000): Promise<{ code: numb
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Runs the CLI to completion; resolves with exit code and output. */
+export function runCli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runScript(CLI, args, timeoutMs);
 }
 
 export async function rpc(url: string, method: string, params: unknown = {}): Promise<any> {
