@@ -19,8 +19,10 @@ export type JailReason = "doubleSign" | "downtime";
 
 /**
  * Events a block emits, in execution order: evidence (slash, jail), downtime jails, then each
- * transaction's events, then end-of-block releases (unbonded). Events without `txHash` come from
- * the block itself, not from a transaction.
+ * transaction's events, then end-of-block releases (unbonded), then at the last block of an
+ * epoch its settlement (storagePayment, storageSlash, storageDealEnd by deal id; providerBan,
+ * providerCollateralReturned by provider) and its rewards (storage, then validator). Events
+ * without `txHash` come from the block itself, not from a transaction.
  */
 export type ChainEvent =
   | { readonly kind: "transfer"; readonly txHash: Uint8Array; readonly from: Uint8Array; readonly to: Uint8Array; readonly amount: bigint }
@@ -43,7 +45,46 @@ export type ChainEvent =
   | { readonly kind: "paychRedeem"; readonly txHash: Uint8Array; readonly channel: Uint8Array; readonly payee: Uint8Array; readonly amount: bigint; readonly redeemed: bigint; readonly nonce: bigint }
   | { readonly kind: "paychClose"; readonly txHash: Uint8Array; readonly channel: Uint8Array; readonly closingAt: bigint }
   /** `amount`: the remainder returned to the payer; the channel is settled. */
-  | { readonly kind: "paychWithdraw"; readonly txHash: Uint8Array; readonly channel: Uint8Array; readonly payer: Uint8Array; readonly amount: bigint };
+  | { readonly kind: "paychWithdraw"; readonly txHash: Uint8Array; readonly channel: Uint8Array; readonly payer: Uint8Array; readonly amount: bigint }
+  // providers and storage deals (chain/storage.ts)
+  | {
+      readonly kind: "providerRegister"; readonly txHash: Uint8Array; readonly provider: Uint8Array; readonly providerKind: ProviderKindName;
+      readonly collateral: bigint; readonly capacity: bigint; readonly multiaddr: string;
+    }
+  /** `returned`: collateral given back now (all of it when no deal is active, else 0 until the last one ends). */
+  | { readonly kind: "providerExit"; readonly txHash: Uint8Array; readonly provider: Uint8Array; readonly returned: bigint; readonly activeDeals: number }
+  /** An exiting provider's last deal ended at the end of `epoch`: its collateral went back to its balance. */
+  | { readonly kind: "providerCollateralReturned"; readonly provider: Uint8Array; readonly epoch: bigint; readonly amount: bigint }
+  /** A failed epoch: the provider is banned from `epoch` + 1 until (before) epoch `until`. */
+  | { readonly kind: "providerBan"; readonly provider: Uint8Array; readonly epoch: bigint; readonly until: bigint; readonly strikes: number }
+  | {
+      readonly kind: "storageDeal"; readonly txHash: Uint8Array; readonly deal: Uint8Array; readonly client: Uint8Array; readonly provider: Uint8Array;
+      readonly size: bigint; readonly escrow: bigint; readonly collateral: bigint; readonly startEpoch: bigint;
+    }
+  | { readonly kind: "storageProof"; readonly txHash: Uint8Array; readonly deal: Uint8Array; readonly provider: Uint8Array; readonly epoch: bigint }
+  /** End of epoch: a proven epoch's price moved from the deal's escrow to the provider. */
+  | { readonly kind: "storagePayment"; readonly deal: Uint8Array; readonly provider: Uint8Array; readonly epoch: bigint; readonly amount: bigint }
+  /** End of epoch: a missed epoch's slash moved from the deal's collateral to the client. */
+  | {
+      readonly kind: "storageSlash"; readonly deal: Uint8Array; readonly provider: Uint8Array; readonly client: Uint8Array; readonly epoch: bigint;
+      readonly amount: bigint; readonly misses: number;
+    }
+  /** End of epoch: the deal ended; `refunded` escrow went to the client, `unlocked` collateral back to the provider's free collateral. */
+  | {
+      readonly kind: "storageDealEnd"; readonly deal: Uint8Array; readonly provider: Uint8Array; readonly client: Uint8Array; readonly epoch: bigint;
+      readonly reason: "completed" | "failed"; readonly refunded: bigint; readonly unlocked: bigint;
+    }
+  /**
+   * End of epoch: minted to `to` from `pool` (chain/rewards.ts). `basis`: proven bytes (storage) or
+   * signed blocks (validator); `reputationBps`: the provider's reputation (10000 for validators).
+   */
+  | {
+      readonly kind: "reward"; readonly epoch: bigint; readonly to: Uint8Array; readonly amount: bigint; readonly pool: RewardPool;
+      readonly basis: bigint; readonly reputationBps: number;
+    };
+
+export type ProviderKindName = "storage" | "bandwidth";
+export type RewardPool = "storage" | "bandwidth" | "validator";
 
 export const ExecErrorCode = {
   INSUFFICIENT_BALANCE: "INSUFFICIENT_BALANCE",
@@ -72,6 +113,8 @@ export interface BlockContext {
   readonly params: ChainParams;
   readonly events: ChainEvent[];
   burned: bigint;
+  /** Minted by this block (the end-of-epoch rewards), added to meta.minted at the end of the block. */
+  minted: bigint;
   toProposer: bigint;
   /**
    * Registered validators whose stake or status changed in this block (by hex key). At the end of
@@ -89,5 +132,5 @@ export interface BlockContext {
 }
 
 export function newBlockContext(height: bigint, params: ChainParams): BlockContext {
-  return { height, params, events: [], burned: 0n, toProposer: 0n, touchedValidators: new Map(), unbondingQueued: new Map() };
+  return { height, params, events: [], burned: 0n, minted: 0n, toProposer: 0n, touchedValidators: new Map(), unbondingQueued: new Map() };
 }

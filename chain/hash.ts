@@ -25,6 +25,12 @@ export const Tag = {
   EVIDENCE: "cloudcoin/evidence/v1",
   PAYCH: "cloudcoin/paych/v1",
   VOUCHER: "cloudcoin/voucher/v1",
+  /** Storage challenges: chunk indices from (epoch seed, deal id, i) (proofs/storage.ts). */
+  CHALLENGE: "cloudcoin/challenge/v1",
+  /** What a storage provider signs to accept a deal's terms (chain/storage.ts). */
+  DEAL: "cloudcoin/deal/v1",
+  /** A storage deal's id, from (chain id, client, terms): one acceptance makes at most one deal. */
+  DEAL_ID: "cloudcoin/deal/id/v1",
 } as const;
 export type Tag = (typeof Tag)[keyof typeof Tag];
 

@@ -8,6 +8,11 @@ export interface ChainParams {
   readonly maxBlockBytes: number;
   /** Target time between blocks; the single-validator producer proposes at this interval. */
   readonly blockIntervalMs: number;
+  /**
+   * Blocks per epoch (>= 2). Epoch e is heights e*L+1 .. (e+1)*L; its challenge seed is the chain
+   * seed after its first block; its storage proofs are accepted in blocks e*L+2 .. (e+1)*L; its
+   * settlement and minting run at the end of its last block (chain/storage.ts, chain/rewards.ts).
+   */
   readonly epochLength: number;
 
   // ---- staking and validator sets (DESIGN.md section 5) ----
@@ -29,6 +34,30 @@ export interface ChainParams {
   readonly downtimeMinSigned: number;
   /** Blocks a validator jailed for downtime stays jailed. */
   readonly downtimeJailBlocks: number;
+
+  // ---- emission (DESIGN.md section 8; chain/rewards.ts) ----
+  /** Base units minted for epoch 0 if every pool is earned. */
+  readonly emissionPerEpoch: bigint;
+  /** reward(e+1) = reward(e) * (10000 - emissionDecayBps) / 10000, integer division. */
+  readonly emissionDecayBps: number;
+  /** The split of each epoch's reward; the three sum to 10000. A pool nobody earned is not minted. */
+  readonly storageShareBps: number;
+  readonly bandwidthShareBps: number;
+  readonly validatorShareBps: number;
+
+  // ---- proof of storage (DESIGN.md sections 6 and 8; chain/storage.ts) ----
+  /** Chunks challenged per deal and epoch (k); at most MAX_CHALLENGES_PER_DEAL so that a proof fits a transaction. */
+  readonly challengesPerDeal: number;
+  /** Longest deal, in epochs. */
+  readonly maxDealEpochs: number;
+  /** provider.register needs collateral >= capacity (bytes) * collateralPerByte (base units per byte). */
+  readonly collateralPerByte: bigint;
+  /** Share of a deal's original collateral moved to the client for each missed epoch, in basis points. */
+  readonly missSlashBps: number;
+  /** A deal ends (escrow refunded, collateral left unlocked) at its maxMissedProofs-th missed epoch. */
+  readonly maxMissedProofs: number;
+  /** Epochs over which a provider's reputation (proofs made / due) and its strike decay are counted. */
+  readonly reputationWindowEpochs: number;
 }
 
 export const defaultChainParams: ChainParams = {
@@ -47,4 +76,17 @@ export const defaultChainParams: ChainParams = {
   downtimeWindow: 100,
   downtimeMinSigned: 50,
   downtimeJailBlocks: 60,
+  // 100 CLC per epoch (100 blocks), decaying by 0.01% an epoch; half to storage, 30% to bandwidth, 20% to validators
+  emissionPerEpoch: 100_000_000_000n,
+  emissionDecayBps: 1,
+  storageShareBps: 5_000,
+  bandwidthShareBps: 3_000,
+  validatorShareBps: 2_000,
+  challengesPerDeal: 4,
+  maxDealEpochs: 100_000,
+  // 1 base unit per byte: 1 GiB of capacity needs about 1.07 CLC of collateral
+  collateralPerByte: 1n,
+  missSlashBps: 1_000,
+  maxMissedProofs: 3,
+  reputationWindowEpochs: 24,
 };

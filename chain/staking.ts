@@ -29,6 +29,7 @@ import type { Commit } from "./block.ts";
 import { evidenceSubject, verifyEvidence, type Evidence } from "./evidence.ts";
 import { ExecError, ExecErrorCode, type BlockContext } from "./exec.ts";
 import { incrementPriorities, joiningPriority } from "./consensus/proposer.ts";
+import { tallySignatures } from "./rewards.ts";
 import type { ChainParams } from "./params.ts";
 import {
   encodeKeyList, encodeValidatorInfo, encodeValidators, newValidatorInfo, readKeyList, readValidatorInfo, readValidatorSet,
@@ -247,6 +248,7 @@ function withBit(bits: Uint8Array, i: number, on: boolean): Uint8Array {
  * lastValidators), records signed / missed in each unjailed signer's window of
  * params.downtimeWindow blocks; a validator with more than downtimeWindow - downtimeMinSigned
  * misses in its window is jailed for params.downtimeJailBlocks (no slash) and its window reset.
+ * Every signature (jailed signers too) is also tallied for the epoch's validator reward.
  */
 export function trackDowntime(w: StateWriter, ctx: BlockContext, signers: readonly Validator[], commit: Commit): void {
   const window = ctx.params.downtimeWindow;
@@ -273,6 +275,8 @@ export function trackDowntime(w: StateWriter, ctx: BlockContext, signers: readon
     }
     writeInfo(w, v.publicKey, next);
   });
+  // the same commit counts for the validator pool of the epoch (chain/rewards.ts)
+  tallySignatures(w, ctx, signers, signed);
 }
 
 // ---- end of block ----

@@ -10,6 +10,7 @@ import { asArray, asBool, asBytes, asInt, asString, asU64, asUint, decode, decod
 import { compareBytes, concatBytes, u64be, utf8 } from "./bytes.ts";
 import { SparseMerkleTree, type StateProof } from "./smt.ts";
 import { Tag, taggedHash } from "./hash.ts";
+import { decodeDeal, decodeProvider } from "./storage-records.ts";
 
 export interface Unbonding {
   readonly amount: bigint;
@@ -107,7 +108,10 @@ const PREFIX_ACCOUNT = 0x01;
 const PREFIX_VALIDATOR = 0x02;
 const PREFIX_UNBONDING_QUEUE = 0x03;
 const PREFIX_PUNISHED = 0x04;
-/** 0x05, 0x06: room for the storage and bandwidth records of DESIGN.md sections 6-8. */
+/** Providers (DESIGN.md sections 6-8): 0x05 alone is the sorted list of provider keys, 0x05 || key a Provider. */
+const PREFIX_PROVIDER = 0x05;
+/** Storage deals: 0x06 alone is the sorted list of active deal ids, 0x06 || id a StorageDeal. */
+const PREFIX_DEAL = 0x06;
 const PREFIX_CHANNEL = 0x07;
 const globalKey = (name: string): Uint8Array => concatBytes(new Uint8Array([PREFIX_GLOBAL]), utf8.encode(name));
 export const StateKey = {
@@ -129,7 +133,29 @@ export const StateKey = {
   punished: (height: bigint): Uint8Array => concatBytes(new Uint8Array([PREFIX_PUNISHED]), u64be(height)),
   /** A payment channel's record (chain/paych.ts), by channel id. */
   channel: (id: Uint8Array): Uint8Array => concatBytes(new Uint8Array([PREFIX_CHANNEL]), id),
+  /** The emission schedule and challenge seed of the current epoch (chain/rewards.ts EpochRecord). */
+  epoch: globalKey("epoch"),
+  /** Validator signatures counted in the current epoch (chain/rewards.ts SignerTally). */
+  signers: globalKey("signers"),
+  /** Public keys (sorted) of every provider that ever registered (chain/storage.ts). */
+  providers: new Uint8Array([PREFIX_PROVIDER]),
+  /** A provider's record, by public key. */
+  provider: (publicKey: Uint8Array): Uint8Array => concatBytes(new Uint8Array([PREFIX_PROVIDER]), publicKey),
+  /** Ids (sorted) of the active storage deals: the end-of-epoch settlement walks this list. */
+  activeDeals: new Uint8Array([PREFIX_DEAL]),
+  /** A storage deal's record, by deal id; kept after the deal ends. */
+  deal: (id: Uint8Array): Uint8Array => concatBytes(new Uint8Array([PREFIX_DEAL]), id),
 } as const;
+
+/** If a state key is a provider record's key, the provider's public key. */
+export function providerOfKey(key: Uint8Array): Uint8Array | undefined {
+  return key.length === 33 && key[0] === PREFIX_PROVIDER ? key.subarray(1) : undefined;
+}
+
+/** If a state key is a storage deal record's key, the deal id. */
+export function dealOfKey(key: Uint8Array): Uint8Array | undefined {
+  return key.length === 33 && key[0] === PREFIX_DEAL ? key.subarray(1) : undefined;
+}
 
 /** If a state key is a payment-channel key, the channel id. */
 export function channelOfKey(key: Uint8Array): Uint8Array | undefined {
@@ -460,12 +486,23 @@ export class StateWriter implements StateReader {
   }
 }
 
-/** Sum of every balance, stake, unbonding amount and payment-channel escrow (deposit - redeemed
- * of unsettled channels). The supply invariant says it equals genesisSupply + minted - burned
- * after every block. O(state size): for tests and audits. */
+/** Sum of every balance, stake, unbonding amount, payment-channel escrow (deposit - redeemed
+ * of unsettled channels), provider collateral (free and locked in deals) and storage-deal escrow.
+ * The supply invariant says it equals genesisSupply + minted - burned after every block.
+ * O(state size): for tests and audits. */
 export function totalHeld(state: ChainState): bigint {
   let sum = 0n;
   for (const [key, value] of state.tree.entries()) {
+    const provider = providerOfKey(key);
+    if (provider !== undefined) {
+      sum += decodeProvider(provider, value).collateral;
+      continue;
+    }
+    const deal = dealOfKey(key);
+    if (deal !== undefined) {
+      sum += decodeDeal(deal, value).escrow;
+      continue;
+    }
     const channel = channelOfKey(key);
     if (channel !== undefined) {
       const c = decodeChannel(channel, value);

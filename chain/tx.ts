@@ -9,11 +9,14 @@
  * body, so a transaction signed for one chain is invalid on every other.
  */
 import { asArray, asBytes, asString, asU64, asUint, decode, encode, u64, type CborValue } from "./codec.ts";
-import { CodedError } from "./errors.ts";
+import { CodecError, CodecErrorCode, CodedError } from "./errors.ts";
 import { Tag, taggedHash } from "./hash.ts";
 import { verify, type KeyPair, PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "./keys.ts";
 import { MAX_VALIDATOR_NAME_LENGTH } from "./state.ts";
 import { CHANNEL_ID_LENGTH, invalidPaychOp, voucherFromValue, voucherValue, type Voucher } from "./paych.ts";
+import { invalidStorageOp, MAX_CHALLENGES_PER_DEAL, MAX_MULTIADDR_LENGTH } from "./storage.ts";
+import { dealTermsFromValue, dealTermsValue, type DealTerms } from "./storage-records.ts";
+import { MAX_CHUNK_SIZE, MAX_PATH_LENGTH, type ChunkProof } from "../proofs/storage.ts";
 
 /** Operation codes: the room for every operation of DESIGN.md section 4. */
 export const OpCode = {
@@ -65,6 +68,11 @@ export const OP_NAMES: Readonly<Record<number, string>> = {
  *   paych.redeem        [11, [channel(32), amount, nonce, signature(64)]]
  *   paych.close         [12, channel(32)]
  *   paych.withdraw      [13, channel(32)]
+ *   provider.register   [4, kind, collateral, capacity, multiaddr]   chain/storage.ts; kind 0 storage, 1 bandwidth
+ *   provider.exit       [5]
+ *   storage.deal        [6, terms, providerSignature(64)]
+ *                       terms = [provider(32), root(32), size, chunkSize, pricePerEpoch, durationEpochs, collateral, expiresAtHeight]
+ *   storage.proof       [7, deal(32), epoch, [[index, chunk(<= 64 KiB), [hash(32), ...(<= 40)]], ...(<= 12)]]
  */
 export type Operation =
   | { readonly type: "transfer"; readonly to: Uint8Array; readonly amount: bigint }
@@ -77,6 +85,11 @@ export type Operation =
   | { readonly type: "paych.redeem"; readonly voucher: Voucher }
   | { readonly type: "paych.close"; readonly channel: Uint8Array }
   | { readonly type: "paych.withdraw"; readonly channel: Uint8Array }
+  /** `kind`: a ProviderKind (chain/storage-records.ts); any other value is TX_INVALID_OPERATION. */
+  | { readonly type: "provider.register"; readonly kind: number; readonly collateral: bigint; readonly capacity: bigint; readonly multiaddr: string }
+  | { readonly type: "provider.exit" }
+  | { readonly type: "storage.deal"; readonly terms: DealTerms; readonly providerSignature: Uint8Array }
+  | { readonly type: "storage.proof"; readonly deal: Uint8Array; readonly epoch: bigint; readonly chunks: readonly ChunkProof[] }
   /** Any operation this version does not execute: kept decoded so it can be rejected with a reason. */
   | { readonly type: "unknown"; readonly code: number; readonly args: readonly CborValue[] };
 
@@ -139,6 +152,14 @@ function encodeOp(op: Operation): CborValue[] {
       return [OpCode.PAYCH_CLOSE, op.channel];
     case "paych.withdraw":
       return [OpCode.PAYCH_WITHDRAW, op.channel];
+    case "provider.register":
+      return [OpCode.PROVIDER_REGISTER, op.kind, u64(op.collateral), u64(op.capacity), op.multiaddr];
+    case "provider.exit":
+      return [OpCode.PROVIDER_EXIT];
+    case "storage.deal":
+      return [OpCode.STORAGE_DEAL, dealTermsValue(op.terms), op.providerSignature];
+    case "storage.proof":
+      return [OpCode.STORAGE_PROOF, op.deal, u64(op.epoch), op.chunks.map((c): CborValue => [u64(c.index), c.chunk, [...c.path]])];
     case "unknown":
       return [op.code, ...op.args];
   }
@@ -189,6 +210,39 @@ function decodeOp(v: CborValue): Operation {
     case OpCode.PAYCH_WITHDRAW:
       asArray(v, "paych.withdraw", 2);
       return { type: "paych.withdraw", channel: asBytes(arr[1], "paych.withdraw.channel", CHANNEL_ID_LENGTH) };
+    case OpCode.PROVIDER_REGISTER:
+      asArray(v, "provider.register", 5);
+      return {
+        type: "provider.register",
+        kind: asUint(arr[1], "provider.register.kind", 255),
+        collateral: asU64(arr[2], "provider.register.collateral"),
+        capacity: asU64(arr[3], "provider.register.capacity"),
+        multiaddr: asString(arr[4], "provider.register.multiaddr", MAX_MULTIADDR_LENGTH),
+      };
+    case OpCode.PROVIDER_EXIT:
+      asArray(v, "provider.exit", 1);
+      return { type: "provider.exit" };
+    case OpCode.STORAGE_DEAL:
+      asArray(v, "storage.deal", 3);
+      return { type: "storage.deal", terms: dealTermsFromValue(arr[1]), providerSignature: asBytes(arr[2], "storage.deal.providerSignature", SIGNATURE_LENGTH) };
+    case OpCode.STORAGE_PROOF: {
+      asArray(v, "storage.proof", 4);
+      const items = asArray(arr[3], "storage.proof.chunks");
+      if (items.length > MAX_CHALLENGES_PER_DEAL) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `storage.proof.chunks: more than ${MAX_CHALLENGES_PER_DEAL}`);
+      return {
+        type: "storage.proof",
+        deal: asBytes(arr[1], "storage.proof.deal", 32),
+        epoch: asU64(arr[2], "storage.proof.epoch"),
+        chunks: items.map((x) => {
+          const c = asArray(x, "storage.proof chunk", 3);
+          const chunk = asBytes(c[1], "storage.proof.chunk");
+          if (chunk.length > MAX_CHUNK_SIZE) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `storage.proof.chunk: longer than ${MAX_CHUNK_SIZE} bytes`);
+          const path = asArray(c[2], "storage.proof.path");
+          if (path.length > MAX_PATH_LENGTH) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `storage.proof.path: longer than ${MAX_PATH_LENGTH}`);
+          return { index: asU64(c[0], "storage.proof.index"), chunk, path: path.map((h) => asBytes(h, "storage.proof.path hash", 32)) };
+        }),
+      };
+    }
     default:
       return { type: "unknown", code, args: arr.slice(1) };
   }
@@ -269,6 +323,14 @@ export function validateTxBasic(tx: SignedTx, chainId: string): void {
       if (reason !== undefined) throw new TxError(TxErrorCode.INVALID_OPERATION, reason);
       break;
     }
+    case "provider.register":
+    case "provider.exit":
+    case "storage.deal":
+    case "storage.proof": {
+      const reason = invalidStorageOp(tx.op);
+      if (reason !== undefined) throw new TxError(TxErrorCode.INVALID_OPERATION, reason);
+      break;
+    }
     case "unknown": {
       const name = OP_NAMES[tx.op.code];
       throw new TxError(TxErrorCode.UNKNOWN_OPERATION, name ? `operation "${name}" is not enabled on this chain yet` : `unknown operation code ${tx.op.code}`, { op: tx.op.code });
@@ -288,6 +350,8 @@ export function txParticipants(tx: TxBody): Uint8Array[] {
       return Buffer.compare(tx.op.to, tx.sender) === 0 ? [tx.sender] : [tx.sender, tx.op.to];
     case "paych.open":
       return Buffer.compare(tx.op.payee, tx.sender) === 0 ? [tx.sender] : [tx.sender, tx.op.payee];
+    case "storage.deal":
+      return Buffer.compare(tx.op.terms.provider, tx.sender) === 0 ? [tx.sender] : [tx.sender, tx.op.terms.provider];
     case "stake":
     case "unstake":
     case "validator.register":
@@ -296,6 +360,9 @@ export function txParticipants(tx: TxBody): Uint8Array[] {
     case "paych.redeem":
     case "paych.close":
     case "paych.withdraw":
+    case "provider.register":
+    case "provider.exit":
+    case "storage.proof":
     case "unknown":
       return [tx.sender];
   }

@@ -13,6 +13,9 @@ import type { ChainParams } from "../chain/params.ts";
 import { ChainState, MAX_VALIDATOR_NAME_LENGTH, StateKey, encodeAccount, encodeMeta, encodeValidators, type Validator } from "../chain/state.ts";
 import { genesisValidatorRecords } from "../chain/staking.ts";
 import { SparseMerkleTree } from "../chain/smt.ts";
+import { genesisEpochRecord } from "../chain/epoch.ts";
+import { encodeEpochRecord } from "../chain/storage-records.ts";
+import { MAX_CHALLENGES_PER_DEAL } from "../chain/storage.ts";
 import { isValidValidatorName } from "../chain/tx.ts";
 import { toHex } from "../chain/bytes.ts";
 
@@ -24,6 +27,7 @@ const u64String = z
   .refine((s) => !DECIMAL_RE.test(s) || BigInt(s) <= U64_MAX, "must fit in u64");
 const address = z.string().refine(isAddress, "must be a bech32m address with prefix cc");
 const blocks = z.int().min(1).max(10_000_000);
+const bps = z.int().min(0).max(10_000);
 
 /**
  * Bound on the genesis supply: validator powers sum to at most the supply, and proposer
@@ -52,7 +56,8 @@ export const genesisFileSchema = z.strictObject({
     maxBlockTxs: z.int().min(1).max(100_000),
     maxBlockBytes: z.int().min(1024).max(64 * 1024 * 1024),
     blockIntervalMs: z.int().min(10).max(600_000),
-    epochLength: z.int().min(1).max(1_000_000),
+    // >= 2: an epoch's first block fixes its challenge seed, proofs come in the blocks after it
+    epochLength: z.int().min(2).max(1_000_000),
     unbondingBlocks: blocks,
     maxValidators: z.int().min(1).max(1000),
     minValidatorStake: u64String.refine((s) => !DECIMAL_RE.test(s) || BigInt(s) > 0n, "must be positive"),
@@ -62,6 +67,17 @@ export const genesisFileSchema = z.strictObject({
     downtimeWindow: z.int().min(1).max(10_000),
     downtimeMinSigned: z.int().min(0).max(10_000),
     downtimeJailBlocks: blocks,
+    emissionPerEpoch: u64String,
+    emissionDecayBps: bps,
+    storageShareBps: bps,
+    bandwidthShareBps: bps,
+    validatorShareBps: bps,
+    challengesPerDeal: z.int().min(1).max(MAX_CHALLENGES_PER_DEAL),
+    maxDealEpochs: z.int().min(1).max(10_000_000),
+    collateralPerByte: u64String,
+    missSlashBps: bps,
+    maxMissedProofs: z.int().min(1).max(1000),
+    reputationWindowEpochs: z.int().min(1).max(1000),
   }),
 });
 export type GenesisFile = z.input<typeof genesisFileSchema>;
@@ -114,6 +130,8 @@ export function validateAndComplete(input: unknown): Genesis {
     problems.push(`params.evidenceMaxAgeBlocks: ${p.evidenceMaxAgeBlocks} exceeds unbondingBlocks ${p.unbondingBlocks} (stake would unbond before its evidence expires)`);
   }
   if (p.downtimeMinSigned > p.downtimeWindow) problems.push(`params.downtimeMinSigned: ${p.downtimeMinSigned} exceeds downtimeWindow ${p.downtimeWindow}`);
+  const shares = p.storageShareBps + p.bandwidthShareBps + p.validatorShareBps;
+  if (shares !== 10_000) problems.push(`params: storageShareBps + bandwidthShareBps + validatorShareBps is ${shares}, must be 10000`);
   if (f.validators.length > p.maxValidators) problems.push(`validators: ${f.validators.length} validators exceed params.maxValidators ${p.maxValidators}`);
   f.validators.forEach((v, i) => {
     if (BigInt(v.power) < BigInt(p.minValidatorStake)) problems.push(`validators.${i}.power: below params.minValidatorStake ${p.minValidatorStake}`);
@@ -138,6 +156,17 @@ export function validateAndComplete(input: unknown): Genesis {
     downtimeWindow: p.downtimeWindow,
     downtimeMinSigned: p.downtimeMinSigned,
     downtimeJailBlocks: p.downtimeJailBlocks,
+    emissionPerEpoch: BigInt(p.emissionPerEpoch),
+    emissionDecayBps: p.emissionDecayBps,
+    storageShareBps: p.storageShareBps,
+    bandwidthShareBps: p.bandwidthShareBps,
+    validatorShareBps: p.validatorShareBps,
+    challengesPerDeal: p.challengesPerDeal,
+    maxDealEpochs: p.maxDealEpochs,
+    collateralPerByte: BigInt(p.collateralPerByte),
+    missSlashBps: p.missSlashBps,
+    maxMissedProofs: p.maxMissedProofs,
+    reputationWindowEpochs: p.reputationWindowEpochs,
   };
   const genesisTime = BigInt(Date.parse(f.genesisTime));
   const hash = taggedHash(
@@ -151,6 +180,9 @@ export function validateAndComplete(input: unknown): Genesis {
         u64(params.minTxFee), params.feeBurnBps, params.maxBlockTxs, params.maxBlockBytes, params.blockIntervalMs, params.epochLength,
         params.unbondingBlocks, params.maxValidators, u64(params.minValidatorStake), params.slashDoubleSignBps, params.jailBlocks,
         params.evidenceMaxAgeBlocks, params.downtimeWindow, params.downtimeMinSigned, params.downtimeJailBlocks,
+        u64(params.emissionPerEpoch), params.emissionDecayBps, params.storageShareBps, params.bandwidthShareBps, params.validatorShareBps,
+        params.challengesPerDeal, params.maxDealEpochs, u64(params.collateralPerByte), params.missSlashBps, params.maxMissedProofs,
+        params.reputationWindowEpochs,
       ],
     ]),
   );
@@ -172,6 +204,7 @@ export function parseGenesisJson(text: string): Genesis {
  * The state at height 0: balances, validators' stakes, the counters, and the staking records:
  * every genesis validator is a registered candidate, and the three validator sets (last, current,
  * next) are the genesis validators in set order (power descending, then public key), priorities 0.
+ * The epoch record starts the emission schedule (epoch 0, params.emissionPerEpoch, no seed yet).
  */
 export function genesisState(g: Genesis): ChainState {
   const accounts = new Map<string, { publicKey: Uint8Array; balance: bigint; staked: bigint }>();
@@ -189,6 +222,7 @@ export function genesisState(g: Genesis): ChainState {
     changes.push([StateKey.account(a.publicKey), encodeAccount({ balance: a.balance, nonce: 0n, staked: a.staked, unbonding: [] })]);
   }
   changes.push(...genesisValidatorRecords(g.validators, g.params));
+  changes.push([StateKey.epoch, encodeEpochRecord(genesisEpochRecord(g.params))]);
   changes.push([
     StateKey.meta,
     encodeMeta({ height: 0n, time: g.genesisTime, seed: g.hash, genesisSupply: g.supply, minted: 0n, burned: 0n }),

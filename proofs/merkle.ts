@@ -242,3 +242,62 @@ export function verifyAuditPath(
     return false;
   }
 }
+
+/**
+ * RFC 6962 root built incrementally, one leaf at a time, in O(log n) memory: the tree of n leaves
+ * is the perfect subtrees of the binary decomposition of n (largest first) joined right to left,
+ * so only the root of each of those subtrees is kept. Appending a leaf pushes its hash and merges
+ * equal-sized subtrees, like a binary counter. For computing the root of a large file while
+ * reading it (proofs/storage.ts `ChunkedRootBuilder`); `root()` gives the same bytes as
+ * `merkleRoot` over the same leaves.
+ */
+export class MerkleAccumulator {
+  /** Roots of the perfect subtrees, largest (leftmost) first. */
+  readonly #stack: Uint8Array[] = [];
+  /** Leaf count of each subtree on the stack (powers of two, strictly decreasing). */
+  readonly #sizes: number[] = [];
+  #count = 0;
+
+  /** Number of leaves appended so far. */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** Appends a leaf (its data; the leaf hash SHA-256(0x00 || leaf) is taken here). */
+  push(leaf: Uint8Array): void {
+    this.pushLeafHash(leafHash(leaf));
+  }
+
+  /** Appends a leaf by its 32-byte leaf hash. */
+  pushLeafHash(hash: Uint8Array): void {
+    if (!(hash instanceof Uint8Array) || hash.length !== HASH_LENGTH) throw new RangeError(`leaf hash is not ${HASH_LENGTH} bytes`);
+    if (this.#count >= Number.MAX_SAFE_INTEGER) throw new RangeError("too many leaves");
+    let node = hash;
+    let size = 1;
+    while (this.#sizes.length > 0 && this.#sizes[this.#sizes.length - 1] === size) {
+      node = nodeHash(this.#stack.pop()!, node);
+      this.#sizes.pop();
+      size *= 2;
+    }
+    this.#stack.push(node);
+    this.#sizes.push(size);
+    this.#count++;
+  }
+
+  /** An independent copy (O(log n)). */
+  clone(): MerkleAccumulator {
+    const c = new MerkleAccumulator();
+    c.#stack.push(...this.#stack);
+    c.#sizes.push(...this.#sizes);
+    c.#count = this.#count;
+    return c;
+  }
+
+  /** The RFC 6962 root of the leaves appended so far (the empty root for none). Does not consume. */
+  root(): Uint8Array {
+    if (this.#stack.length === 0) return emptyRoot();
+    let r = this.#stack[this.#stack.length - 1]!;
+    for (let i = this.#stack.length - 2; i >= 0; i--) r = nodeHash(this.#stack[i]!, r);
+    return r;
+  }
+}

@@ -108,6 +108,7 @@ function opJson(op: SignedTx["op"]): OpJson {
       return { type: op.type, channel: toHex(op.channel) };
     case "unknown":
       return { type: opName(op), code: op.code };
+    default: return { type: op.type }; // provider.* and storage.*: their JSON form is the RPC issue's
   }
 }
 

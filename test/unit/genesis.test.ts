@@ -1,7 +1,8 @@
 import t from "tap";
 import { toAddress } from "../../chain/keys.ts";
 import { defaultChainParams } from "../../chain/params.ts";
-import { totalHeld } from "../../chain/state.ts";
+import { rewardSchedule } from "../../chain/rewards.ts";
+import { StateKey, totalHeld } from "../../chain/state.ts";
 import { devnetFaucetKey, devnetGenesis, devnetGenesisFile, devnetValidatorKey, insecureDevKey } from "../../genesis/devnet.ts";
 import { GenesisErrorCode, genesisState, parseGenesisJson, validateAndComplete } from "../../genesis/schema.ts";
 
@@ -21,6 +22,17 @@ t.test("the devnet genesis validates, completes deterministically and funds its 
   // the hash commits to the contents
   const changed = validateAndComplete({ ...devnetGenesisFile(), chainId: "cloudcoin-devnet-2" });
   t.not(Buffer.compare(changed.hash, a.hash), 0);
+  // every emission and storage parameter is covered by the hash
+  const file = devnetGenesisFile();
+  const tweaks: Record<string, string | number> = {
+    emissionPerEpoch: "7", emissionDecayBps: 2, challengesPerDeal: 5, maxDealEpochs: 9, collateralPerByte: "2", missSlashBps: 7, maxMissedProofs: 9, reputationWindowEpochs: 9,
+  };
+  for (const [k, v] of Object.entries(tweaks)) {
+    t.not(Buffer.compare(validateAndComplete({ ...file, params: { ...file.params, [k]: v } }).hash, a.hash), 0, `the hash covers ${k}`);
+  }
+  const split = validateAndComplete({ ...file, params: { ...file.params, storageShareBps: 4000, bandwidthShareBps: 4000, validatorShareBps: 2000 } });
+  t.not(Buffer.compare(split.hash, a.hash), 0, "the hash covers the split");
+  t.same(genesisState(a).get(StateKey.epoch) && rewardSchedule(state, a.params).reward, a.params.emissionPerEpoch, "the genesis state starts the emission schedule");
 });
 
 t.test("a bad genesis is refused with every problem named by its path", async (t) => {
@@ -55,6 +67,18 @@ t.test("a bad genesis is refused with every problem named by its path", async (t
     ["missing staking param", { ...good, params: { ...good.params, downtimeJailBlocks: undefined } }, /params\.downtimeJailBlocks/],
     ["control character in a validator name", { ...good, validators: [{ ...good.validators[0], name: "a\u0007b" }] }, /validators\.0\.name/],
     ["supply over 2^62", { ...good, balances: [{ address: addr, amount: "4611686018427387904" }] }, /exceeds 4611686018427387904 \(2\^62\)/],
+    ["epochs of one block", { ...good, params: { ...good.params, epochLength: 1 } }, /params\.epochLength/],
+    ["reward shares summing to 9999", { ...good, params: { ...good.params, validatorShareBps: 1999 } }, /storageShareBps \+ bandwidthShareBps \+ validatorShareBps is 9999, must be 10000/],
+    ["reward shares summing to 10001", { ...good, params: { ...good.params, storageShareBps: 5001 } }, /is 10001, must be 10000/],
+    ["decay over 100%", { ...good, params: { ...good.params, emissionDecayBps: 10001 } }, /params\.emissionDecayBps/],
+    ["emission not decimal", { ...good, params: { ...good.params, emissionPerEpoch: "1e9" } }, /params\.emissionPerEpoch/],
+    ["no challenge per deal", { ...good, params: { ...good.params, challengesPerDeal: 0 } }, /params\.challengesPerDeal/],
+    ["more challenges than a transaction holds", { ...good, params: { ...good.params, challengesPerDeal: 13 } }, /params\.challengesPerDeal/],
+    ["deals of 0 epochs", { ...good, params: { ...good.params, maxDealEpochs: 0 } }, /params\.maxDealEpochs/],
+    ["slash over 100% per miss", { ...good, params: { ...good.params, missSlashBps: 10001 } }, /params\.missSlashBps/],
+    ["no miss allowed", { ...good, params: { ...good.params, maxMissedProofs: 0 } }, /params\.maxMissedProofs/],
+    ["empty reputation window", { ...good, params: { ...good.params, reputationWindowEpochs: 0 } }, /params\.reputationWindowEpochs/],
+    ["missing storage param", { ...good, params: { ...good.params, collateralPerByte: undefined } }, /params\.collateralPerByte/],
   ];
   for (const [name, input, message] of cases) {
     t.throws(() => validateAndComplete(input), { code: GenesisErrorCode.INVALID, message }, name);

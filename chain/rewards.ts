@@ -1,0 +1,149 @@
+/**
+ * Emission (DESIGN.md section 8), run by the state transition at the end of each epoch. Pure.
+ *
+ * Epoch e's reward R_e is in the epoch record (chain/epoch.ts): R_0 = params.emissionPerEpoch,
+ * R_{e+1} = R_e * (10000 - params.emissionDecayBps) / 10000 (integer division). At the end of
+ * the last block of epoch e, after the storage settlement (chain/storage.ts), three pools of it
+ * are minted, each only to those who earned it, each split pro rata with integer division (the
+ * remainder is not minted), each earner getting a `reward` event:
+ *   storage    R_e * storageShareBps / 10000 to storage providers by proven bytes in e
+ *              times reputation (bps); banned providers earn nothing;
+ *   bandwidth  R_e * bandwidthShareBps / 10000 to bandwidth relays: nobody earns it yet
+ *              (bandwidth.attest is another issue; `bandwidthEarners` is the hook);
+ *   validator  R_e * validatorShareBps / 10000 to validators by power x blocks signed: the
+ *              signatures in the lastCommit of every block of e (tallied by trackDowntime in
+ *              chain/staking.ts, which sees each commit), each weighted by the signer's power.
+ * A pool with no earner (or zero total weight) mints nothing: coins exist only for service that
+ * was proven. meta.minted grows by exactly the sum minted.
+ */
+import { addU64 } from "./amount.ts";
+import { compareBytes, toHex } from "./bytes.ts";
+import { epochOfHeight, readEpochRecord, writeEpochRecord } from "./epoch.ts";
+import type { BlockContext, RewardPool } from "./exec.ts";
+import type { ChainParams } from "./params.ts";
+import { StateKey, type StateReader, type StateWriter, type Validator } from "./state.ts";
+import { FULL_REPUTATION_BPS, settleStorageEpoch, type StorageEarner } from "./storage.ts";
+import { decodeSignerTally, encodeSignerTally, type SignerEntry, type SignerTally } from "./storage-records.ts";
+
+export type { SignerTally, SignerEntry } from "./storage-records.ts";
+
+/** One earner of a pool: its weight in the split, and what the reward event reports. */
+export interface PoolEarner {
+  readonly to: Uint8Array;
+  readonly weight: bigint;
+  readonly basis: bigint;
+  readonly reputationBps: number;
+}
+
+export interface RewardSchedule {
+  readonly epoch: bigint;
+  /** Minted this epoch if every pool is earned. */
+  readonly reward: bigint;
+  readonly storagePool: bigint;
+  readonly bandwidthPool: bigint;
+  readonly validatorPool: bigint;
+  /** The next epoch's reward. */
+  readonly nextReward: bigint;
+}
+
+export function poolsOf(reward: bigint, params: ChainParams): { storage: bigint; bandwidth: bigint; validator: bigint } {
+  return {
+    storage: (reward * BigInt(params.storageShareBps)) / 10_000n,
+    bandwidth: (reward * BigInt(params.bandwidthShareBps)) / 10_000n,
+    validator: (reward * BigInt(params.validatorShareBps)) / 10_000n,
+  };
+}
+
+export function decayedReward(reward: bigint, params: ChainParams): bigint {
+  return (reward * BigInt(10_000 - params.emissionDecayBps)) / 10_000n;
+}
+
+/** The current epoch's emission and its split. */
+export function rewardSchedule(state: StateReader, params: ChainParams): RewardSchedule {
+  const rec = readEpochRecord(state, params);
+  const pools = poolsOf(rec.reward, params);
+  return { epoch: rec.epoch, reward: rec.reward, storagePool: pools.storage, bandwidthPool: pools.bandwidth, validatorPool: pools.validator, nextReward: decayedReward(rec.reward, params) };
+}
+
+/** The signatures counted so far in the current epoch (empty at its start). */
+export function readSignerTally(state: StateReader, epoch: bigint): SignerTally {
+  const b = state.get(StateKey.signers);
+  const t = b ? decodeSignerTally(b, true) : undefined;
+  return t && t.epoch === epoch ? t : { epoch, entries: [] };
+}
+
+/**
+ * Counts the signatures of one commit for the validator pool of the epoch of ctx.height:
+ * `signed` holds the indices in `signers` (the set that signed the previous block) that signed.
+ */
+export function tallySignatures(w: StateWriter, ctx: BlockContext, signers: readonly Validator[], signed: ReadonlySet<number>): void {
+  const epoch = epochOfHeight(ctx.height, ctx.params.epochLength);
+  // the map is only looked up; the record is written sorted by public key
+  const byKey = new Map<string, SignerEntry>();
+  for (const e of readSignerTally(w, epoch).entries) byKey.set(toHex(e.publicKey), e);
+  let changed = false;
+  signers.forEach((v, index) => {
+    if (!signed.has(index)) return;
+    changed = true;
+    const id = toHex(v.publicKey);
+    const e = byKey.get(id);
+    byKey.set(id, e ? { publicKey: e.publicKey, blocks: e.blocks + 1, weight: e.weight + v.power } : { publicKey: v.publicKey, blocks: 1, weight: v.power });
+  });
+  if (!changed) return;
+  const entries = [...byKey.values()].sort((a, b) => compareBytes(a.publicKey, b.publicKey));
+  w.set(StateKey.signers, encodeSignerTally({ epoch, entries }));
+}
+
+/**
+ * The bandwidth pool's earners of `epoch`: none until bandwidth.attest credits relays (DESIGN.md
+ * section 7: credited throughput x uptime). The hook where that plugs in.
+ */
+function bandwidthEarners(_w: StateReader, _epoch: bigint): PoolEarner[] {
+  return [];
+}
+
+/** Mints `amount` split by weight among `earners` (in their order); returns what was minted. */
+function mintPool(w: StateWriter, ctx: BlockContext, epoch: bigint, pool: RewardPool, amount: bigint, earners: readonly PoolEarner[]): bigint {
+  let total = 0n;
+  for (const e of earners) total += e.weight;
+  if (amount === 0n || total === 0n) return 0n;
+  let minted = 0n;
+  for (const e of earners) {
+    const share = (amount * e.weight) / total;
+    if (share === 0n) continue;
+    const a = w.account(e.to);
+    w.setAccount(e.to, { ...a, balance: addU64(a.balance, share) });
+    minted += share;
+    ctx.events.push({ kind: "reward", epoch, to: e.to, amount: share, pool, basis: e.basis, reputationBps: e.reputationBps });
+  }
+  return minted;
+}
+
+function storagePoolEarners(earners: readonly StorageEarner[]): PoolEarner[] {
+  return earners.map((e) => ({ to: e.provider, weight: e.provenBytes * BigInt(e.reputationBps), basis: e.provenBytes, reputationBps: e.reputationBps }));
+}
+
+/**
+ * The end of an epoch, run at the end of its last block: the storage settlement, the three pools,
+ * then the next epoch's record (decayed reward, seed unknown until its first block).
+ */
+export function endEpoch(w: StateWriter, ctx: BlockContext): void {
+  const { params } = ctx;
+  const epoch = epochOfHeight(ctx.height, params.epochLength);
+  const rec = readEpochRecord(w, params);
+  const pools = poolsOf(rec.reward, params);
+  const storage = settleStorageEpoch(w, ctx, epoch);
+  let minted = mintPool(w, ctx, epoch, "storage", pools.storage, storagePoolEarners(storage));
+  minted += mintPool(w, ctx, epoch, "bandwidth", pools.bandwidth, bandwidthEarners(w, epoch));
+  const signers = readSignerTally(w, epoch).entries.map((e) => ({ to: e.publicKey, weight: e.weight, basis: BigInt(e.blocks), reputationBps: FULL_REPUTATION_BPS }));
+  minted += mintPool(w, ctx, epoch, "validator", pools.validator, signers);
+  if (w.get(StateKey.signers) !== undefined) w.set(StateKey.signers, null);
+  ctx.minted += minted;
+  writeEpochRecord(w, { epoch: epoch + 1n, reward: decayedReward(rec.reward, params), seed: null });
+}
+
+/** At the end of an epoch's first block: its challenge seed is the chain seed after that block. */
+export function recordEpochSeed(w: StateWriter, ctx: BlockContext, seed: Uint8Array): void {
+  const rec = readEpochRecord(w, ctx.params);
+  writeEpochRecord(w, { ...rec, epoch: epochOfHeight(ctx.height, ctx.params.epochLength), seed });
+}

@@ -1,0 +1,509 @@
+/**
+ * Providers and proof of storage (DESIGN.md sections 6 and 8), run by the state transition.
+ * Pure and deterministic: bigint arithmetic, sorted key lists, no clock.
+ *
+ *   provider.register(kind, collateral, capacity, multiaddr)
+ *        the sender locks `collateral` (>= capacity * params.collateralPerByte) and offers
+ *        `capacity` bytes as a storage provider (kind 0) or a bandwidth relay (kind 1)
+ *   provider.exit()
+ *        no new deals; the collateral goes back to the balance at once if no deal is active,
+ *        else at the end of the epoch in which its last deal ends. The record stays.
+ *   storage.deal(terms, providerSignature)
+ *        sent by the client; the provider signed H("cloudcoin/deal/v1", [chainId, client, terms]).
+ *        Locks price * duration of the client's balance in the deal (escrow) and `collateral` of
+ *        the provider's free collateral; takes `size` of its capacity.
+ *        id = H("cloudcoin/deal/id/v1", [chainId, client, terms]): one acceptance, one deal.
+ *   storage.proof(deal, epoch, chunks)
+ *        sent by the deal's provider in the proof window of `epoch` (chain/epoch.ts): the k
+ *        challenged chunks (proofs/storage.ts challengeIndices) in challenge order, each with
+ *        its audit path against the deal root.
+ *
+ * A deal landing in epoch d is challenged in epochs d+1 .. d+durationEpochs. At the end of each
+ * epoch e (settleStorageEpoch, from the transition's end of block) every active deal challenged
+ * in e is settled, in deal-id order:
+ *   proven  pricePerEpoch moves from the escrow to the provider's balance;
+ *   missed  params.missSlashBps of the original collateral (capped at what is left) moves from
+ *           the locked collateral to the client's balance, and misses++;
+ *   the deal ends after params.maxMissedProofs misses (failed) or durationEpochs challenged
+ *   epochs (completed): the escrow left goes back to the client, the collateral left back to the
+ *   provider's free collateral, the capacity is freed.
+ * Then each provider with proofs due in e, in key order: its reputation window gets (e, made,
+ * due); an epoch with a missed proof is a failure and bans it for BAN_EPOCHS[strikes] epochs
+ * (1, 6, then 144; the strikes reset after a whole clean reputation window); an exiting provider
+ * whose last deal ended gets its collateral back. The providers that proved bytes in e and were
+ * not banned during e are returned as the storage pool's earners (chain/rewards.ts mints).
+ *
+ * A banned provider accepts no new deals and earns no minted reward; its deals go on being
+ * challenged and paid. Bandwidth relays (kind 1) register and exit like storage providers; their
+ * proofs (bandwidth.attest) are another issue.
+ */
+import { AmountError, addU64 } from "./amount.ts";
+import { compareBytes, equalBytes, toHex } from "./bytes.ts";
+import { encode } from "./codec.ts";
+import { CodedError } from "./errors.ts";
+import { epochOfHeight, epochSeed, isFirstBlockOfEpoch } from "./epoch.ts";
+import { ExecError, ExecErrorCode, type BlockContext } from "./exec.ts";
+import { Tag, taggedHash } from "./hash.ts";
+import { verify, type KeyPair } from "./keys.ts";
+import type { ChainParams } from "./params.ts";
+import { encodeKeyList, readKeyList, StateKey, type StateReader, type StateWriter } from "./state.ts";
+import {
+  decodeDeal, decodeProvider, dealTermsValue, DealStatus, encodeDeal, encodeProvider, isProviderKind, PROVIDER_KIND_NAMES, ProviderKind,
+  ProviderStatus, type DealTerms, type Provider, type StorageDeal,
+} from "./storage-records.ts";
+import { challengeIndices, chunkCount, chunkLength, isValidChunkSize, MAX_CHUNK_COUNT, verifyStorageProof } from "../proofs/storage.ts";
+import type { SignedTx } from "./tx.ts";
+
+export {
+  DEAL_STATUS_NAMES, DealStatus, PROVIDER_KIND_NAMES, PROVIDER_STATUS_NAMES, ProviderKind, ProviderStatus,
+  type DealTerms, type Provider, type ReputationEntry, type StorageDeal,
+} from "./storage-records.ts";
+
+/**
+ * Most challenges per deal (params.challengesPerDeal): a proof of that many 64 KiB chunks with
+ * 40-hash paths is about 790 KB, within MAX_TX_BYTES (1 MiB).
+ */
+export const MAX_CHALLENGES_PER_DEAL = 12;
+export const MAX_MULTIADDR_LENGTH = 256;
+/** Ban length in epochs for the 1st, 2nd, and 3rd and later failed epoch (Bitcloud's service law). */
+export const BAN_EPOCHS: readonly bigint[] = [1n, 6n, 144n];
+export const FULL_REPUTATION_BPS = 10_000;
+
+export const StorageErrorCode = {
+  /** The sender (provider.exit, storage.proof) or the deal's provider (storage.deal) is not a registered provider (never registered, or exited). */
+  PROVIDER_NOT_REGISTERED: "PROVIDER_NOT_REGISTERED",
+  /** provider.register by a provider that is active or exiting. */
+  PROVIDER_ALREADY_REGISTERED: "PROVIDER_ALREADY_REGISTERED",
+  /** provider.register with collateral below capacity * params.collateralPerByte. */
+  PROVIDER_COLLATERAL_TOO_LOW: "PROVIDER_COLLATERAL_TOO_LOW",
+  /** storage.deal with a provider that is not a storage provider. */
+  PROVIDER_WRONG_KIND: "PROVIDER_WRONG_KIND",
+  /** storage.deal with an exiting provider, or provider.exit twice. */
+  PROVIDER_EXITING: "PROVIDER_EXITING",
+  /** storage.deal with a provider banned in the current epoch. */
+  PROVIDER_BANNED: "PROVIDER_BANNED",
+  /** storage.deal that would take the provider beyond its capacity. */
+  PROVIDER_CAPACITY_EXCEEDED: "PROVIDER_CAPACITY_EXCEEDED",
+
+  /** The provider's acceptance does not verify over (chainId, client, terms). */
+  BAD_ACCEPTANCE: "STORAGE_BAD_ACCEPTANCE",
+  /** The deal lands after terms.expiresAtHeight. */
+  ACCEPTANCE_EXPIRED: "STORAGE_ACCEPTANCE_EXPIRED",
+  /** terms.chunkSize is not a power of two in [256, 65536]. */
+  BAD_CHUNK_SIZE: "STORAGE_BAD_CHUNK_SIZE",
+  /** terms.size is 0 or makes more than 2^40 chunks. */
+  BAD_SIZE: "STORAGE_BAD_SIZE",
+  /** terms.durationEpochs is 0 or above params.maxDealEpochs. */
+  BAD_DURATION: "STORAGE_BAD_DURATION",
+  /** The client is the provider. */
+  SELF_DEAL: "STORAGE_SELF_DEAL",
+  /** The same acceptance again: a deal with this id exists. */
+  DEAL_EXISTS: "STORAGE_DEAL_EXISTS",
+  /** price * duration exceeds the client's balance. */
+  INSUFFICIENT_ESCROW: "STORAGE_INSUFFICIENT_ESCROW",
+  /** terms.collateral exceeds the provider's free collateral. */
+  INSUFFICIENT_COLLATERAL: "STORAGE_INSUFFICIENT_COLLATERAL",
+
+  UNKNOWN_DEAL: "STORAGE_UNKNOWN_DEAL",
+  /** The deal completed or failed. */
+  DEAL_ENDED: "STORAGE_DEAL_ENDED",
+  /** A registered provider sent a proof for another provider's deal. */
+  NOT_DEAL_PROVIDER: "STORAGE_NOT_DEAL_PROVIDER",
+  /** A proof for a future epoch, for the current one in its first block (its seed is not known yet), or for an epoch before the deal's first challenge. */
+  WRONG_EPOCH: "STORAGE_PROOF_WRONG_EPOCH",
+  /** A proof for a past epoch: its window closed with its last block. */
+  LATE_PROOF: "STORAGE_PROOF_LATE",
+  /** The deal is already proven for this epoch. */
+  DUPLICATE_PROOF: "STORAGE_PROOF_DUPLICATE",
+  /** Not the challenged chunks: wrong count, an index that is not the challenge's, or a chunk of the wrong length. */
+  WRONG_CHUNK: "STORAGE_PROOF_WRONG_CHUNK",
+  /** A chunk's audit path does not lead to the deal root. */
+  BAD_PATH: "STORAGE_PROOF_BAD_PATH",
+} as const;
+export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
+
+/** A failed provider or storage operation (the receipt code; fee and nonce consumed). */
+export class StorageError extends CodedError<StorageErrorCode> {}
+
+export type StorageOp = Extract<SignedTx["op"], { type: "provider.register" | "provider.exit" | "storage.deal" | "storage.proof" }>;
+
+// ---- deal acceptance ----
+
+/** What the provider signs to accept `terms` from `client`. The chain id keeps it worthless on any other chain. */
+export function dealSignBytes(chainId: string, client: Uint8Array, terms: DealTerms): Uint8Array {
+  return taggedHash(Tag.DEAL, encode([chainId, client, dealTermsValue(terms)]));
+}
+
+/** The provider's acceptance signature, carried by the client's storage.deal. */
+export function signDealAcceptance(chainId: string, providerKey: KeyPair, client: Uint8Array, terms: DealTerms): Uint8Array {
+  return providerKey.sign(dealSignBytes(chainId, client, terms));
+}
+
+/** The id of the deal `client` makes with `terms`: known to both parties before it lands. */
+export function dealId(chainId: string, client: Uint8Array, terms: DealTerms): Uint8Array {
+  return taggedHash(Tag.DEAL_ID, encode([chainId, client, dealTermsValue(terms)]));
+}
+
+// ---- reading (also for the RPC) ----
+
+export function readProvider(state: StateReader, key: Uint8Array): Provider | undefined {
+  if (key.length !== 32) return undefined;
+  const b = state.get(StateKey.provider(key));
+  return b ? decodeProvider(key, b, true) : undefined;
+}
+
+/** Every provider that ever registered (exited ones too), by public key. */
+export function listProviders(state: StateReader): Provider[] {
+  return readKeyList(state, StateKey.providers).map((k) => readProvider(state, k)!);
+}
+
+export function readDeal(state: StateReader, id: Uint8Array): StorageDeal | undefined {
+  if (id.length !== 32) return undefined;
+  const b = state.get(StateKey.deal(id));
+  return b ? decodeDeal(id, b, true) : undefined;
+}
+
+/** The active deals, by id. */
+export function listActiveDeals(state: StateReader): StorageDeal[] {
+  return readKeyList(state, StateKey.activeDeals).map((id) => readDeal(state, id)!);
+}
+
+/** Collateral neither locked in a deal nor returned. */
+export function freeCollateral(p: Provider): bigint {
+  return p.collateral - p.locked;
+}
+
+export function isBanned(p: Provider, epoch: bigint): boolean {
+  return epoch < p.bannedUntil;
+}
+
+/** Proofs made / due over the window of `windowEpochs` epochs ending at `epoch`, in basis points; full with nothing due. */
+export function reputationBps(p: Provider, epoch: bigint, windowEpochs: number): number {
+  let made = 0;
+  let due = 0;
+  for (const r of p.reputation) {
+    if (r.epoch > epoch || r.epoch + BigInt(windowEpochs) <= epoch) continue;
+    made += r.made;
+    due += r.due;
+  }
+  return due === 0 ? FULL_REPUTATION_BPS : Math.floor((made * FULL_REPUTATION_BPS) / due);
+}
+
+export interface DealChallenge {
+  readonly deal: Uint8Array;
+  readonly chunkCount: bigint;
+  /** The chunk indices to prove, in the order the proof must list them. */
+  readonly indices: bigint[];
+  /** Already proven for the epoch. */
+  readonly proven: boolean;
+}
+
+/**
+ * The challenges of `provider`'s active deals in `epoch`, by deal id; undefined when the epoch's
+ * seed is not known (a future epoch, a past one, or the current one before its first block).
+ * O(active deals).
+ */
+export function challengesFor(state: StateReader, provider: Uint8Array, epoch: bigint, params: ChainParams): DealChallenge[] | undefined {
+  const seed = epochSeed(state, epoch);
+  if (seed === undefined) return undefined;
+  const out: DealChallenge[] = [];
+  for (const d of listActiveDeals(state)) {
+    if (!equalBytes(d.provider, provider) || d.startEpoch > epoch) continue;
+    out.push({ deal: d.id, chunkCount: d.chunkCount, indices: challengeIndices(seed, d.id, d.chunkCount, params.challengesPerDeal), proven: d.lastProvenEpoch === epoch });
+  }
+  return out;
+}
+
+// ---- stateless rules ----
+
+// C0 controls, DEL and C1 controls: a multiaddr is shown in explorers and logs.
+const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** Stateless rules of the provider and storage operations (TX_INVALID_OPERATION in validateTxBasic); the reason, or undefined. */
+export function invalidStorageOp(op: StorageOp): string | undefined {
+  switch (op.type) {
+    case "provider.register":
+      if (!isProviderKind(op.kind)) return `provider kind ${op.kind} is neither ${ProviderKind.STORAGE} (storage) nor ${ProviderKind.BANDWIDTH} (bandwidth)`;
+      if (op.capacity === 0n) return "provider.register capacity must be positive";
+      if (op.multiaddr.length === 0 || op.multiaddr.length > MAX_MULTIADDR_LENGTH || CONTROL_RE.test(op.multiaddr)) {
+        return `multiaddr must be 1-${MAX_MULTIADDR_LENGTH} characters without control characters`;
+      }
+      return undefined;
+    case "storage.proof":
+      return op.chunks.length === 0 ? "storage.proof carries no chunk" : undefined;
+    case "provider.exit":
+    case "storage.deal":
+      return undefined;
+  }
+}
+
+// ---- execution (chain/transition.ts calls this inside a checkpoint) ----
+
+function writeProvider(w: StateWriter, p: Provider): void {
+  w.set(StateKey.provider(p.key), encodeProvider(p));
+}
+
+function writeDeal(w: StateWriter, d: StorageDeal): void {
+  w.set(StateKey.deal(d.id), encodeDeal(d));
+}
+
+/** Inserts `key` into the sorted key list at `recordKey` (no-op if present). */
+function addToList(w: StateWriter, recordKey: Uint8Array, key: Uint8Array): void {
+  const list = readKeyList(w, recordKey);
+  if (list.some((k) => equalBytes(k, key))) return;
+  w.set(recordKey, encodeKeyList([...list, key].sort(compareBytes)));
+}
+
+function credit(w: StateWriter, to: Uint8Array, amount: bigint): void {
+  if (amount === 0n) return;
+  const a = w.account(to);
+  let balance: bigint;
+  try {
+    balance = addU64(a.balance, amount);
+  } catch (e) {
+    if (e instanceof AmountError) throw new ExecError(ExecErrorCode.AMOUNT_OVERFLOW, "credit would overflow the balance");
+    throw e;
+  }
+  w.setAccount(to, { ...a, balance });
+}
+
+function fail(code: StorageErrorCode, message: string, data?: Record<string, unknown>): never {
+  throw new StorageError(code, message, data);
+}
+
+/** Executes a provider or storage operation for `tx.sender`; throws StorageError or ExecError (rolled back by the caller). */
+export function executeStorageOp(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: StorageOp, chainId: string): void {
+  switch (op.type) {
+    case "provider.register":
+      return register(w, ctx, tx, op);
+    case "provider.exit":
+      return exit(w, ctx, tx);
+    case "storage.deal":
+      return makeDeal(w, ctx, tx, op, chainId);
+    case "storage.proof":
+      return prove(w, ctx, tx, op);
+  }
+}
+
+function register(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<StorageOp, { type: "provider.register" }>): void {
+  const sender = tx.sender;
+  const existing = readProvider(w, sender);
+  if (existing && existing.status !== ProviderStatus.EXITED) fail(StorageErrorCode.PROVIDER_ALREADY_REGISTERED, "the sender is already a registered provider");
+  // validateTxBasic rejects these before any block; kept so that a caller that skipped it cannot crash the transition
+  if (!isProviderKind(op.kind)) fail(StorageErrorCode.PROVIDER_WRONG_KIND, `provider kind ${op.kind} does not exist`);
+  const required = op.capacity * ctx.params.collateralPerByte;
+  if (op.collateral < required) {
+    fail(StorageErrorCode.PROVIDER_COLLATERAL_TOO_LOW, `collateral ${op.collateral} below ${required} for ${op.capacity} bytes`, { required: required.toString() });
+  }
+  const a = w.account(sender);
+  if (a.balance < op.collateral) throw new ExecError(ExecErrorCode.INSUFFICIENT_BALANCE, `balance ${a.balance} < collateral ${op.collateral}`);
+  w.setAccount(sender, { ...a, balance: a.balance - op.collateral });
+  writeProvider(w, {
+    key: sender,
+    kind: op.kind,
+    collateral: op.collateral,
+    locked: 0n,
+    capacity: op.capacity,
+    used: 0n,
+    multiaddr: op.multiaddr,
+    registeredAt: ctx.height,
+    status: ProviderStatus.ACTIVE,
+    // a provider that exited and comes back keeps its record of service
+    bannedUntil: existing?.bannedUntil ?? 0n,
+    strikes: existing?.strikes ?? 0,
+    lastFailureEpoch: existing?.lastFailureEpoch ?? 0n,
+    activeDeals: 0,
+    reputation: existing?.reputation ?? [],
+  });
+  if (!existing) addToList(w, StateKey.providers, sender);
+  ctx.events.push({
+    kind: "providerRegister", txHash: tx.hash, provider: sender, providerKind: PROVIDER_KIND_NAMES[op.kind], collateral: op.collateral, capacity: op.capacity, multiaddr: op.multiaddr,
+  });
+}
+
+function exit(w: StateWriter, ctx: BlockContext, tx: SignedTx): void {
+  const provider = readProvider(w, tx.sender);
+  if (!provider || provider.status === ProviderStatus.EXITED) fail(StorageErrorCode.PROVIDER_NOT_REGISTERED, "the sender is not a registered provider");
+  if (provider.status === ProviderStatus.EXITING) fail(StorageErrorCode.PROVIDER_EXITING, "the provider is already exiting");
+  let returned = 0n;
+  if (provider.activeDeals === 0) {
+    returned = provider.collateral;
+    credit(w, provider.key, returned);
+    writeProvider(w, { ...provider, status: ProviderStatus.EXITED, collateral: 0n, locked: 0n, used: 0n });
+  } else {
+    writeProvider(w, { ...provider, status: ProviderStatus.EXITING });
+  }
+  ctx.events.push({ kind: "providerExit", txHash: tx.hash, provider: provider.key, returned, activeDeals: provider.activeDeals });
+}
+
+function makeDeal(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<StorageOp, { type: "storage.deal" }>, chainId: string): void {
+  const { params, height } = ctx;
+  const client = tx.sender;
+  const t = op.terms;
+  const epoch = epochOfHeight(height, params.epochLength);
+  // the terms
+  if (equalBytes(t.provider, client)) fail(StorageErrorCode.SELF_DEAL, "a client cannot make a deal with itself");
+  if (!isValidChunkSize(t.chunkSize)) fail(StorageErrorCode.BAD_CHUNK_SIZE, `chunk size ${t.chunkSize} is not a power of two in [256, 65536]`);
+  if (t.size === 0n || chunkCount(t.size, t.chunkSize) > MAX_CHUNK_COUNT) fail(StorageErrorCode.BAD_SIZE, `size ${t.size} is 0 or makes more than 2^40 chunks`);
+  if (t.durationEpochs === 0n || t.durationEpochs > BigInt(params.maxDealEpochs)) {
+    fail(StorageErrorCode.BAD_DURATION, `duration ${t.durationEpochs} not in [1, ${params.maxDealEpochs}] epochs`);
+  }
+  if (height > t.expiresAtHeight) fail(StorageErrorCode.ACCEPTANCE_EXPIRED, `the acceptance expired at height ${t.expiresAtHeight}`);
+  // the provider
+  const p = readProvider(w, t.provider);
+  if (!p || p.status === ProviderStatus.EXITED) fail(StorageErrorCode.PROVIDER_NOT_REGISTERED, "the deal's provider is not a registered provider");
+  if (p.kind !== ProviderKind.STORAGE) fail(StorageErrorCode.PROVIDER_WRONG_KIND, "the deal's provider is not a storage provider");
+  if (p.status === ProviderStatus.EXITING) fail(StorageErrorCode.PROVIDER_EXITING, "the deal's provider is exiting");
+  if (isBanned(p, epoch)) fail(StorageErrorCode.PROVIDER_BANNED, `the deal's provider is banned until epoch ${p.bannedUntil}`, { until: p.bannedUntil.toString() });
+  const id = dealId(chainId, client, t);
+  if (readDeal(w, id)) fail(StorageErrorCode.DEAL_EXISTS, "a deal was already made with this acceptance");
+  // the funds
+  const escrow = t.pricePerEpoch * t.durationEpochs;
+  const a = w.account(client);
+  if (escrow > a.balance) fail(StorageErrorCode.INSUFFICIENT_ESCROW, `escrow ${escrow} exceeds the balance ${a.balance}`);
+  if (t.collateral > freeCollateral(p)) fail(StorageErrorCode.INSUFFICIENT_COLLATERAL, `collateral ${t.collateral} exceeds the provider's free ${freeCollateral(p)}`);
+  if (p.used + t.size > p.capacity) fail(StorageErrorCode.PROVIDER_CAPACITY_EXCEEDED, `the provider has ${p.capacity - p.used} bytes free`);
+  // the acceptance: the expensive check last
+  if (!verify(t.provider, dealSignBytes(chainId, client, t), op.providerSignature)) fail(StorageErrorCode.BAD_ACCEPTANCE, "the acceptance is not the provider's signature over these terms");
+
+  w.setAccount(client, { ...a, balance: a.balance - escrow });
+  writeProvider(w, { ...p, locked: p.locked + t.collateral, used: p.used + t.size, activeDeals: p.activeDeals + 1 });
+  const chunkSize = Number(t.chunkSize);
+  writeDeal(w, {
+    id, client, provider: t.provider, root: t.root, size: t.size, chunkSize, chunkCount: chunkCount(t.size, chunkSize), pricePerEpoch: t.pricePerEpoch,
+    durationEpochs: t.durationEpochs, collateral: t.collateral, collateralLeft: t.collateral, escrow, createdAt: height, startEpoch: epoch + 1n,
+    challenged: 0n, misses: 0, lastProvenEpoch: null, status: DealStatus.ACTIVE, endedAt: 0n,
+  });
+  addToList(w, StateKey.activeDeals, id);
+  ctx.events.push({ kind: "storageDeal", txHash: tx.hash, deal: id, client, provider: t.provider, size: t.size, escrow, collateral: t.collateral, startEpoch: epoch + 1n });
+}
+
+function prove(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<StorageOp, { type: "storage.proof" }>): void {
+  const { params, height } = ctx;
+  const sender = tx.sender;
+  if (!readProvider(w, sender)) fail(StorageErrorCode.PROVIDER_NOT_REGISTERED, "the sender is not a registered provider");
+  const d = readDeal(w, op.deal);
+  if (!d) fail(StorageErrorCode.UNKNOWN_DEAL, "no such deal");
+  if (!equalBytes(d.provider, sender)) fail(StorageErrorCode.NOT_DEAL_PROVIDER, "the deal belongs to another provider");
+  if (d.status !== DealStatus.ACTIVE) fail(StorageErrorCode.DEAL_ENDED, `the deal ended at the end of epoch ${d.endedAt}`);
+  const current = epochOfHeight(height, params.epochLength);
+  if (op.epoch < current) fail(StorageErrorCode.LATE_PROOF, `the proof window of epoch ${op.epoch} closed; the current epoch is ${current}`, { epoch: current.toString() });
+  if (op.epoch > current) fail(StorageErrorCode.WRONG_EPOCH, `epoch ${op.epoch} is in the future; the current epoch is ${current}`, { epoch: current.toString() });
+  if (op.epoch < d.startEpoch) fail(StorageErrorCode.WRONG_EPOCH, `the deal is first challenged in epoch ${d.startEpoch}`);
+  const seed = isFirstBlockOfEpoch(height, params.epochLength) ? undefined : epochSeed(w, op.epoch);
+  if (seed === undefined) fail(StorageErrorCode.WRONG_EPOCH, `the challenges of epoch ${op.epoch} are known only after its first block`);
+  if (d.lastProvenEpoch === op.epoch) fail(StorageErrorCode.DUPLICATE_PROOF, `the deal is already proven for epoch ${op.epoch}`);
+  const indices = challengeIndices(seed, d.id, d.chunkCount, params.challengesPerDeal);
+  if (op.chunks.length !== indices.length) fail(StorageErrorCode.WRONG_CHUNK, `${op.chunks.length} chunks for ${indices.length} challenges`);
+  op.chunks.forEach((c, i) => {
+    if (c.index !== indices[i]) fail(StorageErrorCode.WRONG_CHUNK, `chunk ${i} is index ${c.index}, the challenge is ${indices[i]}`, { position: i });
+    const length = chunkLength(d.size, d.chunkSize, c.index);
+    if (c.chunk.length !== length) fail(StorageErrorCode.WRONG_CHUNK, `chunk ${i} is ${c.chunk.length} bytes, chunk ${c.index} has ${length}`, { position: i });
+  });
+  op.chunks.forEach((c, i) => {
+    if (!verifyStorageProof(d.root, d.chunkCount, c.index, c.chunk, c.path)) fail(StorageErrorCode.BAD_PATH, `chunk ${i} does not verify against the deal root`, { position: i });
+  });
+  writeDeal(w, { ...d, lastProvenEpoch: op.epoch });
+  ctx.events.push({ kind: "storageProof", txHash: tx.hash, deal: d.id, provider: sender, epoch: op.epoch });
+}
+
+// ---- end of epoch ----
+
+/** A provider's share basis in the storage pool of an epoch. */
+export interface StorageEarner {
+  readonly provider: Uint8Array;
+  /** Sum of the sizes of its deals proven in the epoch. */
+  readonly provenBytes: bigint;
+  readonly reputationBps: number;
+}
+
+interface EpochDues {
+  readonly provider: Uint8Array;
+  made: number;
+  due: number;
+  provenBytes: bigint;
+}
+
+/**
+ * Settles epoch `epoch` at the end of its last block (see the module comment) and returns the
+ * storage pool's earners in key order.
+ */
+export function settleStorageEpoch(w: StateWriter, ctx: BlockContext, epoch: bigint): StorageEarner[] {
+  const { params, events } = ctx;
+  const ids = readKeyList(w, StateKey.activeDeals);
+  const dues = new Map<string, EpochDues>();
+  const still: Uint8Array[] = [];
+  for (const id of ids) {
+    let d = readDeal(w, id)!;
+    if (d.startEpoch > epoch) {
+      still.push(id);
+      continue;
+    }
+    const hex = toHex(d.provider);
+    let due = dues.get(hex);
+    if (!due) dues.set(hex, (due = { provider: d.provider, made: 0, due: 0, provenBytes: 0n }));
+    due.due++;
+    let p = readProvider(w, d.provider)!;
+    if (d.lastProvenEpoch === epoch) {
+      const pay = d.pricePerEpoch < d.escrow ? d.pricePerEpoch : d.escrow;
+      d = { ...d, escrow: d.escrow - pay };
+      credit(w, d.provider, pay);
+      due.made++;
+      due.provenBytes += d.size;
+      if (pay > 0n) events.push({ kind: "storagePayment", deal: id, provider: d.provider, epoch, amount: pay });
+    } else {
+      const cut = (d.collateral * BigInt(params.missSlashBps)) / 10_000n;
+      const slash = cut < d.collateralLeft ? cut : d.collateralLeft;
+      d = { ...d, collateralLeft: d.collateralLeft - slash, misses: d.misses + 1 };
+      p = { ...p, collateral: p.collateral - slash, locked: p.locked - slash };
+      credit(w, d.client, slash);
+      events.push({ kind: "storageSlash", deal: id, provider: d.provider, client: d.client, epoch, amount: slash, misses: d.misses });
+    }
+    d = { ...d, challenged: d.challenged + 1n };
+    const failed = d.misses >= params.maxMissedProofs;
+    if (failed || d.challenged >= d.durationEpochs) {
+      const refunded = d.escrow;
+      const unlocked = d.collateralLeft;
+      credit(w, d.client, refunded);
+      p = { ...p, locked: p.locked - unlocked, used: p.used - d.size, activeDeals: p.activeDeals - 1 };
+      d = { ...d, escrow: 0n, collateralLeft: 0n, status: failed ? DealStatus.FAILED : DealStatus.COMPLETED, endedAt: epoch };
+      events.push({ kind: "storageDealEnd", deal: id, provider: d.provider, client: d.client, epoch, reason: failed ? "failed" : "completed", refunded, unlocked });
+    } else {
+      still.push(id);
+    }
+    writeDeal(w, d);
+    writeProvider(w, p);
+  }
+  if (still.length !== ids.length) w.set(StateKey.activeDeals, still.length === 0 ? null : encodeKeyList(still));
+
+  const window = BigInt(params.reputationWindowEpochs);
+  const earners: StorageEarner[] = [];
+  // the map is only looked up above; providers are processed in key order
+  const providers = [...dues.values()].sort((a, b) => compareBytes(a.provider, b.provider));
+  for (const due of providers) {
+    let p = readProvider(w, due.provider)!;
+    const bannedDuringEpoch = isBanned(p, epoch);
+    p = { ...p, reputation: [...p.reputation.filter((r) => r.epoch + window > epoch), { epoch, made: due.made, due: due.due }] };
+    if (due.made < due.due) {
+      // a failed epoch: strikes decay after a whole clean window since the last failure
+      const strikes = (p.strikes > 0 && epoch - p.lastFailureEpoch > window ? 0 : p.strikes) + 1;
+      const until = epoch + 1n + BAN_EPOCHS[Math.min(strikes, BAN_EPOCHS.length) - 1]!;
+      const bannedUntil = until > p.bannedUntil ? until : p.bannedUntil;
+      p = { ...p, strikes, lastFailureEpoch: epoch, bannedUntil };
+      events.push({ kind: "providerBan", provider: p.key, epoch, until: bannedUntil, strikes });
+    } else if (p.strikes > 0 && epoch - p.lastFailureEpoch >= window) {
+      p = { ...p, strikes: 0 };
+    }
+    if (p.status === ProviderStatus.EXITING && p.activeDeals === 0) {
+      const amount = p.collateral;
+      credit(w, p.key, amount);
+      p = { ...p, status: ProviderStatus.EXITED, collateral: 0n, locked: 0n, used: 0n };
+      events.push({ kind: "providerCollateralReturned", provider: p.key, epoch, amount });
+    }
+    writeProvider(w, p);
+    if (due.provenBytes > 0n && !bannedDuringEpoch && p.kind === ProviderKind.STORAGE) {
+      earners.push({ provider: p.key, provenBytes: due.provenBytes, reputationBps: reputationBps(p, epoch, params.reputationWindowEpochs) });
+    }
+  }
+  return earners;
+}
