@@ -29,6 +29,7 @@ import { devnetGenesisFile } from "../genesis/devnet.ts";
 import { RpcClient, type ResultOf } from "../rpc/client.ts";
 import { Keyring, keyFileJson } from "./keyring.ts";
 import { CloudcoinNode, defaultHome } from "./node.ts";
+import { writeNewPeerKey } from "../p2p/peer-key.ts";
 import { DEFAULT_RPC_PORT, readConfigFile, resolveStartConfig } from "./config.ts";
 
 const COMMON = {
@@ -101,18 +102,25 @@ function txOut(sent: { hash: string; result: ResultOf<"tx_get"> | null }, extra:
 
 const commands: Record<string, Command> = {
   start: {
-    usage: "cloudcoin start [--home DIR] [--rpc-host HOST] [--rpc-port PORT] [--log-level LEVEL] [--service-key NAME]",
+    usage:
+      "cloudcoin start [--home DIR] [--rpc-host HOST] [--rpc-port PORT] [--log-level LEVEL] [--service-key NAME] " +
+      "[--p2p-listen MULTIADDR,...] [--bootstrap MULTIADDR/p2p/ID,...] [--rpc-rate-limit N|off]",
     summary:
       "Run a node. Without <home>/genesis.json it runs the embedded single-validator devnet. " +
       "Settings come from flags, then CLOUDCOIN_* environment variables, then <home>/config.json, then defaults " +
       "(see node/config.ts); --service-key NAME: the keyring key that signs paych_redeem; " +
-      "CLOUDCOIN_RPC_TOKENS=\"token:sign,admin;t2:sign\" sets the RPC bearer tokens.",
+      "CLOUDCOIN_RPC_TOKENS=\"token:sign,admin;t2:sign\" sets the RPC bearer tokens. " +
+      "--p2p-listen: libp2p listen addresses (default /ip4/127.0.0.1/tcp/8646); --bootstrap: peers to stay connected to; " +
+      "--rpc-rate-limit: RPC requests per client IP per minute, or off.",
     options: {
       home: COMMON.home,
       "service-key": { type: "string" },
       "rpc-host": { type: "string" },
       "rpc-port": { type: "string" },
       "log-level": { type: "string" },
+      "p2p-listen": { type: "string" },
+      bootstrap: { type: "string" },
+      "rpc-rate-limit": { type: "string" },
       help: COMMON.help,
     },
     async run(v) {
@@ -121,12 +129,17 @@ const commands: Record<string, Command> = {
       const config = resolveStartConfig({
         file: await readConfigFile(home),
         env: process.env,
-        flags: { rpcHost: flag("rpc-host"), rpcPort: flag("rpc-port"), logLevel: flag("log-level"), serviceKey: flag("service-key") },
+        flags: {
+          rpcHost: flag("rpc-host"), rpcPort: flag("rpc-port"), logLevel: flag("log-level"), serviceKey: flag("service-key"),
+          p2pListen: flag("p2p-listen"), bootstrap: flag("bootstrap"), rpcRateLimit: flag("rpc-rate-limit"),
+        },
       });
       const serviceKey = config.serviceKey !== undefined ? await new Keyring(home).load(config.serviceKey) : undefined;
       const node = await CloudcoinNode.start({
         home, rpcHost: config.rpcHost, rpcPort: config.rpcPort, logLevel: config.logLevel, rpcCheckResults: process.env.CLOUDCOIN_RPC_CHECK_RESULTS === "1",
         rpcTokens: config.rpcTokens, ...(serviceKey ? { serviceKey } : {}),
+        p2pListen: config.p2pListen, bootstrap: config.bootstrap,
+        ...(config.rpcRateLimit !== undefined ? { rpcRateLimit: config.rpcRateLimit === false ? false : { max: config.rpcRateLimit, timeWindowMs: 60_000 } } : {}),
       });
       node.log.info({ sources: config.sources }, "configuration");
       if (serviceKey) node.log.info({ address: toAddress(serviceKey.publicKey) }, "service key loaded (signs paych_redeem)");
@@ -149,12 +162,34 @@ const commands: Record<string, Command> = {
   },
 
   init: {
-    usage: "cloudcoin init --validators N --out DIR [--chain-id ID]",
-    summary: "Write a genesis and fresh keys for a local network: DIR/genesis.json, DIR/node<i>/ homes, DIR/keys/faucet.json.",
-    options: { validators: { type: "string", default: "1" }, out: { type: "string" }, "chain-id": { type: "string", default: "cloudcoin-local-1" }, json: COMMON.json, help: COMMON.help },
+    usage: "cloudcoin init --validators N --out DIR [--nodes K] [--chain-id ID] [--rpc-base-port P] [--p2p-base-port P] [--params JSON]",
+    summary:
+      "Write a genesis and fresh keys for a local network: DIR/genesis.json, DIR/node<i>/ homes (validators, then K full nodes), " +
+      "DIR/keys/faucet.json. Each home gets a peer key (p2p.key) and a config.json: RPC on 127.0.0.1:<rpc-base-port + i>, " +
+      "libp2p on 127.0.0.1:<p2p-base-port + i>, every validator as a bootstrap peer. --params overrides chain parameters.",
+    options: {
+      validators: { type: "string", default: "1" }, nodes: { type: "string", default: "0" }, out: { type: "string" },
+      "chain-id": { type: "string", default: "cloudcoin-local-1" }, "rpc-base-port": { type: "string", default: String(DEFAULT_RPC_PORT) },
+      "p2p-base-port": { type: "string", default: "26656" }, params: { type: "string" }, json: COMMON.json, help: COMMON.help,
+    },
     async run(v) {
       const n = Number(v.validators);
       if (!Number.isInteger(n) || n < 1 || n > 100) throw new UsageError("--validators must be 1-100");
+      const full = Number(v.nodes);
+      if (!Number.isInteger(full) || full < 0 || full > 100) throw new UsageError("--nodes must be 0-100");
+      const rpcBase = Number(v["rpc-base-port"]);
+      const p2pBase = Number(v["p2p-base-port"]);
+      for (const [name, base] of [["rpc-base-port", rpcBase], ["p2p-base-port", p2pBase]] as const) {
+        if (!Number.isInteger(base) || base < 1024 || base + n + full > 65535) throw new UsageError(`--${name} must leave room for ${n + full} ports below 65536`);
+      }
+      let paramOverrides: Record<string, unknown> = {};
+      if (typeof v.params === "string") {
+        try {
+          paramOverrides = JSON.parse(v.params) as Record<string, unknown>;
+        } catch {
+          throw new UsageError("--params must be a JSON object");
+        }
+      }
       const dir = str(v.out, "out");
       const validators = Array.from({ length: n }, () => generateKeyPair());
       const faucet = generateKeyPair();
@@ -164,22 +199,31 @@ const commands: Record<string, Command> = {
         genesisTime: new Date().toISOString(),
         validators: validators.map((k, i) => ({ name: `validator-${i}`, address: toAddress(k.publicKey), power: "1000000000000000" })),
         balances: [{ address: toAddress(faucet.publicKey), amount: "1000000000000000000" }, ...validators.map((k) => ({ address: toAddress(k.publicKey), amount: "1000000000000000" }))],
-        params: base.params,
+        params: { ...base.params, ...paramOverrides } as GenesisFile["params"],
       };
       const genesis = validateAndComplete(file); // the file we write is one the node accepts
       await mkdir(join(dir, "keys"), { recursive: true, mode: 0o700 });
       const text = JSON.stringify(file, null, 2) + "\n";
       await writeFile(join(dir, "genesis.json"), text, { flag: "wx" });
       await writeFile(join(dir, "keys", "faucet.json"), keyFileJson("faucet", faucet), { mode: 0o600, flag: "wx" });
-      for (const [i, k] of validators.entries()) {
+      const homes: { home: string; rpc: string; p2p: string; validator: string | null }[] = [];
+      for (let i = 0; i < n + full; i++) {
         const home = join(dir, `node${i}`);
         await mkdir(home, { recursive: true, mode: 0o700 });
         await writeFile(join(home, "genesis.json"), text, { flag: "wx" });
-        await writeFile(join(home, "validator.key.json"), keyFileJson(`validator-${i}`, k), { mode: 0o600, flag: "wx" });
+        const k = validators[i];
+        if (k) await writeFile(join(home, "validator.key.json"), keyFileJson(`validator-${i}`, k), { mode: 0o600, flag: "wx" });
+        const peerId = await writeNewPeerKey(join(home, "p2p.key"));
+        homes.push({ home, rpc: `http://127.0.0.1:${rpcBase + i}/`, p2p: `/ip4/127.0.0.1/tcp/${p2pBase + i}/p2p/${peerId}`, validator: k ? toAddress(k.publicKey) : null });
+      }
+      const validatorAddrs = homes.slice(0, n).map((h) => h.p2p);
+      for (const [i, h] of homes.entries()) {
+        const config = { rpcPort: rpcBase + i, p2pListen: [`/ip4/127.0.0.1/tcp/${p2pBase + i}`], bootstrap: validatorAddrs.filter((a) => a !== h.p2p) };
+        await writeFile(join(h.home, "config.json"), JSON.stringify(config, null, 2) + "\n", { flag: "wx" });
       }
       out(
-        `wrote ${dir}/genesis.json (chain ${genesis.chainId}, genesis ${toHex(genesis.hash)}), ${n} node home(s) ${dir}/node0..${n - 1}, faucet key ${dir}/keys/faucet.json (${toAddress(faucet.publicKey)})`,
-        { chainId: genesis.chainId, genesisHash: toHex(genesis.hash), homes: validators.map((_, i) => join(dir, `node${i}`)), faucet: toAddress(faucet.publicKey) },
+        `wrote ${dir}/genesis.json (chain ${genesis.chainId}, genesis ${toHex(genesis.hash)}), ${n} validator and ${full} full node home(s) ${dir}/node0..${n + full - 1}, faucet key ${dir}/keys/faucet.json (${toAddress(faucet.publicKey)})`,
+        { chainId: genesis.chainId, genesisHash: toHex(genesis.hash), homes: homes.map((h) => h.home), nodes: homes, faucet: toAddress(faucet.publicKey) },
       );
     },
   },

@@ -1,12 +1,17 @@
 /**
  * The node's start configuration, from four layers in this precedence (highest first):
  *
- *   1. command-line flags        --rpc-host, --rpc-port, --log-level, --service-key
+ *   1. command-line flags        --rpc-host, --rpc-port, --log-level, --service-key,
+ *                                --p2p-listen ADDR[,ADDR], --bootstrap ADDR[,ADDR], --rpc-rate-limit N|off
  *   2. environment variables     CLOUDCOIN_RPC_HOST, CLOUDCOIN_RPC_PORT, CLOUDCOIN_LOG_LEVEL,
- *                                CLOUDCOIN_SERVICE_KEY, CLOUDCOIN_RPC_TOKENS ("tok:sign,admin;tok2:sign")
+ *                                CLOUDCOIN_SERVICE_KEY, CLOUDCOIN_RPC_TOKENS ("tok:sign,admin;tok2:sign"),
+ *                                CLOUDCOIN_P2P_LISTEN, CLOUDCOIN_BOOTSTRAP (comma-separated multiaddrs),
+ *                                CLOUDCOIN_RPC_RATE_LIMIT (requests per client per minute, or "off")
  *   3. the file <home>/config.json  {"rpcHost", "rpcPort", "logLevel", "serviceKey",
- *                                    "rpcTokens": [{"token", "permissions": [...]}]}
- *   4. defaults                  127.0.0.1, 8645, info, no service key, no tokens
+ *                                    "rpcTokens": [{"token", "permissions": [...]}],
+ *                                    "p2pListen": [...], "bootstrap": [...], "rpcRateLimit": N | false}
+ *   4. defaults                  127.0.0.1, 8645, info, no service key, no tokens,
+ *                                p2p on /ip4/127.0.0.1/tcp/8646, no bootstrap peers, the RPC's default limit
  *
  * Every layer is validated; a bad value is refused with the layer that gave it, never ignored.
  */
@@ -18,12 +23,14 @@ import { PERMISSIONS, type Permission } from "../rpc/table.ts";
 import type { RpcToken } from "../rpc/server.ts";
 
 export const DEFAULT_RPC_PORT = 8645;
+export const DEFAULT_P2P_LISTEN = "/ip4/127.0.0.1/tcp/8646";
 
 export const ConfigErrorCode = { INVALID: "CONFIG_INVALID" } as const;
 export type ConfigErrorCode = (typeof ConfigErrorCode)[keyof typeof ConfigErrorCode];
 export class ConfigError extends CodedError<ConfigErrorCode> {}
 
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+const multiaddrString = z.string().min(1).max(512).regex(/^\/[^\s]+$/, "a multiaddr such as /ip4/127.0.0.1/tcp/8646");
 const permission = z.enum(PERMISSIONS as unknown as [Permission, ...Permission[]]);
 
 const layerSchema = z.strictObject({
@@ -32,6 +39,10 @@ const layerSchema = z.strictObject({
   logLevel: z.enum(LOG_LEVELS).optional(),
   serviceKey: z.string().min(1).max(64).optional(),
   rpcTokens: z.array(z.strictObject({ token: z.string().min(1), permissions: z.array(permission) })).optional(),
+  p2pListen: z.array(multiaddrString).max(16).optional(),
+  bootstrap: z.array(multiaddrString.refine((s) => /\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(s), "a bootstrap address must end in /p2p/<peer id>")).max(256).optional(),
+  /** requests per client IP per minute; false: no limit */
+  rpcRateLimit: z.union([z.int().min(1).max(10_000_000), z.literal(false)]).optional(),
 });
 type Layer = z.infer<typeof layerSchema>;
 
@@ -41,6 +52,10 @@ export interface StartConfig {
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly serviceKey: string | undefined;
   readonly rpcTokens: RpcToken[];
+  readonly p2pListen: string[];
+  readonly bootstrap: string[];
+  /** undefined: the RPC server's default */
+  readonly rpcRateLimit: number | false | undefined;
   /** Where each value came from, for the startup log. */
   readonly sources: Readonly<Record<keyof Layer, "flag" | "env" | "file" | "default">>;
 }
@@ -50,6 +65,17 @@ export interface StartFlags {
   readonly rpcPort?: string | undefined;
   readonly logLevel?: string | undefined;
   readonly serviceKey?: string | undefined;
+  readonly p2pListen?: string | undefined;
+  readonly bootstrap?: string | undefined;
+  readonly rpcRateLimit?: string | undefined;
+}
+
+const list = (s: string | undefined): string[] | undefined => (s === undefined ? undefined : s.split(",").map((x) => x.trim()).filter((x) => x !== ""));
+function rateLimit(source: string, s: string | undefined): number | false | undefined {
+  if (s === undefined) return undefined;
+  if (s === "off") return false;
+  if (!/^[0-9]{1,8}$/.test(s)) invalid(source, `"${s}" is not a number of requests per minute or "off"`);
+  return Number(s);
 }
 
 function invalid(source: string, message: string): never {
@@ -111,6 +137,9 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
     ...(e.CLOUDCOIN_LOG_LEVEL ? { logLevel: e.CLOUDCOIN_LOG_LEVEL } : {}),
     ...(e.CLOUDCOIN_SERVICE_KEY ? { serviceKey: e.CLOUDCOIN_SERVICE_KEY } : {}),
     ...(e.CLOUDCOIN_RPC_TOKENS ? { rpcTokens: parseRpcTokens(e.CLOUDCOIN_RPC_TOKENS) } : {}),
+    ...(e.CLOUDCOIN_P2P_LISTEN ? { p2pListen: list(e.CLOUDCOIN_P2P_LISTEN) } : {}),
+    ...(e.CLOUDCOIN_BOOTSTRAP !== undefined ? { bootstrap: list(e.CLOUDCOIN_BOOTSTRAP) } : {}),
+    ...(e.CLOUDCOIN_RPC_RATE_LIMIT ? { rpcRateLimit: rateLimit("CLOUDCOIN_RPC_RATE_LIMIT", e.CLOUDCOIN_RPC_RATE_LIMIT) } : {}),
   });
   const f = layers.flags;
   const flags = check("flags", {
@@ -118,6 +147,9 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
     ...(f.rpcPort !== undefined ? { rpcPort: port("--rpc-port", f.rpcPort) } : {}),
     ...(f.logLevel !== undefined ? { logLevel: f.logLevel } : {}),
     ...(f.serviceKey !== undefined ? { serviceKey: f.serviceKey } : {}),
+    ...(f.p2pListen !== undefined ? { p2pListen: list(f.p2pListen) } : {}),
+    ...(f.bootstrap !== undefined ? { bootstrap: list(f.bootstrap) } : {}),
+    ...(f.rpcRateLimit !== undefined ? { rpcRateLimit: rateLimit("--rpc-rate-limit", f.rpcRateLimit) } : {}),
   });
   const pick = <K extends keyof Layer>(k: K, fallback: Layer[K]): [Layer[K], "flag" | "env" | "file" | "default"] =>
     flags[k] !== undefined ? [flags[k], "flag"] : env[k] !== undefined ? [env[k], "env"] : file[k] !== undefined ? [file[k], "file"] : [fallback, "default"];
@@ -126,12 +158,18 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
   const [logLevel, sLog] = pick("logLevel", "info");
   const [serviceKey, sKey] = pick("serviceKey", undefined);
   const [rpcTokens, sTok] = pick("rpcTokens", []);
+  const [p2pListen, sListen] = pick("p2pListen", [DEFAULT_P2P_LISTEN]);
+  const [bootstrap, sBoot] = pick("bootstrap", []);
+  const [rpcRateLimit, sRate] = pick("rpcRateLimit", undefined);
   return {
     rpcHost: rpcHost!,
     rpcPort: rpcPort!,
     logLevel: logLevel!,
     serviceKey,
     rpcTokens: rpcTokens ?? [],
-    sources: { rpcHost: sHost, rpcPort: sPort, logLevel: sLog, serviceKey: sKey, rpcTokens: sTok },
+    p2pListen: p2pListen ?? [DEFAULT_P2P_LISTEN],
+    bootstrap: bootstrap ?? [],
+    rpcRateLimit,
+    sources: { rpcHost: sHost, rpcPort: sPort, logLevel: sLog, serviceKey: sKey, rpcTokens: sTok, p2pListen: sListen, bootstrap: sBoot, rpcRateLimit: sRate },
   };
 }

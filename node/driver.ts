@@ -11,9 +11,9 @@
  */
 import type { Logger } from "pino";
 import { toHex } from "../chain/bytes.ts";
-import { VoteType, ZERO_HASH, proposalSignBytes, voteSignBytes, type Block, type Commit } from "../chain/block.ts";
+import { BlockError, BlockErrorCode, VoteType, ZERO_HASH, proposalSignBytes, verifyCommit, voteSignBytes, type Block, type Commit } from "../chain/block.ts";
 import type { ConsensusEffect, ConsensusInput, ConsensusMachine, Vote } from "../chain/consensus/types.ts";
-import { duplicateVoteEvidence, type SignedVote } from "../chain/evidence.ts";
+import { duplicateVoteEvidence, type Evidence, type SignedVote } from "../chain/evidence.ts";
 import type { EvidencePool } from "../chain/evidence-pool.ts";
 import type { KeyPair } from "../chain/keys.ts";
 import type { Mempool } from "../chain/mempool.ts";
@@ -62,6 +62,12 @@ export interface DriverDeps<S> {
   readonly params: ChainParams;
   readonly log: Logger;
   readonly now: () => number;
+  /** Own proposals and votes, once signed: gossiped to peers (p2p/). */
+  readonly broadcast?: (input: PeerInput) => void;
+  /** A round timed out at the height in progress: the node may ask peers for messages it missed. */
+  readonly onTimeout?: (height: bigint, round: number) => void;
+  /** Evidence this node detected and pooled: gossiped to peers. */
+  readonly onEvidence?: (ev: Evidence) => void;
   /** called after a block is durably committed; `commit` holds the round it was decided in */
   readonly onCommit: (block: Block, result: BlockResult, state: ChainState, commit: Commit) => void;
   /** WAL entries per height beyond which peer messages are no longer logged (default DEFAULT_WAL_MAX_ENTRIES) */
@@ -69,6 +75,9 @@ export interface DriverDeps<S> {
   /** test instrumentation, see DriverProbe */
   readonly probe?: (p: DriverProbe) => void;
 }
+
+/** Messages kept per height for peers that missed them (a height has a few per validator and round). */
+const MAX_HEIGHT_MESSAGES = 4096;
 
 export class ConsensusDriver<S> {
   readonly #d: DriverDeps<S>;
@@ -88,6 +97,8 @@ export class ConsensusDriver<S> {
   /** executed blocks by hash, so the proposer does not re-execute its own block */
   readonly #executed = new Map<string, BlockResult>();
   #failure: Error | null = null;
+  /** Proposals and votes the engine took at the height in progress (peers that missed them ask for them). */
+  #heightMessages: { height: bigint; inputs: PeerInput[] } = { height: -1n, inputs: [] };
 
   constructor(deps: DriverDeps<S>, state: ChainState, lastCommit: Commit | null) {
     this.#d = deps;
@@ -262,6 +273,7 @@ export class ConsensusDriver<S> {
 
   #enqueue(input: ConsensusInput, origin: InputOrigin): void {
     if (this.#stopped) return;
+    if (origin === "own" && (input.type === "proposal" || input.type === "vote")) this.#d.broadcast?.(input);
     this.#queue.push({ input, origin });
     this.#kick();
   }
@@ -279,13 +291,21 @@ export class ConsensusDriver<S> {
       }
       while (this.#queue.length > 0 && !this.#stopped) {
         const { input, origin } = this.#queue.shift()!;
+        // A start queued before a block sync moved the head is stale: the sync started the next height itself.
+        if (input.type === "startHeight" && input.height !== this.#state.meta().height + 1n) continue;
         // The machine is pure: stepping first and logging before the new state is adopted (and
         // any effect executed) is the same as logging before stepping. An input the machine
         // ignored (same state, no effect) is not logged: replaying it would change nothing.
         const before = this.#machineState;
         const { state, effects } = this.#d.machine.step(before, input);
-        if (input.type === "startHeight") this.#wal = { height: input.height, next: 0, dirty: false, capped: false };
-        else if (state !== before || effects.length > 0) await this.#log(input, origin);
+        if (input.type === "startHeight") {
+          this.#wal = { height: input.height, next: 0, dirty: false, capped: false };
+          this.#heightMessages = { height: input.height, inputs: [] };
+        } else if (state !== before || effects.length > 0) {
+          await this.#log(input, origin);
+          if ((input.type === "proposal" || input.type === "vote") && this.#heightMessages.inputs.length < MAX_HEIGHT_MESSAGES) this.#heightMessages.inputs.push(input);
+          if (input.type === "timeout") this.#d.onTimeout?.(input.height, input.round);
+        }
         this.#machineState = state;
         for (const effect of effects) await this.#execute(effect, false);
       }
@@ -337,7 +357,10 @@ export class ConsensusDriver<S> {
         if (!a || !b) return;
         try {
           const added = d.evidencePool.add(duplicateVoteEvidence(a, b), this.#state, this.#state.meta().height, d.chainId, d.params);
-          if (added) d.log.warn({ validator: toHex(a.validator), height: Number(a.height), round: a.round }, "equivocation: evidence pooled");
+          if (added) {
+            d.log.warn({ validator: toHex(a.validator), height: Number(a.height), round: a.round }, "equivocation: evidence pooled");
+            d.onEvidence?.(duplicateVoteEvidence(a, b));
+          }
         } catch (e) {
           d.log.warn({ code: (e as { code?: string }).code }, "equivocation report rejected");
         }
@@ -371,25 +394,76 @@ export class ConsensusDriver<S> {
         // A block validated before a restart (its blockValidated replayed from the WAL) is
         // executed again here; it was valid against this very state.
         const result = this.#executed.get(toHex(effect.block.hash)) ?? applyBlock(this.#state, effect.block, d.params, d.chainId);
-        const height = effect.block.header.height;
-        await d.store.commitBlock(effect.block, effect.commit, result);
-        this.#state = result.state;
-        d.evidencePool.prune(effect.block.evidence, this.#state, effect.block.header.height, d.chainId, d.params);
-        this.#lastCommit = effect.commit;
-        this.#executed.clear();
-        d.mempool.onBlockCommitted(effect.block.txs.map((t) => t.hash), effect.block.txs.map((t) => t.sender));
-        d.onCommit(effect.block, result, this.#state, effect.commit);
-        // The height's WAL is done with. Not atomic with the commit: replay reads only the WAL of
-        // head + 1, and whatever is left of committed heights is cleared at the next commit or start.
-        try {
-          await d.store.clearWal(height);
-        } catch (e) {
-          d.log.warn({ err: e, height: Number(height) }, "could not clear the WAL of a committed height");
-        }
+        await this.#adopt(effect.block, effect.commit, result);
         // timeout_commit: wait out the block interval before the next height.
         this.#after(d.params.blockIntervalMs, () => this.#startHeight());
         return;
       }
+    }
+  }
+
+  /** Stores a decided block with its commit and makes it the head. */
+  async #adopt(block: Block, commit: Commit, result: BlockResult): Promise<void> {
+    const d = this.#d;
+    const height = block.header.height;
+    await d.store.commitBlock(block, commit, result);
+    this.#state = result.state;
+    d.evidencePool.prune(block.evidence, this.#state, height, d.chainId, d.params);
+    this.#lastCommit = commit;
+    this.#executed.clear();
+    d.mempool.onBlockCommitted(block.txs.map((t) => t.hash), block.txs.map((t) => t.sender));
+    d.onCommit(block, result, this.#state, commit);
+    // The height's WAL is done with. Not atomic with the commit: replay reads only the WAL of
+    // head + 1, and whatever is left of committed heights is cleared at the next commit or start.
+    try {
+      await d.store.clearWal(height);
+    } catch (e) {
+      d.log.warn({ err: e, height: Number(height) }, "could not clear the WAL of a committed height");
+    }
+  }
+
+  /** The proposals and votes the engine took at `height`, if it is the height in progress. */
+  messagesOf(height: bigint): readonly PeerInput[] {
+    return this.#heightMessages.height === height ? this.#heightMessages.inputs : [];
+  }
+
+  /** The height consensus is deciding and its round. */
+  position(): { height: bigint; round: number } {
+    const at = this.#d.machine.describe(this.#machineState);
+    return { height: at.height, round: at.round };
+  }
+
+  /**
+   * A finalized block from a peer (block sync): its commit must carry +2/3 of the set this node
+   * knows for its height, and the block must apply on the head. It becomes the head, and
+   * consensus restarts at the next height. Runs between consensus steps, never during one.
+   * Throws BlockError (or the transition's errors) if the block or its commit is invalid;
+   * nothing is written then.
+   */
+  async applySynced(block: Block, commit: Commit): Promise<void> {
+    // Wait for the drain loop to finish its step, then hold it off while the block is applied.
+    while (this.#running) await this.#drained;
+    if (this.#stopped) return;
+    this.#running = true;
+    const d = this.#d;
+    try {
+      const height = block.header.height;
+      const head = this.#state.meta().height;
+      if (height <= head) return; // consensus got there first
+      if (height !== head + 1n) throw new BlockError(BlockErrorCode.WRONG_HEIGHT, `synced block ${height} does not follow the head ${head}`);
+      verifyCommit(d.chainId, this.#state.validators(), height, block.hash, commit);
+      const result = applyBlock(this.#state, block, d.params, d.chainId);
+      await this.#adopt(block, commit, result);
+      // Whatever consensus had of this height is moot: start the next one from a clean engine.
+      for (const t of this.#timers) clearTimeout(t);
+      this.#timers.clear();
+      this.#machineState = d.machine.initial();
+      this.#queue.length = 0;
+      // Before start() (the initial catch-up) consensus has not begun: start() begins at the new head.
+      if (this.#started) this.#queue.push({ input: this.#startHeightInput(), origin: "local" });
+    } finally {
+      this.#running = false;
+      this.#kick();
     }
   }
 }

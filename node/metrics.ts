@@ -13,6 +13,8 @@ export interface NodeMetricsDeps {
   readonly mempool: { readonly size: number; readonly bytes: number };
   /** Wall clock in ms (finality latency is commit time minus the block's header time). */
   readonly now: () => number;
+  /** Connected peers, read on each scrape (0 when absent). */
+  readonly peers?: () => number;
 }
 
 /** What one committed block contributes. */
@@ -32,7 +34,8 @@ export interface NodeMetrics {
   recordCommit(c: CommitSample): void;
   /** Matches DispatchOptions.observe / RpcServerOptions.observe. */
   observeRpc(method: string, seconds: number, ok: boolean, errorCode?: number): void;
-  setPeers(n: number): void;
+  /** One gossip message judged by a topic validator. */
+  recordGossip(topic: string, verdict: "accept" | "ignore" | "reject"): void;
 }
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
@@ -69,8 +72,20 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
       this.set(deps.mempool.bytes);
     },
   });
-  const peers = new Gauge({ name: "cloudcoin_peers", help: "Connected peers (0 until the p2p layer exists)", registers });
-  peers.set(0);
+  new Gauge({
+    name: "cloudcoin_peers",
+    help: "Connected libp2p peers",
+    registers,
+    collect() {
+      this.set(deps.peers?.() ?? 0);
+    },
+  });
+  const gossip = new Counter({
+    name: "cloudcoin_gossip_messages_total",
+    help: "Gossip messages by topic and validation verdict (reject: invalid, the sending peer penalized)",
+    labelNames: ["topic", "verdict"] as const,
+    registers,
+  });
   const rpcDuration = new Histogram({
     name: "cloudcoin_rpc_request_duration_seconds",
     help: "JSON-RPC call duration by method (unknown names as (unknown), malformed requests as (invalid))",
@@ -111,8 +126,8 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
       rpcDuration.observe({ method }, seconds);
       if (!ok) rpcErrors.inc({ code: String(errorCode ?? "unknown") });
     },
-    setPeers(n) {
-      peers.set(n);
+    recordGossip(topic, verdict) {
+      gossip.inc({ topic, verdict });
     },
   };
 }

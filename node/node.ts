@@ -24,6 +24,14 @@ import { methods, RpcAppErrorCode } from "../rpc/methods.ts";
 import { withDiscover } from "../rpc/openrpc.ts";
 import { startRpcServer, type RpcRateLimit, type RpcServer, type RpcToken } from "../rpc/server.ts";
 import { subscriptionMethodStubs, Subscriptions } from "../rpc/ws.ts";
+import { encodeInput } from "../chain/consensus/messages.ts";
+import { encodeEvidence } from "../chain/evidence.ts";
+import { P2PHost } from "../p2p/host.ts";
+import { consensusHandlers, poolHandlers, topicNames, txTopic } from "../p2p/gossip.ts";
+import { loadOrCreatePeerKey } from "../p2p/peer-key.ts";
+import { catchupHandler, catchupProtocol, encodeCatchupRequest, feedCatchup, MAX_CATCHUP_BYTES } from "../p2p/catchup.ts";
+import { PeerMisbehaviour } from "../p2p/host.ts";
+import { BlockSync, storeBlockSource, syncHandler, syncProtocol } from "../p2p/sync.ts";
 import { ConsensusDriver } from "./driver.ts";
 import { readKeyFile, writeKeyFile } from "./keyring.ts";
 import { createNodeMetrics } from "./metrics.ts";
@@ -32,7 +40,7 @@ import { VerifyPool } from "./verify-pool.ts";
 
 export const NODE_VERSION = "0.1.0";
 export { DEFAULT_RPC_PORT } from "./config.ts";
-import { DEFAULT_RPC_PORT } from "./config.ts";
+import { DEFAULT_P2P_LISTEN, DEFAULT_RPC_PORT } from "./config.ts";
 
 export interface NodeOptions {
   /** Home directory: genesis.json, validator.key.json, keys/, data/. */
@@ -51,13 +59,17 @@ export interface NodeOptions {
   serviceKey?: KeyPair;
   /** Per-client-IP limit on RPC POSTs (default defaultRpcRateLimit); false: none. */
   rpcRateLimit?: RpcRateLimit | false;
+  /** libp2p listen multiaddrs (default DEFAULT_P2P_LISTEN); the peer key is <home>/p2p.key. */
+  p2pListen?: string[];
+  /** Peers to stay connected to: multiaddrs ending in /p2p/<peer id>. */
+  bootstrap?: string[];
 }
 
 export function defaultHome(): string {
   return process.env.CLOUDCOIN_HOME ?? join(process.env.HOME ?? ".", ".cloudcoin");
 }
 
-export const defaultNodeOptions = (): NodeOptions => ({ home: defaultHome(), rpcHost: "127.0.0.1", rpcPort: DEFAULT_RPC_PORT, logLevel: "info" });
+export const defaultNodeOptions = (): NodeOptions => ({ home: defaultHome(), rpcHost: "127.0.0.1", rpcPort: DEFAULT_RPC_PORT, logLevel: "info", p2pListen: [DEFAULT_P2P_LISTEN] });
 
 /** Loads `<home>/genesis.json`, or sets the home up for the embedded devnet. */
 async function loadGenesisAndKey(home: string, log: Logger): Promise<{ genesis: Genesis; key: KeyPair | null }> {
@@ -85,10 +97,17 @@ export class CloudcoinNode {
   readonly rpc: RpcServer;
   readonly verifyPool: VerifyPool;
   readonly validatorKey: KeyPair | null;
+  readonly p2p: P2PHost;
+  readonly sync: BlockSync;
+  readonly #timers: NodeJS.Timeout[];
 
   private constructor(parts: {
     log: Logger; genesis: Genesis; store: BlockStore; mempool: Mempool<SignedTx>; driver: ConsensusDriver<unknown>; rpc: RpcServer; key: KeyPair | null; verifyPool: VerifyPool;
+    p2p: P2PHost; sync: BlockSync; timers: NodeJS.Timeout[];
   }) {
+    this.#timers = parts.timers;
+    this.p2p = parts.p2p;
+    this.sync = parts.sync;
     this.log = parts.log;
     this.genesis = parts.genesis;
     this.store = parts.store;
@@ -119,9 +138,6 @@ export class CloudcoinNode {
       const headState = (): ChainState => driver?.state ?? state;
       const mempool = new Mempool<SignedTx>({}, { accountNonce: (sender) => headState().account(sender).nonce });
       const isValidator = key !== null && state.validators().some((v) => Buffer.compare(v.publicKey, key.publicKey) === 0);
-      // The engine runs any number of validators (test/sim proves it), but until the p2p layer
-      // exists a node reaches no other validator: it can finalize only if it alone holds more
-      // than 2/3 of the voting power. Otherwise it would only spin through rounds.
       {
         let total = 0n;
         let own = 0n;
@@ -129,18 +145,25 @@ export class CloudcoinNode {
           total += v.power;
           if (key && Buffer.compare(v.publicKey, key.publicKey) === 0) own += v.power;
         }
-        if (own * 3n <= total * 2n) {
-          throw new Error(
-            `this node holds ${own} of ${total} voting power; finality needs more than 2/3, and the p2p layer that would reach the other validators is not available yet`,
-          );
+        if (own * 3n <= total * 2n && (opts.bootstrap ?? []).length === 0) {
+          log.warn({ own: own.toString(), total: total.toString() }, "no bootstrap peers and this node holds at most 2/3 of the voting power: it cannot finalize until peers connect to it");
         }
       }
       const signer = isValidator ? await DurableSigner.open(key, join(dataDir, "signer-state.json")) : null;
       const blockLog = root.child({ module: "chain" });
       // Scraped at GET /metrics on the RPC listener.
-      const metrics = createNodeMetrics({ mempool, now: () => Date.now() });
+      let connectedPeers = (): number => 0;
+      const metrics = createNodeMetrics({ mempool, now: () => Date.now(), peers: () => connectedPeers() });
       const machine = createTendermintMachine(defaultTendermintConfig);
       const evidencePool = new EvidencePool();
+      const topics = topicNames(genesis.chainId);
+      // The host is created below, once the driver exists; messages before that have nowhere to go.
+      let host: P2PHost | undefined;
+      const publish = (topic: string, data: Uint8Array): void => {
+        void host?.publish(topic, data);
+      };
+      // Set once the p2p host exists: asks a random peer for the height's messages (p2p/catchup.ts).
+      let askForMissed: (height: bigint) => void = () => undefined;
       // WebSocket subscribers (rpc/ws.ts), fed every finalized block from onCommit.
       const subscriptions = new Subscriptions({}, root.child({ module: "ws" }));
       driver = new ConsensusDriver<unknown>(
@@ -155,6 +178,9 @@ export class CloudcoinNode {
           params: genesis.params,
           log: root.child({ module: "consensus" }),
           now: () => Date.now(),
+          broadcast: (input) => publish(input.type === "proposal" ? topics.proposal : topics.vote, encodeInput(input)),
+          onEvidence: (ev) => publish(topics.evidence, encodeEvidence(ev)),
+          onTimeout: (height) => askForMissed(height),
           onCommit: (block, result, _state, commit) => {
             const failed = result.receipts.filter((r) => !r.ok).length;
             metrics.recordCommit({
@@ -180,6 +206,100 @@ export class CloudcoinNode {
         mempool.add(tx);
         return tx;
       };
+
+      // ---- p2p: gossip topics, block sync ----
+      const { key: peerKey, created: peerKeyCreated } = await loadOrCreatePeerKey(join(opts.home, "p2p.key"));
+      let sync: BlockSync | undefined;
+      const p2pLog = root.child({ module: "p2p" });
+      const onVerdict = (topic: string, verdict: "accept" | "ignore" | "reject", reason: string | null): void => {
+        metrics.recordGossip(topic, verdict);
+        if (verdict === "reject") p2pLog.info({ topic, reason }, "rejected a gossip message");
+      };
+      const consensusTopics = consensusHandlers(
+        {
+          chainId: genesis.chainId,
+          position: () => d.position(),
+          validators: () => d.state.validators(),
+          deliver: (input) => void d.deliver(input),
+          peerAt: (peer, height) => sync?.noteHeight(peer, height - 1n),
+        },
+        genesis.params.maxBlockBytes,
+        { onVerdict },
+      );
+      const poolTopics = poolHandlers(
+        {
+          admitTx: (tx) => void admit(tx),
+          addEvidence: (ev) => evidencePool.add(ev, headState(), store.head.height, genesis.chainId, genesis.params),
+        },
+        { onVerdict },
+      );
+      const p2pHost = await P2PHost.start({
+        privateKey: peerKey,
+        listen: opts.p2pListen ?? [DEFAULT_P2P_LISTEN],
+        bootstrap: opts.bootstrap ?? [],
+        topics: new Map([
+          [topics.tx, poolTopics.tx],
+          [topics.attestation, poolTopics.attestation],
+          [topics.evidence, poolTopics.evidence],
+          [topics.proposal, consensusTopics.proposal],
+          [topics.vote, consensusTopics.vote],
+        ]),
+        protocols: new Map([
+          [syncProtocol(genesis.chainId), syncHandler(storeBlockSource(store, genesis.hash))],
+          [catchupProtocol(genesis.chainId), catchupHandler((height) => d.messagesOf(height).map((m) => encodeInput(m)))],
+        ]),
+        log: p2pLog,
+        onPeerConnected: () => sync?.peerConnected(),
+      });
+      host = p2pHost;
+      let lastAsk = 0;
+      askForMissed = (height) => {
+        const now = Date.now();
+        const peers = p2pHost.peers();
+        if (now - lastAsk < 500 || peers.length === 0) return;
+        lastAsk = now;
+        // Up to three random peers: which ones only affects how fast a stalled round recovers.
+        const picked = peers.map((p) => p.peerId).sort(() => Math.random() - 0.5).slice(0, 3);
+        for (const peer of picked) {
+          p2pHost.request(peer, catchupProtocol(genesis.chainId), encodeCatchupRequest(height), MAX_CATCHUP_BYTES)
+            .then((res) => feedCatchup(res, consensusTopics, peer))
+            .then(
+              (n) => p2pLog.info({ peer, height: Number(height), accepted: n }, "asked a peer for missed consensus messages"),
+              (e: Error) => (e instanceof PeerMisbehaviour ? p2pHost.penalize(peer, e.points, e.message) : p2pLog.info({ peer, err: e.message }, "catch-up request failed")),
+            );
+        }
+      };
+      // A step with no timeout pending (prevote or precommit before +2/3 of any votes) waits on
+      // messages alone: if they were gossiped while this node could not take them (another
+      // height, not yet connected), it would wait forever. Ask peers when nothing moves for 2 s.
+      let lastPosition = "";
+      let stillSince = Date.now();
+      const stallTimer = setInterval(() => {
+        const at = machine.describe(d.machineState as TendermintState);
+        const key = `${at.height}/${at.round}/${at.step}/${at.votes}`;
+        if (key !== lastPosition) {
+          lastPosition = key;
+          stillSince = Date.now();
+        } else if (Date.now() - stillSince >= 2_000) askForMissed(at.height);
+      }, 1_000);
+      stallTimer.unref();
+      cleanup.unshift(async () => clearInterval(stallTimer));
+      connectedPeers = () => p2pHost.peers().length;
+      cleanup.unshift(() => p2pHost.stop());
+      log.info({ peerId: p2pHost.peerId, listen: p2pHost.listenAddresses(), bootstrap: opts.bootstrap ?? [], newKey: peerKeyCreated }, "p2p listening");
+      const blockSync = new BlockSync({
+        net: {
+          connectedPeers: () => p2pHost.peers().map((p) => p.peerId),
+          request: (peer, protocol, data, max) => p2pHost.request(peer, protocol, data, max),
+          penalize: (peer, points, reason) => p2pHost.penalize(peer, points, reason),
+        },
+        target: { headHeight: () => store.head.height, applySynced: (block, commit) => d.applySynced(block, commit) },
+        chainId: genesis.chainId,
+        genesisHash: genesis.hash,
+        log: root.child({ module: "sync" }),
+      });
+      sync = blockSync;
+      cleanup.unshift(() => blockSync.stop());
       // Per-request signature checks of the RPC run on the other cores (consensus keeps its own).
       const verifyPool = await VerifyPool.start(Math.max(1, availableParallelism() - 1));
       cleanup.unshift(() => verifyPool.close());
@@ -192,7 +312,11 @@ export class CloudcoinNode {
         store,
         headState,
         mempool,
-        submitTx: (bytes) => admit(decodeTx(bytes)),
+        submitTx: (bytes) => {
+          const tx = admit(decodeTx(bytes));
+          publish(txTopic(genesis.chainId, tx), tx.bytes);
+          return tx;
+        },
         vouchers,
         serviceAccount: serviceKey ? serviceKey.publicKey : null,
         submitServiceTx: (op) => {
@@ -200,7 +324,18 @@ export class CloudcoinNode {
           // Synchronous from here to mempool.add: no other submission can take the same nonce.
           let nonce = headState().account(serviceKey.publicKey).nonce;
           for (const p of mempool.pending(serviceKey.publicKey)) if (p.nonce >= nonce) nonce = p.nonce + 1n;
-          return admit(signTx({ chainId: genesis.chainId, nonce, fee: genesis.params.minTxFee, op }, serviceKey));
+          const tx = admit(signTx({ chainId: genesis.chainId, nonce, fee: genesis.params.minTxFee, op }, serviceKey));
+          publish(txTopic(genesis.chainId, tx), tx.bytes);
+          return tx;
+        },
+        network: {
+          info: () => ({ peerId: p2pHost.peerId, listen: p2pHost.listenAddresses(), bootstrap: opts.bootstrap ?? [], topics: Object.values(topics) }),
+          peers: () => {
+            const heights = blockSync.peerHeights();
+            return p2pHost.peers().map((p) => ({ ...p, height: heights.get(p.peerId) ?? null }));
+          },
+          banned: () => p2pHost.banned(),
+          sync: () => blockSync.status(),
         },
         evidencePool,
         consensusState: () => inspectConsensus(d.machineState as TendermintState),
@@ -219,19 +354,25 @@ export class CloudcoinNode {
         withDiscover({ ...methods, ...subscriptionMethodStubs<RpcContext>() }, { title: "Cloudcoin node", version: NODE_VERSION }), ctx, subscriptions);
       cleanup.unshift(() => rpc.close());
       log.info({ url: rpc.url, validator: signer ? toAddress(signer.publicKey) : null }, "JSON-RPC listening");
+      // Catch up from peers before joining consensus (a restarted or new node), then keep polling.
+      await blockSync.initialSync((opts.bootstrap ?? []).length > 0 ? 3_000 : 0);
+      blockSync.start();
       driver.start();
-      return new CloudcoinNode({ log, genesis, store, mempool, driver, rpc, key, verifyPool });
+      return new CloudcoinNode({ log, genesis, store, mempool, driver, rpc, key, verifyPool, p2p: p2pHost, sync: blockSync, timers: [stallTimer] });
     } catch (e) {
       for (const c of cleanup) await c().catch(() => undefined);
       throw e;
     }
   }
 
-  /** Stops in reverse order: RPC, consensus (waiting for an in-flight commit), store. */
+  /** Stops in reverse order: RPC, block sync, consensus (waiting for an in-flight commit), p2p, store. */
   async stop(): Promise<void> {
+    for (const t of this.#timers) clearInterval(t);
     await this.rpc.close();
     await this.verifyPool.close();
+    await this.sync.stop();
     await this.driver.stop();
+    await this.p2p.stop();
     await this.store.close();
     this.log.info({}, "stopped");
   }

@@ -11,7 +11,7 @@
  * Storage: BlockStore's 'W' records (chain/store.ts), key = 'W' + u64be(height) + u32be(seq),
  * one input per record; the entries of a height are deleted once that height is committed.
  *
- * Entry format (deterministic CBOR, chain/codec.ts, decoded strictly):
+ * Entry format (chain/consensus/messages.ts, the gossip wire format too):
  *   proposal        [1, height, round, polRound + 1, blockBytes, signature(64)]
  *   vote            [2, voteType, height, round, blockHash(32) | null, validatorIndex, signature(64)]
  *   blockValidated  [3, height, round, blockHash(32), valid]
@@ -23,13 +23,10 @@
  * ones the crashed process had not finished (or not started), and the driver executes them.
  */
 import { toHex } from "../chain/bytes.ts";
-import { decodeBlock, MAX_BLOCK_BYTES } from "../chain/block.ts";
-import { asArray, asBool, asBytes, asU64, asUint, decode, encode, u64, type CborValue } from "../chain/codec.ts";
-import { Step, type ConsensusEffect, type ConsensusInput, type ConsensusMachine } from "../chain/consensus/types.ts";
+import { decodeInput, encodeInput, inputProblem, MessageError } from "../chain/consensus/messages.ts";
+import type { ConsensusEffect, ConsensusInput, ConsensusMachine } from "../chain/consensus/types.ts";
 import { CodedError } from "../chain/errors.ts";
-import { SIGNATURE_LENGTH } from "../chain/keys.ts";
 import type { WalRecord } from "../chain/store.ts";
-import { isVoteType } from "../chain/vote.ts";
 
 export const WalErrorCode = {
   /** an entry does not decode, is out of place, or the entries of a height have a gap */
@@ -49,123 +46,18 @@ export type StartHeightInput = Extract<ConsensusInput, { type: "startHeight" }>;
  */
 export const DEFAULT_WAL_MAX_ENTRIES = 100_000;
 
-const Kind = { PROPOSAL: 1, VOTE: 2, BLOCK_VALIDATED: 3, TIMEOUT: 4 } as const;
+/** Why `input` cannot be logged, or null (chain/consensus/messages.ts inputProblem). */
+export const walInputProblem = inputProblem;
+/** Encodes one entry (chain/consensus/messages.ts, the same bytes as on the wire). */
+export const encodeWalInput = encodeInput;
 
-/** The largest entry: a proposal with a block of MAX_BLOCK_BYTES, plus the fields around it. */
-const MAX_ENTRY_BYTES = MAX_BLOCK_BYTES + 1024;
-
-const U32_MAX = 0xffff_ffff;
-const U64_MAX = (1n << 64n) - 1n;
-const isU32 = (n: number): boolean => Number.isSafeInteger(n) && n >= 0 && n <= U32_MAX;
-const isU64 = (n: bigint): boolean => typeof n === "bigint" && n >= 0n && n <= U64_MAX;
-const isHash = (h: Uint8Array): boolean => h instanceof Uint8Array && h.length === 32;
-const isSignature = (s: Uint8Array): boolean => s instanceof Uint8Array && s.length === SIGNATURE_LENGTH;
-
-/**
- * Why `input` cannot be logged (a field outside what an entry holds), or null. The driver drops
- * such a peer message before the engine sees it, so that nothing is fed that the log cannot hold.
- */
-export function walInputProblem(input: WalInput): string | null {
-  switch (input.type) {
-    case "proposal": {
-      const p = input.proposal;
-      if (!isU64(p.height) || !isU32(p.round)) return "height or round out of range";
-      if (!Number.isSafeInteger(p.polRound) || p.polRound < -1 || p.polRound >= U32_MAX) return "polRound out of range";
-      if (p.block.bytes.length > MAX_BLOCK_BYTES) return "block too large";
-      return isSignature(p.signature) ? null : "signature is not 64 bytes";
-    }
-    case "vote": {
-      const v = input.vote;
-      if (!isVoteType(v.type)) return "unknown vote type";
-      if (!isU64(v.height) || !isU32(v.round) || !isU32(v.validatorIndex)) return "height, round or validator index out of range";
-      if (v.blockHash !== null && !isHash(v.blockHash)) return "block hash is not 32 bytes";
-      return isSignature(v.signature) ? null : "signature is not 64 bytes";
-    }
-    case "blockValidated":
-      return isU64(input.height) && isU32(input.round) && isHash(input.blockHash) && typeof input.valid === "boolean" ? null : "malformed blockValidated";
-    case "timeout":
-      return isU64(input.height) && isU32(input.round) && Object.values(Step).includes(input.step) ? null : "malformed timeout";
-  }
-}
-
-/** Encodes one input; RangeError if it has a field no entry can hold (walInputProblem). */
-export function encodeWalInput(input: WalInput): Uint8Array {
-  const problem = walInputProblem(input);
-  if (problem !== null) throw new RangeError(`cannot log a ${input.type} input: ${problem}`);
-  let v: CborValue[];
-  switch (input.type) {
-    case "proposal": {
-      const p = input.proposal;
-      v = [Kind.PROPOSAL, u64(p.height), p.round, p.polRound + 1, p.block.bytes, p.signature];
-      break;
-    }
-    case "vote": {
-      const x = input.vote;
-      v = [Kind.VOTE, x.type, u64(x.height), x.round, x.blockHash, x.validatorIndex, x.signature];
-      break;
-    }
-    case "blockValidated":
-      v = [Kind.BLOCK_VALIDATED, u64(input.height), input.round, input.blockHash, input.valid];
-      break;
-    case "timeout":
-      v = [Kind.TIMEOUT, u64(input.height), input.round, input.step];
-      break;
-  }
-  return encode(v);
-}
-
-function asStep(v: unknown): Step {
-  const s = asUint(v, "step");
-  if (s !== Step.PROPOSE && s !== Step.PREVOTE && s !== Step.PRECOMMIT) throw new WalError(WalErrorCode.CORRUPT, `unknown step ${s}`);
-  return s;
-}
-
-function decodeFields(v: CborValue[]): WalInput {
-  const kind = asUint(v[0], "kind");
-  switch (kind) {
-    case Kind.PROPOSAL: {
-      asArray(v, "proposal entry", 6);
-      const polRound = asUint(v[3], "polRound + 1") - 1;
-      return {
-        type: "proposal",
-        proposal: { height: asU64(v[1], "height"), round: asUint(v[2], "round"), polRound, block: decodeBlock(asBytes(v[4], "block")), signature: asBytes(v[5], "signature", SIGNATURE_LENGTH) },
-      };
-    }
-    case Kind.VOTE: {
-      asArray(v, "vote entry", 7);
-      const type = asUint(v[1], "vote type");
-      if (!isVoteType(type)) throw new WalError(WalErrorCode.CORRUPT, `unknown vote type ${type}`);
-      return {
-        type: "vote",
-        vote: {
-          type,
-          height: asU64(v[2], "height"),
-          round: asUint(v[3], "round"),
-          blockHash: v[4] === null ? null : asBytes(v[4], "blockHash", 32),
-          validatorIndex: asUint(v[5], "validatorIndex"),
-          signature: asBytes(v[6], "signature", SIGNATURE_LENGTH),
-        },
-      };
-    }
-    case Kind.BLOCK_VALIDATED:
-      asArray(v, "blockValidated entry", 5);
-      return { type: "blockValidated", height: asU64(v[1], "height"), round: asUint(v[2], "round"), blockHash: asBytes(v[3], "blockHash", 32), valid: asBool(v[4], "valid") };
-    case Kind.TIMEOUT:
-      asArray(v, "timeout entry", 4);
-      return { type: "timeout", height: asU64(v[1], "height"), round: asUint(v[2], "round"), step: asStep(v[3]) };
-    default:
-      throw new WalError(WalErrorCode.CORRUPT, `unknown entry kind ${kind}`);
-  }
-}
-
-/** Decodes one entry strictly (canonical CBOR, exact shape, known kinds); WalError(CORRUPT) on any defect. */
+/** Decodes one entry strictly; WalError(CORRUPT) on any defect. */
 export function decodeWalInput(bytes: Uint8Array): WalInput {
   try {
-    return decodeFields(asArray(decode(bytes, MAX_ENTRY_BYTES), "entry"));
+    return decodeInput(bytes);
   } catch (e) {
-    if (e instanceof WalError) throw e;
-    const cause = (e as { code?: unknown }).code;
-    throw new WalError(WalErrorCode.CORRUPT, `malformed WAL entry: ${(e as Error).message}`, { cause: typeof cause === "string" ? cause : String(e) });
+    if (e instanceof MessageError) throw new WalError(WalErrorCode.CORRUPT, e.message.replace("consensus message", "WAL entry"), e.data);
+    throw e;
   }
 }
 

@@ -11,7 +11,7 @@ import type { Operation, SignedTx } from "../chain/tx.ts";
 
 export type ChainReader = Pick<
   BlockStore,
-  "head" | "getBlock" | "getBlockByHash" | "getCommit" | "getReceipts" | "getTx" | "listAccountTxs" | "getValidators" | "listChannels"
+  "head" | "getBlock" | "getBlockByHash" | "getCommit" | "getReceipts" | "getTx" | "listAccountTxs" | "getValidators" | "listChannels" | "listDeals" | "getEpochRewards"
 >;
 
 /** The node-local best voucher per channel (getBestVoucher reads memory only). */
@@ -22,7 +22,17 @@ export interface SignatureVerifier {
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
 }
 
+/** The node's peer-to-peer side, as RPC shows it (node/ adapts p2p/ to this). */
+export interface NetworkView {
+  info(): { peerId: string; listen: string[]; bootstrap: string[]; topics: string[] };
+  peers(): { peerId: string; addresses: string[]; direction: "inbound" | "outbound"; penalty: number; bootstrap: boolean; height: bigint | null }[];
+  banned(): { peerId: string; until: number; offences: number }[];
+  sync(): { syncing: boolean; headHeight: bigint; highestPeerHeight: bigint; blocksSynced: number };
+}
+
 export interface RpcContext {
+  /** The p2p host and block sync; absent in a node without networking (unit tests). */
+  readonly network?: NetworkView;
   /** Where per-request signature checks run (a worker pool in the node); inline when absent. */
   readonly verifier?: SignatureVerifier;
   readonly chainId: string;

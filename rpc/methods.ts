@@ -21,7 +21,14 @@ export const RpcAppErrorCode = {
   NO_SERVICE_KEY: "NO_SERVICE_KEY",
   /** paych_redeem for a channel this node holds no voucher for */
   NO_VOUCHER: "NO_VOUCHER",
+  /** net_* on a node running without its p2p layer */
+  NO_NETWORK: "NO_NETWORK",
 } as const;
+
+function requireNetwork(ctx: RpcContext): NonNullable<RpcContext["network"]> {
+  if (!ctx.network) throw new CodedError(RpcAppErrorCode.NO_NETWORK, "this node runs without a p2p layer");
+  return ctx.network;
+}
 
 const hex32 = z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 32 bytes of hex");
 const address = z.string().refine(isAddress, "must be a cc1... address");
@@ -126,10 +133,46 @@ export const methods = {
         validator: s.validator ? toAddress(s.validator) : null,
         consensus: { engine: s.consensus.engine, height: Number(s.consensus.height), round: s.consensus.round, step: s.consensus.step },
         mempool: { size: ctx.mempool.size, bytes: ctx.mempool.bytes },
-        syncing: false,
+        syncing: ctx.network?.sync().syncing ?? false,
         error: s.failure,
         uptimeMs: Date.now() - s.startedAt,
       };
+    },
+  }),
+
+  net_info: defineMethod({
+    description: "This node's libp2p peer id, listen addresses (with /p2p/<id>), bootstrap peers and gossip topics.",
+    params: z.object({}),
+    result: z.object({ peerId: z.string(), listen: z.array(z.string()), bootstrap: z.array(z.string()), topics: z.array(z.string()), peerCount: z.number() }),
+    permission: "read",
+    handler: (_p, ctx: RpcContext) => {
+      const net = requireNetwork(ctx);
+      return { ...net.info(), peerCount: net.peers().length };
+    },
+  }),
+
+  net_peers: defineMethod({
+    description: "Connected peers: id, remote addresses, direction, penalty points (a peer is dropped and banned at 100), last reported head; and the banned peers.",
+    params: z.object({}),
+    result: z.object({
+      peers: z.array(z.object({ peerId: z.string(), addresses: z.array(z.string()), direction: z.enum(["inbound", "outbound"]), penalty: z.number(), bootstrap: z.boolean(), height: z.number().nullable() })),
+      banned: z.array(z.object({ peerId: z.string(), until: z.number(), offences: z.number() })),
+    }),
+    permission: "read",
+    handler: (_p, ctx: RpcContext) => {
+      const net = requireNetwork(ctx);
+      return { peers: net.peers().map((p) => ({ ...p, height: p.height === null ? null : Number(p.height) })), banned: net.banned() };
+    },
+  }),
+
+  node_syncing: defineMethod({
+    description: "Whether the node is catching up from peers: its head, the highest head a peer reported, blocks fetched by sync since start.",
+    params: z.object({}),
+    result: z.object({ syncing: z.boolean(), headHeight: z.number(), highestPeerHeight: z.number(), blocksSynced: z.number() }),
+    permission: "read",
+    handler: (_p, ctx: RpcContext) => {
+      const s = requireNetwork(ctx).sync();
+      return { syncing: s.syncing, headHeight: Number(s.headHeight), highestPeerHeight: Number(s.highestPeerHeight), blocksSynced: s.blocksSynced };
     },
   }),
 

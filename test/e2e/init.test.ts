@@ -35,12 +35,22 @@ t.test("init --validators 1 writes a genesis and keys that a node runs", async (
   t.equal(JSON.parse(sent.stdout).receipt.ok, true);
 });
 
-t.test("init --validators 4 writes four homes; a multi-validator start is refused clearly", async (t) => {
+t.test("init --validators 4 --nodes 1 writes five homes wired to each other", async (t) => {
   const out = join(dir, "net4");
-  t.equal((await runCli(["init", "--validators", "4", "--out", out])).code, 0);
+  t.equal((await runCli(["init", "--validators", "4", "--nodes", "1", "--out", out, "--rpc-base-port", "31000", "--p2p-base-port", "32000"])).code, 0);
   for (let i = 0; i < 4; i++) t.ok(existsSync(join(out, `node${i}`, "validator.key.json")));
+  t.notOk(existsSync(join(out, "node4", "validator.key.json")), "the full node has no validator key");
   t.equal(parseGenesisJson(readFileSync(join(out, "node3", "genesis.json"), "utf8")).validators.length, 4);
-  await t.rejects(startNode(join(out, "node0"), [], 20_000), /finality needs more than 2\/3, and the p2p layer/);
+  const configs = [0, 1, 2, 3, 4].map((i) => JSON.parse(readFileSync(join(out, `node${i}`, "config.json"), "utf8")) as { rpcPort: number; p2pListen: string[]; bootstrap: string[] });
+  t.same(configs.map((c) => c.rpcPort), [31000, 31001, 31002, 31003, 31004]);
+  t.same(configs[2]!.p2pListen, ["/ip4/127.0.0.1/tcp/32002"]);
+  t.equal(configs[0]!.bootstrap.length, 3, "a validator bootstraps from the other three");
+  t.equal(configs[4]!.bootstrap.length, 4, "the full node bootstraps from every validator");
+  t.ok(configs[4]!.bootstrap.every((a) => /^\/ip4\/127\.0\.0\.1\/tcp\/3200[0-3]\/p2p\/12D3KooW/.test(a)));
+  // A validator alone holds 1/4 of the power: it starts (and waits for its peers) instead of refusing.
+  const node = await startNode(join(out, "node0"), ["--bootstrap", ""], 20_000);
+  t.teardown(() => node.stop());
+  t.ok(node.logs.some((l) => l.includes("cannot finalize until peers connect")));
 });
 
 t.test("bad CLI input gets a usage error, not a crash", async (t) => {

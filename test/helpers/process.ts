@@ -75,7 +75,8 @@ export function startNode(home: string, extraArgs: string[] = [], timeoutMs = 30
     }
   };
   // e2e runs check every RPC result against its schema, so a handler that drifts fails here.
-  return startProcess(CLI, ["start", "--home", home, "--rpc-port", "0", ...extraArgs], listening, { env: { CLOUDCOIN_RPC_CHECK_RESULTS: "1" }, timeoutMs });
+  // Ephemeral ports for RPC and libp2p unless the test names its own (later flags win).
+  return startProcess(CLI, ["start", "--home", home, "--rpc-port", "0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0", ...extraArgs], listening, { env: { CLOUDCOIN_RPC_CHECK_RESULTS: "1" }, timeoutMs });
 }
 
 /** Runs `node --import tsx script ...args` to completion; resolves with exit code and output. */
