@@ -379,10 +379,21 @@ function makeDeal(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<S
 }
 
 function prove(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<StorageOp, { type: "storage.proof" }>): void {
-  const { params, height } = ctx;
-  const sender = tx.sender;
-  if (!readProvider(w, sender)) fail(StorageErrorCode.PROVIDER_NOT_REGISTERED, "the sender is not a registered provider");
-  const d = readDeal(w, op.deal);
+  const d = checkStorageProof(w, tx.sender, op, ctx.height, ctx.params);
+  writeDeal(w, { ...d, lastProvenEpoch: op.epoch });
+  ctx.events.push({ kind: "storageProof", txHash: tx.hash, deal: d.id, provider: tx.sender, epoch: op.epoch });
+}
+
+/**
+ * The rules of storage.proof from `sender` in a block at `height` on state `r` (the transition's,
+ * and the RPC's early check on the head state with height = head + 1). Returns the deal, or
+ * throws StorageError with the reason. The audit paths, the expensive part, are checked last.
+ */
+export function checkStorageProof(
+  r: StateReader, sender: Uint8Array, op: Extract<StorageOp, { type: "storage.proof" }>, height: bigint, params: ChainParams,
+): StorageDeal {
+  if (!readProvider(r, sender)) fail(StorageErrorCode.PROVIDER_NOT_REGISTERED, "the sender is not a registered provider");
+  const d = readDeal(r, op.deal);
   if (!d) fail(StorageErrorCode.UNKNOWN_DEAL, "no such deal");
   if (!equalBytes(d.provider, sender)) fail(StorageErrorCode.NOT_DEAL_PROVIDER, "the deal belongs to another provider");
   if (d.status !== DealStatus.ACTIVE) fail(StorageErrorCode.DEAL_ENDED, `the deal ended at the end of epoch ${d.endedAt}`);
@@ -390,7 +401,7 @@ function prove(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<Stor
   if (op.epoch < current) fail(StorageErrorCode.LATE_PROOF, `the proof window of epoch ${op.epoch} closed; the current epoch is ${current}`, { epoch: current.toString() });
   if (op.epoch > current) fail(StorageErrorCode.WRONG_EPOCH, `epoch ${op.epoch} is in the future; the current epoch is ${current}`, { epoch: current.toString() });
   if (op.epoch < d.startEpoch) fail(StorageErrorCode.WRONG_EPOCH, `the deal is first challenged in epoch ${d.startEpoch}`);
-  const seed = isFirstBlockOfEpoch(height, params.epochLength) ? undefined : epochSeed(w, op.epoch);
+  const seed = isFirstBlockOfEpoch(height, params.epochLength) ? undefined : epochSeed(r, op.epoch);
   if (seed === undefined) fail(StorageErrorCode.WRONG_EPOCH, `the challenges of epoch ${op.epoch} are known only after its first block`);
   if (d.lastProvenEpoch === op.epoch) fail(StorageErrorCode.DUPLICATE_PROOF, `the deal is already proven for epoch ${op.epoch}`);
   const indices = challengeIndices(seed, d.id, d.chunkCount, params.challengesPerDeal);
@@ -403,8 +414,7 @@ function prove(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<Stor
   op.chunks.forEach((c, i) => {
     if (!verifyStorageProof(d.root, d.chunkCount, c.index, c.chunk, c.path)) fail(StorageErrorCode.BAD_PATH, `chunk ${i} does not verify against the deal root`, { position: i });
   });
-  writeDeal(w, { ...d, lastProvenEpoch: op.epoch });
-  ctx.events.push({ kind: "storageProof", txHash: tx.hash, deal: d.id, provider: sender, epoch: op.epoch });
+  return d;
 }
 
 // ---- end of epoch ----

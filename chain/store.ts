@@ -25,17 +25,24 @@
  *   'Q' payee channelId       -> empty            (payment channels by payee)
  *   'X' channelId             -> the best voucher this node holds for the channel (VoucherStore;
  *                                node-local, not chain data)
+ *   'D' client dealId         -> empty            (storage deals by client, from storageDeal events)
+ *   'E' provider dealId       -> empty            (storage deals by provider)
+ *   'G' epoch                 -> [reward, [[to, amount, pool, basis, reputationBps], ...]]: the
+ *                                epoch's emission and its mints (the reward events of the block
+ *                                that ended it; written for every ended epoch, mints or not)
  */
 import { ClassicLevel } from "classic-level";
 import { asArray, asBool, asBytes, asString, asU64, asUint, decode, encode, u64 } from "./codec.ts";
 import { concatBytes, equalBytes, readU64be, toHex, u32be, u64be, utf8 } from "./bytes.ts";
 import { CodedError } from "./errors.ts";
 import { decodeBlock, decodeCommit, encodeCommit, type Block, type Commit } from "./block.ts";
-import { ChainState, decodeValidators, encodeValidators, type StateChange, type Validator } from "./state.ts";
+import { ChainState, decodeValidators, encodeValidators, StateKey, type StateChange, type Validator } from "./state.ts";
 import { SparseMerkleTree } from "./smt.ts";
 import { txParticipants, type SignedTx } from "./tx.ts";
 import { CHANNEL_ID_LENGTH, decodeVoucher, encodeVoucher, PaychError, PaychErrorCode, type Voucher } from "./paych.ts";
-import type { BlockResult, Receipt } from "./transition.ts";
+import type { BlockResult, ChainEvent, Receipt } from "./transition.ts";
+import type { RewardPool } from "./exec.ts";
+import { decodeEpochRecord } from "./storage-records.ts";
 
 const P = {
   meta: 0x4d, // M
@@ -52,6 +59,9 @@ const P = {
   channelByPayer: 0x50, // P
   channelByPayee: 0x51, // Q
   voucher: 0x58, // X
+  dealByClient: 0x44, // D
+  dealByProvider: 0x45, // E
+  epochRewards: 0x47, // G
 } as const;
 
 const key = (prefix: number, ...parts: Uint8Array[]) => concatBytes(new Uint8Array([prefix]), ...parts);
@@ -106,6 +116,43 @@ export interface AccountTxEntry extends TxLocation {
   readonly hash: Uint8Array;
 }
 
+/** One mint of an ended epoch (a `reward` event). */
+export interface EpochMint {
+  readonly to: Uint8Array;
+  readonly amount: bigint;
+  readonly pool: RewardPool;
+  readonly basis: bigint;
+  readonly reputationBps: number;
+}
+
+/** An ended epoch's emission (reward before the split) and what was minted, in event order. */
+export interface EpochRewards {
+  readonly epoch: bigint;
+  readonly reward: bigint;
+  /** Height of the block that ended the epoch (its last block). */
+  readonly height: bigint;
+  readonly mints: readonly EpochMint[];
+}
+
+const REWARD_POOLS: readonly RewardPool[] = ["storage", "bandwidth", "validator"];
+
+function encodeEpochRewards(r: EpochRewards): Uint8Array {
+  return encode([u64(r.reward), u64(r.height), r.mints.map((m) => [m.to, u64(m.amount), REWARD_POOLS.indexOf(m.pool), u64(m.basis), m.reputationBps])]);
+}
+function decodeEpochRewards(epoch: bigint, b: Uint8Array): EpochRewards {
+  const v = asArray(decode(b), "epochRewards", 3);
+  return {
+    epoch,
+    reward: asU64(v[0], "reward"),
+    height: asU64(v[1], "height"),
+    mints: asArray(v[2], "mints").map((x) => {
+      const m = asArray(x, "mint", 5);
+      const pool = REWARD_POOLS[asUint(m[2], "pool", REWARD_POOLS.length - 1)]!;
+      return { to: asBytes(m[0], "to", 32), amount: asU64(m[1], "amount"), pool, basis: asU64(m[3], "basis"), reputationBps: asUint(m[4], "reputationBps") };
+    }),
+  };
+}
+
 function encodeReceipts(rs: readonly Receipt[]): Uint8Array {
   return encode(rs.map((r) => [r.txHash, r.ok, r.code, u64(r.fee)]));
 }
@@ -119,10 +166,17 @@ function decodeReceipts(b: Uint8Array): Receipt[] {
 export class BlockStore {
   readonly #db: ClassicLevel<Uint8Array, Uint8Array>;
   #head: Head;
+  /**
+   * The state's epoch record at the head (chain/epoch.ts), kept so that the block that ends an epoch
+   * knows the emission it replaced without a read: commitBlock goes from its head check to the
+   * write with no await before the batch.
+   */
+  #epochRecord: Uint8Array | undefined;
 
-  private constructor(db: ClassicLevel<Uint8Array, Uint8Array>, head: Head) {
+  private constructor(db: ClassicLevel<Uint8Array, Uint8Array>, head: Head, epochRecord: Uint8Array | undefined) {
     this.#db = db;
     this.#head = head;
+    this.#epochRecord = epochRecord;
   }
 
   /**
@@ -141,7 +195,7 @@ export class BlockStore {
         batch.put(CHAIN_KEY, encode([chain.chainId, chain.genesisHash]));
         batch.put(HEAD_KEY, encode([0, chain.genesisHash]));
         await batch.write();
-        return new BlockStore(db, { height: 0n, hash: chain.genesisHash });
+        return new BlockStore(db, { height: 0n, hash: chain.genesisHash }, genesis.get(StateKey.epoch));
       }
       const c = asArray(decode(chainRec), "chain", 2);
       const storedId = asString(c[0], "chainId");
@@ -151,7 +205,7 @@ export class BlockStore {
       const h = await db.get(HEAD_KEY);
       if (h === undefined) throw new StoreError(StoreErrorCode.CORRUPT, "store has a chain record but no head");
       const hv = asArray(decode(h), "head", 2);
-      return new BlockStore(db, { height: asU64(hv[0], "height"), hash: asBytes(hv[1], "hash", 32) });
+      return new BlockStore(db, { height: asU64(hv[0], "height"), hash: asBytes(hv[1], "hash", 32) }, await db.get(key(P.state, StateKey.epoch)));
     } catch (e) {
       await db.close();
       throw e;
@@ -185,6 +239,8 @@ export class BlockStore {
     if (h !== this.#head.height + 1n || !equalBytes(block.header.parentHash, this.#head.hash)) {
       throw new StoreError(StoreErrorCode.NOT_NEXT, `block ${h} does not extend head ${this.#head.height}`);
     }
+    const epochChange = result.changes.find(([k]) => equalBytes(k, StateKey.epoch));
+    const ended = epochChange ? this.#endedEpoch(epochChange[1], result.events, h) : undefined;
     const hb = u64be(h);
     const batch = this.#db.batch();
     batch.put(key(P.block, hb), block.bytes);
@@ -199,10 +255,15 @@ export class BlockStore {
       for (const who of txParticipants(tx)) batch.put(key(P.account, who, hb, u32be(i)), tx.hash);
     });
     for (const e of result.events) {
-      if (e.kind !== "paychOpen") continue;
-      batch.put(key(P.channelByPayer, e.payer, e.channel), EMPTY);
-      batch.put(key(P.channelByPayee, e.payee, e.channel), EMPTY);
+      if (e.kind === "paychOpen") {
+        batch.put(key(P.channelByPayer, e.payer, e.channel), EMPTY);
+        batch.put(key(P.channelByPayee, e.payee, e.channel), EMPTY);
+      } else if (e.kind === "storageDeal") {
+        batch.put(key(P.dealByClient, e.client, e.deal), EMPTY);
+        batch.put(key(P.dealByProvider, e.provider, e.deal), EMPTY);
+      }
     }
+    if (ended) batch.put(key(P.epochRewards, u64be(ended.epoch)), encodeEpochRewards(ended));
     for (const [k, v] of result.changes) {
       if (v === null) batch.del(key(P.state, k));
       else batch.put(key(P.state, k), v);
@@ -212,6 +273,43 @@ export class BlockStore {
     // sync: a block reported final must survive a power loss, not only a process crash.
     await batch.write({ sync: true });
     this.#head = { height: h, hash: block.hash };
+    if (epochChange) this.#epochRecord = epochChange[1] ?? undefined;
+  }
+
+  /**
+   * The epoch this block ended, if any, with its rewards: the block rewrote the epoch record with
+   * no seed (chain/rewards.ts endEpoch; recordEpochSeed writes one with a seed), and the ended
+   * epoch's emission is in the record it replaced (#epochRecord, no read).
+   */
+  #endedEpoch(after: Uint8Array | null, events: readonly ChainEvent[], height: bigint): EpochRewards | undefined {
+    if (after === null || decodeEpochRecord(after, true).seed !== null || this.#epochRecord === undefined) return undefined;
+    const prev = decodeEpochRecord(this.#epochRecord, true);
+    const mints: EpochMint[] = [];
+    for (const e of events) {
+      if (e.kind === "reward" && e.epoch === prev.epoch) mints.push({ to: e.to, amount: e.amount, pool: e.pool, basis: e.basis, reputationBps: e.reputationBps });
+    }
+    return { epoch: prev.epoch, reward: prev.reward, height, mints };
+  }
+
+  /** The emission and mints of an ended epoch; undefined for an epoch not ended yet. */
+  async getEpochRewards(epoch: bigint): Promise<EpochRewards | undefined> {
+    if (epoch < 0n || epoch >= 1n << 64n) return undefined;
+    const b = await this.#db.get(key(P.epochRewards, u64be(epoch)));
+    return b === undefined ? undefined : decodeEpochRewards(epoch, b);
+  }
+
+  /**
+   * Ids of the storage deals made by `client` or with `provider` (exactly one), in id order,
+   * after the exclusive cursor `after`; `limit` is capped by the caller.
+   */
+  async listDeals(opts: { client?: Uint8Array; provider?: Uint8Array; after?: Uint8Array; limit: number }): Promise<Uint8Array[]> {
+    if ((opts.client === undefined) === (opts.provider === undefined)) throw new RangeError("listDeals needs exactly one of client and provider");
+    const prefix = opts.client ? key(P.dealByClient, opts.client) : key(P.dealByProvider, opts.provider!);
+    const lower = opts.after ? concatBytes(prefix, opts.after) : prefix;
+    const upper = concatBytes(prefix, new Uint8Array(32).fill(0xff), new Uint8Array([0xff]));
+    const out: Uint8Array[] = [];
+    for await (const k of this.#db.keys({ gt: lower, lt: upper, limit: opts.limit })) out.push(k.slice(prefix.length));
+    return out;
   }
 
   /**

@@ -8,6 +8,8 @@
  *   cloudcoin balance ADDRESS|NAME
  *   cloudcoin status
  *   cloudcoin paych open|fund|voucher|redeem|close|withdraw|list ...   payment channels (DESIGN.md section 9)
+ *   cloudcoin provider register|exit|show ...       storage providers and bandwidth relays (DESIGN.md section 6)
+ *   cloudcoin storage root FILE | storage deal ID    a file's deal root; a deal on chain
  *
  * `start` takes --service-key NAME (the key the node signs paych_redeem with) and reads RPC bearer
  * tokens from CLOUDCOIN_RPC_TOKENS ("token:sign,admin;token2:sign"). Client commands send
@@ -15,6 +17,7 @@
  *
  * Transaction commands sign locally with a key from the keyring and send through JSON-RPC.
  */
+import { createReadStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
@@ -31,6 +34,8 @@ import { Keyring, keyFileJson } from "./keyring.ts";
 import { CloudcoinNode, defaultHome } from "./node.ts";
 import { writeNewPeerKey } from "../p2p/peer-key.ts";
 import { DEFAULT_RPC_PORT, readConfigFile, resolveStartConfig } from "./config.ts";
+import { ChunkedRootBuilder } from "../proofs/storage.ts";
+import { ProviderKind } from "../chain/storage.ts";
 
 const COMMON = {
   home: { type: "string", default: defaultHome() },
@@ -367,6 +372,99 @@ const commands: Record<string, Command> = {
         }
         default:
           throw new UsageError("expected: paych open|fund|voucher|redeem|close|withdraw|list ...");
+      }
+    },
+  },
+
+  provider: {
+    usage: [
+      "cloudcoin provider register --from NAME --kind storage|bandwidth --collateral CLC --capacity BYTES --multiaddr ADDR",
+      "cloudcoin provider exit --from NAME",
+      "cloudcoin provider show ADDRESS|NAME",
+      "  common: [--fee UNITS] [--no-wait] [--rpc URL] [--token TOKEN] [--home DIR] [--json]",
+    ].join("\n       "),
+    summary:
+      "Storage providers and bandwidth relays: register (locks CLC collateral, at least capacity x collateralPerByte), exit (collateral back " +
+      "once no deal is active), show (provider_get).",
+    options: {
+      home: COMMON.home, rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help,
+      from: { type: "string" }, kind: { type: "string", default: "storage" }, collateral: { type: "string" }, capacity: { type: "string" },
+      multiaddr: { type: "string" }, fee: { type: "string" }, "no-wait": { type: "boolean", default: false },
+    },
+    async run(v, pos) {
+      const ring = new Keyring(str(v.home, "home"));
+      const noWait = v["no-wait"] === true;
+      switch (pos[0]) {
+        case "register": {
+          const key = await ring.load(str(v.from, "from"));
+          const kind = v.kind === "storage" ? ProviderKind.STORAGE : v.kind === "bandwidth" ? ProviderKind.BANDWIDTH : undefined;
+          if (kind === undefined) throw new UsageError("--kind must be storage or bandwidth");
+          const capacityText = str(v.capacity, "capacity");
+          if (!/^[1-9][0-9]{0,19}$/.test(capacityText)) throw new UsageError("--capacity must be a positive number of bytes");
+          const op: Operation = { type: "provider.register", kind, collateral: parseClc(str(v.collateral, "collateral")), capacity: BigInt(capacityText), multiaddr: str(v.multiaddr, "multiaddr") };
+          return txOut(await sendOp(rpcClient(v), key, op, v.fee, noWait), { provider: toAddress(key.publicKey) });
+        }
+        case "exit": {
+          const key = await ring.load(str(v.from, "from"));
+          return txOut(await sendOp(rpcClient(v), key, { type: "provider.exit" }, v.fee, noWait), { provider: toAddress(key.publicKey) });
+        }
+        case "show": {
+          const who = pos[1];
+          if (!who) throw new UsageError("expected: provider show ADDRESS|NAME");
+          const address = toAddress(await resolveAddress(ring, who));
+          const p = await rpcClient(v).call("provider_get", { address });
+          if (!p) return out(`${address} is not a provider`, null);
+          return out(
+            `${p.address}: ${p.kind} provider, ${p.status}${p.banned ? ` (banned until epoch ${p.bannedUntil})` : ""}; collateral ${formatClc(BigInt(p.collateral))} CLC ` +
+              `(${formatClc(BigInt(p.locked))} locked); ${p.used}/${p.capacity} bytes in ${p.activeDeals} active deal(s); reputation ${p.reputationBps / 100}%; ${p.multiaddr}`,
+            p,
+          );
+        }
+        default:
+          throw new UsageError("expected: provider register|exit|show ...");
+      }
+    },
+  },
+
+  storage: {
+    usage: [
+      "cloudcoin storage root FILE [--chunk-size BYTES]   (the file's deal root, read as a stream; no node needed)",
+      "cloudcoin storage deal ID [--rpc URL]              (a deal on chain: storage_getDeal)",
+      "  [--json]   deals are made with plugins/storage-provider/client.ts (the provider signs the terms)",
+    ].join("\n       "),
+    summary: "Proof of storage: a file's RFC 6962 deal root, size, chunk size and chunk count (same chunking as deals); a deal's state on chain.",
+    options: { rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help, "chunk-size": { type: "string", default: "4096" } },
+    async run(v, pos) {
+      switch (pos[0]) {
+        case "root": {
+          const file = pos[1];
+          if (!file) throw new UsageError("expected: storage root FILE");
+          const chunkSize = Number(v["chunk-size"]);
+          let builder: ChunkedRootBuilder;
+          try {
+            builder = new ChunkedRootBuilder(chunkSize);
+          } catch {
+            throw new UsageError("--chunk-size must be a power of two from 256 to 65536");
+          }
+          for await (const piece of createReadStream(file, { highWaterMark: 1 << 20 })) builder.update(piece as Buffer);
+          if (builder.size === 0n) throw new CodedError("EMPTY_FILE", `${file} is empty: a deal needs at least one byte`);
+          const d = builder.digest();
+          const r = { file, root: toHex(d.root), size: d.size.toString(), chunkSize, chunkCount: d.chunkCount.toString() };
+          return out(`root ${r.root}\nsize ${r.size} bytes, chunk size ${chunkSize}, ${r.chunkCount} chunks`, r);
+        }
+        case "deal": {
+          const id = pos[1];
+          if (!id || !/^[0-9a-fA-F]{64}$/.test(id)) throw new UsageError("expected: storage deal ID (32 bytes of hex)");
+          const d = await rpcClient(v).call("storage_getDeal", { id });
+          if (!d) return out(`no deal ${id}`, null);
+          return out(
+            `deal ${d.id} (${d.status}): ${d.client} -> ${d.provider}, ${d.size} bytes, root ${d.root}; ${d.challenged}/${d.durationEpochs} epochs, ` +
+              `${d.misses} missed, escrow ${formatClc(BigInt(d.escrow))} CLC, collateral left ${formatClc(BigInt(d.collateralLeft))} CLC`,
+            d,
+          );
+        }
+        default:
+          throw new UsageError("expected: storage root FILE | storage deal ID");
       }
     },
   },

@@ -11,6 +11,12 @@ import type { Account, Channel } from "../chain/state.ts";
 import type { ChainEvent, Receipt } from "../chain/transition.ts";
 import { opName, type SignedTx } from "../chain/tx.ts";
 import type { Evidence, SignedVote } from "../chain/evidence.ts";
+import { epochOfHeight } from "../chain/epoch.ts";
+import {
+  DEAL_STATUS_NAMES, freeCollateral, isBanned, PROVIDER_KIND_NAMES, PROVIDER_STATUS_NAMES, reputationBps, type DealTerms, type Provider, type StorageDeal,
+} from "../chain/storage.ts";
+import { isProviderKind } from "../chain/storage-records.ts";
+import type { ChainParams } from "../chain/params.ts";
 
 export function headerJson(h: BlockHeader, hash: Uint8Array) {
   return {
@@ -56,6 +62,36 @@ export interface OpJson {
   settleDelay?: number;
   channel?: string;
   voucher?: VoucherJson;
+  // provider.register
+  kind?: string;
+  collateral?: string;
+  capacity?: string;
+  multiaddr?: string;
+  // storage.deal
+  terms?: DealTermsJson;
+  providerSignature?: string;
+  // storage.proof (the chunks themselves are left out: up to ~800 KB of hex)
+  deal?: string;
+  epoch?: number;
+  chunks?: { index: string; length: number; pathLength: number }[];
+}
+
+export interface DealTermsJson {
+  provider: string;
+  root: string;
+  size: string;
+  chunkSize: number;
+  pricePerEpoch: string;
+  durationEpochs: number;
+  collateral: string;
+  expiresAtHeight: number;
+}
+
+export function dealTermsJson(t: DealTerms): DealTermsJson {
+  return {
+    provider: toAddress(t.provider), root: toHex(t.root), size: t.size.toString(), chunkSize: Number(t.chunkSize), pricePerEpoch: t.pricePerEpoch.toString(),
+    durationEpochs: Number(t.durationEpochs), collateral: t.collateral.toString(), expiresAtHeight: Number(t.expiresAtHeight),
+  };
 }
 
 export interface VoucherJson {
@@ -106,9 +142,22 @@ function opJson(op: SignedTx["op"]): OpJson {
     case "paych.close":
     case "paych.withdraw":
       return { type: op.type, channel: toHex(op.channel) };
+    case "provider.register":
+      return {
+        type: op.type, kind: isProviderKind(op.kind) ? PROVIDER_KIND_NAMES[op.kind] : `kind#${op.kind}`, collateral: op.collateral.toString(),
+        capacity: op.capacity.toString(), multiaddr: op.multiaddr,
+      };
+    case "provider.exit":
+      return { type: op.type };
+    case "storage.deal":
+      return { type: op.type, terms: dealTermsJson(op.terms), providerSignature: toHex(op.providerSignature) };
+    case "storage.proof":
+      return {
+        type: op.type, deal: toHex(op.deal), epoch: Number(op.epoch),
+        chunks: op.chunks.map((c) => ({ index: c.index.toString(), length: c.chunk.length, pathLength: c.path.length })),
+      };
     case "unknown":
       return { type: opName(op), code: op.code };
-    default: return { type: op.type }; // provider.* and storage.*: their JSON form is the RPC issue's
   }
 }
 
@@ -189,5 +238,87 @@ export function eventJson(e: ChainEvent) {
       return { kind: e.kind, txHash: toHex(e.txHash), channel: toHex(e.channel), closingAt: Number(e.closingAt) };
     case "paychWithdraw":
       return { kind: e.kind, txHash: toHex(e.txHash), channel: toHex(e.channel), payer: toAddress(e.payer), amount: e.amount.toString() };
+    case "providerRegister":
+      return {
+        kind: e.kind, txHash: toHex(e.txHash), provider: toAddress(e.provider), providerKind: e.providerKind, collateral: e.collateral.toString(),
+        capacity: e.capacity.toString(), multiaddr: e.multiaddr,
+      };
+    case "providerExit":
+      return { kind: e.kind, txHash: toHex(e.txHash), provider: toAddress(e.provider), returned: e.returned.toString(), activeDeals: e.activeDeals };
+    case "providerCollateralReturned":
+      return { kind: e.kind, provider: toAddress(e.provider), epoch: Number(e.epoch), amount: e.amount.toString() };
+    case "providerBan":
+      return { kind: e.kind, provider: toAddress(e.provider), epoch: Number(e.epoch), until: Number(e.until), strikes: e.strikes };
+    case "storageDeal":
+      return {
+        kind: e.kind, txHash: toHex(e.txHash), deal: toHex(e.deal), client: toAddress(e.client), provider: toAddress(e.provider), size: e.size.toString(),
+        escrow: e.escrow.toString(), collateral: e.collateral.toString(), startEpoch: Number(e.startEpoch),
+      };
+    case "storageProof":
+      return { kind: e.kind, txHash: toHex(e.txHash), deal: toHex(e.deal), provider: toAddress(e.provider), epoch: Number(e.epoch) };
+    case "storagePayment":
+      return { kind: e.kind, deal: toHex(e.deal), provider: toAddress(e.provider), epoch: Number(e.epoch), amount: e.amount.toString() };
+    case "storageSlash":
+      return {
+        kind: e.kind, deal: toHex(e.deal), provider: toAddress(e.provider), client: toAddress(e.client), epoch: Number(e.epoch), amount: e.amount.toString(), misses: e.misses,
+      };
+    case "storageDealEnd":
+      return {
+        kind: e.kind, deal: toHex(e.deal), provider: toAddress(e.provider), client: toAddress(e.client), epoch: Number(e.epoch), reason: e.reason,
+        refunded: e.refunded.toString(), unlocked: e.unlocked.toString(),
+      };
+    case "reward":
+      return { kind: e.kind, epoch: Number(e.epoch), to: toAddress(e.to), amount: e.amount.toString(), pool: e.pool, basis: e.basis.toString(), reputationBps: e.reputationBps };
   }
+}
+
+/** A provider at the head; `epoch` is the current epoch (for its ban and reputation). */
+export function providerJson(p: Provider, epoch: bigint, params: ChainParams) {
+  return {
+    address: toAddress(p.key),
+    kind: PROVIDER_KIND_NAMES[p.kind],
+    status: PROVIDER_STATUS_NAMES[p.status],
+    collateral: p.collateral.toString(),
+    locked: p.locked.toString(),
+    freeCollateral: freeCollateral(p).toString(),
+    capacity: p.capacity.toString(),
+    used: p.used.toString(),
+    multiaddr: p.multiaddr,
+    registeredAt: Number(p.registeredAt),
+    activeDeals: p.activeDeals,
+    banned: isBanned(p, epoch),
+    bannedUntil: Number(p.bannedUntil),
+    strikes: p.strikes,
+    reputationBps: reputationBps(p, epoch, params.reputationWindowEpochs),
+    reputation: p.reputation.map((r) => ({ epoch: Number(r.epoch), made: r.made, due: r.due })),
+  };
+}
+
+export function dealJson(d: StorageDeal) {
+  return {
+    id: toHex(d.id),
+    client: toAddress(d.client),
+    provider: toAddress(d.provider),
+    root: toHex(d.root),
+    size: d.size.toString(),
+    chunkSize: d.chunkSize,
+    chunkCount: d.chunkCount.toString(),
+    pricePerEpoch: d.pricePerEpoch.toString(),
+    durationEpochs: Number(d.durationEpochs),
+    collateral: d.collateral.toString(),
+    collateralLeft: d.collateralLeft.toString(),
+    escrow: d.escrow.toString(),
+    createdAt: Number(d.createdAt),
+    startEpoch: Number(d.startEpoch),
+    challenged: Number(d.challenged),
+    misses: d.misses,
+    lastProvenEpoch: d.lastProvenEpoch === null ? null : Number(d.lastProvenEpoch),
+    status: DEAL_STATUS_NAMES[d.status],
+    endedAt: d.status === 0 ? null : Number(d.endedAt),
+  };
+}
+
+/** The epoch of the block after the head (the one being built): what "current epoch" means to the RPC. */
+export function currentEpoch(headHeight: bigint, params: ChainParams): bigint {
+  return epochOfHeight(headHeight + 1n, params.epochLength);
 }

@@ -13,6 +13,7 @@ import type { RpcContext } from "./context.ts";
 import { blockJson, channelJson, evidenceJson, headerJson, receiptJson, txJson } from "./json.ts";
 import { accountView } from "./views.ts";
 import { defineMethod, type MethodTable } from "./table.ts";
+import { storageMethods } from "./storage-methods.ts";
 
 export const RpcAppErrorCode = {
   NOT_FOUND: "NOT_FOUND",
@@ -46,6 +47,12 @@ const txSchema = z.object({
   op: z.object({
     type: z.string(), to: z.string().optional(), amount: decimal.optional(), name: z.string().optional(), code: z.number().optional(),
     payee: z.string().optional(), deposit: decimal.optional(), settleDelay: z.number().optional(), channel: z.string().optional(), voucher: voucherJsonSchema.optional(),
+    kind: z.string().optional(), collateral: decimal.optional(), capacity: decimal.optional(), multiaddr: z.string().optional(),
+    terms: z.object({
+      provider: z.string(), root: z.string(), size: decimal, chunkSize: z.number(), pricePerEpoch: decimal, durationEpochs: z.number(), collateral: decimal, expiresAtHeight: z.number(),
+    }).optional(),
+    providerSignature: z.string().optional(), deal: z.string().optional(), epoch: z.number().optional(),
+    chunks: z.array(z.object({ index: decimal, length: z.number(), pathLength: z.number() })).optional(),
   }),
   signature: z.string(), size: z.number(),
 });
@@ -444,6 +451,9 @@ export const methods = {
       return { hash: toHex(ctx.submitServiceTx({ type: "paych.redeem", voucher: best }).hash) };
     },
   }),
+
+  // providers, deals, challenges, storage proofs, the emission (rpc/storage-methods.ts)
+  ...storageMethods,
 } satisfies MethodTable<RpcContext>;
 
 export type Methods = typeof methods;

@@ -10,6 +10,7 @@ import { signTx, type Operation, type SignedTx } from "../../chain/tx.ts";
 import { VoteType, voteSignBytes } from "../../chain/vote.ts";
 import { devnetFaucetKey, devnetGenesisFile, devnetValidatorKey, insecureDevKey } from "../../genesis/devnet.ts";
 import { genesisState, validateAndComplete, type Genesis, type GenesisFile } from "../../genesis/schema.ts";
+import { eventSchema } from "../../rpc/event-schema.ts";
 import { eventJson } from "../../rpc/json.ts";
 
 export interface TestChain {
@@ -154,9 +155,14 @@ export function advanceReplayed(fail: (message: string) => void, chain: TestChai
   return built;
 }
 
-/** advanceReplayed(), also checking that every event has its JSON form for the RPC. */
+/** advanceReplayed(), also checking that every event has its JSON form for the RPC, and that it fits the events schema. */
 export function advanceChecked(fail: (message: string) => void, chain: TestChain, txs: SignedTx[], opts: AdvanceOptions = {}): BuiltBlock {
   const built = advanceReplayed(fail, chain, txs, opts);
-  for (const e of built.events) if (eventJson(e)?.kind !== e.kind) fail(`event ${e.kind} has no JSON form`);
+  for (const e of built.events) {
+    const json = eventJson(e);
+    if (json?.kind !== e.kind) fail(`event ${e.kind} has no JSON form`);
+    const parsed = eventSchema.safeParse(JSON.parse(JSON.stringify(json)));
+    if (!parsed.success) fail(`event ${e.kind}: its JSON does not fit the events schema: ${parsed.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`);
+  }
   return built;
 }

@@ -35,6 +35,8 @@ serveForParent(async () => {
       listAccountTxs: notUsed("store.listAccountTxs"),
       getValidators: notUsed("store.getValidators"),
       listChannels: notUsed("store.listChannels"),
+      listDeals: notUsed("store.listDeals"),
+      getEpochRewards: notUsed("store.getEpochRewards"),
     },
     evidencePool: { list: () => [] },
     consensusState: notUsed("consensusState"),

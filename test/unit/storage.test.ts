@@ -18,7 +18,7 @@ import {
 import { ExecErrorCode, type BuiltBlock, type ChainEvent } from "../../chain/transition.ts";
 import { decodeTx, MAX_TX_BYTES, OpCode, TxErrorCode, validateTxBasic, type Operation, type SignedTx } from "../../chain/tx.ts";
 import { challengeIndices, MAX_CHUNK_COUNT, MAX_CHUNK_SIZE, MAX_PATH_LENGTH, StorageProver } from "../../proofs/storage.ts";
-import { advanceReplayed, newTestChain, supplyHolds, testKey, transfer, tx, txNext, type TestChain } from "../helpers/chain.ts";
+import { advanceChecked, newTestChain, supplyHolds, testKey, transfer, tx, txNext, type TestChain } from "../helpers/chain.ts";
 import type { GenesisFile } from "../../genesis/schema.ts";
 
 const FEE = 1000n;
@@ -68,7 +68,7 @@ function bytes(n: number, seed = 1): Uint8Array {
 }
 
 function step(t: Test, chain: TestChain, txs: SignedTx[]): BuiltBlock {
-  const built = advanceReplayed((m) => t.fail(m), chain, txs);
+  const built = advanceChecked((m) => t.fail(m), chain, txs);
   if (built.rejected.length > 0) t.fail(`rejected at height ${built.block.header.height}: ${built.rejected[0]!.error.code}`);
   if (!supplyHolds(chain.state)) t.fail(`supply invariant broken at height ${chain.state.meta().height}`);
   return built;
@@ -609,7 +609,7 @@ t.test("the validator pool is split by power x blocks signed", async (t) => {
   const absent = (h: bigint) => (h <= 2n ? [V[3]!] : []);
   let end: BuiltBlock | undefined;
   while (height(chain) < 4n) {
-    end = advanceReplayed((m) => t.fail(m), chain, [], { absent: absent(height(chain) + 1n) });
+    end = advanceChecked((m) => t.fail(m), chain, [], { absent: absent(height(chain) + 1n) });
   }
   // epoch 0 = blocks 1..4; commits of blocks 1, 2, 3 are in blocks 2, 3, 4
   const pool = (1_000_000n * 2000n) / 10_000n;
@@ -693,7 +693,7 @@ t.test("supply invariant over random mixes of registrations, deals, proofs, miss
               break;
           }
         }
-        const built = advanceReplayed((m) => {
+        const built = advanceChecked((m) => {
           throw new Error(m);
         }, chain, txs);
         if (built.rejected.length > 0) throw new Error(`rejected: ${built.rejected[0]!.error.code}`);

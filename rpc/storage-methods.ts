@@ -1,0 +1,237 @@
+/**
+ * The proof-of-storage part of the method table (DESIGN.md sections 6, 8 and 10), spread into
+ * `methods` (rpc/methods.ts): providers, deals, challenges, proof submission and the emission of
+ * an epoch. Read methods answer from the head state and the store's indexes (deals by client and
+ * provider, the mints of each ended epoch: chain/store.ts); lists page by an exclusive cursor with
+ * a hard cap of MAX_STORAGE_PAGE.
+ *
+ * "The current epoch" is the epoch of the block being built (head + 1): its challenges are known
+ * from its first block on, and proofs for it are taken until its last block (chain/epoch.ts).
+ */
+import { z } from "zod";
+import { fromHex, toHex } from "../chain/bytes.ts";
+import { CodedError } from "../chain/errors.ts";
+import { epochSeed, firstHeightOfEpoch, proofWindow, readEpochRecord } from "../chain/epoch.ts";
+import { fromAddress, isAddress, toAddress } from "../chain/keys.ts";
+import { poolsOf, rewardSchedule } from "../chain/rewards.ts";
+import { readKeyList, StateKey } from "../chain/state.ts";
+import { challengesFor, checkStorageProof, DealStatus, ProviderKind, readDeal, readProvider } from "../chain/storage.ts";
+import { decodeTx, validateTxBasic } from "../chain/tx.ts";
+import type { RpcContext } from "./context.ts";
+import { currentEpoch, dealJson, providerJson } from "./json.ts";
+import { defineMethod, type MethodTable } from "./table.ts";
+
+export const StorageRpcErrorCode = {
+  /** proof_submitStorage with a transaction whose operation is not storage.proof. */
+  NOT_A_STORAGE_PROOF: "NOT_A_STORAGE_PROOF",
+  /** a cursor that is not the id/key a previous page returned */
+  BAD_CURSOR: "BAD_CURSOR",
+} as const;
+
+/** Hard cap of every storage list (the same as tx_listByAddress and paych_list). */
+export const MAX_STORAGE_PAGE = 100;
+
+const hex32 = z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 32 bytes of hex");
+const address = z.string().refine(isAddress, "must be a cc1... address");
+const decimal = z.string().regex(/^(0|[1-9][0-9]*)$/);
+const epochParam = z.union([z.int().min(0), z.string().regex(/^(0|[1-9][0-9]{0,18})$/)]).transform((v) => BigInt(v));
+const limit = z.int().min(1).max(MAX_STORAGE_PAGE).default(20);
+
+const providerSchema = z.object({
+  address: z.string(), kind: z.enum(["storage", "bandwidth"]), status: z.enum(["active", "exiting", "exited"]),
+  collateral: decimal, locked: decimal, freeCollateral: decimal, capacity: decimal, used: decimal, multiaddr: z.string(),
+  registeredAt: z.number(), activeDeals: z.number(), banned: z.boolean(), bannedUntil: z.number(), strikes: z.number(), reputationBps: z.number(),
+  reputation: z.array(z.object({ epoch: z.number(), made: z.number(), due: z.number() })),
+});
+const dealSchema = z.object({
+  id: z.string(), client: z.string(), provider: z.string(), root: z.string(), size: decimal, chunkSize: z.number(), chunkCount: decimal,
+  pricePerEpoch: decimal, durationEpochs: z.number(), collateral: decimal, collateralLeft: decimal, escrow: decimal, createdAt: z.number(),
+  startEpoch: z.number(), challenged: z.number(), misses: z.number(), lastProvenEpoch: z.number().nullable(),
+  status: z.enum(["active", "completed", "failed"]), endedAt: z.number().nullable(),
+});
+const mintSchema = z.object({ to: z.string(), amount: decimal, pool: z.enum(["storage", "bandwidth", "validator"]), basis: decimal, reputationBps: z.number() });
+const poolsSchema = z.object({ storage: decimal, bandwidth: decimal, validator: decimal });
+
+const PROVIDER_KINDS = { storage: ProviderKind.STORAGE, bandwidth: ProviderKind.BANDWIDTH } as const;
+
+export const storageMethods = {
+  provider_get: defineMethod({
+    description: "A registered (or exited) provider at the head: collateral (free and locked), capacity, status, ban, reputation (bps). Null if it never registered.",
+    params: z.object({ address }),
+    result: providerSchema.nullable(),
+    permission: "read",
+    handler: (p, ctx: RpcContext) => {
+      const pr = readProvider(ctx.headState(), fromAddress(p.address));
+      return pr ? providerJson(pr, currentEpoch(ctx.store.head.height, ctx.params), ctx.params) : null;
+    },
+  }),
+
+  provider_list: defineMethod({
+    description:
+      `Providers at the head in public-key order, optionally of one kind, exited ones only with includeExited; at most ${MAX_STORAGE_PAGE} a page. ` +
+      "The cursor is the hex public key nextCursor gave.",
+    params: z.object({ kind: z.enum(["storage", "bandwidth"]).optional(), includeExited: z.boolean().default(false), cursor: hex32.optional(), limit }),
+    result: z.object({ providers: z.array(providerSchema), nextCursor: z.string().nullable() }),
+    permission: "read",
+    handler: (p, ctx: RpcContext) => {
+      const state = ctx.headState();
+      const epoch = currentEpoch(ctx.store.head.height, ctx.params);
+      const after = p.cursor?.toLowerCase();
+      const out = [];
+      let nextCursor: string | null = null;
+      // the key list is sorted by public key, so hex order is list order
+      for (const key of readKeyList(state, StateKey.providers)) {
+        const hex = toHex(key);
+        if (after !== undefined && hex <= after) continue;
+        const pr = readProvider(state, key)!;
+        if (p.kind !== undefined && pr.kind !== PROVIDER_KINDS[p.kind]) continue;
+        if (!p.includeExited && pr.status === 2) continue;
+        if (out.length === p.limit) {
+          nextCursor = toHex(out[out.length - 1]!.key);
+          break;
+        }
+        out.push(pr);
+      }
+      return { providers: out.map((pr) => providerJson(pr, epoch, ctx.params)), nextCursor };
+    },
+  }),
+
+  storage_getDeal: defineMethod({
+    description: "A storage deal by id (active, completed or failed): terms, escrow and collateral left, epochs challenged, misses, last proven epoch. Null if unknown.",
+    params: z.object({ id: hex32 }),
+    result: dealSchema.nullable(),
+    permission: "read",
+    handler: (p, ctx: RpcContext) => {
+      const d = readDeal(ctx.headState(), fromHex(p.id));
+      return d ? dealJson(d) : null;
+    },
+  }),
+
+  storage_listDeals: defineMethod({
+    description:
+      `Storage deals of a client or of a provider (at most one of them; neither: every active deal), in id order, at most ${MAX_STORAGE_PAGE} a page; ` +
+      "activeOnly leaves out ended deals. Pass nextCursor back as cursor.",
+    params: z
+      .object({ client: address.optional(), provider: address.optional(), activeOnly: z.boolean().default(false), cursor: hex32.optional(), limit })
+      .refine((p) => p.client === undefined || p.provider === undefined, "give at most one of client and provider"),
+    result: z.object({ deals: z.array(dealSchema), nextCursor: z.string().nullable() }),
+    permission: "read",
+    handler: async (p, ctx: RpcContext) => {
+      const state = ctx.headState();
+      const deals = [];
+      let after = p.cursor !== undefined ? fromHex(p.cursor) : undefined;
+      if (p.client === undefined && p.provider === undefined) {
+        // every active deal: the state's sorted list
+        const ids = readKeyList(state, StateKey.activeDeals).filter((id) => after === undefined || toHex(id) > toHex(after));
+        for (const id of ids.slice(0, p.limit)) deals.push(dealJson(readDeal(state, id)!));
+        return { deals, nextCursor: ids.length > p.limit ? deals[deals.length - 1]!.id : null };
+      }
+      const who = p.client !== undefined ? { client: fromAddress(p.client) } : { provider: fromAddress(p.provider!) };
+      // activeOnly filters after the index: scan index pages until the page is full or the index ends
+      let more = true;
+      while (deals.length < p.limit && more) {
+        const ids = await ctx.store.listDeals({ ...who, ...(after ? { after } : {}), limit: p.limit });
+        more = ids.length === p.limit;
+        for (const id of ids) {
+          after = id;
+          const d = readDeal(state, id);
+          if (!d || (p.activeOnly && d.status !== DealStatus.ACTIVE)) continue;
+          deals.push(dealJson(d));
+          if (deals.length === p.limit) break;
+        }
+      }
+      // a full page may have more after it (the next page may then be empty, as with paych_list)
+      return { deals, nextCursor: deals.length === p.limit ? deals[deals.length - 1]!.id : null };
+    },
+  }),
+
+  storage_getChallenges: defineMethod({
+    description:
+      "The challenges of a provider's active deals in an epoch (default: the current one, the epoch of the next block): the epoch seed, the proof window " +
+      "(heights whose blocks take proofs for it), and per deal the chunk indices to prove, in proof order, and whether it is proven. " +
+      "`known` is false when the seed is not known (a past or future epoch, or the current one before its first block).",
+    params: z.object({ provider: address, epoch: epochParam.optional() }),
+    result: z.object({
+      epoch: z.number(), known: z.boolean(), seed: z.string().nullable(), headHeight: z.number(),
+      window: z.object({ from: z.number(), to: z.number() }), firstHeight: z.number(), challengesPerDeal: z.number(),
+      challenges: z.array(z.object({ dealId: z.string(), chunkCount: decimal, indices: z.array(decimal), proven: z.boolean() })),
+    }),
+    permission: "read",
+    handler: (p, ctx: RpcContext) => {
+      const state = ctx.headState();
+      const head = ctx.store.head.height;
+      const epoch = p.epoch ?? currentEpoch(head, ctx.params);
+      const challenges = challengesFor(state, fromAddress(p.provider), epoch, ctx.params);
+      const seed = epochSeed(state, epoch);
+      const window = proofWindow(epoch, ctx.params.epochLength);
+      return {
+        epoch: Number(epoch), known: challenges !== undefined, seed: seed ? toHex(seed) : null, headHeight: Number(head),
+        window: { from: Number(window.from), to: Number(window.to) }, firstHeight: Number(firstHeightOfEpoch(epoch, ctx.params.epochLength)),
+        challengesPerDeal: ctx.params.challengesPerDeal,
+        challenges: (challenges ?? []).map((c) => ({ dealId: toHex(c.deal), chunkCount: c.chunkCount.toString(), indices: c.indices.map(String), proven: c.proven })),
+      };
+    },
+  }),
+
+  proof_submitStorage: defineMethod({
+    description:
+      "Submits a signed storage.proof transaction (hex of its CBOR envelope) to the mempool, after checking it against the head state as the next block " +
+      "would (STORAGE_* codes: late, wrong epoch, wrong chunk, bad path, ...); the node gossips it. Any other operation: NOT_A_STORAGE_PROOF.",
+    params: z.object({ tx: z.string().regex(/^([0-9a-fA-F]{2})+$/, "must be hex bytes").max(2 * 1024 * 1024) }),
+    result: z.object({ hash: z.string(), deal: z.string(), epoch: z.number() }),
+    permission: "write",
+    handler: (p, ctx: RpcContext) => {
+      const bytes = fromHex(p.tx);
+      const tx = decodeTx(bytes);
+      if (tx.op.type !== "storage.proof") {
+        throw new CodedError(StorageRpcErrorCode.NOT_A_STORAGE_PROOF, `proof_submitStorage takes storage.proof transactions, not ${tx.op.type}; use tx_send`, { op: tx.op.type });
+      }
+      // stateless checks (signature included) before the stateful ones, then the chain's own rule on the
+      // head state, so a doomed proof is refused with its reason instead of failing in a block
+      validateTxBasic(tx, ctx.chainId);
+      checkStorageProof(ctx.headState(), tx.sender, tx.op, ctx.store.head.height + 1n, ctx.params);
+      const admitted = ctx.submitTx(bytes);
+      return { hash: toHex(admitted.hash), deal: toHex(tx.op.deal), epoch: Number(tx.op.epoch) };
+    },
+  }),
+
+  rewards_getEpoch: defineMethod({
+    description:
+      "An epoch's emission: its reward and pools (storage, bandwidth, validator) and, once it ended, what was minted to whom and why " +
+      "(pool, basis: proven bytes or signed blocks, reputation in bps). status `current` for the epoch in progress (no mints yet); null for a future epoch.",
+    params: z.object({ epoch: epochParam }),
+    result: z
+      .object({
+        epoch: z.number(), status: z.enum(["ended", "current"]), reward: decimal, pools: poolsSchema, minted: decimal, endedAtHeight: z.number().nullable(),
+        firstHeight: z.number(), lastHeight: z.number(), mints: z.array(mintSchema),
+      })
+      .nullable(),
+    permission: "read",
+    handler: async (p, ctx: RpcContext) => {
+      const state = ctx.headState();
+      const rec = readEpochRecord(state, ctx.params);
+      const L = ctx.params.epochLength;
+      const span = { firstHeight: Number(firstHeightOfEpoch(p.epoch, L)), lastHeight: Number(proofWindow(p.epoch, L).to) };
+      if (p.epoch > rec.epoch) return null;
+      if (p.epoch === rec.epoch) {
+        const s = rewardSchedule(state, ctx.params);
+        return {
+          epoch: Number(p.epoch), status: "current" as const, reward: s.reward.toString(),
+          pools: { storage: s.storagePool.toString(), bandwidth: s.bandwidthPool.toString(), validator: s.validatorPool.toString() },
+          minted: "0", endedAtHeight: null, ...span, mints: [],
+        };
+      }
+      const r = await ctx.store.getEpochRewards(p.epoch);
+      if (!r) return null; // ended before this node kept the index (not on a chain it synced from genesis)
+      const pools = poolsOf(r.reward, ctx.params);
+      let minted = 0n;
+      for (const m of r.mints) minted += m.amount;
+      return {
+        epoch: Number(p.epoch), status: "ended" as const, reward: r.reward.toString(),
+        pools: { storage: pools.storage.toString(), bandwidth: pools.bandwidth.toString(), validator: pools.validator.toString() },
+        minted: minted.toString(), endedAtHeight: Number(r.height), ...span,
+        mints: r.mints.map((m) => ({ to: toAddress(m.to), amount: m.amount.toString(), pool: m.pool, basis: m.basis.toString(), reputationBps: m.reputationBps })),
+      };
+    },
+  }),
+} satisfies MethodTable<RpcContext>;
