@@ -185,6 +185,8 @@ export class ConsensusDriver<S> {
     const max = d.walMaxEntries ?? DEFAULT_WAL_MAX_ENTRIES;
     this.#machineState = state;
     this.#wal = { height: start.height, next: records.length, dirty: records.length > 0, capped: records.length >= max };
+    // The height starts here, not through the queue: peers that missed its messages ask for them.
+    this.#heightMessages = { height: start.height, inputs: inputs.filter((i): i is PeerInput => i.type === "proposal" || i.type === "vote") };
     if (records.length > 0) {
       const at = d.machine.describe(state);
       d.log.info({ height: Number(start.height), entries: records.length, round: at.round, step: at.step, effects: produced, reExecuted: pending.length }, "consensus state recovered from the WAL");
@@ -303,7 +305,11 @@ export class ConsensusDriver<S> {
           this.#heightMessages = { height: input.height, inputs: [] };
         } else if (state !== before || effects.length > 0) {
           await this.#log(input, origin);
-          if ((input.type === "proposal" || input.type === "vote") && this.#heightMessages.inputs.length < MAX_HEIGHT_MESSAGES) this.#heightMessages.inputs.push(input);
+          const m = this.#heightMessages;
+          if (input.type === "proposal" || input.type === "vote") {
+            const h = input.type === "proposal" ? input.proposal.height : input.vote.height;
+            if (h === m.height && m.inputs.length < MAX_HEIGHT_MESSAGES) m.inputs.push(input);
+          }
           if (input.type === "timeout") this.#d.onTimeout?.(input.height, input.round);
         }
         this.#machineState = state;
