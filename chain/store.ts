@@ -363,9 +363,14 @@ export class BlockStore {
   }
 
   async getBlock(height: bigint): Promise<Block | undefined> {
-    if (height < 1n || height > this.#head.height) return undefined;
-    const b = await this.#db.get(key(P.block, u64be(height)));
+    const b = await this.getBlockBytes(height);
     return b === undefined ? undefined : decodeBlock(b);
+  }
+
+  /** The stored bytes of the block at `height`, undecoded (block sync serves them as they are). */
+  async getBlockBytes(height: bigint): Promise<Uint8Array | undefined> {
+    if (height < 1n || height > this.#head.height) return undefined;
+    return this.#db.get(key(P.block, u64be(height)));
   }
 
   async getBlockByHash(hash: Uint8Array): Promise<Block | undefined> {
@@ -380,8 +385,13 @@ export class BlockStore {
   }
 
   async getCommit(height: bigint): Promise<Commit | undefined> {
-    const b = await this.#db.get(key(P.commit, u64be(height)));
+    const b = await this.getCommitBytes(height);
     return b === undefined ? undefined : decodeCommit(b);
+  }
+
+  /** The stored bytes of the commit that finalized `height`, undecoded. */
+  async getCommitBytes(height: bigint): Promise<Uint8Array | undefined> {
+    return this.#db.get(key(P.commit, u64be(height)));
   }
 
   async getReceipts(height: bigint): Promise<Receipt[] | undefined> {

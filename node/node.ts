@@ -14,7 +14,7 @@ import { EvidencePool } from "../chain/evidence-pool.ts";
 import type { KeyPair } from "../chain/keys.ts";
 import { toAddress } from "../chain/keys.ts";
 import { Mempool } from "../chain/mempool.ts";
-import type { ChainState } from "../chain/state.ts";
+import type { ChainState, Validator } from "../chain/state.ts";
 import { BlockStore } from "../chain/store.ts";
 import { TxError, TxErrorCode, decodeTx, signTx, validateTxBasic, type SignedTx } from "../chain/tx.ts";
 import { devnetGenesis, devnetValidatorKey } from "../genesis/devnet.ts";
@@ -215,11 +215,16 @@ export class CloudcoinNode {
         metrics.recordGossip(topic, verdict);
         if (verdict === "reject") p2pLog.info({ topic, reason }, "rejected a gossip message");
       };
+      let setOf: { state: ChainState | null; validators: readonly Validator[] } = { state: null, validators: [] };
       const consensusTopics = consensusHandlers(
         {
           chainId: genesis.chainId,
           position: () => d.position(),
-          validators: () => d.state.validators(),
+          // Every gossiped vote and proposal is checked against this set: decode it once per head.
+          validators: () => {
+            if (setOf.state !== d.state) setOf = { state: d.state, validators: d.state.validators() };
+            return setOf.validators;
+          },
           deliver: (input) => void d.deliver(input),
           peerAt: (peer, height) => sync?.noteHeight(peer, height - 1n),
         },

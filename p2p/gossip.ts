@@ -75,10 +75,7 @@ export interface GossipObserver {
 }
 
 export function consensusHandlers(view: ConsensusView, maxBlockBytes: number, observer: GossipObserver = {}): { proposal: TopicHandler; vote: TopicHandler } {
-  const done = (topic: TopicKind, verdict: Verdict, reason: string | null = null): Verdict => {
-    observer.onVerdict?.(topic, verdict, reason);
-    return verdict;
-  };
+  const done = (topic: TopicKind, v: Verdict, reason: string | null = null): Verdict => verdict(topic, v, reason, observer);
   const decode = (data: Uint8Array) => {
     try {
       return decodeInput(data);

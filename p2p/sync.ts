@@ -15,7 +15,7 @@
  * in flight and applied before the next is asked for. A peer whose blocks fail verification is
  * penalized past the ban threshold (dropped and refused) and the batch is asked of another peer.
  */
-import { decodeBlock, decodeCommit, encodeCommit, type Block, type Commit } from "../chain/block.ts";
+import { decodeBlock, decodeCommit, type Block, type Commit } from "../chain/block.ts";
 import { equalBytes } from "../chain/bytes.ts";
 import { asArray, asBytes, asU64, asUint, decode, encode, u64 } from "../chain/codec.ts";
 import { CodedError } from "../chain/errors.ts";
@@ -307,20 +307,19 @@ export class BlockSync {
   }
 }
 
-/** A BlockSource over the store's committed blocks. */
+/** A BlockSource over the store's committed blocks: the stored bytes, served without decoding. */
 export function storeBlockSource(store: {
   head: { height: bigint; hash: Uint8Array };
-  getBlock(h: bigint): Promise<Block | undefined>;
-  getCommit(h: bigint): Promise<Commit | undefined>;
+  getBlockBytes(h: bigint): Promise<Uint8Array | undefined>;
+  getCommitBytes(h: bigint): Promise<Uint8Array | undefined>;
 }, genesisHash: Uint8Array): BlockSource {
   return {
     genesisHash,
     head: () => ({ height: store.head.height, hash: store.head.hash }),
     async blockWithCommit(h) {
       if (h > store.head.height) return undefined;
-      const [block, commit] = await Promise.all([store.getBlock(h), store.getCommit(h)]);
-      return block && commit ? { block: block.bytes, commit: encodeCommit(commit) } : undefined;
+      const [block, commit] = await Promise.all([store.getBlockBytes(h), store.getCommitBytes(h)]);
+      return block && commit ? { block, commit } : undefined;
     },
   };
 }
-

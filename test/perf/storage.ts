@@ -39,6 +39,7 @@ import { leafHash, nodeHash } from "../../proofs/merkle.ts";
 import { challengeIndices, StorageProver, verifyStorageProof, type ChunkProof } from "../../proofs/storage.ts";
 import { advance, build, newTestChain, testKey, txNext } from "../helpers/chain.ts";
 import { fmtInt, fmtMs, fmtRatio, median, spread, table, timeMs } from "./stats.ts";
+import { pseudoRandomBytes as prngBytes } from "../helpers/random.ts";
 
 const { values: args } = parseArgs({ options: { reps: { type: "string", default: "5" }, json: { type: "boolean", default: false } } });
 const REPS = Math.max(1, Number(args.reps));
@@ -49,19 +50,6 @@ const log = (s = ""): void => {
 const CHUNK = 4096;
 const K = 4;
 const PROOFS_PER_BLOCK = 1_000;
-
-function prngBytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 function fail(message: string): never {
   throw new Error(message);

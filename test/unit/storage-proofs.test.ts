@@ -13,20 +13,7 @@ import {
   ChunkedRootBuilder, StorageProver, challengeIndices, chunkCount, chunkLength, dealRoot, isValidChunkSize, isValidDealShape, MAX_CHUNK_COUNT,
   MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, splitChunks, verifyStorageProof,
 } from "../../proofs/storage.ts";
-
-/** Deterministic pseudo-random bytes (xorshift32), so that failures reproduce. */
-function bytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+import { pseudoRandomBytes as bytes } from "../helpers/random.ts";
 
 t.test("chunk size rule: powers of two in [256, 65536]", async (t) => {
   for (const n of [256, 512, 1024, 4096, 32768, 65536]) t.ok(isValidChunkSize(n), `${n} is valid`);

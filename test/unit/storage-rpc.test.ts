@@ -25,6 +25,7 @@ import { methods } from "../../rpc/methods.ts";
 import { startRpcServer } from "../../rpc/server.ts";
 import { StorageRpcErrorCode } from "../../rpc/storage-methods.ts";
 import { advanceChecked, newTestChain, supplyHolds, testKey, txNext, type TestChain } from "../helpers/chain.ts";
+import { pseudoRandomBytes as bytes } from "../helpers/random.ts";
 
 const PROVIDER = testKey(501);
 const PROVIDER2 = testKey(502);
@@ -48,19 +49,6 @@ interface World {
   b: Uint8Array;
   c: Uint8Array;
   provers: Map<string, StorageProver>;
-}
-
-function bytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
 }
 
 async function commit(t: Test, w: Pick<World, "chain" | "store">, txs: SignedTx[]): Promise<void> {

@@ -20,6 +20,7 @@ import { decodeTx, MAX_TX_BYTES, OpCode, TxErrorCode, validateTxBasic, type Oper
 import { challengeIndices, MAX_CHUNK_COUNT, MAX_CHUNK_SIZE, MAX_PATH_LENGTH, StorageProver } from "../../proofs/storage.ts";
 import { advanceChecked, newTestChain, supplyHolds, testKey, transfer, tx, txNext, type TestChain } from "../helpers/chain.ts";
 import type { GenesisFile } from "../../genesis/schema.ts";
+import { pseudoRandomBytes as bytes } from "../helpers/random.ts";
 
 const FEE = 1000n;
 const FUNDS = 1_000_000_000_000n;
@@ -51,20 +52,6 @@ const PARAMS: Partial<GenesisFile["params"]> = {
 
 function newChain(params: Partial<GenesisFile["params"]> = {}): TestChain {
   return newTestChain({ params: { ...PARAMS, ...params }, balances: KEYS.map((key) => ({ key, amount: FUNDS })) });
-}
-
-/** Deterministic pseudo-random bytes (xorshift32). */
-function bytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
 }
 
 function step(t: Test, chain: TestChain, txs: SignedTx[]): BuiltBlock {
