@@ -57,6 +57,11 @@ t.test("bad CLI input gets a usage error, not a crash", async (t) => {
   const cases: string[][] = [
     ["init", "--validators", "0", "--out", join(dir, "x")],
     ["init", "--validators", "two", "--out", join(dir, "x")],
+    ["init", "--validators", "1", "--nodes", "x", "--out", join(dir, "x")],
+    ["init", "--validators", "1", "--params", "{nope", "--out", join(dir, "x")],
+    ["init", "--validators", "1", "--params", '{"epochLength":0}', "--out", join(dir, "x")],
+    ["init", "--validators", "1", "--p2p-base-port", "80", "--out", join(dir, "x")],
+    ["start", "--bootstrap", "/ip4/127.0.0.1/tcp/1", "--home", dir],
     ["tx", "transfer", "--from", "devnet-faucet", "--to", "cc1bad", "--amount", "1", "--home", dir],
     ["tx", "transfer", "--from", "devnet-faucet", "--amount", "1", "--home", dir],
     ["keys", "new", "../escape", "--home", dir],

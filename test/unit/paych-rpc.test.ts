@@ -293,5 +293,10 @@ t.test("paych_redeem needs the sign tier and a service key, and redeems the best
   t.equal(noKey.error?.code, RpcErrorCode.SERVER_ERROR);
   t.equal(noKey.error?.data?.code, RpcAppErrorCode.NO_SERVICE_KEY, "NO_SERVICE_KEY");
   t.equal((await call(bare, "paych_redeem", { channel: toHex(w.a) })).error?.code, RpcErrorCode.UNAUTHORIZED, "and still the token first");
+  // a node without a p2p layer: the net_* methods say so with a typed code
+  for (const method of ["net_info", "net_peers", "node_syncing"]) {
+    const r = await call(bare, method, {});
+    t.equal(r.error?.data?.code, RpcAppErrorCode.NO_NETWORK, `${method}: NO_NETWORK`);
+  }
   await w.store.close();
 });
