@@ -1,0 +1,154 @@
+/**
+ * Block sync speed (issue 4): a node that is 10,000 blocks behind catches up from a peer over
+ * real libp2p hosts on 127.0.0.1 (p2p/sync.ts BlockSync, the node's own path: verifyCommit
+ * against the validator set it knows, applyBlock, then the atomic BlockStore.commitBlock).
+ *
+ * Ceiling, in the same run: the same blocks replayed from the serving store's bytes with the same
+ * verify + apply + commit and no network. The ratio is what the sync protocol costs on top of
+ * the work a node must do anyway.
+ *
+ * Both hosts run in this process (the serving side only reads stored bytes; the catching-up side
+ * does all the work), so the figure is one core's worth of catching up.
+ */
+import { join } from "node:path";
+import { generateKeyPair } from "@libp2p/crypto/keys";
+import pino from "pino";
+import { decodeBlock, decodeCommit, verifyCommit, type Block, type Commit } from "../../chain/block.ts";
+import { BlockStore } from "../../chain/store.ts";
+import { applyBlock, buildBlock } from "../../chain/transition.ts";
+import type { ChainState } from "../../chain/state.ts";
+import { genesisState } from "../../genesis/schema.ts";
+import { P2PHost } from "../../p2p/host.ts";
+import { BlockSync, storeBlockSource, syncHandler, syncProtocol } from "../../p2p/sync.ts";
+import { BENCH_CHAIN_ID, buildWorld, commitFor, GENESIS_TIME_MS, prng, signTransfers, type BenchWorld } from "./fixtures.ts";
+
+export interface SyncFigures {
+  readonly blocks: number;
+  readonly txs: number;
+  readonly buildSeconds: number;
+  /** Replay from stored bytes: decode + verifyCommit + applyBlock + commitBlock, no network. */
+  readonly localBlocksPerSec: number;
+  readonly localTxsPerSec: number;
+  /** The same work fed by BlockSync over libp2p. */
+  readonly syncBlocksPerSec: number;
+  readonly syncTxsPerSec: number;
+  readonly ratio: number;
+  /** Largest number of blocks applied between two requests (memory bound: one batch). */
+  readonly maxBatch: number;
+}
+
+const silent = pino({ level: "silent" });
+
+async function openStore(path: string, world: BenchWorld): Promise<BlockStore> {
+  return BlockStore.open(path, { chainId: BENCH_CHAIN_ID, genesisHash: world.genesis.hash, genesisState: () => genesisState(world.genesis) });
+}
+
+/** Builds `blocks` blocks of `txsPerBlock` transfers into a store at `path` (the serving node's data). */
+async function buildSource(world: BenchWorld, path: string, blocks: number, txsPerBlock: number): Promise<BlockStore> {
+  const store = await openStore(path, world);
+  const rand = prng(7);
+  const nonces = world.senders.map(() => 0n);
+  let state: ChainState = world.state;
+  let lastCommit: Commit | null = null;
+  let next = 0;
+  for (let b = 0; b < blocks; b++) {
+    const items = Array.from({ length: txsPerBlock }, () => {
+      const sender = next++ % world.senders.length;
+      return { sender, nonce: nonces[sender]!++ };
+    });
+    const txs = signTransfers(world, items, rand);
+    const height = state.meta().height + 1n;
+    const built = buildBlock(state, txs, { chainId: BENCH_CHAIN_ID, params: world.params, proposer: world.validator, time: BigInt(GENESIS_TIME_MS) + height * 1000n, lastCommit });
+    if (built.block.txs.length !== txs.length || built.receipts.some((r) => !r.ok)) throw new Error(`block ${height}: a valid transfer was left out or failed`);
+    const commit = commitFor(world, built.block);
+    await store.commitBlock(built.block, commit, built);
+    state = built.state;
+    lastCommit = commit;
+  }
+  return store;
+}
+
+/** The catching-up node's work for one block, the same as ConsensusDriver.applySynced minus consensus. */
+function applier(world: BenchWorld, store: BlockStore) {
+  let state: ChainState = world.state;
+  return {
+    height: () => state.meta().height,
+    root: () => state.root(),
+    async apply(block: Block, commit: Commit): Promise<void> {
+      verifyCommit(BENCH_CHAIN_ID, state.validators(), block.header.height, block.hash, commit);
+      const result = applyBlock(state, block, world.params, BENCH_CHAIN_ID);
+      await store.commitBlock(block, commit, result);
+      state = result.state;
+    },
+  };
+}
+
+export async function benchSync(dir: string, opts: { blocks: number; txsPerBlock: number; senders: number }, log: (s: string) => void): Promise<SyncFigures> {
+  const world = buildWorld({ senders: opts.senders, totalAccounts: opts.senders * 4 });
+  const t0 = performance.now();
+  const source = await buildSource(world, join(dir, "source"), opts.blocks, opts.txsPerBlock);
+  const buildSeconds = (performance.now() - t0) / 1000;
+  const txs = opts.blocks * opts.txsPerBlock;
+  log(`  built ${opts.blocks} blocks (${txs} transfers) into the serving store in ${buildSeconds.toFixed(1)} s`);
+
+  // ceiling: replay the stored bytes locally
+  const localStore = await openStore(join(dir, "local"), world);
+  const syncedStore = await openStore(join(dir, "synced"), world);
+  const local = applier(world, localStore);
+  const t1 = performance.now();
+  for (let h = 1n; h <= BigInt(opts.blocks); h++) {
+    const [b, c] = await Promise.all([source.getBlockBytes(h), source.getCommitBytes(h)]);
+    await local.apply(decodeBlock(b!), decodeCommit(c!));
+  }
+  const localSeconds = (performance.now() - t1) / 1000;
+
+  // the real thing: BlockSync over libp2p
+  const server = await P2PHost.start({
+    privateKey: await generateKeyPair("Ed25519"), listen: ["/ip4/127.0.0.1/tcp/0"], bootstrap: [], log: silent, topics: new Map(),
+    protocols: new Map([[syncProtocol(BENCH_CHAIN_ID), syncHandler(storeBlockSource(source, world.genesis.hash))]]),
+  });
+  const me = await P2PHost.start({ privateKey: await generateKeyPair("Ed25519"), listen: ["/ip4/127.0.0.1/tcp/0"], bootstrap: [server.listenAddresses()[0]!], log: silent, topics: new Map(), protocols: new Map() });
+  try {
+    const deadline = Date.now() + 10_000;
+    while (me.peers().length === 0) {
+      if (Date.now() > deadline) throw new Error("the two hosts did not connect");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const target = applier(world, syncedStore);
+    let batch = 0;
+    let maxBatch = 0;
+    const sync = new BlockSync({
+      net: {
+        connectedPeers: () => me.peers().map((p) => p.peerId),
+        request: (p, proto, d, m) => {
+          maxBatch = Math.max(maxBatch, batch);
+          batch = 0;
+          return me.request(p, proto, d, m);
+        },
+        penalize: (p, pts, r) => me.penalize(p, pts, r),
+      },
+      target: {
+        headHeight: () => target.height(),
+        applySynced: async (block, commit) => {
+          await target.apply(block, commit);
+          batch++;
+        },
+      },
+      chainId: BENCH_CHAIN_ID, genesisHash: world.genesis.hash, log: silent,
+    });
+    const t2 = performance.now();
+    await sync.initialSync(5_000);
+    const syncSeconds = (performance.now() - t2) / 1000;
+    if (target.height() !== BigInt(opts.blocks)) throw new Error(`sync stopped at ${target.height()} of ${opts.blocks}`);
+    if (Buffer.compare(target.root(), local.root()) !== 0) throw new Error("synced state root differs from the replayed one");
+    return {
+      blocks: opts.blocks, txs, buildSeconds,
+      localBlocksPerSec: opts.blocks / localSeconds, localTxsPerSec: txs / localSeconds,
+      syncBlocksPerSec: opts.blocks / syncSeconds, syncTxsPerSec: txs / syncSeconds,
+      ratio: localSeconds / syncSeconds, maxBatch,
+    };
+  } finally {
+    await Promise.all([me.stop(), server.stop()]);
+    await Promise.all([source.close(), localStore.close(), syncedStore.close()]);
+  }
+}
