@@ -99,6 +99,13 @@ export class ConsensusDriver<S> {
   #failure: Error | null = null;
   /** Proposals and votes the engine took at the height in progress (peers that missed them ask for them). */
   #heightMessages: { height: bigint; inputs: PeerInput[] } = { height: -1n, inputs: [] };
+  /**
+   * Peer proposals and votes for the height after the head that arrive while this node waits out
+   * the block interval after its commit (or before consensus starts): the engine is still at the
+   * decided height and would ignore them. They are fed to the engine when that height starts, so
+   * a node that committed a little later than the proposer does not miss its proposal.
+   */
+  #early: PeerInput[] = [];
 
   constructor(deps: DriverDeps<S>, state: ChainState, lastCommit: Commit | null) {
     this.#d = deps;
@@ -193,6 +200,23 @@ export class ConsensusDriver<S> {
     }
     if (records.length >= max) d.log.warn({ height: Number(start.height), entries: records.length }, "the WAL of this height reached its cap: peer messages after it were not logged, the recovered state may lack them");
     for (const effect of pending) await this.#execute(effect, true);
+    this.#releaseEarly(start.height);
+  }
+
+  /** Holds a peer message for the height after the head while the engine is not there yet. */
+  #holdEarly(input: ConsensusInput): boolean {
+    if (input.type !== "proposal" && input.type !== "vote") return false;
+    const h = input.type === "proposal" ? input.proposal.height : input.vote.height;
+    if (h !== this.#state.meta().height + 1n || this.#d.machine.describe(this.#machineState).height === h) return false;
+    if (this.#early.length < MAX_HEIGHT_MESSAGES) this.#early.push(input);
+    return true;
+  }
+
+  /** Height `height` has started: the messages held for it go to the front of the queue, in arrival order. */
+  #releaseEarly(height: bigint): void {
+    const held = this.#early.filter((i) => (i.type === "proposal" ? i.proposal.height : i.vote.height) === height);
+    this.#early = [];
+    this.#queue.unshift(...held.map((input) => ({ input, origin: "peer" as const })));
   }
 
   /** Writes `input` to the WAL of the height in progress: own messages with sync, others without. */
@@ -295,6 +319,7 @@ export class ConsensusDriver<S> {
         const { input, origin } = this.#queue.shift()!;
         // A start queued before a block sync moved the head is stale: the sync started the next height itself.
         if (input.type === "startHeight" && input.height !== this.#state.meta().height + 1n) continue;
+        if (origin === "peer" && this.#holdEarly(input)) continue;
         // The machine is pure: stepping first and logging before the new state is adopted (and
         // any effect executed) is the same as logging before stepping. An input the machine
         // ignored (same state, no effect) is not logged: replaying it would change nothing.
@@ -303,6 +328,7 @@ export class ConsensusDriver<S> {
         if (input.type === "startHeight") {
           this.#wal = { height: input.height, next: 0, dirty: false, capped: false };
           this.#heightMessages = { height: input.height, inputs: [] };
+          this.#releaseEarly(input.height);
         } else if (state !== before || effects.length > 0) {
           await this.#log(input, origin);
           const m = this.#heightMessages;
@@ -310,7 +336,10 @@ export class ConsensusDriver<S> {
             const h = input.type === "proposal" ? input.proposal.height : input.vote.height;
             if (h === m.height && m.inputs.length < MAX_HEIGHT_MESSAGES) m.inputs.push(input);
           }
-          if (input.type === "timeout") this.#d.onTimeout?.(input.height, input.round);
+          if (input.type === "timeout") {
+            this.#d.log.debug({ height: Number(input.height), round: input.round, step: input.step }, "consensus timeout");
+            this.#d.onTimeout?.(input.height, input.round);
+          }
         }
         this.#machineState = state;
         for (const effect of effects) await this.#execute(effect, false);
@@ -377,7 +406,9 @@ export class ConsensusDriver<S> {
         let valid = this.#executed.has(id);
         if (!valid) {
           try {
+            const t0 = performance.now();
             this.#executed.set(id, applyBlock(this.#state, effect.block, d.params, d.chainId));
+            d.log.debug({ height: Number(effect.height), round: effect.round, txs: effect.block.txs.length, ms: Math.round(performance.now() - t0) }, "proposal validated");
             valid = true;
           } catch (e) {
             d.log.warn({ height: effect.height.toString(), code: (e as { code?: string }).code }, "invalid proposal");
@@ -436,7 +467,9 @@ export class ConsensusDriver<S> {
   /** The height consensus is deciding and its round. */
   position(): { height: bigint; round: number } {
     const at = this.#d.machine.describe(this.#machineState);
-    return { height: at.height, round: at.round };
+    // After a commit, while the block interval is waited out, the next height is the one to hear about.
+    const next = this.#state.meta().height + 1n;
+    return at.height < next ? { height: next, round: 0 } : { height: at.height, round: at.round };
   }
 
   /**

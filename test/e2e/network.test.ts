@@ -143,8 +143,9 @@ t.test("a peer that sends garbage, oversized or forged messages is rejected, pen
   await evil.publish(topics.vote, new Uint8Array([1, 2, 3, 4, 5]));
   await waitFor("penalty for random bytes", async () => ((await penalty()) >= 60 ? true : undefined), 10_000);
   // 3. a validly framed vote with a forged signature
-  const at = (await rpc(net.url(0), "consensus_getState")).result;
-  const forged = encodeInput({ type: "vote", vote: { type: 1, height: BigInt(at.height), round: at.round, blockHash: null, validatorIndex: 0, signature: new Uint8Array(64).fill(7) } });
+  // for the height node0 takes votes of: the one after its head (also while it waits out the block interval)
+  const head = (await rpc(net.url(0), "node_status")).result.head.height as number;
+  const forged = encodeInput({ type: "vote", vote: { type: 1, height: BigInt(head + 1), round: 0, blockHash: null, validatorIndex: 0, signature: new Uint8Array(64).fill(7) } });
   await evil.publish(topics.vote, forged);
   const p = await waitFor("penalty for the forged vote", async () => {
     const x = await penalty();

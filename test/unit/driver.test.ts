@@ -21,7 +21,7 @@ import { EvidencePool } from "../../chain/evidence-pool.ts";
 import type { KeyPair } from "../../chain/keys.ts";
 import { Mempool } from "../../chain/mempool.ts";
 import { BlockStore } from "../../chain/store.ts";
-import { buildBlock } from "../../chain/transition.ts";
+import { applyBlock, buildBlock } from "../../chain/transition.ts";
 import type { SignedTx } from "../../chain/tx.ts";
 import { devnetGenesis, devnetValidatorKey, insecureDevKey } from "../../genesis/devnet.ts";
 import { genesisState, type Genesis } from "../../genesis/schema.ts";
@@ -43,6 +43,8 @@ interface NodeOptions {
   /** the driver throws (crashes) at the first probe point this matches */
   crashWhen?: (p: DriverProbe) => boolean;
   walMaxEntries?: number;
+  /** the wait after a commit (default 5 ms) */
+  blockIntervalMs?: number;
 }
 
 interface WalWrite {
@@ -115,7 +117,7 @@ async function run(dir: string, opts: NodeOptions = {}): Promise<Running> {
     {
       machine: createTendermintMachine(opts.engine ?? defaultTendermintConfig) as never,
       store, mempool: new Mempool<SignedTx>({}, { accountNonce: () => 0n }), evidencePool: new EvidencePool(), signer, key, chainId: genesis.chainId,
-      params: { ...genesis.params, blockIntervalMs: 5 },
+      params: { ...genesis.params, blockIntervalMs: opts.blockIntervalMs ?? 5 },
       log: pino({ level: "info" }, sink),
       now: () => (clock.t += 1000),
       onCommit: (b) => committed.push(b),
@@ -399,4 +401,32 @@ t.test("deliver drops a peer message no WAL entry could hold; an input the engin
   t.equal(r.driver.deliver(voteFrom(others[1]!, VoteType.PREVOTE, 0, B)), true);
   await r.waitFor("two inputs logged", () => r.probes.filter((p) => p.at === "logged").length === 2);
   t.same(r.walWrites.map((w) => w !== "sync" && w.input.type === "vote" && w.input.vote.validatorIndex), [others[0], others[1]], "only the inputs that changed the engine's state are logged");
+});
+
+t.test("four validators: the next height's proposal, heard while the block interval is waited out, is not lost", async (t) => {
+  const dir = tempDir();
+  const r = await runQuad(dir, { blockIntervalMs: 1_500 });
+  t.teardown(() => r.close());
+  // height 1 decided: B with +2/3 precommits
+  r.driver.deliver(proposalFrom(p0, 0, B));
+  for (const i of others) r.driver.deliver(voteFrom(i, VoteType.PREVOTE, 0, B));
+  for (const i of others) r.driver.deliver(voteFrom(i, VoteType.PRECOMMIT, 0, B));
+  await r.waitHeight(1n);
+  t.equal(r.driver.position().height, 2n, "waiting out the interval, the node already listens for height 2");
+  // the proposer of height 2 started earlier and proposes now, while this node still waits
+  const after1 = applyBlock(quad.state, B, quad.genesis.params, quad.genesis.chainId).state;
+  const set2 = after1.validators();
+  const p2 = proposerIndex(set2, 0);
+  const keyOf2 = (i: number): KeyPair => peerKeys.find((k) => Buffer.compare(k.publicKey, set2[i]!.publicKey) === 0)!;
+  const commit1 = (await r.store.getCommit(1n))!;
+  const D = buildBlock(after1, [], { chainId: quad.genesis.chainId, params: quad.genesis.params, proposer: keyOf2(p2), time: quad.genesis.genesisTime + 5000n, lastCommit: commit1 }).block;
+  const signature = keyOf2(p2).sign(proposalSignBytes(quad.genesis.chainId, 2n, 0, -1, D.hash));
+  t.ok(r.driver.deliver({ type: "proposal", proposal: { height: 2n, round: 0, polRound: -1, block: D, signature } }));
+  t.equal((r.driver.machineState as TendermintState).height, 1n, "the engine is still at height 1");
+  // proposals wait 60 s in this engine: only the held proposal can make the node prevote D now
+  await r.waitFor("a prevote at height 2", () => castVotes(r).some((v) => v.height === 2n));
+  const v = castVotes(r).find((x) => x.height === 2n)!;
+  t.equal(v.voteType, VoteType.PREVOTE);
+  t.equal(v.blockHash && toHex(v.blockHash), hex(D), "for the proposal heard early");
+  t.ok(r.driver.messagesOf(2n).some((m) => m.type === "proposal"), "and it is served to peers that ask for height 2");
 });
