@@ -11,6 +11,7 @@
 import { asArray, asBytes, asString, asU64, asUint, decode, encode, u64, type CborValue } from "./codec.ts";
 import { CodecError, CodecErrorCode, CodedError } from "./errors.ts";
 import { Tag, taggedHash } from "./hash.ts";
+import { equalBytes, toHex } from "./bytes.ts";
 import { verify, type KeyPair, PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "./keys.ts";
 import { MAX_VALIDATOR_NAME_LENGTH } from "./state.ts";
 import { CHANNEL_ID_LENGTH, invalidPaychOp, voucherFromValue, voucherValue, type Voucher } from "./paych.ts";
@@ -336,7 +337,32 @@ export function validateTxBasic(tx: SignedTx, chainId: string): void {
       throw new TxError(TxErrorCode.UNKNOWN_OPERATION, name ? `operation "${name}" is not enabled on this chain yet` : `unknown operation code ${tx.op.code}`, { op: tx.op.code });
     }
   }
-  if (!verify(tx.sender, tx.hash, tx.signature)) throw new TxError(TxErrorCode.BAD_SIGNATURE, "signature does not verify");
+  if (!verifyTxSignature(tx)) throw new TxError(TxErrorCode.BAD_SIGNATURE, "signature does not verify");
+}
+
+/**
+ * Valid transaction signatures seen recently, by tx id: a node checks a transaction when it
+ * enters the mempool and again when a block carrying it is validated and applied, and the second
+ * check is then a lookup. Only a speed-up: the id covers the sender and the body, and the stored
+ * signature must be byte-identical, so a hit means the very (key, message, signature) that
+ * verified. Oldest entries are dropped first; only valid signatures are kept.
+ */
+const VERIFIED_CACHE_MAX = 65_536;
+const verifiedTxs = new Map<string, Uint8Array>();
+
+/** Forgets every cached verification (benchmarks measuring verification, tests). */
+export function clearVerifiedTxCache(): void {
+  verifiedTxs.clear();
+}
+
+function verifyTxSignature(tx: SignedTx): boolean {
+  const id = toHex(tx.hash);
+  const known = verifiedTxs.get(id);
+  if (known !== undefined && equalBytes(known, tx.signature)) return true;
+  if (!verify(tx.sender, tx.hash, tx.signature)) return false;
+  if (verifiedTxs.size >= VERIFIED_CACHE_MAX) verifiedTxs.delete(verifiedTxs.keys().next().value!);
+  verifiedTxs.set(id, tx.signature);
+  return true;
 }
 
 export function opName(op: Operation): string {

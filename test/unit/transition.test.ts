@@ -5,7 +5,7 @@ import { BlockErrorCode, makeBlock, type Block } from "../../chain/block.ts";
 import { encode } from "../../chain/codec.ts";
 import { encodeAccount, StateKey } from "../../chain/state.ts";
 import { applyBlock, txRoot } from "../../chain/transition.ts";
-import { decodeTx, signTx, TxErrorCode, type SignedTx } from "../../chain/tx.ts";
+import { clearVerifiedTxCache, decodeTx, signTx, TxErrorCode, validateTxBasic, type SignedTx } from "../../chain/tx.ts";
 import { advance, build, commitFor, newTestChain, supplyHolds, testKey, transfer, tx, type TestChain } from "../helpers/chain.ts";
 
 /** A block at the chain's next height carrying exactly `txs` (valid or not), with a correct tx root. */
@@ -152,4 +152,19 @@ t.test("the supply invariant holds over random blocks, and followers reach the s
     { numRuns: 25 },
   );
   t.pass("property held");
+});
+
+t.test("a cached signature check is exact: the same tx id with another signature is still refused", (t) => {
+  const chain = newTestChain();
+  const good = transfer(chain, chain.faucet, 0n, testKey(1), 10n);
+  validateTxBasic(good, chain.genesis.chainId); // verified once: now cached
+  for (const i of [0, 31, 63]) {
+    const forged = decodeTx(encode([good.bodyBytes, good.signature.map((b, j) => (j === i ? b ^ 1 : b))]));
+    t.same(forged.hash, good.hash, "same id");
+    t.throws(() => validateTxBasic(forged, chain.genesis.chainId), { code: TxErrorCode.BAD_SIGNATURE }, `signature byte ${i} flipped`);
+  }
+  t.doesNotThrow(() => validateTxBasic(good, chain.genesis.chainId), "the real one still passes");
+  clearVerifiedTxCache();
+  t.doesNotThrow(() => validateTxBasic(good, chain.genesis.chainId), "and passes when verified afresh");
+  t.end();
 });
