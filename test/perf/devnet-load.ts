@@ -78,8 +78,17 @@ export async function benchDevnet(dir: string, opts: { validators: number; sende
   await mkdir(dir, { recursive: true });
   const net = await initNetwork(join(dir, "net"), opts.validators);
   const sockets: WebSocket[] = [];
+  // a signal or an error exit of the benchmark must not leave node processes behind
+  const killAll = (): void => {
+    for (const m of net.members) m.proc?.child.kill("SIGKILL");
+  };
+  process.on("exit", killAll);
   try {
-    const procs = await Promise.all(net.members.map((_, i) => startValidator(net, i)));
+    // every start settles before anything can throw, so `finally` stops whatever did start
+    const started = await Promise.allSettled(net.members.map((_, i) => startValidator(net, i)));
+    const failed = started.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    const procs = started.map((r) => (r as PromiseFulfilledResult<ReadyProcess>).value);
     const urls = procs.map((p) => p.url);
     await waitFor("the devnet finalizes", async () => ((await rpc(urls[0]!, "node_status")).result?.head.height >= 2 ? true : undefined), 60_000);
     const status = (await rpc(urls[0]!, "node_status")).result;
@@ -188,5 +197,6 @@ export async function benchDevnet(dir: string, opts: { validators: number; sende
   } finally {
     for (const ws of sockets) ws.terminate();
     await net.stopAll();
+    process.off("exit", killAll);
   }
 }
