@@ -6,7 +6,8 @@
  *   2. environment variables     CLOUDCOIN_RPC_HOST, CLOUDCOIN_RPC_PORT, CLOUDCOIN_LOG_LEVEL,
  *                                CLOUDCOIN_SERVICE_KEY, CLOUDCOIN_RPC_TOKENS ("tok:sign,admin;tok2:sign"),
  *                                CLOUDCOIN_P2P_LISTEN, CLOUDCOIN_BOOTSTRAP (comma-separated multiaddrs),
- *                                CLOUDCOIN_RPC_RATE_LIMIT (requests per client per minute, or "off")
+ *                                CLOUDCOIN_RPC_RATE_LIMIT (HTTP requests per client IP, and messages per
+ *                                WebSocket connection, per minute; or "off")
  *   3. the file <home>/config.json  {"rpcHost", "rpcPort", "logLevel", "serviceKey",
  *                                    "rpcTokens": [{"token", "permissions": [...]}],
  *                                    "p2pListen": [...], "bootstrap": [...], "rpcRateLimit": N | false}
@@ -41,7 +42,7 @@ const layerSchema = z.strictObject({
   rpcTokens: z.array(z.strictObject({ token: z.string().min(1), permissions: z.array(permission) })).optional(),
   p2pListen: z.array(multiaddrString).max(16).optional(),
   bootstrap: z.array(multiaddrString.refine((s) => /\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(s), "a bootstrap address must end in /p2p/<peer id>")).max(256).optional(),
-  /** requests per client IP per minute; false: no limit */
+  /** HTTP requests per client IP, and messages per WebSocket connection, per minute; false: no limit */
   rpcRateLimit: z.union([z.int().min(1).max(10_000_000), z.literal(false)]).optional(),
 });
 type Layer = z.infer<typeof layerSchema>;

@@ -3,8 +3,9 @@
  * so two nodes in one process, or a test, never share counters). Served as text at GET
  * /metrics on the RPC listener (rpc/server.ts `metrics` option).
  *
- * Everything is fed from outside: `recordCommit` from the driver's onCommit, `observeRpc` from
- * the dispatcher; mempool gauges are read on each scrape.
+ * Everything is fed from outside: `recordCommit` from the driver's onCommit (with the block's
+ * proof transactions from `proofSamples`), `observeRpc` from the dispatcher; mempool gauges are
+ * read on each scrape.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
@@ -27,6 +28,37 @@ export interface CommitSample {
   txsOk: number;
   txsFailed: number;
   evidence: number;
+  /** The block's storage proofs and bandwidth attestations with their outcome (proofSamples). */
+  proofs?: readonly ProofSample[];
+}
+
+export type ProofKind = "storage" | "bandwidth";
+
+/** One proof transaction of a finalized block: "ok", or the code of its failed receipt. */
+export interface ProofSample {
+  kind: ProofKind;
+  outcome: string;
+}
+
+/**
+ * Operation types counted as proofs. Matched as strings so that an operation chain/tx.ts does not
+ * define yet ("bandwidth.attest") is counted as soon as it exists, without a change here.
+ */
+const PROOF_OPS: ReadonlyMap<string, ProofKind> = new Map([
+  ["storage.proof", "storage"],
+  ["bandwidth.attest", "bandwidth"],
+]);
+
+/** The proof transactions of a block (txs[i] has receipts[i]) with their outcome. Pure. */
+export function proofSamples(txs: readonly { readonly op: { readonly type: string } }[], receipts: readonly { readonly ok: boolean; readonly code: string }[]): ProofSample[] {
+  const out: ProofSample[] = [];
+  txs.forEach((tx, i) => {
+    const kind = PROOF_OPS.get(tx.op.type);
+    if (kind === undefined) return;
+    const r = receipts[i];
+    out.push({ kind, outcome: r === undefined ? "unknown" : r.ok ? "ok" : r.code || "failed" });
+  });
+  return out;
 }
 
 export interface NodeMetrics {
@@ -109,6 +141,13 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
   txs.inc({ result: "ok" }, 0);
   txs.inc({ result: "failed" }, 0);
   const evidence = new Counter({ name: "cloudcoin_evidence_total", help: "Evidence included in finalized blocks", registers });
+  const proofs = new Counter({
+    name: "cloudcoin_proofs_total",
+    help: "Storage proofs and bandwidth attestations in finalized blocks by kind and outcome (ok, or the failed receipt's code)",
+    labelNames: ["kind", "outcome"] as const,
+    registers,
+  });
+  for (const kind of PROOF_OPS.values()) proofs.inc({ kind, outcome: "ok" }, 0);
 
   return {
     registry,
@@ -121,6 +160,7 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
       if (c.txsOk > 0) txs.inc({ result: "ok" }, c.txsOk);
       if (c.txsFailed > 0) txs.inc({ result: "failed" }, c.txsFailed);
       if (c.evidence > 0) evidence.inc(c.evidence);
+      for (const p of c.proofs ?? []) proofs.inc({ kind: p.kind, outcome: p.outcome });
     },
     observeRpc(method, seconds, ok, errorCode) {
       rpcDuration.observe({ method }, seconds);

@@ -4,13 +4,13 @@
  * becomes a JSON-RPC error object. The only I/O is the handlers' own and the optional log.
  *
  * Order of checks for one call: request shape -> method exists -> permission -> params
- * schema -> handler -> result schema. Permission comes before params so callers without
- * it learn nothing about a method's schema.
+ * schema (unknown keys refused: table.ts strictParams) -> handler -> result schema.
+ * Permission comes before params so callers without it learn nothing about a method's schema.
  */
 import type { z } from "zod";
 import { toHex } from "../chain/bytes.ts";
 import { errorObject, RpcError, RpcErrorCode, toErrorObject, type JsonRpcErrorObject, type RpcErrorLogger } from "./errors.ts";
-import type { MethodTable, Permission } from "./table.ts";
+import { strictParams, type MethodTable, type Permission } from "./table.ts";
 
 export interface DispatchOptions {
   /** Permission tiers the caller holds; a method outside them answers UNAUTHORIZED. */
@@ -149,7 +149,8 @@ async function call<Ctx>(
     throw new RpcError(RpcErrorCode.UNAUTHORIZED, `method requires ${spec.permission} permission`);
   }
 
-  const schema: z.ZodObject = spec.params;
+  // Unknown keys are refused (strictParams); a positional array cannot carry any.
+  const schema: z.ZodObject = strictParams(spec.params);
   let input: unknown = params ?? {};
   if (Array.isArray(params)) {
     const keys = Object.keys(schema.shape);
@@ -177,9 +178,15 @@ async function call<Ctx>(
 interface IssueLike {
   readonly path: readonly PropertyKey[];
   readonly message: string;
+  readonly code?: string;
+  readonly keys?: readonly string[];
 }
 
-function invalidParams(issues: readonly IssueLike[]): RpcError {
+function invalidParams(rawIssues: readonly IssueLike[]): RpcError {
+  // One issue per unknown key, with the key as its path, like any other bad param.
+  const issues = rawIssues.flatMap((i) =>
+    i.code === "unrecognized_keys" && i.keys ? i.keys.map((k) => ({ path: [...i.path, k], message: `unknown param ${JSON.stringify(k)}` })) : [i],
+  );
   const data: Record<string, unknown> = { issues: summarizeIssues(issues) };
   if (issues.length > MAX_ISSUES) data["omitted"] = issues.length - MAX_ISSUES;
   return new RpcError(RpcErrorCode.INVALID_PARAMS, "invalid params", data);

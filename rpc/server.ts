@@ -46,7 +46,7 @@ export interface RpcServerOptions {
   observe?: (method: string, seconds: number, ok: boolean, errorCode?: number) => void;
   /** Serves GET /metrics with this registry's text (a prom-client Registry fits). */
   metrics?: MetricsSource;
-  /** Requests per client IP on the POST route; false turns the limit off. */
+  /** Requests per client IP on the POST route, and messages per WebSocket connection (rpc/ws.ts); false turns both off. */
   rateLimit?: RpcRateLimit | false;
   /** Serve the explorer page (rpc/explorer/) at /explorer/; default false. */
   explorer?: boolean;
@@ -129,7 +129,7 @@ export async function startRpcServer<Ctx>(
 
   // JSON-RPC over WebSocket at GET / (upgrade), same table, tokens and limits (rpc/ws.ts).
   await registerWebSocketRoute(app, {
-    table, ctx, subscriptions: subscriptions ?? new Subscriptions({}, log), maxBatch, checkResults: opts.checkResults ?? true,
+    table, ctx, subscriptions: subscriptions ?? new Subscriptions({}, log), maxBatch, checkResults: opts.checkResults ?? true, rateLimit: limit,
     resolvePermissions: (header) => resolvePermissions(header, tokens), ...(log ? { log } : {}),
   });
   const metrics = opts.metrics;

@@ -33,6 +33,24 @@ export function defineMethod<P extends z.ZodObject, R extends z.ZodType, Ctx = u
 // `any`: entries differ in P and R; each entry is checked where it is written (defineMethod).
 export type MethodTable<Ctx> = Record<string, MethodSpec<any, any, Ctx>>;
 
+/** The strict copy of each params schema, made once per schema object. */
+const strictCache = new WeakMap<z.ZodObject, z.ZodObject>();
+
+/**
+ * `params` with unknown keys refused (zod's `unrecognized_keys` issue): every method's params are
+ * a plain `z.object`, which would otherwise drop a misspelt key silently. The dispatcher applies
+ * it to every table (per-socket methods included), so no method has to declare `.strict()`.
+ * Refinements on the object are kept; nested objects are left as declared.
+ */
+export function strictParams(params: z.ZodObject): z.ZodObject {
+  let strict = strictCache.get(params);
+  if (strict === undefined) {
+    strict = params.strict();
+    strictCache.set(params, strict);
+  }
+  return strict;
+}
+
 /** `namespace_method`, e.g. `chain_getBlock`. Also keeps `__proto__`-like names out. */
 export const METHOD_NAME_RE = /^[a-z]+_[a-zA-Z]+$/;
 

@@ -21,6 +21,12 @@
  * bound: when a send finds more than `maxBufferedBytes` already buffered for the socket, or when
  * a new block finds more than `maxQueued` earlier messages still not handed to the kernel.
  * At most `maxInFlight` requests of one socket run at once; extra frames answer -32005.
+ * Each socket has a message rate limit, the HTTP route's per-client limit (`rateLimit`: `max`
+ * frames per `timeWindowMs`, node/config.ts rpcRateLimit) as a token bucket: a frame over it is
+ * answered -32005 without being dispatched (a batch is one frame, as it is one HTTP request), and
+ * a client that keeps sending, another `max` frames beyond the limit at the same rate, is
+ * disconnected (1008). `rateLimit: false` turns it off.
+ * Both -32005 answers carry id null: the frame is refused before it is parsed.
  * Responses to concurrent requests on one socket may arrive in any order (match them by id).
  */
 import { randomBytes } from "node:crypto";
@@ -46,7 +52,7 @@ export const WsErrorCode = {
   TOO_MANY_SUBSCRIPTIONS: "TOO_MANY_SUBSCRIPTIONS",
 } as const;
 
-/** Close code for policy violations (RFC 6455 section 7.4.1): slow consumers. */
+/** Close code for policy violations (RFC 6455 section 7.4.1): slow consumers, clients flooding past the rate limit. */
 export const CLOSE_POLICY = 1008;
 /** Close code when the server goes away. */
 export const CLOSE_GOING_AWAY = 1001;
@@ -90,6 +96,42 @@ export interface Connection {
   /** Frames being dispatched. */
   inFlight: number;
   closed: boolean;
+}
+
+/** Frames per window and connection (the same shape as rpc/server.ts RpcRateLimit). */
+export interface WsRateLimit {
+  max: number;
+  timeWindowMs: number;
+}
+
+/**
+ * A token bucket: at most `capacity` tokens, refilled continuously at `capacity` per `windowMs`;
+ * `take` spends one token if there is one. Starts full. `now` is a monotonic clock in ms.
+ */
+export class TokenBucket {
+  readonly #capacity: number;
+  readonly #perMs: number;
+  readonly #now: () => number;
+  #tokens: number;
+  #at: number;
+
+  constructor(capacity: number, windowMs: number, now: () => number = () => performance.now()) {
+    if (!(capacity > 0) || !(windowMs > 0)) throw new RangeError("token bucket capacity and window must be positive");
+    this.#capacity = capacity;
+    this.#perMs = capacity / windowMs;
+    this.#now = now;
+    this.#tokens = capacity;
+    this.#at = now();
+  }
+
+  take(): boolean {
+    const t = this.#now();
+    this.#tokens = Math.min(this.#capacity, this.#tokens + (t - this.#at) * this.#perMs);
+    this.#at = t;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
 }
 
 const subscribeParams = z
@@ -215,6 +257,11 @@ export class Subscriptions {
     this.#send(conn, text);
   }
 
+  /** Disconnects a misbehaving client (1008, `reason`); nothing more is sent to it. */
+  disconnect(conn: Connection, reason: string): void {
+    this.#kick(conn, reason);
+  }
+
   #subscribe(conn: Connection, topic: Topic, address: string | undefined): string {
     // A request still in flight when its socket closed must not leave a subscription behind.
     if (conn.closed) throw new RpcError(RpcErrorCode.SERVER_ERROR, "connection closed");
@@ -282,7 +329,7 @@ export class Subscriptions {
     });
   }
 
-  /** Disconnects a slow consumer: no more messages; the close frame follows what is buffered. */
+  /** Disconnects a slow consumer or a flooder: no more messages; the close frame follows what is buffered. */
   #kick(conn: Connection, reason: string): void {
     if (conn.closed) return;
     this.#drop(conn);
@@ -326,6 +373,8 @@ export interface WsRouteOptions<Ctx> {
   resolvePermissions(header: string | undefined): ReadonlySet<Permission> | undefined;
   maxBatch: number;
   checkResults: boolean;
+  /** Frames per window and socket; false: no limit. */
+  rateLimit: WsRateLimit | false;
   log?: RpcErrorLogger;
 }
 
@@ -359,7 +408,21 @@ export async function registerWebSocketRoute<Ctx>(app: FastifyInstance, o: WsRou
       const { conn, methods } = subs.attach<Ctx>(socket);
       const table: MethodTable<Ctx> = { ...o.table, ...methods };
       const dopts = { allowedPermissions, maxBatch: o.maxBatch, checkResults: o.checkResults, ...(o.log ? { log: o.log } : {}) };
+      // `allowed`: frames within the limit; `overflow`: frames refused (answered) before the socket is cut.
+      const limiter = o.rateLimit
+        ? { ...o.rateLimit, allowed: new TokenBucket(o.rateLimit.max, o.rateLimit.timeWindowMs), overflow: new TokenBucket(o.rateLimit.max, o.rateLimit.timeWindowMs) }
+        : undefined;
       socket.on("message", (data, isBinary) => {
+        if (conn.closed) return;
+        if (limiter && !limiter.allowed.take()) {
+          if (!limiter.overflow.take()) {
+            subs.disconnect(conn, `rate limit: kept sending beyond ${limiter.max} messages per ${limiter.timeWindowMs} ms`);
+            return;
+          }
+          const info = { max: limiter.max, timeWindowMs: limiter.timeWindowMs };
+          subs.send(conn, JSON.stringify({ jsonrpc: "2.0", error: { code: RpcErrorCode.RATE_LIMITED, message: "rate limited", data: info }, id: null }));
+          return;
+        }
         const text = isBinary ? "" : Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data as Buffer).toString("utf8");
         if (conn.inFlight >= subs.limits.maxInFlight) {
           subs.send(conn, JSON.stringify({ jsonrpc: "2.0", error: { code: RpcErrorCode.RATE_LIMITED, message: `more than ${subs.limits.maxInFlight} requests in flight` }, id: null }));

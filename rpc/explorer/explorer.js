@@ -1,6 +1,8 @@
 // The Cloudcoin explorer: a static page served by the node that reads ONLY the public JSON-RPC
 // (read-tier methods, POST to the same origin). Views are addressed by the URL hash:
 //   #/  #/block/<height|hash>  #/tx/<hash>  #/account/<address>  #/channel/<id>
+//   #/providers[/<cursor>]  #/provider/<address>[/<deal cursor>]  #/deal/<id>
+// Lists page with the cursor their method returns (nextCursor), PAGE entries a page.
 const view = document.getElementById("view");
 let nextId = 1;
 
@@ -20,6 +22,11 @@ const clc = (units) => {
 const link = (kind, id, text = id) => `<a href="#/${kind}/${encodeURIComponent(id)}" data-kind="${kind}" class="mono">${esc(text)}</a>`;
 const rows = (pairs) => `<table>${pairs.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${v}</td></tr>`).join("")}</table>`;
 const time = (ms) => (ms ? new Date(ms).toISOString().replace("T", " ").replace(".000Z", "Z") : "");
+const PAGE = 20;
+const units = (id, v) => `<span id="${id}" data-units="${esc(v)}">${clc(v)}</span>`;
+const text = (id, v) => `<span id="${id}">${esc(v)}</span>`;
+const percent = (bps) => `${(bps / 100).toFixed(2)}%`;
+const bytes = (n) => `${BigInt(n).toLocaleString("en-US")} bytes`;
 
 async function home() {
   const [status, vals] = await Promise.all([rpc("node_status"), rpc("chain_getValidators")]);
@@ -58,7 +65,7 @@ async function tx(hash) {
   if (r.status === "unknown") return `<p class="error">Unknown transaction ${esc(hash)}.</p>`;
   const t = r.tx;
   const op = t.op;
-  const opRows = Object.entries(op).filter(([k]) => k !== "type").map(([k, v]) => [k, k === "to" || k === "payee" ? link("account", v) : k === "channel" ? link("channel", v) : /amount|deposit/.test(k) ? clc(v) : esc(typeof v === "object" ? JSON.stringify(v) : v)]);
+  const opRows = Object.entries(op).filter(([k]) => k !== "type").map(([k, v]) => [k, k === "to" || k === "payee" ? link("account", v) : k === "channel" ? link("channel", v) : k === "deal" ? link("deal", v) : /amount|deposit/.test(k) ? clc(v) : esc(typeof v === "object" ? JSON.stringify(v) : v)]);
   return `
     <h2>Transaction</h2>
     ${rows([["hash", `<span class="mono">${esc(r.hash)}</span>`], ["status", `<span id="tx-status">${esc(r.status)}</span>`], ["block", r.height ? link("block", r.height) : ""],
@@ -67,15 +74,16 @@ async function tx(hash) {
 }
 
 async function account(address) {
-  const [a, txs, paid, payee] = await Promise.all([
+  const [a, txs, paid, payee, provider] = await Promise.all([
     rpc("state_getAccount", { address }), rpc("tx_listByAddress", { address, limit: 20 }),
-    rpc("paych_list", { payer: address, limit: 20 }), rpc("paych_list", { payee: address, limit: 20 }),
+    rpc("paych_list", { payer: address, limit: 20 }), rpc("paych_list", { payee: address, limit: 20 }), rpc("provider_get", { address }),
   ]);
   const channels = [...paid.channels, ...payee.channels];
+  const providerRow = provider ? [["provider", `<a id="account-provider" href="#/provider/${encodeURIComponent(provider.address)}" data-kind="provider">${esc(provider.kind)} provider, ${esc(provider.status)}</a>`]] : [];
   return `
     <h2>Account</h2>
     ${rows([["address", `<span class="mono" id="account-address">${esc(a.address)}</span>`], ["balance", `<span id="account-balance" data-units="${esc(a.balance)}">${clc(a.balance)}</span>`],
-      ["staked", clc(a.staked)], ["nonce", esc(a.nonce)], ["as of height", esc(a.height)]])}
+      ["staked", clc(a.staked)], ["nonce", esc(a.nonce)], ["as of height", esc(a.height)], ...providerRow])}
     <h2>Transactions</h2>
     <table id="account-txs"><tr><th>hash</th><th>block</th><th>operation</th><th>result</th></tr>
     ${txs.txs.map((t) => `<tr><td>${link("tx", t.hash)}</td><td>${link("block", t.height)}</td><td>${esc(t.tx.op.type)}</td><td>${t.receipt.ok ? "ok" : esc(t.receipt.code)}</td></tr>`).join("")}
@@ -93,13 +101,68 @@ async function channel(id) {
     ["deposit", clc(c.deposit)], ["redeemed", clc(c.redeemed)], ["remaining", clc(c.remaining)], ["state", esc(c.state)], ["settle delay", `${esc(c.settleDelay)} blocks`]])}`;
 }
 
-const routes = { block, tx, account, channel };
+// Storage and bandwidth providers, exited ones included, in public-key order.
+async function providers(cursor) {
+  const page = await rpc("provider_list", { includeExited: true, limit: PAGE, ...(cursor ? { cursor } : {}) });
+  return `
+    <h2>Providers</h2>
+    <table id="providers"><tr><th>address</th><th>kind</th><th>status</th><th>collateral</th><th>capacity</th><th>reputation</th><th>banned</th></tr>
+    ${page.providers.map((p) => `<tr data-address="${esc(p.address)}"><td>${link("provider", p.address)}</td><td class="kind">${esc(p.kind)}</td><td class="status">${esc(p.status)}</td>
+      <td class="collateral" data-units="${esc(p.collateral)}">${clc(p.collateral)}</td><td class="capacity" data-bytes="${esc(p.capacity)}">${bytes(p.capacity)}</td>
+      <td class="reputation" data-bps="${esc(p.reputationBps)}">${percent(p.reputationBps)}</td><td class="banned">${p.banned ? `yes (until epoch ${esc(p.bannedUntil)})` : "no"}</td></tr>`).join("")}
+    </table>
+    ${page.providers.length === 0 ? `<p class="muted">No providers${cursor ? " after this one" : ""}.</p>` : ""}
+    <p>${cursor ? `<a href="#/providers">first page</a> ` : ""}${page.nextCursor ? `<a id="providers-next" href="#/providers/${esc(page.nextCursor)}">next page</a>` : ""}</p>`;
+}
+
+async function provider(address, dealCursor) {
+  const [p, deals] = await Promise.all([
+    rpc("provider_get", { address }),
+    rpc("storage_listDeals", { provider: address, limit: PAGE, ...(dealCursor ? { cursor: dealCursor } : {}) }),
+  ]);
+  if (!p) return `<p class="error">${esc(address)} is not a provider.</p>`;
+  return `
+    <h2>Provider</h2>
+    ${rows([["address", `<span class="mono" id="provider-address">${esc(p.address)}</span> (${link("account", p.address, "account")})`], ["kind", text("provider-kind", p.kind)],
+      ["status", text("provider-status", p.status)], ["collateral", units("provider-collateral", p.collateral)], ["locked for deals", units("provider-locked", p.locked)],
+      ["free collateral", units("provider-free", p.freeCollateral)], ["capacity", `<span id="provider-capacity" data-bytes="${esc(p.capacity)}">${bytes(p.capacity)}</span>`],
+      ["used", `<span id="provider-used" data-bytes="${esc(p.used)}">${bytes(p.used)}</span>`], ["active deals", text("provider-active-deals", p.activeDeals)],
+      ["reputation", `<span id="provider-reputation" data-bps="${esc(p.reputationBps)}">${percent(p.reputationBps)}</span>`],
+      ["banned", `<span id="provider-banned">${p.banned ? `yes (until epoch ${esc(p.bannedUntil)})` : "no"}</span>`], ["strikes", esc(p.strikes)],
+      ["multiaddr", `<span class="mono">${esc(p.multiaddr)}</span>`], ["registered at", link("block", p.registeredAt)]])}
+    <h2>Storage deals</h2>
+    <table id="provider-deals"><tr><th>deal</th><th>client</th><th>size</th><th>price per epoch</th><th>status</th><th>epochs challenged / missed</th></tr>
+    ${deals.deals.map((d) => `<tr><td>${link("deal", d.id)}</td><td>${link("account", d.client)}</td><td>${bytes(d.size)}</td><td>${clc(d.pricePerEpoch)}</td><td>${esc(d.status)}</td><td>${esc(d.challenged)} / ${esc(d.misses)}</td></tr>`).join("")}
+    </table>
+    <p>${dealCursor ? `<a href="#/provider/${encodeURIComponent(p.address)}">first page</a> ` : ""}${deals.nextCursor ? `<a id="deals-next" href="#/provider/${encodeURIComponent(p.address)}/${esc(deals.nextCursor)}">next page</a>` : ""}</p>`;
+}
+
+async function deal(id) {
+  const d = await rpc("storage_getDeal", { id });
+  if (!d) return `<p class="error">No deal ${esc(id)}.</p>`;
+  return `
+    <h2>Storage deal</h2>
+    ${rows([["id", `<span class="mono" id="deal-id">${esc(d.id)}</span>`], ["status", text("deal-status", d.status)],
+      ["client", link("account", d.client)], ["provider", `<a id="deal-provider" href="#/provider/${encodeURIComponent(d.provider)}" data-kind="provider" class="mono">${esc(d.provider)}</a>`],
+      ["root", `<span class="mono" id="deal-root">${esc(d.root)}</span>`], ["size", `<span id="deal-size" data-bytes="${esc(d.size)}">${bytes(d.size)}</span>`],
+      ["chunks", `${esc(d.chunkCount)} of ${esc(d.chunkSize)} bytes`], ["price per epoch", units("deal-price", d.pricePerEpoch)],
+      ["duration", `${esc(d.durationEpochs)} epochs from epoch ${esc(d.startEpoch)}`], ["escrow left", units("deal-escrow", d.escrow)],
+      ["collateral", units("deal-collateral", d.collateral)], ["collateral left", units("deal-collateral-left", d.collateralLeft)],
+      ["epochs challenged", text("deal-challenged", d.challenged)], ["epochs missed", text("deal-misses", d.misses)],
+      ["last proven epoch", d.lastProvenEpoch === null ? "none yet" : esc(d.lastProvenEpoch)], ["made at", link("block", d.createdAt)],
+      ["ended at", d.endedAt === null ? "" : link("block", d.endedAt)]])}`;
+}
+
+const routes = { block, tx, account, channel, providers, provider, deal };
+/** Views that show something without an id. */
+const listViews = new Set(["providers"]);
 
 async function render() {
-  const [, kind, id] = decodeURIComponent(location.hash).split("/");
+  const [, kind, id, page] = decodeURIComponent(location.hash).split("/");
   view.setAttribute("aria-busy", "true");
   try {
-    view.innerHTML = kind && routes[kind] && id ? await routes[kind](id) : await home();
+    const route = kind && Object.hasOwn(routes, kind) ? routes[kind] : undefined;
+    view.innerHTML = route && (id || listViews.has(kind)) ? await route(id, page) : await home();
   } catch (e) {
     view.innerHTML = `<p class="error">${esc(e.message)}</p>`;
   }
@@ -112,7 +175,10 @@ document.getElementById("search").addEventListener("submit", (e) => {
   if (/^[0-9]+$/.test(q)) location.hash = `#/block/${q}`;
   else if (q.startsWith("cc1")) location.hash = `#/account/${q}`;
   else if (/^[0-9a-fA-F]{64}$/.test(q)) {
-    rpc("tx_get", { hash: q }).then((r) => (location.hash = r.status !== "unknown" ? `#/tx/${q}` : `#/block/${q}`));
+    // a transaction, else a storage deal, else a block hash
+    rpc("tx_get", { hash: q })
+      .then(async (r) => (r.status !== "unknown" ? `#/tx/${q}` : (await rpc("storage_getDeal", { id: q })) ? `#/deal/${q}` : `#/block/${q}`))
+      .then((h) => (location.hash = h));
   }
 });
 window.addEventListener("hashchange", render);

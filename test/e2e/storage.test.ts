@@ -122,6 +122,10 @@ t.test("a provider proves a deal every epoch, is paid and rewarded; stopped, it 
   t.same([failed.escrow, failed.collateralLeft], ["0", "0"], "escrow refunded and collateral unlocked");
   const provenEpochs = BigInt(failed.challenged - failed.misses);
   t.ok(provenEpochs >= 2n, `${provenEpochs} epochs proven`);
+  // each proven epoch is one storage.proof finalized with an ok receipt, counted on /metrics
+  const metrics = await (await fetch(new URL("/metrics", url))).text();
+  const okProofs = /^cloudcoin_proofs_total\{kind="storage",outcome="ok"\} (\d+)$/m.exec(metrics);
+  t.equal(okProofs?.[1], String(provenEpochs), "cloudcoin_proofs_total counts the ok storage proofs");
   const slash = (DEAL_COLLATERAL * MISS_SLASH_BPS) / 10_000n;
   const p = await result(url, "provider_get", { address: provider });
   t.match(p, { collateral: String(PROVIDER_COLLATERAL - slash * BigInt(MAX_MISSED)), locked: "0", used: "0", activeDeals: 0, banned: true });

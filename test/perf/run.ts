@@ -8,7 +8,8 @@
  *   2. time to commit a block of 1,000 and of 10,000 transfers on a state of 100,000 accounts:
  *      state root, and the atomic write (vs a raw classic-level batch of the same puts);
  *   3. `state_getAccount` requests per second over HTTP on the real RPC server,
- *      vs a bare fastify JSON-RPC route, each server in a child process.
+ *      vs a bare fastify JSON-RPC route, each server in a child process; and `chain_getBlock`
+ *      by height over a real store of 200 blocks of transfers, vs the same bare route.
  *
  * Every measurement is repeated; medians are printed with the number of repetitions. Timings are
  * never asserted. The process exits non-zero only if something functionally fails (a valid tx
@@ -92,6 +93,13 @@ function printRpc(f: RpcFigures): void {
   log(`            ratio ${fmtRatio(f.ratio)}  -> ${verdict(f.ratio, CONFIG.targets.rpc)}`);
   log(`            (hot: ${f.addresses.toLocaleString("en-US")} rotating addresses hit the per-head account cache; a new block empties it)`);
   log(`  cold      every request a different account (cache mostly misses): ${fmtInt(f.cold.reqPerSec)} req/s  p99 ${f.cold.p99Ms} ms, ratio ${fmtRatio(f.cold.ratio)}`);
+  const b = f.block;
+  log(`  chain_getBlock by height: real BlockStore (classic-level) of ${fmtInt(b.blocks)} blocks x ${b.txsPerBlock} transfers, heights rotating;`);
+  log(`        answer ${fmtInt(b.answerBytes)} bytes (tx hashes), ${fmtInt(b.fullAnswerBytes)} bytes with full=true; the bare route answers ~200 bytes`);
+  log(`  ceiling   bare fastify (same server, its own load):      ${fmtInt(b.bare.reqPerSec)} req/s  p99 ${b.bare.p99Ms} ms   [${spread(b.bare.samples, fmtInt)}]`);
+  log(`  real      startRpcServer + methods, chain_getBlock:     ${fmtInt(b.real.reqPerSec)} req/s  p99 ${b.real.p99Ms} ms   [${spread(b.real.samples, fmtInt)}]`);
+  log(`            ratio ${fmtRatio(b.ratio)}  -> ${verdict(b.ratio, CONFIG.targets.rpc)}`);
+  log(`  full=true (whole transactions): ${fmtInt(b.full.reqPerSec)} req/s  p99 ${b.full.p99Ms} ms, ratio ${fmtRatio(b.full.ratio)}`);
 }
 
 /** Figures 1 and 2, in-process on one ledger; the ~100k-account world is garbage once they return. */
@@ -125,8 +133,8 @@ async function main(): Promise<void> {
   const { tp, commits } = await ledgerFigures(tmpDir);
 
   log();
-  log("== 3. state_getAccount over HTTP (JSON-RPC) ==");
-  const rpc = await benchRpc(CONFIG.rpc, (s) => log(s));
+  log("== 3. state_getAccount and chain_getBlock over HTTP (JSON-RPC) ==");
+  const rpc = await benchRpc({ ...CONFIG.rpc, tmpDir }, (s) => log(s));
   printRpc(rpc);
 
   log();
@@ -142,6 +150,10 @@ async function main(): Promise<void> {
   }
   rows.push(["3. state_getAccount (HTTP)", `${fmtInt(rpc.real.reqPerSec)} req/s`, `${fmtInt(rpc.bare.reqPerSec)} req/s`, fmtRatio(rpc.ratio), `>= ${CONFIG.targets.rpc}`, `${rpc.reps}`]);
   rows.push(["3. same, cold account cache", `${fmtInt(rpc.cold.reqPerSec)} req/s`, `${fmtInt(rpc.bare.reqPerSec)} req/s`, fmtRatio(rpc.cold.ratio), "-", "1"]);
+  rows.push(["3. state_getAccount p99", `${rpc.real.p99Ms} ms`, `${rpc.bare.p99Ms} ms`, "-", "-", `${rpc.reps}`]);
+  rows.push(["3b. chain_getBlock (HTTP)", `${fmtInt(rpc.block.real.reqPerSec)} req/s`, `${fmtInt(rpc.block.bare.reqPerSec)} req/s`, fmtRatio(rpc.block.ratio), `>= ${CONFIG.targets.rpc}`, `${rpc.reps}`]);
+  rows.push(["3b. chain_getBlock p99", `${rpc.block.real.p99Ms} ms`, `${rpc.block.bare.p99Ms} ms`, "-", "-", `${rpc.reps}`]);
+  rows.push(["3b. same, full=true", `${fmtInt(rpc.block.full.reqPerSec)} req/s`, `${fmtInt(rpc.block.bare.reqPerSec)} req/s`, fmtRatio(rpc.block.full.ratio), "-", "1"]);
   log(table(["figure", "measured", "ceiling", "ratio", "target", "reps"], rows));
   log("(ratio of a rate: measured / ceiling; of a write: raw batch time / commitBlock time, i.e. the same direction)");
   log();

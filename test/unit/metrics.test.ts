@@ -3,7 +3,7 @@
 import { register as globalRegistry } from "prom-client";
 import t from "tap";
 import { z } from "zod";
-import { createNodeMetrics } from "../../node/metrics.ts";
+import { createNodeMetrics, proofSamples } from "../../node/metrics.ts";
 import { startRpcServer } from "../../rpc/server.ts";
 import { defineMethod, type MethodTable } from "../../rpc/table.ts";
 
@@ -62,6 +62,34 @@ t.test("metrics over GET /metrics", async (t) => {
     t.equal(sample(text, 'cloudcoin_txs_total{result="ok"}'), 3);
     t.equal(sample(text, 'cloudcoin_txs_total{result="failed"}'), 1);
     t.equal(sample(text, "cloudcoin_evidence_total"), 1);
+  });
+
+  t.test("proof transactions of finalized blocks are counted by kind and outcome", async (t) => {
+    let text = await scrape();
+    t.equal(sample(text, 'cloudcoin_proofs_total{kind="storage",outcome="ok"}'), 0, "the ok series exist from the start");
+    t.equal(sample(text, 'cloudcoin_proofs_total{kind="bandwidth",outcome="ok"}'), 0);
+    // a block's transactions and receipts, index for index; only the proof operations count
+    const txs = [{ op: { type: "transfer" } }, { op: { type: "storage.proof" } }, { op: { type: "storage.proof" } }, { op: { type: "bandwidth.attest" } }, { op: { type: "storage.proof" } }];
+    const receipts = [
+      { ok: true, code: "" },
+      { ok: true, code: "" },
+      { ok: false, code: "STORAGE_PROOF_LATE" },
+      { ok: true, code: "" },
+      { ok: true, code: "" },
+    ];
+    const proofs = proofSamples(txs, receipts);
+    t.same(proofs, [
+      { kind: "storage", outcome: "ok" },
+      { kind: "storage", outcome: "STORAGE_PROOF_LATE" },
+      { kind: "bandwidth", outcome: "ok" },
+      { kind: "storage", outcome: "ok" },
+    ]);
+    m.recordCommit({ height: 3n, timeMs: BigInt(now), round: 0, txsOk: 4, txsFailed: 1, evidence: 0, proofs });
+    m.recordCommit({ height: 4n, timeMs: BigInt(now), round: 0, txsOk: 1, txsFailed: 0, evidence: 0, proofs: proofSamples([{ op: { type: "storage.proof" } }], [{ ok: true, code: "" }]) });
+    text = await scrape();
+    t.equal(sample(text, 'cloudcoin_proofs_total{kind="storage",outcome="ok"}'), 3);
+    t.equal(sample(text, 'cloudcoin_proofs_total{kind="storage",outcome="STORAGE_PROOF_LATE"}'), 1);
+    t.equal(sample(text, 'cloudcoin_proofs_total{kind="bandwidth",outcome="ok"}'), 1);
   });
 
   t.test("mempool gauges are read at scrape time", async (t) => {

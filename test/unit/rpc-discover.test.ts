@@ -72,6 +72,22 @@ t.test("rpc_discover over a real server", async (t) => {
     }
   });
 
+  t.test("the real table refuses unknown param keys and keeps its object refinements", async (t) => {
+    const call = async (method: string, params: unknown) => {
+      const res = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 7, method, params }) });
+      return (await res.json()) as { error?: { code: number; data: { issues: { path: string; message: string }[] } } };
+    };
+    // refused before the handler runs (the context here is empty: a handler would throw -32603)
+    const typo = await call("chain_getBlock", { heigth: 1 });
+    t.equal(typo.error?.code, -32602);
+    t.same(typo.error?.data.issues[0], { path: "heigth", message: 'unknown param "heigth"' });
+    const both = await call("chain_getBlock", { height: 1, hash: "00".repeat(32) });
+    t.equal(both.error?.code, -32602, "the object's refine still runs on the strict schema");
+    t.match(both.error?.data.issues[0]?.message, /exactly one of height and hash/);
+    t.equal((await call(DISCOVER_METHOD, { verbose: true })).error?.code, -32602, "rpc_discover takes no params");
+    t.equal((await call("storage_listDeals", { client: "cc1x", providr: "x" })).error?.data.issues.some((i) => i.path === "providr"), true, "named among other issues");
+  });
+
   t.test("the document is stable between calls and memoized per table", async (t) => {
     const again = await discover(server.url);
     t.equal(again.text, text, "byte-identical answer");

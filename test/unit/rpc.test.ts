@@ -338,8 +338,10 @@ t.test("request shape", async (t) => {
     for (const m of ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf", "__defineGetter__"]) {
       t.equal(await errorCode(t, call(m, {})), -32601, m);
     }
+    // an own "__proto__" key is an unknown param like any other: refused, and nothing polluted
     const res = await rpc(t, '{"jsonrpc":"2.0","method":"test_add","params":{"a":1,"b":2,"__proto__":{"a":"x","polluted":1}},"id":1}');
-    t.equal(res.result, 3);
+    t.equal(res.error?.code, -32602);
+    t.same(res.error?.data.issues.map((i: { path: string }) => i.path), ["__proto__"]);
     t.equal(({} as Record<string, unknown>)["polluted"], undefined);
   });
 
@@ -359,6 +361,20 @@ t.test("invalid params", async (t) => {
     for (const params of [{ a: true, b: 1 }, { a: null, b: 1 }, { a: [1], b: 1 }, { a: { n: 1 }, b: 1 }, [1, "2"]]) {
       t.equal(await errorCode(t, call("test_add", params)), -32602, JSON.stringify(params));
     }
+  });
+
+  t.test("unknown param keys are refused, each named, and the handler does not run", async (t) => {
+    const res = await rpc(t, call("test_add", { a: 1, b: 2, c: 3, bb: 4 }));
+    t.equal(res.error.code, -32602);
+    t.same(res.error.data.issues, [
+      { path: "c", message: 'unknown param "c"' },
+      { path: "bb", message: 'unknown param "bb"' },
+    ]);
+    t.equal(await errorCode(t, call("test_getData", { extra: true })), -32602, "also for a method without params");
+    const before = ctx.notified.length;
+    t.equal(await errorCode(t, call("test_notify", { msg: "x", typo: 1 })), -32602);
+    t.equal(ctx.notified.length, before, "not executed");
+    t.strictSame(await rpc(t, call("test_add", { a: 1, b: 2 })), { jsonrpc: "2.0", result: 3, id: 1 });
   });
 
   t.test("positional: too many or too few", async (t) => {

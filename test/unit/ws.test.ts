@@ -11,9 +11,9 @@ import { toAddress } from "../../chain/keys.ts";
 import type { BlockResult } from "../../chain/transition.ts";
 import { signTx } from "../../chain/tx.ts";
 import { insecureDevKey } from "../../genesis/devnet.ts";
-import { startRpcServer, type RpcServer } from "../../rpc/server.ts";
+import { startRpcServer, type RpcRateLimit, type RpcServer } from "../../rpc/server.ts";
 import { defineMethod, type MethodTable } from "../../rpc/table.ts";
-import { subscriptionMethodStubs, Subscriptions, type WsLimits } from "../../rpc/ws.ts";
+import { subscriptionMethodStubs, Subscriptions, TokenBucket, type WsLimits } from "../../rpc/ws.ts";
 import { advance, newTestChain } from "../helpers/chain.ts";
 
 const TOKEN = "s3cret-sign-token";
@@ -24,6 +24,9 @@ let gate = Promise.resolve();
 function closeGate(): void {
   gate = new Promise((resolve) => (release = resolve));
 }
+
+/** Calls of test_count that ran. */
+let counted = 0;
 
 const table: MethodTable<object> = {
   test_wait: defineMethod({
@@ -43,6 +46,13 @@ const table: MethodTable<object> = {
     permission: "read",
     handler: ({ a, b }) => a + b,
   }),
+  test_count: defineMethod({
+    description: "counts its calls in `counted`",
+    params: z.object({}),
+    result: z.number(),
+    permission: "read",
+    handler: () => ++counted,
+  }),
   test_sign: defineMethod({
     description: "needs the sign tier",
     params: z.object({}),
@@ -53,9 +63,9 @@ const table: MethodTable<object> = {
   ...subscriptionMethodStubs<object>(),
 };
 
-async function server(limits: Partial<WsLimits> = {}): Promise<{ rpc: RpcServer; subs: Subscriptions; wsUrl: string }> {
+async function server(limits: Partial<WsLimits> = {}, rateLimit?: RpcRateLimit | false): Promise<{ rpc: RpcServer; subs: Subscriptions; wsUrl: string }> {
   const subs = new Subscriptions(limits);
-  const rpc = await startRpcServer({ host: "127.0.0.1", port: 0, tokens: [{ token: TOKEN, permissions: ["sign"] }] }, table, {}, subs);
+  const rpc = await startRpcServer({ host: "127.0.0.1", port: 0, tokens: [{ token: TOKEN, permissions: ["sign"] }], ...(rateLimit !== undefined ? { rateLimit } : {}) }, table, {}, subs);
   return { rpc, subs, wsUrl: rpc.url.replace(/^http/, "ws") };
 }
 
@@ -317,6 +327,64 @@ t.test("at most maxInFlight requests of one socket run at once", async (t) => {
   t.same((await Promise.all(first)).map((m) => m.result), [true, true]);
   t.equal((await c.call("test_add", { a: 1, b: 1 })).result, 2, "room again once they finished");
   c.ws.close();
+});
+
+t.test("per-connection message rate limit: over it refused unrun with -32005; a client that keeps flooding is cut (1008)", async (t) => {
+  // 5 messages per hour: nothing refills while the test runs
+  const { rpc, wsUrl } = await server({}, { max: 5, timeWindowMs: 3_600_000 });
+  t.teardown(() => rpc.close());
+  const c = await Client.open(wsUrl);
+  const ranBefore = counted;
+  for (let i = 0; i < 5; i++) t.equal(typeof (await c.call("test_count")).result, "number", `message ${i + 1} within the limit runs`);
+  t.equal(counted, ranBefore + 5);
+
+  /** Sends one raw frame and waits for the one message it gets back. */
+  const refusedAnswer = async (): Promise<Msg> => {
+    const before = c.messages.length;
+    c.ws.send(JSON.stringify({ jsonrpc: "2.0", id: 1000 + before, method: "test_count", params: {} }));
+    while (c.messages.length === before) await tick();
+    return c.messages[before]!;
+  };
+  const sixth = await refusedAnswer();
+  t.equal(sixth.error?.code, -32005, "the 6th message is rate limited");
+  t.same(sixth.error?.data, { max: 5, timeWindowMs: 3_600_000 });
+  t.equal(sixth.id, null);
+  t.equal(counted, ranBefore + 5, "and did not run");
+
+  // another connection of the same client has a bucket of its own
+  const other = await Client.open(wsUrl);
+  t.equal(typeof (await other.call("test_count")).result, "number");
+  other.ws.close();
+
+  // messages 7..10 are refused too (answered); the 11th, beyond twice the limit, closes the socket
+  for (let i = 7; i <= 10; i++) t.equal((await refusedAnswer()).error?.code, -32005, `message ${i} refused`);
+  c.ws.send(JSON.stringify({ jsonrpc: "2.0", id: 11, method: "test_count", params: {} }));
+  const closed = await c.closed;
+  t.equal(closed.code, 1008);
+  t.match(closed.reason, /rate limit/);
+  t.equal(counted, ranBefore + 6, "only the 5 allowed messages and the other connection's one ran");
+});
+
+t.test("rateLimit false: no per-connection message limit", async (t) => {
+  const { rpc, wsUrl } = await server({}, false);
+  t.teardown(() => rpc.close());
+  const c = await Client.open(wsUrl);
+  for (let i = 0; i < 30; i++) t.equal((await c.call("test_add", { a: i, b: 1 })).result, i + 1);
+  t.equal(c.ws.readyState, WebSocket.OPEN);
+  c.ws.close();
+});
+
+t.test("TokenBucket: starts full, spends one token a take, refills at capacity per window", async (t) => {
+  let now = 0;
+  const b = new TokenBucket(3, 300, () => now);
+  t.same([b.take(), b.take(), b.take(), b.take()], [true, true, true, false]);
+  now = 99;
+  t.equal(b.take(), false, "less than one token refilled after 99 ms");
+  now = 100;
+  t.same([b.take(), b.take()], [true, false], "one token per 100 ms");
+  now = 10_000;
+  t.same([b.take(), b.take(), b.take(), b.take()], [true, true, true, false], "never more than capacity");
+  t.throws(() => new TokenBucket(0, 1000), RangeError);
 });
 
 t.test("oversized frames close the socket (1009); closing the server closes every socket", async (t) => {
