@@ -7,7 +7,10 @@
  * is known from that height on and unknown to anyone before that block is produced. Storage
  * proofs for epoch e are accepted in blocks e*L+2 .. (e+1)*L (the proof window); there is no
  * grace period: at the end of block (e+1)*L the epoch is settled and paid (chain/storage.ts) and
- * its reward minted (chain/rewards.ts), and a proof for e is late from then on.
+ * its reward minted (chain/rewards.ts), and a proof for e is late from then on. Bandwidth follows
+ * the same clock: the relays' witnesses for e are drawn from its seed at the end of block e*L+1,
+ * their attestations are accepted in the proof window, and e's relays are credited at the end of
+ * block (e+1)*L (chain/bandwidth.ts).
  *
  * The epoch record (StateKey.epoch) holds the current epoch, its emission and, from its first
  * block on, its seed. It is written at genesis (epoch 0, params.emissionPerEpoch, no seed).

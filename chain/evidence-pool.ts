@@ -1,9 +1,12 @@
 /**
  * Evidence waiting to be included in a block: equivocations this node saw (the engine's
- * `evidence` effect) and, later, evidence gossiped by peers. Pure: the caller passes the head state.
+ * `evidence` effect, double attestations it was sent) and evidence gossiped by peers. Pure: the
+ * caller passes the head state.
  *
- * Evidence about the current height cannot be included before the next block (verifyEvidence's
- * FROM_FUTURE), so it waits here; anything punished, too old or invalid is dropped.
+ * Evidence counts at its subject's height (chain/evidence.ts evidenceSubject: a duplicate vote's
+ * height, a duplicate attestation's epoch's first height). Evidence about a height not yet below
+ * the next block cannot be included before it (verifyEvidence's FROM_FUTURE), so it waits here;
+ * anything punished, too old or invalid is dropped.
  */
 import { compareBytes, toHex } from "./bytes.ts";
 import { EvidenceErrorCode, EvidenceError, evidenceHash, evidenceSubject, validateEvidenceBasic, verifyEvidence, type Evidence } from "./evidence.ts";
@@ -30,7 +33,7 @@ export class EvidencePool {
     const hash = evidenceHash(ev);
     const id = toHex(hash);
     if (this.#items.has(id)) return false;
-    if (evidenceSubject(ev).height > headHeight) validateEvidenceBasic(ev, chainId); // about the height in progress
+    if (evidenceSubject(ev, params.epochLength).height > headHeight) validateEvidenceBasic(ev, chainId); // about the height in progress
     else verifyEvidence(head, ev, chainId, params, headHeight + 1n);
     if (this.#items.size >= this.#max) return false;
     this.#items.set(id, { ev, hash });
@@ -46,7 +49,7 @@ export class EvidencePool {
   prune(included: readonly Evidence[], head: StateReader, headHeight: bigint, chainId: string, params: ChainParams): void {
     for (const ev of included) this.#items.delete(toHex(evidenceHash(ev)));
     for (const [id, { ev }] of this.#items) {
-      if (evidenceSubject(ev).height > headHeight) continue;
+      if (evidenceSubject(ev, params.epochLength).height > headHeight) continue;
       try {
         verifyEvidence(head, ev, chainId, params, headHeight + 1n);
       } catch (e) {

@@ -18,11 +18,13 @@ export interface Receipt {
 export type JailReason = "doubleSign" | "downtime";
 
 /**
- * Events a block emits, in execution order: evidence (slash, jail), downtime jails, then each
- * transaction's events, then end-of-block releases (unbonded), then at the last block of an
- * epoch its settlement (storagePayment, storageSlash, storageDealEnd by deal id; providerBan,
- * providerCollateralReturned by provider) and its rewards (storage, then validator). Events
- * without `txHash` come from the block itself, not from a transaction.
+ * Events a block emits, in execution order: evidence (slash, jail; attestSlash), downtime jails,
+ * then each transaction's events, then end-of-block releases (unbonded), then at the last block of
+ * an epoch its settlement (storagePayment, storageSlash, storageDealEnd by deal id; providerBan,
+ * providerCollateralReturned by provider; then bandwidthCredit and providerBan by relay) and its
+ * rewards (storage, bandwidth, then validator), and at the first block of an epoch its witness
+ * assignment (bandwidthAssign by relay). Events without `txHash` come from the block itself, not
+ * from a transaction.
  */
 export type ChainEvent =
   | { readonly kind: "transfer"; readonly txHash: Uint8Array; readonly from: Uint8Array; readonly to: Uint8Array; readonly amount: bigint }
@@ -74,9 +76,22 @@ export type ChainEvent =
       readonly kind: "storageDealEnd"; readonly deal: Uint8Array; readonly provider: Uint8Array; readonly client: Uint8Array; readonly epoch: bigint;
       readonly reason: "completed" | "failed"; readonly refunded: bigint; readonly unlocked: bigint;
     }
+  // proof of bandwidth (chain/bandwidth.ts)
+  /** End of an epoch's first block: `relay`'s witnesses for `epoch`, in draw order. */
+  | { readonly kind: "bandwidthAssign"; readonly relay: Uint8Array; readonly epoch: bigint; readonly witnesses: readonly Uint8Array[] }
+  /** bandwidth.attest: `witness`'s attestation of `relay` for `epoch` was accepted. */
+  | { readonly kind: "bandwidthAttest"; readonly txHash: Uint8Array; readonly relay: Uint8Array; readonly epoch: bigint; readonly witness: Uint8Array; readonly throughput: bigint }
   /**
-   * End of epoch: minted to `to` from `pool` (chain/rewards.ts). `basis`: proven bytes (storage) or
-   * signed blocks (validator); `reputationBps`: the provider's reputation (10000 for validators).
+   * End of epoch: a judged relay's settlement; `attestations` accepted for it, `credited` throughput
+   * (bytes per second; 0 = not credited, a failed epoch).
+   */
+  | { readonly kind: "bandwidthCredit"; readonly relay: Uint8Array; readonly epoch: bigint; readonly attestations: number; readonly credited: bigint }
+  /** Duplicate-attestation evidence: `amount` burned from `witness`'s free collateral and stake together. */
+  | { readonly kind: "attestSlash"; readonly witness: Uint8Array; readonly relay: Uint8Array; readonly epoch: bigint; readonly amount: bigint }
+  /**
+   * End of epoch: minted to `to` from `pool` (chain/rewards.ts). `basis`: proven bytes (storage),
+   * credited throughput (bandwidth) or signed blocks (validator); `reputationBps`: the provider's
+   * reputation (10000 for validators).
    */
   | {
       readonly kind: "reward"; readonly epoch: bigint; readonly to: Uint8Array; readonly amount: bigint; readonly pool: RewardPool;

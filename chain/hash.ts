@@ -31,6 +31,10 @@ export const Tag = {
   DEAL: "cloudcoin/deal/v1",
   /** A storage deal's id, from (chain id, client, terms): one acceptance makes at most one deal. */
   DEAL_ID: "cloudcoin/deal/id/v1",
+  /** What a witness signs to attest a relay's probe (proofs/bandwidth.ts attestSignBytes). */
+  ATTESTATION: "cloudcoin/attest/v1",
+  /** Witness assignment draws: H(seed || relay || u32 counter) (proofs/bandwidth.ts assignWitnesses). */
+  WITNESS: "cloudcoin/witness/v1",
 } as const;
 export type Tag = (typeof Tag)[keyof typeof Tag];
 

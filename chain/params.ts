@@ -10,8 +10,9 @@ export interface ChainParams {
   readonly blockIntervalMs: number;
   /**
    * Blocks per epoch (>= 2). Epoch e is heights e*L+1 .. (e+1)*L; its challenge seed is the chain
-   * seed after its first block; its storage proofs are accepted in blocks e*L+2 .. (e+1)*L; its
-   * settlement and minting run at the end of its last block (chain/storage.ts, chain/rewards.ts).
+   * seed after its first block, when the relays' witnesses are assigned; its storage proofs and
+   * bandwidth attestations are accepted in blocks e*L+2 .. (e+1)*L; its settlement and minting run
+   * at the end of its last block (chain/storage.ts, chain/bandwidth.ts, chain/rewards.ts).
    */
   readonly epochLength: number;
 
@@ -58,6 +59,16 @@ export interface ChainParams {
   readonly maxMissedProofs: number;
   /** Epochs over which a provider's reputation (proofs made / due) and its strike decay are counted. */
   readonly reputationWindowEpochs: number;
+
+  // ---- proof of bandwidth (DESIGN.md section 7; chain/bandwidth.ts) ----
+  /** Witnesses the chain assigns to each relay every epoch (w), 1..16. */
+  readonly witnessesPerRelay: number;
+  /** Attestations by assigned witnesses a relay needs to be credited for an epoch, 1..witnessesPerRelay. */
+  readonly attestQuorum: number;
+  /** Fewest bytes a probe must have downloaded for its attestation to count, 1..2^30. */
+  readonly minProbeBytes: number;
+  /** Share of a double-attesting witness's free provider collateral and of its stake burned, in basis points. */
+  readonly attestSlashBps: number;
 }
 
 export const defaultChainParams: ChainParams = {
@@ -89,4 +100,9 @@ export const defaultChainParams: ChainParams = {
   missSlashBps: 1_000,
   maxMissedProofs: 3,
   reputationWindowEpochs: 24,
+  // 3 of 5 witnesses, as in Bitcloud; a probe downloads at least 1 MiB
+  witnessesPerRelay: 5,
+  attestQuorum: 3,
+  minProbeBytes: 1_048_576,
+  attestSlashBps: 1_000,
 };

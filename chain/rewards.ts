@@ -3,13 +3,15 @@
  *
  * Epoch e's reward R_e is in the epoch record (chain/epoch.ts): R_0 = params.emissionPerEpoch,
  * R_{e+1} = R_e * (10000 - params.emissionDecayBps) / 10000 (integer division). At the end of
- * the last block of epoch e, after the storage settlement (chain/storage.ts), three pools of it
- * are minted, each only to those who earned it, each split pro rata with integer division (the
- * remainder is not minted), each earner getting a `reward` event:
+ * the last block of epoch e, after the storage and bandwidth settlements (chain/storage.ts,
+ * chain/bandwidth.ts), three pools of it are minted, each only to those who earned it, each split
+ * pro rata with integer division (the remainder is not minted), each earner getting a `reward`
+ * event:
  *   storage    R_e * storageShareBps / 10000 to storage providers by proven bytes in e
  *              times reputation (bps); banned providers earn nothing;
- *   bandwidth  R_e * bandwidthShareBps / 10000 to bandwidth relays: nobody earns it yet
- *              (bandwidth.attest is another issue; `bandwidthEarners` is the hook);
+ *   bandwidth  R_e * bandwidthShareBps / 10000 to bandwidth relays by credited throughput in e
+ *              (the median of their witnesses' attestations) times reputation (bps); banned
+ *              relays earn nothing;
  *   validator  R_e * validatorShareBps / 10000 to validators by power x blocks signed: the
  *              signatures in the lastCommit of every block of e (tallied by trackDowntime in
  *              chain/staking.ts, which sees each commit), each weighted by the signer's power.
@@ -23,6 +25,7 @@ import type { BlockContext, RewardPool } from "./exec.ts";
 import type { ChainParams } from "./params.ts";
 import { StateKey, type StateReader, type StateWriter, type Validator } from "./state.ts";
 import { FULL_REPUTATION_BPS, settleStorageEpoch, type StorageEarner } from "./storage.ts";
+import { settleBandwidthEpoch, type BandwidthEarner } from "./bandwidth.ts";
 import { decodeSignerTally, encodeSignerTally, type SignerEntry, type SignerTally } from "./storage-records.ts";
 
 export type { SignerTally, SignerEntry } from "./storage-records.ts";
@@ -94,14 +97,6 @@ export function tallySignatures(w: StateWriter, ctx: BlockContext, signers: read
   w.set(StateKey.signers, encodeSignerTally({ epoch, entries }));
 }
 
-/**
- * The bandwidth pool's earners of `epoch`: none until bandwidth.attest credits relays (DESIGN.md
- * section 7: credited throughput x uptime). The hook where that plugs in.
- */
-function bandwidthEarners(_w: StateReader, _epoch: bigint): PoolEarner[] {
-  return [];
-}
-
 /** Mints `amount` split by weight among `earners` (in their order); returns what was minted. */
 function mintPool(w: StateWriter, ctx: BlockContext, epoch: bigint, pool: RewardPool, amount: bigint, earners: readonly PoolEarner[]): bigint {
   let total = 0n;
@@ -123,9 +118,15 @@ function storagePoolEarners(earners: readonly StorageEarner[]): PoolEarner[] {
   return earners.map((e) => ({ to: e.provider, weight: e.provenBytes * BigInt(e.reputationBps), basis: e.provenBytes, reputationBps: e.reputationBps }));
 }
 
+/** DESIGN.md section 7: credited throughput x uptime (the reputation). */
+function bandwidthPoolEarners(earners: readonly BandwidthEarner[]): PoolEarner[] {
+  return earners.map((e) => ({ to: e.relay, weight: e.credited * BigInt(e.reputationBps), basis: e.credited, reputationBps: e.reputationBps }));
+}
+
 /**
- * The end of an epoch, run at the end of its last block: the storage settlement, the three pools,
- * then the next epoch's record (decayed reward, seed unknown until its first block).
+ * The end of an epoch, run at the end of its last block: the storage settlement, the bandwidth
+ * settlement, the three pools, then the next epoch's record (decayed reward, seed unknown until
+ * its first block).
  */
 export function endEpoch(w: StateWriter, ctx: BlockContext): void {
   const { params } = ctx;
@@ -133,8 +134,9 @@ export function endEpoch(w: StateWriter, ctx: BlockContext): void {
   const rec = readEpochRecord(w, params);
   const pools = poolsOf(rec.reward, params);
   const storage = settleStorageEpoch(w, ctx, epoch);
+  const bandwidth = settleBandwidthEpoch(w, ctx, epoch);
   let minted = mintPool(w, ctx, epoch, "storage", pools.storage, storagePoolEarners(storage));
-  minted += mintPool(w, ctx, epoch, "bandwidth", pools.bandwidth, bandwidthEarners(w, epoch));
+  minted += mintPool(w, ctx, epoch, "bandwidth", pools.bandwidth, bandwidthPoolEarners(bandwidth));
   const signers = readSignerTally(w, epoch).entries.map((e) => ({ to: e.publicKey, weight: e.weight, basis: BigInt(e.blocks), reputationBps: FULL_REPUTATION_BPS }));
   minted += mintPool(w, ctx, epoch, "validator", pools.validator, signers);
   if (w.get(StateKey.signers) !== undefined) w.set(StateKey.signers, null);

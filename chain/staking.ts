@@ -26,6 +26,7 @@
 import { AmountError, addU64 } from "./amount.ts";
 import { compareBytes, toHex } from "./bytes.ts";
 import type { Commit } from "./block.ts";
+import { punishDoubleAttestation } from "./bandwidth.ts";
 import { evidenceSubject, verifyEvidence, type Evidence } from "./evidence.ts";
 import { ExecError, ExecErrorCode, type BlockContext } from "./exec.ts";
 import { incrementPriorities, joiningPriority } from "./consensus/proposer.ts";
@@ -203,14 +204,20 @@ function jail(ctx: BlockContext, publicKey: Uint8Array, info: ValidatorInfo, blo
 
 /**
  * Verifies `ev` for this block (EvidenceError if invalid; nothing written then) and punishes the
- * double-signer: params.slashDoubleSignBps of its stake is burned (of `staked`, and of every
- * unbonding entry begun at or after the infraction height, so unstaking after double-signing
- * does not escape), it is jailed for params.jailBlocks and leaves the set at h+2, and
- * (validator, height) is recorded so the same equivocation is punished once.
+ * offender. A double-signer: params.slashDoubleSignBps of its stake is burned (of `staked`, and
+ * of every unbonding entry begun at or after the infraction height, so unstaking after
+ * double-signing does not escape), it is jailed for params.jailBlocks and leaves the set at h+2,
+ * and (validator, height) is recorded so the same equivocation is punished once. A
+ * double-attesting witness: chain/bandwidth.ts punishDoubleAttestation (free collateral and stake
+ * burned, not jailed); a candidate whose stake shrank is settled at the end of the block.
  */
 export function applyEvidence(w: StateWriter, ctx: BlockContext, ev: Evidence, chainId: string): void {
   verifyEvidence(w, ev, chainId, ctx.params, ctx.height);
-  const { validator, height: e } = evidenceSubject(ev);
+  if (ev.kind === "duplicateAttestation") {
+    if (punishDoubleAttestation(w, ctx, ev) > 0n) candidateChanged(w, ctx, ev.a.witness);
+    return;
+  }
+  const { offender: validator, height: e } = evidenceSubject(ev, ctx.params.epochLength);
   const bps = BigInt(ctx.params.slashDoubleSignBps);
   const unbondingBlocks = BigInt(ctx.params.unbondingBlocks);
   const a = w.account(validator);

@@ -113,6 +113,13 @@ const PREFIX_PROVIDER = 0x05;
 /** Storage deals: 0x06 alone is the sorted list of active deal ids, 0x06 || id a StorageDeal. */
 const PREFIX_DEAL = 0x06;
 const PREFIX_CHANNEL = 0x07;
+/**
+ * Proof of bandwidth (chain/bandwidth-records.ts): 0x08 || epoch(8) is the sorted list of the relays
+ * assigned in that epoch, 0x08 || relay(32) || epoch(8) a RelayEpoch.
+ */
+const PREFIX_BANDWIDTH = 0x08;
+/** 0x09 || epoch(8): witnesses punished for a double attestation about a relay without a RelayEpoch. */
+const PREFIX_ATTEST_PUNISHED = 0x09;
 const globalKey = (name: string): Uint8Array => concatBytes(new Uint8Array([PREFIX_GLOBAL]), utf8.encode(name));
 export const StateKey = {
   meta: globalKey("meta"),
@@ -145,6 +152,12 @@ export const StateKey = {
   activeDeals: new Uint8Array([PREFIX_DEAL]),
   /** A storage deal's record, by deal id; kept after the deal ends. */
   deal: (id: Uint8Array): Uint8Array => concatBytes(new Uint8Array([PREFIX_DEAL]), id),
+  /** Public keys (sorted) of the relays assigned witnesses in `epoch` (chain/bandwidth.ts). */
+  relaysOfEpoch: (epoch: bigint): Uint8Array => concatBytes(new Uint8Array([PREFIX_BANDWIDTH]), u64be(epoch)),
+  /** A relay's RelayEpoch record: its witnesses and attestations in `epoch`. */
+  relayEpoch: (relay: Uint8Array, epoch: bigint): Uint8Array => concatBytes(new Uint8Array([PREFIX_BANDWIDTH]), relay, u64be(epoch)),
+  /** relay || witness pairs (sorted) punished for a double attestation in `epoch` about a relay without a record. */
+  attestPunished: (epoch: bigint): Uint8Array => concatBytes(new Uint8Array([PREFIX_ATTEST_PUNISHED]), u64be(epoch)),
 } as const;
 
 /** If a state key is a provider record's key, the provider's public key. */

@@ -15,7 +15,7 @@
 import { asArray, asBytes, asString, asU64, asUint, decode, decodeTrusted, encode, u64, type CborValue } from "./codec.ts";
 import { CodecError, CodecErrorCode } from "./errors.ts";
 
-/** What a provider serves. Bandwidth relays register now; their proofs (bandwidth.attest) come later. */
+/** What a provider serves: storage (proven by storage.proof) or bandwidth (a relay, attested by its witnesses: chain/bandwidth.ts). */
 export const ProviderKind = {
   STORAGE: 0,
   BANDWIDTH: 1,
@@ -37,7 +37,10 @@ export const ProviderStatus = {
 export type ProviderStatus = (typeof ProviderStatus)[keyof typeof ProviderStatus];
 export const PROVIDER_STATUS_NAMES: Readonly<Record<ProviderStatus, "active" | "exiting" | "exited">> = { 0: "active", 1: "exiting", 2: "exited" };
 
-/** One epoch of a provider's proof record: proofs made / due (one per challenged deal). */
+/**
+ * One epoch of a provider's service record: storage proofs made / due (one per challenged deal),
+ * or for a relay judged in the epoch 1 / 1 when credited, 0 / 1 when not.
+ */
 export interface ReputationEntry {
   readonly epoch: bigint;
   readonly made: number;

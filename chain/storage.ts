@@ -29,13 +29,15 @@
  *   provider's free collateral, the capacity is freed.
  * Then each provider with proofs due in e, in key order: its reputation window gets (e, made,
  * due); an epoch with a missed proof is a failure and bans it for BAN_EPOCHS[strikes] epochs
- * (1, 6, then 144; the strikes reset after a whole clean reputation window); an exiting provider
+ * (1, 6, then 144; the strikes reset after a whole clean reputation window): recordServiceEpoch,
+ * the one rule bandwidth relays are judged by too (chain/bandwidth.ts); an exiting provider
  * whose last deal ended gets its collateral back. The providers that proved bytes in e and were
  * not banned during e are returned as the storage pool's earners (chain/rewards.ts mints).
  *
  * A banned provider accepts no new deals and earns no minted reward; its deals go on being
- * challenged and paid. Bandwidth relays (kind 1) register and exit like storage providers; their
- * proofs (bandwidth.attest) are another issue.
+ * challenged and paid. Bandwidth relays (kind 1) register and exit like storage providers (a relay
+ * never has deals, so its exit returns the collateral at once); their assignment, attestations and
+ * settlement are chain/bandwidth.ts.
  */
 import { AmountError, addU64 } from "./amount.ts";
 import { compareBytes, equalBytes, toHex } from "./bytes.ts";
@@ -419,6 +421,30 @@ export function checkStorageProof(
 
 // ---- end of epoch ----
 
+/**
+ * Records one epoch of service of `p` (storage proofs or bandwidth probes made / due) and applies
+ * the service law; returns the updated provider, which the caller writes. The reputation window
+ * gets (epoch, made, due), entries older than params.reputationWindowEpochs dropped. A failed
+ * epoch (made < due) is a strike and bans the provider from epoch + 1 for BAN_EPOCHS[strikes - 1]
+ * epochs (never shortening a running ban), with a providerBan event; strikes decay to 0 after a
+ * whole clean window since the last failure (checked at the next recorded epoch).
+ */
+export function recordServiceEpoch(p: Provider, ctx: BlockContext, epoch: bigint, made: number, due: number): Provider {
+  const window = BigInt(ctx.params.reputationWindowEpochs);
+  let next: Provider = { ...p, reputation: [...p.reputation.filter((r) => r.epoch + window > epoch), { epoch, made, due }] };
+  if (made < due) {
+    // a failed epoch: strikes decay after a whole clean window since the last failure
+    const strikes = (next.strikes > 0 && epoch - next.lastFailureEpoch > window ? 0 : next.strikes) + 1;
+    const until = epoch + 1n + BAN_EPOCHS[Math.min(strikes, BAN_EPOCHS.length) - 1]!;
+    const bannedUntil = until > next.bannedUntil ? until : next.bannedUntil;
+    next = { ...next, strikes, lastFailureEpoch: epoch, bannedUntil };
+    ctx.events.push({ kind: "providerBan", provider: next.key, epoch, until: bannedUntil, strikes });
+  } else if (next.strikes > 0 && epoch - next.lastFailureEpoch >= window) {
+    next = { ...next, strikes: 0 };
+  }
+  return next;
+}
+
 /** A provider's share basis in the storage pool of an epoch. */
 export interface StorageEarner {
   readonly provider: Uint8Array;
@@ -486,24 +512,13 @@ export function settleStorageEpoch(w: StateWriter, ctx: BlockContext, epoch: big
   }
   if (still.length !== ids.length) w.set(StateKey.activeDeals, still.length === 0 ? null : encodeKeyList(still));
 
-  const window = BigInt(params.reputationWindowEpochs);
   const earners: StorageEarner[] = [];
   // the map is only looked up above; providers are processed in key order
   const providers = [...dues.values()].sort((a, b) => compareBytes(a.provider, b.provider));
   for (const due of providers) {
     let p = readProvider(w, due.provider)!;
     const bannedDuringEpoch = isBanned(p, epoch);
-    p = { ...p, reputation: [...p.reputation.filter((r) => r.epoch + window > epoch), { epoch, made: due.made, due: due.due }] };
-    if (due.made < due.due) {
-      // a failed epoch: strikes decay after a whole clean window since the last failure
-      const strikes = (p.strikes > 0 && epoch - p.lastFailureEpoch > window ? 0 : p.strikes) + 1;
-      const until = epoch + 1n + BAN_EPOCHS[Math.min(strikes, BAN_EPOCHS.length) - 1]!;
-      const bannedUntil = until > p.bannedUntil ? until : p.bannedUntil;
-      p = { ...p, strikes, lastFailureEpoch: epoch, bannedUntil };
-      events.push({ kind: "providerBan", provider: p.key, epoch, until: bannedUntil, strikes });
-    } else if (p.strikes > 0 && epoch - p.lastFailureEpoch >= window) {
-      p = { ...p, strikes: 0 };
-    }
+    p = recordServiceEpoch(p, ctx, epoch, due.made, due.due);
     if (p.status === ProviderStatus.EXITING && p.activeDeals === 0) {
       const amount = p.collateral;
       credit(w, p.key, amount);

@@ -5,13 +5,14 @@
  *   applyBlock(state, block, params) -> { state, receipts, events, changes }   (verify a block)
  *   buildBlock(state, candidates, ...) -> { block, ... }                       (propose a block)
  *
- * A block executes in this order: its evidence (chain/evidence.ts: slash and jail double-signers),
- * downtime accounting over its lastCommit (which also tallies the signatures for the epoch's
- * validator reward), its transactions, then the end of block: unbonding releases due at this
- * height, the proposer's fees, at the last block of an epoch the storage settlement and the
- * epoch's minting (chain/storage.ts, chain/rewards.ts), the validator-set rotation
- * (chain/staking.ts) and the chain counters; at the first block of an epoch the new chain seed
- * becomes the epoch's challenge seed (chain/epoch.ts).
+ * A block executes in this order: its evidence (chain/evidence.ts: slash and jail double-signers,
+ * slash double-attesting witnesses), downtime accounting over its lastCommit (which also tallies
+ * the signatures for the epoch's validator reward), its transactions, then the end of block:
+ * unbonding releases due at this height, the proposer's fees, at the last block of an epoch the
+ * storage and bandwidth settlement and the epoch's minting (chain/storage.ts, chain/bandwidth.ts,
+ * chain/rewards.ts), the validator-set rotation (chain/staking.ts) and the chain counters; at the
+ * first block of an epoch the new chain seed becomes the epoch's challenge seed (chain/epoch.ts)
+ * and every relay is assigned its witnesses for the epoch (chain/bandwidth.ts).
  *
  * A transaction is either invalid (bad signature, wrong nonce, fee below the minimum, cannot pay
  * its fee, unknown operation: TxError, and a block containing it is invalid) or executes: the fee
@@ -33,6 +34,7 @@ import { executePaychOp, PaychError } from "./paych.ts";
 import { isFirstBlockOfEpoch, isLastBlockOfEpoch } from "./epoch.ts";
 import { endEpoch, recordEpochSeed } from "./rewards.ts";
 import { executeStorageOp, StorageError } from "./storage.ts";
+import { assignRelays, BandwidthError, executeBandwidthOp } from "./bandwidth.ts";
 import { applyEvidence, executeStakingOp, prunePunished, queueUnbonding, releaseUnbonding, rotateValidatorSets, trackDowntime } from "./staking.ts";
 import { ChainState, StateWriter, validatorsHash, type StateChange } from "./state.ts";
 import { TxError, TxErrorCode, validateTxBasic, type SignedTx } from "./tx.ts";
@@ -89,7 +91,7 @@ function executeTx(w: StateWriter, tx: SignedTx, ctx: BlockContext): Receipt {
     executeOp(w, tx, ctx);
     return { txHash: tx.hash, ok: true, code: "", fee: tx.fee };
   } catch (e) {
-    if (!(e instanceof ExecError) && !(e instanceof PaychError) && !(e instanceof StorageError)) throw e;
+    if (!(e instanceof ExecError) && !(e instanceof PaychError) && !(e instanceof StorageError) && !(e instanceof BandwidthError)) throw e;
     w.revert(cp);
     events.length = eventsBefore;
     return { txHash: tx.hash, ok: false, code: e.code, fee: tx.fee };
@@ -127,6 +129,9 @@ function executeOp(w: StateWriter, tx: SignedTx, ctx: BlockContext): void {
     case "storage.proof":
       executeStorageOp(w, ctx, tx, op, tx.chainId);
       return;
+    case "bandwidth.attest":
+      executeBandwidthOp(w, ctx, tx, op, tx.chainId);
+      return;
     case "unknown":
       // validateTxBasic rejects these before execution; reaching here is a programming error.
       throw new TxError(TxErrorCode.UNKNOWN_OPERATION, `operation ${op.code} cannot execute`);
@@ -161,7 +166,8 @@ function beginBlock(w: StateWriter, ctx: BlockContext, evidence: readonly Eviden
 /**
  * The end of a block: this block's unbonding queue, the releases due at its height, pruning of
  * expired punished records, the proposer's fees, the end of the epoch at its last block, the
- * validator-set rotation, the epoch seed at an epoch's first block, the chain counters.
+ * validator-set rotation, the epoch seed and the relays' witness assignment at an epoch's first
+ * block, the chain counters.
  */
 function finishBlock(w: StateWriter, ctx: BlockContext, proposer: Uint8Array, time: bigint, seedSig: Uint8Array): void {
   queueUnbonding(w, ctx);
@@ -175,7 +181,10 @@ function finishBlock(w: StateWriter, ctx: BlockContext, proposer: Uint8Array, ti
   rotateValidatorSets(w, ctx);
   const meta = w.meta();
   const seed = nextSeed(meta.seed, seedSig);
-  if (isFirstBlockOfEpoch(ctx.height, ctx.params.epochLength)) recordEpochSeed(w, ctx, seed);
+  if (isFirstBlockOfEpoch(ctx.height, ctx.params.epochLength)) {
+    recordEpochSeed(w, ctx, seed);
+    assignRelays(w, ctx, seed);
+  }
   w.setMeta({ ...meta, height: ctx.height, time, seed, minted: addU64(meta.minted, ctx.minted), burned: addU64(meta.burned, ctx.burned) });
 }
 

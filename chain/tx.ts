@@ -17,7 +17,10 @@ import { MAX_VALIDATOR_NAME_LENGTH } from "./state.ts";
 import { CHANNEL_ID_LENGTH, invalidPaychOp, voucherFromValue, voucherValue, type Voucher } from "./paych.ts";
 import { invalidStorageOp, MAX_CHALLENGES_PER_DEAL, MAX_MULTIADDR_LENGTH } from "./storage.ts";
 import { dealTermsFromValue, dealTermsValue, type DealTerms } from "./storage-records.ts";
+import { invalidBandwidthOp } from "./bandwidth.ts";
+import { attestationFromValue, attestationValue } from "./bandwidth-records.ts";
 import { MAX_CHUNK_SIZE, MAX_PATH_LENGTH, type ChunkProof } from "../proofs/storage.ts";
+import type { Attestation } from "../proofs/bandwidth.ts";
 
 /** Operation codes: the room for every operation of DESIGN.md section 4. */
 export const OpCode = {
@@ -74,6 +77,8 @@ export const OP_NAMES: Readonly<Record<number, string>> = {
  *   storage.deal        [6, terms, providerSignature(64)]
  *                       terms = [provider(32), root(32), size, chunkSize, pricePerEpoch, durationEpochs, collateral, expiresAtHeight]
  *   storage.proof       [7, deal(32), epoch, [[index, chunk(<= 64 KiB), [hash(32), ...(<= 40)]], ...(<= 12)]]
+ *   bandwidth.attest    [8, relay(32), epoch, bytes, throughput, latency, witness(32), signature(64)]
+ *                       chain/bandwidth.ts; any sender, the witness's signature is what counts
  */
 export type Operation =
   | { readonly type: "transfer"; readonly to: Uint8Array; readonly amount: bigint }
@@ -91,6 +96,7 @@ export type Operation =
   | { readonly type: "provider.exit" }
   | { readonly type: "storage.deal"; readonly terms: DealTerms; readonly providerSignature: Uint8Array }
   | { readonly type: "storage.proof"; readonly deal: Uint8Array; readonly epoch: bigint; readonly chunks: readonly ChunkProof[] }
+  | { readonly type: "bandwidth.attest"; readonly attestation: Attestation }
   /** Any operation this version does not execute: kept decoded so it can be rejected with a reason. */
   | { readonly type: "unknown"; readonly code: number; readonly args: readonly CborValue[] };
 
@@ -161,6 +167,8 @@ function encodeOp(op: Operation): CborValue[] {
       return [OpCode.STORAGE_DEAL, dealTermsValue(op.terms), op.providerSignature];
     case "storage.proof":
       return [OpCode.STORAGE_PROOF, op.deal, u64(op.epoch), op.chunks.map((c): CborValue => [u64(c.index), c.chunk, [...c.path]])];
+    case "bandwidth.attest":
+      return [OpCode.BANDWIDTH_ATTEST, ...(attestationValue(op.attestation) as CborValue[])];
     case "unknown":
       return [op.code, ...op.args];
   }
@@ -244,6 +252,9 @@ function decodeOp(v: CborValue): Operation {
         }),
       };
     }
+    case OpCode.BANDWIDTH_ATTEST:
+      asArray(v, "bandwidth.attest", 8);
+      return { type: "bandwidth.attest", attestation: attestationFromValue(arr.slice(1), "bandwidth.attest") };
     default:
       return { type: "unknown", code, args: arr.slice(1) };
   }
@@ -332,6 +343,11 @@ export function validateTxBasic(tx: SignedTx, chainId: string): void {
       if (reason !== undefined) throw new TxError(TxErrorCode.INVALID_OPERATION, reason);
       break;
     }
+    case "bandwidth.attest": {
+      const reason = invalidBandwidthOp(tx.op);
+      if (reason !== undefined) throw new TxError(TxErrorCode.INVALID_OPERATION, reason);
+      break;
+    }
     case "unknown": {
       const name = OP_NAMES[tx.op.code];
       throw new TxError(TxErrorCode.UNKNOWN_OPERATION, name ? `operation "${name}" is not enabled on this chain yet` : `unknown operation code ${tx.op.code}`, { op: tx.op.code });
@@ -365,6 +381,7 @@ function verifyTxSignature(tx: SignedTx): boolean {
   return true;
 }
 
+
 export function opName(op: Operation): string {
   return op.type === "unknown" ? (OP_NAMES[op.code] ?? `op#${op.code}`) : op.type;
 }
@@ -378,6 +395,12 @@ export function txParticipants(tx: TxBody): Uint8Array[] {
       return Buffer.compare(tx.op.payee, tx.sender) === 0 ? [tx.sender] : [tx.sender, tx.op.payee];
     case "storage.deal":
       return Buffer.compare(tx.op.terms.provider, tx.sender) === 0 ? [tx.sender] : [tx.sender, tx.op.terms.provider];
+    case "bandwidth.attest": {
+      // the witness and the relay: their history shows the attestation whoever carried it
+      const out = [tx.sender];
+      for (const k of [tx.op.attestation.witness, tx.op.attestation.relay]) if (!out.some((x) => Buffer.compare(x, k) === 0)) out.push(k);
+      return out;
+    }
     case "stake":
     case "unstake":
     case "validator.register":

@@ -16,6 +16,7 @@ import { SparseMerkleTree } from "../chain/smt.ts";
 import { genesisEpochRecord } from "../chain/epoch.ts";
 import { encodeEpochRecord } from "../chain/storage-records.ts";
 import { MAX_CHALLENGES_PER_DEAL } from "../chain/storage.ts";
+import { MAX_MIN_PROBE_BYTES, MAX_WITNESSES_PER_RELAY } from "../chain/bandwidth.ts";
 import { isValidValidatorName } from "../chain/tx.ts";
 import { toHex } from "../chain/bytes.ts";
 
@@ -78,6 +79,10 @@ export const genesisFileSchema = z.strictObject({
     missSlashBps: bps,
     maxMissedProofs: z.int().min(1).max(1000),
     reputationWindowEpochs: z.int().min(1).max(1000),
+    witnessesPerRelay: z.int().min(1).max(MAX_WITNESSES_PER_RELAY),
+    attestQuorum: z.int().min(1).max(MAX_WITNESSES_PER_RELAY),
+    minProbeBytes: z.int().min(1).max(MAX_MIN_PROBE_BYTES),
+    attestSlashBps: bps,
   }),
 });
 export type GenesisFile = z.input<typeof genesisFileSchema>;
@@ -132,6 +137,7 @@ export function validateAndComplete(input: unknown): Genesis {
   if (p.downtimeMinSigned > p.downtimeWindow) problems.push(`params.downtimeMinSigned: ${p.downtimeMinSigned} exceeds downtimeWindow ${p.downtimeWindow}`);
   const shares = p.storageShareBps + p.bandwidthShareBps + p.validatorShareBps;
   if (shares !== 10_000) problems.push(`params: storageShareBps + bandwidthShareBps + validatorShareBps is ${shares}, must be 10000`);
+  if (p.attestQuorum > p.witnessesPerRelay) problems.push(`params.attestQuorum: ${p.attestQuorum} exceeds witnessesPerRelay ${p.witnessesPerRelay}`);
   if (f.validators.length > p.maxValidators) problems.push(`validators: ${f.validators.length} validators exceed params.maxValidators ${p.maxValidators}`);
   f.validators.forEach((v, i) => {
     if (BigInt(v.power) < BigInt(p.minValidatorStake)) problems.push(`validators.${i}.power: below params.minValidatorStake ${p.minValidatorStake}`);
@@ -167,6 +173,10 @@ export function validateAndComplete(input: unknown): Genesis {
     missSlashBps: p.missSlashBps,
     maxMissedProofs: p.maxMissedProofs,
     reputationWindowEpochs: p.reputationWindowEpochs,
+    witnessesPerRelay: p.witnessesPerRelay,
+    attestQuorum: p.attestQuorum,
+    minProbeBytes: p.minProbeBytes,
+    attestSlashBps: p.attestSlashBps,
   };
   const genesisTime = BigInt(Date.parse(f.genesisTime));
   const hash = taggedHash(
@@ -182,7 +192,7 @@ export function validateAndComplete(input: unknown): Genesis {
         params.evidenceMaxAgeBlocks, params.downtimeWindow, params.downtimeMinSigned, params.downtimeJailBlocks,
         u64(params.emissionPerEpoch), params.emissionDecayBps, params.storageShareBps, params.bandwidthShareBps, params.validatorShareBps,
         params.challengesPerDeal, params.maxDealEpochs, u64(params.collateralPerByte), params.missSlashBps, params.maxMissedProofs,
-        params.reputationWindowEpochs,
+        params.reputationWindowEpochs, params.witnessesPerRelay, params.attestQuorum, params.minProbeBytes, params.attestSlashBps,
       ],
     ]),
   );

@@ -25,7 +25,10 @@ import { withDiscover } from "../rpc/openrpc.ts";
 import { startRpcServer, type RpcRateLimit, type RpcServer, type RpcToken } from "../rpc/server.ts";
 import { subscriptionMethodStubs, Subscriptions } from "../rpc/ws.ts";
 import { encodeInput } from "../chain/consensus/messages.ts";
-import { encodeEvidence } from "../chain/evidence.ts";
+import { duplicateAttestationEvidence, encodeEvidence, type Evidence } from "../chain/evidence.ts";
+import { BandwidthErrorCode, conflictingAttestation } from "../chain/bandwidth.ts";
+import type { Block } from "../chain/block.ts";
+import type { Receipt } from "../chain/transition.ts";
 import { P2PHost } from "../p2p/host.ts";
 import { consensusHandlers, poolHandlers, topicNames, txTopic } from "../p2p/gossip.ts";
 import { loadOrCreatePeerKey } from "../p2p/peer-key.ts";
@@ -34,7 +37,7 @@ import { PeerMisbehaviour } from "../p2p/host.ts";
 import { BlockSync, storeBlockSource, syncHandler, syncProtocol } from "../p2p/sync.ts";
 import { ConsensusDriver } from "./driver.ts";
 import { readKeyFile, writeKeyFile } from "./keyring.ts";
-import { createNodeMetrics } from "./metrics.ts";
+import { createNodeMetrics, proofSamples } from "./metrics.ts";
 import { DurableSigner } from "./signer.ts";
 import { VerifyPool } from "./verify-pool.ts";
 
@@ -57,7 +60,7 @@ export interface NodeOptions {
   rpcTokens?: RpcToken[];
   /** The key paych_redeem signs with: the payee account of the services this node settles for. */
   serviceKey?: KeyPair;
-  /** Per-client-IP limit on RPC POSTs (default defaultRpcRateLimit); false: none. */
+  /** Per-client-IP limit on RPC POSTs, and per-connection on WebSocket messages (default defaultRpcRateLimit); false: none. */
   rpcRateLimit?: RpcRateLimit | false;
   /** libp2p listen multiaddrs (default DEFAULT_P2P_LISTEN); the peer key is <home>/p2p.key. */
   p2pListen?: string[];
@@ -164,6 +167,28 @@ export class CloudcoinNode {
       };
       // Set once the p2p host exists: asks a random peer for the height's messages (p2p/catchup.ts).
       let askForMissed: (height: bigint) => void = () => undefined;
+      // Evidence this node found: pooled for its own proposals and gossiped. Throws EvidenceError if invalid.
+      const reportEvidence = (ev: Evidence): boolean => {
+        const added = evidencePool.add(ev, headState(), store.head.height, genesis.chainId, genesis.params);
+        if (added) publish(topics.evidence, encodeEvidence(ev));
+        return added;
+      };
+      // A bandwidth.attest that failed as a duplicate with other measurements than the stored one is a double attestation.
+      const reportDoubleAttestations = (block: Block, receipts: readonly Receipt[], after: ChainState): void => {
+        receipts.forEach((r, i) => {
+          const op = block.txs[i]?.op;
+          if (r.ok || r.code !== BandwidthErrorCode.ATTEST_DUPLICATE || op?.type !== "bandwidth.attest") return;
+          const stored = conflictingAttestation(after, op.attestation);
+          if (!stored) return;
+          try {
+            if (reportEvidence(duplicateAttestationEvidence(genesis.chainId, stored, op.attestation))) {
+              blockLog.warn({ witness: toHex(op.attestation.witness), relay: toHex(op.attestation.relay), epoch: Number(op.attestation.epoch) }, "double attestation: evidence pooled");
+            }
+          } catch (e) {
+            blockLog.debug({ code: (e as { code?: string }).code }, "a duplicate attestation is not valid evidence");
+          }
+        });
+      };
       // WebSocket subscribers (rpc/ws.ts), fed every finalized block from onCommit.
       const subscriptions = new Subscriptions({}, root.child({ module: "ws" }));
       driver = new ConsensusDriver<unknown>(
@@ -181,11 +206,12 @@ export class CloudcoinNode {
           broadcast: (input) => publish(input.type === "proposal" ? topics.proposal : topics.vote, encodeInput(input)),
           onEvidence: (ev) => publish(topics.evidence, encodeEvidence(ev)),
           onTimeout: (height) => askForMissed(height),
-          onCommit: (block, result, _state, commit) => {
+          onCommit: (block, result, after, commit) => {
+            reportDoubleAttestations(block, result.receipts, after);
             const failed = result.receipts.filter((r) => !r.ok).length;
             metrics.recordCommit({
               height: block.header.height, timeMs: block.header.time, round: commit.round,
-              txsOk: result.receipts.length - failed, txsFailed: failed, evidence: block.evidence.length,
+              txsOk: result.receipts.length - failed, txsFailed: failed, evidence: block.evidence.length, proofs: proofSamples(block.txs, result.receipts),
             });
             blockLog.info({ height: Number(block.header.height), hash: toHex(block.hash), txs: block.txs.length, failed, stateRoot: toHex(block.header.stateRoot) }, "finalized block");
             subscriptions.publishBlock(block, result);
@@ -343,6 +369,7 @@ export class CloudcoinNode {
           sync: () => blockSync.status(),
         },
         evidencePool,
+        reportEvidence,
         consensusState: () => inspectConsensus(d.machineState as TendermintState),
         status: () => {
           const c = machine.describe(d.machineState as TendermintState);

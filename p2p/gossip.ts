@@ -65,6 +65,7 @@ const TX_REJECT = new Set<string>([
 const EVIDENCE_REJECT = new Set<string>([
   EvidenceErrorCode.MALFORMED, EvidenceErrorCode.BAD_SIGNATURE, EvidenceErrorCode.DIFFERENT_VALIDATORS, EvidenceErrorCode.DIFFERENT_HEIGHTS,
   EvidenceErrorCode.DIFFERENT_ROUNDS, EvidenceErrorCode.DIFFERENT_TYPES, EvidenceErrorCode.SAME_BLOCK, EvidenceErrorCode.NOT_CANONICAL,
+  EvidenceErrorCode.DIFFERENT_WITNESSES, EvidenceErrorCode.DIFFERENT_RELAYS, EvidenceErrorCode.DIFFERENT_EPOCHS, EvidenceErrorCode.SAME_ATTESTATION,
 ]);
 
 /** Messages beyond this many rounds past ours are ignored: proposerIndex costs O(round). */

@@ -45,6 +45,11 @@ export interface RpcContext {
   readonly mempool: { readonly size: number; readonly bytes: number; get(hash: Uint8Array): SignedTx | undefined };
   /** Evidence waiting for a block. */
   readonly evidencePool: { list(): Evidence[] };
+  /**
+   * Pools and gossips evidence this node found (a double attestation seen by proof_submitBandwidth):
+   * true if newly pooled; throws EvidenceError if it is invalid. Absent: not reported.
+   */
+  readonly reportEvidence?: (ev: Evidence) => boolean;
   /** The consensus engine's view of the height in progress. */
   consensusState(): TendermintInspection;
   /** Decodes, validates and admits a transaction to the mempool; throws a CodedError with the reason. */

@@ -49,5 +49,9 @@ export const eventSchema = z.discriminatedUnion("kind", [
     kind: z.literal("reward"), epoch: count, to: address, amount: decimal, pool: z.enum(["storage", "bandwidth", "validator"]), basis: decimal,
     reputationBps: z.int().min(0).max(10_000),
   }),
+  z.object({ kind: z.literal("bandwidthAssign"), relay: address, epoch: count, witnesses: z.array(address) }),
+  z.object({ kind: z.literal("bandwidthAttest"), ...txEvent, relay: address, epoch: count, witness: address, throughput: decimal }),
+  z.object({ kind: z.literal("bandwidthCredit"), relay: address, epoch: count, attestations: count, credited: decimal }),
+  z.object({ kind: z.literal("attestSlash"), witness: address, relay: address, epoch: count, amount: decimal }),
 ]);
 export type EventJson = z.infer<typeof eventSchema>;

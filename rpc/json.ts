@@ -10,6 +10,7 @@ import { channelStatus, type Voucher } from "../chain/paych.ts";
 import type { Account, Channel } from "../chain/state.ts";
 import type { ChainEvent, Receipt } from "../chain/transition.ts";
 import { opName, type SignedTx } from "../chain/tx.ts";
+import type { Attestation } from "../chain/bandwidth.ts";
 import type { Evidence, SignedVote } from "../chain/evidence.ts";
 import { epochOfHeight } from "../chain/epoch.ts";
 import {
@@ -74,7 +75,11 @@ export interface OpJson {
   deal?: string;
   epoch?: number;
   chunks?: { index: string; length: number; pathLength: number }[];
+  // bandwidth.attest
+  attestation?: AttestationJson;
 }
+
+export type AttestationJson = ReturnType<typeof attestationJson>;
 
 export interface DealTermsJson {
   provider: string;
@@ -156,6 +161,8 @@ function opJson(op: SignedTx["op"]): OpJson {
         type: op.type, deal: toHex(op.deal), epoch: Number(op.epoch),
         chunks: op.chunks.map((c) => ({ index: c.index.toString(), length: c.chunk.length, pathLength: c.path.length })),
       };
+    case "bandwidth.attest":
+      return { type: op.type, attestation: attestationJson(op.attestation) };
     case "unknown":
       return { type: opName(op), code: op.code };
   }
@@ -188,8 +195,18 @@ function voteJson(v: SignedVote) {
   return { type: v.type, height: Number(v.height), round: v.round, blockHash: v.blockHash ? toHex(v.blockHash) : null, validator: toAddress(v.validator), signature: toHex(v.signature) };
 }
 
+/** An attestation: addresses, decimal strings for bytes (bytes), throughput (bytes/s) and latency (µs). */
+export function attestationJson(a: Attestation) {
+  return {
+    relay: toAddress(a.relay), epoch: Number(a.epoch), bytes: a.bytes.toString(), throughput: a.throughput.toString(), latency: a.latency.toString(),
+    witness: toAddress(a.witness), signature: toHex(a.signature),
+  };
+}
+
 export function evidenceJson(e: Evidence) {
-  return { kind: e.kind, voteA: voteJson(e.voteA), voteB: voteJson(e.voteB) };
+  return e.kind === "duplicateVote"
+    ? { kind: e.kind, voteA: voteJson(e.voteA), voteB: voteJson(e.voteB) }
+    : { kind: e.kind, a: attestationJson(e.a), b: attestationJson(e.b) };
 }
 
 export function accountJson(publicKey: Uint8Array, a: Account) {
@@ -269,6 +286,14 @@ export function eventJson(e: ChainEvent) {
       };
     case "reward":
       return { kind: e.kind, epoch: Number(e.epoch), to: toAddress(e.to), amount: e.amount.toString(), pool: e.pool, basis: e.basis.toString(), reputationBps: e.reputationBps };
+    case "bandwidthAssign":
+      return { kind: e.kind, relay: toAddress(e.relay), epoch: Number(e.epoch), witnesses: e.witnesses.map(toAddress) };
+    case "bandwidthAttest":
+      return { kind: e.kind, txHash: toHex(e.txHash), relay: toAddress(e.relay), epoch: Number(e.epoch), witness: toAddress(e.witness), throughput: e.throughput.toString() };
+    case "bandwidthCredit":
+      return { kind: e.kind, relay: toAddress(e.relay), epoch: Number(e.epoch), attestations: e.attestations, credited: e.credited.toString() };
+    case "attestSlash":
+      return { kind: e.kind, witness: toAddress(e.witness), relay: toAddress(e.relay), epoch: Number(e.epoch), amount: e.amount.toString() };
   }
 }
 

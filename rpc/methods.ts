@@ -13,6 +13,7 @@ import type { RpcContext } from "./context.ts";
 import { blockJson, channelJson, evidenceJson, headerJson, receiptJson, txJson } from "./json.ts";
 import { accountView } from "./views.ts";
 import { defineMethod, type MethodTable } from "./table.ts";
+import { bandwidthMethods } from "./bandwidth-methods.ts";
 import { storageMethods } from "./storage-methods.ts";
 
 export const RpcAppErrorCode = {
@@ -41,6 +42,9 @@ const headerSchema = z.object({
   parentHash: z.string(), proposer: z.string(), txRoot: z.string(), evidenceRoot: z.string(), receiptsRoot: z.string(), stateRoot: z.string(),
   lastCommitHash: z.string(), validatorsHash: z.string(), seedSig: z.string(),
 });
+const attestationSchema = z.object({
+  relay: z.string(), epoch: z.number(), bytes: z.string(), throughput: z.string(), latency: z.string(), witness: z.string(), signature: z.string(),
+});
 const voucherJsonSchema = z.object({ channel: z.string(), amount: decimal, nonce: decimal, signature: z.string() });
 const txSchema = z.object({
   hash: z.string(), sender: z.string(), nonce: decimal, fee: decimal,
@@ -53,6 +57,7 @@ const txSchema = z.object({
     }).optional(),
     providerSignature: z.string().optional(), deal: z.string().optional(), epoch: z.number().optional(),
     chunks: z.array(z.object({ index: decimal, length: z.number(), pathLength: z.number() })).optional(),
+    attestation: attestationSchema.optional(),
   }),
   signature: z.string(), size: z.number(),
 });
@@ -62,7 +67,10 @@ const commitSchema = z.object({
   signatures: z.array(z.object({ validatorIndex: z.number(), signature: z.string() })),
 });
 const voteSchema = z.object({ type: z.number(), height: z.number(), round: z.number(), blockHash: z.string().nullable(), validator: z.string(), signature: z.string() });
-const evidenceSchema = z.object({ kind: z.string(), voteA: voteSchema, voteB: voteSchema });
+const evidenceSchema = z.union([
+  z.object({ kind: z.literal("duplicateVote"), voteA: voteSchema, voteB: voteSchema }),
+  z.object({ kind: z.literal("duplicateAttestation"), a: attestationSchema, b: attestationSchema }),
+]);
 const blockSchema = z.object({
   header: headerSchema,
   txs: z.union([z.array(z.string()), z.array(txSchema)]),
@@ -454,6 +462,7 @@ export const methods = {
 
   // providers, deals, challenges, storage proofs, the emission (rpc/storage-methods.ts)
   ...storageMethods,
+  ...bandwidthMethods,
 } satisfies MethodTable<RpcContext>;
 
 export type Methods = typeof methods;

@@ -37,7 +37,7 @@ const decimal = z.string().regex(/^(0|[1-9][0-9]*)$/);
 const epochParam = z.union([z.int().min(0), z.string().regex(/^(0|[1-9][0-9]{0,18})$/)]).transform((v) => BigInt(v));
 const limit = z.int().min(1).max(MAX_STORAGE_PAGE).default(20);
 
-const providerSchema = z.object({
+export const providerSchema = z.object({
   address: z.string(), kind: z.enum(["storage", "bandwidth"]), status: z.enum(["active", "exiting", "exited"]),
   collateral: decimal, locked: decimal, freeCollateral: decimal, capacity: decimal, used: decimal, multiaddr: z.string(),
   registeredAt: z.number(), activeDeals: z.number(), banned: z.boolean(), bannedUntil: z.number(), strikes: z.number(), reputationBps: z.number(),

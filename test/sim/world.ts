@@ -215,12 +215,10 @@ const bodyIds = new WeakMap<Block, string>();
 const hex8 = (b: Uint8Array | null): string => (b === null ? "nil" : toHex(b.subarray(0, 4)));
 const valueKey = (b: Uint8Array | null): string => (b === null ? "nil" : toHex(b));
 const evidenceId = (e: Evidence): string => toHex(evidenceHash(e));
-/** What the ledger punishes once: (validator, height). */
+/** What the ledger punishes once: (validator, height), or (witness, relay, epoch). */
 const subjectKey = (validator: Uint8Array, height: bigint): string => `${toHex(validator).slice(0, 16)}@${height}`;
-const evidenceKey = (e: Evidence): string => {
-  const s = evidenceSubject(e);
-  return subjectKey(s.validator, s.height);
-};
+const evidenceKey = (e: Evidence): string =>
+  e.kind === "duplicateVote" ? subjectKey(e.voteA.validator, e.voteA.height) : `${toHex(e.a.witness).slice(0, 16)}:${toHex(e.a.relay).slice(0, 16)}@e${e.a.epoch}`;
 const voteTag = (v: Vote): string => `V${v.type}.${v.height}.${v.round}.${v.validatorIndex}.${hex8(v.blockHash)}`;
 const proposalTag = (p: Proposal): string => `P${p.height}.${p.round}.${p.polRound}.${hex8(p.block.hash)}`;
 
@@ -777,7 +775,7 @@ export class World {
     }
     const head = entry.block.header.height;
     for (const [id, ev] of node.disk.evidence) {
-      if (evidenceSubject(ev).height > head) continue;
+      if (evidenceSubject(ev, this.fx.genesis.params.epochLength).height > head) continue;
       try {
         verifyEvidence(entry.state, ev, this.chainId, this.fx.genesis.params, head + 1n);
       } catch (e) {
@@ -955,7 +953,7 @@ export class World {
     const id = evidenceId(ev);
     if (node.disk.evidence.has(id) || node.disk.punished.has(evidenceKey(ev))) return;
     try {
-      if (evidenceSubject(ev).height > node.head) validateEvidenceBasic(ev, this.chainId);
+      if (evidenceSubject(ev, this.fx.genesis.params.epochLength).height > node.head) validateEvidenceBasic(ev, this.chainId);
       else verifyEvidence(this.#stateOf(node), ev, this.chainId, this.fx.genesis.params, node.head + 1n);
     } catch (e) {
       if (!(e instanceof EvidenceError)) throw e;

@@ -1,0 +1,138 @@
+/**
+ * Proof of bandwidth, the pure parts (DESIGN.md section 7): the attestation a witness signs, the
+ * witness assignment anyone can recompute from an epoch seed, and the credited throughput. No I/O
+ * and no state: the state transition (chain/bandwidth.ts), the probe protocol and the RPC share
+ * these rules.
+ *
+ *   attestation  witness W probed relay R in epoch e: `bytes` downloaded, `throughput` (bytes per
+ *                second), `latency` (microseconds). W signs
+ *                  H("cloudcoin/attest/v1", cbor[chainId, R, u64 e, u64 bytes, u64 throughput, u64 latency, W])
+ *   assignment   weighted sampling without replacement by successive draws, over candidates sorted
+ *                by key with positive weights (total T, the relay's own weight included):
+ *                  draw i = 0, 1, 2, ...: r_i = (H("cloudcoin/witness/v1", seed || R || u32be(i)) as a
+ *                  256-bit big-endian integer) mod T; the candidate whose cumulative-weight interval
+ *                  [prefix_{j-1}, prefix_j) holds r_i is drawn, unless it is R itself or already chosen
+ *                  (then the draw is skipped).
+ *                Stops at w chosen. With at most w eligible candidates (all but R) all of them are
+ *                returned in key order without drawing. After 64*w + eligible draws (only reachable
+ *                with extreme weight skew) the rest is filled with the remaining eligible candidates
+ *                by weight descending, then key ascending. The result is in draw order.
+ *   credit       with at least `quorum` attestations: the lower median of their throughputs (sorted
+ *                ascending, index floor((n-1)/2)), capped at the relay's capacity; else 0. A minority
+ *                of lying witnesses, high or low, cannot move a median.
+ */
+import { compareBytes, equalBytes, toHex, u32be } from "../chain/bytes.ts";
+import { encode, u64 } from "../chain/codec.ts";
+import { Tag, taggedHash } from "../chain/hash.ts";
+import { verify, type KeyPair } from "../chain/keys.ts";
+
+/** A witness's signed measurement of a relay in an epoch. */
+export interface Attestation {
+  readonly relay: Uint8Array;
+  readonly epoch: bigint;
+  /** Bytes the probe downloaded. */
+  readonly bytes: bigint;
+  /** Bytes per second. */
+  readonly throughput: bigint;
+  /** Microseconds. */
+  readonly latency: bigint;
+  readonly witness: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/** What a witness measures: an attestation without its signer and signature. */
+export type AttestationFields = Pick<Attestation, "relay" | "epoch" | "bytes" | "throughput" | "latency">;
+
+/** What `witness` signs for the measurement; the chain id keeps it worthless on any other chain. */
+export function attestSignBytes(chainId: string, a: Omit<Attestation, "signature" | "witness"> & { witness: Uint8Array }): Uint8Array {
+  return taggedHash(Tag.ATTESTATION, encode([chainId, a.relay, u64(a.epoch), u64(a.bytes), u64(a.throughput), u64(a.latency), a.witness]));
+}
+
+export function signAttestation(chainId: string, witnessKey: KeyPair, fields: AttestationFields): Attestation {
+  const unsigned = { relay: fields.relay, epoch: fields.epoch, bytes: fields.bytes, throughput: fields.throughput, latency: fields.latency, witness: witnessKey.publicKey };
+  return { ...unsigned, signature: witnessKey.sign(attestSignBytes(chainId, unsigned)) };
+}
+
+export function verifyAttestationSignature(chainId: string, a: Attestation): boolean {
+  return verify(a.witness, attestSignBytes(chainId, a), a.signature);
+}
+
+/** Whether two attestations report different measurements (bytes, throughput or latency). */
+export function measurementsDiffer(a: Pick<Attestation, "bytes" | "throughput" | "latency">, b: Pick<Attestation, "bytes" | "throughput" | "latency">): boolean {
+  return a.bytes !== b.bytes || a.throughput !== b.throughput || a.latency !== b.latency;
+}
+
+/** A possible witness and its weight (stake, collateral). */
+export interface WitnessCandidate {
+  readonly key: Uint8Array;
+  readonly weight: bigint;
+}
+
+/** Draws per witness before the fallback (see the module comment). */
+export const WITNESS_DRAWS_PER_SLOT = 64;
+
+/** The first index whose prefix sum exceeds r (prefix is strictly increasing, r < its last element). */
+function upperBound(prefix: readonly bigint[], r: bigint): number {
+  let lo = 0;
+  let hi = prefix.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (prefix[mid]! > r) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/**
+ * The `w` witnesses of `relay` for the epoch of `seed` (see the module comment), in draw order.
+ * `candidates` must be sorted by key, without duplicates, with positive weights (RangeError
+ * otherwise); the relay may be among them (it is never drawn).
+ */
+export function assignWitnesses(seed: Uint8Array, relay: Uint8Array, candidates: readonly WitnessCandidate[], w: number): Uint8Array[] {
+  let total = 0n;
+  const prefix: bigint[] = [];
+  let relayIndex = -1;
+  candidates.forEach((c, i) => {
+    if (c.weight <= 0n) throw new RangeError(`witness candidate ${i} has weight ${c.weight}`);
+    if (i > 0 && compareBytes(candidates[i - 1]!.key, c.key) >= 0) throw new RangeError("witness candidates must be sorted by key, without duplicates");
+    if (equalBytes(c.key, relay)) relayIndex = i;
+    total += c.weight;
+    prefix.push(total);
+  });
+  if (!Number.isSafeInteger(w) || w <= 0) return [];
+  const eligible = candidates.length - (relayIndex >= 0 ? 1 : 0);
+  if (eligible <= w) return candidates.filter((_, i) => i !== relayIndex).map((c) => c.key);
+
+  // only looked up: the output order is the draw order
+  const chosen = new Set<number>();
+  const out: Uint8Array[] = [];
+  const maxDraws = WITNESS_DRAWS_PER_SLOT * w + eligible;
+  for (let counter = 0; out.length < w && counter < maxDraws; counter++) {
+    const r = BigInt(`0x${toHex(taggedHash(Tag.WITNESS, seed, relay, u32be(counter)))}`) % total;
+    const i = upperBound(prefix, r);
+    if (i === relayIndex || chosen.has(i)) continue;
+    chosen.add(i);
+    out.push(candidates[i]!.key);
+  }
+  if (out.length < w) {
+    const rest = candidates
+      .filter((_, i) => i !== relayIndex && !chosen.has(i))
+      .sort((a, b) => (a.weight !== b.weight ? (a.weight > b.weight ? -1 : 1) : compareBytes(a.key, b.key)));
+    for (const c of rest.slice(0, w - out.length)) out.push(c.key);
+  }
+  return out;
+}
+
+/** The lower median: sorted ascending, the element at floor((n-1)/2). RangeError for no value. */
+export function lowerMedian(values: readonly bigint[]): bigint {
+  if (values.length === 0) throw new RangeError("the median of nothing");
+  const sorted = [...values].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+/** The throughput a relay is credited with for an epoch (see the module comment). */
+export function creditedThroughput(throughputs: readonly bigint[], quorum: number, capacity: bigint): bigint {
+  if (throughputs.length === 0 || throughputs.length < quorum) return 0n;
+  const median = lowerMedian(throughputs);
+  return median < capacity ? median : capacity;
+}

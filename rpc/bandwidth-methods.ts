@@ -1,0 +1,170 @@
+/**
+ * The proof-of-bandwidth part of the method table (DESIGN.md sections 7 and 10), spread into
+ * `methods` (rpc/methods.ts): witness assignments, relays, attestations, and submitting an
+ * attestation. Everything is read from the head state, which keeps the records of the last
+ * BANDWIDTH_RECORD_EPOCHS epochs (chain/bandwidth.ts); lists page by an exclusive cursor (a relay
+ * address) with the same hard cap as the storage lists.
+ *
+ * "The current epoch" is the epoch of the block being built (head + 1): its witnesses are known
+ * from its first block on, and attestations for it are taken until its last block.
+ */
+import { z } from "zod";
+import { compareBytes, fromHex, toHex } from "../chain/bytes.ts";
+import { BANDWIDTH_RECORD_EPOCHS, BandwidthError, BandwidthErrorCode, checkAttestation, conflictingAttestation, listAssignments, readRelayEpoch, attestationOf, type RelayEpoch } from "../chain/bandwidth.ts";
+import { CodedError } from "../chain/errors.ts";
+import { firstHeightOfEpoch, proofWindow } from "../chain/epoch.ts";
+import { duplicateAttestationEvidence } from "../chain/evidence.ts";
+import { fromAddress, isAddress, toAddress } from "../chain/keys.ts";
+import { ProviderKind, readProvider } from "../chain/storage.ts";
+import { decodeTx, validateTxBasic } from "../chain/tx.ts";
+import type { RpcContext } from "./context.ts";
+import { attestationJson, currentEpoch, providerJson } from "./json.ts";
+import { MAX_STORAGE_PAGE, providerSchema } from "./storage-methods.ts";
+import { defineMethod, type MethodTable } from "./table.ts";
+
+export const BandwidthRpcErrorCode = {
+  /** proof_submitBandwidth with a transaction whose operation is not bandwidth.attest. */
+  NOT_AN_ATTESTATION: "NOT_AN_ATTESTATION",
+} as const;
+
+const address = z.string().refine(isAddress, "must be a cc1... address");
+const decimal = z.string().regex(/^(0|[1-9][0-9]*)$/);
+const epochParam = z.union([z.int().min(0), z.string().regex(/^(0|[1-9][0-9]{0,18})$/)]).transform((v) => BigInt(v));
+const limit = z.int().min(1).max(MAX_STORAGE_PAGE).default(20);
+
+const attestationSchema = z.object({
+  relay: z.string(), epoch: z.number(), bytes: decimal, throughput: decimal, latency: decimal, witness: z.string(), signature: z.string(),
+});
+const currentSchema = z.object({ epoch: z.number(), witnesses: z.array(z.string()), attestations: z.number(), credited: decimal.nullable() });
+
+/** Whether the head state still holds `epoch`'s records (and has made them): the current one from its first block, and the few before it. */
+function recordsKept(ctx: RpcContext, epoch: bigint): boolean {
+  const current = currentEpoch(ctx.store.head.height, ctx.params);
+  const assigned = ctx.store.head.height >= firstHeightOfEpoch(epoch, ctx.params.epochLength);
+  return assigned && epoch <= current && epoch + BigInt(BANDWIDTH_RECORD_EPOCHS) > current;
+}
+
+function currentJson(r: RelayEpoch | undefined) {
+  return r ? { epoch: Number(r.epoch), witnesses: r.witnesses.map(toAddress), attestations: r.attestations.length, credited: r.credited === null ? null : r.credited.toString() } : null;
+}
+
+export const bandwidthMethods = {
+  bandwidth_getAssignments: defineMethod({
+    description:
+      "The witnesses the chain assigned to each relay in an epoch (default: the current one, the epoch of the next block), drawn from the epoch seed " +
+      "weighted by stake (chain/bandwidth.ts assignWitnesses: anyone can recompute them), with each relay's registered multiaddr; with `witness`, only " +
+      `the relays that witness must probe. Relays in key order, at most ${MAX_STORAGE_PAGE} a page; pass nextCursor back as cursor. ` +
+      `\`known\` is false before the epoch's first block and for epochs older than the last ${BANDWIDTH_RECORD_EPOCHS}.`,
+    params: z.object({ epoch: epochParam.optional(), witness: address.optional(), cursor: address.optional(), limit }),
+    result: z.object({
+      epoch: z.number(), known: z.boolean(), headHeight: z.number(), window: z.object({ from: z.number(), to: z.number() }),
+      witnessesPerRelay: z.number(), quorum: z.number(),
+      assignments: z.array(z.object({ relay: z.string(), multiaddr: z.string(), witnesses: z.array(z.string()) })), nextCursor: z.string().nullable(),
+    }),
+    permission: "read",
+    handler: (p, ctx: RpcContext) => {
+      const state = ctx.headState();
+      const head = ctx.store.head.height;
+      const epoch = p.epoch ?? currentEpoch(head, ctx.params);
+      const window = proofWindow(epoch, ctx.params.epochLength);
+      const known = recordsKept(ctx, epoch);
+      const witness = p.witness !== undefined ? fromAddress(p.witness) : undefined;
+      const after = p.cursor !== undefined ? fromAddress(p.cursor) : undefined;
+      const out: { relay: string; multiaddr: string; witnesses: string[] }[] = [];
+      let nextCursor: string | null = null;
+      if (known) {
+        for (const a of listAssignments(state, epoch)) {
+          if (after !== undefined && compareBytes(a.relay, after) <= 0) continue;
+          if (witness !== undefined && !a.witnesses.some((k) => compareBytes(k, witness) === 0)) continue;
+          if (out.length === p.limit) {
+            nextCursor = out[out.length - 1]!.relay;
+            break;
+          }
+          out.push({ relay: toAddress(a.relay), multiaddr: readProvider(state, a.relay)?.multiaddr ?? "", witnesses: a.witnesses.map(toAddress) });
+        }
+      }
+      return {
+        epoch: Number(epoch), known, headHeight: Number(head), window: { from: Number(window.from), to: Number(window.to) },
+        witnessesPerRelay: ctx.params.witnessesPerRelay, quorum: ctx.params.attestQuorum, assignments: out, nextCursor,
+      };
+    },
+  }),
+
+  bandwidth_getRelay: defineMethod({
+    description:
+      "A bandwidth relay at the head: its provider record (collateral, capacity in bytes/s, multiaddr, ban, reputation in bps) and its current epoch's " +
+      "witnesses, attestations accepted so far and credited throughput (null until the epoch is settled). Null if the address never registered as a relay.",
+    params: z.object({ address }),
+    result: providerSchema.extend({ current: currentSchema.nullable() }).nullable(),
+    permission: "read",
+    handler: (p, ctx: RpcContext) => {
+      const state = ctx.headState();
+      const key = fromAddress(p.address);
+      const pr = readProvider(state, key);
+      if (!pr || pr.kind !== ProviderKind.BANDWIDTH) return null;
+      const epoch = currentEpoch(ctx.store.head.height, ctx.params);
+      return { ...providerJson(pr, epoch, ctx.params), current: currentJson(readRelayEpoch(state, key, epoch)) };
+    },
+  }),
+
+  bandwidth_getAttestations: defineMethod({
+    description:
+      "The attestations accepted for a relay in an epoch, in inclusion order, with its assigned witnesses and, once the epoch is settled, the credited " +
+      `throughput (the lower median of at least quorum attestations, capped at the relay's capacity; 0 = not credited). \`known\` is false when the state ` +
+      `holds no record for them (not assigned in that epoch, the epoch has not begun, or it is older than the last ${BANDWIDTH_RECORD_EPOCHS}).`,
+    params: z.object({ relay: address, epoch: epochParam }),
+    result: z.object({
+      relay: z.string(), epoch: z.number(), known: z.boolean(), witnesses: z.array(z.string()), attestations: z.array(attestationSchema),
+      credited: decimal.nullable(), quorum: z.number(), punished: z.array(z.string()),
+    }),
+    permission: "read",
+    handler: (p, ctx: RpcContext) => {
+      const r = readRelayEpoch(ctx.headState(), fromAddress(p.relay), p.epoch);
+      return {
+        relay: p.relay, epoch: Number(p.epoch), known: r !== undefined, witnesses: r ? r.witnesses.map(toAddress) : [],
+        attestations: r ? r.attestations.map((e) => attestationJson(attestationOf(r, e))) : [], credited: r?.credited == null ? null : r.credited.toString(),
+        quorum: ctx.params.attestQuorum, punished: r ? r.punished.map(toAddress) : [],
+      };
+    },
+  }),
+
+  proof_submitBandwidth: defineMethod({
+    description:
+      "Submits a signed bandwidth.attest transaction (hex of its CBOR envelope) to the mempool, after checking it against the head state as the next block " +
+      "would (BANDWIDTH_* codes: unregistered relay, late, wrong epoch, not assigned, duplicate, probe too small, bad signature); the node gossips it. A " +
+      "second, different attestation by the same witness for the same relay and epoch is refused as BANDWIDTH_ATTEST_DUPLICATE and becomes evidence " +
+      "against the witness (data.evidence true; false for an identical one, or evidence already pooled or invalid). Any other operation: NOT_AN_ATTESTATION.",
+    params: z.object({ tx: z.string().regex(/^([0-9a-fA-F]{2})+$/, "must be hex bytes").max(8 * 1024) }),
+    result: z.object({ hash: z.string(), relay: z.string(), epoch: z.number(), witness: z.string() }),
+    permission: "write",
+    handler: (p, ctx: RpcContext) => {
+      const bytes = fromHex(p.tx);
+      const tx = decodeTx(bytes);
+      if (tx.op.type !== "bandwidth.attest") {
+        throw new CodedError(BandwidthRpcErrorCode.NOT_AN_ATTESTATION, `proof_submitBandwidth takes bandwidth.attest transactions, not ${tx.op.type}; use tx_send`, { op: tx.op.type });
+      }
+      validateTxBasic(tx, ctx.chainId);
+      const a = tx.op.attestation;
+      const state = ctx.headState();
+      try {
+        checkAttestation(state, a, ctx.store.head.height + 1n, ctx.params, ctx.chainId);
+      } catch (e) {
+        if (!(e instanceof BandwidthError) || e.code !== BandwidthErrorCode.ATTEST_DUPLICATE) throw e;
+        // every duplicate answers data.evidence: true only if a double attestation was newly pooled as evidence
+        const stored = conflictingAttestation(state, a);
+        let evidence = false;
+        if (stored !== undefined && ctx.reportEvidence !== undefined) {
+          // the new attestation's signature is checked by the evidence rules (its own check comes after the duplicate one)
+          try {
+            evidence = ctx.reportEvidence(duplicateAttestationEvidence(ctx.chainId, stored, a));
+          } catch {
+            evidence = false; // not valid evidence (e.g. a forged second signature): only the duplicate is reported
+          }
+        }
+        throw new BandwidthError(e.code, e.message, { ...e.data, evidence });
+      }
+      const admitted = ctx.submitTx(bytes);
+      return { hash: toHex(admitted.hash), relay: toAddress(a.relay), epoch: Number(a.epoch), witness: toAddress(a.witness) };
+    },
+  }),
+} satisfies MethodTable<RpcContext>;
