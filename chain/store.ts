@@ -66,6 +66,8 @@ const P = {
 
 const key = (prefix: number, ...parts: Uint8Array[]) => concatBytes(new Uint8Array([prefix]), ...parts);
 const EMPTY = new Uint8Array(0);
+/** Encoded size of the decoded blocks BlockStore keeps for reads (the latest ones, mostly). */
+const MAX_CACHED_BLOCK_BYTES = 32 * 1024 * 1024;
 const HEAD_KEY = key(P.meta, utf8.encode("head"));
 const CHAIN_KEY = key(P.meta, utf8.encode("chain"));
 const PROPOSAL_KEY = key(P.meta, utf8.encode("proposal"));
@@ -172,6 +174,13 @@ export class BlockStore {
    * write with no await before the batch.
    */
   #epochRecord: Uint8Array | undefined;
+  /**
+   * Recently committed or read blocks, decoded, by height, least recently used first: a stored
+   * block never changes, explorers and wallets ask for the latest ones over and over, and decoding
+   * one costs far more than the read. Bounded by the blocks' encoded size.
+   */
+  readonly #recent = new Map<bigint, Block>();
+  #recentBytes = 0;
 
   private constructor(db: ClassicLevel<Uint8Array, Uint8Array>, head: Head, epochRecord: Uint8Array | undefined) {
     this.#db = db;
@@ -273,6 +282,7 @@ export class BlockStore {
     // sync: a block reported final must survive a power loss, not only a process crash.
     await batch.write({ sync: true });
     this.#head = { height: h, hash: block.hash };
+    this.#remember(block);
     if (epochChange) this.#epochRecord = epochChange[1] ?? undefined;
   }
 
@@ -363,8 +373,29 @@ export class BlockStore {
   }
 
   async getBlock(height: bigint): Promise<Block | undefined> {
+    const cached = this.#recent.get(height);
+    if (cached !== undefined) {
+      this.#recent.delete(height);
+      this.#recent.set(height, cached);
+      return cached;
+    }
     const b = await this.getBlockBytes(height);
-    return b === undefined ? undefined : decodeBlock(b);
+    if (b === undefined) return undefined;
+    const block = decodeBlock(b);
+    this.#remember(block);
+    return block;
+  }
+
+  #remember(block: Block): void {
+    const h = block.header.height;
+    if (this.#recent.has(h) || block.bytes.length > MAX_CACHED_BLOCK_BYTES / 4) return;
+    this.#recent.set(h, block);
+    this.#recentBytes += block.bytes.length;
+    for (const [old, b] of this.#recent) {
+      if (this.#recentBytes <= MAX_CACHED_BLOCK_BYTES) break;
+      this.#recent.delete(old);
+      this.#recentBytes -= b.bytes.length;
+    }
   }
 
   /** The stored bytes of the block at `height`, undecoded (block sync serves them as they are). */
