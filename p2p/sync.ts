@@ -11,8 +11,9 @@
  *                                                             at most MAX_RESPONSE_BYTES in all
  *                                                             (at least one block if it has it)
  *
- * Memory stays bounded however far behind a node is: one batch of at most MAX_RESPONSE_BYTES is
- * in flight and applied before the next is asked for. A peer whose blocks fail verification is
+ * Memory stays bounded however far behind a node is: at most two batches of MAX_RESPONSE_BYTES,
+ * the one being applied and the next one, asked for from the same peer as soon as the current one
+ * arrived, so the network and the verification overlap. A peer whose blocks fail verification is
  * penalized past the ban threshold (dropped and refused) and the batch is asked of another peer.
  */
 import { decodeBlock, decodeCommit, type Block, type Commit } from "../chain/block.ts";
@@ -255,10 +256,20 @@ export class BlockSync {
     await this.#catchUp();
   }
 
-  /** Fetches and applies batches until no connected peer is ahead. */
+  /** Asks `peer` (at `peerHeight`) for the blocks from `from`, at most MAX_BLOCKS_PER_REQUEST; a failure surfaces when awaited. */
+  #requestBlocks(peer: string, from: bigint, peerHeight: bigint): Promise<Uint8Array> {
+    const left = peerHeight - from + 1n;
+    const count = Number(left < BigInt(MAX_BLOCKS_PER_REQUEST) ? left : BigInt(MAX_BLOCKS_PER_REQUEST));
+    const response = this.#net.request(peer, this.#protocol, encodeBlocksRequest(from, count), MAX_RESPONSE_BYTES);
+    response.catch(() => undefined); // a prefetch may be dropped unawaited
+    return response;
+  }
+
+  /** Fetches and applies batches until no connected peer is ahead, fetching the next batch while applying one. */
   async #catchUp(): Promise<void> {
     this.#syncing = true;
     const started = this.#target.headHeight();
+    let next: { peer: string; from: bigint; response: Promise<Uint8Array> } | null = null;
     try {
       while (!this.#stopped) {
         const head = this.#target.headHeight();
@@ -266,10 +277,12 @@ export class BlockSync {
         if (ahead.length === 0) break;
         let progressed = false;
         for (const [peer, peerHeight] of ahead) {
-          const count = Number(peerHeight - head < BigInt(MAX_BLOCKS_PER_REQUEST) ? peerHeight - head : BigInt(MAX_BLOCKS_PER_REQUEST));
+          // the batch prefetched from this peer while the previous one was applied, or a new request
+          const response = next !== null && next.peer === peer && next.from === head + 1n ? next.response : this.#requestBlocks(peer, head + 1n, peerHeight);
+          next = null;
           let batch: { block: Block; commit: Commit }[];
           try {
-            batch = decodeBlocks(await this.#net.request(peer, this.#protocol, encodeBlocksRequest(head + 1n, count), MAX_RESPONSE_BYTES));
+            batch = decodeBlocks(await response);
           } catch (e) {
             this.#log.warn({ peer, err: (e as Error).message }, "block request failed");
             if (e instanceof CodedError) this.#net.penalize(peer, PENALTY.MALFORMED, `undecodable blocks: ${e.message}`);
@@ -280,6 +293,9 @@ export class BlockSync {
             this.#peerHeights.delete(peer);
             continue;
           }
+          // fetch the following range while this one is verified and applied: at most two batches in memory
+          const last = head + BigInt(batch.length);
+          if (peerHeight > last) next = { peer, from: last + 1n, response: this.#requestBlocks(peer, last + 1n, peerHeight) };
           try {
             for (const [i, { block, commit }] of batch.entries()) {
               if (block.header.height !== head + 1n + BigInt(i)) throw new SyncError(SyncErrorCode.BAD_RESPONSE, `block ${i} of the batch has height ${block.header.height}`);
@@ -292,6 +308,7 @@ export class BlockSync {
           } catch (e) {
             const code = (e as CodedError).code;
             if (typeof code !== "string") throw e;
+            next = null;
             this.#log.warn({ peer, code, err: (e as Error).message }, "peer served an invalid block: dropping it");
             this.#net.penalize(peer, PENALTY.BAD_BLOCKS, `invalid block (${code})`);
             this.#peerHeights.delete(peer);
