@@ -53,12 +53,12 @@ export const bandwidthMethods = {
     description:
       "The witnesses the chain assigned to each relay in an epoch (default: the current one, the epoch of the next block), drawn from the epoch seed " +
       "weighted by stake (chain/bandwidth.ts assignWitnesses: anyone can recompute them), with each relay's registered multiaddr; with `witness`, only " +
-      `the relays that witness must probe. Relays in key order, at most ${MAX_STORAGE_PAGE} a page; pass nextCursor back as cursor. ` +
+      `the relays that witness must probe; minProbeBytes is the smallest probe an attestation may report. Relays in key order, at most ${MAX_STORAGE_PAGE} a page; pass nextCursor back as cursor. ` +
       `\`known\` is false before the epoch's first block and for epochs older than the last ${BANDWIDTH_RECORD_EPOCHS}.`,
     params: z.object({ epoch: epochParam.optional(), witness: address.optional(), cursor: address.optional(), limit }),
     result: z.object({
       epoch: z.number(), known: z.boolean(), headHeight: z.number(), window: z.object({ from: z.number(), to: z.number() }),
-      witnessesPerRelay: z.number(), quorum: z.number(),
+      witnessesPerRelay: z.number(), quorum: z.number(), minProbeBytes: z.number(),
       assignments: z.array(z.object({ relay: z.string(), multiaddr: z.string(), witnesses: z.array(z.string()) })), nextCursor: z.string().nullable(),
     }),
     permission: "read",
@@ -85,7 +85,7 @@ export const bandwidthMethods = {
       }
       return {
         epoch: Number(epoch), known, headHeight: Number(head), window: { from: Number(window.from), to: Number(window.to) },
-        witnessesPerRelay: ctx.params.witnessesPerRelay, quorum: ctx.params.attestQuorum, assignments: out, nextCursor,
+        witnessesPerRelay: ctx.params.witnessesPerRelay, quorum: ctx.params.attestQuorum, minProbeBytes: ctx.params.minProbeBytes, assignments: out, nextCursor,
       };
     },
   }),

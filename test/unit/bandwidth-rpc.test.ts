@@ -48,8 +48,10 @@ const ALL = [V0, ...WITNESS_POOL, ...RELAYS, OTHER];
 const L = 8;
 const W = 5;
 const QUORUM = 3;
+/** The chain's minProbeBytes here (bandwidth_getAssignments states it). */
+const MIN_PROBE = 1000;
 const PARAMS: Partial<GenesisFile["params"]> = {
-  epochLength: L, minValidatorStake: "100000", witnessesPerRelay: W, attestQuorum: QUORUM, minProbeBytes: 1000, attestSlashBps: 1000,
+  epochLength: L, minValidatorStake: "100000", witnessesPerRelay: W, attestQuorum: QUORUM, minProbeBytes: MIN_PROBE, attestSlashBps: 1000,
   reputationWindowEpochs: 4, collateralPerByte: "1", emissionPerEpoch: "1000000", emissionDecayBps: 0,
   storageShareBps: 5000, bandwidthShareBps: 3000, validatorShareBps: 2000,
 };
@@ -220,7 +222,7 @@ t.test("bandwidth_getAssignments: known from the epoch's first block, recomputab
   await toHeight(t, w, lastHeightOfEpoch(0n, L));
   const before = await w.client.call("bandwidth_getAssignments", {});
   t.same(before, {
-    epoch: 1, known: false, headHeight: L, window: { from: L + 2, to: 2 * L }, witnessesPerRelay: W, quorum: QUORUM, assignments: [], nextCursor: null,
+    epoch: 1, known: false, headHeight: L, window: { from: L + 2, to: 2 * L }, witnessesPerRelay: W, quorum: QUORUM, minProbeBytes: MIN_PROBE, assignments: [], nextCursor: null,
   }, "the current epoch (of the next block) before its first block: not known");
   t.same((await w.client.call("bandwidth_getAssignments", { epoch: 1 })).known, false);
 

@@ -1,0 +1,269 @@
+/**
+ * e2e: proof of bandwidth with real processes, checked through JSON-RPC. A one-validator chain
+ * with 8-block epochs at 500 ms a block and 256 KiB probes (`cloudcoin init --params`); four relay
+ * keys funded from the faucet; four relay plugins register and serve probes; two witness plugins,
+ * one with the validator's key and one with the four relay keys (each relay witnesses the others),
+ * probe and attest. With 1 validator + 3 other relays as candidates every relay gets 4 witnesses
+ * (witnessesPerRelay 5, quorum 3).
+ *
+ *   (a) the assignments: every relay has 4 distinct witnesses, never itself, the same from every
+ *       angle (whole list, pages of one, by witness, bandwidth_getRelay) and as assignWitnesses
+ *       recomputes them from the epoch seed;
+ *   (b) the first epoch every relay is assigned in: >= 3 attestations each, credited = the lower
+ *       median capped at capacity, the bandwidth pool minted to exactly the relays, each
+ *       pool x credited x reputation / sum, exactly as chain/rewards.ts splits it;
+ *   (c) one relay stopped (SIGTERM): in the next full epoch it gets no credit and no mint, loses
+ *       reputation and is banned, while the other three are credited and paid.
+ *
+ * The plugins' log lines are printed to stderr when the test fails (always with CLOUDCOIN_E2E_LOGS=1).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import t from "tap";
+import { compareBytes, fromHex, toHex } from "../../chain/bytes.ts";
+import { fromAddress, generateKeyPair, toAddress } from "../../chain/keys.ts";
+import { signTx } from "../../chain/tx.ts";
+import { readKeyFile, writeKeyFile } from "../../node/keyring.ts";
+import { freePortRange } from "../../node/ports.ts";
+import { assignWitnesses, lowerMedian } from "../../proofs/bandwidth.ts";
+import { rpc, runCli, startNode, startProcess, waitFor, type ReadyProcess } from "../helpers/process.ts";
+
+const RELAY = fileURLToPath(new URL("../../plugins/relay/relay.ts", import.meta.url));
+const WITNESS = fileURLToPath(new URL("../../plugins/bandwidth-witness/witness.ts", import.meta.url));
+const EPOCH = 8;
+const BLOCK_MS = 500;
+const PROBE_BYTES = 256 * 1024;
+const QUORUM = 3;
+const RELAYS = 4;
+const CLC = 1_000_000_000n;
+const FUNDING = 5n * CLC;
+/** bytes per second; loopback through noise and yamux stays below it, so the median is what counts */
+const CAPACITY = 2_000_000_000n;
+const COLLATERAL = 2n * CLC;
+const EPOCH_MS = EPOCH * BLOCK_MS;
+
+const dir = mkdtempSync(join(tmpdir(), "cloudcoin-e2e-bandwidth-"));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+const result = async (url: string, method: string, params: unknown = {}) => {
+  const r = await rpc(url, method, params);
+  if (r.error) throw new Error(`${method}: ${JSON.stringify(r.error)}`);
+  return r.result;
+};
+const jsonLine = (line: string): Record<string, unknown> | undefined => {
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+};
+/** ceil(h / L): the first epoch whose first block comes after height h */
+const firstEpochAfter = (h: number): number => Math.ceil(h / EPOCH);
+
+interface Assignment {
+  relay: string;
+  multiaddr: string;
+  witnesses: string[];
+}
+interface Mint {
+  to: string;
+  amount: string;
+  pool: string;
+  basis: string;
+  reputationBps: number;
+}
+
+t.test("relays are witnessed, credited by the median and paid; a stopped relay loses its credit and is banned", async (t) => {
+  const init = await runCli([
+    "init", "--validators", "1", "--out", dir, "--chain-id", "e2e-bandwidth-1", "--json",
+    "--params", JSON.stringify({ epochLength: EPOCH, blockIntervalMs: BLOCK_MS, minProbeBytes: PROBE_BYTES, witnessesPerRelay: 5, attestQuorum: QUORUM }),
+  ]);
+  t.equal(init.code, 0, init.stderr);
+  const node = await startNode(join(dir, "node0"));
+  const procs: ReadyProcess[] = [node];
+  t.teardown(async () => {
+    // what the plugins said, when something failed
+    const all = Boolean(process.env.CLOUDCOIN_E2E_LOGS);
+    if (!t.passing() || all) {
+      for (const p of procs.slice(1)) process.stderr.write(`---- ${p.child.spawnargs.slice(3).join(" ")}\n${(all ? p.logs : p.logs.slice(-80)).join("\n")}\n`);
+    }
+    await Promise.all(procs.map((p) => p.stop("SIGKILL")));
+  });
+  const url = node.url;
+  const validatorKeyPath = join(dir, "node0", "validator.key.json");
+  const validator = toAddress((await readKeyFile(validatorKeyPath)).publicKey);
+
+  // four relay keys, funded from the faucet in one go
+  const relayKeyPaths = Array.from({ length: RELAYS }, (_, i) => join(dir, "keys", `relay${i}.json`));
+  const relayKeys = Array.from({ length: RELAYS }, () => generateKeyPair());
+  await Promise.all(relayKeys.map((k, i) => writeKeyFile(relayKeyPaths[i]!, `relay${i}`, k)));
+  const relays = relayKeys.map((k) => toAddress(k.publicKey));
+  const faucet = await readKeyFile(join(dir, "keys", "faucet.json"));
+  const chainId = (await result(url, "node_status")).chainId as string;
+  const faucetNonce = BigInt((await result(url, "state_getAccount", { address: toAddress(faucet.publicKey) })).nonce);
+  const hashes: string[] = [];
+  for (const [i, k] of relayKeys.entries()) {
+    const tx = signTx({ chainId, nonce: faucetNonce + BigInt(i), fee: 1000n, op: { type: "transfer", to: k.publicKey, amount: FUNDING } }, faucet);
+    hashes.push((await result(url, "tx_send", { tx: toHex(tx.bytes) })).hash);
+  }
+  for (const hash of hashes) {
+    const r = await waitFor(`funding ${hash}`, async () => {
+      const x = await result(url, "tx_get", { hash });
+      return x.status === "finalized" ? x : undefined;
+    }, 20_000);
+    t.equal(r.receipt.ok, true, "funded");
+  }
+
+  // two witnesses, started first so that a relay is probed from the first epoch it is assigned in:
+  // the validator's key, and the four relay keys (a relay key witnesses once it is registered)
+  const witnessReady = (line: string): string | undefined => (jsonLine(line)?.msg === "witness ready" ? "ready" : undefined);
+  const witnessArgs = ["--rpc", url, "--probe-bytes", String(PROBE_BYTES), "--poll-ms", "250", "--retry-ms", "300", "--probe-timeout-ms", "3000", "--concurrency", "4"];
+  const witnessProcs = await Promise.all([
+    startProcess(WITNESS, [...witnessArgs, "--key", validatorKeyPath], witnessReady, { timeoutMs: 60_000 }),
+    startProcess(WITNESS, [...witnessArgs, ...relayKeyPaths.flatMap((k) => ["--key", k])], witnessReady, { timeoutMs: 60_000 }),
+  ]);
+  procs.push(...witnessProcs);
+
+  // four relays: each registers and serves probes
+  const base = await freePortRange(RELAYS);
+  const ready = (line: string): string | undefined => {
+    const j = jsonLine(line);
+    return j?.msg === "relay ready" ? (j.multiaddr as string) : undefined;
+  };
+  const relayProcs = await Promise.all(relays.map((_, i) => startProcess(RELAY, [
+    "--rpc", url, "--key", relayKeyPaths[i]!, "--listen", `/ip4/127.0.0.1/tcp/${base + i}`, "--capacity", String(CAPACITY), "--collateral", String(COLLATERAL), "--poll-ms", "500",
+  ], ready, { timeoutMs: 60_000 })));
+  procs.push(...relayProcs);
+  const multiaddrs = relayProcs.map((p) => p.url);
+  for (const [i, p] of relayProcs.entries()) {
+    t.match(p.url, new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/${base + i}/p2p/12D3KooW`), `relay ${i} announces its listen address with its peer id`);
+    const line = p.logs.map(jsonLine).find((j) => j?.msg === "relay ready")!;
+    t.equal(line.address, relays[i], "and its address");
+    t.ok(p.logs.some((l) => jsonLine(l)?.msg === "registered"), `relay ${i} registered itself`);
+  }
+  const providers = await Promise.all(relays.map((address) => result(url, "provider_get", { address })));
+  for (const [i, p] of providers.entries()) {
+    t.match(p, { kind: "bandwidth", status: "active", multiaddr: multiaddrs[i], capacity: String(CAPACITY), collateral: String(COLLATERAL), banned: false }, `relay ${i} on chain`);
+  }
+
+
+  // ---- (a) the first epoch every relay is assigned in ----
+  const e0 = firstEpochAfter(Math.max(...providers.map((p) => p.registeredAt as number)));
+  const page = await waitFor(`the assignments of epoch ${e0}`, async () => {
+    const r = await result(url, "bandwidth_getAssignments", { epoch: e0, limit: 100 });
+    return r.known ? r : undefined;
+  }, 4 * EPOCH_MS + 20_000);
+  t.equal(page.epoch, e0);
+  t.same(page.window, { from: e0 * EPOCH + 2, to: (e0 + 1) * EPOCH }, "attestations are taken from the epoch's second block to its last");
+  const assignments = page.assignments as Assignment[];
+  const byKey = [...relays].sort((a, b) => compareBytes(fromAddress(a), fromAddress(b)));
+  t.same(assignments.map((a) => a.relay), byKey, "every relay, in key order");
+  const seed = (await result(url, "storage_getChallenges", { provider: relays[0], epoch: e0 })).seed as string;
+  t.ok(seed, "the epoch seed is known");
+  // the candidates: the relays by collateral, the validator by power
+  const power = BigInt((await result(url, "chain_getValidators")).validators[0].power);
+  const candidates = [...relays.map((a) => ({ key: fromAddress(a), weight: COLLATERAL })), { key: fromAddress(validator), weight: power }].sort((a, b) => compareBytes(a.key, b.key));
+  for (const a of assignments) {
+    const i = relays.indexOf(a.relay);
+    t.equal(a.multiaddr, multiaddrs[i], "with its registered multiaddr");
+    t.equal(a.witnesses.length, RELAYS, "4 witnesses: the validator and the 3 other relays");
+    t.equal(new Set(a.witnesses).size, a.witnesses.length, "no witness twice");
+    t.notOk(a.witnesses.includes(a.relay), "never itself");
+    t.same([...a.witnesses].sort(), [validator, ...relays.filter((r) => r !== a.relay)].sort());
+    t.same(a.witnesses, assignWitnesses(fromHex(seed), fromAddress(a.relay), candidates, 5).map(toAddress), "as assignWitnesses recomputes them from the seed");
+  }
+  // pages of one, and the view of each witness, agree with the whole list
+  const paged: Assignment[] = [];
+  let cursor: string | null = null;
+  do {
+    const p = await result(url, "bandwidth_getAssignments", { epoch: e0, limit: 1, ...(cursor ? { cursor } : {}) });
+    paged.push(...p.assignments);
+    cursor = p.nextCursor;
+  } while (cursor !== null && paged.length <= RELAYS);
+  t.same(paged, assignments, "paging by one gives the same list");
+  for (const w of [validator, ...relays]) {
+    const mine = (await result(url, "bandwidth_getAssignments", { epoch: e0, witness: w, limit: 100 })).assignments as Assignment[];
+    t.same(mine, assignments.filter((a) => a.witnesses.includes(w)), `witness ${w === validator ? "validator" : relays.indexOf(w)}: exactly the relays it witnesses`);
+  }
+  t.same((await result(url, "bandwidth_getAssignments", { epoch: e0, limit: 100 })).assignments, assignments, "asked again: the same");
+
+  // ---- (b) the epoch ends: attestations, credit by the median, the bandwidth pool ----
+  const ended = async (epoch: number) =>
+    waitFor(`the end of epoch ${epoch}`, async () => {
+      const r = await result(url, "rewards_getEpoch", { epoch });
+      return r?.status === "ended" ? r : undefined;
+    }, ((epoch + 1) * EPOCH - (await result(url, "node_status")).head.height) * BLOCK_MS * 3 + 20_000);
+  const checkEpoch = async (epoch: number, earning: string[]): Promise<void> => {
+    const rewards = await ended(epoch);
+    const credited = new Map<string, bigint>();
+    for (const relay of earning) {
+      const a = await result(url, "bandwidth_getAttestations", { relay, epoch });
+      t.equal(a.known, true);
+      t.ok(a.attestations.length >= QUORUM, `epoch ${epoch}, relay ${relays.indexOf(relay)}: ${a.attestations.length} attestations (quorum ${QUORUM})`);
+      t.ok(a.attestations.every((x: { witness: string }) => a.witnesses.includes(x.witness)), "each by an assigned witness");
+      t.equal(new Set(a.attestations.map((x: { witness: string }) => x.witness)).size, a.attestations.length, "one per witness");
+      t.ok(a.attestations.every((x: { bytes: string }) => BigInt(x.bytes) === BigInt(PROBE_BYTES)), "each over a whole probe");
+      const median = lowerMedian(a.attestations.map((x: { throughput: string }) => BigInt(x.throughput)));
+      const expected = median < CAPACITY ? median : CAPACITY;
+      t.equal(a.credited, expected.toString(), "credited: the lower median of the attested throughputs");
+      credited.set(relay, expected);
+    }
+    const mints = (rewards.mints as Mint[]).filter((m) => m.pool === "bandwidth");
+    t.same(mints.map((m) => m.to).sort(), [...earning].sort(), `epoch ${epoch}: the bandwidth pool is minted to exactly the credited relays`);
+    const reps = new Map(mints.map((m) => [m.to, BigInt(m.reputationBps)]));
+    let total = 0n;
+    for (const r of earning) total += (credited.get(r) ?? 0n) * (reps.get(r) ?? 0n);
+    const pool = BigInt(rewards.pools.bandwidth);
+    let minted = 0n;
+    for (const m of mints) {
+      t.equal(m.basis, credited.get(m.to)!.toString(), "basis: the credited throughput");
+      t.equal(BigInt(m.amount), (pool * credited.get(m.to)! * reps.get(m.to)!) / total, "pool x credited x reputation / sum, integer division");
+      minted += BigInt(m.amount);
+    }
+    t.ok(minted <= pool && minted > pool - BigInt(mints.length), `minted ${minted} of the pool ${pool}: only the rounding is left`);
+  };
+  await checkEpoch(e0, relays);
+  const rewards0 = await result(url, "rewards_getEpoch", { epoch: e0 });
+  t.ok((rewards0.mints as Mint[]).filter((m) => m.pool === "bandwidth").every((m) => m.reputationBps === 10_000), "full reputation for all");
+  const attested = witnessProcs.flatMap((p) => p.logs.map(jsonLine)).filter((j) => j?.msg === "attested");
+  t.ok(attested.some((j) => j!.epoch === e0 && typeof j!.throughput === "string"), "the witnesses log their attestations");
+
+  // ---- (c) a relay stops: the next full epoch gives it nothing and bans it ----
+  // stopped once its witnesses reached a quorum in the epoch in progress, so that it is not banned in
+  // the next one yet: there the others keep four witnesses (its key among them) instead of three
+  const stopped = relays[3]!;
+  await waitFor("a quorum for the relay to stop", async () => {
+    const r = await result(url, "bandwidth_getRelay", { address: stopped });
+    return r.current && r.current.epoch > e0 && r.current.attestations >= QUORUM ? r : undefined;
+  }, 3 * EPOCH_MS + 20_000, 100);
+  t.equal(await relayProcs[3]!.stop("SIGTERM"), 0, "the relay exits cleanly on SIGTERM");
+  t.ok(relayProcs[3]!.logs.some((l) => jsonLine(l)?.msg === "stopped"), "and says so");
+  const head = (await result(url, "node_status")).head.height as number;
+  const eF = Math.floor(head / EPOCH) + 1; // the epoch after the one in progress (head + 1 is in epoch floor(head / L))
+  const others = relays.slice(0, 3);
+  await checkEpoch(eF, others);
+  const a = await result(url, "bandwidth_getAttestations", { relay: stopped, epoch: eF });
+  t.equal(a.known, true, "the stopped relay was still assigned witnesses");
+  t.ok(a.attestations.length < QUORUM, `${a.attestations.length} attestations: no quorum`);
+  t.equal(a.credited, "0", "not credited");
+  const rewardsF = await result(url, "rewards_getEpoch", { epoch: eF });
+  t.notOk((rewardsF.mints as Mint[]).some((m) => m.to === stopped), "no mint to the stopped relay");
+  const p = await result(url, "provider_get", { address: stopped });
+  t.ok(p.reputationBps < 10_000, `its reputation fell to ${p.reputationBps} bps`);
+  t.equal(p.banned, true, "it is banned");
+  t.ok(p.strikes >= 1, "with a strike");
+  const relayView = await result(url, "bandwidth_getRelay", { address: stopped });
+  t.match(relayView, { address: stopped, kind: "bandwidth", banned: true, reputationBps: p.reputationBps }, "bandwidth_getRelay shows the same");
+  for (const r of others) {
+    const o = await result(url, "provider_get", { address: r });
+    t.match(o, { banned: false, reputationBps: 10_000, strikes: 0 }, `relay ${relays.indexOf(r)} keeps its standing`);
+  }
+  const failures = witnessProcs.flatMap((p) => p.logs.map(jsonLine)).filter((j) => j?.msg === "probe failed" && j.relay === stopped);
+  t.ok(failures.length > 0, "the witnesses logged the failed probes of the stopped relay");
+  t.notOk(witnessProcs.flatMap((p) => p.logs.map(jsonLine)).some((j) => j?.msg === "attested" && j.relay === stopped && (j.epoch as number) >= eF), "and never attested it");
+
+  // the witnesses stop cleanly too
+  for (const w of witnessProcs) t.equal(await w.stop("SIGTERM"), 0, "a witness exits cleanly on SIGTERM");
+});
