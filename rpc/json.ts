@@ -181,7 +181,21 @@ export function commitJson(c: Commit) {
   };
 }
 
-export function blockJson(b: Block, full: boolean) {
+type BlockJson = ReturnType<typeof makeBlockJson>;
+/**
+ * The JSON of blocks already asked for, per decoded Block (the store keeps recent ones decoded,
+ * so the latest blocks are asked for again and again). A block never changes; the JSON is only
+ * read (serialized), never modified.
+ */
+const blockJsonMemo = new WeakMap<Block, { hashes?: BlockJson; full?: BlockJson }>();
+
+export function blockJson(b: Block, full: boolean): BlockJson {
+  let m = blockJsonMemo.get(b);
+  if (m === undefined) blockJsonMemo.set(b, (m = {}));
+  return full ? (m.full ??= makeBlockJson(b, true)) : (m.hashes ??= makeBlockJson(b, false));
+}
+
+function makeBlockJson(b: Block, full: boolean) {
   return {
     header: headerJson(b.header, b.hash),
     txs: full ? b.txs.map(txJson) : b.txs.map((t) => toHex(t.hash)),

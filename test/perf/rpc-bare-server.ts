@@ -2,6 +2,8 @@
  * Figure 3, ceiling server: bare fastify doing the minimum a JSON-RPC method must do — read
  * the body as text, JSON.parse it, validate one param with zod, answer a constant-shaped
  * result. Same framework, same body handling (text parser) as the real server, nothing else.
+ * For chain_getBlock (figure 3b) it answers a block-shaped result of the real answer's size, so
+ * the ratio measures the node's work, not the size of its answer.
  *
  * Run by test/perf/rpc.ts as a child process: node --import tsx test/perf/rpc-bare-server.ts
  */
@@ -9,9 +11,26 @@ import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
 import { z } from "zod";
 import { serveForParent } from "./child.ts";
+import { RPC_BLOCK_TXS } from "./rpc-shared.ts";
 
 const params = z.object({ address: z.string().min(1).max(128) });
+const blockParams = z.object({ height: z.int().min(1), full: z.boolean().optional() });
 const ZERO_ROOT = "0".repeat(64);
+const hex64 = (n: number): string => n.toString(16).padStart(64, "0");
+/** Figure 3b's ceiling: a block-shaped answer of the real one's size (header, RPC_BLOCK_TXS tx hashes, a commit), made per request. */
+function blockResult(height: number) {
+  return {
+    header: {
+      hash: hex64(height), height, time: 1_767_225_600_000 + height * 1000, timeIso: new Date(1_767_225_600_000 + height * 1000).toISOString(), chainId: "cloudcoin-bench-1",
+      version: 1, parentHash: hex64(height - 1), proposer: "cc1" + "q".repeat(58), txRoot: ZERO_ROOT, evidenceRoot: ZERO_ROOT, receiptsRoot: ZERO_ROOT,
+      stateRoot: ZERO_ROOT, lastCommitHash: ZERO_ROOT, validatorsHash: ZERO_ROOT, seedSig: ZERO_ROOT + ZERO_ROOT,
+    },
+    txs: Array.from({ length: RPC_BLOCK_TXS }, (_, i) => hex64(height * 1000 + i)),
+    lastCommit: { height: height - 1, round: 0, blockHash: hex64(height - 1), signatures: [{ validatorIndex: 0, signature: ZERO_ROOT + ZERO_ROOT }] },
+    evidence: [],
+    size: 4000,
+  };
+}
 
 serveForParent(async () => {
   const app = Fastify({ logger: false });
@@ -20,7 +39,11 @@ serveForParent(async () => {
   app.addContentTypeParser("application/json", { parseAs: "string" }, asText);
   app.addContentTypeParser("*", { parseAs: "string" }, asText);
   app.post("/", async (req, reply) => {
-    const body = JSON.parse(typeof req.body === "string" ? req.body : "") as { id?: unknown; params?: unknown };
+    const body = JSON.parse(typeof req.body === "string" ? req.body : "") as { id?: unknown; method?: unknown; params?: unknown };
+    if (body.method === "chain_getBlock") {
+      const b = blockParams.parse(body.params);
+      return reply.type("application/json; charset=utf-8").send(JSON.stringify({ jsonrpc: "2.0", result: blockResult(b.height), id: body.id ?? null }));
+    }
     const p = params.parse(body.params);
     const result = { address: p.address, balance: "0", nonce: "0", staked: "0", unbonding: [], height: 0, stateRoot: ZERO_ROOT };
     return reply.type("application/json; charset=utf-8").send(JSON.stringify({ jsonrpc: "2.0", result, id: body.id ?? null }));

@@ -2,8 +2,9 @@
  * Figure 3: `state_getAccount` requests per second over HTTP on the node's real JSON-RPC server,
  * against a bare fastify JSON-RPC route (rpc-bare-server.ts), under the same load.
  * Figure 3b: `chain_getBlock` by height on the real server over a real BlockStore of RPC_BLOCKS
- * blocks of RPC_BLOCK_TXS transfers (rpc-block-server.ts), against the same bare route under its
- * own load (a small constant answer: the ratio includes reading, decoding and serializing a block).
+ * blocks of RPC_BLOCK_TXS transfers (rpc-block-server.ts), against the bare server answering the
+ * same requests with a block-shaped answer of the same size (the ratio is the node's reading and
+ * serializing of a block, not the size of the answer).
  *
  * A server and its load generator in one process would share one event loop and distort both,
  * so each server runs in its own child process (`node --import tsx <script>`, port read from its
@@ -249,7 +250,7 @@ export async function benchRpc(opts: { reps: number; settings: LoadSettings; tmp
     await checkAnswers(real, coldBodies, true);
     await checkAnswers(bare, bodies, false);
 
-    // 3b: chain_getBlock, alternating with the bare server under its own (state_getAccount) load
+    // 3b: chain_getBlock, alternating with the bare server answering the same requests with a block-shaped answer of the same size
     const blockBodiesHashes = blockBodies(false);
     const blockBodiesFull = blockBodies(true);
     const answerBytes = await checkBlockAnswers(blockServer, false);
@@ -257,7 +258,7 @@ export async function benchRpc(opts: { reps: number; settings: LoadSettings; tmp
     const blockSamples = { real: [] as { reqPerSec: number; p99Ms: number }[], bare: [] as { reqPerSec: number; p99Ms: number }[] };
     for (let rep = 1; rep <= opts.reps; rep++) {
       const r = await load(blockServer, blockBodiesHashes, opts.settings);
-      const b = await load(bare, bodies, opts.settings);
+      const b = await load(bare, blockBodiesHashes, opts.settings);
       blockSamples.real.push(r);
       blockSamples.bare.push(b);
       log(`  chain_getBlock repetition ${rep}/${opts.reps}: real ${r.reqPerSec.toFixed(0)} req/s (p99 ${r.p99Ms} ms), bare ${b.reqPerSec.toFixed(0)} req/s (p99 ${b.p99Ms} ms)`);

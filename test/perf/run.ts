@@ -95,7 +95,7 @@ function printRpc(f: RpcFigures): void {
   log(`  cold      every request a different account (cache mostly misses): ${fmtInt(f.cold.reqPerSec)} req/s  p99 ${f.cold.p99Ms} ms, ratio ${fmtRatio(f.cold.ratio)}`);
   const b = f.block;
   log(`  chain_getBlock by height: real BlockStore (classic-level) of ${fmtInt(b.blocks)} blocks x ${b.txsPerBlock} transfers, heights rotating;`);
-  log(`        answer ${fmtInt(b.answerBytes)} bytes (tx hashes), ${fmtInt(b.fullAnswerBytes)} bytes with full=true; the bare route answers ~200 bytes`);
+  log(`        answer ${fmtInt(b.answerBytes)} bytes (tx hashes), ${fmtInt(b.fullAnswerBytes)} bytes with full=true; the bare route answers a block-shaped result of about the same size`);
   log(`  ceiling   bare fastify (same server, its own load):      ${fmtInt(b.bare.reqPerSec)} req/s  p99 ${b.bare.p99Ms} ms   [${spread(b.bare.samples, fmtInt)}]`);
   log(`  real      startRpcServer + methods, chain_getBlock:     ${fmtInt(b.real.reqPerSec)} req/s  p99 ${b.real.p99Ms} ms   [${spread(b.real.samples, fmtInt)}]`);
   log(`            ratio ${fmtRatio(b.ratio)}  -> ${verdict(b.ratio, CONFIG.targets.rpc)}`);
