@@ -30,7 +30,7 @@ import { BandwidthErrorCode, conflictingAttestation } from "../chain/bandwidth.t
 import type { Block } from "../chain/block.ts";
 import type { Receipt } from "../chain/transition.ts";
 import { P2PHost } from "../p2p/host.ts";
-import { consensusHandlers, poolHandlers, topicNames, txTopic } from "../p2p/gossip.ts";
+import { consensusHandlers, poolHandlers, topicNames, TxBatcher, txTopic } from "../p2p/gossip.ts";
 import { loadOrCreatePeerKey } from "../p2p/peer-key.ts";
 import { catchupHandler, catchupProtocol, encodeCatchupRequest, feedCatchup, MAX_CATCHUP_BYTES } from "../p2p/catchup.ts";
 import { PeerMisbehaviour } from "../p2p/host.ts";
@@ -165,6 +165,8 @@ export class CloudcoinNode {
       const publish = (topic: string, data: Uint8Array): void => {
         void host?.publish(topic, data);
       };
+      // Transactions admitted here are gossiped in batches (p2p/gossip.ts TxBatcher).
+      const txBatcher = new TxBatcher(publish);
       // Set once the p2p host exists: asks a random peer for the height's messages (p2p/catchup.ts).
       let askForMissed: (height: bigint) => void = () => undefined;
       // Evidence this node found: pooled for its own proposals and gossiped. Throws EvidenceError if invalid.
@@ -345,7 +347,7 @@ export class CloudcoinNode {
         mempool,
         submitTx: (bytes) => {
           const tx = admit(decodeTx(bytes));
-          publish(txTopic(genesis.chainId, tx), tx.bytes);
+          txBatcher.add(txTopic(genesis.chainId, tx), tx.bytes);
           return tx;
         },
         vouchers,
@@ -356,7 +358,7 @@ export class CloudcoinNode {
           let nonce = headState().account(serviceKey.publicKey).nonce;
           for (const p of mempool.pending(serviceKey.publicKey)) if (p.nonce >= nonce) nonce = p.nonce + 1n;
           const tx = admit(signTx({ chainId: genesis.chainId, nonce, fee: genesis.params.minTxFee, op }, serviceKey));
-          publish(txTopic(genesis.chainId, tx), tx.bytes);
+          txBatcher.add(txTopic(genesis.chainId, tx), tx.bytes);
           return tx;
         },
         network: {

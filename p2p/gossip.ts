@@ -2,11 +2,15 @@
  * The gossip topics of one chain and their validators (DESIGN.md section 11: arbitrary bytes
  * from peers are rejected with a clear reason and the peer penalized, nothing else affected).
  *
- *   /cloudcoin/<chainId>/tx/1           transactions (tx envelope bytes)
+ *   /cloudcoin/<chainId>/tx/2           transactions: a batch, CBOR [envelope bytes, ...]
  *   /cloudcoin/<chainId>/proposal/1     consensus proposals  (chain/consensus/messages.ts)
  *   /cloudcoin/<chainId>/vote/1         consensus votes      (chain/consensus/messages.ts)
  *   /cloudcoin/<chainId>/evidence/1     duplicate-vote evidence (chain/evidence.ts)
- *   /cloudcoin/<chainId>/attestation/1  proof transactions: storage.proof, bandwidth.attest
+ *   /cloudcoin/<chainId>/attestation/2  proof transactions (storage.proof, bandwidth.attest), batched the same way
+ *
+ * Transactions travel in batches (TxBatcher: what a node admitted within BATCH_DELAY_MS, up to
+ * MAX_BATCH_TXS): gossip costs per message (validation, noise, yamux, forwarding to every mesh
+ * peer) far more than per byte, and one message a transaction starved consensus messages under load.
  *
  * Each validator runs the stateless checks first (size, decoding, shape, chain id), then the
  * stateful ones (height, membership, signature) and delivers what passes. Verdicts:
@@ -19,7 +23,8 @@ import { proposalSignBytes } from "../chain/block.ts";
 import { decodeInput, MAX_MESSAGE_BYTES, MessageError } from "../chain/consensus/messages.ts";
 import { proposerIndex } from "../chain/consensus/proposer.ts";
 import type { Proposal, Vote } from "../chain/consensus/types.ts";
-import { CodedError } from "../chain/errors.ts";
+import { asArray, asBytes, decode as decodeCbor, encode } from "../chain/codec.ts";
+import { CodecError, CodecErrorCode, CodedError } from "../chain/errors.ts";
 import { decodeEvidence, EvidenceErrorCode, MAX_EVIDENCE_BYTES, type Evidence } from "../chain/evidence.ts";
 import { verify } from "../chain/keys.ts";
 import type { Validator } from "../chain/state.ts";
@@ -28,8 +33,8 @@ import { voteSignBytes } from "../chain/vote.ts";
 import type { TopicHandler, Verdict } from "./host.ts";
 
 export function topicNames(chainId: string) {
-  const t = (name: string) => `/cloudcoin/${chainId}/${name}/1`;
-  return { tx: t("tx"), proposal: t("proposal"), vote: t("vote"), evidence: t("evidence"), attestation: t("attestation") } as const;
+  const t = (name: string, version = 1) => `/cloudcoin/${chainId}/${name}/${version}`;
+  return { tx: t("tx", 2), proposal: t("proposal"), vote: t("vote"), evidence: t("evidence"), attestation: t("attestation", 2) } as const;
 }
 export type TopicKind = keyof ReturnType<typeof topicNames>;
 
@@ -132,27 +137,108 @@ export function consensusHandlers(view: ConsensusView, maxBlockBytes: number, ob
   };
 }
 
+/** Most transactions in one gossip message, and its size bound (a storage proof alone is up to MAX_TX_BYTES). */
+export const MAX_BATCH_TXS = 256;
+export const MAX_BATCH_BYTES = Math.min(4 * MAX_TX_BYTES, MAX_MESSAGE_BYTES);
+/** How long an admitted transaction waits for others to share its gossip message. */
+export const BATCH_DELAY_MS = 20;
+
+export function encodeTxBatch(envelopes: readonly Uint8Array[]): Uint8Array {
+  return encode([...envelopes]);
+}
+
+/** The envelopes of a batch; throws CodecError if it is not a list of 1..MAX_BATCH_TXS byte strings of at most MAX_TX_BYTES. */
+export function decodeTxBatch(data: Uint8Array): Uint8Array[] {
+  const items = asArray(decodeCbor(data), "tx batch");
+  if (items.length === 0 || items.length > MAX_BATCH_TXS) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `a tx batch holds 1..${MAX_BATCH_TXS} transactions, not ${items.length}`);
+  return items.map((x, i) => {
+    const b = asBytes(x, `tx batch item ${i}`);
+    if (b.length > MAX_TX_BYTES) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `tx batch item ${i} is longer than ${MAX_TX_BYTES} bytes`);
+    return b;
+  });
+}
+
+/**
+ * A batch is rejected (the forwarding peer penalized) if any transaction in it is malformed,
+ * forged or on the wrong topic: a node only gossips what it checked. Transactions that do not fit
+ * this node's state (nonce, balance, pool full, already known) are skipped. Accepted, and
+ * forwarded, if at least one transaction was new here.
+ */
 function txHandler(topic: TopicKind, pools: PoolView, accepts: (tx: SignedTx) => boolean, observer: GossipObserver): TopicHandler {
   return {
-    maxBytes: MAX_TX_BYTES,
+    maxBytes: MAX_BATCH_BYTES,
     handle(data) {
-      let tx: SignedTx;
+      let envelopes: Uint8Array[];
       try {
-        tx = decodeTx(data);
+        envelopes = decodeTxBatch(data);
       } catch (e) {
         return verdict(topic, "reject", (e as CodedError).code ?? "malformed", observer);
       }
-      if (!accepts(tx)) return verdict(topic, "reject", "wrong topic for this operation", observer);
-      try {
-        pools.admitTx(tx);
-        return verdict(topic, "accept", null, observer);
-      } catch (e) {
-        const code = (e as CodedError).code;
-        if (typeof code !== "string") throw e;
-        return verdict(topic, TX_REJECT.has(code) ? "reject" : "ignore", code, observer);
+      let admitted = 0;
+      let skipped: string | null = null;
+      for (const bytes of envelopes) {
+        let tx: SignedTx;
+        try {
+          tx = decodeTx(bytes);
+        } catch (e) {
+          return verdict(topic, "reject", (e as CodedError).code ?? "malformed", observer);
+        }
+        if (!accepts(tx)) return verdict(topic, "reject", "wrong topic for this operation", observer);
+        try {
+          pools.admitTx(tx);
+          admitted++;
+        } catch (e) {
+          const code = (e as CodedError).code;
+          if (typeof code !== "string") throw e;
+          if (TX_REJECT.has(code)) return verdict(topic, "reject", code, observer);
+          skipped = code;
+        }
       }
+      return admitted > 0 ? verdict(topic, "accept", null, observer) : verdict(topic, "ignore", skipped, observer);
     },
   };
+}
+
+/**
+ * Gathers the transactions a node admitted (from RPC) into one gossip message per topic: sent
+ * BATCH_DELAY_MS after the first, or at once when MAX_BATCH_TXS or MAX_BATCH_BYTES is reached.
+ */
+export class TxBatcher {
+  readonly #publish: (topic: string, data: Uint8Array) => void;
+  readonly #pending = new Map<string, { envelopes: Uint8Array[]; bytes: number; timer: NodeJS.Timeout }>();
+
+  constructor(publish: (topic: string, data: Uint8Array) => void) {
+    this.#publish = publish;
+  }
+
+  add(topic: string, envelope: Uint8Array): void {
+    let p = this.#pending.get(topic);
+    // the list encoding adds at most 9 bytes a head and 9 an item
+    if (p && (p.envelopes.length >= MAX_BATCH_TXS || p.bytes + envelope.length + 18 > MAX_BATCH_BYTES)) {
+      this.flush(topic);
+      p = undefined;
+    }
+    if (!p) {
+      p = { envelopes: [], bytes: 9, timer: setTimeout(() => this.flush(topic), BATCH_DELAY_MS) };
+      this.#pending.set(topic, p);
+    }
+    p.envelopes.push(envelope);
+    p.bytes += envelope.length + 9;
+    if (p.envelopes.length >= MAX_BATCH_TXS) this.flush(topic);
+  }
+
+  flush(topic: string): void {
+    const p = this.#pending.get(topic);
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.#pending.delete(topic);
+    this.#publish(topic, encodeTxBatch(p.envelopes));
+  }
+
+  /** Sends whatever waits (on shutdown, before the host stops). */
+  flushAll(): void {
+    for (const topic of [...this.#pending.keys()]) this.flush(topic);
+  }
 }
 
 function verdict(topic: TopicKind, v: Verdict, reason: string | null, observer: GossipObserver): Verdict {

@@ -14,7 +14,8 @@ import { applyBlock } from "../../chain/transition.ts";
 import { signTx, validateTxBasic } from "../../chain/tx.ts";
 import { voteSignBytes } from "../../chain/vote.ts";
 import { verifyCommit } from "../../chain/block.ts";
-import { consensusHandlers, poolHandlers, topicNames, MAX_VOTE_MESSAGE_BYTES } from "../../p2p/gossip.ts";
+import { BATCH_DELAY_MS, consensusHandlers, decodeTxBatch, encodeTxBatch, MAX_BATCH_TXS, poolHandlers, topicNames, TxBatcher, MAX_VOTE_MESSAGE_BYTES } from "../../p2p/gossip.ts";
+import { encode } from "../../chain/codec.ts";
 import { P2PHost } from "../../p2p/host.ts";
 import { BlockSync, syncHandler, syncProtocol, type BlockSource } from "../../p2p/sync.ts";
 import { advance, commitFor, newTestChain, testKey } from "../helpers/chain.ts";
@@ -79,15 +80,40 @@ t.test("transaction and evidence topic validators", async (t) => {
     addEvidence: () => true,
   });
   const tx = (nonce: bigint, fee = 1000n) => signTx({ chainId, nonce, fee, op: { type: "transfer", to: keys[1]!.publicKey, amount: 1n } }, chain.faucet);
-  t.equal(h.tx.handle(tx(0n).bytes, "p"), "accept");
-  t.equal(h.tx.handle(tx(9n).bytes, "p"), "ignore", "stateful misfit: not the relay's fault");
-  t.equal(h.tx.handle(tx(1n, 1n).bytes, "p"), "reject", "fee below the chain's minimum");
+  const batch = (...envelopes: Uint8Array[]) => encodeTxBatch(envelopes);
+  t.equal(h.tx.handle(batch(tx(0n).bytes), "p"), "accept");
+  t.equal(h.tx.handle(batch(tx(9n).bytes), "p"), "ignore", "stateful misfit: not the relay's fault");
+  t.equal(h.tx.handle(batch(tx(1n, 1n).bytes), "p"), "reject", "fee below the chain's minimum");
   const forged = tx(2n).bytes.slice();
   forged[forged.length - 1]! ^= 1;
-  t.equal(h.tx.handle(forged, "p"), "reject", "bad signature");
-  t.equal(h.tx.handle(new Uint8Array([0x82, 0x40]), "p"), "reject", "malformed envelope");
-  t.equal(h.attestation.handle(tx(3n).bytes, "p"), "reject", "a transfer on the attestation topic");
+  t.equal(h.tx.handle(batch(forged), "p"), "reject", "bad signature");
+  t.equal(h.tx.handle(batch(new Uint8Array([0x82, 0x40])), "p"), "reject", "malformed envelope");
+  t.equal(h.attestation.handle(batch(tx(3n).bytes), "p"), "reject", "a transfer on the attestation topic");
   t.same(admitted, ["0"]);
+  // batches: one new transaction among known or misfit ones is worth forwarding; one forged one spoils the batch
+  t.equal(h.tx.handle(batch(tx(9n).bytes, tx(1n).bytes, tx(8n).bytes), "p"), "accept", "a batch with one new transaction");
+  t.equal(h.tx.handle(batch(tx(9n).bytes, tx(8n).bytes), "p"), "ignore", "nothing new in it");
+  t.equal(h.tx.handle(batch(tx(2n).bytes, forged), "p"), "reject", "a forged transaction in a batch");
+  t.same(admitted, ["0", "1", "2"], "what came before the forged one was admitted (each is valid on its own)");
+  t.equal(h.tx.handle(tx(3n).bytes, "p"), "reject", "a bare envelope is not a batch");
+  t.equal(h.tx.handle(encodeTxBatch([]), "p"), "reject", "an empty batch");
+  t.equal(h.tx.handle(encodeTxBatch(Array.from({ length: MAX_BATCH_TXS + 1 }, () => tx(3n).bytes)), "p"), "reject", "more than MAX_BATCH_TXS");
+  t.equal(h.tx.handle(encode([1, 2]), "p"), "reject", "items that are not byte strings");
+
+  // the batcher: one message per topic for what arrives within BATCH_DELAY_MS, at once when full
+  const sent: { topic: string; n: number }[] = [];
+  const b = new TxBatcher((topic, data) => sent.push({ topic, n: decodeTxBatch(data).length }));
+  b.add("a", tx(3n).bytes);
+  b.add("a", tx(4n).bytes);
+  b.add("b", tx(5n).bytes);
+  t.same(sent, [], "nothing sent before the delay");
+  await new Promise((r) => setTimeout(r, BATCH_DELAY_MS + 30));
+  t.same(sent.sort((x, y) => x.topic.localeCompare(y.topic)), [{ topic: "a", n: 2 }, { topic: "b", n: 1 }], "one batch per topic");
+  sent.length = 0;
+  for (let i = 0; i < MAX_BATCH_TXS + 1; i++) b.add("a", tx(3n).bytes);
+  t.same(sent, [{ topic: "a", n: MAX_BATCH_TXS }], "a full batch goes at once");
+  b.flushAll();
+  t.same(sent.map((x) => x.n), [MAX_BATCH_TXS, 1], "flushAll sends the rest");
   t.equal(h.evidence.handle(new Uint8Array([9, 9]), "p"), "reject", "malformed evidence");
   t.same(Object.keys(topicNames("x")), ["tx", "proposal", "vote", "evidence", "attestation"]);
 });
