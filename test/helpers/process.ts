@@ -64,19 +64,21 @@ export function startProcess(
   });
 }
 
+/** The RPC URL in a node's "JSON-RPC listening" log line (the readiness signal of `cloudcoin start`). */
+export function rpcListeningUrl(line: string): string | undefined {
+  try {
+    const j = JSON.parse(line) as { msg?: string; url?: string };
+    return j.msg === "JSON-RPC listening" ? j.url : undefined;
+  } catch {
+    return undefined; // not a JSON log line
+  }
+}
+
 /** Starts `cloudcoin start` on an ephemeral RPC port and resolves once JSON-RPC is listening. */
 export function startNode(home: string, extraArgs: string[] = [], timeoutMs = 30_000): Promise<NodeProcess> {
-  const listening = (line: string): string | undefined => {
-    try {
-      const j = JSON.parse(line) as { msg?: string; url?: string };
-      return j.msg === "JSON-RPC listening" ? j.url : undefined;
-    } catch {
-      return undefined; // not a JSON log line
-    }
-  };
   // e2e runs check every RPC result against its schema, so a handler that drifts fails here.
   // Ephemeral ports for RPC and libp2p unless the test names its own (later flags win).
-  return startProcess(CLI, ["start", "--home", home, "--rpc-port", "0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0", ...extraArgs], listening, { env: { CLOUDCOIN_RPC_CHECK_RESULTS: "1" }, timeoutMs });
+  return startProcess(CLI, ["start", "--home", home, "--rpc-port", "0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0", ...extraArgs], rpcListeningUrl, { env: { CLOUDCOIN_RPC_CHECK_RESULTS: "1" }, timeoutMs });
 }
 
 /** Runs `node --import tsx script ...args` to completion; resolves with exit code and output. */

@@ -21,7 +21,7 @@ import { generateKeyPair, toAddress, type KeyPair } from "../../chain/keys.ts";
 import { signTx, type SignedTx } from "../../chain/tx.ts";
 import { readKeyFile } from "../../node/keyring.ts";
 import { initNetwork, type LocalNetwork } from "../helpers/network.ts";
-import { CLI, rpc, startProcess, waitFor, type ReadyProcess } from "../helpers/process.ts";
+import { CLI, rpc, rpcListeningUrl, startProcess, waitFor, type ReadyProcess } from "../helpers/process.ts";
 
 export interface LoadStep {
   readonly offered: number;
@@ -52,16 +52,8 @@ function percentile(sorted: readonly number[], p: number): number {
 
 async function startValidator(net: LocalNetwork, i: number): Promise<ReadyProcess> {
   const m = net.members[i]!;
-  const listening = (line: string): string | undefined => {
-    try {
-      const j = JSON.parse(line) as { msg?: string; url?: string };
-      return j.msg === "JSON-RPC listening" ? j.url : undefined;
-    } catch {
-      return undefined;
-    }
-  };
   // as an operator runs it: no result checking (the e2e helper turns it on), no RPC rate limit for the load generator
-  const p = await startProcess(CLI, ["start", "--home", m.home, "--rpc-port", "0", "--p2p-listen", m.listen, "--rpc-rate-limit", "off"], listening, { timeoutMs: 60_000 });
+  const p = await startProcess(CLI, ["start", "--home", m.home, "--rpc-port", "0", "--p2p-listen", m.listen, "--rpc-rate-limit", "off"], rpcListeningUrl, { timeoutMs: 60_000 });
   m.proc = p;
   return p;
 }

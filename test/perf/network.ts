@@ -16,12 +16,11 @@
  *
  * Options: --quick (1,000 blocks, two short load steps) for a smoke run.
  */
-import { rmSync } from "node:fs";
-import { mkdtemp } from "node:fs/promises";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { benchDevnet } from "./devnet-load.ts";
+import { benchTempDir } from "./lifecycle.ts";
 import { fmtInt, fmtRatio, table } from "./stats.ts";
 import { benchSync } from "./sync-bench.ts";
 
@@ -33,17 +32,6 @@ const CONFIG = {
 } as const;
 
 const log = (s = ""): void => console.log(s);
-
-let tmpDir: string | undefined;
-process.on("exit", () => {
-  if (tmpDir !== undefined) rmSync(tmpDir, { recursive: true, force: true });
-});
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.once(sig, () => {
-    console.error(`\n${sig}: stopping`);
-    process.exit(130);
-  });
-}
 
 // One worker per core: sign 256 messages, then verify them in a loop for the given time.
 const VERIFY_WORKER = `
@@ -74,7 +62,7 @@ async function main(): Promise<void> {
   const cpu = cpus();
   log("Cloudcoin node benchmark: network (npm run bench)");
   log(`  node ${process.version}, ${cpu[0]?.model ?? "unknown"}, ${cpu.length} cores; load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
-  tmpDir = await mkdtemp(join(tmpdir(), "cloudcoin-bench-net-"));
+  const tmpDir = await benchTempDir("cloudcoin-bench-net-");
 
   log("");
   log(`== 4. block sync: catching up ${fmtInt(CONFIG.sync.blocks)} blocks of ${CONFIG.sync.txsPerBlock} transfers over libp2p ==`);

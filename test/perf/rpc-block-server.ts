@@ -12,19 +12,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BlockStore } from "../../chain/store.ts";
 import type { SignedTx } from "../../chain/tx.ts";
-import type { RpcContext } from "../../rpc/context.ts";
-import { methods } from "../../rpc/methods.ts";
-import { startRpcServer } from "../../rpc/server.ts";
 import { serveForParent } from "./child.ts";
 import { BENCH_CHAIN_ID, buildChain, buildWorld, prng, signTransfers } from "./fixtures.ts";
-import { BENCH_RATE_LIMIT, RPC_BLOCK_TXS, RPC_BLOCKS } from "./rpc-shared.ts";
+import { startBenchRpcServer } from "./rpc-bench-server.ts";
+import { RPC_BLOCK_TXS, RPC_BLOCKS } from "./rpc-shared.ts";
 
 const SENDERS = 50;
 const ACCOUNTS = 1_000;
-
-const notUsed = (what: string) => (): never => {
-  throw new Error(`${what} is not used by the chain_getBlock benchmark`);
-};
 
 serveForParent(async () => {
   const world = buildWorld({ senders: SENDERS, totalAccounts: ACCOUNTS });
@@ -51,26 +45,7 @@ serveForParent(async () => {
     throw e;
   }
   const head = chain.states[chain.states.length - 1]!;
-  const ctx: RpcContext = {
-    chainId: BENCH_CHAIN_ID,
-    genesisHash: world.genesis.hash,
-    nodeVersion: "bench",
-    params: world.params,
-    store,
-    evidencePool: { list: () => [] },
-    consensusState: notUsed("consensusState"),
-    headState: () => head,
-    mempool: { size: 0, bytes: 0, get: () => undefined },
-    submitTx: notUsed("submitTx"),
-    vouchers: { getBestVoucher: notUsed("vouchers.getBestVoucher"), putBestVoucher: notUsed("vouchers.putBestVoucher") },
-    serviceAccount: null,
-    submitServiceTx: notUsed("submitServiceTx"),
-    status: notUsed("status"),
-  };
-  // As the node runs it: results are not re-validated outside tests (CLOUDCOIN_RPC_CHECK_RESULTS).
-  // The per-client rate limit stays on (its cost is measured) but high enough that the one load
-  // client never reaches it: the default (defaultRpcRateLimit) would answer 429 within a second.
-  const server = await startRpcServer({ host: "127.0.0.1", port: 0, checkResults: false, rateLimit: BENCH_RATE_LIMIT }, methods, ctx);
+  const server = await startBenchRpcServer("chain_getBlock", { chainId: BENCH_CHAIN_ID, genesisHash: world.genesis.hash, params: world.params, store, headState: () => head });
   return {
     port: server.port,
     close: async () => {

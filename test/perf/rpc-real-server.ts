@@ -6,24 +6,19 @@
  *
  * Run by test/perf/rpc.ts as a child process: node --import tsx test/perf/rpc-real-server.ts
  */
-import type { RpcContext } from "../../rpc/context.ts";
-import { methods } from "../../rpc/methods.ts";
-import { startRpcServer } from "../../rpc/server.ts";
 import { serveForParent } from "./child.ts";
 import { buildWorld } from "./fixtures.ts";
-import { BENCH_RATE_LIMIT, RPC_ACCOUNTS } from "./rpc-shared.ts";
+import { notUsedBy, startBenchRpcServer } from "./rpc-bench-server.ts";
+import { RPC_ACCOUNTS } from "./rpc-shared.ts";
 
-const notUsed = (what: string) => (): never => {
-  throw new Error(`${what} is not used by the state_getAccount benchmark`);
-};
+const notUsed = notUsedBy("state_getAccount");
 
 serveForParent(async () => {
   const world = buildWorld({ senders: 0, totalAccounts: RPC_ACCOUNTS });
   const state = world.state;
-  const ctx: RpcContext = {
+  return startBenchRpcServer("state_getAccount", {
     chainId: world.genesis.chainId,
     genesisHash: world.genesis.hash,
-    nodeVersion: "bench",
     params: world.params,
     store: {
       head: { height: 0n, hash: world.genesis.hash },
@@ -38,18 +33,6 @@ serveForParent(async () => {
       listDeals: notUsed("store.listDeals"),
       getEpochRewards: notUsed("store.getEpochRewards"),
     },
-    evidencePool: { list: () => [] },
-    consensusState: notUsed("consensusState"),
     headState: () => state,
-    mempool: { size: 0, bytes: 0, get: () => undefined },
-    submitTx: notUsed("submitTx"),
-    vouchers: { getBestVoucher: notUsed("vouchers.getBestVoucher"), putBestVoucher: notUsed("vouchers.putBestVoucher") },
-    serviceAccount: null,
-    submitServiceTx: notUsed("submitServiceTx"),
-    status: notUsed("status"),
-  };
-  // As the node runs it: results are not re-validated outside tests (CLOUDCOIN_RPC_CHECK_RESULTS).
-  // The per-client rate limit stays on (its cost is measured) but high enough that the one load
-  // client never reaches it: the default (defaultRpcRateLimit) would answer 429 within a second.
-  return startRpcServer({ host: "127.0.0.1", port: 0, checkResults: false, rateLimit: BENCH_RATE_LIMIT }, methods, ctx);
+  });
 });

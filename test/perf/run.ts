@@ -16,13 +16,11 @@
  * rejected, a root that does not match, a wrong RPC answer, ...). Child processes and the temp
  * directory are removed on every exit path.
  */
-import { rmSync } from "node:fs";
-import { mkdtemp } from "node:fs/promises";
-import { cpus, loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { cpus, loadavg } from "node:os";
 import { benchCommit, type CommitFigures } from "./commit.ts";
 import { buildWorld, type BenchWorld } from "./fixtures.ts";
 import { benchRpc, type RpcFigures } from "./rpc.ts";
+import { benchTempDir } from "./lifecycle.ts";
 import { fmtInt, fmtMs, fmtRatio, spread, table, timeMs, verdict } from "./stats.ts";
 import { benchTxThroughput, type ThroughputFigures } from "./throughput.ts";
 
@@ -38,18 +36,6 @@ const CONFIG = {
 } as const;
 
 const log = (s = ""): void => console.log(s);
-
-// The temp directory goes on any exit (normal, error, signal); rpc.ts kills its children on exit.
-let tmpDir: string | undefined;
-process.on("exit", () => {
-  if (tmpDir !== undefined) rmSync(tmpDir, { recursive: true, force: true });
-});
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.once(sig, () => {
-    console.error(`\n${sig}: stopping`);
-    process.exit(130);
-  });
-}
 
 function printEnvironment(): void {
   const cpu = cpus();
@@ -129,7 +115,7 @@ async function ledgerFigures(dir: string): Promise<{ tp: ThroughputFigures; comm
 async function main(): Promise<void> {
   const started = performance.now();
   printEnvironment();
-  tmpDir = await mkdtemp(join(tmpdir(), "cloudcoin-bench-"));
+  const tmpDir = await benchTempDir("cloudcoin-bench-");
   const { tp, commits } = await ledgerFigures(tmpDir);
 
   log();
