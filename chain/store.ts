@@ -373,17 +373,26 @@ export class BlockStore {
   }
 
   async getBlock(height: bigint): Promise<Block | undefined> {
-    const cached = this.#recent.get(height);
-    if (cached !== undefined) {
-      this.#recent.delete(height);
-      this.#recent.set(height, cached);
-      return cached;
-    }
+    const cached = this.recentBlock(height);
+    if (cached !== undefined) return cached;
     const b = await this.getBlockBytes(height);
     if (b === undefined) return undefined;
     const block = decodeBlock(b);
     this.#remember(block);
     return block;
+  }
+
+  /**
+   * The block at `height` if it is among the recently read or committed ones kept decoded, at once
+   * (no read, no promise); undefined when it is not, which says nothing of whether it exists.
+   */
+  recentBlock(height: bigint): Block | undefined {
+    const cached = this.#recent.get(height);
+    if (cached !== undefined) {
+      this.#recent.delete(height);
+      this.#recent.set(height, cached);
+    }
+    return cached;
   }
 
   #remember(block: Block): void {

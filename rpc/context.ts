@@ -11,7 +11,7 @@ import type { Operation, SignedTx } from "../chain/tx.ts";
 
 export type ChainReader = Pick<
   BlockStore,
-  "head" | "getBlock" | "getBlockByHash" | "getCommit" | "getReceipts" | "getTx" | "listAccountTxs" | "getValidators" | "listChannels" | "listDeals" | "getEpochRewards"
+  "head" | "recentBlock" | "getBlock" | "getBlockByHash" | "getCommit" | "getReceipts" | "getTx" | "listAccountTxs" | "getValidators" | "listChannels" | "listDeals" | "getEpochRewards"
 >;
 
 /** The node-local best voucher per channel (getBestVoucher reads memory only). */

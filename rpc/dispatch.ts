@@ -10,7 +10,7 @@
 import type { z } from "zod";
 import { toHex } from "../chain/bytes.ts";
 import { errorObject, RpcError, RpcErrorCode, toErrorObject, type JsonRpcErrorObject, type RpcErrorLogger } from "./errors.ts";
-import { strictParams, type MethodTable, type Permission } from "./table.ts";
+import { JsonText, strictParams, type MethodTable, type Permission } from "./table.ts";
 
 export interface DispatchOptions {
   /** Permission tiers the caller holds; a method outside them answers UNAUTHORIZED. */
@@ -42,12 +42,19 @@ export type JsonRpcId = string | number | null;
 const MAX_ISSUES = 10;
 const MAX_TEXT = 200;
 
-export async function dispatch<Ctx>(
+/** A value, or a promise of it: calls whose handler answers at once are answered at once. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * The answer to `rawBody`. A request whose handlers all answer synchronously is answered
+ * synchronously (no promise, no microtask turn: the hot read methods); otherwise a promise of it.
+ */
+export function dispatch<Ctx>(
   table: MethodTable<Ctx>,
   rawBody: string,
   ctx: Ctx,
   opts: DispatchOptions,
-): Promise<string | undefined> {
+): MaybePromise<string | undefined> {
   let body: unknown;
   try {
     body = JSON.parse(rawBody);
@@ -62,20 +69,29 @@ export async function dispatch<Ctx>(
     return invalidRequest(null, body.length === 0 ? "empty batch" : `batch larger than ${opts.maxBatch}`);
   }
   // Calls of a batch run concurrently; responses keep request order, notifications omitted.
-  const responses = await Promise.all(body.map((item: unknown) => handleCall(table, item, ctx, opts)));
+  const responses = body.map((item: unknown) => handleCall(table, item, ctx, opts));
+  return responses.some(isThenable) ? Promise.all(responses).then(joinBatch) : joinBatch(responses as (string | undefined)[]);
+}
+
+function joinBatch(responses: readonly (string | undefined)[]): string | undefined {
   const sent = responses.filter((r): r is string => r !== undefined);
   return sent.length === 0 ? undefined : `[${sent.join(",")}]`;
+}
+
+/** As `await` sees it: anything with a `then` method. */
+export function isThenable<T>(v: MaybePromise<T> | PromiseLike<T>): v is Promise<T> {
+  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
 }
 
 type Outcome = { result: unknown } | { error: JsonRpcErrorObject };
 
 /** One request object (top level or batch item); undefined for a notification. */
-async function handleCall<Ctx>(
+function handleCall<Ctx>(
   table: MethodTable<Ctx>,
   item: unknown,
   ctx: Ctx,
   opts: DispatchOptions,
-): Promise<string | undefined> {
+): MaybePromise<string | undefined> {
   const req = parseRequest(item);
   if ("invalid" in req) {
     opts.observe?.(INVALID_REQUEST_LABEL, 0, false, RpcErrorCode.INVALID_REQUEST);
@@ -83,12 +99,20 @@ async function handleCall<Ctx>(
   }
 
   const started = opts.observe ? performance.now() : 0;
-  let outcome: Outcome;
+  let value: MaybePromise<unknown>;
   try {
-    outcome = { result: await call(table, req.method, req.params, ctx, opts) };
+    value = call(table, req.method, req.params, ctx, opts);
   } catch (err) {
-    outcome = { error: toErrorObject(err, opts.log, req.method) };
+    return finishCall(table, req, { error: toErrorObject(err, opts.log, req.method) }, started, opts);
   }
+  if (!isThenable(value)) return finishCall(table, req, { result: value }, started, opts);
+  return value.then(
+    (result) => finishCall(table, req, { result }, started, opts),
+    (err: unknown) => finishCall(table, req, { error: toErrorObject(err, opts.log, req.method) }, started, opts),
+  );
+}
+
+function finishCall<Ctx>(table: MethodTable<Ctx>, req: ParsedRequest, outcome: Outcome, started: number, opts: DispatchOptions): string | undefined {
   if (opts.observe) {
     const label = Object.hasOwn(table, req.method) ? req.method : UNKNOWN_METHOD_LABEL;
     const seconds = (performance.now() - started) / 1000;
@@ -113,8 +137,6 @@ function parseRequest(v: unknown): ParsedRequest | { invalid: string; id: JsonRp
     return { invalid: "request must be an object", id: null };
   }
   const o = v as Record<string, unknown>;
-  // Own members only: never read anything inherited from a prototype.
-  const get = (k: string): unknown => (Object.hasOwn(o, k) ? o[k] : undefined);
 
   let id: JsonRpcId | undefined;
   if (Object.hasOwn(o, "id")) {
@@ -125,23 +147,29 @@ function parseRequest(v: unknown): ParsedRequest | { invalid: string; id: JsonRp
   }
   // Once the id is known to be well formed it is echoed even when the rest is invalid.
   const echo = id ?? null;
-  if (get("jsonrpc") !== "2.0") return { invalid: 'jsonrpc must be "2.0"', id: echo };
-  const method = get("method");
+  if (ownMember(o, "jsonrpc") !== "2.0") return { invalid: 'jsonrpc must be "2.0"', id: echo };
+  const method = ownMember(o, "method");
   if (typeof method !== "string") return { invalid: "method must be a string", id: echo };
-  const params = get("params");
+  const params = ownMember(o, "params");
   if (params !== undefined && (typeof params !== "object" || params === null)) {
     return { invalid: "params must be an array or an object", id: echo };
   }
   return { id, method, params: params as ParsedRequest["params"] };
 }
 
-async function call<Ctx>(
+/** Own members only: never anything inherited from a prototype. */
+function ownMember(o: Record<string, unknown>, k: string): unknown {
+  return Object.hasOwn(o, k) ? o[k] : undefined;
+}
+
+/** Validates and runs one call; throws (synchronously, or by rejecting) what becomes its error. */
+function call<Ctx>(
   table: MethodTable<Ctx>,
   method: string,
   params: ParsedRequest["params"],
   ctx: Ctx,
   opts: DispatchOptions,
-): Promise<unknown> {
+): MaybePromise<unknown> {
   // hasOwn: "__proto__", "constructor", "toString" ... are not methods.
   const spec = Object.hasOwn(table, method) ? table[method] : undefined;
   if (spec === undefined) throw new RpcError(RpcErrorCode.METHOD_NOT_FOUND, "method not found");
@@ -162,15 +190,21 @@ async function call<Ctx>(
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw invalidParams(parsed.error.issues);
 
-  const value: unknown = await spec.handler(parsed.data, ctx);
+  const value: unknown = spec.handler(parsed.data, ctx);
+  return isThenable(value) ? value.then((v) => checkResult(spec.result, method, v, opts)) : checkResult(spec.result, method, value, opts);
+}
+
+/** The value a call answers with: the handler's, checked against its schema unless checks are off. */
+function checkResult(schema: z.ZodType, method: string, value: unknown, opts: DispatchOptions): unknown {
   if (opts.checkResults === false) return value === undefined ? null : value;
 
-  const result = (spec.result as z.ZodType).safeParse(value);
+  const result = schema.safeParse(value instanceof JsonText ? JSON.parse(value.text) : value);
   if (!result.success) {
     // The handler broke its own contract: a bug, not the caller's fault.
     opts.log?.warn({ method, issues: summarizeIssues(result.error.issues) }, "rpc result failed its schema");
     throw new RpcError(RpcErrorCode.INTERNAL_ERROR, "internal error");
   }
+  if (value instanceof JsonText) return value;
   // A success response must carry a "result" member; JSON has no undefined.
   return result.data === undefined ? null : result.data;
 }
@@ -217,9 +251,9 @@ function invalidRequest(id: JsonRpcId, reason: string): string {
  */
 function serialize(id: JsonRpcId, outcome: Outcome, log?: RpcErrorLogger, method?: string): string {
   try {
-    return "error" in outcome
-      ? JSON.stringify({ jsonrpc: "2.0", error: outcome.error, id }, errorDataReplacer)
-      : JSON.stringify({ jsonrpc: "2.0", result: outcome.result, id });
+    if ("error" in outcome) return JSON.stringify({ jsonrpc: "2.0", error: outcome.error, id }, errorDataReplacer);
+    if (outcome.result instanceof JsonText) return `{"jsonrpc":"2.0","result":${outcome.result.text},"id":${JSON.stringify(id)}}`;
+    return JSON.stringify({ jsonrpc: "2.0", result: outcome.result, id });
   } catch (err) {
     log?.warn({ err, method }, "rpc response not serializable");
     return JSON.stringify({ jsonrpc: "2.0", error: errorObject(RpcErrorCode.INTERNAL_ERROR, "internal error"), id });

@@ -18,6 +18,7 @@ import {
 } from "../chain/storage.ts";
 import { isProviderKind } from "../chain/storage-records.ts";
 import type { ChainParams } from "../chain/params.ts";
+import { JsonText } from "./table.ts";
 
 export function headerJson(h: BlockHeader, hash: Uint8Array) {
   return {
@@ -181,21 +182,22 @@ export function commitJson(c: Commit) {
   };
 }
 
-type BlockJson = ReturnType<typeof makeBlockJson>;
+export type BlockJson = ReturnType<typeof blockJson>;
 /**
- * The JSON of blocks already asked for, per decoded Block (the store keeps recent ones decoded,
- * so the latest blocks are asked for again and again). A block never changes; the JSON is only
- * read (serialized), never modified.
+ * The serialized JSON of blocks already asked for, per decoded Block (the store keeps recent
+ * ones decoded, so the latest blocks are asked for again and again, by chain_getBlock and the
+ * finalizedBlocks subscription). A block never changes, so neither does its text; only the text
+ * is kept, not the object it was made from.
  */
-const blockJsonMemo = new WeakMap<Block, { hashes?: BlockJson; full?: BlockJson }>();
+const blockJsonMemo = new WeakMap<Block, { hashes?: JsonText<BlockJson>; full?: JsonText<BlockJson> }>();
 
-export function blockJson(b: Block, full: boolean): BlockJson {
+export function blockJsonText(b: Block, full: boolean): JsonText<BlockJson> {
   let m = blockJsonMemo.get(b);
   if (m === undefined) blockJsonMemo.set(b, (m = {}));
-  return full ? (m.full ??= makeBlockJson(b, true)) : (m.hashes ??= makeBlockJson(b, false));
+  return full ? (m.full ??= new JsonText(JSON.stringify(blockJson(b, true)))) : (m.hashes ??= new JsonText(JSON.stringify(blockJson(b, false))));
 }
 
-function makeBlockJson(b: Block, full: boolean) {
+export function blockJson(b: Block, full: boolean) {
   return {
     header: headerJson(b.header, b.hash),
     txs: full ? b.txs.map(txJson) : b.txs.map((t) => toHex(t.hash)),

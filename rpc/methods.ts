@@ -10,8 +10,8 @@ import { checkVoucher, checkVoucherTerms, decodeVoucher, PaychError, PaychErrorC
 import { StateKey } from "../chain/state.ts";
 import { encodeStateProof } from "../chain/smt.ts";
 import type { RpcContext } from "./context.ts";
-import { blockJson, channelJson, evidenceJson, headerJson, receiptJson, txJson } from "./json.ts";
-import { accountView } from "./views.ts";
+import { blockJsonText, channelJson, evidenceJson, headerJson, receiptJson, txJson } from "./json.ts";
+import { accountView, accountViewText } from "./views.ts";
 import { defineMethod, type MethodTable } from "./table.ts";
 import { bandwidthMethods } from "./bandwidth-methods.ts";
 import { storageMethods } from "./storage-methods.ts";
@@ -211,9 +211,13 @@ export const methods = {
       .refine((p) => (p.height === undefined) !== (p.hash === undefined), "give exactly one of height and hash"),
     result: blockSchema.nullable(),
     permission: "read",
-    handler: async (p, ctx: RpcContext) => {
-      const b = p.height !== undefined ? await ctx.store.getBlock(p.height) : await ctx.store.getBlockByHash(fromHex(p.hash!));
-      return b ? blockJson(b, p.full) : null;
+    handler: (p, ctx: RpcContext) => {
+      // A recent block by height (what explorers and wallets poll) is answered from memory at once;
+      // anything else is read from the store.
+      const recent = p.height !== undefined ? ctx.store.recentBlock(p.height) : undefined;
+      if (recent !== undefined) return blockJsonText(recent, p.full);
+      const read = p.height !== undefined ? ctx.store.getBlock(p.height) : ctx.store.getBlockByHash(fromHex(p.hash!));
+      return read.then((b) => (b ? blockJsonText(b, p.full) : null));
     },
   }),
 
@@ -312,9 +316,8 @@ export const methods = {
     permission: "read",
     handler: (p, ctx: RpcContext) => {
       const state = ctx.headState();
-      const view = accountView(state, p.address);
-      if (!p.proof) return view;
-      return { ...view, proof: toHex(encodeStateProof(state.prove(StateKey.account(fromAddress(p.address))))) };
+      if (!p.proof) return accountViewText(state, p.address);
+      return { ...accountView(state, p.address), proof: toHex(encodeStateProof(state.prove(StateKey.account(fromAddress(p.address))))) };
     },
   }),
 

@@ -17,7 +17,21 @@ export interface MethodSpec<P extends z.ZodObject, R extends z.ZodType, Ctx> {
   result: R;
   permission: Permission;
   /** Must hold no state of its own: everything it needs comes from `ctx`. */
-  handler: (params: z.output<P>, ctx: Ctx) => Promise<z.input<R>> | z.input<R>;
+  handler: (params: z.output<P>, ctx: Ctx) => Promise<z.input<R> | JsonText<z.input<R>>> | z.input<R> | JsonText<z.input<R>>;
+}
+
+/**
+ * A result whose JSON text is already made: the dispatcher writes `text` as the result as it is
+ * (and, when it checks results, parses it back and checks that against the method's schema). For
+ * data that never changes and is asked for again and again, such as a finalized block, so that
+ * each answer does not serialize the same object anew. `T` is the value the text stands for.
+ */
+export class JsonText<T = unknown> {
+  declare readonly value?: T;
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
 }
 
 /**

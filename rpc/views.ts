@@ -7,13 +7,20 @@ import { toHex } from "../chain/bytes.ts";
 import { fromAddress } from "../chain/keys.ts";
 import type { ChainState } from "../chain/state.ts";
 import { accountJson } from "./json.ts";
+import { JsonText } from "./table.ts";
 
 export type AccountView = ReturnType<typeof accountJson> & { readonly height: number; readonly stateRoot: string };
+
+interface AccountEntry {
+  readonly view: AccountView;
+  /** Its JSON text, made the first time an answer needs it. */
+  text: JsonText<AccountView> | undefined;
+}
 
 interface HeadView {
   readonly height: number;
   readonly stateRoot: string;
-  readonly accounts: Map<string, AccountView>;
+  readonly accounts: Map<string, AccountEntry>;
 }
 
 const MAX_CACHED_ACCOUNTS = 50_000;
@@ -30,13 +37,23 @@ export function headView(state: ChainState): HeadView {
 
 /** An account's JSON at `state`, keyed by the address string the caller gave (already validated). */
 export function accountView(state: ChainState, address: string): AccountView {
+  return accountEntry(state, address).view;
+}
+
+/** The same as text, as state_getAccount answers it (serialized once per head and address). */
+export function accountViewText(state: ChainState, address: string): JsonText<AccountView> {
+  const e = accountEntry(state, address);
+  return (e.text ??= new JsonText(JSON.stringify(e.view)));
+}
+
+function accountEntry(state: ChainState, address: string): AccountEntry {
   const v = headView(state);
-  let a = v.accounts.get(address);
-  if (!a) {
+  let e = v.accounts.get(address);
+  if (!e) {
     const pk = fromAddress(address);
-    a = Object.freeze({ ...accountJson(pk, state.account(pk)), address, height: v.height, stateRoot: v.stateRoot });
+    e = { view: Object.freeze({ ...accountJson(pk, state.account(pk)), address, height: v.height, stateRoot: v.stateRoot }), text: undefined };
     if (v.accounts.size >= MAX_CACHED_ACCOUNTS) v.accounts.clear();
-    v.accounts.set(address, a);
+    v.accounts.set(address, e);
   }
-  return a;
+  return e;
 }

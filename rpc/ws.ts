@@ -11,7 +11,7 @@
  *   {"jsonrpc":"2.0","method":"chain_subscription","params":{"subscription":id,"result":...}}
  * Topics, for each finalized block handed to `Subscriptions.publishBlock`:
  * - newHeads: the header JSON (rpc/json.ts headerJson);
- * - finalizedBlocks: the block JSON with tx hashes (blockJson(block, false));
+ * - finalizedBlocks: the block JSON with tx hashes (blockJsonText(block, false), the text chain_getBlock answers with);
  * - addressTxs (address required): `{hash, height, index, receipt}` for each transaction whose
  *   participants (chain/tx.ts txParticipants) include the address;
  * - events: `{height, ...eventJson(event)}` for each ChainEvent of the block.
@@ -40,7 +40,7 @@ import type { BlockResult } from "../chain/transition.ts";
 import { txParticipants } from "../chain/tx.ts";
 import { dispatch } from "./dispatch.ts";
 import { RpcError, RpcErrorCode, type RpcErrorLogger } from "./errors.ts";
-import { blockJson, eventJson, headerJson, receiptJson } from "./json.ts";
+import { blockJsonText, eventJson, headerJson, receiptJson } from "./json.ts";
 import { defineMethod, type MethodTable, type Permission } from "./table.ts";
 
 export const TOPICS = ["newHeads", "finalizedBlocks", "addressTxs", "events"] as const;
@@ -189,7 +189,7 @@ export class Subscriptions {
         for (const s of this.#byTopic.newHeads) this.#notify(s, json);
       }
       if (this.#byTopic.finalizedBlocks.size > 0) {
-        const json = JSON.stringify(blockJson(block, false));
+        const json = blockJsonText(block, false).text;
         for (const s of this.#byTopic.finalizedBlocks) this.#notify(s, json);
       }
       if (this.#byTopic.events.size > 0 && result.events.length > 0) {
@@ -378,8 +378,16 @@ export interface WsRouteOptions<Ctx> {
   log?: RpcErrorLogger;
 }
 
-/** Registers @fastify/websocket and the GET / upgrade route on `app` (before listen). */
+/**
+ * Registers @fastify/websocket and the GET / upgrade route on `app` (before listen), in a plugin
+ * context of their own: the plugin adds onRequest and onResponse hooks to every route of the
+ * context it is registered in, and the JSON-RPC POST route has no use for them on each call.
+ */
 export async function registerWebSocketRoute<Ctx>(app: FastifyInstance, o: WsRouteOptions<Ctx>): Promise<void> {
+  await app.register(async (child) => addWebSocketRoute(child, o));
+}
+
+async function addWebSocketRoute<Ctx>(app: FastifyInstance, o: WsRouteOptions<Ctx>): Promise<void> {
   const subs = o.subscriptions;
   await app.register(fastifyWebsocket, {
     options: { maxPayload: subs.limits.maxPayload, perMessageDeflate: false },
@@ -429,7 +437,7 @@ export async function registerWebSocketRoute<Ctx>(app: FastifyInstance, o: WsRou
           return;
         }
         conn.inFlight++;
-        void dispatch(table, text, o.ctx, dopts).then((out) => {
+        void Promise.resolve(dispatch(table, text, o.ctx, dopts)).then((out) => {
           conn.inFlight--;
           if (out !== undefined) subs.send(conn, out);
         });

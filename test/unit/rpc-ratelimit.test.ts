@@ -27,6 +27,7 @@ t.test("the N+1-th request in a window is refused with -32005 and HTTP 429", asy
   for (let i = 1; i <= 3; i++) {
     const res = await ping(server.url, i);
     t.equal(res.status, 200, `request ${i} served`);
+    t.equal(res.headers.get("x-ratelimit-remaining"), null, "no quota headers on an answered request");
     t.same(await res.json(), { jsonrpc: "2.0", result: "pong", id: i });
   }
   const limited = await ping(server.url, 4);
@@ -34,6 +35,8 @@ t.test("the N+1-th request in a window is refused with -32005 and HTTP 429", asy
   t.equal(limited.status, 429);
   t.match(limited.headers.get("content-type") ?? "", /application\/json/);
   t.ok(limited.headers.get("retry-after") !== null, "retry-after header");
+  t.equal(limited.headers.get("x-ratelimit-limit"), "3", "the refusal says the limit");
+  t.equal(limited.headers.get("x-ratelimit-remaining"), "0");
   t.same(await limited.json(), { jsonrpc: "2.0", error: { code: RpcErrorCode.RATE_LIMITED, message: "rate limited" }, id: null });
   t.same(observed.at(-1), ["(transport)", false, RpcErrorCode.RATE_LIMITED], "the refusal reaches the observe hook");
 

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { toAddress } from "../../chain/keys.ts";
 import { dispatch } from "../../rpc/dispatch.ts";
 import { defineMethod } from "../../rpc/table.ts";
-import { accountView } from "../../rpc/views.ts";
+import { accountView, accountViewText } from "../../rpc/views.ts";
 import { advance, newTestChain, testKey, transfer } from "../helpers/chain.ts";
 
 t.test("account views are memoized per head state and follow a new head", async (t) => {
@@ -19,6 +19,11 @@ t.test("account views are memoized per head state and follow a new head", async 
   t.equal(after.height, 1);
   t.not(after.stateRoot, before.stateRoot);
   t.ok(Object.isFrozen(after), "shared views cannot be mutated by a caller");
+  const text = accountViewText(chain.state, addr);
+  t.strictSame(JSON.parse(text.text), after, "the text is the view's JSON");
+  t.equal(accountViewText(chain.state, addr), text, "made once per head");
+  advance(chain, [transfer(chain, chain.faucet, 1n, alice, 5n)]);
+  t.equal((JSON.parse(accountViewText(chain.state, addr).text) as { balance: string }).balance, "82", "a new head answers from its own state");
 });
 
 t.test("result checking can be turned off, and catches a drifting handler when on", async (t) => {

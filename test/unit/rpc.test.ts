@@ -8,7 +8,7 @@ import { CodedError } from "../../chain/errors.ts";
 import { dispatch } from "../../rpc/dispatch.ts";
 import { RpcError, RpcErrorCode } from "../../rpc/errors.ts";
 import { startRpcServer, type RpcLogger } from "../../rpc/server.ts";
-import { defineMethod, type MethodTable, type Permission } from "../../rpc/table.ts";
+import { defineMethod, JsonText, type MethodTable, type Permission } from "../../rpc/table.ts";
 
 interface ToyCtx {
   /** Where test_notify records its calls, so a test can see a notification ran. */
@@ -19,6 +19,9 @@ const num = z.number();
 const wideShape = Object.fromEntries(
   Array.from({ length: 20 }, (_, i) => [`f${i}`, z.number({ error: `must be a number ${"x".repeat(500)}` })]),
 );
+
+/** test_text's answer, with a string an id-splicing or re-serializing bug would mangle. */
+const TEXT_RESULT = '{"n":7,"s":"quote \\" and \\u2028 and ]}"}';
 
 const table: MethodTable<ToyCtx> = {
   test_add: defineMethod({
@@ -86,6 +89,14 @@ const table: MethodTable<ToyCtx> = {
     result: num,
     permission: "read",
     handler: () => "not a number" as unknown as number,
+  }),
+  test_text: defineMethod({
+    description: "answers with text made in advance (JsonText): well formed, off its schema, or not JSON",
+    params: z.object({ which: z.enum(["ok", "offSchema", "notJson"]) }),
+    result: z.object({ n: z.number(), s: z.string() }),
+    permission: "read",
+    handler: ({ which }) =>
+      new JsonText<{ n: number; s: string }>(which === "ok" ? TEXT_RESULT : which === "offSchema" ? '{"n":"seven","s":"x"}' : '{"n":7,'),
   }),
   test_wide: defineMethod({
     description: "twenty required params",
@@ -425,6 +436,28 @@ t.test("handler errors", async (t) => {
     const logged = logs.find((l) => l.level === "warn" && (l.obj as { method?: string }).method === "test_boom");
     t.ok(logged, "logged through the injected logger");
     t.match((logged?.obj as { err?: Error }).err?.message, /secret/);
+  });
+
+  t.test("a result given as text goes out verbatim, whatever the id", async (t) => {
+    for (const id of [1, "a\"b", null, -0.5]) {
+      const r = await post(call("test_text", { which: "ok" }, id));
+      t.equal(r.status, 200);
+      t.equal(r.text, `{"jsonrpc":"2.0","result":${TEXT_RESULT},"id":${JSON.stringify(id)}}`);
+      t.strictSame(JSON.parse(r.text), { jsonrpc: "2.0", result: { n: 7, s: 'quote " and \u2028 and ]}' }, id });
+    }
+    const batch = JSON.parse((await post([call("test_text", { which: "ok" }, 1), call("test_add", { a: 1, b: 2 }, 2)])).text);
+    t.strictSame(batch, [{ jsonrpc: "2.0", result: { n: 7, s: 'quote " and \u2028 and ]}' }, id: 1 }, { jsonrpc: "2.0", result: 3, id: 2 }]);
+  });
+
+  t.test("a result text off its schema or not JSON is an internal error when results are checked", async (t) => {
+    logs.length = 0;
+    t.equal(await errorCode(t, call("test_text", { which: "offSchema" })), -32603);
+    t.ok(logs.some((l) => l.msg === "rpc result failed its schema"));
+    t.equal(await errorCode(t, call("test_text", { which: "notJson" })), -32603);
+    // Unchecked (a production node), the text is trusted as it is: only a handler bug could make it wrong.
+    const unchecked = await dispatch(table, JSON.stringify(call("test_text", { which: "offSchema" }, 3)), ctx, { allowedPermissions: new Set(["read"]), maxBatch: 10, checkResults: false });
+    t.equal(unchecked, '{"jsonrpc":"2.0","result":{"n":"seven","s":"x"},"id":3}');
+    await stillServing(t);
   });
 
   t.test("result failing its schema is an internal error, logged", async (t) => {

@@ -240,7 +240,12 @@ t.test("committed blocks read back the same, before and after reopening", async 
 
   const reopened = await openStore(dir);
   t.teardown(() => reopened.close());
+  // Kept decoded: what was committed in this process, and afterwards what was read.
+  t.equal(store.recentBlock(2n), chain[1]!.block, "a block committed in this process is recent");
+  t.equal(store.recentBlock(BigInt(chain.length + 1)), undefined, "a height past the head is not");
+  t.equal(reopened.recentBlock(2n), undefined, "nothing is recent in a store just opened");
   await t.test("after reopening", (t) => checkStore(t, reopened, chain, accounts));
+  t.equal(hex(reopened.recentBlock(2n)?.hash ?? new Uint8Array()), hex(chain[1]!.block.hash), "a block read is recent");
 
   // the self-transfer is indexed once for its only participant
   const self = chain[1]!.block.txs[3]!;
