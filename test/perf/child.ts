@@ -1,7 +1,9 @@
 /**
  * The child-process side of the HTTP benchmark (figure 3): a server started here prints one
  * line `READY {"port": N}` on stdout once it listens, and exits when the parent closes its stdin
- * (including when the parent dies without cleaning up) or sends SIGTERM/SIGINT.
+ * (including when the parent dies without cleaning up) or sends SIGTERM/SIGINT. For each line
+ * `cpu` the parent writes to its stdin it prints `CPU {"us": N}`: the CPU time (user + system,
+ * microseconds) this process has used so far, so the parent can tell what a load cost the server.
  */
 export interface ChildServer {
   readonly port: number;
@@ -9,6 +11,7 @@ export interface ChildServer {
 }
 
 export const READY_PREFIX = "READY ";
+export const CPU_PREFIX = "CPU ";
 
 export function serveForParent(start: () => Promise<ChildServer>): void {
   start().then(
@@ -23,7 +26,20 @@ export function serveForParent(start: () => Promise<ChildServer>): void {
       };
       process.stdin.on("end", shutdown);
       process.stdin.on("close", shutdown);
-      process.stdin.resume();
+      process.stdin.setEncoding("utf8");
+      let pending = "";
+      process.stdin.on("data", (chunk: string) => {
+        pending += chunk;
+        let nl: number;
+        while ((nl = pending.indexOf("\n")) >= 0) {
+          const line = pending.slice(0, nl).trim();
+          pending = pending.slice(nl + 1);
+          if (line === "cpu") {
+            const u = process.cpuUsage();
+            process.stdout.write(`${CPU_PREFIX}${JSON.stringify({ us: u.user + u.system })}\n`);
+          }
+        }
+      });
       process.on("SIGTERM", shutdown);
       process.on("SIGINT", shutdown);
       process.stdout.write(`${READY_PREFIX}${JSON.stringify({ port: server.port })}\n`);

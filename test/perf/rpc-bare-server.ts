@@ -3,7 +3,9 @@
  * the body as text, JSON.parse it, validate one param with zod, answer a constant-shaped
  * result. Same framework, same body handling (text parser) as the real server, nothing else.
  * For chain_getBlock (figure 3b) it answers a block-shaped result of the real answer's size, so
- * the ratio measures the node's work, not the size of its answer.
+ * the ratio measures the node's work, not the size of its answer: made per request (as a plain
+ * method would), or, for `bench_blockText`, the same answer's text made once per height and
+ * written as it is (the framework alone: the ceiling of a server that answers from text).
  *
  * Run by test/perf/rpc.ts as a child process: node --import tsx test/perf/rpc-bare-server.ts
  */
@@ -32,6 +34,8 @@ function blockResult(height: number) {
   };
 }
 
+const blockTexts = new Map<number, string>();
+
 serveForParent(async () => {
   const app = Fastify({ logger: false });
   app.removeAllContentTypeParsers();
@@ -40,6 +44,12 @@ serveForParent(async () => {
   app.addContentTypeParser("*", { parseAs: "string" }, asText);
   app.post("/", async (req, reply) => {
     const body = JSON.parse(typeof req.body === "string" ? req.body : "") as { id?: unknown; method?: unknown; params?: unknown };
+    if (body.method === "bench_blockText") {
+      const b = blockParams.parse(body.params);
+      let text = blockTexts.get(b.height);
+      if (text === undefined) blockTexts.set(b.height, (text = JSON.stringify(blockResult(b.height))));
+      return reply.type("application/json; charset=utf-8").send(`{"jsonrpc":"2.0","result":${text},"id":${JSON.stringify(body.id ?? null)}}`);
+    }
     if (body.method === "chain_getBlock") {
       const b = blockParams.parse(body.params);
       return reply.type("application/json; charset=utf-8").send(JSON.stringify({ jsonrpc: "2.0", result: blockResult(b.height), id: body.id ?? null }));

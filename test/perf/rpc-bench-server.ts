@@ -3,6 +3,7 @@
  * the real method table over a given store and head state. Everything else in the context is a
  * stub that throws if touched, so a benchmark that wanders off its path notices.
  */
+import { createNodeMetrics } from "../../node/metrics.ts";
 import type { RpcContext } from "../../rpc/context.ts";
 import { methods } from "../../rpc/methods.ts";
 import { startRpcServer, type RpcServer } from "../../rpc/server.ts";
@@ -31,8 +32,10 @@ export function startBenchRpcServer(
     submitServiceTx: notUsed("submitServiceTx"),
     status: notUsed("status"),
   };
-  // As the node runs it: results are not re-validated outside tests (CLOUDCOIN_RPC_CHECK_RESULTS).
+  // As the node runs it: results are not re-validated outside tests (CLOUDCOIN_RPC_CHECK_RESULTS),
+  // every call is observed by the node's metrics (latency histogram by method, error counter).
   // The per-client rate limit stays on (its cost is measured) but high enough that the one load
   // client never reaches it: the default (defaultRpcRateLimit) would answer 429 within a second.
-  return startRpcServer({ host: "127.0.0.1", port: 0, checkResults: false, rateLimit: BENCH_RATE_LIMIT }, methods, ctx);
+  const metrics = createNodeMetrics({ mempool: ctx.mempool, now: () => Date.now() });
+  return startRpcServer({ host: "127.0.0.1", port: 0, checkResults: false, rateLimit: BENCH_RATE_LIMIT, observe: metrics.observeRpc, metrics: metrics.registry }, methods, ctx);
 }

@@ -19,7 +19,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
-import { READY_PREFIX } from "./child.ts";
+import { CPU_PREFIX, READY_PREFIX } from "./child.ts";
 import { RPC_ACCOUNT_BALANCE, RPC_ACCOUNTS, RPC_BLOCK_TXS, RPC_BLOCKS, rpcAccountAddress } from "./rpc-shared.ts";
 import { median } from "./stats.ts";
 
@@ -40,33 +40,42 @@ export interface ServerFigures {
   readonly reqPerSec: number;
   readonly p99Ms: number;
   readonly samples: number[];
+  /** Median server CPU time per request (µs). */
+  readonly cpuUsPerReq: number;
 }
 
-export interface RpcFigures {
-  readonly reps: number;
-  readonly settings: LoadSettings;
-  readonly accounts: number;
-  readonly addresses: number;
+/** A measured server against its ceiling, repetitions alternating. */
+export interface Comparison {
   readonly real: ServerFigures;
   readonly bare: ServerFigures;
   /** Median of per-pair real / bare req/s. */
   readonly ratio: number;
+  /** Median of per-pair bare / real CPU per request: the same direction (1 = as cheap as the ceiling). */
+  readonly cpuRatio: number;
+}
+
+export interface RpcFigures extends Comparison {
+  readonly reps: number;
+  readonly settings: LoadSettings;
+  readonly accounts: number;
+  readonly addresses: number;
   /**
    * The real server once more with every request for a different account (all RPC_ACCOUNTS), so
    * the per-head account cache (rpc/views.ts) mostly misses: the figure for a cold head.
    */
   readonly cold: { readonly reqPerSec: number; readonly p99Ms: number; readonly ratio: number };
   /** Figure 3b: chain_getBlock by height, alternating with the bare server (its own load). */
-  readonly block: {
+  readonly block: Comparison & {
     readonly blocks: number;
     readonly txsPerBlock: number;
     /** Bytes of one answer (tx hashes only / full transactions). */
     readonly answerBytes: number;
     readonly fullAnswerBytes: number;
-    readonly real: ServerFigures;
-    readonly bare: ServerFigures;
-    /** Median of per-pair block / bare req/s. */
-    readonly ratio: number;
+    /**
+     * The same real samples against the bare server writing an answer text it made in advance
+     * (bench_blockText): the framework alone, the ceiling of a node that serves blocks from text.
+     */
+    readonly prebuilt: Comparison;
     /** One run with `full: true` (whole transactions decoded and serialized), against the bare median. */
     readonly full: { readonly reqPerSec: number; readonly p99Ms: number; readonly ratio: number };
   };
@@ -83,6 +92,8 @@ process.on("exit", () => {
 interface ServerHandle {
   readonly name: string;
   readonly url: string;
+  /** CPU time (user + system, µs) the server process has used so far. */
+  cpuUs(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -120,9 +131,26 @@ function spawnServer(name: string, script: string, readyTimeoutMs: number, args:
       clearTimeout(timer);
       child.off("exit", onEarlyExit);
       child.stdout!.off("data", onData);
-      child.stdout!.resume(); // keep draining: a full pipe must never block the child
       const { port } = JSON.parse(line.slice(READY_PREFIX.length)) as { port: number };
-      resolve({ name, url: `http://127.0.0.1:${port}/`, stop });
+      // From here on stdout is read line by line for CPU answers (and kept draining: a full pipe must never block the child).
+      const waiting: ((us: number) => void)[] = [];
+      let rest = out.slice(out.indexOf(line) + line.length);
+      child.stdout!.on("data", (more: string) => {
+        rest += more;
+        let nl: number;
+        while ((nl = rest.indexOf("\n")) >= 0) {
+          const l = rest.slice(0, nl);
+          rest = rest.slice(nl + 1);
+          if (l.startsWith(CPU_PREFIX)) waiting.shift()?.((JSON.parse(l.slice(CPU_PREFIX.length)) as { us: number }).us);
+        }
+      });
+      const cpuUs = (): Promise<number> =>
+        new Promise<number>((res, rej) => {
+          if (child.exitCode !== null || child.signalCode !== null) return rej(new Error(`${name} server has exited`));
+          waiting.push(res);
+          child.stdin!.write("cpu\n");
+        });
+      resolve({ name, url: `http://127.0.0.1:${port}/`, cpuUs, stop });
     };
     child.stdout!.on("data", onData);
   });
@@ -159,9 +187,16 @@ async function checkAnswers(server: ServerHandle, bodies: readonly string[], isR
   }
 }
 
-function blockBodies(full: boolean): string[] {
+/** The real servers run with the node's metrics: the load must show in /metrics as calls of `method`. */
+async function checkObserved(server: ServerHandle, method: string): Promise<void> {
+  const text = await (await fetch(new URL("/metrics", server.url))).text();
+  const m = new RegExp(`^cloudcoin_rpc_request_duration_seconds_count\\{method="${method}"\\} (\\d+)`, "m").exec(text);
+  if (m === null || Number(m[1]) < 1000) throw new Error(`${server.name} server: /metrics does not count the ${method} calls (${m?.[1] ?? "no series"})`);
+}
+
+function blockBodies(full: boolean, method = "chain_getBlock"): string[] {
   return Array.from({ length: RPC_BLOCKS }, (_, k) =>
-    JSON.stringify({ jsonrpc: "2.0", id: k, method: "chain_getBlock", params: full ? { height: k + 1, full: true } : { height: k + 1 } }));
+    JSON.stringify({ jsonrpc: "2.0", id: k, method, params: full ? { height: k + 1, full: true } : { height: k + 1 } }));
 }
 
 /**
@@ -169,11 +204,11 @@ function blockBodies(full: boolean): string[] {
  * whole transfers with `full`), and each block's parentHash the previous block's hash. Returns
  * the size of the answer for the last height.
  */
-async function checkBlockAnswers(server: ServerHandle, full: boolean): Promise<number> {
+async function checkBlockAnswers(server: ServerHandle, full: boolean, method = "chain_getBlock"): Promise<number> {
   let previous: string | undefined;
   let bytes = 0;
   for (const height of [1, 2, 3, RPC_BLOCKS - 1, RPC_BLOCKS]) {
-    const res = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: height, method: "chain_getBlock", params: { height, full } }) });
+    const res = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: height, method, params: { height, full } }) });
     const text = await res.text();
     bytes = Buffer.byteLength(text);
     let r: { header?: { height?: unknown; hash?: unknown; parentHash?: unknown }; txs?: unknown[] } | undefined;
@@ -192,30 +227,66 @@ async function checkBlockAnswers(server: ServerHandle, full: boolean): Promise<n
   return bytes;
 }
 
-async function load(server: ServerHandle, bodies: readonly string[], s: LoadSettings): Promise<{ reqPerSec: number; p99Ms: number }> {
+interface LoadSample {
+  readonly reqPerSec: number;
+  readonly p99Ms: number;
+  /** The server's CPU time (user + system) per answered request over the measured seconds. */
+  readonly cpuUsPerReq: number;
+}
+
+async function load(server: ServerHandle, bodies: readonly string[], s: LoadSettings): Promise<LoadSample> {
   let next = 0;
-  const result = await autocannon({
-    url: server.url,
-    connections: s.connections,
-    duration: s.seconds,
-    warmup: { connections: s.connections, duration: s.warmupSeconds },
-    timeout: 10,
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    requests: [
-      {
-        setupRequest: (req) => {
-          req.body = bodies[next++ % bodies.length]!;
-          return req;
+  const run = async (seconds: number) => {
+    const result = await autocannon({
+      url: server.url,
+      connections: s.connections,
+      duration: seconds,
+      timeout: 10,
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      requests: [
+        {
+          setupRequest: (req) => {
+            req.body = bodies[next++ % bodies.length]!;
+            return req;
+          },
         },
-      },
-    ],
-  });
-  if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0) {
-    throw new Error(`${server.name} server under load: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx answers`);
-  }
-  if (result.requests.total === 0) throw new Error(`${server.name} server answered no request`);
-  return { reqPerSec: result.requests.average, p99Ms: result.latency.p99 };
+      ],
+    });
+    if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0) {
+      throw new Error(`${server.name} server under load: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx answers`);
+    }
+    if (result.requests.total === 0) throw new Error(`${server.name} server answered no request`);
+    return result;
+  };
+  await run(s.warmupSeconds); // not counted: JIT, caches, connections
+  const cpuBefore = await server.cpuUs();
+  const result = await run(s.seconds);
+  const cpuAfter = await server.cpuUs();
+  return { reqPerSec: result.requests.average, p99Ms: result.latency.p99, cpuUsPerReq: (cpuAfter - cpuBefore) / result.requests.total };
+}
+
+function describe(x: LoadSample): string {
+  return `${x.reqPerSec.toFixed(0)} req/s (p99 ${x.p99Ms} ms, ${x.cpuUsPerReq.toFixed(1)} µs CPU/req)`;
+}
+
+function figures(xs: readonly LoadSample[]): ServerFigures {
+  return {
+    reqPerSec: median(xs.map((x) => x.reqPerSec)),
+    p99Ms: median(xs.map((x) => x.p99Ms)),
+    samples: xs.map((x) => x.reqPerSec),
+    cpuUsPerReq: median(xs.map((x) => x.cpuUsPerReq)),
+  };
+}
+
+/** Pairs are taken in order: sample i of `real` ran right before sample i of `bare`. */
+function compare(real: readonly LoadSample[], bare: readonly LoadSample[]): Comparison {
+  return {
+    real: figures(real),
+    bare: figures(bare),
+    ratio: median(real.map((r, i) => r.reqPerSec / bare[i]!.reqPerSec)),
+    cpuRatio: median(real.map((r, i) => bare[i]!.cpuUsPerReq / r.cpuUsPerReq)),
+  };
 }
 
 export async function benchRpc(opts: { reps: number; settings: LoadSettings; tmpDir?: string }, log: (s: string) => void): Promise<RpcFigures> {
@@ -235,61 +306,68 @@ export async function benchRpc(opts: { reps: number; settings: LoadSettings; tmp
     await checkAnswers(real, bodies, true);
     await checkAnswers(bare, bodies, false);
 
-    const samples = { real: [] as { reqPerSec: number; p99Ms: number }[], bare: [] as { reqPerSec: number; p99Ms: number }[] };
+    const samples = { real: [] as LoadSample[], bare: [] as LoadSample[] };
     for (let rep = 1; rep <= opts.reps; rep++) {
       const r = await load(real, bodies, opts.settings);
       const b = await load(bare, bodies, opts.settings);
       samples.real.push(r);
       samples.bare.push(b);
-      log(`  repetition ${rep}/${opts.reps}: real ${r.reqPerSec.toFixed(0)} req/s (p99 ${r.p99Ms} ms), bare ${b.reqPerSec.toFixed(0)} req/s (p99 ${b.p99Ms} ms)`);
+      log(`  repetition ${rep}/${opts.reps}: real ${describe(r)}, bare ${describe(b)}`);
     }
     const coldBodies = requestBodies(RPC_ACCOUNTS);
     const cold = await load(real, coldBodies, opts.settings);
-    log(`  cold cache: real ${cold.reqPerSec.toFixed(0)} req/s (p99 ${cold.p99Ms} ms) over ${RPC_ACCOUNTS.toLocaleString("en-US")} distinct addresses`);
+    log(`  cold cache: real ${describe(cold)} over ${RPC_ACCOUNTS.toLocaleString("en-US")} distinct addresses`);
     await checkAnswers(real, bodies, true);
     await checkAnswers(real, coldBodies, true);
+    await checkObserved(real, "state_getAccount");
     await checkAnswers(bare, bodies, false);
 
-    // 3b: chain_getBlock, alternating with the bare server answering the same requests with a block-shaped answer of the same size
+    // 3b: chain_getBlock, alternating with the bare server answering the same requests with a
+    // block-shaped answer of the same size, made per request (bare) or made in advance (prebuilt).
     const blockBodiesHashes = blockBodies(false);
     const blockBodiesFull = blockBodies(true);
+    const blockBodiesPrebuilt = blockBodies(false, "bench_blockText");
     const answerBytes = await checkBlockAnswers(blockServer, false);
     const fullAnswerBytes = await checkBlockAnswers(blockServer, true);
-    const blockSamples = { real: [] as { reqPerSec: number; p99Ms: number }[], bare: [] as { reqPerSec: number; p99Ms: number }[] };
+    const bareBytes = await checkBlockAnswers(bare, false);
+    const prebuiltBytes = await checkBlockAnswers(bare, false, "bench_blockText");
+    for (const b of [bareBytes, prebuiltBytes]) {
+      if (Math.abs(b - answerBytes) > answerBytes * 0.02) {
+        throw new Error(`a bare block answer of ${b} bytes, the real one ${answerBytes}: the ceiling must answer the same size`);
+      }
+    }
+    const blockSamples = { real: [] as LoadSample[], bare: [] as LoadSample[], prebuilt: [] as LoadSample[] };
     for (let rep = 1; rep <= opts.reps; rep++) {
       const r = await load(blockServer, blockBodiesHashes, opts.settings);
       const b = await load(bare, blockBodiesHashes, opts.settings);
+      const p = await load(bare, blockBodiesPrebuilt, opts.settings);
       blockSamples.real.push(r);
       blockSamples.bare.push(b);
-      log(`  chain_getBlock repetition ${rep}/${opts.reps}: real ${r.reqPerSec.toFixed(0)} req/s (p99 ${r.p99Ms} ms), bare ${b.reqPerSec.toFixed(0)} req/s (p99 ${b.p99Ms} ms)`);
+      blockSamples.prebuilt.push(p);
+      log(`  chain_getBlock repetition ${rep}/${opts.reps}: real ${describe(r)}, bare ${describe(b)}, bare prebuilt ${describe(p)}`);
     }
     const full = await load(blockServer, blockBodiesFull, opts.settings);
-    log(`  chain_getBlock full=true: ${full.reqPerSec.toFixed(0)} req/s (p99 ${full.p99Ms} ms)`);
+    log(`  chain_getBlock full=true: ${describe(full)}`);
     await checkBlockAnswers(blockServer, false);
+    await checkObserved(blockServer, "chain_getBlock");
 
-    const figures = (xs: { reqPerSec: number; p99Ms: number }[]): ServerFigures => ({
-      reqPerSec: median(xs.map((x) => x.reqPerSec)),
-      p99Ms: median(xs.map((x) => x.p99Ms)),
-      samples: xs.map((x) => x.reqPerSec),
-    });
+    const account = compare(samples.real, samples.bare);
+    const block = compare(blockSamples.real, blockSamples.bare);
     return {
       reps: opts.reps,
       settings: opts.settings,
       accounts: RPC_ACCOUNTS,
       addresses: RPC_ADDRESSES,
-      real: figures(samples.real),
-      bare: figures(samples.bare),
-      ratio: median(samples.real.map((r, i) => r.reqPerSec / samples.bare[i]!.reqPerSec)),
-      cold: { ...cold, ratio: cold.reqPerSec / median(samples.bare.map((b) => b.reqPerSec)) },
+      ...account,
+      cold: { reqPerSec: cold.reqPerSec, p99Ms: cold.p99Ms, ratio: cold.reqPerSec / account.bare.reqPerSec },
       block: {
         blocks: RPC_BLOCKS,
         txsPerBlock: RPC_BLOCK_TXS,
         answerBytes,
         fullAnswerBytes,
-        real: figures(blockSamples.real),
-        bare: figures(blockSamples.bare),
-        ratio: median(blockSamples.real.map((r, i) => r.reqPerSec / blockSamples.bare[i]!.reqPerSec)),
-        full: { ...full, ratio: full.reqPerSec / median(blockSamples.bare.map((b) => b.reqPerSec)) },
+        ...block,
+        prebuilt: compare(blockSamples.real, blockSamples.prebuilt),
+        full: { reqPerSec: full.reqPerSec, p99Ms: full.p99Ms, ratio: full.reqPerSec / block.bare.reqPerSec },
       },
     };
   } finally {

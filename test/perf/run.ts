@@ -31,7 +31,7 @@ const CONFIG = {
   senders: 2_000,
   throughput: { blocks: 8, txsPerBlock: 1_000, reps: 5 },
   commit: { sizes: [1_000, 10_000], reps: 5 },
-  rpc: { reps: 3, settings: { connections: 50, seconds: 5, warmupSeconds: 1 } },
+  rpc: { reps: 5, settings: { connections: 50, seconds: 4, warmupSeconds: 1 } },
   targets: { throughput: 0.7, rpc: 0.8 },
 } as const;
 
@@ -71,20 +71,24 @@ function printCommit(f: CommitFigures): void {
 
 function printRpc(f: RpcFigures): void {
   const s = f.settings;
+  const cpu = (x: { cpuUsPerReq: number }) => `${x.cpuUsPerReq.toFixed(1)} µs CPU/req`;
   log(`  load: autocannon in this process, -c ${s.connections}, ${s.seconds} s measured after ${s.warmupSeconds} s warm-up, POST bodies rotating over`);
   log(`        ${fmtInt(f.addresses)} addresses; each server alone in a child process; real state: ${fmtInt(f.accounts)} accounts`);
   log(`  repetitions: ${f.reps} per server, alternating; medians; ratio = median of per-pair ratios`);
-  log(`  ceiling   bare fastify + JSON.parse + zod (one param):  ${fmtInt(f.bare.reqPerSec)} req/s  p99 ${f.bare.p99Ms} ms   [${spread(f.bare.samples, fmtInt)}]`);
-  log(`  real      startRpcServer + methods, state_getAccount:   ${fmtInt(f.real.reqPerSec)} req/s  p99 ${f.real.p99Ms} ms   [${spread(f.real.samples, fmtInt)}]`);
-  log(`            ratio ${fmtRatio(f.ratio)}  -> ${verdict(f.ratio, CONFIG.targets.rpc)}`);
+  log(`  CPU/req: the server process's user + system time over the measured seconds / requests answered; cpu ratio = ceiling's / real's`);
+  log(`  ceiling   bare fastify + JSON.parse + zod (one param):  ${fmtInt(f.bare.reqPerSec)} req/s  p99 ${f.bare.p99Ms} ms  ${cpu(f.bare)}   [${spread(f.bare.samples, fmtInt)}]`);
+  log(`  real      startRpcServer + methods, state_getAccount:   ${fmtInt(f.real.reqPerSec)} req/s  p99 ${f.real.p99Ms} ms  ${cpu(f.real)}   [${spread(f.real.samples, fmtInt)}]`);
+  log(`            ratio ${fmtRatio(f.ratio)}  -> ${verdict(f.ratio, CONFIG.targets.rpc)}; cpu ratio ${fmtRatio(f.cpuRatio)}`);
   log(`            (hot: ${f.addresses.toLocaleString("en-US")} rotating addresses hit the per-head account cache; a new block empties it)`);
   log(`  cold      every request a different account (cache mostly misses): ${fmtInt(f.cold.reqPerSec)} req/s  p99 ${f.cold.p99Ms} ms, ratio ${fmtRatio(f.cold.ratio)}`);
   const b = f.block;
   log(`  chain_getBlock by height: real BlockStore (classic-level) of ${fmtInt(b.blocks)} blocks x ${b.txsPerBlock} transfers, heights rotating;`);
-  log(`        answer ${fmtInt(b.answerBytes)} bytes (tx hashes), ${fmtInt(b.fullAnswerBytes)} bytes with full=true; the bare route answers a block-shaped result of about the same size`);
-  log(`  ceiling   bare fastify (same server, its own load):      ${fmtInt(b.bare.reqPerSec)} req/s  p99 ${b.bare.p99Ms} ms   [${spread(b.bare.samples, fmtInt)}]`);
-  log(`  real      startRpcServer + methods, chain_getBlock:     ${fmtInt(b.real.reqPerSec)} req/s  p99 ${b.real.p99Ms} ms   [${spread(b.real.samples, fmtInt)}]`);
-  log(`            ratio ${fmtRatio(b.ratio)}  -> ${verdict(b.ratio, CONFIG.targets.rpc)}`);
+  log(`        answer ${fmtInt(b.answerBytes)} bytes (tx hashes), ${fmtInt(b.fullAnswerBytes)} bytes with full=true; the bare routes answer a block-shaped result of the same size`);
+  log(`  ceiling   bare fastify, answer made per request:        ${fmtInt(b.bare.reqPerSec)} req/s  p99 ${b.bare.p99Ms} ms  ${cpu(b.bare)}   [${spread(b.bare.samples, fmtInt)}]`);
+  log(`  ceiling   bare fastify, answer text made in advance:    ${fmtInt(b.prebuilt.bare.reqPerSec)} req/s  p99 ${b.prebuilt.bare.p99Ms} ms  ${cpu(b.prebuilt.bare)}   [${spread(b.prebuilt.bare.samples, fmtInt)}]`);
+  log(`  real      startRpcServer + methods, chain_getBlock:     ${fmtInt(b.real.reqPerSec)} req/s  p99 ${b.real.p99Ms} ms  ${cpu(b.real)}   [${spread(b.real.samples, fmtInt)}]`);
+  log(`            ratio ${fmtRatio(b.ratio)}  -> ${verdict(b.ratio, CONFIG.targets.rpc)}; cpu ratio ${fmtRatio(b.cpuRatio)}`);
+  log(`            against the prebuilt-text ceiling (the framework alone): ratio ${fmtRatio(b.prebuilt.ratio)}, cpu ratio ${fmtRatio(b.prebuilt.cpuRatio)}`);
   log(`  full=true (whole transactions): ${fmtInt(b.full.reqPerSec)} req/s  p99 ${b.full.p99Ms} ms, ratio ${fmtRatio(b.full.ratio)}`);
 }
 
@@ -135,9 +139,12 @@ async function main(): Promise<void> {
     rows.push([`2. commit ${fmtInt(c.txs)} txs: total`, `${fmtMs(c.totalMs)} ms`, "-", "-", "-", `${c.reps}`]);
   }
   rows.push(["3. state_getAccount (HTTP)", `${fmtInt(rpc.real.reqPerSec)} req/s`, `${fmtInt(rpc.bare.reqPerSec)} req/s`, fmtRatio(rpc.ratio), `>= ${CONFIG.targets.rpc}`, `${rpc.reps}`]);
+  rows.push(["3. same, server CPU per request", `${rpc.real.cpuUsPerReq.toFixed(1)} µs`, `${rpc.bare.cpuUsPerReq.toFixed(1)} µs`, fmtRatio(rpc.cpuRatio), "-", `${rpc.reps}`]);
   rows.push(["3. same, cold account cache", `${fmtInt(rpc.cold.reqPerSec)} req/s`, `${fmtInt(rpc.bare.reqPerSec)} req/s`, fmtRatio(rpc.cold.ratio), "-", "1"]);
   rows.push(["3. state_getAccount p99", `${rpc.real.p99Ms} ms`, `${rpc.bare.p99Ms} ms`, "-", "-", `${rpc.reps}`]);
   rows.push(["3b. chain_getBlock (HTTP)", `${fmtInt(rpc.block.real.reqPerSec)} req/s`, `${fmtInt(rpc.block.bare.reqPerSec)} req/s`, fmtRatio(rpc.block.ratio), `>= ${CONFIG.targets.rpc}`, `${rpc.reps}`]);
+  rows.push(["3b. same, server CPU per request", `${rpc.block.real.cpuUsPerReq.toFixed(1)} µs`, `${rpc.block.bare.cpuUsPerReq.toFixed(1)} µs`, fmtRatio(rpc.block.cpuRatio), "-", `${rpc.reps}`]);
+  rows.push(["3b. same, vs prebuilt-text ceiling", `${fmtInt(rpc.block.real.reqPerSec)} req/s`, `${fmtInt(rpc.block.prebuilt.bare.reqPerSec)} req/s`, fmtRatio(rpc.block.prebuilt.ratio), "-", `${rpc.reps}`]);
   rows.push(["3b. chain_getBlock p99", `${rpc.block.real.p99Ms} ms`, `${rpc.block.bare.p99Ms} ms`, "-", "-", `${rpc.reps}`]);
   rows.push(["3b. same, full=true", `${fmtInt(rpc.block.full.reqPerSec)} req/s`, `${fmtInt(rpc.block.bare.reqPerSec)} req/s`, fmtRatio(rpc.block.full.ratio), "-", "1"]);
   log(table(["figure", "measured", "ceiling", "ratio", "target", "reps"], rows));
