@@ -125,6 +125,8 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
     buckets: RPC_BUCKETS,
     registers,
   });
+  // Bounded: dispatch labels calls only with the table's names, (unknown) and (invalid).
+  const rpcDurationByMethod = new Map<string, ReturnType<typeof rpcDuration.labels>>();
   const rpcErrors = new Counter({
     name: "cloudcoin_rpc_errors_total",
     help: "JSON-RPC error responses by error code",
@@ -163,7 +165,10 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
       for (const p of c.proofs ?? []) proofs.inc({ kind: p.kind, outcome: p.outcome });
     },
     observeRpc(method, seconds, ok, errorCode) {
-      rpcDuration.observe({ method }, seconds);
+      // The labelled child per method, found once: observe({ method }) would hash the labels on every call.
+      let child = rpcDurationByMethod.get(method);
+      if (child === undefined) rpcDurationByMethod.set(method, (child = rpcDuration.labels({ method })));
+      child.observe(seconds);
       if (!ok) rpcErrors.inc({ code: String(errorCode ?? "unknown") });
     },
     recordGossip(topic, verdict) {
