@@ -225,9 +225,10 @@ export function evidenceJson(e: Evidence) {
     : { kind: e.kind, a: attestationJson(e.a), b: attestationJson(e.b) };
 }
 
-export function accountJson(publicKey: Uint8Array, a: Account) {
+/** `address`: the account's address as the caller has it (bech32 of its key); it is not re-encoded here. */
+export function accountJson(address: string, a: Account) {
   return {
-    address: toAddress(publicKey),
+    address,
     balance: a.balance.toString(),
     nonce: a.nonce.toString(),
     staked: a.staked.toString(),

@@ -50,8 +50,8 @@ function accountEntry(state: ChainState, address: string): AccountEntry {
   const v = headView(state);
   let e = v.accounts.get(address);
   if (!e) {
-    const pk = fromAddress(address);
-    e = { view: Object.freeze({ ...accountJson(pk, state.account(pk)), address, height: v.height, stateRoot: v.stateRoot }), text: undefined };
+    const view: AccountView = { ...accountJson(address, state.account(fromAddress(address))), height: v.height, stateRoot: v.stateRoot };
+    e = { view: Object.freeze(view), text: undefined };
     if (v.accounts.size >= MAX_CACHED_ACCOUNTS) v.accounts.clear();
     v.accounts.set(address, e);
   }
