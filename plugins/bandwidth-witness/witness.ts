@@ -9,6 +9,9 @@
  *                    mempool: sent again, same attestation), then per key bandwidth_getAssignments
  *                    {witness} (all pages) for the current epoch; jobs start once the epoch is known
  *                    and the next block is in its attestation window (its second block on).
+ *   journal          every signed attestation is written to --journal (journal.ts) before it is
+ *                    sent; at start the journal is read, and a job it holds an attestation for sends
+ *                    that one again instead of probing (a restart must never sign a second one).
  *   a job            bandwidth_getAttestations first (already on chain: done), then the probe; a
  *                    failed probe is logged and retried with a backoff, at most --probe-attempts
  *                    times in the epoch, and never attested. A signed attestation is kept and only
@@ -22,7 +25,7 @@
  *                    raises it too).
  *
  * Run: node --import tsx plugins/bandwidth-witness/witness.ts --rpc URL --key FILE [--key FILE ...]
- *        [--probe-bytes N] [--listen MULTIADDR ...] [--p2p-key FILE] [--poll-ms MS] [--concurrency N]
+ *        [--journal FILE] [--probe-bytes N] [--listen MULTIADDR ...] [--p2p-key FILE] [--poll-ms MS] [--concurrency N]
  *        [--probe-timeout-ms MS] [--probe-attempts N] [--retry-ms MS] [--fee UNITS]
  * Logs JSON lines: "witness ready" {witnesses, peerId}, "attested" {relay, epoch, witness,
  * throughput, latency, bytes, hash}, "probe failed" {relay, epoch, witness, reason, attempt},
@@ -38,6 +41,7 @@ import { readKeyFile } from "../../node/keyring.ts";
 import { createProbeHost, MAX_PROBE_BYTES, MIN_PROBE_BYTES, probe, type ProbeHost } from "../../p2p/probe.ts";
 import { RpcClient } from "../../rpc/client.ts";
 import { allAssignments, decimalFlag, errorCode, exitOnSignals, intFlag, isMain, pluginLogger, runMain, PluginArgsError } from "../shared/bandwidth.ts";
+import { AttestationJournal } from "./journal.ts";
 import { NONCE_ERROR_CODES, NonceTracker, onNonceError } from "./nonces.ts";
 import { WitnessSchedule, type ScheduleOptions, type WitnessJob } from "./schedule.ts";
 
@@ -52,6 +56,13 @@ export interface WitnessOptions {
   readonly listen?: readonly string[];
   /** A persisted libp2p identity (default: a fresh one each start). */
   readonly p2pKeyPath?: string;
+  /**
+   * The attestation journal (journal.ts): every signed attestation is written there before it is
+   * sent, and a restarted witness sends a journaled one again instead of signing anew. Absent:
+   * memory only, so a restart mid-epoch may sign a second, different attestation (slashable);
+   * the command line always sets one.
+   */
+  readonly journalPath?: string;
   readonly pollMs?: number;
   /** Probes at once (never two to one relay). */
   readonly concurrency?: number;
@@ -81,6 +92,8 @@ export interface Witness {
   readonly witnesses: readonly string[];
   readonly peerId: string;
   readonly host: ProbeHost;
+  /** The attestation journal's path, or null without one. */
+  readonly journal: string | null;
   stats(): WitnessStats;
   /** The probe size in use now. */
   probeBytes(): number;
@@ -97,6 +110,7 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
   if (o.keys.length === 0) throw new PluginArgsError("BAD_ARGS", "a witness needs at least one key");
   const rpc = new RpcClient(o.rpcUrl);
   const chainId = (await rpc.call("node_status", {})).chainId;
+  const journal = o.journalPath !== undefined ? await AttestationJournal.open(o.journalPath, chainId) : undefined;
   const keys = new Map<string, KeyPair>(o.keys.map((k) => [toAddress(k.publicKey), k]));
   const trackers = new Map<string, NonceTracker>([...keys.keys()].map((a) => [a, new NonceTracker()]));
   const schedule = new WitnessSchedule<Attestation>(o.schedule);
@@ -185,18 +199,36 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
           log.info({ ...jobCtx(job) }, "already attested");
           return;
         }
-        const size = probeBytes();
-        stats.probes++;
-        const r = await probe(host, job.multiaddr, chainId, fromAddress(job.relay), size, { timeoutMs: o.probeTimeoutMs });
-        if (!r.ok) {
-          stats.probeFailures++;
-          const next = schedule.probeFailed(job, Date.now());
-          log.warn({ ...jobCtx(job), multiaddr: job.multiaddr, reason: r.reason, message: r.message, bytesOk: r.bytesOk, attempt: job.probeFailures, next }, "probe failed");
-          return;
+        // signed before this process started (the journal): send that one again, never a second one
+        const journaled = journal?.get(job.witness, job.relay, BigInt(job.epoch));
+        if (journaled !== undefined) {
+          schedule.signed(job, journaled);
+          log.info({ ...jobCtx(job) }, "sending the journaled attestation again");
+        } else {
+          const size = probeBytes();
+          stats.probes++;
+          const r = await probe(host, job.multiaddr, chainId, fromAddress(job.relay), size, { timeoutMs: o.probeTimeoutMs });
+          if (!r.ok) {
+            stats.probeFailures++;
+            const next = schedule.probeFailed(job, Date.now());
+            log.warn({ ...jobCtx(job), multiaddr: job.multiaddr, reason: r.reason, message: r.message, bytesOk: r.bytesOk, attempt: job.probeFailures, next }, "probe failed");
+            return;
+          }
+          const key = keys.get(job.witness)!;
+          const a = signAttestation(chainId, key, { relay: fromAddress(job.relay), epoch: BigInt(job.epoch), bytes: r.bytes, throughput: r.throughput, latency: r.latency });
+          if (journal !== undefined) {
+            try {
+              await journal.record(a, BigInt(currentEpoch));
+            } catch (e) {
+              // not journaled, so not sent: nothing signed has left this process, a later probe may sign again
+              const next = schedule.probeFailed(job, Date.now());
+              log.error({ ...jobCtx(job), code: errorCode(e), message: (e as Error).message, journal: journal.path, next }, "could not journal the attestation; not sending it");
+              return;
+            }
+          }
+          schedule.signed(job, a);
+          log.debug({ ...jobCtx(job), bytes: r.bytes.toString(), throughput: r.throughput.toString(), latency: r.latency.toString(), elapsedMs: r.elapsedMs }, "probed");
         }
-        const key = keys.get(job.witness)!;
-        schedule.signed(job, signAttestation(chainId, key, { relay: fromAddress(job.relay), epoch: BigInt(job.epoch), bytes: r.bytes, throughput: r.throughput, latency: r.latency }));
-        log.debug({ ...jobCtx(job), bytes: r.bytes.toString(), throughput: r.throughput.toString(), latency: r.latency.toString(), elapsedMs: r.elapsedMs }, "probed");
       }
       await withKeyLock(job.witness, () => submit(job));
     } catch (e) {
@@ -291,6 +323,7 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
     witnesses: [...keys.keys()],
     peerId: host.peerId,
     host,
+    journal: journal?.path ?? null,
     stats: () => ({ ...stats }),
     probeBytes,
     close: async () => {
@@ -311,6 +344,7 @@ async function main(): Promise<void> {
       "probe-bytes": { type: "string" },
       listen: { type: "string", multiple: true },
       "p2p-key": { type: "string" },
+      journal: { type: "string" },
       "poll-ms": { type: "string", default: String(defaultWitnessOptions.pollMs) },
       concurrency: { type: "string", default: String(defaultWitnessOptions.concurrency) },
       "probe-timeout-ms": { type: "string", default: String(defaultWitnessOptions.probeTimeoutMs) },
@@ -321,7 +355,7 @@ async function main(): Promise<void> {
     },
   });
   const usage =
-    "usage: witness.ts --rpc URL --key FILE [--key FILE ...] [--probe-bytes N] [--listen MULTIADDR ...] [--p2p-key FILE] [--poll-ms MS] " +
+    "usage: witness.ts --rpc URL --key FILE [--key FILE ...] [--journal FILE (default: first key file + .attestations.json)] [--probe-bytes N] [--listen MULTIADDR ...] [--p2p-key FILE] [--poll-ms MS] " +
     "[--concurrency N] [--probe-timeout-ms MS] [--probe-attempts N] [--retry-ms MS] [--fee UNITS]";
   if (v.help) {
     process.stdout.write(usage + "\n");
@@ -338,13 +372,14 @@ async function main(): Promise<void> {
     ...(probeBytesFlag !== undefined ? { probeBytes: probeBytesFlag } : {}),
     ...(v.listen ? { listen: v.listen } : {}),
     ...(v["p2p-key"] ? { p2pKeyPath: v["p2p-key"] } : {}),
+    journalPath: v.journal ?? `${v.key[0]}.attestations.json`,
     pollMs: intFlag("poll-ms", v["poll-ms"]),
     concurrency: intFlag("concurrency", v.concurrency),
     probeTimeoutMs: intFlag("probe-timeout-ms", v["probe-timeout-ms"]),
     fee: decimalFlag("fee", v.fee),
     schedule: { maxProbeAttempts: intFlag("probe-attempts", v["probe-attempts"]), retryBaseMs: retryMs, retryMaxMs: retryMs * 8 },
   });
-  log.info({ witnesses: w.witnesses, peerId: w.peerId, probeBytes: w.probeBytes(), listen: w.host.listenAddresses() }, "witness ready");
+  log.info({ witnesses: w.witnesses, peerId: w.peerId, probeBytes: w.probeBytes(), listen: w.host.listenAddresses(), journal: w.journal }, "witness ready");
   exitOnSignals(log, async () => {
     await w.close();
     log.info({ ...w.stats() }, "witness totals");
