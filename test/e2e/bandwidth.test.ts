@@ -12,6 +12,9 @@
  *   (b) the first epoch every relay is assigned in: >= 3 attestations each, credited = the lower
  *       median capped at capacity, the bandwidth pool minted to exactly the relays, each
  *       pool x credited x reputation / sum, exactly as chain/rewards.ts splits it;
+ *   (b') the validator's witness killed (SIGKILL) right after attesting and started again: it takes
+ *       up what its journal holds (sent again, or already on chain) and never signs a second,
+ *       different attestation for the same relay and epoch; no evidence anywhere at the end;
  *   (c) one relay stopped (SIGTERM): in the next full epoch it gets no credit and no mint, loses
  *       reputation and is banned, while the other three are credited and paid.
  *
@@ -230,6 +233,28 @@ t.test("relays are witnessed, credited by the median and paid; a stopped relay l
   const attested = witnessProcs.flatMap((p) => p.logs.map(jsonLine)).filter((j) => j?.msg === "attested");
   t.ok(attested.some((j) => j!.epoch === e0 && typeof j!.throughput === "string"), "the witnesses log their attestations");
 
+  // ---- (b') a witness killed right after attesting, its transactions likely still in the mempool,
+  // and started again: it sends what it signed (its journal) instead of probing and signing a second,
+  // different attestation, which the node would turn into evidence against its key ----
+  const killed = witnessProcs[0]!;
+  const attestedBy = (p: ReadyProcess, minEpoch: number) =>
+    p.logs.map(jsonLine).filter((j): j is Record<string, unknown> => j?.msg === "attested" && (j.epoch as number) > minEpoch);
+  const before = await waitFor("an attestation after the first epoch", async () => (attestedBy(killed, e0).length > 0 ? attestedBy(killed, e0) : undefined), 3 * EPOCH_MS + 20_000, 20);
+  await killed.stop("SIGKILL");
+  const signedBefore = attestedBy(killed, e0); // what it had sent when it died (a few more may have followed the first)
+  const restarted = await startProcess(WITNESS, [...witnessArgs, "--key", validatorKeyPath], witnessReady, { timeoutMs: 60_000 });
+  procs.push(restarted);
+  witnessProcs[0] = restarted;
+  t.ok(before.length > 0 && signedBefore.length >= before.length, `killed after sending ${signedBefore.length} attestation(s) of epoch ${signedBefore[0]!.epoch as number}`);
+  const handled = (j: Record<string, unknown>) => (l: Record<string, unknown> | undefined) =>
+    l !== undefined && l.relay === j.relay && l.epoch === j.epoch && (l.msg === "sending the journaled attestation again" || l.msg === "already attested");
+  await waitFor("the restarted witness to take up what it signed before", async () =>
+    signedBefore.every((j) => restarted.logs.map(jsonLine).some(handled(j))) ? true : undefined, 3 * EPOCH_MS + 20_000, 50);
+  for (const j of signedBefore) {
+    const again = attestedBy(restarted, e0).filter((l) => l.relay === j.relay && l.epoch === j.epoch);
+    t.ok(again.every((l) => l.throughput === j.throughput && l.latency === j.latency && l.bytes === j.bytes), `relay ${relays.indexOf(j.relay as string)}, epoch ${j.epoch as number}: never a second, different attestation`);
+  }
+
   // ---- (c) a relay stops: the next full epoch gives it nothing and bans it ----
   // stopped once its witnesses reached a quorum in the epoch in progress, so that it is not banned in
   // the next one yet: there the others keep four witnesses (its key among them) instead of three
@@ -263,6 +288,11 @@ t.test("relays are witnessed, credited by the median and paid; a stopped relay l
   const failures = witnessProcs.flatMap((p) => p.logs.map(jsonLine)).filter((j) => j?.msg === "probe failed" && j.relay === stopped);
   t.ok(failures.length > 0, "the witnesses logged the failed probes of the stopped relay");
   t.notOk(witnessProcs.flatMap((p) => p.logs.map(jsonLine)).some((j) => j?.msg === "attested" && j.relay === stopped && (j.epoch as number) >= eF), "and never attested it");
+
+  // no evidence against any witness: the restart above did not double-sign
+  const metricsText = await (await fetch(new URL("/metrics", url))).text();
+  t.match(metricsText, /^cloudcoin_evidence_total 0$/m, "no evidence in any finalized block");
+  t.same(await result(url, "chain_getEvidence"), { height: null, evidence: [] }, "and none pending");
 
   // the witnesses stop cleanly too
   for (const w of witnessProcs) t.equal(await w.stop("SIGTERM"), 0, "a witness exits cleanly on SIGTERM");
