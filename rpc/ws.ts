@@ -437,10 +437,19 @@ async function addWebSocketRoute<Ctx>(app: FastifyInstance, o: WsRouteOptions<Ct
           return;
         }
         conn.inFlight++;
-        void Promise.resolve(dispatch(table, text, o.ctx, dopts)).then((out) => {
-          conn.inFlight--;
-          if (out !== undefined) subs.send(conn, out);
-        });
+        // dispatch answers every failure itself; a throw or rejection past it would be a bug,
+        // logged and answered as an internal error rather than left to crash the process.
+        void new Promise<string | undefined>((resolve) => resolve(dispatch(table, text, o.ctx, dopts))).then(
+          (out) => {
+            conn.inFlight--;
+            if (out !== undefined) subs.send(conn, out);
+          },
+          (err: unknown) => {
+            conn.inFlight--;
+            o.log?.warn({ err }, "ws dispatch failed");
+            subs.send(conn, JSON.stringify({ jsonrpc: "2.0", error: { code: RpcErrorCode.INTERNAL_ERROR, message: "internal error" }, id: null }));
+          },
+        );
       });
       socket.on("error", (err) => o.log?.warn({ err }, "ws socket error"));
     },
