@@ -5,6 +5,8 @@
  * `cpu` the parent writes to its stdin it prints `CPU {"us": N}`: the CPU time (user + system,
  * microseconds) this process has used so far, so the parent can tell what a load cost the server.
  */
+import { createInterface } from "node:readline";
+
 export interface ChildServer {
   readonly port: number;
   close(): Promise<void>;
@@ -26,19 +28,10 @@ export function serveForParent(start: () => Promise<ChildServer>): void {
       };
       process.stdin.on("end", shutdown);
       process.stdin.on("close", shutdown);
-      process.stdin.setEncoding("utf8");
-      let pending = "";
-      process.stdin.on("data", (chunk: string) => {
-        pending += chunk;
-        let nl: number;
-        while ((nl = pending.indexOf("\n")) >= 0) {
-          const line = pending.slice(0, nl).trim();
-          pending = pending.slice(nl + 1);
-          if (line === "cpu") {
-            const u = process.cpuUsage();
-            process.stdout.write(`${CPU_PREFIX}${JSON.stringify({ us: u.user + u.system })}\n`);
-          }
-        }
+      createInterface({ input: process.stdin }).on("line", (line) => {
+        if (line.trim() !== "cpu") return;
+        const u = process.cpuUsage();
+        process.stdout.write(`${CPU_PREFIX}${JSON.stringify({ us: u.user + u.system })}\n`);
       });
       process.on("SIGTERM", shutdown);
       process.on("SIGINT", shutdown);

@@ -17,6 +17,7 @@
  * non-2xx answer, socket error or timeout under load fails the benchmark.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { CPU_PREFIX, READY_PREFIX } from "./child.ts";
@@ -113,7 +114,6 @@ function spawnServer(name: string, script: string, readyTimeoutMs: number, args:
   };
 
   return new Promise<ServerHandle>((resolve, reject) => {
-    let out = "";
     const fail = (why: string) => {
       clearTimeout(timer);
       child.off("exit", onEarlyExit);
@@ -123,36 +123,24 @@ function spawnServer(name: string, script: string, readyTimeoutMs: number, args:
     const timer = setTimeout(() => fail(`not ready after ${readyTimeoutMs} ms`), readyTimeoutMs);
     child.once("exit", onEarlyExit);
     child.once("error", (e) => fail(e.message));
-    child.stdout!.setEncoding("utf8");
-    const onData = (chunk: string) => {
-      out += chunk;
-      const line = out.split("\n").find((l) => l.startsWith(READY_PREFIX));
-      if (line === undefined) return;
-      clearTimeout(timer);
-      child.off("exit", onEarlyExit);
-      child.stdout!.off("data", onData);
-      const { port } = JSON.parse(line.slice(READY_PREFIX.length)) as { port: number };
-      // From here on stdout is read line by line for CPU answers (and kept draining: a full pipe must never block the child).
-      const waiting: ((us: number) => void)[] = [];
-      let rest = out.slice(out.indexOf(line) + line.length);
-      child.stdout!.on("data", (more: string) => {
-        rest += more;
-        let nl: number;
-        while ((nl = rest.indexOf("\n")) >= 0) {
-          const l = rest.slice(0, nl);
-          rest = rest.slice(nl + 1);
-          if (l.startsWith(CPU_PREFIX)) waiting.shift()?.((JSON.parse(l.slice(CPU_PREFIX.length)) as { us: number }).us);
-        }
+    // Read line by line for as long as the child runs (a full pipe must never block it): READY once, then CPU answers.
+    const waiting: ((us: number) => void)[] = [];
+    const cpuUs = (): Promise<number> =>
+      new Promise<number>((res, rej) => {
+        if (child.exitCode !== null || child.signalCode !== null) return rej(new Error(`${name} server has exited`));
+        waiting.push(res);
+        child.stdin!.write("cpu\n");
       });
-      const cpuUs = (): Promise<number> =>
-        new Promise<number>((res, rej) => {
-          if (child.exitCode !== null || child.signalCode !== null) return rej(new Error(`${name} server has exited`));
-          waiting.push(res);
-          child.stdin!.write("cpu\n");
-        });
-      resolve({ name, url: `http://127.0.0.1:${port}/`, cpuUs, stop });
-    };
-    child.stdout!.on("data", onData);
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      if (line.startsWith(CPU_PREFIX)) {
+        waiting.shift()?.((JSON.parse(line.slice(CPU_PREFIX.length)) as { us: number }).us);
+      } else if (line.startsWith(READY_PREFIX)) {
+        clearTimeout(timer);
+        child.off("exit", onEarlyExit);
+        const { port } = JSON.parse(line.slice(READY_PREFIX.length)) as { port: number };
+        resolve({ name, url: `http://127.0.0.1:${port}/`, cpuUs, stop });
+      }
+    });
   });
 }
 

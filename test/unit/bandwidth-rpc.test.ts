@@ -23,16 +23,16 @@ import { fromAddress, toAddress, type KeyPair } from "../../chain/keys.ts";
 import { Mempool } from "../../chain/mempool.ts";
 import { ProviderKind } from "../../chain/storage.ts";
 import { BlockStore } from "../../chain/store.ts";
-import { decodeTx, signTx, TxErrorCode, validateTxBasic, type Operation, type SignedTx } from "../../chain/tx.ts";
+import { signTx, TxErrorCode, type Operation, type SignedTx } from "../../chain/tx.ts";
 import { genesisState, type GenesisFile } from "../../genesis/schema.ts";
 import { BandwidthRpcErrorCode } from "../../rpc/bandwidth-methods.ts";
 import { RpcClient, RpcClientError, type ResultOf } from "../../rpc/client.ts";
-import type { RpcContext } from "../../rpc/context.ts";
 import { RpcErrorCode } from "../../rpc/errors.ts";
 import { attestationJson, evidenceJson } from "../../rpc/json.ts";
 import { methods } from "../../rpc/methods.ts";
 import { startRpcServer } from "../../rpc/server.ts";
 import { advanceChecked, newTestChain, supplyHolds, testKey, txNext, type TestChain } from "../helpers/chain.ts";
+import { testRpcContext } from "../helpers/rpc-context.ts";
 
 const FUNDS = 10_000_000_000n;
 const COLLATERAL = 1_000_000n;
@@ -108,42 +108,23 @@ async function setup(t: Test, opts: { reportEvidence?: boolean } = {}): Promise<
   const mempool = new Mempool<SignedTx>({}, { accountNonce: (sender) => chain.state.account(sender).nonce });
   const pool = new EvidencePool();
   const w = { chain, store, mempool, pool, reported: [], submitted: [] } as Omit<World, "client"> as World;
-  const notUsed = (): never => {
-    throw new Error("not used");
-  };
-  const ctx: RpcContext = {
-    chainId: chain.genesis.chainId,
-    genesisHash: chain.genesis.hash,
-    nodeVersion: "test",
-    params: chain.genesis.params,
-    store,
-    headState: () => w.chain.state,
-    mempool,
-    evidencePool: pool,
-    // as the node does: pooled if valid (EvidenceError otherwise); absent when opts.reportEvidence is false
-    reportEvidence: opts.reportEvidence === false ? undefined : (ev) => {
-      try {
-        const added = pool.add(ev, w.chain.state, height(w), chain.genesis.chainId, chain.genesis.params);
-        w.reported.push({ ev, outcome: added });
-        return added;
-      } catch (e) {
-        w.reported.push({ ev, outcome: (e as { code: string }).code });
-        throw e;
-      }
+  const ctx = testRpcContext(
+    { chain, store, mempool, onSubmit: (tx) => w.submitted.push(tx) },
+    {
+      evidencePool: pool,
+      // as the node does: pooled if valid (EvidenceError otherwise); absent when opts.reportEvidence is false
+      reportEvidence: opts.reportEvidence === false ? undefined : (ev) => {
+        try {
+          const added = pool.add(ev, w.chain.state, height(w), chain.genesis.chainId, chain.genesis.params);
+          w.reported.push({ ev, outcome: added });
+          return added;
+        } catch (e) {
+          w.reported.push({ ev, outcome: (e as { code: string }).code });
+          throw e;
+        }
+      },
     },
-    consensusState: notUsed,
-    submitTx: (txBytes) => {
-      const tx = decodeTx(txBytes);
-      validateTxBasic(tx, chain.genesis.chainId);
-      mempool.add(tx);
-      w.submitted.push(tx);
-      return tx;
-    },
-    status: notUsed,
-    vouchers: { getBestVoucher: () => undefined, putBestVoucher: notUsed },
-    serviceAccount: null,
-    submitServiceTx: notUsed,
-  };
+  );
   const server = await startRpcServer({ host: "127.0.0.1", port: 0, tokens: [], checkResults: true }, methods, ctx);
   t.teardown(() => server.close());
   w.client = new RpcClient(server.url);

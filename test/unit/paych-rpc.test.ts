@@ -20,6 +20,7 @@ import { RpcErrorCode } from "../../rpc/errors.ts";
 import { methods, RpcAppErrorCode } from "../../rpc/methods.ts";
 import { startRpcServer, type RpcServer } from "../../rpc/server.ts";
 import { advanceChecked, newTestChain, testKey, tx, txNext, type TestChain } from "../helpers/chain.ts";
+import { testRpcContext } from "../helpers/rpc-context.ts";
 
 const PAYER = testKey(401);
 const PAYEE = testKey(402);
@@ -62,21 +63,7 @@ async function setup(t: Test): Promise<World> {
 }
 
 function contextOf(w: World, serviceKey: KeyPair | null): RpcContext {
-  const notUsed = (): never => {
-    throw new Error("not used");
-  };
-  return {
-    chainId: w.chain.genesis.chainId,
-    genesisHash: w.chain.genesis.hash,
-    nodeVersion: "test",
-    params: w.chain.genesis.params,
-    store: w.store,
-    headState: () => w.chain.state,
-    mempool: w.mempool,
-    evidencePool: { list: () => [] },
-    consensusState: notUsed,
-    submitTx: notUsed,
-    status: notUsed,
+  return testRpcContext(w, {
     vouchers: w.vouchers,
     serviceAccount: serviceKey ? serviceKey.publicKey : null,
     submitServiceTx: (op: Operation) => {
@@ -86,7 +73,7 @@ function contextOf(w: World, serviceKey: KeyPair | null): RpcContext {
       w.mempool.add(signed);
       return signed;
     },
-  };
+  });
 }
 
 async function serve(t: Test, ctx: RpcContext): Promise<RpcServer> {

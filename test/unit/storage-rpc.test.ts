@@ -15,17 +15,17 @@ import { Mempool } from "../../chain/mempool.ts";
 import { rewardSchedule } from "../../chain/rewards.ts";
 import { dealId, ProviderKind, signDealAcceptance, StorageErrorCode, type DealTerms } from "../../chain/storage.ts";
 import { BlockStore } from "../../chain/store.ts";
-import { decodeTx, signTx, TxErrorCode, validateTxBasic, type Operation, type SignedTx } from "../../chain/tx.ts";
+import { signTx, TxErrorCode, type Operation, type SignedTx } from "../../chain/tx.ts";
 import { challengeIndices, StorageProver } from "../../proofs/storage.ts";
 import { genesisState, type GenesisFile } from "../../genesis/schema.ts";
 import { RpcClient, RpcClientError } from "../../rpc/client.ts";
-import type { RpcContext } from "../../rpc/context.ts";
 import { RpcErrorCode } from "../../rpc/errors.ts";
 import { methods } from "../../rpc/methods.ts";
 import { startRpcServer } from "../../rpc/server.ts";
 import { StorageRpcErrorCode } from "../../rpc/storage-methods.ts";
 import { advanceChecked, newTestChain, supplyHolds, testKey, txNext, type TestChain } from "../helpers/chain.ts";
 import { pseudoRandomBytes as bytes } from "../helpers/random.ts";
+import { testRpcContext } from "../helpers/rpc-context.ts";
 
 const PROVIDER = testKey(501);
 const PROVIDER2 = testKey(502);
@@ -95,30 +95,8 @@ async function setup(t: Test): Promise<World> {
   await commit(t, { chain, store }, [b.tx]);
   const mempool = new Mempool<SignedTx>({}, { accountNonce: (sender) => chain.state.account(sender).nonce });
   const w = { chain, store, mempool, a: a.id, b: b.id, c: c.id, provers } as Omit<World, "client">;
-  const notUsed = (): never => {
-    throw new Error("not used");
-  };
-  const ctx: RpcContext = {
-    chainId: chain.genesis.chainId,
-    genesisHash: chain.genesis.hash,
-    nodeVersion: "test",
-    params: chain.genesis.params,
-    store,
-    headState: () => w.chain.state,
-    mempool,
-    evidencePool: { list: () => [] },
-    consensusState: notUsed,
-    submitTx: (txBytes) => {
-      const tx = decodeTx(txBytes);
-      validateTxBasic(tx, chain.genesis.chainId);
-      mempool.add(tx);
-      return tx;
-    },
-    status: notUsed,
-    vouchers: { getBestVoucher: () => undefined, putBestVoucher: notUsed },
-    serviceAccount: null,
-    submitServiceTx: notUsed,
-  };
+  const ctx = testRpcContext({ chain, store, mempool });
+
   const server = await startRpcServer({ host: "127.0.0.1", port: 0, tokens: [], checkResults: true }, methods, ctx);
   t.teardown(() => server.close());
   return { ...w, client: new RpcClient(server.url) };
