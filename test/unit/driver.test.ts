@@ -206,10 +206,13 @@ for (const point of crashPoints) {
     t.ok(recorded, "the own proposal was recorded before the crash");
     await first.close();
 
-    const second = await run(dir, { clock });
+    // The second run stops itself right before it builds the next height's proposal, so the
+    // proposal record seen below is the one left by the crash, not a newer one.
+    const second = await run(dir, { clock, crashWhen: beforeEffect(H + 1n, "buildProposal") });
     t.teardown(() => second.close());
-    await second.waitHeight(H + 1n);
-    t.equal(second.driver.failure, null, "no refusal by the signer, no failure");
+    await second.waitCrash();
+    t.equal(second.store.head.height, H, "the height was committed before the next proposal");
+    t.ok(second.driver.failure instanceof SimulatedCrash, "no refusal by the signer, no failure but the planned stop");
     t.equal(second.committed[0]!.header.height, H);
     t.same(second.committed[0]!.hash, recorded!.block.hash, "the block proposed before the crash is the one committed");
     const blockId = toHex(recorded!.block.hash).slice(0, 8);
