@@ -6,6 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { Parser } from "tap-parser";
 
 const require = createRequire(import.meta.url);
 // tap exports no bin path; find it from its package.json so the script needs no npx.
@@ -24,10 +25,50 @@ if (build.status !== 0) {
 
 const child = spawn(process.execPath, [tapBin, ...process.argv.slice(2)], { stdio: ["ignore", "pipe", "inherit"] });
 let tail = "";
+// Every failed assertion and subtest, at any depth, for the list printed before the closing line:
+// a reader of only the end of the output (a CI log's tail) learns what failed and where.
+const failures = [];
+const parser = new Parser();
+const watch = (p) => {
+  // comments written just before a result (a test's own diagnosis, e.g. a dump in its teardown) go with it
+  let comments = [];
+  p.on("comment", (c) => {
+    const text = c.replace(/^\s*#\s?/, "").trimEnd();
+    if (!/^(Subtest: |time=)/.test(text)) comments.push(text);
+  });
+  p.on("assert", (r) => {
+    if (!r.ok && !r.todo && !r.skip) failures.push(Object.assign(r, { comments }));
+    comments = [];
+  });
+  p.on("child", watch);
+};
+watch(parser);
 child.stdout.on("data", (chunk) => {
   process.stdout.write(chunk);
+  parser.write(chunk);
   tail = (tail + chunk.toString("utf8")).slice(-4096);
 });
+
+/** The failures no other failure is inside of, each with where it is and its first lines of diagnosis. */
+function failureReport() {
+  const leaves = failures.filter((f) => !failures.some((g) => g !== f && g.fullname.startsWith(`${f.fullname} > `)));
+  const lines = [];
+  const skip = new Set(["at", "stack", "source", "compare", "stdio", "cwd", "command", "args", "externalID"]);
+  for (const f of leaves.slice(0, 20)) {
+    const at = f.diag?.at?.fileName ? ` (${f.diag.at.fileName}:${f.diag.at.lineNumber})` : "";
+    lines.push(`not ok: ${f.fullname}${at}`);
+    const detail = Object.entries(f.diag ?? {})
+      .filter(([k]) => !skip.has(k))
+      .flatMap(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v, null, 1)}`.split("\n"));
+    const notes = failures.filter((g) => g === f || f.fullname.startsWith(`${g.fullname} > `)).flatMap((g) => g.comments.flatMap((c) => c.split("\n")));
+    for (const [part, max] of [[detail, 16], [notes, 60]]) {
+      lines.push(...part.slice(0, max).map((l) => `    ${l.slice(0, 240)}`));
+      if (part.length > max) lines.push(`    ... ${part.length - max} more lines above, in the test's own output`);
+    }
+  }
+  if (leaves.length > 20) lines.push(`... and ${leaves.length - 20} more failures`);
+  return lines;
+}
 child.on("close", (code, signal) => {
   // tap (non-TTY) ends with a line like: # { total: 12, pass: 11, fail: 1, skip: 0 }
   const m = /#\s*\{([^}]*)\}\s*(?:#[^\n]*\s*)*$/.exec(tail) ?? /#\s*\{([^}]*total[^}]*)\}/.exec(tail);
@@ -42,6 +83,8 @@ child.on("close", (code, signal) => {
   }
   const exitCode = code ?? 1;
   if (exitCode !== 0 && counts.fail === 0) counts.fail = 1;
+  parser.end();
+  if (failures.length > 0) console.log(["", "# failed:", ...failureReport().map((l) => `# ${l}`)].join("\n"));
   const skipped = counts.skip + counts.todo;
   console.log(`${counts.pass} passed, ${counts.fail} failed${skipped ? `, ${skipped} skipped` : ""}`);
   if (signal) process.kill(process.pid, signal);

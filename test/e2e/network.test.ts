@@ -18,6 +18,9 @@ import { readKeyFile } from "../../node/keyring.ts";
 import { headHeight, initNetwork, waitForHeight } from "../helpers/network.ts";
 import { rpc, waitFor } from "../helpers/process.ts";
 
+// The scenarios run one after another on one network, each bounded by its own timeout (a
+// stalled one fails with a dump of every node, not the whole file), all within the file's.
+t.setTimeout(420_000);
 const dir = mkdtempSync(join(tmpdir(), "cloudcoin-net-"));
 const net = await initNetwork(join(dir, "net"), 4, 1);
 t.teardown(async () => {
@@ -25,19 +28,35 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** waitForHeight, and on timeout a dump of every running node's consensus position and last log lines. */
-async function progress(t: Test, i: number, height: number, timeoutMs: number): Promise<void> {
-  try {
-    await waitForHeight(net.url(i), height, timeoutMs);
-  } catch (e) {
-    for (const [j, m] of net.members.entries()) {
-      if (!m.proc) continue;
-      const s = (await rpc(m.proc.url, "consensus_getState").catch(() => null))?.result;
-      t.comment(`node${j}: height ${s?.height} round ${s?.round} step ${s?.step}`);
-      t.comment(m.proc.logs.filter((l) => !l.includes("finalized block")).slice(-8).map((l) => l.slice(0, 300)).join("\n"));
+/** Every running node's consensus position and last log lines (but finalized blocks), for a failure's diagnosis. */
+async function dump(t: Test): Promise<void> {
+  for (const [j, m] of net.members.entries()) {
+    if (!m.proc) {
+      t.comment(`node${j}: not running`);
+      continue;
     }
-    throw e;
+    const s = (await rpc(m.proc.url, "consensus_getState", {}, 2_000).catch(() => null))?.result;
+    const head = (await rpc(m.proc.url, "node_status", {}, 2_000).catch(() => null))?.result?.head?.height;
+    t.comment(`node${j}: head ${head} consensus height ${s?.height} round ${s?.round} step ${s?.step}`);
+    t.comment(m.proc.logs.filter((l) => !l.includes("finalized block")).slice(-12).map((l) => l.slice(0, 300)).join("\n"));
   }
+}
+
+/** A scenario: each builds on the chain the one before left, so after a failure the rest are skipped. */
+let failed: string | null = null;
+function scenario(name: string, timeoutMs: number, fn: (t: Test) => Promise<void>): void {
+  t.test(name, { timeout: timeoutMs }, async (t) => {
+    if (failed !== null) {
+      t.plan(0, `skipped: it builds on "${failed}", which failed`);
+      return;
+    }
+    t.teardown(async () => {
+      if (t.passing()) return;
+      failed = name;
+      await dump(t);
+    });
+    await fn(t);
+  });
 }
 
 const blockHashes = new Map<number, string>();
@@ -55,7 +74,7 @@ async function checkNoConflicts(t: Test, upTo: number): Promise<void> {
   }
 }
 
-t.test("four validators finalize, and a tx sent to node 1 is seen in a block by node 4", async (t) => {
+scenario("four validators finalize, and a tx sent to node 1 is seen in a block by node 4", 120_000, async (t) => {
   await Promise.all([0, 1, 2, 3].map((i) => net.start(i)));
   await Promise.all([0, 1, 2, 3].map((i) => waitForHeight(net.url(i), 3)));
   const peers = (await rpc(net.url(0), "net_peers")).result.peers;
@@ -79,10 +98,10 @@ t.test("four validators finalize, and a tx sent to node 1 is seen in a block by 
   t.equal(bal.balance, "12345");
 });
 
-t.test("a killed validator does not stop the others; restarted, it catches up and votes again", async (t) => {
+scenario("a killed validator does not stop the others; restarted, it catches up and votes again", 100_000, async (t) => {
   await net.kill(3);
   const h0 = await headHeight(net.url(0));
-  await progress(t, 0, h0 + 3, 30_000);
+  await waitForHeight(net.url(0), h0 + 3, 30_000);
   t.pass("three of four keep finalizing");
   const target = await headHeight(net.url(0));
   await net.start(3);
@@ -91,11 +110,11 @@ t.test("a killed validator does not stop the others; restarted, it catches up an
   // With node2 down, the set {0, 1, 3} needs node3's votes: blocks only come if it votes.
   await net.kill(2);
   const h1 = await headHeight(net.url(0));
-  await progress(t, 0, h1 + 3, 45_000);
+  await waitForHeight(net.url(0), h1 + 3, 45_000);
   t.pass("finality continues with node3's votes");
 });
 
-t.test("with two of four down finality stops; one back and it resumes", async (t) => {
+scenario("with two of four down finality stops; one back and it resumes", 90_000, async (t) => {
   await net.kill(3); // node2 is down already
   // let any block decided before the kill land
   await new Promise((r) => setTimeout(r, 1500));
@@ -104,11 +123,11 @@ t.test("with two of four down finality stops; one back and it resumes", async (t
   t.equal(await headHeight(net.url(0)), stuck, "no block without +2/3");
   t.equal(await headHeight(net.url(1)), stuck);
   await net.start(2);
-  await progress(t, 0, stuck + 2, 60_000);
+  await waitForHeight(net.url(0), stuck + 2, 60_000);
   t.pass("finality resumed with three of four");
 });
 
-t.test("a full node started late syncs from genesis to the head", async (t) => {
+scenario("a full node started late syncs from genesis to the head", 80_000, async (t) => {
   const target = await headHeight(net.url(0));
   await net.start(4);
   await waitForHeight(net.url(4), target, 60_000);
@@ -119,7 +138,7 @@ t.test("a full node started late syncs from genesis to the head", async (t) => {
   t.ok(blockHashes.size >= target, `checked ${blockHashes.size} heights on every running node`);
 });
 
-t.test("a peer that sends garbage, oversized or forged messages is rejected, penalized and banned; the network carries on", async (t) => {
+scenario("a peer that sends garbage, oversized or forged messages is rejected, penalized and banned; the network carries on", 90_000, async (t) => {
   const { P2PHost, BAN_THRESHOLD } = await import("../../p2p/host.ts");
   const { topicNames, MAX_VOTE_MESSAGE_BYTES } = await import("../../p2p/gossip.ts");
   const { syncProtocol } = await import("../../p2p/sync.ts");
@@ -163,5 +182,5 @@ t.test("a peer that sends garbage, oversized or forged messages is rejected, pen
   t.match(metrics, /cloudcoin_gossip_messages_total\{topic="vote",verdict="reject"\} [1-9]/);
   // the honest network carries on
   const h = await headHeight(net.url(0));
-  await progress(t, 0, h + 2, 30_000);
+  await waitForHeight(net.url(0), h + 2, 30_000);
 });

@@ -102,8 +102,11 @@ export function runCli(args: string[], timeoutMs = 60_000): Promise<{ code: numb
   return runScript(CLI, args, timeoutMs);
 }
 
-export async function rpc(url: string, method: string, params: unknown = {}): Promise<any> {
-  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+/** One JSON-RPC call; a node that does not answer within `timeoutMs` fails the call (fetch alone waits 300 s). */
+export async function rpc(url: string, method: string, params: unknown = {}, timeoutMs = 20_000): Promise<any> {
+  const res = await fetch(url, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }), signal: AbortSignal.timeout(timeoutMs),
+  });
   return res.json();
 }
 
