@@ -13,8 +13,14 @@
  * the next write: their windows are closed. A file that cannot be read, belongs to another chain
  * or holds an attestation whose signature does not verify stops the witness at start: signing
  * without knowing what was signed before is what the journal exists to prevent.
+ *
+ * One process at a time: `<path>.lock` holds the pid of the process that has the journal open.
+ * Two witness processes on one journal would each sign from their own view and overwrite each
+ * other's entries, which is the double signing the journal exists to prevent; the second one is
+ * refused (JOURNAL_LOCKED). A lock left by a process that no longer runs (a crash, SIGKILL) is
+ * taken over.
  */
-import { open, readFile, rename, rm } from "node:fs/promises";
+import { link, open, readFile, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { z } from "zod";
 import { fromHex, toHex } from "../../chain/bytes.ts";
@@ -31,6 +37,10 @@ export const JournalErrorCode = {
   WRONG_CHAIN: "JOURNAL_WRONG_CHAIN",
   /** A second, different attestation for a relay and epoch already journaled. */
   CONFLICT: "JOURNAL_CONFLICT",
+  /** Another running process (or another open journal in this one) holds the journal. */
+  LOCKED: "JOURNAL_LOCKED",
+  /** The journal was closed. */
+  CLOSED: "JOURNAL_CLOSED",
 } as const;
 
 export class JournalError extends CodedError<(typeof JournalErrorCode)[keyof typeof JournalErrorCode]> {}
@@ -80,14 +90,36 @@ export class AttestationJournal {
   readonly chainId: string;
   readonly #byKey = new Map<string, Attestation>();
   #writing: Promise<void> = Promise.resolve();
+  #closed = false;
 
   private constructor(path: string, chainId: string) {
     this.path = path;
     this.chainId = chainId;
   }
 
-  /** Reads the journal at `path` (none yet: an empty one); throws JournalError UNREADABLE or WRONG_CHAIN. */
+  /**
+   * Locks and reads the journal at `path` (none yet: an empty one); throws JournalError LOCKED,
+   * UNREADABLE or WRONG_CHAIN, and then holds no lock.
+   */
   static async open(path: string, chainId: string): Promise<AttestationJournal> {
+    await lock(path);
+    try {
+      return await AttestationJournal.#read(path, chainId);
+    } catch (e) {
+      await unlock(path);
+      throw e;
+    }
+  }
+
+  /** Waits for the write under way, then releases the lock; records after this are refused. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#writing;
+    await unlock(this.path);
+  }
+
+  static async #read(path: string, chainId: string): Promise<AttestationJournal> {
     const j = new AttestationJournal(path, chainId);
     let text: string;
     try {
@@ -135,6 +167,7 @@ export class AttestationJournal {
    * the caller must not send it.
    */
   record(a: Attestation, currentEpoch: bigint): Promise<void> {
+    if (this.#closed) return Promise.reject(new JournalError(JournalErrorCode.CLOSED, `attestation journal ${this.path} is closed`));
     // One write at a time, each from the entries the previous one left: concurrent jobs record at once.
     const run = this.#writing.then(() => this.#record(a, currentEpoch));
     this.#writing = run.catch(() => undefined);
@@ -182,4 +215,58 @@ async function writeDurably(path: string, text: string): Promise<void> {
   } catch {
     // the file's contents are synced; only the rename could be lost to a power cut here
   }
+}
+
+/** True if a process with this pid runs (EPERM: it runs as another user). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Creates `<path>.lock` holding this pid. The file is written whole under a private name and
+ * hard-linked into place, which fails if the lock exists: no other process ever sees a lock file
+ * without its pid. A lock whose process no longer runs is removed and taken (two processes
+ * taking over the same stale lock at the same instant can still both succeed; that needs two
+ * witnesses started together right after a crash of a third).
+ */
+async function lock(path: string): Promise<void> {
+  const lockPath = `${path}.lock`;
+  const mine = `${lockPath}.${process.pid}`;
+  try {
+    await writeDurably(mine, `${process.pid}\n`);
+  } catch (e) {
+    throw new JournalError(JournalErrorCode.UNREADABLE, `attestation journal ${path}: cannot write its lock file (${(e as Error).message})`);
+  }
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await link(mine, lockPath);
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
+          throw new JournalError(JournalErrorCode.UNREADABLE, `attestation journal ${path}: cannot create its lock file (${(e as Error).message})`);
+        }
+      }
+      const holder = Number.parseInt(await readFile(lockPath, "utf8").catch(() => ""), 10);
+      if (attempt > 0 || (Number.isSafeInteger(holder) && holder > 0 && running(holder))) {
+        const who = holder === process.pid ? "this process (opened twice)" : `process ${Number.isNaN(holder) ? "unknown" : holder}`;
+        throw new JournalError(JournalErrorCode.LOCKED, `attestation journal ${path} is in use by ${who}: two witnesses on one journal could sign twice; remove ${lockPath} only if that process is not a witness`, { holder: Number.isNaN(holder) ? null : holder });
+      }
+      await rm(lockPath, { force: true }); // its process is gone
+    }
+  } finally {
+    await rm(mine, { force: true });
+  }
+}
+
+/** Removes `<path>.lock` if it is this process's. */
+async function unlock(path: string): Promise<void> {
+  const lockPath = `${path}.lock`;
+  const holder = Number.parseInt(await readFile(lockPath, "utf8").catch(() => ""), 10);
+  if (holder === process.pid) await rm(lockPath, { force: true });
 }

@@ -120,7 +120,10 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
   /** the epoch of the next block, as of the last poll */
   let currentEpoch = 0;
 
-  const host = await createProbeHost({ listen: [...(o.listen ?? [])], ...(o.p2pKeyPath ? { keyPath: o.p2pKeyPath } : {}) });
+  const host = await createProbeHost({ listen: [...(o.listen ?? [])], ...(o.p2pKeyPath ? { keyPath: o.p2pKeyPath } : {}) }).catch(async (e: unknown) => {
+    await journal?.close();
+    throw e;
+  });
 
   // ---- submission, one at a time per key (nonces) ----
   const locks = new Map<string, Promise<void>>();
@@ -332,6 +335,7 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
       // probes in flight end within probeTimeoutMs; do not wait longer than a few seconds
       await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, 3_000).unref())]);
       await host.stop();
+      await journal?.close();
     },
   };
 }

@@ -8,7 +8,8 @@
  * so here the witness talks to a small stand-in for the node's JSON-RPC that never includes
  * anything, and probes a real relay (p2p/probe.ts serveProbes) over libp2p on 127.0.0.1.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -41,12 +42,15 @@ t.test("journal: what is recorded is read back after a reopen; old epochs are dr
   const a6 = attest(6n, 2_000n);
   await j.record(a5, 5n);
   await j.record(a6, 6n);
+  await j.close();
   const again = await AttestationJournal.open(path, CHAIN);
   t.ok(same(again.get(toAddress(witnessKey.publicKey), toAddress(relayKey.publicKey), 5n), a5), "epoch 5 read back, byte for byte");
   t.ok(same(again.get(toAddress(witnessKey.publicKey), toAddress(relayKey.publicKey), 6n), a6), "epoch 6 too");
   t.equal(again.get(toAddress(witnessKey.publicKey), toAddress(relayKey.publicKey), 7n), undefined);
   await again.record(attest(8n, 3_000n), 8n);
+  await again.close();
   const later = await AttestationJournal.open(path, CHAIN);
+  t.teardown(() => later.close());
   t.equal(later.size, 1, "epochs before 7 dropped once epoch 8 is current");
   t.equal(readFileSync(path, "utf8").includes(toHex(a5.signature)), false, "and gone from the file");
 });
@@ -57,7 +61,9 @@ t.test("journal: concurrent records all land (one write at a time)", async (t) =
   const keys = Array.from({ length: 8 }, () => generateKeyPair());
   const as = keys.map((k, i) => attest(3n, BigInt(1_000 + i), k));
   await Promise.all(as.map((a) => j.record(a, 3n)));
+  await j.close();
   const again = await AttestationJournal.open(path, CHAIN);
+  t.teardown(() => again.close());
   t.equal(again.size, 8);
   for (const [i, k] of keys.entries()) t.ok(same(again.get(toAddress(k.publicKey), toAddress(relayKey.publicKey), 3n), as[i]!), `entry ${i}`);
 });
@@ -65,6 +71,7 @@ t.test("journal: concurrent records all land (one write at a time)", async (t) =
 t.test("journal: a second, different attestation for a relay and epoch is refused and not written", async (t) => {
   const path = join(dir, "c.json");
   const j = await AttestationJournal.open(path, CHAIN);
+  t.teardown(() => j.close());
   const first = attest(4n, 1_000n);
   await j.record(first, 4n);
   const before = readFileSync(path, "utf8");
@@ -76,8 +83,11 @@ t.test("journal: a second, different attestation for a relay and epoch is refuse
 
 t.test("journal: a file of another chain, unreadable, or with a forged entry stops the witness", async (t) => {
   const path = join(dir, "d.json");
-  await (await AttestationJournal.open(path, CHAIN)).record(attest(2n, 5_000n), 2n);
+  const first = await AttestationJournal.open(path, CHAIN);
+  await first.record(attest(2n, 5_000n), 2n);
+  await first.close();
   await t.rejects(AttestationJournal.open(path, "cloudcoin-other-1"), { code: JournalErrorCode.WRONG_CHAIN });
+  t.notOk(existsSync(`${path}.lock`), "a journal refused at open leaves no lock behind");
 
   const text = readFileSync(path, "utf8");
   const forged = join(dir, "forged.json");
@@ -92,10 +102,40 @@ t.test("journal: a file of another chain, unreadable, or with a forged entry sto
 });
 
 t.test("journal: a write that fails leaves the old file and keeps nothing", async (t) => {
-  const path = join(dir, "missing-dir", "e.json");
+  const path = join(dir, "e.json");
   const j = await AttestationJournal.open(path, CHAIN);
-  await t.rejects(j.record(attest(1n, 1n), 1n));
-  t.equal(j.size, 0, "not kept: the caller must not send it");
+  t.teardown(() => j.close());
+  const kept = attest(1n, 1n);
+  await j.record(kept, 1n);
+  const before = readFileSync(path, "utf8");
+  mkdirSync(`${path}.tmp`); // the next write's temporary file cannot be created
+  await t.rejects(j.record(attest(1n, 2n, generateKeyPair()), 1n));
+  t.equal(j.size, 1, "not kept: the caller must not send it");
+  t.equal(readFileSync(path, "utf8"), before, "the file is the previous one");
+});
+
+t.test("journal: one process at a time; a lock whose process is gone is taken over", async (t) => {
+  const path = join(dir, "f.json");
+  const lockPath = `${path}.lock`;
+  const j = await AttestationJournal.open(path, CHAIN);
+  t.equal(readFileSync(lockPath, "utf8").trim(), String(process.pid), "the lock names this process");
+  await t.rejects(AttestationJournal.open(path, CHAIN), { code: JournalErrorCode.LOCKED, message: /this process/ }, "opened twice in one process");
+  await j.close();
+  t.notOk(existsSync(lockPath), "closing releases the lock");
+  await t.rejects(j.record(attest(1n, 1n), 1n), { code: JournalErrorCode.CLOSED }, "a closed journal records nothing");
+
+  // a running process (this test's parent) holds it
+  writeFileSync(lockPath, `${process.ppid}\n`);
+  await t.rejects(AttestationJournal.open(path, CHAIN), { code: JournalErrorCode.LOCKED, data: { holder: process.ppid } });
+  t.equal(readFileSync(lockPath, "utf8").trim(), String(process.ppid), "its lock is left alone");
+
+  // a process that has exited held it: taken over
+  const gone = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+  writeFileSync(lockPath, `${gone.stdout}\n`);
+  const taken = await AttestationJournal.open(path, CHAIN);
+  t.equal(readFileSync(lockPath, "utf8").trim(), String(process.pid), "a stale lock is taken over");
+  await taken.close();
+  t.same(readdirSync(dir).filter((f) => f.startsWith("f.json")), [], "no lock or temporary file left");
 });
 
 t.test("a witness restarted while its attestation waits in the mempool sends the same one and does not probe again", async (t) => {
@@ -171,4 +211,10 @@ t.test("a witness restarted while its attestation waits in the mempool sends the
   // without a journal (memory only) the same restart probes and signs anew: what the journal prevents
   await run(false, 3);
   t.equal(probes.stats().served, 2, "a witness without its journal probes again");
+
+  // two witness processes on one journal could sign twice: the second is refused at start
+  const running = await startWitness({ rpcUrl, keys: [witnessKey], log: pino({ level: "silent" }), pollMs: 50, journalPath });
+  await t.rejects(startWitness({ rpcUrl, keys: [witnessKey], log: pino({ level: "silent" }), pollMs: 50, journalPath }), { code: JournalErrorCode.LOCKED });
+  await running.close();
+  t.notOk(existsSync(`${journalPath}.lock`), "a closed witness releases its journal");
 });
