@@ -136,6 +136,15 @@ t.test("journal: one process at a time; a lock whose process is gone is taken ov
   t.equal(readFileSync(lockPath, "utf8").trim(), String(process.pid), "a stale lock is taken over");
   await taken.close();
   t.same(readdirSync(dir).filter((f) => f.startsWith("f.json")), [], "no lock or temporary file left");
+
+  // a lock file without a pid (cut short by a power loss) names no running process: taken over
+  writeFileSync(lockPath, "not a pid");
+  const again = await AttestationJournal.open(path, CHAIN);
+  t.equal(readFileSync(lockPath, "utf8").trim(), String(process.pid), "a lock without a pid is taken over");
+  await again.close();
+
+  // a journal whose lock cannot be written is refused at start, not at the first attestation
+  await t.rejects(AttestationJournal.open(join(dir, "missing-dir", "g.json"), CHAIN), { code: JournalErrorCode.UNREADABLE, message: /lock file/ });
 });
 
 t.test("a witness restarted while its attestation waits in the mempool sends the same one and does not probe again", async (t) => {
