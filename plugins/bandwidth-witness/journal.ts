@@ -20,7 +20,7 @@
  * refused (JOURNAL_LOCKED). A lock left by a process that no longer runs (a crash, SIGKILL) is
  * taken over.
  */
-import { link, open, readFile, rename, rm } from "node:fs/promises";
+import { link, open, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { z } from "zod";
 import { fromHex, toHex } from "../../chain/bytes.ts";
@@ -217,6 +217,11 @@ async function writeDurably(path: string, text: string): Promise<void> {
   }
 }
 
+/** The pid a lock file names; NaN if it is missing or names none. */
+async function lockHolder(lockPath: string): Promise<number> {
+  return Number.parseInt(await readFile(lockPath, "utf8").catch(() => ""), 10);
+}
+
 /** True if a process with this pid runs (EPERM: it runs as another user). */
 function running(pid: number): boolean {
   try {
@@ -238,7 +243,8 @@ async function lock(path: string): Promise<void> {
   const lockPath = `${path}.lock`;
   const mine = `${lockPath}.${process.pid}`;
   try {
-    await writeDurably(mine, `${process.pid}\n`);
+    // not synced: after a power loss the process is gone too, and a lock without its pid is taken over
+    await writeFile(mine, `${process.pid}\n`, { mode: 0o600 });
   } catch (e) {
     throw new JournalError(JournalErrorCode.UNREADABLE, `attestation journal ${path}: cannot write its lock file (${(e as Error).message})`);
   }
@@ -252,7 +258,7 @@ async function lock(path: string): Promise<void> {
           throw new JournalError(JournalErrorCode.UNREADABLE, `attestation journal ${path}: cannot create its lock file (${(e as Error).message})`);
         }
       }
-      const holder = Number.parseInt(await readFile(lockPath, "utf8").catch(() => ""), 10);
+      const holder = await lockHolder(lockPath);
       if (attempt > 0 || (Number.isSafeInteger(holder) && holder > 0 && running(holder))) {
         const who = holder === process.pid ? "this process (opened twice)" : `process ${Number.isNaN(holder) ? "unknown" : holder}`;
         throw new JournalError(JournalErrorCode.LOCKED, `attestation journal ${path} is in use by ${who}: two witnesses on one journal could sign twice; remove ${lockPath} only if that process is not a witness`, { holder: Number.isNaN(holder) ? null : holder });
@@ -267,6 +273,5 @@ async function lock(path: string): Promise<void> {
 /** Removes `<path>.lock` if it is this process's. */
 async function unlock(path: string): Promise<void> {
   const lockPath = `${path}.lock`;
-  const holder = Number.parseInt(await readFile(lockPath, "utf8").catch(() => ""), 10);
-  if (holder === process.pid) await rm(lockPath, { force: true });
+  if ((await lockHolder(lockPath)) === process.pid) await rm(lockPath, { force: true });
 }
