@@ -10,8 +10,8 @@
  *   0x09 || epoch(8)               sorted list of relay(32) || witness(32): witnesses punished for a
  *                                  double attestation about a relay that has no RelayEpoch for `epoch`
  */
-import { asArray, asBytes, asU64, decode, decodeTrusted, encode, u64, type CborValue } from "./codec.ts";
-import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "./keys.ts";
+import { asArray, asBytes, asU64, decode, decodeTrusted, encode, u64, type CborValue } from "../primitives/codec.ts";
+import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "../primitives/keys.ts";
 import type { Attestation } from "../proofs/bandwidth.ts";
 
 /** An attestation as a relay's record holds it (relay and epoch are the record's). */

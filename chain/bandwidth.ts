@@ -32,9 +32,9 @@
  * in the current epoch, weighted by its collateral, and every member of the current validator set
  * (StateKey.validators), weighted by its power; a key that is both gets the sum.
  */
-import { isU64 } from "./amount.ts";
-import { compareBytes, concatBytes, equalBytes, toHex } from "./bytes.ts";
-import { CodedError } from "./errors.ts";
+import { isU64 } from "../primitives/amount.ts";
+import { compareBytes, concatBytes, equalBytes, toHex } from "../primitives/bytes.ts";
+import { CodedError } from "../primitives/errors.ts";
 import { epochOfHeight, firstHeightOfEpoch, isFirstBlockOfEpoch, readEpochRecord } from "./epoch.ts";
 import type { BlockContext } from "./exec.ts";
 import type { DuplicateAttestationEvidence } from "./evidence.ts";

@@ -14,10 +14,10 @@
  * `seedSig` is the proposer's signature over (chainId, height), the source of the randomness
  * beacon: seed_h = H(seed_{h-1}, seedSig).
  */
-import { asArray, asBytes, asString, asU64, asUint, decode, encode, u64, type CborValue } from "./codec.ts";
-import { CodedError } from "./errors.ts";
-import { Tag, taggedHash } from "./hash.ts";
-import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, verify } from "./keys.ts";
+import { asArray, asBytes, asString, asU64, asUint, decode, encode, u64, type CborValue } from "../primitives/codec.ts";
+import { CodedError } from "../primitives/errors.ts";
+import { Tag, taggedHash } from "../primitives/hash.ts";
+import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, verify } from "../primitives/keys.ts";
 import { decodeTx, type SignedTx } from "./tx.ts";
 import type { Validator } from "./state.ts";
 import { evidenceFromCbor, evidenceToCbor, type Evidence } from "./evidence.ts";

@@ -8,7 +8,7 @@
  * the next block cannot be included before it (verifyEvidence's FROM_FUTURE), so it waits here;
  * anything punished, too old or invalid is dropped.
  */
-import { compareBytes, toHex } from "./bytes.ts";
+import { compareBytes, toHex } from "../primitives/bytes.ts";
 import { EvidenceErrorCode, EvidenceError, evidenceHash, evidenceSubject, validateEvidenceBasic, verifyEvidence, type Evidence } from "./evidence.ts";
 import type { ChainParams } from "./params.ts";
 import type { StateReader } from "./state.ts";

@@ -29,11 +29,11 @@
  * evidence in a block, and a block with an invalid one is invalid.
  */
 import { merkleRoot } from "../proofs/merkle.ts";
-import { compareBytes, equalBytes } from "./bytes.ts";
-import { asArray, asBytes, asU64, asUint, decode, encode, u64, type CborValue } from "./codec.ts";
-import { CodedError } from "./errors.ts";
-import { Tag, taggedHash } from "./hash.ts";
-import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, verify, type KeyPair } from "./keys.ts";
+import { compareBytes, equalBytes } from "../primitives/bytes.ts";
+import { asArray, asBytes, asU64, asUint, decode, encode, u64, type CborValue } from "../primitives/codec.ts";
+import { CodedError } from "../primitives/errors.ts";
+import { Tag, taggedHash } from "../primitives/hash.ts";
+import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, verify, type KeyPair } from "../primitives/keys.ts";
 import type { ChainParams } from "./params.ts";
 import { readKeyList, readValidatorInfo, StateKey, type StateReader } from "./state.ts";
 import { isVoteType, voteSignBytes, type VoteType } from "./vote.ts";

@@ -4,7 +4,7 @@
  * (chain/staking.ts); re-exported from transition.ts.
  */
 import type { ChainParams } from "./params.ts";
-import { CodedError } from "./errors.ts";
+import { CodedError } from "../primitives/errors.ts";
 
 export interface Receipt {
   readonly txHash: Uint8Array;

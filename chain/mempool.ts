@@ -9,8 +9,8 @@
  * eviction only ever takes the last tx of a queue. `select` only takes, per sender, the
  * contiguous run starting at the account nonce.
  */
-import { compareBytes } from "./bytes.ts";
-import { CodedError } from "./errors.ts";
+import { compareBytes } from "../primitives/bytes.ts";
+import { CodedError } from "../primitives/errors.ts";
 
 export interface PoolTx {
   /** 32-byte id. */

@@ -13,13 +13,13 @@
  * H("cloudcoin/voucher/v1", [chainId, channel, amount, nonce]). `checkVoucher` is the one rule a
  * voucher is judged by, on chain (paych.redeem) and off chain (RPC, service plugins). Pure: no I/O.
  */
-import { AmountError, addU64 } from "./amount.ts";
-import { equalBytes } from "./bytes.ts";
-import { asArray, asBytes, asU64, decode, encode, u64, type CborValue } from "./codec.ts";
-import { CodedError } from "./errors.ts";
+import { AmountError, addU64 } from "../primitives/amount.ts";
+import { equalBytes } from "../primitives/bytes.ts";
+import { asArray, asBytes, asU64, decode, encode, u64, type CborValue } from "../primitives/codec.ts";
+import { CodedError } from "../primitives/errors.ts";
 import { ExecError, ExecErrorCode, type BlockContext } from "./exec.ts";
-import { Tag, taggedHash } from "./hash.ts";
-import { verify, type KeyPair, SIGNATURE_LENGTH } from "./keys.ts";
+import { Tag, taggedHash } from "../primitives/hash.ts";
+import { verify, type KeyPair, SIGNATURE_LENGTH } from "../primitives/keys.ts";
 import { decodeChannel, encodeChannel, StateKey, type Channel, type StateReader, type StateWriter } from "./state.ts";
 import type { SignedTx } from "./tx.ts";
 

@@ -18,8 +18,8 @@
  * A pool with no earner (or zero total weight) mints nothing: coins exist only for service that
  * was proven. meta.minted grows by exactly the sum minted.
  */
-import { addU64 } from "./amount.ts";
-import { compareBytes, toHex } from "./bytes.ts";
+import { addU64 } from "../primitives/amount.ts";
+import { compareBytes, toHex } from "../primitives/bytes.ts";
 import { epochOfHeight, readEpochRecord, writeEpochRecord } from "./epoch.ts";
 import type { BlockContext, RewardPool } from "./exec.ts";
 import type { ChainParams } from "./params.ts";

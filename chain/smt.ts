@@ -19,10 +19,10 @@
  * A key is identified by its keyHash: two different keys with the same keyHash (a SHA-256
  * collision) are treated as one. Pure: no I/O, no clock, no randomness.
  */
-import { equalBytes } from "./bytes.ts";
-import { asArray, asBytes, decode, encode, type CborValue } from "./codec.ts";
-import { CodecError, CodecErrorCode } from "./errors.ts";
-import { sha256, Tag, taggedHasher } from "./hash.ts";
+import { equalBytes } from "../primitives/bytes.ts";
+import { asArray, asBytes, decode, encode, type CborValue } from "../primitives/codec.ts";
+import { CodecError, CodecErrorCode } from "../primitives/errors.ts";
+import { sha256, Tag, taggedHasher } from "../primitives/hash.ts";
 
 const HASH_BYTES = 32;
 /** keyHash has 256 bits, so no path (and no proof) is longer than 256 steps. */

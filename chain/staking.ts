@@ -23,8 +23,8 @@
  * at the end of block h + params.unbondingBlocks; the per-height queue record
  * `StateKey.unbondingQueue(h)` lists the accounts to release, so no block scans all accounts.
  */
-import { AmountError, addU64 } from "./amount.ts";
-import { compareBytes, toHex } from "./bytes.ts";
+import { AmountError, addU64 } from "../primitives/amount.ts";
+import { compareBytes, toHex } from "../primitives/bytes.ts";
 import type { Commit } from "./block.ts";
 import { punishDoubleAttestation } from "./bandwidth.ts";
 import { evidenceSubject, verifyEvidence, type Evidence } from "./evidence.ts";

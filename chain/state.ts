@@ -6,10 +6,10 @@
  * scratch overlay one block executes in, with checkpoints so that a failed operation can be
  * rolled back while its fee and nonce stay consumed.
  */
-import { asArray, asBool, asBytes, asInt, asString, asU64, asUint, decode, decodeTrusted, encode, int, u64, type CborValue } from "./codec.ts";
-import { compareBytes, concatBytes, u64be, utf8 } from "./bytes.ts";
+import { asArray, asBool, asBytes, asInt, asString, asU64, asUint, decode, decodeTrusted, encode, int, u64, type CborValue } from "../primitives/codec.ts";
+import { compareBytes, concatBytes, u64be, utf8 } from "../primitives/bytes.ts";
 import { SparseMerkleTree, type StateProof } from "./smt.ts";
-import { Tag, taggedHash } from "./hash.ts";
+import { Tag, taggedHash } from "../primitives/hash.ts";
 import { decodeDeal, decodeProvider } from "./storage-records.ts";
 
 export interface Unbonding {

@@ -12,8 +12,8 @@
  *   0x00 "epoch"         EpochRecord
  *   0x00 "signers"       SignerTally of the current epoch
  */
-import { asArray, asBytes, asString, asU64, asUint, decode, decodeTrusted, encode, u64, type CborValue } from "./codec.ts";
-import { CodecError, CodecErrorCode } from "./errors.ts";
+import { asArray, asBytes, asString, asU64, asUint, decode, decodeTrusted, encode, u64, type CborValue } from "../primitives/codec.ts";
+import { CodecError, CodecErrorCode } from "../primitives/errors.ts";
 
 /** What a provider serves: storage (proven by storage.proof) or bandwidth (a relay, attested by its witnesses: chain/bandwidth.ts). */
 export const ProviderKind = {

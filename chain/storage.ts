@@ -39,14 +39,14 @@
  * never has deals, so its exit returns the collateral at once); their assignment, attestations and
  * settlement are chain/bandwidth.ts.
  */
-import { AmountError, addU64 } from "./amount.ts";
-import { compareBytes, equalBytes, toHex } from "./bytes.ts";
-import { encode } from "./codec.ts";
-import { CodedError } from "./errors.ts";
+import { AmountError, addU64 } from "../primitives/amount.ts";
+import { compareBytes, equalBytes, toHex } from "../primitives/bytes.ts";
+import { encode } from "../primitives/codec.ts";
+import { CodedError } from "../primitives/errors.ts";
 import { epochOfHeight, epochSeed, isFirstBlockOfEpoch } from "./epoch.ts";
 import { ExecError, ExecErrorCode, type BlockContext } from "./exec.ts";
-import { Tag, taggedHash } from "./hash.ts";
-import { verify, type KeyPair } from "./keys.ts";
+import { Tag, taggedHash } from "../primitives/hash.ts";
+import { verify, type KeyPair } from "../primitives/keys.ts";
 import type { ChainParams } from "./params.ts";
 import { encodeKeyList, readKeyList, StateKey, type StateReader, type StateWriter } from "./state.ts";
 import {

@@ -32,9 +32,9 @@
  *                                that ended it; written for every ended epoch, mints or not)
  */
 import { ClassicLevel } from "classic-level";
-import { asArray, asBool, asBytes, asString, asU64, asUint, decode, encode, u64 } from "./codec.ts";
-import { concatBytes, equalBytes, readU64be, toHex, u32be, u64be, utf8 } from "./bytes.ts";
-import { CodedError } from "./errors.ts";
+import { asArray, asBool, asBytes, asString, asU64, asUint, decode, encode, u64 } from "../primitives/codec.ts";
+import { concatBytes, equalBytes, readU64be, toHex, u32be, u64be, utf8 } from "../primitives/bytes.ts";
+import { CodedError } from "../primitives/errors.ts";
 import { decodeBlock, decodeCommit, encodeCommit, type Block, type Commit } from "./block.ts";
 import { ChainState, decodeValidators, encodeValidators, StateKey, type StateChange, type Validator } from "./state.ts";
 import { SparseMerkleTree } from "./smt.ts";

@@ -18,17 +18,17 @@
  * its fee, unknown operation: TxError, and a block containing it is invalid) or executes: the fee
  * and the nonce are consumed, and the operation succeeds or fails with a receipt code, rolled back.
  */
-import { AmountError, addU64, subU64 } from "./amount.ts";
+import { AmountError, addU64, subU64 } from "../primitives/amount.ts";
 import { merkleRoot } from "../proofs/merkle.ts";
 import {
   BlockError, BlockErrorCode, BLOCK_VERSION, MAX_BLOCK_EVIDENCE, commitHash, makeBlock, nextSeed, seedSignBytes, verifyCommit,
   type Block, type Commit,
 } from "./block.ts";
-import { encode, u64 } from "./codec.ts";
-import { equalBytes } from "./bytes.ts";
+import { encode, u64 } from "../primitives/codec.ts";
+import { equalBytes } from "../primitives/bytes.ts";
 import { EvidenceError, evidenceRoot, type Evidence } from "./evidence.ts";
 import { ExecError, ExecErrorCode, newBlockContext, type BlockContext, type ChainEvent, type Receipt } from "./exec.ts";
-import { verify, type KeyPair } from "./keys.ts";
+import { verify, type KeyPair } from "../primitives/keys.ts";
 import type { ChainParams } from "./params.ts";
 import { executePaychOp, PaychError } from "./paych.ts";
 import { isFirstBlockOfEpoch, isLastBlockOfEpoch } from "./epoch.ts";

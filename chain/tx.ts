@@ -8,11 +8,11 @@
  * id = H("cloudcoin/tx/v1", bodyBytes); the sender signs the id. The chain id is inside the
  * body, so a transaction signed for one chain is invalid on every other.
  */
-import { asArray, asBytes, asString, asU64, asUint, decode, encode, u64, type CborValue } from "./codec.ts";
-import { CodecError, CodecErrorCode, CodedError } from "./errors.ts";
-import { Tag, taggedHash } from "./hash.ts";
-import { equalBytes, toHex } from "./bytes.ts";
-import { verify, type KeyPair, PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "./keys.ts";
+import { asArray, asBytes, asString, asU64, asUint, decode, encode, u64, type CborValue } from "../primitives/codec.ts";
+import { CodecError, CodecErrorCode, CodedError } from "../primitives/errors.ts";
+import { Tag, taggedHash } from "../primitives/hash.ts";
+import { equalBytes, toHex } from "../primitives/bytes.ts";
+import { verify, type KeyPair, PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "../primitives/keys.ts";
 import { MAX_VALIDATOR_NAME_LENGTH } from "./state.ts";
 import { CHANNEL_ID_LENGTH, invalidPaychOp, voucherFromValue, voucherValue, type Voucher } from "./paych.ts";
 import { invalidStorageOp, MAX_CHALLENGES_PER_DEAL, MAX_MULTIADDR_LENGTH } from "./storage.ts";

@@ -3,8 +3,8 @@
  * from block.ts so that evidence (which carries signed votes) and blocks (which carry evidence)
  * do not import each other.
  */
-import { encode, u64 } from "./codec.ts";
-import { Tag, taggedHash } from "./hash.ts";
+import { encode, u64 } from "../primitives/codec.ts";
+import { Tag, taggedHash } from "../primitives/hash.ts";
 
 export const VoteType = { PREVOTE: 1, PRECOMMIT: 2 } as const;
 export type VoteType = (typeof VoteType)[keyof typeof VoteType];

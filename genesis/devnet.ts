@@ -5,9 +5,9 @@
  * can sign with them. They exist so that a fresh checkout runs a working chain with funds to
  * play with. Never use them on a network that matters.
  */
-import { sha256 } from "../chain/hash.ts";
-import { keyPairFromSeed, toAddress, type KeyPair } from "../chain/keys.ts";
-import { utf8 } from "../chain/bytes.ts";
+import { sha256 } from "../primitives/hash.ts";
+import { keyPairFromSeed, toAddress, type KeyPair } from "../primitives/keys.ts";
+import { utf8 } from "../primitives/bytes.ts";
 import { defaultChainParams } from "../chain/params.ts";
 import { paramsFile, validateAndComplete, type Genesis, type GenesisFile } from "./schema.ts";
 

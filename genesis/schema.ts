@@ -4,11 +4,11 @@
  * derived value is computed here and nowhere else.
  */
 import { z } from "zod";
-import { U64_MAX } from "../chain/amount.ts";
-import { encode, u64 } from "../chain/codec.ts";
-import { CodedError } from "../chain/errors.ts";
-import { Tag, taggedHash } from "../chain/hash.ts";
-import { fromAddress, isAddress, toAddress } from "../chain/keys.ts";
+import { U64_MAX } from "../primitives/amount.ts";
+import { encode, u64 } from "../primitives/codec.ts";
+import { CodedError } from "../primitives/errors.ts";
+import { Tag, taggedHash } from "../primitives/hash.ts";
+import { fromAddress, isAddress, toAddress } from "../primitives/keys.ts";
 import type { ChainParams } from "../chain/params.ts";
 import { ChainState, MAX_VALIDATOR_NAME_LENGTH, StateKey, encodeAccount, encodeMeta, encodeValidators, type Validator } from "../chain/state.ts";
 import { genesisValidatorRecords } from "../chain/staking.ts";
@@ -18,7 +18,7 @@ import { encodeEpochRecord } from "../chain/storage-records.ts";
 import { MAX_CHALLENGES_PER_DEAL } from "../chain/storage.ts";
 import { MAX_MIN_PROBE_BYTES, MAX_WITNESSES_PER_RELAY } from "../chain/bandwidth.ts";
 import { isValidValidatorName } from "../chain/tx.ts";
-import { toHex } from "../chain/bytes.ts";
+import { toHex } from "../primitives/bytes.ts";
 
 const DECIMAL_RE = /^(0|[1-9][0-9]*)$/;
 // zod runs every check even after one fails, so the refinements guard their own BigInt().

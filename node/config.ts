@@ -19,7 +19,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { CodedError } from "../chain/errors.ts";
+import { CodedError } from "../primitives/errors.ts";
 import { PERMISSIONS, type Permission } from "../rpc/table.ts";
 import type { RpcToken } from "../rpc/server.ts";
 

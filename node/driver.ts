@@ -10,12 +10,12 @@
  * the effects the crashed process had not seen through are executed again.
  */
 import type { Logger } from "pino";
-import { toHex } from "../chain/bytes.ts";
+import { toHex } from "../primitives/bytes.ts";
 import { BlockError, BlockErrorCode, VoteType, ZERO_HASH, proposalSignBytes, verifyCommit, voteSignBytes, type Block, type Commit } from "../chain/block.ts";
 import type { ConsensusEffect, ConsensusInput, ConsensusMachine, Vote } from "../chain/consensus/types.ts";
 import { duplicateVoteEvidence, type Evidence, type SignedVote } from "../chain/evidence.ts";
 import type { EvidencePool } from "../chain/evidence-pool.ts";
-import type { KeyPair } from "../chain/keys.ts";
+import type { KeyPair } from "../primitives/keys.ts";
 import type { Mempool } from "../chain/mempool.ts";
 import type { ChainParams } from "../chain/params.ts";
 import type { ChainState } from "../chain/state.ts";

@@ -5,9 +5,9 @@
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fromHex, toHex } from "../chain/bytes.ts";
-import { CodedError } from "../chain/errors.ts";
-import { generateKeyPair, keyPairFromSeed, toAddress, type KeyPair } from "../chain/keys.ts";
+import { fromHex, toHex } from "../primitives/bytes.ts";
+import { CodedError } from "../primitives/errors.ts";
+import { generateKeyPair, keyPairFromSeed, toAddress, type KeyPair } from "../primitives/keys.ts";
 import { devnetFaucetKey } from "../genesis/devnet.ts";
 
 export const KeyringErrorCode = { NOT_FOUND: "KEY_NOT_FOUND", EXISTS: "KEY_EXISTS", BAD_NAME: "KEY_BAD_NAME", BAD_FILE: "KEY_BAD_FILE" } as const;

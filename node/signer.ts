@@ -7,9 +7,9 @@
  */
 import { open, readFile, rename } from "node:fs/promises";
 import { dirname } from "node:path";
-import { equalBytes, fromHex, toHex } from "../chain/bytes.ts";
-import { CodedError } from "../chain/errors.ts";
-import type { KeyPair } from "../chain/keys.ts";
+import { equalBytes, fromHex, toHex } from "../primitives/bytes.ts";
+import { CodedError } from "../primitives/errors.ts";
+import type { KeyPair } from "../primitives/keys.ts";
 
 export const SignerErrorCode = {
   REGRESSION: "SIGNER_HEIGHT_ROUND_STEP_REGRESSION",

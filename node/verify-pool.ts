@@ -5,7 +5,7 @@
  * paid per batch. Consensus and block import keep the synchronous `verify` (deterministic order).
  */
 import { Worker } from "node:worker_threads";
-import { verify } from "../chain/keys.ts";
+import { verify } from "../primitives/keys.ts";
 
 export interface AsyncVerifier {
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;

@@ -1,10 +1,10 @@
 // A signature-verification worker (node/verify-pool.ts). It runs the chain's ONE verification
-// rule, chain/keys.ts `verify`, loaded through tsx so that no second implementation exists.
+// rule, primitives/keys.ts `verify`, loaded through tsx so that no second implementation exists.
 import { parentPort } from "node:worker_threads";
 import { register } from "tsx/esm/api";
 
 register();
-const { verify } = await import("../chain/keys.ts");
+const { verify } = await import("../primitives/keys.ts");
 
 parentPort.on("message", (batch) => {
   const results = new Uint8Array(batch.items.length);

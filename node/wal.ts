@@ -22,10 +22,10 @@
  * executing any effect, and returns the effects whose outcome is not in the log: those are the
  * ones the crashed process had not finished (or not started), and the driver executes them.
  */
-import { toHex } from "../chain/bytes.ts";
+import { toHex } from "../primitives/bytes.ts";
 import { decodeInput, encodeInput, inputProblem, MessageError } from "../chain/consensus/messages.ts";
 import type { ConsensusEffect, ConsensusInput, ConsensusMachine } from "../chain/consensus/types.ts";
-import { CodedError } from "../chain/errors.ts";
+import { CodedError } from "../primitives/errors.ts";
 import type { WalRecord } from "../chain/store.ts";
 
 export const WalErrorCode = {

@@ -9,7 +9,7 @@
  *   request   [height]
  *   response  [message, ...]   chain/consensus/messages.ts bytes, at most MAX_CATCHUP_BYTES in all
  */
-import { asArray, asBytes, asU64, decode, encode, u64 } from "../chain/codec.ts";
+import { asArray, asBytes, asU64, decode, encode, u64 } from "../primitives/codec.ts";
 import { PENALTY, PeerMisbehaviour, type RequestHandler, type TopicHandler } from "./host.ts";
 
 export const catchupProtocol = (chainId: string): string => `/cloudcoin/${chainId}/consensus/1`;

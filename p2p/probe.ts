@@ -35,7 +35,7 @@ import { multiaddr, type Multiaddr } from "@multiformats/multiaddr";
 import { createLibp2p } from "libp2p";
 import { createCipheriv, createHash, randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import { CodedError } from "../chain/errors.ts";
+import { CodedError } from "../primitives/errors.ts";
 import { loadOrCreatePeerKey } from "./peer-key.ts";
 
 export const probeProtocol = (chainId: string): string => `/cloudcoin/${chainId}/probe/1`;

@@ -17,9 +17,9 @@
  * penalized past the ban threshold (dropped and refused) and the batch is asked of another peer.
  */
 import { decodeBlock, decodeCommit, type Block, type Commit } from "../chain/block.ts";
-import { equalBytes } from "../chain/bytes.ts";
-import { asArray, asBytes, asU64, asUint, decode, encode, u64 } from "../chain/codec.ts";
-import { CodedError } from "../chain/errors.ts";
+import { equalBytes } from "../primitives/bytes.ts";
+import { asArray, asBytes, asU64, asUint, decode, encode, u64 } from "../primitives/codec.ts";
+import { CodedError } from "../primitives/errors.ts";
 import type { Logger } from "pino";
 import { PENALTY, PeerMisbehaviour, type RequestHandler } from "./host.ts";
 

@@ -21,10 +21,10 @@
  *                ascending, index floor((n-1)/2)), capped at the relay's capacity; else 0. A minority
  *                of lying witnesses, high or low, cannot move a median.
  */
-import { compareBytes, equalBytes, toHex, u32be } from "../chain/bytes.ts";
-import { encode, u64 } from "../chain/codec.ts";
-import { Tag, taggedHash } from "../chain/hash.ts";
-import { verify, type KeyPair } from "../chain/keys.ts";
+import { compareBytes, equalBytes, toHex, u32be } from "../primitives/bytes.ts";
+import { encode, u64 } from "../primitives/codec.ts";
+import { Tag, taggedHash } from "../primitives/hash.ts";
+import { verify, type KeyPair } from "../primitives/keys.ts";
 
 /** A witness's signed measurement of a relay in an epoch. */
 export interface Attestation {

@@ -13,9 +13,9 @@
  *               (bigint arithmetic; indices may repeat for small deals).
  *   proof       for each challenge in order: the chunk and its audit path (bottom-up).
  */
-import { readU64be } from "../chain/bytes.ts";
-import { encode, u64 } from "../chain/codec.ts";
-import { Tag, taggedHash } from "../chain/hash.ts";
+import { readU64be } from "../primitives/bytes.ts";
+import { encode, u64 } from "../primitives/codec.ts";
+import { Tag, taggedHash } from "../primitives/hash.ts";
 import { MerkleAccumulator, MerkleTree, merkleRoot, verifyAuditPath } from "./merkle.ts";
 
 export const MIN_CHUNK_SIZE = 256;

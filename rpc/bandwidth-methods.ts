@@ -9,12 +9,12 @@
  * from its first block on, and attestations for it are taken until its last block.
  */
 import { z } from "zod";
-import { compareBytes, fromHex, toHex } from "../chain/bytes.ts";
+import { compareBytes, fromHex, toHex } from "../primitives/bytes.ts";
 import { BANDWIDTH_RECORD_EPOCHS, BandwidthError, BandwidthErrorCode, checkAttestation, conflictingAttestation, listAssignments, readRelayEpoch, attestationOf, type RelayEpoch } from "../chain/bandwidth.ts";
-import { CodedError } from "../chain/errors.ts";
+import { CodedError } from "../primitives/errors.ts";
 import { firstHeightOfEpoch, proofWindow } from "../chain/epoch.ts";
 import { duplicateAttestationEvidence } from "../chain/evidence.ts";
-import { fromAddress, isAddress, toAddress } from "../chain/keys.ts";
+import { fromAddress, isAddress, toAddress } from "../primitives/keys.ts";
 import { ProviderKind, readProvider } from "../chain/storage.ts";
 import { decodeTx, validateTxBasic } from "../chain/tx.ts";
 import type { RpcContext } from "./context.ts";

@@ -4,7 +4,7 @@
  * code), so the client and the server cannot drift.
  */
 import type { z } from "zod";
-import { CodedError } from "../chain/errors.ts";
+import { CodedError } from "../primitives/errors.ts";
 import type { Methods } from "./methods.ts";
 
 export type MethodName = keyof Methods;

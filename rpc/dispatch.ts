@@ -8,7 +8,7 @@
  * Permission comes before params so callers without it learn nothing about a method's schema.
  */
 import type { z } from "zod";
-import { toHex } from "../chain/bytes.ts";
+import { toHex } from "../primitives/bytes.ts";
 import { errorObject, RpcError, RpcErrorCode, toErrorObject, type JsonRpcErrorObject, type RpcErrorLogger } from "./errors.ts";
 import { JsonText, strictParams, type MethodTable, type Permission } from "./table.ts";
 

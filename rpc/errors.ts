@@ -3,11 +3,11 @@
  *
  * Handlers signal failure by throwing:
  * - `RpcError`: sent as is (its numeric `rpcCode`, message and data);
- * - any other `CodedError` (chain/errors.ts): SERVER_ERROR (-32000) with the error's message
+ * - any other `CodedError` (primitives/errors.ts): SERVER_ERROR (-32000) with the error's message
  *   and `data: { ...err.data, code: err.code }`, so clients can match on the stable code;
  * - anything else: INTERNAL_ERROR (-32603) "internal error"; the cause is logged, never sent.
  */
-import { CodedError } from "../chain/errors.ts";
+import { CodedError } from "../primitives/errors.ts";
 
 export const RpcErrorCode = {
   // Reserved by the JSON-RPC 2.0 specification (section 5.1).

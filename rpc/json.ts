@@ -3,9 +3,9 @@
  * accounts as `cc1...` addresses, amounts and nonces as decimal strings (they are u64),
  * heights, indices and times as numbers (safe: < 2^53 for any real chain).
  */
-import { toHex } from "../chain/bytes.ts";
+import { toHex } from "../primitives/bytes.ts";
 import type { Block, BlockHeader, Commit } from "../chain/block.ts";
-import { toAddress } from "../chain/keys.ts";
+import { toAddress } from "../primitives/keys.ts";
 import { channelStatus, type Voucher } from "../chain/paych.ts";
 import type { Account, Channel } from "../chain/state.ts";
 import type { ChainEvent, Receipt } from "../chain/transition.ts";

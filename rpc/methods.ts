@@ -3,9 +3,9 @@
  * params and result schemas, permission tier and stateless handler.
  */
 import { z } from "zod";
-import { equalBytes, fromHex, toHex } from "../chain/bytes.ts";
-import { CodedError } from "../chain/errors.ts";
-import { fromAddress, isAddress, toAddress, verify } from "../chain/keys.ts";
+import { equalBytes, fromHex, toHex } from "../primitives/bytes.ts";
+import { CodedError } from "../primitives/errors.ts";
+import { fromAddress, isAddress, toAddress, verify } from "../primitives/keys.ts";
 import { checkVoucher, checkVoucherTerms, decodeVoucher, PaychError, PaychErrorCode, readChannel, voucherSignBytes, type CheckVoucherOptions, type Voucher, type VoucherCheck } from "../chain/paych.ts";
 import { StateKey } from "../chain/state.ts";
 import { encodeStateProof } from "../chain/smt.ts";

@@ -9,10 +9,10 @@
  * from its first block on, and proofs for it are taken until its last block (chain/epoch.ts).
  */
 import { z } from "zod";
-import { fromHex, toHex } from "../chain/bytes.ts";
-import { CodedError } from "../chain/errors.ts";
+import { fromHex, toHex } from "../primitives/bytes.ts";
+import { CodedError } from "../primitives/errors.ts";
 import { epochSeed, firstHeightOfEpoch, proofWindow, readEpochRecord } from "../chain/epoch.ts";
-import { fromAddress, isAddress, toAddress } from "../chain/keys.ts";
+import { fromAddress, isAddress, toAddress } from "../primitives/keys.ts";
 import { poolsOf, rewardSchedule } from "../chain/rewards.ts";
 import { readKeyList, StateKey } from "../chain/state.ts";
 import { challengesFor, checkStorageProof, DealStatus, ProviderKind, readDeal, readProvider } from "../chain/storage.ts";

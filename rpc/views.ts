@@ -3,8 +3,8 @@
  * it (its height, its root in hex, an account's JSON) can be computed once and shared by every
  * request against that head; the memo goes with the state when a new head replaces it (WeakMap).
  */
-import { toHex } from "../chain/bytes.ts";
-import { fromAddress } from "../chain/keys.ts";
+import { toHex } from "../primitives/bytes.ts";
+import { fromAddress } from "../primitives/keys.ts";
 import type { ChainState } from "../chain/state.ts";
 import { accountJson } from "./json.ts";
 import { JsonText } from "./table.ts";

@@ -35,7 +35,7 @@ import fastifyWebsocket from "@fastify/websocket";
 import type { WebSocket } from "ws";
 import { z } from "zod";
 import type { Block } from "../chain/block.ts";
-import { fromAddress, isAddress, toAddress } from "../chain/keys.ts";
+import { fromAddress, isAddress, toAddress } from "../primitives/keys.ts";
 import type { BlockResult } from "../chain/transition.ts";
 import { txParticipants } from "../chain/tx.ts";
 import { dispatch } from "./dispatch.ts";

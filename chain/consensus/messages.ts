@@ -7,12 +7,12 @@
  *   blockValidated  [3, height, round, blockHash(32), valid]
  *   timeout         [4, height, round, step]
  *
- * Deterministic CBOR (chain/codec.ts), decoded strictly: MessageError(MALFORMED) on any defect.
+ * Deterministic CBOR (primitives/codec.ts), decoded strictly: MessageError(MALFORMED) on any defect.
  */
 import { decodeBlock, MAX_BLOCK_BYTES } from "../block.ts";
-import { asArray, asBool, asBytes, asU64, asUint, decode, encode, u64, type CborValue } from "../codec.ts";
-import { CodedError } from "../errors.ts";
-import { SIGNATURE_LENGTH } from "../keys.ts";
+import { asArray, asBool, asBytes, asU64, asUint, decode, encode, u64, type CborValue } from "../../primitives/codec.ts";
+import { CodedError } from "../../primitives/errors.ts";
+import { SIGNATURE_LENGTH } from "../../primitives/keys.ts";
 import { isVoteType } from "../vote.ts";
 import { Step, type ConsensusInput } from "./types.ts";
 

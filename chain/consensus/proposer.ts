@@ -10,7 +10,7 @@
  * (h, r) is the one chosen by the (r+1)-th increment from them; after block h commits, the
  * stored priorities advance by exactly one increment (whatever round committed).
  */
-import { compareBytes } from "../bytes.ts";
+import { compareBytes } from "../../primitives/bytes.ts";
 
 export interface PowerAndPriority {
   readonly publicKey: Uint8Array;

@@ -34,7 +34,7 @@
  * are they counted. The machine never casts two votes of one type in a round: a vote is cast
  * only on leaving the step before it, and rounds only grow.
  */
-import { toHex } from "../bytes.ts";
+import { toHex } from "../../primitives/bytes.ts";
 import { VoteType, type Block, type Commit, type CommitSig } from "../block.ts";
 import { proposerIndex } from "./proposer.ts";
 import { Step, type ConsensusEffect, type ConsensusInput, type ConsensusMachine, type ConsensusValidator, type Proposal, type Vote } from "./types.ts";

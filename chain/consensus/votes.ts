@@ -11,7 +11,7 @@
  * while less than 1/3 of the power is Byzantine: two values can both pass 2/3 only if more than
  * 1/3 of the power voted for both. At most MAX_VALUES_PER_VALIDATOR values count per validator.
  */
-import { equalBytes, toHex } from "../bytes.ts";
+import { equalBytes, toHex } from "../../primitives/bytes.ts";
 import type { Vote } from "./types.ts";
 
 /** Tally key of a voted value: the block hash in hex, or "nil" (not a hex string, so no clash). */

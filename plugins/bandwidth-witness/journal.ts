@@ -23,10 +23,10 @@
 import { link, open, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { z } from "zod";
-import { fromHex, toHex } from "../../chain/bytes.ts";
-import { fromAddress, toAddress } from "../../chain/keys.ts";
+import { fromHex, toHex } from "../../primitives/bytes.ts";
+import { fromAddress, toAddress } from "../../primitives/keys.ts";
 import { verifyAttestationSignature, type Attestation } from "../../proofs/bandwidth.ts";
-import { CodedError } from "../../chain/errors.ts";
+import { CodedError } from "../../primitives/errors.ts";
 
 const JOURNAL_VERSION = 1;
 

@@ -33,8 +33,8 @@
  */
 import { parseArgs } from "node:util";
 import type { Logger } from "pino";
-import { toHex } from "../../chain/bytes.ts";
-import { fromAddress, toAddress, type KeyPair } from "../../chain/keys.ts";
+import { toHex } from "../../primitives/bytes.ts";
+import { fromAddress, toAddress, type KeyPair } from "../../primitives/keys.ts";
 import { signAttestation, type Attestation } from "../../proofs/bandwidth.ts";
 import { signTx } from "../../chain/tx.ts";
 import { readKeyFile } from "../../node/keyring.ts";

@@ -18,9 +18,9 @@
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import Fastify, { type FastifyInstance } from "fastify";
-import { parseClc } from "../../chain/amount.ts";
-import { fromHex } from "../../chain/bytes.ts";
-import type { KeyPair } from "../../chain/keys.ts";
+import { parseClc } from "../../primitives/amount.ts";
+import { fromHex } from "../../primitives/bytes.ts";
+import type { KeyPair } from "../../primitives/keys.ts";
 import { RpcClient } from "../../rpc/client.ts";
 import { channelStart, readSeedFile, VoucherWallet } from "./client.ts";
 import { checkAdmin } from "./server.ts";

@@ -13,9 +13,9 @@ import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { fromHex, toHex } from "../../chain/bytes.ts";
-import { CodedError } from "../../chain/errors.ts";
-import { keyPairFromSeed, type KeyPair } from "../../chain/keys.ts";
+import { fromHex, toHex } from "../../primitives/bytes.ts";
+import { CodedError } from "../../primitives/errors.ts";
+import { keyPairFromSeed, type KeyPair } from "../../primitives/keys.ts";
 import { encodeVoucher, signVoucher } from "../../chain/paych.ts";
 import { RpcClient } from "../../rpc/client.ts";
 

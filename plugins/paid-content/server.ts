@@ -19,8 +19,8 @@ import { readFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
-import { parseClc } from "../../chain/amount.ts";
-import { isAddress } from "../../chain/keys.ts";
+import { parseClc } from "../../primitives/amount.ts";
+import { isAddress } from "../../primitives/keys.ts";
 import { GateErrorCode, VoucherGate, type GateResult, type SettleEntry } from "./vouchers.ts";
 
 export interface PaidContentOptions {

@@ -29,14 +29,14 @@
 import { multiaddr as parseMultiaddr } from "@multiformats/multiaddr";
 import { parseArgs } from "node:util";
 import type { Logger } from "pino";
-import { toAddress, type KeyPair } from "../../chain/keys.ts";
+import { toAddress, type KeyPair } from "../../primitives/keys.ts";
 import { ProviderKind } from "../../chain/storage.ts";
 import { readKeyFile } from "../../node/keyring.ts";
 import { createProbeHost, MAX_PROBE_BYTES, MIN_PROBE_BYTES, serveProbes, type ProbeHost, type ProbeServer } from "../../p2p/probe.ts";
 import { RpcClient } from "../../rpc/client.ts";
 import { sendAndWait } from "../storage-provider/deals.ts";
 import { decimalFlag, errorCode, exitOnSignals, intFlag, isMain, pluginLogger, runMain, PluginArgsError } from "../shared/bandwidth.ts";
-import { CodedError } from "../../chain/errors.ts";
+import { CodedError } from "../../primitives/errors.ts";
 
 export interface RelayOptions {
   readonly rpcUrl: string;

@@ -6,7 +6,7 @@
  */
 import { pathToFileURL } from "node:url";
 import pino, { type Logger } from "pino";
-import { CodedError } from "../../chain/errors.ts";
+import { CodedError } from "../../primitives/errors.ts";
 import type { ResultOf, RpcClient } from "../../rpc/client.ts";
 
 /** One JSON object a line on stdout (pino, synchronous so nothing is lost at exit). */

@@ -25,10 +25,10 @@
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import Fastify, { type FastifyInstance } from "fastify";
-import { parseClc } from "../../chain/amount.ts";
-import { fromHex, toHex } from "../../chain/bytes.ts";
-import { CodedError } from "../../chain/errors.ts";
-import { fromAddress, isAddress, toAddress, type KeyPair } from "../../chain/keys.ts";
+import { parseClc } from "../../primitives/amount.ts";
+import { fromHex, toHex } from "../../primitives/bytes.ts";
+import { CodedError } from "../../primitives/errors.ts";
+import { fromAddress, isAddress, toAddress, type KeyPair } from "../../primitives/keys.ts";
 import { dealId, ProviderKind, signDealAcceptance, type DealTerms } from "../../chain/storage.ts";
 import { signTx } from "../../chain/tx.ts";
 import { RpcClient, RpcClientError } from "../../rpc/client.ts";

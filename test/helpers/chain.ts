@@ -1,9 +1,9 @@
 /** Test helpers: build valid chains from the devnet genesis (or a variant of it) without a node. */
 import { type Block, type Commit } from "../../chain/block.ts";
-import { equalBytes } from "../../chain/bytes.ts";
+import { equalBytes } from "../../primitives/bytes.ts";
 import { proposerIndex } from "../../chain/consensus/proposer.ts";
 import type { Evidence } from "../../chain/evidence.ts";
-import { toAddress, type KeyPair } from "../../chain/keys.ts";
+import { toAddress, type KeyPair } from "../../primitives/keys.ts";
 import { totalHeld, type ChainState, type Validator } from "../../chain/state.ts";
 import { applyBlock, buildBlock, type BuiltBlock } from "../../chain/transition.ts";
 import { signTx, type Operation, type SignedTx } from "../../chain/tx.ts";

@@ -16,8 +16,8 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import WebSocket from "ws";
-import { toHex } from "../../chain/bytes.ts";
-import { generateKeyPair, toAddress, type KeyPair } from "../../chain/keys.ts";
+import { toHex } from "../../primitives/bytes.ts";
+import { generateKeyPair, toAddress, type KeyPair } from "../../primitives/keys.ts";
 import { signTx, type SignedTx } from "../../chain/tx.ts";
 import { readKeyFile } from "../../node/keyring.ts";
 import { initNetwork, type LocalNetwork } from "../helpers/network.ts";

@@ -6,9 +6,9 @@
  * process of a run) sees the same accounts, transactions and roots.
  */
 import { VoteType, voteSignBytes, type Block, type Commit } from "../../chain/block.ts";
-import { utf8 } from "../../chain/bytes.ts";
-import { sha256 } from "../../chain/hash.ts";
-import { toAddress, type KeyPair } from "../../chain/keys.ts";
+import { utf8 } from "../../primitives/bytes.ts";
+import { sha256 } from "../../primitives/hash.ts";
+import { toAddress, type KeyPair } from "../../primitives/keys.ts";
 import type { ChainParams } from "../../chain/params.ts";
 import type { ChainState } from "../../chain/state.ts";
 import { buildBlock, type BlockResult } from "../../chain/transition.ts";

@@ -1,5 +1,5 @@
 /** What the parent and the RPC server children of figure 3 agree on. */
-import { toAddress } from "../../chain/keys.ts";
+import { toAddress } from "../../primitives/keys.ts";
 import { ACCOUNT_BALANCE, plainAccountKey } from "./fixtures.ts";
 
 /** Accounts in the real server's state. */

@@ -21,7 +21,7 @@
  *    + applyBlock on its pre-state (what a follower does). Ceilings, same run: the raw SHA-256
  *    work the proofs need (the k leaf hashes over the chunk bytes and k x d node hashes each,
  *    node:crypto one-shot hash over same-size inputs) and that plus the 1,000 transaction
- *    signature checks (chain/keys.ts verify, the chain's one rule). Ratio = ceiling / measured.
+ *    signature checks (primitives/keys.ts verify, the chain's one rule). Ratio = ceiling / measured.
  *
  * Medians of --reps repetitions (after one warm-up). Timings are never asserted; the run fails
  * only if a proof does not verify or a block is not accepted.
@@ -29,9 +29,9 @@
 import { hash as oneShotHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { decodeBlock } from "../../chain/block.ts";
-import { equalBytes, toHex } from "../../chain/bytes.ts";
+import { equalBytes, toHex } from "../../primitives/bytes.ts";
 import { epochSeed, firstHeightOfEpoch } from "../../chain/epoch.ts";
-import { verify } from "../../chain/keys.ts";
+import { verify } from "../../primitives/keys.ts";
 import { dealId, signDealAcceptance, type DealTerms } from "../../chain/storage.ts";
 import { applyBlock } from "../../chain/transition.ts";
 import { signTx, type SignedTx } from "../../chain/tx.ts";

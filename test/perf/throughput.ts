@@ -28,7 +28,7 @@
  */
 import { createPublicKey, verify as nodeVerify, type KeyObject } from "node:crypto";
 import { decodeBlock } from "../../chain/block.ts";
-import { equalBytes } from "../../chain/bytes.ts";
+import { equalBytes } from "../../primitives/bytes.ts";
 import { applyBlock } from "../../chain/transition.ts";
 import { clearVerifiedTxCache, decodeTx, validateTxBasic, type SignedTx } from "../../chain/tx.ts";
 import { executeBlockTxs, type ExecutedBlock } from "./execute.ts";

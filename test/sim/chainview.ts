@@ -5,7 +5,7 @@
  * ways a Byzantine proposer makes a block that fails applyBlock.
  */
 import { makeBlock, type Block, type BlockHeader, type Commit } from "../../chain/block.ts";
-import type { KeyPair } from "../../chain/keys.ts";
+import type { KeyPair } from "../../primitives/keys.ts";
 import type { ChainParams } from "../../chain/params.ts";
 import type { ChainState, Validator } from "../../chain/state.ts";
 import { buildBlock, type BuiltBlock } from "../../chain/transition.ts";

@@ -3,8 +3,8 @@
  * keys, a few funded user accounts whose transfers fill the blocks. Cached per n: key derivation
  * and the genesis state are the same for every seed.
  */
-import type { KeyPair } from "../../chain/keys.ts";
-import { toAddress } from "../../chain/keys.ts";
+import type { KeyPair } from "../../primitives/keys.ts";
+import { toAddress } from "../../primitives/keys.ts";
 import type { ChainState } from "../../chain/state.ts";
 import { devnetParams, insecureDevKey } from "../../genesis/devnet.ts";
 import { genesisState, validateAndComplete, type Genesis } from "../../genesis/schema.ts";

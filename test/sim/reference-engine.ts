@@ -6,7 +6,7 @@
  * Pure: `step(state, input) -> { state, effects }`. State is copied on write at the top level;
  * the vote and proposal books are rebuilt per height. Line numbers refer to the paper.
  */
-import { equalBytes, toHex } from "../../chain/bytes.ts";
+import { equalBytes, toHex } from "../../primitives/bytes.ts";
 import { VoteType, type Block, type Commit } from "../../chain/block.ts";
 import { proposerIndex } from "../../chain/consensus/proposer.ts";
 import { Step, type ConsensusEffect, type ConsensusInput, type ConsensusMachine, type ConsensusValidator, type Proposal, type Vote } from "../../chain/consensus/types.ts";

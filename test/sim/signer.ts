@@ -4,8 +4,8 @@
  * same one; re-signing the very same message returns the stored signature), with the record kept
  * in the node's in-memory "disk", which survives a simulated crash.
  */
-import { equalBytes } from "../../chain/bytes.ts";
-import type { KeyPair } from "../../chain/keys.ts";
+import { equalBytes } from "../../primitives/bytes.ts";
+import type { KeyPair } from "../../primitives/keys.ts";
 import { SignStep } from "../../node/signer.ts";
 
 export { SignStep };

@@ -16,13 +16,13 @@
  * Every processed event is folded into the trace hash, so a replay can be compared exactly.
  */
 import { createHash, type Hash } from "node:crypto";
-import { equalBytes, toHex } from "../../chain/bytes.ts";
+import { equalBytes, toHex } from "../../primitives/bytes.ts";
 import { ZERO_HASH, proposalSignBytes, verifyCommit, type Block, type Commit } from "../../chain/block.ts";
 import { proposerIndex } from "../../chain/consensus/proposer.ts";
 import { defaultTendermintConfig } from "../../chain/consensus/tendermint.ts";
 import { Step, type ConsensusEffect, type ConsensusInput, type Proposal, type Vote } from "../../chain/consensus/types.ts";
-import { sha256 } from "../../chain/hash.ts";
-import { verify, type KeyPair } from "../../chain/keys.ts";
+import { sha256 } from "../../primitives/hash.ts";
+import { verify, type KeyPair } from "../../primitives/keys.ts";
 import type { ChainState, Validator } from "../../chain/state.ts";
 import { applyBlock, type BlockResult } from "../../chain/transition.ts";
 import { signTx, type SignedTx } from "../../chain/tx.ts";

@@ -12,14 +12,14 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import t, { type Test } from "tap";
-import { compareBytes, equalBytes, fromHex, toHex } from "../../chain/bytes.ts";
+import { compareBytes, equalBytes, fromHex, toHex } from "../../primitives/bytes.ts";
 import {
   assignWitnesses, attestSignBytes, BandwidthErrorCode, lowerMedian, readRelayEpoch, signAttestation, witnessCandidates, type Attestation, type WitnessCandidate,
 } from "../../chain/bandwidth.ts";
 import { firstHeightOfEpoch, lastHeightOfEpoch } from "../../chain/epoch.ts";
 import { EvidencePool } from "../../chain/evidence-pool.ts";
 import { duplicateAttestationEvidence, verifyEvidence, type DuplicateAttestationEvidence, type Evidence } from "../../chain/evidence.ts";
-import { fromAddress, toAddress, type KeyPair } from "../../chain/keys.ts";
+import { fromAddress, toAddress, type KeyPair } from "../../primitives/keys.ts";
 import { Mempool } from "../../chain/mempool.ts";
 import { ProviderKind } from "../../chain/storage.ts";
 import { BlockStore } from "../../chain/store.ts";

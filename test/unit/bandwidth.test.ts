@@ -8,8 +8,8 @@
 import fc from "fast-check";
 import t, { type Test } from "tap";
 import { decodeBlock, makeBlock, type Block } from "../../chain/block.ts";
-import { compareBytes, equalBytes, toHex } from "../../chain/bytes.ts";
-import { decode, encode, type CborValue } from "../../chain/codec.ts";
+import { compareBytes, equalBytes, toHex } from "../../primitives/bytes.ts";
+import { decode, encode, type CborValue } from "../../primitives/codec.ts";
 import {
   assignWitnesses, attestSignBytes, BANDWIDTH_RECORD_EPOCHS, BandwidthErrorCode, checkAttestation, conflictingAttestation, creditedThroughput,
   listAssignments, lowerMedian, readRelayEpoch, signAttestation, verifyAttestationSignature, witnessCandidates, type Attestation, type WitnessCandidate,
@@ -20,8 +20,8 @@ import {
   decodeEvidence, duplicateAttestationEvidence, encodeEvidence, EvidenceErrorCode, evidenceHash, evidenceRoot, evidenceSubject, validateEvidenceBasic, verifyEvidence,
   type DuplicateAttestationEvidence, type Evidence,
 } from "../../chain/evidence.ts";
-import { sha256 } from "../../chain/hash.ts";
-import type { KeyPair } from "../../chain/keys.ts";
+import { sha256 } from "../../primitives/hash.ts";
+import type { KeyPair } from "../../primitives/keys.ts";
 import { rewardSchedule } from "../../chain/rewards.ts";
 import { StateKey } from "../../chain/state.ts";
 import { ProviderKind, readProvider, reputationBps, signDealAcceptance, type DealTerms } from "../../chain/storage.ts";

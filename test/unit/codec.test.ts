@@ -1,5 +1,5 @@
 /**
- * chain/codec.ts (strict deterministic CBOR, DESIGN.md section 3) and chain/amount.ts.
+ * primitives/codec.ts (strict deterministic CBOR, DESIGN.md section 3) and primitives/amount.ts.
  *
  * The canonical-form invariant under test: decode(x) succeeds  =>  encode(decode(x)) == x,
  * for every byte string x; so hashing the received bytes and hashing the re-encoded object agree.
@@ -8,10 +8,10 @@
 import t from "tap";
 import fc from "fast-check";
 import { isDeepStrictEqual } from "node:util";
-import { AmountError, AmountErrorCode, U64_MAX, UNITS_PER_CLC, addU64, formatClc, isU64, parseClc, parseUnits, subU64 } from "../../chain/amount.ts";
-import { equalBytes, fromHex, toHex } from "../../chain/bytes.ts";
-import { asArray, asBool, asBytes, asInt, asString, asU64, asUint, CBOR_INT_MAX, CBOR_INT_MIN, decode, encode, int, u64, type CborValue } from "../../chain/codec.ts";
-import { CodecError, CodecErrorCode } from "../../chain/errors.ts";
+import { AmountError, AmountErrorCode, U64_MAX, UNITS_PER_CLC, addU64, formatClc, isU64, parseClc, parseUnits, subU64 } from "../../primitives/amount.ts";
+import { equalBytes, fromHex, toHex } from "../../primitives/bytes.ts";
+import { asArray, asBool, asBytes, asInt, asString, asU64, asUint, CBOR_INT_MAX, CBOR_INT_MIN, decode, encode, int, u64, type CborValue } from "../../primitives/codec.ts";
+import { CodecError, CodecErrorCode } from "../../primitives/errors.ts";
 
 /** The CodecError code decode(hex) throws, or "accepted". */
 function decodeCode(bytes: Uint8Array, maxBytes?: number): string {

@@ -4,14 +4,14 @@
  */
 import t, { type Test } from "tap";
 import { BlockErrorCode, decodeBlock, makeBlock, MAX_BLOCK_EVIDENCE, type Block } from "../../chain/block.ts";
-import { compareBytes, equalBytes } from "../../chain/bytes.ts";
-import { decode, encode, type CborValue } from "../../chain/codec.ts";
+import { compareBytes, equalBytes } from "../../primitives/bytes.ts";
+import { decode, encode, type CborValue } from "../../primitives/codec.ts";
 import {
   decodeEvidence, duplicateVoteEvidence, encodeEvidence, EvidenceErrorCode, evidenceHash, evidenceRoot, signVote, validateEvidenceBasic,
   verifyEvidence, type Evidence, type SignedVote,
 } from "../../chain/evidence.ts";
-import { sha256 } from "../../chain/hash.ts";
-import type { KeyPair } from "../../chain/keys.ts";
+import { sha256 } from "../../primitives/hash.ts";
+import type { KeyPair } from "../../primitives/keys.ts";
 import { StateKey } from "../../chain/state.ts";
 import { applyBlock, type BuiltBlock } from "../../chain/transition.ts";
 import { VoteType } from "../../chain/vote.ts";

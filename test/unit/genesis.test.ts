@@ -1,5 +1,5 @@
 import t from "tap";
-import { toAddress } from "../../chain/keys.ts";
+import { toAddress } from "../../primitives/keys.ts";
 import { defaultChainParams } from "../../chain/params.ts";
 import { rewardSchedule } from "../../chain/rewards.ts";
 import { StateKey, totalHeld } from "../../chain/state.ts";

@@ -1,12 +1,12 @@
 /**
- * chain/keys.ts: the chain's ONE ed25519 verification rule, key derivation and `cc` addresses.
+ * primitives/keys.ts: the chain's ONE ed25519 verification rule, key derivation and `cc` addresses.
  *
  * Vectors: RFC 8032 section 7.1 (TEST 1, TEST 2, TEST 3, TEST SHA(abc)); BIP-350 bech32m
  * valid/invalid strings. The edge-case signatures (small-order and mixed-order keys and nonces,
  * non-canonical encodings, S >= L) are constructed here with @noble/curves point arithmetic.
  *
  * Every vector is checked against four verifiers:
- *   ours        chain/keys.ts `verify` (encoding pre-checks, then node:crypto, cofactorless);
+ *   ours        primitives/keys.ts `verify` (encoding pre-checks, then node:crypto, cofactorless);
  *   reference   an independent cofactorless implementation of the same rule on noble points
  *               (strict decoding, small-order rejection by point arithmetic, [S]B == R + [k]A);
  *               it must agree with ours on EVERY vector;
@@ -24,9 +24,9 @@ import { readFileSync } from "node:fs";
 import { ed25519, ED25519_TORSION_SUBGROUP } from "@noble/curves/ed25519.js";
 import { sha512 } from "@noble/hashes/sha2.js";
 import { bech32, bech32m } from "@scure/base";
-import { concatBytes, fromHex, toHex, utf8 } from "../../chain/bytes.ts";
-import { encode } from "../../chain/codec.ts";
-import { Tag, taggedHash } from "../../chain/hash.ts";
+import { concatBytes, fromHex, toHex, utf8 } from "../../primitives/bytes.ts";
+import { encode } from "../../primitives/codec.ts";
+import { Tag, taggedHash } from "../../primitives/hash.ts";
 import {
   ADDRESS_PREFIX,
   KeyError,
@@ -38,7 +38,7 @@ import {
   passesEncodingRules,
   toAddress,
   verify,
-} from "../../chain/keys.ts";
+} from "../../primitives/keys.ts";
 
 type Point = InstanceType<typeof ed25519.Point>;
 const Point = ed25519.Point;
@@ -322,7 +322,7 @@ t.test("the small-order list in keys.ts is exactly the 8-torsion", async (t) => 
     ys.add(toHex(y));
   }
   // The table in the source is exactly the set of y-coordinates of the torsion (5 values).
-  const src = readFileSync(new URL("../../chain/keys.ts", import.meta.url), "utf8");
+  const src = readFileSync(new URL("../../primitives/keys.ts", import.meta.url), "utf8");
   const table = /const SMALL_ORDER_Y = \[([\s\S]*?)\]/.exec(src);
   t.ok(table, "found SMALL_ORDER_Y in keys.ts");
   const listed = new Set([...(table?.[1] ?? "").matchAll(/"([0-9a-f]{64})"/g)].map((m) => m[1]!));

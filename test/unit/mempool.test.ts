@@ -1,6 +1,6 @@
 import t from "tap";
 import fc from "fast-check";
-import { toHex } from "../../chain/bytes.ts";
+import { toHex } from "../../primitives/bytes.ts";
 import {
   Mempool,
   MempoolError,

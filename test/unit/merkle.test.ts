@@ -8,8 +8,8 @@
  */
 import t from "tap";
 import { randomBytes } from "node:crypto";
-import { fromHex, toHex } from "../../chain/bytes.ts";
-import { sha256 } from "../../chain/hash.ts";
+import { fromHex, toHex } from "../../primitives/bytes.ts";
+import { sha256 } from "../../primitives/hash.ts";
 import {
   MerkleTree,
   auditPath,

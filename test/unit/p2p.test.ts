@@ -15,7 +15,7 @@ import { signTx, validateTxBasic } from "../../chain/tx.ts";
 import { voteSignBytes } from "../../chain/vote.ts";
 import { verifyCommit } from "../../chain/block.ts";
 import { BATCH_DELAY_MS, consensusHandlers, decodeTxBatch, encodeTxBatch, MAX_BATCH_TXS, poolHandlers, topicNames, TxBatcher, MAX_VOTE_MESSAGE_BYTES } from "../../p2p/gossip.ts";
-import { encode } from "../../chain/codec.ts";
+import { encode } from "../../primitives/codec.ts";
 import { P2PHost } from "../../p2p/host.ts";
 import { BlockSync, syncHandler, syncProtocol, type BlockSource } from "../../p2p/sync.ts";
 import { advance, commitFor, newTestChain, testKey } from "../helpers/chain.ts";

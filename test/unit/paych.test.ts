@@ -5,9 +5,9 @@
  */
 import fc from "fast-check";
 import t, { type Test } from "tap";
-import { toHex } from "../../chain/bytes.ts";
-import { encode } from "../../chain/codec.ts";
-import type { KeyPair } from "../../chain/keys.ts";
+import { toHex } from "../../primitives/bytes.ts";
+import { encode } from "../../primitives/codec.ts";
+import type { KeyPair } from "../../primitives/keys.ts";
 import {
   channelId, checkVoucher, decodeVoucher, encodeVoucher, MAX_SETTLE_DELAY, PaychErrorCode, readChannel, signVoucher, voucherSignBytes,
   type Channel, type Voucher,

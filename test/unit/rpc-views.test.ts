@@ -1,6 +1,6 @@
 import t from "tap";
 import { z } from "zod";
-import { toAddress } from "../../chain/keys.ts";
+import { toAddress } from "../../primitives/keys.ts";
 import { dispatch } from "../../rpc/dispatch.ts";
 import { defineMethod } from "../../rpc/table.ts";
 import { accountView, accountViewText } from "../../rpc/views.ts";

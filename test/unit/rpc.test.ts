@@ -4,7 +4,7 @@
 import fc from "fast-check";
 import t, { type Test } from "tap";
 import { z } from "zod";
-import { CodedError } from "../../chain/errors.ts";
+import { CodedError } from "../../primitives/errors.ts";
 import { dispatch } from "../../rpc/dispatch.ts";
 import { RpcError, RpcErrorCode } from "../../rpc/errors.ts";
 import { startRpcServer, type RpcLogger } from "../../rpc/server.ts";

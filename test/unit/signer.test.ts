@@ -7,8 +7,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ZERO_HASH, VoteType, proposalSignBytes, voteSignBytes } from "../../chain/block.ts";
-import { toHex } from "../../chain/bytes.ts";
-import { verify } from "../../chain/keys.ts";
+import { toHex } from "../../primitives/bytes.ts";
+import { verify } from "../../primitives/keys.ts";
 import { DurableSigner, SignStep, SignerErrorCode } from "../../node/signer.ts";
 import { DEVNET_CHAIN_ID, insecureDevKey } from "../../genesis/devnet.ts";
 

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import t from "tap";
-import { compareBytes, equalBytes, toHex } from "../../chain/bytes.ts";
-import { encode } from "../../chain/codec.ts";
-import { CodecError } from "../../chain/errors.ts";
-import { sha256, Tag, taggedHash } from "../../chain/hash.ts";
+import { compareBytes, equalBytes, toHex } from "../../primitives/bytes.ts";
+import { encode } from "../../primitives/codec.ts";
+import { CodecError } from "../../primitives/errors.ts";
+import { sha256, Tag, taggedHash } from "../../primitives/hash.ts";
 import {
   decodeStateProof,
   encodeStateProof,

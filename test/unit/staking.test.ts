@@ -6,10 +6,10 @@
 import fc from "fast-check";
 import t, { type Test } from "tap";
 import { makeBlock, type Block } from "../../chain/block.ts";
-import { compareBytes, equalBytes } from "../../chain/bytes.ts";
-import { decode, encode, type CborValue } from "../../chain/codec.ts";
+import { compareBytes, equalBytes } from "../../primitives/bytes.ts";
+import { decode, encode, type CborValue } from "../../primitives/codec.ts";
 import { incrementPriorities, joiningPriority, proposerIndex } from "../../chain/consensus/proposer.ts";
-import type { KeyPair } from "../../chain/keys.ts";
+import type { KeyPair } from "../../primitives/keys.ts";
 import { computeNextValidators, MAX_UNBONDING_ENTRIES } from "../../chain/staking.ts";
 import { decodeValidatorInfo, StateKey, validatorsHash, type ChainState, type Validator } from "../../chain/state.ts";
 import { applyBlock, ExecErrorCode, txRoot, type BuiltBlock } from "../../chain/transition.ts";

@@ -7,7 +7,7 @@ import fc from "fast-check";
 import t from "tap";
 import { createHash } from "node:crypto";
 import { encode as cborEncode } from "cborg";
-import { concatBytes, toHex } from "../../chain/bytes.ts";
+import { concatBytes, toHex } from "../../primitives/bytes.ts";
 import { MerkleAccumulator, merkleRoot } from "../../proofs/merkle.ts";
 import {
   ChunkedRootBuilder, StorageProver, challengeIndices, chunkCount, chunkLength, dealRoot, isValidChunkSize, isValidDealShape, MAX_CHUNK_COUNT,

@@ -6,10 +6,10 @@
  */
 import fc from "fast-check";
 import t, { type Test } from "tap";
-import { encode } from "../../chain/codec.ts";
-import { toHex } from "../../chain/bytes.ts";
+import { encode } from "../../primitives/codec.ts";
+import { toHex } from "../../primitives/bytes.ts";
 import { epochOfHeight, epochSeed, firstHeightOfEpoch, lastHeightOfEpoch, proofWindow } from "../../chain/epoch.ts";
-import type { KeyPair } from "../../chain/keys.ts";
+import type { KeyPair } from "../../primitives/keys.ts";
 import { rewardSchedule } from "../../chain/rewards.ts";
 import {
   BAN_EPOCHS, challengesFor, dealId, dealSignBytes, DealStatus, listActiveDeals, listProviders, MAX_CHALLENGES_PER_DEAL, ProviderKind, ProviderStatus,

@@ -6,7 +6,7 @@
 import fc from "fast-check";
 import t from "tap";
 import { VoteType, type Block } from "../../chain/block.ts";
-import { toHex } from "../../chain/bytes.ts";
+import { toHex } from "../../primitives/bytes.ts";
 import { proposerIndex } from "../../chain/consensus/proposer.ts";
 import { createTendermintMachine, defaultTendermintConfig, inspect, type TendermintConfig, type TendermintState } from "../../chain/consensus/tendermint.ts";
 import { Step, type ConsensusEffect, type ConsensusInput, type ConsensusValidator, type Vote } from "../../chain/consensus/types.ts";

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import t from "tap";
-import { U64_MAX } from "../../chain/amount.ts";
+import { U64_MAX } from "../../primitives/amount.ts";
 import { BlockErrorCode, makeBlock, type Block } from "../../chain/block.ts";
-import { encode } from "../../chain/codec.ts";
+import { encode } from "../../primitives/codec.ts";
 import { encodeAccount, StateKey } from "../../chain/state.ts";
 import { applyBlock, txRoot } from "../../chain/transition.ts";
 import { clearVerifiedTxCache, decodeTx, signTx, TxErrorCode, validateTxBasic, type SignedTx } from "../../chain/tx.ts";

@@ -1,5 +1,5 @@
 import t from "tap";
-import { keyPairFromSeed, verify } from "../../chain/keys.ts";
+import { keyPairFromSeed, verify } from "../../primitives/keys.ts";
 import { VerifyPool, inlineVerifier } from "../../node/verify-pool.ts";
 
 const key = keyPairFromSeed(new Uint8Array(32).fill(3));
