@@ -17,9 +17,25 @@
  */
 import type { ChainParams } from "./params.ts";
 import { StateKey, type StateReader, type StateWriter } from "./state.ts";
-import { decodeEpochRecord, encodeEpochRecord, type EpochRecord } from "./storage-records.ts";
+import { asArray, asBytes, asU64, decode, decodeTrusted, encode, u64 } from "../primitives/codec.ts";
 
-export type { EpochRecord } from "./storage-records.ts";
+/** The emission schedule and the challenge seed, for the current epoch. */
+export interface EpochRecord {
+  readonly epoch: bigint;
+  /** Base units the epoch mints if every pool is earned. */
+  readonly reward: bigint;
+  /** The chain seed after the epoch's first block; null before it. */
+  readonly seed: Uint8Array | null;
+}
+
+export function encodeEpochRecord(r: EpochRecord): Uint8Array {
+  return encode([u64(r.epoch), u64(r.reward), r.seed]);
+}
+export function decodeEpochRecord(b: Uint8Array, trusted = false): EpochRecord {
+  const v = asArray(trusted ? decodeTrusted(b) : decode(b), "epoch", 3);
+  return { epoch: asU64(v[0], "epoch"), reward: asU64(v[1], "reward"), seed: v[2] === null ? null : asBytes(v[2], "seed", 32) };
+}
+
 
 /** The epoch of block `height` (>= 1); height 0 (genesis) counts as epoch 0. */
 export function epochOfHeight(height: bigint, epochLength: number): bigint {
@@ -71,4 +87,10 @@ export function epochSeed(r: StateReader, epoch: bigint): Uint8Array | undefined
   if (!b) return undefined;
   const rec = decodeEpochRecord(b, true);
   return rec.epoch === epoch && rec.seed !== null ? rec.seed : undefined;
+}
+
+/** At the end of an epoch's first block: its challenge seed is the chain seed after that block. */
+export function recordEpochSeed(w: StateWriter, ctx: { readonly height: bigint; readonly params: ChainParams }, seed: Uint8Array): void {
+  const rec = readEpochRecord(w, ctx.params);
+  writeEpochRecord(w, { ...rec, epoch: epochOfHeight(ctx.height, ctx.params.epochLength), seed });
 }

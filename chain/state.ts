@@ -6,11 +6,11 @@
  * scratch overlay one block executes in, with checkpoints so that a failed operation can be
  * rolled back while its fee and nonce stay consumed.
  */
-import { asArray, asBool, asBytes, asInt, asString, asU64, asUint, decode, decodeTrusted, encode, int, u64, type CborValue } from "../primitives/codec.ts";
-import { compareBytes, concatBytes, u64be, utf8 } from "../primitives/bytes.ts";
+import { asArray, asBytes, asInt, asString, asU64, decode, decodeTrusted, encode, int, u64, type CborValue } from "../primitives/codec.ts";
+import { compareBytes, concatBytes, utf8 } from "../primitives/bytes.ts";
 import { SparseMerkleTree, type StateProof } from "./smt.ts";
 import { Tag, taggedHash } from "../primitives/hash.ts";
-import { decodeDeal, decodeProvider } from "./storage-records.ts";
+import { registry } from "./registry.ts";
 
 export interface Unbonding {
   readonly amount: bigint;
@@ -26,29 +26,6 @@ export interface Account {
 }
 
 export const EMPTY_ACCOUNT: Account = Object.freeze({ balance: 0n, nonce: 0n, staked: 0n, unbonding: Object.freeze([]) as readonly Unbonding[] });
-
-/**
- * A unidirectional payment channel (DESIGN.md section 9; chain/paych.ts executes its operations).
- * Escrow = deposit - redeemed until it is settled; the record stays after settlement, so that a
- * late voucher is rejected as closed rather than unknown.
- */
-export interface Channel {
-  /** Not stored: the key of the record. */
-  readonly id: Uint8Array;
-  readonly payer: Uint8Array;
-  readonly payee: Uint8Array;
-  readonly deposit: bigint;
-  /** Cumulative amount paid to the payee. */
-  readonly redeemed: bigint;
-  /** Highest redeemed voucher nonce; 0 = none. */
-  readonly nonce: bigint;
-  /** Blocks between paych.close and the first height paych.withdraw is allowed. */
-  readonly settleDelay: bigint;
-  /** 0 = open; else the height from which paych.withdraw is allowed. */
-  readonly closingAt: bigint;
-  /** Withdrawn: the remainder went back to the payer; nothing more can happen on the channel. */
-  readonly settled: boolean;
-}
 
 /** Chain-wide counters, in the state so that they are covered by the state root. */
 export interface ChainMeta {
@@ -77,50 +54,20 @@ export interface Validator {
   readonly priority: bigint;
 }
 
-/**
- * A registered validator candidate: written by `validator.register` (or genesis) and never
- * deleted, so evidence against it stays punishable after it leaves the set.
- */
-export interface ValidatorInfo {
-  readonly name: string;
-  /** A jailed candidate is not eligible for the set until it sends `validator.unjail`. */
-  readonly jailed: boolean;
-  /** While jailed: the first height at which `validator.unjail` is accepted. */
-  readonly jailedUntil: bigint;
-  /**
-   * Downtime window (params.downtimeWindow bits): bit (windowIndex mod window) is the slot of the
-   * next block tracked; a set bit is a missed block. `missed` is the number of set bits.
-   * `windowIndex` counts the blocks tracked since registration or the last reset.
-   */
-  readonly windowIndex: bigint;
-  readonly missed: number;
-  readonly missedBits: Uint8Array;
-}
-
 /** Longest validator name (`validator.register`, genesis), in UTF-16 code units. */
 export const MAX_VALIDATOR_NAME_LENGTH = 128;
 
 export type StateChange = readonly [key: Uint8Array, value: Uint8Array | null];
 
 // ---- keys: one prefix byte per record kind ----
+// The kernel owns 0x00 (named global records) and 0x01 (accounts); every other prefix belongs to
+// the module that registers it (chain/registry.ts RecordSpec), and the registry refuses two owners.
 const PREFIX_GLOBAL = 0x00;
 const PREFIX_ACCOUNT = 0x01;
-const PREFIX_VALIDATOR = 0x02;
-const PREFIX_UNBONDING_QUEUE = 0x03;
-const PREFIX_PUNISHED = 0x04;
-/** Providers (DESIGN.md sections 6-8): 0x05 alone is the sorted list of provider keys, 0x05 || key a Provider. */
-const PREFIX_PROVIDER = 0x05;
-/** Storage deals: 0x06 alone is the sorted list of active deal ids, 0x06 || id a StorageDeal. */
-const PREFIX_DEAL = 0x06;
-const PREFIX_CHANNEL = 0x07;
-/**
- * Proof of bandwidth (chain/bandwidth-records.ts): 0x08 || epoch(8) is the sorted list of the relays
- * assigned in that epoch, 0x08 || relay(32) || epoch(8) a RelayEpoch.
- */
-const PREFIX_BANDWIDTH = 0x08;
-/** 0x09 || epoch(8): witnesses punished for a double attestation about a relay without a RelayEpoch. */
-const PREFIX_ATTEST_PUNISHED = 0x09;
-const globalKey = (name: string): Uint8Array => concatBytes(new Uint8Array([PREFIX_GLOBAL]), utf8.encode(name));
+/** A record under the global prefix, by name (the registry refuses two owners of one name). */
+export const globalKey = (name: string): Uint8Array => concatBytes(new Uint8Array([PREFIX_GLOBAL]), utf8.encode(name));
+/** `prefix || parts`: a module's record key. */
+export const prefixedKey = (prefix: number, ...parts: Uint8Array[]): Uint8Array => concatBytes(new Uint8Array([prefix]), ...parts);
 export const StateKey = {
   meta: globalKey("meta"),
   /** The set for the next height (h+1 after block h), with proposer priorities. */
@@ -129,51 +76,10 @@ export const StateKey = {
   lastValidators: globalKey("lastValidators"),
   /** The set for h+2. */
   nextValidators: globalKey("nextValidators"),
-  /** Public keys (sorted) of the registered candidates eligible for the set: unjailed, staked >= minValidatorStake. */
-  candidates: globalKey("candidates"),
   account: (publicKey: Uint8Array): Uint8Array => concatBytes(new Uint8Array([PREFIX_ACCOUNT]), publicKey),
-  /** A registered candidate's ValidatorInfo. */
-  validator: (publicKey: Uint8Array): Uint8Array => concatBytes(new Uint8Array([PREFIX_VALIDATOR]), publicKey),
-  /** Public keys (sorted) of the accounts with unbonding entries released at the end of block `height`. */
-  unbondingQueue: (height: bigint): Uint8Array => concatBytes(new Uint8Array([PREFIX_UNBONDING_QUEUE]), u64be(height)),
-  /** Public keys (sorted) of the validators already punished for double-signing at `height`. */
-  punished: (height: bigint): Uint8Array => concatBytes(new Uint8Array([PREFIX_PUNISHED]), u64be(height)),
-  /** A payment channel's record (chain/paych.ts), by channel id. */
-  channel: (id: Uint8Array): Uint8Array => concatBytes(new Uint8Array([PREFIX_CHANNEL]), id),
-  /** The emission schedule and challenge seed of the current epoch (chain/rewards.ts EpochRecord). */
+  /** The emission schedule and challenge seed of the current epoch (chain/epoch.ts EpochRecord). */
   epoch: globalKey("epoch"),
-  /** Validator signatures counted in the current epoch (chain/rewards.ts SignerTally). */
-  signers: globalKey("signers"),
-  /** Public keys (sorted) of every provider that ever registered (chain/storage.ts). */
-  providers: new Uint8Array([PREFIX_PROVIDER]),
-  /** A provider's record, by public key. */
-  provider: (publicKey: Uint8Array): Uint8Array => concatBytes(new Uint8Array([PREFIX_PROVIDER]), publicKey),
-  /** Ids (sorted) of the active storage deals: the end-of-epoch settlement walks this list. */
-  activeDeals: new Uint8Array([PREFIX_DEAL]),
-  /** A storage deal's record, by deal id; kept after the deal ends. */
-  deal: (id: Uint8Array): Uint8Array => concatBytes(new Uint8Array([PREFIX_DEAL]), id),
-  /** Public keys (sorted) of the relays assigned witnesses in `epoch` (chain/bandwidth.ts). */
-  relaysOfEpoch: (epoch: bigint): Uint8Array => concatBytes(new Uint8Array([PREFIX_BANDWIDTH]), u64be(epoch)),
-  /** A relay's RelayEpoch record: its witnesses and attestations in `epoch`. */
-  relayEpoch: (relay: Uint8Array, epoch: bigint): Uint8Array => concatBytes(new Uint8Array([PREFIX_BANDWIDTH]), relay, u64be(epoch)),
-  /** relay || witness pairs (sorted) punished for a double attestation in `epoch` about a relay without a record. */
-  attestPunished: (epoch: bigint): Uint8Array => concatBytes(new Uint8Array([PREFIX_ATTEST_PUNISHED]), u64be(epoch)),
 } as const;
-
-/** If a state key is a provider record's key, the provider's public key. */
-export function providerOfKey(key: Uint8Array): Uint8Array | undefined {
-  return key.length === 33 && key[0] === PREFIX_PROVIDER ? key.subarray(1) : undefined;
-}
-
-/** If a state key is a storage deal record's key, the deal id. */
-export function dealOfKey(key: Uint8Array): Uint8Array | undefined {
-  return key.length === 33 && key[0] === PREFIX_DEAL ? key.subarray(1) : undefined;
-}
-
-/** If a state key is a payment-channel key, the channel id. */
-export function channelOfKey(key: Uint8Array): Uint8Array | undefined {
-  return key.length === 33 && key[0] === PREFIX_CHANNEL ? key.subarray(1) : undefined;
-}
 
 /** If a state key is an account key, its public key. */
 export function accountOfKey(key: Uint8Array): Uint8Array | undefined {
@@ -240,44 +146,6 @@ export function validatorsHash(vs: readonly Validator[]): Uint8Array {
   return taggedHash(Tag.VALSET, encode(vs.map((v): CborValue => [v.publicKey, u64(v.power), v.name])));
 }
 
-export function encodeValidatorInfo(v: ValidatorInfo): Uint8Array {
-  return encode([v.name, v.jailed, u64(v.jailedUntil), u64(v.windowIndex), v.missed, v.missedBits]);
-}
-export function decodeValidatorInfo(b: Uint8Array, trusted = false): ValidatorInfo {
-  const v = asArray(trusted ? decodeTrusted(b) : decode(b), "validatorInfo", 6);
-  return {
-    name: asString(v[0], "name", MAX_VALIDATOR_NAME_LENGTH),
-    jailed: asBool(v[1], "jailed"),
-    jailedUntil: asU64(v[2], "jailedUntil"),
-    windowIndex: asU64(v[3], "windowIndex"),
-    missed: asUint(v[4], "missed"),
-    missedBits: asBytes(v[5], "missedBits"),
-  };
-}
-
-/** A fresh candidate record: unjailed, with an all-zero downtime window of `window` bits. */
-export function newValidatorInfo(name: string, window: number): ValidatorInfo {
-  return { name, jailed: false, jailedUntil: 0n, windowIndex: 0n, missed: 0, missedBits: new Uint8Array(Math.ceil(window / 8)) };
-}
-
-export function encodeChannel(c: Channel): Uint8Array {
-  return encode([c.payer, c.payee, u64(c.deposit), u64(c.redeemed), u64(c.nonce), u64(c.settleDelay), u64(c.closingAt), c.settled]);
-}
-export function decodeChannel(id: Uint8Array, b: Uint8Array, trusted = false): Channel {
-  const v = asArray(trusted ? decodeTrusted(b) : decode(b), "channel", 8);
-  return {
-    id,
-    payer: asBytes(v[0], "payer", 32),
-    payee: asBytes(v[1], "payee", 32),
-    deposit: asU64(v[2], "deposit"),
-    redeemed: asU64(v[3], "redeemed"),
-    nonce: asU64(v[4], "nonce"),
-    settleDelay: asU64(v[5], "settleDelay"),
-    closingAt: asU64(v[6], "closingAt"),
-    settled: asBool(v[7], "settled"),
-  };
-}
-
 /** A sorted list of public keys (candidates, unbonding queues, punished validators). */
 export function encodeKeyList(keys: readonly Uint8Array[]): Uint8Array {
   return encode([...keys]);
@@ -297,10 +165,6 @@ export interface StateReader {
 export function readValidatorSet(r: StateReader, key: Uint8Array): Validator[] {
   const b = r.get(key);
   return b ? decodeValidators(b, true) : [];
-}
-export function readValidatorInfo(r: StateReader, publicKey: Uint8Array): ValidatorInfo | undefined {
-  const b = r.get(StateKey.validator(publicKey));
-  return b ? decodeValidatorInfo(b, true) : undefined;
 }
 export function readKeyList(r: StateReader, key: Uint8Array): Uint8Array[] {
   const b = r.get(key);
@@ -349,14 +213,6 @@ export class ChainState implements StateReader {
   /** The set for meta.height + 2 (priorities 0 until it becomes current). */
   nextValidators(): Validator[] {
     return readValidatorSet(this, StateKey.nextValidators);
-  }
-  /** A registered candidate's record, or undefined. */
-  validatorInfo(publicKey: Uint8Array): ValidatorInfo | undefined {
-    return readValidatorInfo(this, publicKey);
-  }
-  /** Public keys of the candidates eligible for the set (unjailed, staked >= minValidatorStake), sorted. */
-  candidates(): Uint8Array[] {
-    return readKeyList(this, StateKey.candidates);
   }
   withChanges(changes: readonly StateChange[], lastBlockHash: Uint8Array): ChainState {
     return new ChainState(this.tree.update(changes), lastBlockHash);
@@ -499,27 +355,17 @@ export class StateWriter implements StateReader {
   }
 }
 
-/** Sum of every balance, stake, unbonding amount, payment-channel escrow (deposit - redeemed
- * of unsettled channels), provider collateral (free and locked in deals) and storage-deal escrow.
- * The supply invariant says it equals genesisSupply + minted - burned after every block.
+/** Sum of every balance, stake and unbonding amount, and of what every module's records hold
+ * (chain/registry.ts RecordSpec.held: channel escrow, provider collateral, deal escrow). The supply
+ * invariant says it equals genesisSupply + minted - burned after every block.
  * O(state size): for tests and audits. */
 export function totalHeld(state: ChainState): bigint {
+  const holders = new Map(registry().holders.map((r) => [r.prefix, r] as const));
   let sum = 0n;
   for (const [key, value] of state.tree.entries()) {
-    const provider = providerOfKey(key);
-    if (provider !== undefined) {
-      sum += decodeProvider(provider, value).collateral;
-      continue;
-    }
-    const deal = dealOfKey(key);
-    if (deal !== undefined) {
-      sum += decodeDeal(deal, value).escrow;
-      continue;
-    }
-    const channel = channelOfKey(key);
-    if (channel !== undefined) {
-      const c = decodeChannel(channel, value);
-      if (!c.settled) sum += c.deposit - c.redeemed;
+    const holder = holders.get(key[0]!);
+    if (holder !== undefined) {
+      sum += holder.held!(key, value);
       continue;
     }
     if (accountOfKey(key) === undefined) continue;

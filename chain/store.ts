@@ -21,15 +21,13 @@
  *   'W' height seq            -> one consensus input of the height in progress (the consensus
  *                                WAL, node/wal.ts; seq is a u32 counted from 0 per height)
  *   'M' "walsync"             -> empty; rewritten with sync to make earlier WAL writes durable
- *   'P' payer channelId       -> empty            (payment channels by payer, from paychOpen events)
- *   'Q' payee channelId       -> empty            (payment channels by payee)
- *   'X' channelId             -> the best voucher this node holds for the channel (VoucherStore;
- *                                node-local, not chain data)
- *   'D' client dealId         -> empty            (storage deals by client, from storageDeal events)
- *   'E' provider dealId       -> empty            (storage deals by provider)
- *   'G' epoch                 -> [reward, [[to, amount, pool, basis, reputationBps], ...]]: the
- *                                epoch's emission and its mints (the reward events of the block
- *                                that ended it; written for every ended epoch, mints or not)
+ *   'G' epoch                 -> [reward, height, []]: an ended epoch's emission and the height
+ *                                of the block that ended it (written for every ended epoch)
+ *
+ * Every other prefix byte belongs to a module (chain/registry.ts): its secondary indexes, fed by
+ * events and written in the block's batch (IndexSpec: e.g. 'P'/'Q' channels by payer/payee, 'D'/'E'
+ * deals by client/provider, 'I' reward mints), and its node-local keyspaces (LocalSpaceSpec: e.g.
+ * 'X' the best voucher per channel). `open` refuses a module code that collides with the store's.
  */
 import { ClassicLevel } from "classic-level";
 import { asArray, asBool, asBytes, asString, asU64, asUint, decode, encode, u64 } from "../primitives/codec.ts";
@@ -39,10 +37,9 @@ import { decodeBlock, decodeCommit, encodeCommit, type Block, type Commit } from
 import { ChainState, decodeValidators, encodeValidators, StateKey, type StateChange, type Validator } from "./state.ts";
 import { SparseMerkleTree } from "./smt.ts";
 import { txParticipants, type SignedTx } from "./tx.ts";
-import { CHANNEL_ID_LENGTH, decodeVoucher, encodeVoucher, PaychError, PaychErrorCode, type Voucher } from "./paych.ts";
-import type { BlockResult, ChainEvent, Receipt } from "./transition.ts";
-import type { RewardPool } from "./exec.ts";
-import { decodeEpochRecord } from "./storage-records.ts";
+import type { BlockResult, Receipt } from "./transition.ts";
+import { decodeEpochRecord } from "./epoch.ts";
+import { registry } from "./registry.ts";
 
 const P = {
   meta: 0x4d, // M
@@ -56,13 +53,9 @@ const P = {
   state: 0x53, // S
   validators: 0x56, // V
   wal: 0x57, // W
-  channelByPayer: 0x50, // P
-  channelByPayee: 0x51, // Q
-  voucher: 0x58, // X
-  dealByClient: 0x44, // D
-  dealByProvider: 0x45, // E
   epochRewards: 0x47, // G
 } as const;
+const STORE_PREFIXES: ReadonlySet<number> = new Set(Object.values(P));
 
 const key = (prefix: number, ...parts: Uint8Array[]) => concatBytes(new Uint8Array([prefix]), ...parts);
 const EMPTY = new Uint8Array(0);
@@ -118,41 +111,19 @@ export interface AccountTxEntry extends TxLocation {
   readonly hash: Uint8Array;
 }
 
-/** One mint of an ended epoch (a `reward` event). */
-export interface EpochMint {
-  readonly to: Uint8Array;
-  readonly amount: bigint;
-  readonly pool: RewardPool;
-  readonly basis: bigint;
-  readonly reputationBps: number;
-}
-
-/** An ended epoch's emission (reward before the split) and what was minted, in event order. */
-export interface EpochRewards {
+/** An ended epoch: its emission (the reward before the split) and the height of its last block. */
+export interface EndedEpoch {
   readonly epoch: bigint;
   readonly reward: bigint;
-  /** Height of the block that ended the epoch (its last block). */
   readonly height: bigint;
-  readonly mints: readonly EpochMint[];
 }
 
-const REWARD_POOLS: readonly RewardPool[] = ["storage", "bandwidth", "validator"];
-
-function encodeEpochRewards(r: EpochRewards): Uint8Array {
-  return encode([u64(r.reward), u64(r.height), r.mints.map((m) => [m.to, u64(m.amount), REWARD_POOLS.indexOf(m.pool), u64(m.basis), m.reputationBps])]);
+function encodeEndedEpoch(r: EndedEpoch): Uint8Array {
+  return encode([u64(r.reward), u64(r.height), []]);
 }
-function decodeEpochRewards(epoch: bigint, b: Uint8Array): EpochRewards {
+function decodeEndedEpoch(epoch: bigint, b: Uint8Array): EndedEpoch {
   const v = asArray(decode(b), "epochRewards", 3);
-  return {
-    epoch,
-    reward: asU64(v[0], "reward"),
-    height: asU64(v[1], "height"),
-    mints: asArray(v[2], "mints").map((x) => {
-      const m = asArray(x, "mint", 5);
-      const pool = REWARD_POOLS[asUint(m[2], "pool", REWARD_POOLS.length - 1)]!;
-      return { to: asBytes(m[0], "to", 32), amount: asU64(m[1], "amount"), pool, basis: asU64(m[3], "basis"), reputationBps: asUint(m[4], "reputationBps") };
-    }),
-  };
+  return { epoch, reward: asU64(v[0], "reward"), height: asU64(v[1], "height") };
 }
 
 function encodeReceipts(rs: readonly Receipt[]): Uint8Array {
@@ -193,6 +164,9 @@ export class BlockStore {
    * at height 0; an existing one must belong to the same chain id and genesis.
    */
   static async open(path: string, chain: { chainId: string; genesisHash: Uint8Array; genesisState: () => ChainState }): Promise<BlockStore> {
+    for (const [code, owner] of registry().storeCodes) {
+      if (STORE_PREFIXES.has(code)) throw new TypeError(`store prefix 0x${code.toString(16)} of ${owner} is the block store's own`);
+    }
     const db = new ClassicLevel<Uint8Array, Uint8Array>(path, { keyEncoding: "view", valueEncoding: "view" });
     await db.open();
     try {
@@ -249,7 +223,7 @@ export class BlockStore {
       throw new StoreError(StoreErrorCode.NOT_NEXT, `block ${h} does not extend head ${this.#head.height}`);
     }
     const epochChange = result.changes.find(([k]) => equalBytes(k, StateKey.epoch));
-    const ended = epochChange ? this.#endedEpoch(epochChange[1], result.events, h) : undefined;
+    const ended = epochChange ? this.#endedEpoch(epochChange[1], h) : undefined;
     const hb = u64be(h);
     const batch = this.#db.batch();
     batch.put(key(P.block, hb), block.bytes);
@@ -263,16 +237,11 @@ export class BlockStore {
       batch.put(key(P.tx, tx.hash), encode([u64(h), i]));
       for (const who of txParticipants(tx)) batch.put(key(P.account, who, hb, u32be(i)), tx.hash);
     });
-    for (const e of result.events) {
-      if (e.kind === "paychOpen") {
-        batch.put(key(P.channelByPayer, e.payer, e.channel), EMPTY);
-        batch.put(key(P.channelByPayee, e.payee, e.channel), EMPTY);
-      } else if (e.kind === "storageDeal") {
-        batch.put(key(P.dealByClient, e.client, e.deal), EMPTY);
-        batch.put(key(P.dealByProvider, e.provider, e.deal), EMPTY);
-      }
-    }
-    if (ended) batch.put(key(P.epochRewards, u64be(ended.epoch)), encodeEpochRewards(ended));
+    const reg = registry();
+    result.events.forEach((e, seq) => {
+      for (const ix of reg.indexesFor(e.kind)) for (const entry of ix.entries(e, seq)) batch.put(key(ix.code, ...entry.key), entry.value ?? EMPTY);
+    });
+    if (ended) batch.put(key(P.epochRewards, u64be(ended.epoch)), encodeEndedEpoch(ended));
     for (const [k, v] of result.changes) {
       if (v === null) batch.del(key(P.state, k));
       else batch.put(key(P.state, k), v);
@@ -287,38 +256,42 @@ export class BlockStore {
   }
 
   /**
-   * The epoch this block ended, if any, with its rewards: the block rewrote the epoch record with
-   * no seed (chain/rewards.ts endEpoch; recordEpochSeed writes one with a seed), and the ended
-   * epoch's emission is in the record it replaced (#epochRecord, no read).
+   * The epoch this block ended, if any: the block rewrote the epoch record with no seed (the
+   * rewards module's endEpoch; recordEpochSeed writes one with a seed), and the ended epoch's
+   * emission is in the record it replaced (#epochRecord, no read).
    */
-  #endedEpoch(after: Uint8Array | null, events: readonly ChainEvent[], height: bigint): EpochRewards | undefined {
+  #endedEpoch(after: Uint8Array | null, height: bigint): EndedEpoch | undefined {
     if (after === null || decodeEpochRecord(after, true).seed !== null || this.#epochRecord === undefined) return undefined;
     const prev = decodeEpochRecord(this.#epochRecord, true);
-    const mints: EpochMint[] = [];
-    for (const e of events) {
-      if (e.kind === "reward" && e.epoch === prev.epoch) mints.push({ to: e.to, amount: e.amount, pool: e.pool, basis: e.basis, reputationBps: e.reputationBps });
-    }
-    return { epoch: prev.epoch, reward: prev.reward, height, mints };
+    return { epoch: prev.epoch, reward: prev.reward, height };
   }
 
-  /** The emission and mints of an ended epoch; undefined for an epoch not ended yet. */
-  async getEpochRewards(epoch: bigint): Promise<EpochRewards | undefined> {
+  /** An ended epoch's emission and last height; undefined for an epoch not ended yet. */
+  async getEndedEpoch(epoch: bigint): Promise<EndedEpoch | undefined> {
     if (epoch < 0n || epoch >= 1n << 64n) return undefined;
     const b = await this.#db.get(key(P.epochRewards, u64be(epoch)));
-    return b === undefined ? undefined : decodeEpochRewards(epoch, b);
+    return b === undefined ? undefined : decodeEndedEpoch(epoch, b);
   }
 
   /**
-   * Ids of the storage deals made by `client` or with `provider` (exactly one), in id order,
-   * after the exclusive cursor `after`; `limit` is capped by the caller.
+   * A module index's keys under `prefix` (chain/registry.ts IndexSpec `code`), in key order: the
+   * `idLength`-byte suffix after `prefix`, after the exclusive cursor `after`, at most `limit`
+   * (capped by the caller).
    */
-  async listDeals(opts: { client?: Uint8Array; provider?: Uint8Array; after?: Uint8Array; limit: number }): Promise<Uint8Array[]> {
-    if ((opts.client === undefined) === (opts.provider === undefined)) throw new RangeError("listDeals needs exactly one of client and provider");
-    const prefix = opts.client ? key(P.dealByClient, opts.client) : key(P.dealByProvider, opts.provider!);
-    const lower = opts.after ? concatBytes(prefix, opts.after) : prefix;
-    const upper = concatBytes(prefix, new Uint8Array(32).fill(0xff), new Uint8Array([0xff]));
+  async listIndex(code: number, prefix: Uint8Array, opts: { after?: Uint8Array; limit: number; idLength: number }): Promise<Uint8Array[]> {
+    const start = key(code, prefix);
+    const lower = opts.after ? concatBytes(start, opts.after) : start;
+    const upper = concatBytes(start, new Uint8Array(opts.idLength).fill(0xff), new Uint8Array([0xff]));
     const out: Uint8Array[] = [];
-    for await (const k of this.#db.keys({ gt: lower, lt: upper, limit: opts.limit })) out.push(k.slice(prefix.length));
+    for await (const k of this.#db.keys({ gt: lower, lt: upper, limit: opts.limit })) out.push(k.slice(start.length));
+    return out;
+  }
+
+  /** Every entry of a module index under `prefix`, in key order: [key after the prefix, value]. */
+  async readIndex(code: number, prefix: Uint8Array): Promise<[Uint8Array, Uint8Array][]> {
+    const start = key(code, prefix);
+    const out: [Uint8Array, Uint8Array][] = [];
+    for await (const [k, v] of this.#db.iterator({ gte: start, lt: concatBytes(start, new Uint8Array(64).fill(0xff)) })) out.push([k.slice(start.length), v]);
     return out;
   }
 
@@ -481,27 +454,14 @@ export class BlockStore {
   }
 
   /**
-   * Ids of the payment channels opened by `payer` or to `payee` (exactly one), in id order,
-   * after the exclusive cursor `after`; `limit` is capped by the caller.
+   * A module's node-local keyspace (chain/registry.ts LocalSpaceSpec `code`): its records loaded
+   * whole, and a put that writes one durably. Not chain data: never in a block's batch.
    */
-  async listChannels(opts: { payer?: Uint8Array; payee?: Uint8Array; after?: Uint8Array; limit: number }): Promise<Uint8Array[]> {
-    if ((opts.payer === undefined) === (opts.payee === undefined)) throw new RangeError("listChannels needs exactly one of payer and payee");
-    const prefix = opts.payer ? key(P.channelByPayer, opts.payer) : key(P.channelByPayee, opts.payee!);
-    const lower = opts.after ? concatBytes(prefix, opts.after) : prefix;
-    const upper = concatBytes(prefix, new Uint8Array(CHANNEL_ID_LENGTH).fill(0xff), new Uint8Array([0xff]));
-    const out: Uint8Array[] = [];
-    for await (const k of this.#db.keys({ gt: lower, lt: upper, limit: opts.limit })) out.push(k.slice(prefix.length));
-    return out;
-  }
-
-  /** The node-local store of the best voucher per channel, on this store's database (loads it whole). */
-  async openVoucherStore(): Promise<VoucherStore> {
-    const best = new Map<string, Voucher>();
-    for await (const [k, v] of this.#db.iterator({ gt: new Uint8Array([P.voucher]), lt: new Uint8Array([P.voucher + 1]) })) {
-      if (k.length !== 1 + CHANNEL_ID_LENGTH) throw new StoreError(StoreErrorCode.CORRUPT, `malformed voucher key ${toHex(k)}`);
-      best.set(toHex(k.subarray(1)), decodeVoucher(v));
-    }
-    return new VoucherStore(this.#db, best);
+  async openLocalSpace(code: number): Promise<LocalSpace> {
+    const entries: [Uint8Array, Uint8Array][] = [];
+    for await (const [k, v] of this.#db.iterator({ gt: new Uint8Array([code]), lt: new Uint8Array([code + 1]) })) entries.push([k.subarray(1), v]);
+    const db = this.#db;
+    return { entries, put: (k, v) => db.put(key(code, k), v) };
   }
 
   async close(): Promise<void> {
@@ -509,44 +469,9 @@ export class BlockStore {
   }
 }
 
-/**
- * The best voucher per channel a payee holds (DESIGN.md section 9), node-local: not chain state.
- * Reads come from memory (paych_checkVoucher must not touch the disk); writes are serialised,
- * so concurrent submissions leave exactly the best one. It checks no signature: callers check a
- * voucher against the channel (chain/paych.ts checkVoucher) before putting it.
- */
-export class VoucherStore {
-  readonly #db: ClassicLevel<Uint8Array, Uint8Array>;
-  readonly #best: Map<string, Voucher>;
-  #tail: Promise<unknown> = Promise.resolve();
-
-  constructor(db: ClassicLevel<Uint8Array, Uint8Array>, best: Map<string, Voucher>) {
-    this.#db = db;
-    this.#best = best;
-  }
-
-  getBestVoucher(channel: Uint8Array): Voucher | undefined {
-    return this.#best.get(toHex(channel));
-  }
-
-  /**
-   * Keeps `v` if its nonce is above the stored voucher's (true), else leaves the store as it is
-   * (false; so the same voucher twice is stored once). A higher nonce for a lower amount is a
-   * payer going back on a promise: PaychError(NOT_MONOTONIC), nothing stored.
-   */
-  putBestVoucher(v: Voucher): Promise<boolean> {
-    const run = this.#tail.then(async () => {
-      const id = toHex(v.channel);
-      const current = this.#best.get(id);
-      if (current && v.nonce <= current.nonce) return false;
-      if (current && v.amount < current.amount) {
-        throw new PaychError(PaychErrorCode.NOT_MONOTONIC, `amount ${v.amount} below the stored voucher's ${current.amount} (nonce ${current.nonce})`);
-      }
-      await this.#db.put(key(P.voucher, v.channel), encodeVoucher(v));
-      this.#best.set(id, v);
-      return true;
-    });
-    this.#tail = run.catch(() => undefined);
-    return run;
-  }
+/** A module's node-local records (BlockStore.openLocalSpace). */
+export interface LocalSpace {
+  /** What the keyspace held when it was opened: [key after the prefix, value]. */
+  readonly entries: readonly [Uint8Array, Uint8Array][];
+  put(key: Uint8Array, value: Uint8Array): Promise<void>;
 }

@@ -18,7 +18,7 @@
  * its fee, unknown operation: TxError, and a block containing it is invalid) or executes: the fee
  * and the nonce are consumed, and the operation succeeds or fails with a receipt code, rolled back.
  */
-import { AmountError, addU64, subU64 } from "../primitives/amount.ts";
+import { addU64 } from "../primitives/amount.ts";
 import { merkleRoot } from "../proofs/merkle.ts";
 import {
   BlockError, BlockErrorCode, BLOCK_VERSION, MAX_BLOCK_EVIDENCE, commitHash, makeBlock, nextSeed, seedSignBytes, verifyCommit,
@@ -26,20 +26,16 @@ import {
 } from "./block.ts";
 import { encode, u64 } from "../primitives/codec.ts";
 import { equalBytes } from "../primitives/bytes.ts";
-import { EvidenceError, evidenceRoot, type Evidence } from "./evidence.ts";
-import { ExecError, ExecErrorCode, newBlockContext, type BlockContext, type ChainEvent, type Receipt } from "./exec.ts";
+import { applyEvidence, EvidenceError, evidenceRoot, type Evidence } from "./evidence.ts";
+import { newBlockContext, OpError, type BlockContext, type ChainEvent, type Receipt } from "./exec.ts";
 import { verify, type KeyPair } from "../primitives/keys.ts";
 import type { ChainParams } from "./params.ts";
-import { executePaychOp, PaychError } from "./paych.ts";
-import { isFirstBlockOfEpoch, isLastBlockOfEpoch } from "./epoch.ts";
-import { endEpoch, recordEpochSeed } from "./rewards.ts";
-import { executeStorageOp, StorageError } from "./storage.ts";
-import { assignRelays, BandwidthError, executeBandwidthOp } from "./bandwidth.ts";
-import { applyEvidence, executeStakingOp, prunePunished, queueUnbonding, releaseUnbonding, rotateValidatorSets, trackDowntime } from "./staking.ts";
+import { epochOfHeight, isFirstBlockOfEpoch, isLastBlockOfEpoch, recordEpochSeed } from "./epoch.ts";
+import { registry } from "./registry.ts";
 import { ChainState, StateWriter, validatorsHash, type StateChange } from "./state.ts";
-import { TxError, TxErrorCode, validateTxBasic, type SignedTx } from "./tx.ts";
+import { opName, TxError, TxErrorCode, validateTxBasic, type SignedTx } from "./tx.ts";
 
-export { ExecError, ExecErrorCode, type ChainEvent, type Receipt } from "./exec.ts";
+export { ExecError, ExecErrorCode, OpError, type ChainEvent, type Receipt } from "./exec.ts";
 
 export interface BlockResult {
   readonly state: ChainState;
@@ -91,7 +87,7 @@ function executeTx(w: StateWriter, tx: SignedTx, ctx: BlockContext): Receipt {
     executeOp(w, tx, ctx);
     return { txHash: tx.hash, ok: true, code: "", fee: tx.fee };
   } catch (e) {
-    if (!(e instanceof ExecError) && !(e instanceof PaychError) && !(e instanceof StorageError) && !(e instanceof BandwidthError)) throw e;
+    if (!(e instanceof OpError)) throw e;
     w.revert(cp);
     events.length = eventsBefore;
     return { txHash: tx.hash, ok: false, code: e.code, fee: tx.fee };
@@ -100,56 +96,16 @@ function executeTx(w: StateWriter, tx: SignedTx, ctx: BlockContext): Receipt {
 
 function executeOp(w: StateWriter, tx: SignedTx, ctx: BlockContext): void {
   const op = tx.op;
-  switch (op.type) {
-    case "transfer": {
-      const from = w.account(tx.sender);
-      if (from.balance < op.amount) throw new ExecError(ExecErrorCode.INSUFFICIENT_BALANCE, `balance ${from.balance} < amount ${op.amount}`);
-      w.setAccount(tx.sender, { ...from, balance: subU64(from.balance, op.amount) });
-      const to = w.account(op.to);
-      w.setAccount(op.to, { ...to, balance: credit(to.balance, op.amount) });
-      ctx.events.push({ kind: "transfer", txHash: tx.hash, from: tx.sender, to: op.to, amount: op.amount });
-      return;
-    }
-    case "stake":
-    case "unstake":
-    case "validator.register":
-    case "validator.unjail":
-      executeStakingOp(w, ctx, tx, op);
-      return;
-    case "paych.open":
-    case "paych.fund":
-    case "paych.redeem":
-    case "paych.close":
-    case "paych.withdraw":
-      executePaychOp(w, ctx, tx, op, tx.chainId);
-      return;
-    case "provider.register":
-    case "provider.exit":
-    case "storage.deal":
-    case "storage.proof":
-      executeStorageOp(w, ctx, tx, op, tx.chainId);
-      return;
-    case "bandwidth.attest":
-      executeBandwidthOp(w, ctx, tx, op, tx.chainId);
-      return;
-    case "unknown":
-      // validateTxBasic rejects these before execution; reaching here is a programming error.
-      throw new TxError(TxErrorCode.UNKNOWN_OPERATION, `operation ${op.code} cannot execute`);
-  }
-}
-
-function credit(balance: bigint, amount: bigint): bigint {
-  try {
-    return addU64(balance, amount);
-  } catch (e) {
-    if (e instanceof AmountError) throw new ExecError(ExecErrorCode.AMOUNT_OVERFLOW, "credit would overflow the recipient's balance");
-    throw e;
-  }
+  // validateTxBasic rejects unknown ops before execution; reaching here is a programming error.
+  const spec = op.type === "unknown" ? undefined : registry().op(op.type);
+  if (spec === undefined) throw new TxError(TxErrorCode.UNKNOWN_OPERATION, `operation ${opName(op)} cannot execute`);
+  spec.execute(w, ctx, tx);
 }
 
 /**
  * The part of a block that runs before its transactions: the evidence (EvidenceError with
- * data.index for an invalid one), then downtime accounting over the commit the block carries.
+ * data.index for an invalid one), then each module's beginBlock hook with the commit the block
+ * carries (staking: downtime and the epoch's signature tally).
  */
 function beginBlock(w: StateWriter, ctx: BlockContext, evidence: readonly Evidence[], lastCommit: Commit | null, chainId: string): void {
   evidence.forEach((ev, index) => {
@@ -160,30 +116,31 @@ function beginBlock(w: StateWriter, ctx: BlockContext, evidence: readonly Eviden
       throw e;
     }
   });
-  if (lastCommit !== null) trackDowntime(w, ctx, w.base.lastValidators(), lastCommit);
+  for (const m of registry().modules) m.hooks?.beginBlock?.(w, ctx, lastCommit);
 }
 
 /**
- * The end of a block: this block's unbonding queue, the releases due at its height, pruning of
- * expired punished records, the proposer's fees, the end of the epoch at its last block, the
- * validator-set rotation, the epoch seed and the relays' witness assignment at an epoch's first
- * block, the chain counters.
+ * The end of a block, module by module in list order: endBlock hooks (staking: unbonding queue
+ * and releases), the proposer's fees, at the last block of an epoch the endEpoch hooks (rewards:
+ * settlement and minting), the commitBlock hooks (staking: the validator-set rotation), the chain
+ * seed, and at an epoch's first block its seed record and the beginEpoch hooks (bandwidth: the
+ * relays' witnesses), then the chain counters.
  */
 function finishBlock(w: StateWriter, ctx: BlockContext, proposer: Uint8Array, time: bigint, seedSig: Uint8Array): void {
-  queueUnbonding(w, ctx);
-  releaseUnbonding(w, ctx);
-  prunePunished(w, ctx);
+  const modules = registry().modules;
+  for (const m of modules) m.hooks?.endBlock?.(w, ctx);
   if (ctx.toProposer > 0n) {
     const p = w.account(proposer);
     w.setAccount(proposer, { ...p, balance: addU64(p.balance, ctx.toProposer) });
   }
-  if (isLastBlockOfEpoch(ctx.height, ctx.params.epochLength)) endEpoch(w, ctx);
-  rotateValidatorSets(w, ctx);
+  const epoch = epochOfHeight(ctx.height, ctx.params.epochLength);
+  if (isLastBlockOfEpoch(ctx.height, ctx.params.epochLength)) for (const m of modules) m.hooks?.endEpoch?.(w, ctx, epoch);
+  for (const m of modules) m.hooks?.commitBlock?.(w, ctx);
   const meta = w.meta();
   const seed = nextSeed(meta.seed, seedSig);
   if (isFirstBlockOfEpoch(ctx.height, ctx.params.epochLength)) {
     recordEpochSeed(w, ctx, seed);
-    assignRelays(w, ctx, seed);
+    for (const m of modules) m.hooks?.beginEpoch?.(w, ctx, epoch, seed);
   }
   w.setMeta({ ...meta, height: ctx.height, time, seed, minted: addU64(meta.minted, ctx.minted), burned: addU64(meta.burned, ctx.burned) });
 }
@@ -311,7 +268,7 @@ export function buildBlock(state: ChainState, candidates: Iterable<SignedTx>, in
       rejectedEvidence.push({ evidence: ev, error: e });
     }
   }
-  if (input.lastCommit !== null) trackDowntime(w, ctx, state.lastValidators(), input.lastCommit);
+  for (const m of registry().modules) m.hooks?.beginBlock?.(w, ctx, input.lastCommit);
   const receipts: Receipt[] = [];
   const txs: SignedTx[] = [];
   const rejected: { tx: SignedTx; error: TxError }[] = [];

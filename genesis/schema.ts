@@ -3,6 +3,7 @@
  * checked once, completed into typed values (public keys, bigints, the genesis hash), and every
  * derived value is computed here and nowhere else.
  */
+import "../modules/index.ts";
 import { z } from "zod";
 import { U64_MAX } from "../primitives/amount.ts";
 import { encode, u64 } from "../primitives/codec.ts";
@@ -11,13 +12,12 @@ import { Tag, taggedHash } from "../primitives/hash.ts";
 import { fromAddress, isAddress, toAddress } from "../primitives/keys.ts";
 import type { ChainParams } from "../chain/params.ts";
 import { ChainState, MAX_VALIDATOR_NAME_LENGTH, StateKey, encodeAccount, encodeMeta, encodeValidators, type Validator } from "../chain/state.ts";
-import { genesisValidatorRecords } from "../chain/staking.ts";
+import { genesisValidatorRecords } from "../modules/staking/staking.ts";
 import { SparseMerkleTree } from "../chain/smt.ts";
-import { genesisEpochRecord } from "../chain/epoch.ts";
-import { encodeEpochRecord } from "../chain/storage-records.ts";
-import { MAX_CHALLENGES_PER_DEAL } from "../chain/storage.ts";
-import { MAX_MIN_PROBE_BYTES, MAX_WITNESSES_PER_RELAY } from "../chain/bandwidth.ts";
-import { isValidValidatorName } from "../chain/tx.ts";
+import { encodeEpochRecord, genesisEpochRecord } from "../chain/epoch.ts";
+import { MAX_CHALLENGES_PER_DEAL } from "../modules/storage/storage.ts";
+import { MAX_MIN_PROBE_BYTES, MAX_WITNESSES_PER_RELAY } from "../modules/bandwidth/bandwidth.ts";
+import { isValidValidatorName } from "../modules/staking/index.ts";
 import { toHex } from "../primitives/bytes.ts";
 
 const DECIMAL_RE = /^(0|[1-9][0-9]*)$/;

@@ -17,6 +17,7 @@
  *
  * Transaction commands sign locally with a key from the keyring and send through JSON-RPC.
  */
+import "../modules/index.ts";
 import { createReadStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -25,7 +26,7 @@ import { formatClc, parseClc, parseUnits } from "../primitives/amount.ts";
 import { fromHex, toHex } from "../primitives/bytes.ts";
 import { CodedError } from "../primitives/errors.ts";
 import { fromAddress, generateKeyPair, isAddress, toAddress, type KeyPair } from "../primitives/keys.ts";
-import { channelId, decodeVoucher, encodeVoucher, signVoucher } from "../chain/paych.ts";
+import { channelId, decodeVoucher, encodeVoucher, signVoucher } from "../modules/paych/paych.ts";
 import { signTx, type Operation } from "../chain/tx.ts";
 import { validateAndComplete, type GenesisFile } from "../genesis/schema.ts";
 import { devnetGenesisFile } from "../genesis/devnet.ts";
@@ -35,7 +36,7 @@ import { CloudcoinNode, defaultHome } from "./node.ts";
 import { writeNewPeerKey } from "../p2p/peer-key.ts";
 import { DEFAULT_RPC_PORT, readConfigFile, resolveStartConfig } from "./config.ts";
 import { ChunkedRootBuilder } from "../proofs/storage.ts";
-import { ProviderKind } from "../chain/storage.ts";
+import { ProviderKind } from "../modules/storage/storage.ts";
 
 const COMMON = {
   home: { type: "string", default: defaultHome() },

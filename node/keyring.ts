@@ -5,9 +5,9 @@
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fromHex, toHex } from "../primitives/bytes.ts";
 import { CodedError } from "../primitives/errors.ts";
-import { generateKeyPair, keyPairFromSeed, toAddress, type KeyPair } from "../primitives/keys.ts";
+import { generateKeyPair, type KeyPair } from "../primitives/keys.ts";
+import { keyFileJson, parseKeyFile } from "../primitives/keyfile.ts";
 import { devnetFaucetKey } from "../genesis/devnet.ts";
 
 export const KeyringErrorCode = { NOT_FOUND: "KEY_NOT_FOUND", EXISTS: "KEY_EXISTS", BAD_NAME: "KEY_BAD_NAME", BAD_FILE: "KEY_BAD_FILE" } as const;
@@ -17,18 +17,7 @@ export class KeyringError extends CodedError<KeyringErrorCode> {}
 export const DEVNET_FAUCET_NAME = "devnet-faucet";
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-export interface KeyFile {
-  name: string;
-  address: string;
-  publicKey: string;
-  seed: string;
-  insecure?: boolean;
-}
-
-export function keyFileJson(name: string, key: KeyPair, insecure = false): string {
-  const f: KeyFile = { name, address: toAddress(key.publicKey), publicKey: toHex(key.publicKey), seed: toHex(key.seed), ...(insecure ? { insecure: true } : {}) };
-  return JSON.stringify(f, null, 2) + "\n";
-}
+export { keyFileJson, type KeyFile } from "../primitives/keyfile.ts";
 
 export async function readKeyFile(path: string): Promise<KeyPair> {
   let text: string;
@@ -38,14 +27,7 @@ export async function readKeyFile(path: string): Promise<KeyPair> {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new KeyringError(KeyringErrorCode.NOT_FOUND, `no key file at ${path}`);
     throw e;
   }
-  try {
-    const f = JSON.parse(text) as KeyFile;
-    const key = keyPairFromSeed(fromHex(f.seed));
-    if (f.publicKey && f.publicKey !== toHex(key.publicKey)) throw new Error("public key does not match the seed");
-    return key;
-  } catch (e) {
-    throw new KeyringError(KeyringErrorCode.BAD_FILE, `bad key file ${path}: ${(e as Error).message}`);
-  }
+  return parseKeyFile(text, path);
 }
 
 export async function writeKeyFile(path: string, name: string, key: KeyPair, insecure = false): Promise<void> {

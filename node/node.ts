@@ -20,13 +20,16 @@ import { TxError, TxErrorCode, decodeTx, signTx, validateTxBasic, type SignedTx 
 import { devnetGenesis, devnetValidatorKey } from "../genesis/devnet.ts";
 import { genesisState, parseGenesisJson, type Genesis } from "../genesis/schema.ts";
 import type { RpcContext } from "../rpc/context.ts";
-import { methods, RpcAppErrorCode } from "../rpc/methods.ts";
+import { RpcAppErrorCode } from "../rpc/methods.ts";
+import { methods } from "../modules/rpc.ts";
+import { openVoucherStore } from "../modules/paych/vouchers.ts";
 import { withDiscover } from "../rpc/openrpc.ts";
 import { startRpcServer, type RpcRateLimit, type RpcServer, type RpcToken } from "../rpc/server.ts";
 import { subscriptionMethodStubs, Subscriptions } from "../rpc/ws.ts";
 import { encodeInput } from "../chain/consensus/messages.ts";
-import { duplicateAttestationEvidence, encodeEvidence, type Evidence } from "../chain/evidence.ts";
-import { BandwidthErrorCode, conflictingAttestation } from "../chain/bandwidth.ts";
+import { encodeEvidence, type Evidence } from "../chain/evidence.ts";
+import { duplicateAttestationEvidence } from "../modules/bandwidth/evidence.ts";
+import { BandwidthErrorCode, conflictingAttestation } from "../modules/bandwidth/bandwidth.ts";
 import type { Block } from "../chain/block.ts";
 import type { Receipt } from "../chain/transition.ts";
 import { P2PHost } from "../p2p/host.ts";
@@ -224,7 +227,7 @@ export class CloudcoinNode {
       );
       const d = driver;
       const startedAt = Date.now();
-      const vouchers = await store.openVoucherStore();
+      const vouchers = await openVoucherStore(store);
       const serviceKey = opts.serviceKey ?? null;
       const admit = (tx: SignedTx): SignedTx => {
         validateTxBasic(tx, genesis.chainId);

@@ -25,10 +25,11 @@ import { proposerIndex } from "../chain/consensus/proposer.ts";
 import type { Proposal, Vote } from "../chain/consensus/types.ts";
 import { asArray, asBytes, decode as decodeCbor, encode } from "../primitives/codec.ts";
 import { CodecError, CodecErrorCode, CodedError } from "../primitives/errors.ts";
-import { decodeEvidence, EvidenceErrorCode, MAX_EVIDENCE_BYTES, type Evidence } from "../chain/evidence.ts";
+import { decodeEvidence, isStatelessEvidenceFailure, MAX_EVIDENCE_BYTES, type Evidence } from "../chain/evidence.ts";
 import { verify } from "../primitives/keys.ts";
 import type { Validator } from "../chain/state.ts";
-import { decodeTx, MAX_TX_BYTES, OpCode, TxErrorCode, type SignedTx } from "../chain/tx.ts";
+import { decodeTx, MAX_TX_BYTES, TxErrorCode, type SignedTx } from "../chain/tx.ts";
+import { registry } from "../chain/registry.ts";
 import { voteSignBytes } from "../chain/vote.ts";
 import type { TopicHandler, Verdict } from "./host.ts";
 
@@ -67,12 +68,6 @@ const TX_REJECT = new Set<string>([
   TxErrorCode.MALFORMED, TxErrorCode.TOO_LARGE, TxErrorCode.WRONG_CHAIN_ID, TxErrorCode.BAD_SIGNATURE,
   TxErrorCode.UNKNOWN_OPERATION, TxErrorCode.INVALID_OPERATION, TxErrorCode.FEE_TOO_LOW,
 ]);
-const EVIDENCE_REJECT = new Set<string>([
-  EvidenceErrorCode.MALFORMED, EvidenceErrorCode.BAD_SIGNATURE, EvidenceErrorCode.DIFFERENT_VALIDATORS, EvidenceErrorCode.DIFFERENT_HEIGHTS,
-  EvidenceErrorCode.DIFFERENT_ROUNDS, EvidenceErrorCode.DIFFERENT_TYPES, EvidenceErrorCode.SAME_BLOCK, EvidenceErrorCode.NOT_CANONICAL,
-  EvidenceErrorCode.DIFFERENT_WITNESSES, EvidenceErrorCode.DIFFERENT_RELAYS, EvidenceErrorCode.DIFFERENT_EPOCHS, EvidenceErrorCode.SAME_ATTESTATION,
-]);
-
 /** Messages beyond this many rounds past ours are ignored: proposerIndex costs O(round). */
 const MAX_ROUNDS_AHEAD = 100;
 
@@ -246,9 +241,8 @@ function verdict(topic: TopicKind, v: Verdict, reason: string | null, observer: 
   return v;
 }
 
-const PROOF_OPS: ReadonlySet<string> = new Set(["storage.proof", "bandwidth.attest"]);
-const isProofOp = (tx: SignedTx): boolean =>
-  PROOF_OPS.has(tx.op.type) || (tx.op.type === "unknown" && (tx.op.code === OpCode.STORAGE_PROOF || tx.op.code === OpCode.BANDWIDTH_ATTEST));
+/** Ops whose spec puts them on the attestation topic (storage proofs, bandwidth attestations); everything else, unknown ops too, is `tx`. */
+const isProofOp = (tx: SignedTx): boolean => tx.op.type !== "unknown" && registry().op(tx.op.type)?.topic === "attestation";
 
 /** Handlers for the transaction, attestation and evidence topics. */
 export function poolHandlers(pools: PoolView, observer: GossipObserver = {}): { tx: TopicHandler; attestation: TopicHandler; evidence: TopicHandler } {
@@ -263,7 +257,7 @@ export function poolHandlers(pools: PoolView, observer: GossipObserver = {}): { 
         } catch (e) {
           const code = (e as CodedError).code;
           if (typeof code !== "string") throw e;
-          return verdict("evidence", EVIDENCE_REJECT.has(code) ? "reject" : "ignore", code, observer);
+          return verdict("evidence", isStatelessEvidenceFailure(e) ? "reject" : "ignore", code, observer);
         }
       },
     },

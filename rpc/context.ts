@@ -6,16 +6,13 @@ import type { TendermintInspection } from "../chain/consensus/tendermint.ts";
 import type { Evidence } from "../chain/evidence.ts";
 import type { ChainParams } from "../chain/params.ts";
 import type { ChainState } from "../chain/state.ts";
-import type { BlockStore, VoucherStore } from "../chain/store.ts";
+import type { BlockStore } from "../chain/store.ts";
 import type { Operation, SignedTx } from "../chain/tx.ts";
 
 export type ChainReader = Pick<
   BlockStore,
-  "head" | "recentBlock" | "getBlock" | "getBlockByHash" | "getCommit" | "getReceipts" | "getTx" | "listAccountTxs" | "getValidators" | "listChannels" | "listDeals" | "getEpochRewards"
+  "head" | "recentBlock" | "getBlock" | "getBlockByHash" | "getCommit" | "getReceipts" | "getTx" | "listAccountTxs" | "getValidators" | "listIndex" | "readIndex" | "getEndedEpoch"
 >;
-
-/** The node-local best voucher per channel (getBestVoucher reads memory only). */
-export type VoucherKeeper = Pick<VoucherStore, "getBestVoucher" | "putBestVoucher">;
 
 /** Checks one signature with the chain's rule, possibly on another thread. */
 export interface SignatureVerifier {
@@ -30,6 +27,7 @@ export interface NetworkView {
   sync(): { syncing: boolean; headHeight: bigint; highestPeerHeight: bigint; blocksSynced: number };
 }
 
+/** Each module adds what its own methods need (e.g. the payment-channel module's voucher store). */
 export interface RpcContext {
   /** The p2p host and block sync; absent in a node without networking (unit tests). */
   readonly network?: NetworkView;
@@ -54,8 +52,6 @@ export interface RpcContext {
   consensusState(): TendermintInspection;
   /** Decodes, validates and admits a transaction to the mempool; throws a CodedError with the reason. */
   submitTx(bytes: Uint8Array): SignedTx;
-  /** The best voucher this node holds per payment channel (paych_submitVoucher, paych_redeem). */
-  readonly vouchers: VoucherKeeper;
   /** The node's service account (the payee key paych_redeem signs with), or null without one. */
   readonly serviceAccount: Uint8Array | null;
   /**

@@ -3,18 +3,15 @@
  * params and result schemas, permission tier and stateless handler.
  */
 import { z } from "zod";
-import { equalBytes, fromHex, toHex } from "../primitives/bytes.ts";
+import { fromHex, toHex } from "../primitives/bytes.ts";
 import { CodedError } from "../primitives/errors.ts";
-import { fromAddress, isAddress, toAddress, verify } from "../primitives/keys.ts";
-import { checkVoucher, checkVoucherTerms, decodeVoucher, PaychError, PaychErrorCode, readChannel, voucherSignBytes, type CheckVoucherOptions, type Voucher, type VoucherCheck } from "../chain/paych.ts";
+import { fromAddress, isAddress, toAddress } from "../primitives/keys.ts";
 import { StateKey } from "../chain/state.ts";
 import { encodeStateProof } from "../chain/smt.ts";
 import type { RpcContext } from "./context.ts";
-import { blockJsonText, channelJson, evidenceJson, headerJson, receiptJson, txJson } from "./json.ts";
+import { blockJsonText, evidenceJson, headerJson, receiptJson, txJson } from "./json.ts";
 import { accountView, accountViewText } from "./views.ts";
 import { defineMethod, type MethodTable } from "./table.ts";
-import { bandwidthMethods } from "./bandwidth-methods.ts";
-import { storageMethods } from "./storage-methods.ts";
 
 export const RpcAppErrorCode = {
   NOT_FOUND: "NOT_FOUND",
@@ -32,9 +29,9 @@ function requireNetwork(ctx: RpcContext): NonNullable<RpcContext["network"]> {
   return ctx.network;
 }
 
-const hex32 = z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 32 bytes of hex");
-const address = z.string().refine(isAddress, "must be a cc1... address");
-const decimal = z.string().regex(/^(0|[1-9][0-9]*)$/);
+export const hex32 = z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 32 bytes of hex");
+export const address = z.string().refine(isAddress, "must be a cc1... address");
+export const decimal = z.string().regex(/^(0|[1-9][0-9]*)$/);
 const height = z.union([z.int().min(0), z.string().regex(/^(0|[1-9][0-9]{0,18})$/)]).transform((v) => BigInt(v));
 
 const headerSchema = z.object({
@@ -42,23 +39,13 @@ const headerSchema = z.object({
   parentHash: z.string(), proposer: z.string(), txRoot: z.string(), evidenceRoot: z.string(), receiptsRoot: z.string(), stateRoot: z.string(),
   lastCommitHash: z.string(), validatorsHash: z.string(), seedSig: z.string(),
 });
-const attestationSchema = z.object({
-  relay: z.string(), epoch: z.number(), bytes: z.string(), throughput: z.string(), latency: z.string(), witness: z.string(), signature: z.string(),
-});
-const voucherJsonSchema = z.object({ channel: z.string(), amount: decimal, nonce: decimal, signature: z.string() });
+/**
+ * A transaction; `op` is `{ type, ...the op's fields }` as its module renders it (chain/registry.ts
+ * OpSpec.json), or `{ type: "op#N", code }` for an op this version does not know.
+ */
 const txSchema = z.object({
   hash: z.string(), sender: z.string(), nonce: decimal, fee: decimal,
-  op: z.object({
-    type: z.string(), to: z.string().optional(), amount: decimal.optional(), name: z.string().optional(), code: z.number().optional(),
-    payee: z.string().optional(), deposit: decimal.optional(), settleDelay: z.number().optional(), channel: z.string().optional(), voucher: voucherJsonSchema.optional(),
-    kind: z.string().optional(), collateral: decimal.optional(), capacity: decimal.optional(), multiaddr: z.string().optional(),
-    terms: z.object({
-      provider: z.string(), root: z.string(), size: decimal, chunkSize: z.number(), pricePerEpoch: decimal, durationEpochs: z.number(), collateral: decimal, expiresAtHeight: z.number(),
-    }).optional(),
-    providerSignature: z.string().optional(), deal: z.string().optional(), epoch: z.number().optional(),
-    chunks: z.array(z.object({ index: decimal, length: z.number(), pathLength: z.number() })).optional(),
-    attestation: attestationSchema.optional(),
-  }),
+  op: z.object({ type: z.string() }).catchall(z.unknown()),
   signature: z.string(), size: z.number(),
 });
 const receiptSchema = z.object({ ok: z.boolean(), code: z.string().nullable(), fee: decimal });
@@ -66,11 +53,8 @@ const commitSchema = z.object({
   height: z.number(), round: z.number(), blockHash: z.string(),
   signatures: z.array(z.object({ validatorIndex: z.number(), signature: z.string() })),
 });
-const voteSchema = z.object({ type: z.number(), height: z.number(), round: z.number(), blockHash: z.string().nullable(), validator: z.string(), signature: z.string() });
-const evidenceSchema = z.union([
-  z.object({ kind: z.literal("duplicateVote"), voteA: voteSchema, voteB: voteSchema }),
-  z.object({ kind: z.literal("duplicateAttestation"), a: attestationSchema, b: attestationSchema }),
-]);
+/** An evidence: `{ kind, ...its fields }` as its module renders it (chain/registry.ts EvidenceSpec.json). */
+const evidenceSchema = z.object({ kind: z.string() }).catchall(z.unknown());
 const blockSchema = z.object({
   header: headerSchema,
   txs: z.union([z.array(z.string()), z.array(txSchema)]),
@@ -88,20 +72,7 @@ const accountSchema = z.object({
   unbonding: z.array(z.object({ amount: decimal, releaseHeight: z.number() })),
 });
 
-const channelSchema = z.object({
-  id: z.string(), payer: z.string(), payee: z.string(), deposit: decimal, redeemed: decimal, remaining: decimal, nonce: decimal,
-  settleDelay: z.number(), closingAt: z.number(), state: z.enum(["open", "closing", "settled"]),
-  bestVoucher: z.object({ amount: decimal, nonce: decimal }).optional(),
-});
-/** An encoded voucher (chain/paych.ts encodeVoucher) as hex; ~110 bytes for a real one. */
-const voucherHex = z.string().regex(/^([0-9a-fA-F]{2})+$/, "must be hex bytes").max(1024);
-
 export const MAX_PAGE = 100;
-
-/** The best stored voucher as checkVoucher options. */
-function bestOf(v: Voucher | undefined): { bestNonce?: bigint; bestAmount?: bigint } {
-  return v ? { bestNonce: v.nonce, bestAmount: v.amount } : {};
-}
 
 /** Cursor for tx_listByAddress: "height:index" of the last entry of the previous page. */
 function parseCursor(c: string): { height: bigint; index: number } {
@@ -110,19 +81,7 @@ function parseCursor(c: string): { height: bigint; index: number } {
   return { height: BigInt(m[1]!), index: Number(m[2]) };
 }
 
-/**
- * checkVoucher for the RPC: the terms against the head state here, the signature (the expensive
- * part, checked last as in checkVoucher) through the context's verifier, off the event loop.
- */
-async function checkVoucherRpc(ctx: RpcContext, v: Voucher, opts?: CheckVoucherOptions): Promise<VoucherCheck> {
-  const { channel, ...check } = checkVoucherTerms(readChannel(ctx.headState(), v.channel), v, opts);
-  const message = voucherSignBytes(ctx.chainId, v);
-  const ok = ctx.verifier ? await ctx.verifier.verify(channel.payer, message, v.signature) : verify(channel.payer, message, v.signature);
-  if (!ok) throw new PaychError(PaychErrorCode.BAD_SIGNATURE, "voucher not signed by the channel's payer");
-  return check;
-}
-
-export const methods = {
+export const coreMethods = {
   node_status: defineMethod({
     description: "Chain id, head, this node's validator address and consensus position.",
     params: z.object({}),
@@ -380,92 +339,13 @@ export const methods = {
     },
   }),
 
-  paych_get: defineMethod({
-    description: "A payment channel at the head, with the best voucher this node holds for it. Null if unknown.",
-    params: z.object({ channel: hex32 }),
-    result: channelSchema.nullable(),
-    permission: "read",
-    handler: (p, ctx: RpcContext) => {
-      const id = fromHex(p.channel);
-      const c = readChannel(ctx.headState(), id);
-      return c ? channelJson(c, ctx.vouchers.getBestVoucher(id)) : null;
-    },
-  }),
-
-  paych_list: defineMethod({
-    description: `Payment channels of a payer or a payee (exactly one), in id order, at most ${MAX_PAGE} a page; pass nextCursor back as cursor.`,
-    params: z
-      .object({ payer: address.optional(), payee: address.optional(), cursor: hex32.optional(), limit: z.int().min(1).max(MAX_PAGE).default(20) })
-      .refine((p) => (p.payer === undefined) !== (p.payee === undefined), "give exactly one of payer and payee"),
-    result: z.object({ channels: z.array(channelSchema), nextCursor: z.string().nullable() }),
-    permission: "read",
-    handler: async (p, ctx: RpcContext) => {
-      const ids = await ctx.store.listChannels({
-        ...(p.payer !== undefined ? { payer: fromAddress(p.payer) } : { payee: fromAddress(p.payee!) }),
-        ...(p.cursor !== undefined ? { after: fromHex(p.cursor) } : {}),
-        limit: p.limit,
-      });
-      const state = ctx.headState();
-      const channels = [];
-      for (const id of ids) {
-        const c = readChannel(state, id);
-        if (c) channels.push(channelJson(c, ctx.vouchers.getBestVoucher(id)));
-      }
-      const last = ids[ids.length - 1];
-      return { channels, nextCursor: ids.length === p.limit && last ? toHex(last) : null };
-    },
-  }),
-
-  paych_checkVoucher: defineMethod({
-    description:
-      "Checks a voucher (hex) off-chain against the head state and the best voucher this node holds: signature, deposit, nonce, monotonicity. " +
-      "`payable` is what it adds over max(redeemed, best held amount). A bad voucher is error -32000 with data.code the PAYCH_* reason. No disk I/O.",
-    params: z.object({ voucher: voucherHex }),
-    result: z.object({ ok: z.literal(true), channel: z.string(), amount: decimal, nonce: decimal, payable: decimal, remaining: decimal }),
-    permission: "read",
-    handler: async (p, ctx: RpcContext) => {
-      const v = decodeVoucher(fromHex(p.voucher));
-      const { payable, remaining } = await checkVoucherRpc(ctx, v, bestOf(ctx.vouchers.getBestVoucher(v.channel)));
-      return { ok: true as const, channel: toHex(v.channel), amount: v.amount.toString(), nonce: v.nonce.toString(), payable: payable.toString(), remaining: remaining.toString() };
-    },
-  }),
-
-  paych_submitVoucher: defineMethod({
-    description:
-      "Checks a voucher (hex) against the head state and keeps it if its nonce is above the best one held for its channel. " +
-      "`stored` is false when it is not better (so submitting the same voucher twice is harmless).",
-    params: z.object({ voucher: voucherHex }),
-    result: z.object({ stored: z.boolean(), channel: z.string(), amount: decimal, nonce: decimal }),
-    permission: "write",
-    handler: async (p, ctx: RpcContext) => {
-      const v = decodeVoucher(fromHex(p.voucher));
-      await checkVoucherRpc(ctx, v);
-      const stored = await ctx.vouchers.putBestVoucher(v);
-      return { stored, channel: toHex(v.channel), amount: v.amount.toString(), nonce: v.nonce.toString() };
-    },
-  }),
-
-  paych_redeem: defineMethod({
-    description: "Signs, with the node's service key, a paych.redeem of the best voucher held for the channel and submits it to the mempool.",
-    params: z.object({ channel: hex32 }),
-    result: z.object({ hash: z.string() }),
-    permission: "sign",
-    handler: (p, ctx: RpcContext) => {
-      if (ctx.serviceAccount === null) throw new CodedError(RpcAppErrorCode.NO_SERVICE_KEY, "this node has no service key (start it with --service-key)");
-      const id = fromHex(p.channel);
-      const best = ctx.vouchers.getBestVoucher(id);
-      if (!best) throw new CodedError(RpcAppErrorCode.NO_VOUCHER, "no voucher held for this channel");
-      const channel = readChannel(ctx.headState(), id);
-      // The chain's own rule, so a doomed transaction is not sent (e.g. already redeemed: PAYCH_STALE_NONCE).
-      checkVoucher(ctx.chainId, channel, best);
-      if (channel && !equalBytes(channel.payee, ctx.serviceAccount)) throw new PaychError(PaychErrorCode.NOT_PAYEE, "the service key is not the channel's payee");
-      return { hash: toHex(ctx.submitServiceTx({ type: "paych.redeem", voucher: best }).hash) };
-    },
-  }),
-
-  // providers, deals, challenges, storage proofs, the emission (rpc/storage-methods.ts)
-  ...storageMethods,
-  ...bandwidthMethods,
 } satisfies MethodTable<RpcContext>;
 
-export type Methods = typeof methods;
+type CoreMethods = typeof coreMethods;
+/**
+ * The type of the node's whole method table: the core methods here and each module's, which the
+ * module adds (`declare module "../../rpc/methods.ts" { interface Methods extends PaychMethods {} }`);
+ * the typed client (rpc/client.ts) is checked against it. The table itself is assembled from the
+ * module list (modules/rpc.ts).
+ */
+export interface Methods extends CoreMethods {}

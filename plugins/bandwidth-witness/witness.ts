@@ -31,13 +31,14 @@
  * throughput, latency, bytes, hash}, "probe failed" {relay, epoch, witness, reason, attempt},
  * "attestation final", "attestation refused", "missed"; exits on SIGINT/SIGTERM.
  */
+import "../../modules/index.ts";
 import { parseArgs } from "node:util";
 import type { Logger } from "pino";
 import { toHex } from "../../primitives/bytes.ts";
 import { fromAddress, toAddress, type KeyPair } from "../../primitives/keys.ts";
 import { signAttestation, type Attestation } from "../../proofs/bandwidth.ts";
 import { signTx } from "../../chain/tx.ts";
-import { readKeyFile } from "../../node/keyring.ts";
+import { readKeyFile } from "../shared/keyfile.ts";
 import { createProbeHost, MAX_PROBE_BYTES, MIN_PROBE_BYTES, probe, type ProbeHost } from "../../p2p/probe.ts";
 import { RpcClient } from "../../rpc/client.ts";
 import { allAssignments, decimalFlag, errorCode, exitOnSignals, intFlag, isMain, pluginLogger, runMain, PluginArgsError } from "../shared/bandwidth.ts";

@@ -15,6 +15,7 @@
  * Run the site:       node --import tsx plugins/paid-content/ad-slot.ts site --payee cc1... --price CLC --advertiser URL [--rpc URL] [--token T] [--port P]
  * Run the advertiser: node --import tsx plugins/paid-content/ad-slot.ts advertiser --key-file PATH --channel HEX --price CLC [--budget CLC] [--creative TEXT] [--rpc URL] [--port P]
  */
+import "../../modules/index.ts";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import Fastify, { type FastifyInstance } from "fastify";

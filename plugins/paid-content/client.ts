@@ -9,6 +9,7 @@
  * client continues from the channel's state on the node (its best submitted voucher, else what
  * was redeemed). Prints one JSON line with the outcome; exits 1 on any failure.
  */
+import "../../modules/index.ts";
 import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
@@ -16,7 +17,7 @@ import { parseArgs } from "node:util";
 import { fromHex, toHex } from "../../primitives/bytes.ts";
 import { CodedError } from "../../primitives/errors.ts";
 import { keyPairFromSeed, type KeyPair } from "../../primitives/keys.ts";
-import { encodeVoucher, signVoucher } from "../../chain/paych.ts";
+import { encodeVoucher, signVoucher } from "../../modules/paych/paych.ts";
 import { RpcClient } from "../../rpc/client.ts";
 
 export interface ContentInfo {

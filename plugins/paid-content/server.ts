@@ -14,6 +14,7 @@
  * It prints one line `READY {"url": ...}` once listening, and on SIGTERM/SIGINT settles, prints
  * `SETTLED [...]` and exits.
  */
+import "../../modules/index.ts";
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";

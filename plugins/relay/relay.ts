@@ -26,12 +26,13 @@
  * Logs JSON lines (pino): "registered" {hash, height}, "relay ready" {multiaddr, address, peerId},
  * "epoch" {epoch, attestations, credited, served}; exits on SIGINT/SIGTERM.
  */
+import "../../modules/index.ts";
 import { multiaddr as parseMultiaddr } from "@multiformats/multiaddr";
 import { parseArgs } from "node:util";
 import type { Logger } from "pino";
 import { toAddress, type KeyPair } from "../../primitives/keys.ts";
-import { ProviderKind } from "../../chain/storage.ts";
-import { readKeyFile } from "../../node/keyring.ts";
+import { ProviderKind } from "../../modules/storage/storage.ts";
+import { readKeyFile } from "../shared/keyfile.ts";
 import { createProbeHost, MAX_PROBE_BYTES, MIN_PROBE_BYTES, serveProbes, type ProbeHost, type ProbeServer } from "../../p2p/probe.ts";
 import { RpcClient } from "../../rpc/client.ts";
 import { sendAndWait } from "../storage-provider/deals.ts";

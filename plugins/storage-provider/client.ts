@@ -8,6 +8,7 @@
  *        [--chunk-size 4096] [--price-per-epoch UNITS] [--duration EPOCHS] [--collateral UNITS]
  * Prints one JSON line {ok, dealId, hash, height, root, size, escrow, ...}; exits 1 on failure.
  */
+import "../../modules/index.ts";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
@@ -16,7 +17,7 @@ import { parseArgs } from "node:util";
 import { fromHex, toHex } from "../../primitives/bytes.ts";
 import { CodedError } from "../../primitives/errors.ts";
 import { toAddress, verify, type KeyPair } from "../../primitives/keys.ts";
-import { dealId, dealSignBytes, type DealTerms } from "../../chain/storage.ts";
+import { dealId, dealSignBytes, type DealTerms } from "../../modules/storage/storage.ts";
 import { ChunkedRootBuilder } from "../../proofs/storage.ts";
 import { RpcClient } from "../../rpc/client.ts";
 import { readSeedFile, sendAndWait, termsFromJson, type TermsJson } from "./deals.ts";

@@ -19,7 +19,7 @@ import { once } from "node:events";
 import { fromHex, toHex } from "../../primitives/bytes.ts";
 import { CodedError } from "../../primitives/errors.ts";
 import { fromAddress, keyPairFromSeed, toAddress, type KeyPair } from "../../primitives/keys.ts";
-import type { DealTerms } from "../../chain/storage.ts";
+import type { DealTerms } from "../../modules/storage/storage.ts";
 import { signTx, type Operation } from "../../chain/tx.ts";
 import { leafHash, MerkleTree, rootFromLeafHashes } from "../../proofs/merkle.ts";
 import { chunkCount, chunkLength, isValidChunkSize, type ChunkProof } from "../../proofs/storage.ts";

@@ -22,6 +22,7 @@
  * Prints `READY {"url", "provider"}` once serving, then one JSON line per event (REGISTERED,
  * DEAL, PROOF, PROOF_FAILED, EPOCH, DEAL_ENDED); exits on SIGTERM/SIGINT.
  */
+import "../../modules/index.ts";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import Fastify, { type FastifyInstance } from "fastify";
@@ -29,7 +30,7 @@ import { parseClc } from "../../primitives/amount.ts";
 import { fromHex, toHex } from "../../primitives/bytes.ts";
 import { CodedError } from "../../primitives/errors.ts";
 import { fromAddress, isAddress, toAddress, type KeyPair } from "../../primitives/keys.ts";
-import { dealId, ProviderKind, signDealAcceptance, type DealTerms } from "../../chain/storage.ts";
+import { dealId, ProviderKind, signDealAcceptance, type DealTerms } from "../../modules/storage/storage.ts";
 import { signTx } from "../../chain/tx.ts";
 import { RpcClient, RpcClientError } from "../../rpc/client.ts";
 import { DealStore, DealStoreError, readSeedFile, sendAndWait, termsToJson, type StoredDeal } from "./deals.ts";

@@ -14,7 +14,7 @@ import { chromium } from "playwright-core";
 import t from "tap";
 import { toHex } from "../../primitives/bytes.ts";
 import { toAddress } from "../../primitives/keys.ts";
-import { dealId, ProviderKind, signDealAcceptance, type DealTerms } from "../../chain/storage.ts";
+import { dealId, ProviderKind, signDealAcceptance, type DealTerms } from "../../modules/storage/storage.ts";
 import { devnetFaucetKey } from "../../genesis/devnet.ts";
 import { readSeedFile, sendAndWait } from "../../plugins/storage-provider/deals.ts";
 import { RpcClient } from "../../rpc/client.ts";

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import t from "tap";
 import { fromHex, toHex } from "../../primitives/bytes.ts";
 import { toAddress } from "../../primitives/keys.ts";
-import { encodeVoucher, signVoucher } from "../../chain/paych.ts";
+import { encodeVoucher, signVoucher } from "../../modules/paych/paych.ts";
 import { devnetFaucetKey, devnetGenesis } from "../../genesis/devnet.ts";
 import { keyFileJson } from "../../node/keyring.ts";
 import { startAdSlot, startAdvertiser } from "../../plugins/paid-content/ad-slot.ts";

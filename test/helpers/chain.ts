@@ -1,4 +1,5 @@
 /** Test helpers: build valid chains from the devnet genesis (or a variant of it) without a node. */
+import "../../modules/index.ts";
 import { type Block, type Commit } from "../../chain/block.ts";
 import { equalBytes } from "../../primitives/bytes.ts";
 import { proposerIndex } from "../../chain/consensus/proposer.ts";
@@ -161,7 +162,7 @@ export function advanceChecked(fail: (message: string) => void, chain: TestChain
   for (const e of built.events) {
     const json = eventJson(e);
     if (json?.kind !== e.kind) fail(`event ${e.kind} has no JSON form`);
-    const parsed = eventSchema.safeParse(JSON.parse(JSON.stringify(json)));
+    const parsed = eventSchema().safeParse(JSON.parse(JSON.stringify(json)));
     if (!parsed.success) fail(`event ${e.kind}: its JSON does not fit the events schema: ${parsed.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`);
   }
   return built;

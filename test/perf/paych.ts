@@ -21,7 +21,7 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { toHex } from "../../primitives/bytes.ts";
 import { generateKeyPair, toAddress, verify } from "../../primitives/keys.ts";
-import { channelId, checkVoucher, encodeVoucher, signVoucher, voucherSignBytes, type Channel } from "../../chain/paych.ts";
+import { channelId, checkVoucher, encodeVoucher, signVoucher, voucherSignBytes, type Channel } from "../../modules/paych/paych.ts";
 import { signTx } from "../../chain/tx.ts";
 import { devnetFaucetKey } from "../../genesis/devnet.ts";
 import { RpcClient } from "../../rpc/client.ts";

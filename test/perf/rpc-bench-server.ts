@@ -5,9 +5,9 @@
  */
 import { createNodeMetrics } from "../../node/metrics.ts";
 import type { RpcContext } from "../../rpc/context.ts";
-import { methods } from "../../rpc/methods.ts";
 import { startRpcServer, type RpcServer } from "../../rpc/server.ts";
 import { BENCH_RATE_LIMIT } from "./rpc-shared.ts";
+import { methods } from "../../modules/rpc.ts";
 
 export function notUsedBy(figure: string) {
   return (what: string) => (): never => {

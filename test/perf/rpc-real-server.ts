@@ -30,9 +30,9 @@ serveForParent(async () => {
       getTx: notUsed("store.getTx"),
       listAccountTxs: notUsed("store.listAccountTxs"),
       getValidators: notUsed("store.getValidators"),
-      listChannels: notUsed("store.listChannels"),
-      listDeals: notUsed("store.listDeals"),
-      getEpochRewards: notUsed("store.getEpochRewards"),
+      listIndex: notUsed("store.listIndex"),
+      readIndex: notUsed("store.readIndex"),
+      getEndedEpoch: notUsed("store.getEndedEpoch"),
     },
     headState: () => state,
   });

@@ -32,7 +32,7 @@ import { decodeBlock } from "../../chain/block.ts";
 import { equalBytes, toHex } from "../../primitives/bytes.ts";
 import { epochSeed, firstHeightOfEpoch } from "../../chain/epoch.ts";
 import { verify } from "../../primitives/keys.ts";
-import { dealId, signDealAcceptance, type DealTerms } from "../../chain/storage.ts";
+import { dealId, signDealAcceptance, type DealTerms } from "../../modules/storage/storage.ts";
 import { applyBlock } from "../../chain/transition.ts";
 import { signTx, type SignedTx } from "../../chain/tx.ts";
 import { leafHash, nodeHash } from "../../proofs/merkle.ts";

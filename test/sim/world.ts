@@ -15,6 +15,7 @@
  * Virtual time only: one priority queue of events ordered by (virtual ms, sequence number).
  * Every processed event is folded into the trace hash, so a replay can be compared exactly.
  */
+import "../../modules/index.ts";
 import { createHash, type Hash } from "node:crypto";
 import { equalBytes, toHex } from "../../primitives/bytes.ts";
 import { ZERO_HASH, proposalSignBytes, verifyCommit, type Block, type Commit } from "../../chain/block.ts";
@@ -29,10 +30,7 @@ import { signTx, type SignedTx } from "../../chain/tx.ts";
 import { VoteType, voteSignBytes } from "../../chain/vote.ts";
 import { DEFECTS, buildSimBlock, corruptBlock, validatorSetAfter } from "./chainview.ts";
 import { engineByName, type AnyMachine } from "./engine.ts";
-import {
-  EvidenceError, EvidenceErrorCode, duplicateVoteEvidence, evidenceHash, evidenceSubject, validateEvidenceBasic, verifyEvidence,
-  type Evidence, type SignedVote,
-} from "../../chain/evidence.ts";
+import { EvidenceError, EvidenceErrorCode, evidenceHash, evidenceSubject, validateEvidenceBasic, verifyEvidence, type Evidence } from "../../chain/evidence.ts";
 import { simFixture, type SimFixture } from "./fixture.ts";
 import { Network, type Committed, type Message } from "./network.ts";
 import { Prng } from "./prng.ts";
@@ -40,6 +38,8 @@ import { EventQueue } from "./queue.ts";
 import { drawScenario, type Behaviour, type Scenario, type SimOptions } from "./scenario.ts";
 import { SignStep, durableSign, type SignedRecord, type SignerDisk } from "./signer.ts";
 import { inputHeight, replayHeight, type WalInput } from "../../node/wal.ts";
+import { duplicateVoteEvidence } from "../../modules/staking/evidence.ts";
+import { type SignedVote } from "../../chain/vote.ts";
 
 // ---- tunables of the simulated driver (virtual ms) ----
 /**

@@ -15,24 +15,26 @@ import t, { type Test } from "tap";
 import { compareBytes, equalBytes, fromHex, toHex } from "../../primitives/bytes.ts";
 import {
   assignWitnesses, attestSignBytes, BandwidthErrorCode, lowerMedian, readRelayEpoch, signAttestation, witnessCandidates, type Attestation, type WitnessCandidate,
-} from "../../chain/bandwidth.ts";
+} from "../../modules/bandwidth/bandwidth.ts";
 import { firstHeightOfEpoch, lastHeightOfEpoch } from "../../chain/epoch.ts";
 import { EvidencePool } from "../../chain/evidence-pool.ts";
-import { duplicateAttestationEvidence, verifyEvidence, type DuplicateAttestationEvidence, type Evidence } from "../../chain/evidence.ts";
+import { verifyEvidence, type Evidence } from "../../chain/evidence.ts";
 import { fromAddress, toAddress, type KeyPair } from "../../primitives/keys.ts";
 import { Mempool } from "../../chain/mempool.ts";
-import { ProviderKind } from "../../chain/storage.ts";
+import { ProviderKind } from "../../modules/storage/storage.ts";
 import { BlockStore } from "../../chain/store.ts";
 import { signTx, TxErrorCode, type Operation, type SignedTx } from "../../chain/tx.ts";
 import { genesisState, type GenesisFile } from "../../genesis/schema.ts";
-import { BandwidthRpcErrorCode } from "../../rpc/bandwidth-methods.ts";
+import { BandwidthRpcErrorCode } from "../../modules/bandwidth/rpc.ts";
 import { RpcClient, RpcClientError, type ResultOf } from "../../rpc/client.ts";
 import { RpcErrorCode } from "../../rpc/errors.ts";
-import { attestationJson, evidenceJson } from "../../rpc/json.ts";
-import { methods } from "../../rpc/methods.ts";
+import { evidenceJson } from "../../rpc/json.ts";
 import { startRpcServer } from "../../rpc/server.ts";
 import { advanceChecked, newTestChain, supplyHolds, testKey, txNext, type TestChain } from "../helpers/chain.ts";
 import { testRpcContext } from "../helpers/rpc-context.ts";
+import { methods } from "../../modules/rpc.ts";
+import { duplicateAttestationEvidence, type DuplicateAttestationEvidence } from "../../modules/bandwidth/evidence.ts";
+import { attestationJson } from "../../modules/bandwidth/json.ts";
 
 const FUNDS = 10_000_000_000n;
 const COLLATERAL = 1_000_000n;

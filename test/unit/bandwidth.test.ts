@@ -13,26 +13,25 @@ import { decode, encode, type CborValue } from "../../primitives/codec.ts";
 import {
   assignWitnesses, attestSignBytes, BANDWIDTH_RECORD_EPOCHS, BandwidthErrorCode, checkAttestation, conflictingAttestation, creditedThroughput,
   listAssignments, lowerMedian, readRelayEpoch, signAttestation, verifyAttestationSignature, witnessCandidates, type Attestation, type WitnessCandidate,
-} from "../../chain/bandwidth.ts";
+} from "../../modules/bandwidth/bandwidth.ts";
 import { epochOfHeight, epochSeed, firstHeightOfEpoch, lastHeightOfEpoch } from "../../chain/epoch.ts";
 import { EvidencePool } from "../../chain/evidence-pool.ts";
-import {
-  decodeEvidence, duplicateAttestationEvidence, encodeEvidence, EvidenceErrorCode, evidenceHash, evidenceRoot, evidenceSubject, validateEvidenceBasic, verifyEvidence,
-  type DuplicateAttestationEvidence, type Evidence,
-} from "../../chain/evidence.ts";
+import { decodeEvidence, encodeEvidence, EvidenceErrorCode, evidenceHash, evidenceRoot, evidenceSubject, validateEvidenceBasic, verifyEvidence, type Evidence } from "../../chain/evidence.ts";
 import { sha256 } from "../../primitives/hash.ts";
 import type { KeyPair } from "../../primitives/keys.ts";
-import { rewardSchedule } from "../../chain/rewards.ts";
-import { StateKey } from "../../chain/state.ts";
-import { ProviderKind, readProvider, reputationBps, signDealAcceptance, type DealTerms } from "../../chain/storage.ts";
+import { rewardSchedule } from "../../modules/rewards/rewards.ts";
+import { ProviderKind, readProvider, reputationBps, signDealAcceptance, type DealTerms } from "../../modules/storage/storage.ts";
 import { applyBlock, type BuiltBlock, type ChainEvent } from "../../chain/transition.ts";
-import { decodeTx, encodeTxBody, OpCode, TxErrorCode, txParticipants, validateTxBasic, type Operation, type SignedTx } from "../../chain/tx.ts";
+import { decodeTx, encodeTxBody, TxErrorCode, txParticipants, validateTxBasic, type Operation, type SignedTx } from "../../chain/tx.ts";
 import { StorageProver } from "../../proofs/storage.ts";
 import { defaultChainParams } from "../../chain/params.ts";
 import { devnetGenesisFile } from "../../genesis/devnet.ts";
 import { GenesisErrorCode, validateAndComplete, type GenesisFile } from "../../genesis/schema.ts";
 import { advanceChecked, build, newTestChain, supplyHolds, testKey, tx, type TestChain } from "../helpers/chain.ts";
 import { pseudoRandomBytes } from "../helpers/random.ts";
+import { OpCode } from "../../modules/index.ts";
+import { DuplicateAttestationErrorCode, duplicateAttestationEvidence, type DuplicateAttestationEvidence } from "../../modules/bandwidth/evidence.ts";
+import { BandwidthKey } from "../../modules/bandwidth/records.ts";
 
 const FEE = 1000n;
 const FUNDS = 10_000_000_000n;
@@ -256,7 +255,7 @@ t.test("the chain assigns witnesses at the end of each epoch's first block; the 
   t.ok(readRelayEpoch(chain.state, R1.publicKey, 1n), "kept for 4 epochs");
   toWindow(t, chain, 1n + BigInt(BANDWIDTH_RECORD_EPOCHS));
   t.equal(readRelayEpoch(chain.state, R1.publicKey, 1n), undefined, "deleted after");
-  t.equal(chain.state.get(StateKey.relaysOfEpoch(1n)), undefined, "with the epoch's relay list");
+  t.equal(chain.state.get(BandwidthKey.relaysOfEpoch(1n)), undefined, "with the epoch's relay list");
   t.same(listAssignments(chain.state, 1n), []);
   t.ok(readRelayEpoch(chain.state, R1.publicKey, 2n), "the next epoch's are kept");
 });
@@ -513,15 +512,15 @@ t.test("duplicate-attestation evidence: codec, every rejection, the slash of fre
   const forged = { ...y, signature: W2.sign(attestSignBytes(id(chain), y)) };
   const cases: [string, Evidence, bigint, string][] = [
     ["non-canonical order", raw(ev.b, ev.a), H, EvidenceErrorCode.NOT_CANONICAL],
-    ["identical attestations", raw(x, { ...x }), H, EvidenceErrorCode.SAME_ATTESTATION],
+    ["identical attestations", raw(x, { ...x }), H, DuplicateAttestationErrorCode.SAME_ATTESTATION],
     ["a forged signature", duplicateAttestationEvidence(id(chain), x, forged), H, EvidenceErrorCode.BAD_SIGNATURE],
-    ["different witnesses", duplicateAttestationEvidence(id(chain), x, attest(chain, W2, R1, 1n, 90_000n)), H, EvidenceErrorCode.DIFFERENT_WITNESSES],
-    ["different relays", duplicateAttestationEvidence(id(chain), x, attest(chain, W, R2, 1n, 90_000n)), H, EvidenceErrorCode.DIFFERENT_RELAYS],
-    ["different epochs", duplicateAttestationEvidence(id(chain), x, attest(chain, W, R1, 0n, 90_000n)), H, EvidenceErrorCode.DIFFERENT_EPOCHS],
+    ["different witnesses", duplicateAttestationEvidence(id(chain), x, attest(chain, W2, R1, 1n, 90_000n)), H, DuplicateAttestationErrorCode.DIFFERENT_WITNESSES],
+    ["different relays", duplicateAttestationEvidence(id(chain), x, attest(chain, W, R2, 1n, 90_000n)), H, DuplicateAttestationErrorCode.DIFFERENT_RELAYS],
+    ["different epochs", duplicateAttestationEvidence(id(chain), x, attest(chain, W, R1, 0n, 90_000n)), H, DuplicateAttestationErrorCode.DIFFERENT_EPOCHS],
     ["in its epoch's first block", ev, firstHeightOfEpoch(1n, L(chain)), EvidenceErrorCode.FROM_FUTURE],
     ["about a future epoch", duplicateAttestationEvidence(id(chain), attest(chain, W, R1, 2n, 1n), attest(chain, W, R1, 2n, 2n)), H, EvidenceErrorCode.FROM_FUTURE],
     ["too old", ev, firstHeightOfEpoch(1n + BigInt(BANDWIDTH_RECORD_EPOCHS), L(chain)), EvidenceErrorCode.TOO_OLD],
-    ["a witness with neither collateral nor stake", duplicateAttestationEvidence(id(chain), attest(chain, OTHER, R1, 1n, 1n), attest(chain, OTHER, R1, 1n, 2n)), H, EvidenceErrorCode.UNKNOWN_WITNESS],
+    ["a witness with neither collateral nor stake", duplicateAttestationEvidence(id(chain), attest(chain, OTHER, R1, 1n, 1n), attest(chain, OTHER, R1, 1n, 2n)), H, DuplicateAttestationErrorCode.UNKNOWN_WITNESS],
   ];
   for (const [name, e, at, code] of cases) t.throws(() => verifyEvidence(chain.state, e, id(chain), p, at), { code }, name);
   const caseNamed = (name: string): Evidence => cases.find((c) => c[0] === name)![1];
@@ -568,7 +567,7 @@ t.test("duplicate-attestation evidence: codec, every rejection, the slash of fre
   const b2 = step(t, chain, [], [ev2]);
   t.equal(b2.block.evidence.length, 1);
   t.equal(chain.state.account(V0.publicKey).staked, staked - (staked * 1000n) / 10_000n, "a validator witness loses 10% of its stake");
-  t.ok(chain.state.get(StateKey.attestPunished(1n)), "marked for the epoch");
+  t.ok(chain.state.get(BandwidthKey.attestPunished(1n)), "marked for the epoch");
   t.throws(() => verifyEvidence(chain.state, ev2, id(chain), p, height(chain) + 1n), { code: EvidenceErrorCode.ALREADY_PUNISHED });
   step(t, chain);
   t.equal(chain.state.nextValidators()[0]!.power, chain.state.account(V0.publicKey).staked, "its power follows its stake");
@@ -577,7 +576,7 @@ t.test("duplicate-attestation evidence: codec, every rejection, the slash of fre
   t.same(back.evidence, [ev2]);
   // marks are pruned with the records
   toWindow(t, chain, 1n + BigInt(BANDWIDTH_RECORD_EPOCHS));
-  t.equal(chain.state.get(StateKey.attestPunished(1n)), undefined, "the marks of epoch 1 are gone after 4 epochs");
+  t.equal(chain.state.get(BandwidthKey.attestPunished(1n)), undefined, "the marks of epoch 1 are gone after 4 epochs");
   t.equal(epochOfHeight(height(chain), L(chain)), 5n);
 });
 

@@ -6,16 +6,15 @@ import t, { type Test } from "tap";
 import { BlockErrorCode, decodeBlock, makeBlock, MAX_BLOCK_EVIDENCE, type Block } from "../../chain/block.ts";
 import { compareBytes, equalBytes } from "../../primitives/bytes.ts";
 import { decode, encode, type CborValue } from "../../primitives/codec.ts";
-import {
-  decodeEvidence, duplicateVoteEvidence, encodeEvidence, EvidenceErrorCode, evidenceHash, evidenceRoot, signVote, validateEvidenceBasic,
-  verifyEvidence, type Evidence, type SignedVote,
-} from "../../chain/evidence.ts";
+import { decodeEvidence, encodeEvidence, EvidenceErrorCode, evidenceHash, evidenceRoot, validateEvidenceBasic, verifyEvidence, type Evidence } from "../../chain/evidence.ts";
 import { sha256 } from "../../primitives/hash.ts";
 import type { KeyPair } from "../../primitives/keys.ts";
-import { StateKey } from "../../chain/state.ts";
 import { applyBlock, type BuiltBlock } from "../../chain/transition.ts";
 import { VoteType } from "../../chain/vote.ts";
 import { advance, advanceChecked, build, newTestChain, supplyHolds, testKey, txNext, type TestChain } from "../helpers/chain.ts";
+import { DuplicateVoteErrorCode, duplicateVoteEvidence } from "../../modules/staking/evidence.ts";
+import { signVote, type SignedVote } from "../../chain/vote.ts";
+import { StakingKey, readValidatorInfo } from "../../modules/staking/records.ts";
 
 const CLC = 1_000_000_000n;
 const PARAMS = {
@@ -129,10 +128,10 @@ t.test("valid evidence slashes (burned), jails, and removes the validator from t
   ], "slash and jail events come first");
   t.equal(chain.state.meta().burned - burnedBefore, slashed, "the slashed stake is burned (no fees in this block)");
   t.ok(supplyHolds(chain.state), "the supply invariant holds");
-  const info = chain.state.validatorInfo(culprit.publicKey)!;
+  const info = readValidatorInfo(chain.state, culprit.publicKey)!;
   t.equal(info.jailed, true);
   t.equal(info.jailedUntil, 15n);
-  t.ok(chain.state.get(StateKey.punished(3n)), "(validator, height) is recorded");
+  t.ok(chain.state.get(StakingKey.punished(3n)), "(validator, height) is recorded");
   t.ok(chain.state.validators().some((v) => equalBytes(v.publicKey, culprit.publicKey)), "still in the set for h+1");
   t.notOk(chain.state.nextValidators().some((v) => equalBytes(v.publicKey, culprit.publicKey)), "out of the set for h+2");
   step(t, chain);
@@ -155,19 +154,19 @@ t.test("invalid evidence is rejected, each with its own code", async (t) => {
   const cases: [string, Evidence, string][] = [
     ["forged signature", raw(v({ height: 6n, blockHash: A }), forged), EvidenceErrorCode.BAD_SIGNATURE],
     ["signed for another chain", raw(v({ height: 6n, blockHash: A }), otherChain), EvidenceErrorCode.BAD_SIGNATURE],
-    ["same block hash", raw(v({ height: 6n, blockHash: A }), v({ height: 6n, blockHash: A })), EvidenceErrorCode.SAME_BLOCK],
-    ["both nil", raw(v({ height: 6n, blockHash: null }), v({ height: 6n, blockHash: null })), EvidenceErrorCode.SAME_BLOCK],
-    ["different heights", raw(v({ height: 6n, blockHash: A }), v({ height: 7n, blockHash: B })), EvidenceErrorCode.DIFFERENT_HEIGHTS],
-    ["different rounds", raw(v({ height: 6n, blockHash: A }), v({ height: 6n, round: 1, blockHash: B })), EvidenceErrorCode.DIFFERENT_ROUNDS],
-    ["different types", raw(v({ height: 6n, type: PREVOTE, blockHash: A }), v({ height: 6n, type: PRECOMMIT, blockHash: B })), EvidenceErrorCode.DIFFERENT_TYPES],
-    ["different validators", raw(v({ height: 6n, blockHash: A }), v({ key: V[2]!, height: 6n, blockHash: B })), EvidenceErrorCode.DIFFERENT_VALIDATORS],
+    ["same block hash", raw(v({ height: 6n, blockHash: A }), v({ height: 6n, blockHash: A })), DuplicateVoteErrorCode.SAME_BLOCK],
+    ["both nil", raw(v({ height: 6n, blockHash: null }), v({ height: 6n, blockHash: null })), DuplicateVoteErrorCode.SAME_BLOCK],
+    ["different heights", raw(v({ height: 6n, blockHash: A }), v({ height: 7n, blockHash: B })), DuplicateVoteErrorCode.DIFFERENT_HEIGHTS],
+    ["different rounds", raw(v({ height: 6n, blockHash: A }), v({ height: 6n, round: 1, blockHash: B })), DuplicateVoteErrorCode.DIFFERENT_ROUNDS],
+    ["different types", raw(v({ height: 6n, type: PREVOTE, blockHash: A }), v({ height: 6n, type: PRECOMMIT, blockHash: B })), DuplicateVoteErrorCode.DIFFERENT_TYPES],
+    ["different validators", raw(v({ height: 6n, blockHash: A }), v({ key: V[2]!, height: 6n, blockHash: B })), DuplicateVoteErrorCode.DIFFERENT_VALIDATORS],
     ["votes out of order", raw(v({ height: 6n, blockHash: B }), v({ height: 6n, blockHash: A })), EvidenceErrorCode.NOT_CANONICAL],
     ["explicit zero hash", raw(v({ height: 6n, blockHash: A }), zeroHash), EvidenceErrorCode.MALFORMED],
     ["height 0", doubleSign(chain, 0n), EvidenceErrorCode.MALFORMED],
     ["too old", doubleSign(chain, H - 6n), EvidenceErrorCode.TOO_OLD],
     ["the block's own height", doubleSign(chain, H), EvidenceErrorCode.FROM_FUTURE],
     ["a future height", doubleSign(chain, H + 3n), EvidenceErrorCode.FROM_FUTURE],
-    ["unknown validator", doubleSign(chain, 6n, outsider), EvidenceErrorCode.UNKNOWN_VALIDATOR],
+    ["unknown validator", doubleSign(chain, 6n, outsider), DuplicateVoteErrorCode.UNKNOWN_VALIDATOR],
   ];
   for (const [name, ev, code] of cases) {
     t.throws(() => verifyEvidence(chain.state, ev, id, chain.genesis.params, H), { code }, `${name}: verifyEvidence`);
@@ -204,18 +203,18 @@ t.test("evidence is included once: a second inclusion makes the block invalid", 
   const other = step(t, chain, { evidence: [doubleSign(chain, 4n)] });
   t.equal(other.block.evidence.length, 1);
   t.ok(chain.state.account(V[1]!.publicKey).staked < staked, "punished again for another height");
-  t.equal(chain.state.validatorInfo(V[1]!.publicKey)!.jailedUntil, 5n + 10n + 1n, "the jail is extended to the later term");
+  t.equal(readValidatorInfo(chain.state, V[1]!.publicKey)!.jailedUntil, 5n + 10n + 1n, "the jail is extended to the later term");
 });
 
 t.test("punished records are pruned once no evidence can refer to them", async (t) => {
   const chain = fourValidators();
   for (let i = 0; i < 3; i++) step(t, chain);
   step(t, chain, { evidence: [doubleSign(chain, 3n)] }); // block 4
-  t.ok(chain.state.get(StateKey.punished(3n)));
+  t.ok(chain.state.get(StakingKey.punished(3n)));
   while (chain.state.meta().height < 3n + BigInt(PARAMS.evidenceMaxAgeBlocks)) step(t, chain);
-  t.ok(chain.state.get(StateKey.punished(3n)), "kept while evidence for height 3 is acceptable");
+  t.ok(chain.state.get(StakingKey.punished(3n)), "kept while evidence for height 3 is acceptable");
   step(t, chain);
-  t.equal(chain.state.get(StateKey.punished(3n)), undefined, "dropped when it no longer is");
+  t.equal(chain.state.get(StakingKey.punished(3n)), undefined, "dropped when it no longer is");
   t.throws(() => verifyEvidence(chain.state, doubleSign(chain, 3n), chain.genesis.chainId, chain.genesis.params, chain.state.meta().height + 1n), { code: EvidenceErrorCode.TOO_OLD }, "and the evidence is too old by then");
 });
 
@@ -249,7 +248,7 @@ t.test("slashing the only validator leaves the set in place", async (t) => {
   const staked = chain.state.account(v.publicKey).staked;
   step(t, chain, { evidence: [ev] });
   t.equal(chain.state.account(v.publicKey).staked, staked - staked / 10n);
-  t.equal(chain.state.validatorInfo(v.publicKey)!.jailed, true);
+  t.equal(readValidatorInfo(chain.state, v.publicKey)!.jailed, true);
   t.same(chain.state.nextValidators(), before, "no eligible candidate: the set is kept");
   for (let i = 0; i < 3; i++) step(t, chain);
   t.same(chain.state.validators(), before, "and the chain goes on");

@@ -1,10 +1,11 @@
 import t from "tap";
 import { toAddress } from "../../primitives/keys.ts";
 import { defaultChainParams } from "../../chain/params.ts";
-import { rewardSchedule } from "../../chain/rewards.ts";
+import { rewardSchedule } from "../../modules/rewards/rewards.ts";
 import { StateKey, totalHeld } from "../../chain/state.ts";
 import { devnetFaucetKey, devnetGenesis, devnetGenesisFile, devnetValidatorKey, insecureDevKey } from "../../genesis/devnet.ts";
 import { GenesisErrorCode, genesisState, parseGenesisJson, validateAndComplete } from "../../genesis/schema.ts";
+import { readCandidates, readValidatorInfo } from "../../modules/staking/records.ts";
 
 t.test("the devnet genesis validates, completes deterministically and funds its supply", async (t) => {
   const a = devnetGenesis();
@@ -109,10 +110,10 @@ t.test("genesis registers its validators and starts all three sets from them, in
   const nameOf = new Map(keys.map((k, i) => [Buffer.from(k.publicKey).toString("hex"), `v${i}`]));
   t.same(state.validators().map((v) => v.name), expected.map((h) => nameOf.get(h)), "names follow their validators");
   for (const k of keys) {
-    t.match(state.validatorInfo(k.publicKey), { jailed: false, missed: 0 }, "registered");
+    t.match(readValidatorInfo(state, k.publicKey), { jailed: false, missed: 0 }, "registered");
     t.equal(state.account(k.publicKey).staked > 0n, true);
   }
-  t.equal(state.candidates().length, 3, "and eligible");
+  t.equal(readCandidates(state).length, 3, "and eligible");
   t.equal(g.params.minValidatorStake, 1_000_000_000_000n, "params are completed to typed values");
   t.equal(g.params.unbondingBlocks, 600);
 });

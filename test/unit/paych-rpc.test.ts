@@ -10,17 +10,19 @@ import t, { type Test } from "tap";
 import { fromHex, toHex } from "../../primitives/bytes.ts";
 import { toAddress, type KeyPair } from "../../primitives/keys.ts";
 import { Mempool } from "../../chain/mempool.ts";
-import { channelId, encodeVoucher, PaychErrorCode, readChannel, signVoucher, type Voucher } from "../../chain/paych.ts";
-import { BlockStore, type VoucherStore } from "../../chain/store.ts";
+import { channelId, encodeVoucher, PaychErrorCode, readChannel, signVoucher, type Voucher } from "../../modules/paych/paych.ts";
+import { BlockStore } from "../../chain/store.ts";
+import { openVoucherStore, type VoucherStore } from "../../modules/paych/vouchers.ts";
 import { CodedError } from "../../primitives/errors.ts";
 import { signTx, type Operation, type SignedTx } from "../../chain/tx.ts";
 import { genesisState } from "../../genesis/schema.ts";
 import type { RpcContext } from "../../rpc/context.ts";
 import { RpcErrorCode } from "../../rpc/errors.ts";
-import { methods, RpcAppErrorCode } from "../../rpc/methods.ts";
+import { RpcAppErrorCode } from "../../rpc/methods.ts";
 import { startRpcServer, type RpcServer } from "../../rpc/server.ts";
 import { advanceChecked, newTestChain, testKey, tx, txNext, type TestChain } from "../helpers/chain.ts";
 import { testRpcContext } from "../helpers/rpc-context.ts";
+import { methods } from "../../modules/rpc.ts";
 
 const PAYER = testKey(401);
 const PAYEE = testKey(402);
@@ -54,7 +56,7 @@ async function setup(t: Test): Promise<World> {
   const open = (from: KeyPair, nonce: bigint, to: KeyPair, deposit: bigint) => tx(chain, from, nonce, { type: "paych.open", payee: to.publicKey, deposit, settleDelay: 2n });
   await commit(t, { chain, store }, [open(PAYER, 0n, PAYEE, 1000n), open(PAYER, 1n, OTHER, 100n), open(OTHER, 0n, PAYEE, 100n)]);
   await commit(t, { chain, store }, [open(PAYER, 2n, PAYEE, 50n)]);
-  const vouchers = await store.openVoucherStore();
+  const vouchers = await openVoucherStore(store);
   const mempool = new Mempool<SignedTx>({}, { accountNonce: (sender) => chain.state.account(sender).nonce });
   return {
     chain, store, vouchers, mempool, dir,
@@ -196,7 +198,7 @@ t.test("paych_checkVoucher and paych_submitVoucher: answers and every rejection 
   // the best voucher survives a restart (it is on disk), and checking needs no disk at all
   await w.store.close();
   const reopened = await BlockStore.open(w.dir, { chainId: w.chain.genesis.chainId, genesisHash: w.chain.genesis.hash, genesisState: () => genesisState(w.chain.genesis) });
-  const again = await reopened.openVoucherStore();
+  const again = await openVoucherStore(reopened);
   t.equal(toHex(encodeVoucher(again.getBestVoucher(w.a)!)), hexV(sign(w, w.a, 500n, 10n)), "reloaded from disk");
   await reopened.close();
   t.equal((await check(sign(w, w.a, 600n, 12n))).result?.payable, "100", "paych_checkVoucher answers with the database closed");
@@ -218,7 +220,7 @@ t.test("concurrent paych_submitVoucher of many vouchers for one channel leaves e
   t.same((await call(server, "paych_get", { channel: toHex(w.a) })).result.bestVoucher, { amount: String(10 * n), nonce: String(n) });
   await w.store.close();
   const reopened = await BlockStore.open(w.dir, { chainId: w.chain.genesis.chainId, genesisHash: w.chain.genesis.hash, genesisState: () => genesisState(w.chain.genesis) });
-  t.equal((await reopened.openVoucherStore()).getBestVoucher(w.a)?.nonce, BigInt(n), "and it is the one on disk");
+  t.equal((await openVoucherStore(reopened)).getBestVoucher(w.a)?.nonce, BigInt(n), "and it is the one on disk");
   await reopened.close();
 });
 
@@ -239,7 +241,7 @@ t.test("VoucherStore.putBestVoucher serialises writes started in the same tick",
   t.equal(await w.vouchers.putBestVoucher(sign(w, w.b, BigInt(n), BigInt(n + 2))), true, "the queue goes on");
   await w.store.close();
   const reopened = await BlockStore.open(w.dir, { chainId: w.chain.genesis.chainId, genesisHash: w.chain.genesis.hash, genesisState: () => genesisState(w.chain.genesis) });
-  const again = await reopened.openVoucherStore();
+  const again = await openVoucherStore(reopened);
   t.same([again.getBestVoucher(w.b)?.nonce, again.getBestVoucher(w.c)?.nonce], [BigInt(n + 2), BigInt(n)], "the disk holds the same best vouchers");
   await reopened.close();
 });

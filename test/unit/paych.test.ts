@@ -11,11 +11,13 @@ import type { KeyPair } from "../../primitives/keys.ts";
 import {
   channelId, checkVoucher, decodeVoucher, encodeVoucher, MAX_SETTLE_DELAY, PaychErrorCode, readChannel, signVoucher, voucherSignBytes,
   type Channel, type Voucher,
-} from "../../chain/paych.ts";
-import { StateKey, totalHeld } from "../../chain/state.ts";
+} from "../../modules/paych/paych.ts";
+import { totalHeld } from "../../chain/state.ts";
 import { ExecErrorCode, type BuiltBlock, type ChainEvent } from "../../chain/transition.ts";
-import { decodeTx, OpCode, TxErrorCode, validateTxBasic, type Operation, type SignedTx } from "../../chain/tx.ts";
+import { decodeTx, TxErrorCode, validateTxBasic, type Operation, type SignedTx } from "../../chain/tx.ts";
 import { advanceChecked, newTestChain, supplyHolds, testKey, transfer, tx, txNext, type TestChain } from "../helpers/chain.ts";
+import { OpCode } from "../../modules/index.ts";
+import { PaychKey } from "../../modules/paych/records.ts";
 
 const FEE = 1000n;
 const PAYER = testKey(301);
@@ -253,7 +255,7 @@ t.test("every failure code of the operations on chain, with fee and nonce consum
   // two channels between the same parties get different ids; each is its own escrow
   const second = open(t, chain, 10n, 1n);
   t.not(toHex(second), toHex(id), "a second channel has another id");
-  t.ok(chain.state.get(StateKey.channel(second)), "and its own record");
+  t.ok(chain.state.get(PaychKey.channel(second)), "and its own record");
 });
 
 t.test("supply invariant over random mixes of channel operations and transfers", async (t) => {

@@ -3,10 +3,10 @@
 import t from "tap";
 import { z } from "zod";
 import type { RpcContext } from "../../rpc/context.ts";
-import { methods } from "../../rpc/methods.ts";
 import { DISCOVER_METHOD, openRpcDocument, withDiscover, type OpenRpcDocument } from "../../rpc/openrpc.ts";
 import { startRpcServer } from "../../rpc/server.ts";
 import { defineMethod, type MethodTable } from "../../rpc/table.ts";
+import { methods } from "../../modules/rpc.ts";
 
 const VERSION = "9.8.7-test";
 const table = withDiscover(methods, { title: "Cloudcoin node", version: VERSION });

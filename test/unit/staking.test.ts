@@ -10,11 +10,14 @@ import { compareBytes, equalBytes } from "../../primitives/bytes.ts";
 import { decode, encode, type CborValue } from "../../primitives/codec.ts";
 import { incrementPriorities, joiningPriority, proposerIndex } from "../../chain/consensus/proposer.ts";
 import type { KeyPair } from "../../primitives/keys.ts";
-import { computeNextValidators, MAX_UNBONDING_ENTRIES } from "../../chain/staking.ts";
-import { decodeValidatorInfo, StateKey, validatorsHash, type ChainState, type Validator } from "../../chain/state.ts";
+import { computeNextValidators, MAX_UNBONDING_ENTRIES } from "../../modules/staking/staking.ts";
+import { validatorsHash, type ChainState, type Validator } from "../../chain/state.ts";
 import { applyBlock, ExecErrorCode, txRoot, type BuiltBlock } from "../../chain/transition.ts";
-import { decodeTx, encodeTxBody, OpCode, TxErrorCode, validateTxBasic, type Operation, type SignedTx } from "../../chain/tx.ts";
+import { decodeTx, encodeTxBody, TxErrorCode, validateTxBasic, type Operation, type SignedTx } from "../../chain/tx.ts";
 import { advance, advanceChecked, build, commitFor, newTestChain, supplyHolds, testKey, transfer, tx, txNext, type TestChain, type TestChainOptions } from "../helpers/chain.ts";
+import { OpCode } from "../../modules/index.ts";
+import { StakingErrorCode } from "../../modules/staking/staking.ts";
+import { StakingKey, decodeValidatorInfo, readCandidates, readValidatorInfo } from "../../modules/staking/records.ts";
 
 const CLC = 1_000_000_000n;
 const FEE = 1000n;
@@ -73,8 +76,8 @@ t.test("staking operations: effects, events, and a receipt code for each failure
     b(3n, { type: "validator.register", name: "bob" }),
   ]);
   t.same(codes(built), [
-    "", ExecErrorCode.INSUFFICIENT_BALANCE, ExecErrorCode.INSUFFICIENT_STAKE, "", "", "", ExecErrorCode.ALREADY_REGISTERED, ExecErrorCode.NOT_JAILED,
-    ExecErrorCode.BELOW_MIN_STAKE, ExecErrorCode.NOT_A_VALIDATOR, "", ExecErrorCode.BELOW_MIN_STAKE,
+    "", ExecErrorCode.INSUFFICIENT_BALANCE, StakingErrorCode.INSUFFICIENT_STAKE, "", "", "", StakingErrorCode.ALREADY_REGISTERED, StakingErrorCode.NOT_JAILED,
+    StakingErrorCode.BELOW_MIN_STAKE, StakingErrorCode.NOT_A_VALIDATOR, "", StakingErrorCode.BELOW_MIN_STAKE,
   ]);
   const acct = chain.state.account(alice.publicKey);
   t.equal(acct.nonce, 8n, "failed operations consume the nonce");
@@ -82,9 +85,9 @@ t.test("staking operations: effects, events, and a receipt code for each failure
   t.equal(acct.staked, 35n * CLC);
   t.same(acct.unbonding, [{ amount: 15n * CLC, releaseHeight: h + 5n }], "two unstakes in one block share one entry");
   t.equal(chain.state.account(bob.publicKey).staked, CLC / 2n);
-  t.same(chain.state.validatorInfo(alice.publicKey), { name: "alice", jailed: false, jailedUntil: 0n, windowIndex: 0n, missed: 0, missedBits: new Uint8Array(1) });
-  t.equal(chain.state.validatorInfo(bob.publicKey), undefined, "a failed register writes nothing");
-  t.ok(chain.state.candidates().some((k) => equalBytes(k, alice.publicKey)), "alice is an eligible candidate");
+  t.same(readValidatorInfo(chain.state, alice.publicKey), { name: "alice", jailed: false, jailedUntil: 0n, windowIndex: 0n, missed: 0, missedBits: new Uint8Array(1) });
+  t.equal(readValidatorInfo(chain.state, bob.publicKey), undefined, "a failed register writes nothing");
+  t.ok(readCandidates(chain.state).some((k) => equalBytes(k, alice.publicKey)), "alice is an eligible candidate");
   const ev = built.events.filter((e) => e.kind !== "fee");
   t.same(ev.map((e) => e.kind), ["stake", "unstake", "unstake", "validatorRegister", "stake"]);
   t.match(ev[1], { kind: "unstake", amount: 10n * CLC, releaseHeight: h + 5n });
@@ -154,7 +157,7 @@ t.test("unbonding is released at the end of its release height, not before", asy
   step(t, chain, [txNext(chain, alice, { type: "unstake", amount: 3n * CLC })]); // released at h+6
   const balance = chain.state.account(alice.publicKey).balance;
   t.same(chain.state.account(alice.publicKey).unbonding, [{ amount: 10n * CLC, releaseHeight: h + 5n }, { amount: 3n * CLC, releaseHeight: h + 6n }]);
-  t.ok(chain.state.get(StateKey.unbondingQueue(h + 5n)), "the release is queued under its height");
+  t.ok(chain.state.get(StakingKey.unbondingQueue(h + 5n)), "the release is queued under its height");
   while (chain.state.meta().height < h + 4n) {
     const b = step(t, chain, []);
     t.notOk(b.events.some((e) => e.kind === "unbonded"), `nothing released at ${b.block.header.height}`);
@@ -165,7 +168,7 @@ t.test("unbonding is released at the end of its release height, not before", asy
   t.equal(chain.state.account(alice.publicKey).balance, balance + 10n * CLC, "released at the end of block h + unbondingBlocks");
   t.same(chain.state.account(alice.publicKey).unbonding, [{ amount: 3n * CLC, releaseHeight: h + 6n }], "the later entry stays");
   t.same(at.events.filter((e) => e.kind === "unbonded"), [{ kind: "unbonded", account: alice.publicKey, amount: 10n * CLC }]);
-  t.equal(chain.state.get(StateKey.unbondingQueue(h + 5n)), undefined, "the queue record is consumed");
+  t.equal(chain.state.get(StakingKey.unbondingQueue(h + 5n)), undefined, "the queue record is consumed");
   step(t, chain, []);
   t.equal(chain.state.account(alice.publicKey).balance, balance + 13n * CLC);
   t.same(chain.state.account(alice.publicKey).unbonding, []);
@@ -184,7 +187,7 @@ t.test(`an account holds at most ${MAX_UNBONDING_ENTRIES} pending unbonding entr
   }
   t.equal(chain.state.account(alice.publicKey).unbonding.length, MAX_UNBONDING_ENTRIES);
   const full = step(t, chain, [txNext(chain, alice, { type: "unstake", amount: 1n })]);
-  t.same(codes(full), [ExecErrorCode.TOO_MANY_UNBONDING]);
+  t.same(codes(full), [StakingErrorCode.TOO_MANY_UNBONDING]);
   t.equal(chain.state.account(alice.publicKey).unbonding.length, MAX_UNBONDING_ENTRIES);
 });
 
@@ -265,7 +268,7 @@ t.test("maxValidators keeps the top candidates by stake, ties broken by public k
   step(t, chain, [txNext(chain, challenger, { type: "stake", amount: 5n * CLC }), tx(chain, challenger, 1n, { type: "validator.register", name: "c" })]);
   const all = [...keys, challenger].map((k) => k.publicKey).sort(compareBytes);
   t.same(keysOf(chain.state.nextValidators()), all.slice(0, 3).map((k) => Buffer.from(k).toString("hex")), "four equal stakes: the three lowest keys");
-  t.equal(chain.state.candidates().length, 4, "all four stay eligible candidates");
+  t.equal(readCandidates(chain.state).length, 4, "all four stay eligible candidates");
   step(t, chain, [txNext(chain, challenger, { type: "stake", amount: 1n })]);
   t.same(chain.state.nextValidators()[0]!.publicKey, challenger.publicKey, "one more unit puts the challenger first");
   t.same(keysOf(chain.state.nextValidators()).slice(1), all.filter((k) => !equalBytes(k, challenger.publicKey)).slice(0, 2).map((k) => Buffer.from(k).toString("hex")));
@@ -278,7 +281,7 @@ t.test("the set never becomes empty: with no eligible candidate the last set sta
   const before = chain.state.validators();
   step(t, chain, [txNext(chain, v, { type: "unstake", amount: chain.state.account(v.publicKey).staked })]);
   t.equal(chain.state.account(v.publicKey).staked, 0n);
-  t.equal(chain.state.candidates().length, 0, "nobody is eligible");
+  t.equal(readCandidates(chain.state).length, 0, "nobody is eligible");
   t.same(computeNextValidators(chain.state, chain.genesis.params), [], "the computed set is empty");
   t.same(keysOf(chain.state.nextValidators()), keysOf(before), "so the set for h+2 keeps its members");
   for (let i = 0; i < 4; i++) step(t, chain, []);
@@ -297,39 +300,39 @@ t.test("downtime: jailed after too many misses in the window, and not before", a
   const pattern = [...Array(maxMissed).fill(true), ...Array(window - maxMissed).fill(false), ...Array(maxMissed).fill(true)] as boolean[];
   for (const miss of pattern) step(t, chain, [], { absent: miss ? [v2] : [] });
   step(t, chain, []); // records the last miss
-  t.equal(chain.state.validatorInfo(v2.publicKey)!.jailed, false, "a sliding window forgets old misses");
-  t.equal(chain.state.validatorInfo(v2.publicKey)!.missed, maxMissed);
+  t.equal(readValidatorInfo(chain.state, v2.publicKey)!.jailed, false, "a sliding window forgets old misses");
+  t.equal(readValidatorInfo(chain.state, v2.publicKey)!.missed, maxMissed);
 
   // v3 misses maxMissed blocks: still in; one more: jailed
   for (let i = 0; i < maxMissed; i++) step(t, chain, [], { absent: [v3] });
   step(t, chain, [], { absent: [v3] }); // records miss number maxMissed, marks the next absent
-  t.equal(chain.state.validatorInfo(v3.publicKey)!.missed, maxMissed, `${maxMissed} misses recorded`);
-  t.equal(chain.state.validatorInfo(v3.publicKey)!.jailed, false, "not jailed at the limit");
+  t.equal(readValidatorInfo(chain.state, v3.publicKey)!.missed, maxMissed, `${maxMissed} misses recorded`);
+  t.equal(readValidatorInfo(chain.state, v3.publicKey)!.jailed, false, "not jailed at the limit");
   const j = step(t, chain, [], { absent: [v3] });
   const jailHeight = j.block.header.height;
-  const info = chain.state.validatorInfo(v3.publicKey)!;
+  const info = readValidatorInfo(chain.state, v3.publicKey)!;
   t.equal(info.jailed, true, `jailed at miss ${maxMissed + 1}`);
   t.equal(info.jailedUntil, jailHeight + BigInt(PARAMS.downtimeJailBlocks));
   t.equal(info.missed, 0, "its window is reset");
   t.same(j.events.filter((e) => e.kind === "jail"), [{ kind: "jail", validator: v3.publicKey, until: info.jailedUntil, reason: "downtime" }]);
   t.equal(chain.state.account(v3.publicKey).staked, 10n * CLC, "downtime is not slashed");
-  t.notOk(chain.state.candidates().some((k) => equalBytes(k, v3.publicKey)), "no longer eligible");
+  t.notOk(readCandidates(chain.state).some((k) => equalBytes(k, v3.publicKey)), "no longer eligible");
   t.ok(chain.state.validators().some((v) => equalBytes(v.publicKey, v3.publicKey)), "still in the set for h+1");
   t.notOk(chain.state.nextValidators().some((v) => equalBytes(v.publicKey, v3.publicKey)), "out of the set for h+2");
   step(t, chain, [], { absent: [v3] });
   t.notOk(chain.state.validators().some((v) => equalBytes(v.publicKey, v3.publicKey)), "out at h+2");
-  t.equal(chain.state.validatorInfo(v3.publicKey)!.missed, 0, "a jailed validator's misses are not counted");
+  t.equal(readValidatorInfo(chain.state, v3.publicKey)!.missed, 0, "a jailed validator's misses are not counted");
 
   // unjail: too early fails, at jailedUntil succeeds, back in the set two blocks later
   const early = step(t, chain, [txNext(chain, v3, { type: "validator.unjail" })]);
   t.ok(early.block.header.height < info.jailedUntil);
-  t.same(codes(early), [ExecErrorCode.STILL_JAILED]);
+  t.same(codes(early), [StakingErrorCode.STILL_JAILED]);
   while (chain.state.meta().height + 1n < info.jailedUntil) step(t, chain, []);
   const u = step(t, chain, [txNext(chain, v3, { type: "validator.unjail" })]);
   t.equal(u.block.header.height, info.jailedUntil);
   t.same(codes(u), [""]);
   t.match(u.events[1], { kind: "unjail", validator: v3.publicKey });
-  t.equal(chain.state.validatorInfo(v3.publicKey)!.jailed, false);
+  t.equal(readValidatorInfo(chain.state, v3.publicKey)!.jailed, false);
   t.notOk(chain.state.validators().some((v) => equalBytes(v.publicKey, v3.publicKey)), "not in the set for h+1");
   t.ok(chain.state.nextValidators().some((v) => equalBytes(v.publicKey, v3.publicKey)), "in the set for h+2");
   const back = step(t, chain, []);
@@ -345,7 +348,7 @@ t.test("validator records round-trip, negative priorities included", async (t) =
   const chain = fourValidators();
   for (let i = 0; i < 3; i++) step(t, chain, [], { absent: [V[0]!] });
   t.ok(chain.state.validators().some((v) => v.priority < 0n), "some priority is negative");
-  const raw = chain.state.get(StateKey.validator(V[0]!.publicKey))!;
+  const raw = chain.state.get(StakingKey.validator(V[0]!.publicKey))!;
   const info = decodeValidatorInfo(raw);
   t.equal(info.missed, 2);
   t.equal(info.windowIndex, 2n);
@@ -415,7 +418,7 @@ t.test("property: random transfers and staking keep the supply invariant, follow
         burned = s.meta().burned;
         if (s.validators().length === 0 || s.lastValidators().length === 0 || s.nextValidators().length === 0) return false;
         const eligible = scanCandidates(s, chain.genesis.params.minValidatorStake);
-        if (JSON.stringify(s.candidates().map((k) => Buffer.from(k).toString("hex"))) !== JSON.stringify(eligible)) return false;
+        if (JSON.stringify(readCandidates(s).map((k) => Buffer.from(k).toString("hex"))) !== JSON.stringify(eligible)) return false;
         const computed = computeNextValidators(s, chain.genesis.params);
         if (computed.length > 0 && !equalBytes(validatorsHash(computed), validatorsHash(s.nextValidators()))) return false;
       }

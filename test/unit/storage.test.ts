@@ -10,17 +10,18 @@ import { encode } from "../../primitives/codec.ts";
 import { toHex } from "../../primitives/bytes.ts";
 import { epochOfHeight, epochSeed, firstHeightOfEpoch, lastHeightOfEpoch, proofWindow } from "../../chain/epoch.ts";
 import type { KeyPair } from "../../primitives/keys.ts";
-import { rewardSchedule } from "../../chain/rewards.ts";
+import { rewardSchedule } from "../../modules/rewards/rewards.ts";
 import {
   BAN_EPOCHS, challengesFor, dealId, dealSignBytes, DealStatus, listActiveDeals, listProviders, MAX_CHALLENGES_PER_DEAL, ProviderKind, ProviderStatus,
   readDeal, readProvider, reputationBps, signDealAcceptance, StorageErrorCode, type DealTerms, type Provider, type StorageDeal,
-} from "../../chain/storage.ts";
+} from "../../modules/storage/storage.ts";
 import { ExecErrorCode, type BuiltBlock, type ChainEvent } from "../../chain/transition.ts";
-import { decodeTx, MAX_TX_BYTES, OpCode, TxErrorCode, validateTxBasic, type Operation, type SignedTx } from "../../chain/tx.ts";
+import { decodeTx, MAX_TX_BYTES, TxErrorCode, validateTxBasic, type Operation, type SignedTx } from "../../chain/tx.ts";
 import { challengeIndices, MAX_CHUNK_COUNT, MAX_CHUNK_SIZE, MAX_PATH_LENGTH, StorageProver } from "../../proofs/storage.ts";
 import { advanceChecked, newTestChain, supplyHolds, testKey, transfer, tx, txNext, type TestChain } from "../helpers/chain.ts";
 import type { GenesisFile } from "../../genesis/schema.ts";
 import { pseudoRandomBytes as bytes } from "../helpers/random.ts";
+import { OpCode } from "../../modules/index.ts";
 
 const FEE = 1000n;
 const FUNDS = 1_000_000_000_000n;

@@ -1,10 +1,10 @@
 /**
  * Proof of bandwidth (DESIGN.md sections 7 and 8), run by the state transition. Pure and
  * deterministic: bigint arithmetic, sorted key lists, no clock. The pure rules (attestation sign
- * bytes, witness assignment, median) are proofs/bandwidth.ts; the records chain/bandwidth-records.ts.
+ * bytes, witness assignment, median) are proofs/bandwidth.ts; the records ./records.ts.
  *
  *   assignment        at the end of the first block of epoch e, once its seed is known
- *                     (assignRelays, after chain/rewards.ts recordEpochSeed): every relay (provider
+ *                     (assignRelays, the beginEpoch hook, after chain/epoch.ts recordEpochSeed): every relay (provider
  *                     of kind bandwidth, status active, registered before that block; banned relays
  *                     too: they can prove service but earn nothing) gets
  *                     assignWitnesses(seed, relay, witnessCandidates(state), params.witnessesPerRelay),
@@ -15,16 +15,16 @@
  *                     (and pays its fee). Accepted in blocks e*L+2 .. (e+1)*L for epoch e, once per
  *                     assigned witness (checkAttestation lists the rules in order).
  *   settlement        at the end of the last block of epoch e (settleBandwidthEpoch, from
- *                     chain/rewards.ts endEpoch after the storage settlement), each relay assigned
+ *                     modules/rewards endEpoch after the storage settlement), each relay assigned
  *                     in e, in key order, if it had at least params.attestQuorum witnesses (a relay
  *                     that could not get a quorum assigned is not judged): credited = the lower
  *                     median of the attested throughputs if at least attestQuorum attested, capped
  *                     at its capacity (bytes per second), else 0; its reputation window gets
  *                     (e, credited > 0 ? 1 : 0, 1) and a failed epoch bans it (recordServiceEpoch,
  *                     the storage rule). Credited relays that are active and were not banned during
- *                     e earn the bandwidth pool by credited x reputation (chain/rewards.ts mints).
+ *                     e earn the bandwidth pool by credited x reputation (modules/rewards mints).
  *   double attestation  a witness that signed two different attestations for one relay and epoch
- *                     is punished once (duplicate-attestation evidence, chain/evidence.ts):
+ *                     is punished once (duplicate-attestation evidence, ./evidence.ts):
  *                     params.attestSlashBps of its free provider collateral (never the part locked
  *                     in deals) and of its stake is burned (punishDoubleAttestation).
  *
@@ -32,27 +32,28 @@
  * in the current epoch, weighted by its collateral, and every member of the current validator set
  * (StateKey.validators), weighted by its power; a key that is both gets the sum.
  */
-import { isU64 } from "../primitives/amount.ts";
-import { compareBytes, concatBytes, equalBytes, toHex } from "../primitives/bytes.ts";
-import { CodedError } from "../primitives/errors.ts";
-import { epochOfHeight, firstHeightOfEpoch, isFirstBlockOfEpoch, readEpochRecord } from "./epoch.ts";
-import type { BlockContext } from "./exec.ts";
+import { isU64 } from "../../primitives/amount.ts";
+import { compareBytes, concatBytes, equalBytes, toHex } from "../../primitives/bytes.ts";
+import { epochOfHeight, firstHeightOfEpoch, isFirstBlockOfEpoch, readEpochRecord } from "../../chain/epoch.ts";
+import { OpError, type BlockContext } from "../../chain/exec.ts";
 import type { DuplicateAttestationEvidence } from "./evidence.ts";
-import type { ChainParams } from "./params.ts";
-import { encodeKeyList, readKeyList, readValidatorSet, StateKey, type StateReader, type StateWriter } from "./state.ts";
-import { freeCollateral, isBanned, listProviders, readProvider, recordServiceEpoch, reputationBps } from "./storage.ts";
-import { encodeProvider, ProviderKind, ProviderStatus, type Provider } from "./storage-records.ts";
+import type { ChainParams } from "../../chain/params.ts";
+import { encodeKeyList, readKeyList, readValidatorSet, StateKey, type StateReader, type StateWriter } from "../../chain/state.ts";
+import { BandwidthKey } from "./records.ts";
+import { StorageKey } from "../storage/records.ts";
+import { freeCollateral, isBanned, listProviders, readProvider, recordServiceEpoch, reputationBps } from "../storage/storage.ts";
+import { encodeProvider, ProviderKind, ProviderStatus, type Provider } from "../storage/records.ts";
 import {
   decodeAttestMarks, decodeRelayEpoch, encodeAttestMarks, encodeRelayEpoch, type AttestationEntry, type RelayEpoch,
-} from "./bandwidth-records.ts";
-import { assignWitnesses, creditedThroughput, measurementsDiffer, verifyAttestationSignature, type Attestation, type WitnessCandidate } from "../proofs/bandwidth.ts";
-import type { SignedTx } from "./tx.ts";
+} from "./records.ts";
+import { assignWitnesses, creditedThroughput, measurementsDiffer, verifyAttestationSignature, type Attestation, type WitnessCandidate } from "../../proofs/bandwidth.ts";
+import type { SignedTx } from "../../chain/tx.ts";
 
 export {
   assignWitnesses, attestSignBytes, creditedThroughput, lowerMedian, measurementsDiffer, signAttestation, verifyAttestationSignature,
   type Attestation, type AttestationFields, type WitnessCandidate,
-} from "../proofs/bandwidth.ts";
-export { attestationFromValue, attestationValue, type AttestationEntry, type RelayEpoch } from "./bandwidth-records.ts";
+} from "../../proofs/bandwidth.ts";
+export { attestationFromValue, attestationValue, type AttestationEntry, type RelayEpoch } from "./records.ts";
 
 /** Epochs of RelayEpoch records kept: the current one and the three before it. */
 export const BANDWIDTH_RECORD_EPOCHS = 4;
@@ -80,7 +81,7 @@ export const BandwidthErrorCode = {
 export type BandwidthErrorCode = (typeof BandwidthErrorCode)[keyof typeof BandwidthErrorCode];
 
 /** A failed bandwidth.attest (the receipt code; fee and nonce consumed). */
-export class BandwidthError extends CodedError<BandwidthErrorCode> {}
+export class BandwidthError extends OpError<BandwidthErrorCode> {}
 
 export type BandwidthOp = Extract<SignedTx["op"], { type: "bandwidth.attest" }>;
 
@@ -100,14 +101,14 @@ export function invalidBandwidthOp(op: BandwidthOp): string | undefined {
 
 export function readRelayEpoch(state: StateReader, relay: Uint8Array, epoch: bigint): RelayEpoch | undefined {
   if (relay.length !== 32 || !isU64(epoch)) return undefined;
-  const b = state.get(StateKey.relayEpoch(relay, epoch));
+  const b = state.get(BandwidthKey.relayEpoch(relay, epoch));
   return b ? decodeRelayEpoch(relay, b, true) : undefined;
 }
 
 /** The relays assigned witnesses in `epoch` (one of the last BANDWIDTH_RECORD_EPOCHS), by relay key. */
 export function listAssignments(state: StateReader, epoch: bigint): { relay: Uint8Array; witnesses: Uint8Array[] }[] {
   if (!isU64(epoch)) return [];
-  return readKeyList(state, StateKey.relaysOfEpoch(epoch)).map((relay) => ({ relay, witnesses: [...readRelayEpoch(state, relay, epoch)!.witnesses] }));
+  return readKeyList(state, BandwidthKey.relaysOfEpoch(epoch)).map((relay) => ({ relay, witnesses: [...readRelayEpoch(state, relay, epoch)!.witnesses] }));
 }
 
 /** A stored attestation of a record as a full Attestation. */
@@ -150,7 +151,7 @@ export function witnessCandidates(state: StateReader, params: ChainParams): Witn
 export function isAttestationPunished(state: StateReader, witness: Uint8Array, relay: Uint8Array, epoch: bigint): boolean {
   const record = readRelayEpoch(state, relay, epoch);
   if (record) return record.punished.some((k) => equalBytes(k, witness));
-  const b = state.get(StateKey.attestPunished(epoch));
+  const b = state.get(BandwidthKey.attestPunished(epoch));
   if (!b) return false;
   const mark = concatBytes(relay, witness);
   return decodeAttestMarks(b, true).some((m) => equalBytes(m, mark));
@@ -186,11 +187,11 @@ export function checkAttestation(r: StateReader, a: Attestation, height: bigint,
 }
 
 function writeRelayEpoch(w: StateWriter, r: RelayEpoch): void {
-  w.set(StateKey.relayEpoch(r.relay, r.epoch), encodeRelayEpoch(r));
+  w.set(BandwidthKey.relayEpoch(r.relay, r.epoch), encodeRelayEpoch(r));
 }
 
 function writeProvider(w: StateWriter, p: Provider): void {
-  w.set(StateKey.provider(p.key), encodeProvider(p));
+  w.set(StorageKey.provider(p.key), encodeProvider(p));
 }
 
 /** Executes bandwidth.attest; throws BandwidthError (rolled back by the caller). */
@@ -207,10 +208,10 @@ export function executeBandwidthOp(w: StateWriter, ctx: BlockContext, tx: Signed
 /** Deletes the records of `epoch`: its relays' RelayEpochs, its relay list and its punished marks. */
 function pruneEpoch(w: StateWriter, epoch: bigint): void {
   if (epoch < 0n) return;
-  const listKey = StateKey.relaysOfEpoch(epoch);
-  for (const relay of readKeyList(w, listKey)) w.set(StateKey.relayEpoch(relay, epoch), null);
+  const listKey = BandwidthKey.relaysOfEpoch(epoch);
+  for (const relay of readKeyList(w, listKey)) w.set(BandwidthKey.relayEpoch(relay, epoch), null);
   if (w.get(listKey) !== undefined) w.set(listKey, null);
-  if (w.get(StateKey.attestPunished(epoch)) !== undefined) w.set(StateKey.attestPunished(epoch), null);
+  if (w.get(BandwidthKey.attestPunished(epoch)) !== undefined) w.set(BandwidthKey.attestPunished(epoch), null);
 }
 
 /**
@@ -231,7 +232,7 @@ export function assignRelays(w: StateWriter, ctx: BlockContext, seed: Uint8Array
     ctx.events.push({ kind: "bandwidthAssign", relay: relay.key, epoch, witnesses });
   }
   // listProviders is in key order
-  w.set(StateKey.relaysOfEpoch(epoch), encodeKeyList(relays.map((p) => p.key)));
+  w.set(BandwidthKey.relaysOfEpoch(epoch), encodeKeyList(relays.map((p) => p.key)));
 }
 
 // ---- settlement (end of an epoch's last block) ----
@@ -248,7 +249,7 @@ export interface BandwidthEarner {
 export function settleBandwidthEpoch(w: StateWriter, ctx: BlockContext, epoch: bigint): BandwidthEarner[] {
   const { params } = ctx;
   const earners: BandwidthEarner[] = [];
-  for (const key of readKeyList(w, StateKey.relaysOfEpoch(epoch))) {
+  for (const key of readKeyList(w, BandwidthKey.relaysOfEpoch(epoch))) {
     const record = readRelayEpoch(w, key, epoch)!;
     if (record.witnesses.length < params.attestQuorum) continue;
     let p = readProvider(w, key)!;
@@ -273,7 +274,7 @@ function markPunished(w: StateWriter, witness: Uint8Array, relay: Uint8Array, ep
     writeRelayEpoch(w, { ...record, punished: [...record.punished, witness].sort(compareBytes) });
     return;
   }
-  const key = StateKey.attestPunished(epoch);
+  const key = BandwidthKey.attestPunished(epoch);
   const b = w.get(key);
   const marks = b ? decodeAttestMarks(b, true) : [];
   w.set(key, encodeAttestMarks([...marks, concatBytes(relay, witness)].sort(compareBytes)));

@@ -9,17 +9,21 @@
  * from its first block on, and proofs for it are taken until its last block (chain/epoch.ts).
  */
 import { z } from "zod";
-import { fromHex, toHex } from "../primitives/bytes.ts";
-import { CodedError } from "../primitives/errors.ts";
-import { epochSeed, firstHeightOfEpoch, proofWindow, readEpochRecord } from "../chain/epoch.ts";
-import { fromAddress, isAddress, toAddress } from "../primitives/keys.ts";
-import { poolsOf, rewardSchedule } from "../chain/rewards.ts";
-import { readKeyList, StateKey } from "../chain/state.ts";
-import { challengesFor, checkStorageProof, DealStatus, ProviderKind, readDeal, readProvider } from "../chain/storage.ts";
-import { decodeTx, validateTxBasic } from "../chain/tx.ts";
-import type { RpcContext } from "./context.ts";
-import { currentEpoch, dealJson, providerJson } from "./json.ts";
-import { defineMethod, type MethodTable } from "./table.ts";
+import { fromHex, toHex } from "../../primitives/bytes.ts";
+import { CodedError } from "../../primitives/errors.ts";
+import { epochSeed, firstHeightOfEpoch, proofWindow, readEpochRecord } from "../../chain/epoch.ts";
+import { fromAddress, isAddress, toAddress } from "../../primitives/keys.ts";
+import { poolsOf, rewardSchedule } from "../rewards/rewards.ts";
+import { readKeyList } from "../../chain/state.ts";
+import { StorageKey } from "./records.ts";
+import { DEALS_BY_CLIENT, DEALS_BY_PROVIDER } from "./indexes.ts";
+import { readEpochMints } from "../rewards/indexes.ts";
+import { challengesFor, checkStorageProof, DealStatus, ProviderKind, readDeal, readProvider } from "./storage.ts";
+import { decodeTx, validateTxBasic } from "../../chain/tx.ts";
+import type { RpcContext } from "../../rpc/context.ts";
+import { currentEpoch } from "../../rpc/json.ts";
+import { dealJson, providerJson } from "./json.ts";
+import { defineMethod, type MethodTable } from "../../rpc/table.ts";
 
 export const StorageRpcErrorCode = {
   /** proof_submitStorage with a transaction whose operation is not storage.proof. */
@@ -80,7 +84,7 @@ export const storageMethods = {
       const out = [];
       let nextCursor: string | null = null;
       // the key list is sorted by public key, so hex order is list order
-      for (const key of readKeyList(state, StateKey.providers)) {
+      for (const key of readKeyList(state, StorageKey.providers)) {
         const hex = toHex(key);
         if (after !== undefined && hex <= after) continue;
         const pr = readProvider(state, key)!;
@@ -122,15 +126,15 @@ export const storageMethods = {
       let after = p.cursor !== undefined ? fromHex(p.cursor) : undefined;
       if (p.client === undefined && p.provider === undefined) {
         // every active deal: the state's sorted list
-        const ids = readKeyList(state, StateKey.activeDeals).filter((id) => after === undefined || toHex(id) > toHex(after));
+        const ids = readKeyList(state, StorageKey.activeDeals).filter((id) => after === undefined || toHex(id) > toHex(after));
         for (const id of ids.slice(0, p.limit)) deals.push(dealJson(readDeal(state, id)!));
         return { deals, nextCursor: ids.length > p.limit ? deals[deals.length - 1]!.id : null };
       }
-      const who = p.client !== undefined ? { client: fromAddress(p.client) } : { provider: fromAddress(p.provider!) };
+      const who = p.client !== undefined ? { code: DEALS_BY_CLIENT, key: fromAddress(p.client) } : { code: DEALS_BY_PROVIDER, key: fromAddress(p.provider!) };
       // activeOnly filters after the index: scan index pages until the page is full or the index ends
       let more = true;
       while (deals.length < p.limit && more) {
-        const ids = await ctx.store.listDeals({ ...who, ...(after ? { after } : {}), limit: p.limit });
+        const ids = await ctx.store.listIndex(who.code, who.key, { ...(after ? { after } : {}), limit: p.limit, idLength: 32 });
         more = ids.length === p.limit;
         for (const id of ids) {
           after = id;
@@ -221,17 +225,23 @@ export const storageMethods = {
           minted: "0", endedAtHeight: null, ...span, mints: [],
         };
       }
-      const r = await ctx.store.getEpochRewards(p.epoch);
+      const r = await ctx.store.getEndedEpoch(p.epoch);
       if (!r) return null; // ended before this node kept the index (not on a chain it synced from genesis)
+      const mints = await readEpochMints(ctx.store, p.epoch);
       const pools = poolsOf(r.reward, ctx.params);
       let minted = 0n;
-      for (const m of r.mints) minted += m.amount;
+      for (const m of mints) minted += m.amount;
       return {
         epoch: Number(p.epoch), status: "ended" as const, reward: r.reward.toString(),
         pools: { storage: pools.storage.toString(), bandwidth: pools.bandwidth.toString(), validator: pools.validator.toString() },
         minted: minted.toString(), endedAtHeight: Number(r.height), ...span,
-        mints: r.mints.map((m) => ({ to: toAddress(m.to), amount: m.amount.toString(), pool: m.pool, basis: m.basis.toString(), reputationBps: m.reputationBps })),
+        mints: mints.map((m) => ({ to: toAddress(m.to), amount: m.amount.toString(), pool: m.pool, basis: m.basis.toString(), reputationBps: m.reputationBps })),
       };
     },
   }),
 } satisfies MethodTable<RpcContext>;
+
+type StorageMethods = typeof storageMethods;
+declare module "../../rpc/methods.ts" {
+  interface Methods extends StorageMethods {}
+}

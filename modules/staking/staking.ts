@@ -16,32 +16,64 @@
  * becomes empty: when no candidate is eligible, nextValidators keeps its previous members.
  *
  * A candidate is eligible when registered, not jailed, and staked >= params.minValidatorStake;
- * `StateKey.candidates` lists the eligible ones, so computing the set reads only them. Both the
+ * `StakingKey.candidates` lists the eligible ones, so computing the set reads only them. Both the
  * list and the set are settled once, at the end of a block, for the validators it touched.
  *
  * Unbonding: `unstake` in block h moves stake into an unbonding entry released to the balance
  * at the end of block h + params.unbondingBlocks; the per-height queue record
- * `StateKey.unbondingQueue(h)` lists the accounts to release, so no block scans all accounts.
+ * `StakingKey.unbondingQueue(h)` lists the accounts to release, so no block scans all accounts.
  */
-import { AmountError, addU64 } from "../primitives/amount.ts";
-import { compareBytes, toHex } from "../primitives/bytes.ts";
-import type { Commit } from "./block.ts";
-import { punishDoubleAttestation } from "./bandwidth.ts";
-import { evidenceSubject, verifyEvidence, type Evidence } from "./evidence.ts";
-import { ExecError, ExecErrorCode, type BlockContext } from "./exec.ts";
-import { incrementPriorities, joiningPriority } from "./consensus/proposer.ts";
-import { tallySignatures } from "./rewards.ts";
-import type { ChainParams } from "./params.ts";
-import {
-  encodeKeyList, encodeValidatorInfo, encodeValidators, newValidatorInfo, readKeyList, readValidatorInfo, readValidatorSet,
-  StateKey, type Account, type StateReader, type StateWriter, type Validator, type ValidatorInfo,
-} from "./state.ts";
-import type { SignedTx } from "./tx.ts";
+import { AmountError, addU64 } from "../../primitives/amount.ts";
+import { compareBytes, toHex } from "../../primitives/bytes.ts";
+import type { Commit } from "../../chain/block.ts";
+import { ExecError, ExecErrorCode, OpError, type BlockContext } from "../../chain/exec.ts";
+import { incrementPriorities, joiningPriority } from "../../chain/consensus/proposer.ts";
+import type { ChainParams } from "../../chain/params.ts";
+import { encodeKeyList, encodeValidators, readKeyList, readValidatorSet, StateKey, type Account, type StateReader, type StateWriter, type Validator } from "../../chain/state.ts";
+import type { SignedTx } from "../../chain/tx.ts";
+import { encodeValidatorInfo, newValidatorInfo, readValidatorInfo, StakingKey, type ValidatorInfo } from "./records.ts";
+import type { DuplicateVoteEvidence } from "./evidence.ts";
+
+export const StakingErrorCode = {
+  /** unstake of more than the account has staked */
+  INSUFFICIENT_STAKE: "INSUFFICIENT_STAKE",
+  /** validator.register with staked below params.minValidatorStake */
+  BELOW_MIN_STAKE: "BELOW_MIN_STAKE",
+  ALREADY_REGISTERED: "ALREADY_REGISTERED",
+  /** validator.unjail from an account that never registered */
+  NOT_A_VALIDATOR: "NOT_A_VALIDATOR",
+  NOT_JAILED: "NOT_JAILED",
+  /** validator.unjail before the jail time is over */
+  STILL_JAILED: "STILL_JAILED",
+  /** unstake when the account already has MAX_UNBONDING_ENTRIES pending release heights */
+  TOO_MANY_UNBONDING: "TOO_MANY_UNBONDING",
+} as const;
+export type StakingErrorCode = (typeof StakingErrorCode)[keyof typeof StakingErrorCode];
+/** A staking operation that failed (its fee and nonce stay consumed). */
+export class StakingError extends OpError<StakingErrorCode> {}
+
+/**
+ * What a block remembers for its end (chain/exec.ts BlockContext.scratch): the registered
+ * validators whose stake or status changed (by hex key; at the end of the block their eligibility
+ * is settled and the set for h+2 recomputed; both are pure functions of the final state, so an
+ * entry left by a rolled-back op costs time, never a different result), and the accounts that
+ * unstaked (all their entries release at one height, so its queue record is written once; an
+ * entry left by a rolled-back unstake is harmless).
+ */
+interface StakingScratch {
+  readonly touched: Map<string, Uint8Array>;
+  readonly unbondingQueued: Map<string, Uint8Array>;
+}
+function scratch(ctx: BlockContext): StakingScratch {
+  let s = ctx.scratch.get("staking") as StakingScratch | undefined;
+  if (s === undefined) ctx.scratch.set("staking", (s = { touched: new Map(), unbondingQueued: new Map() }));
+  return s;
+}
 
 /** Most pending release heights per account (two unstakes in one block share one entry). */
 export const MAX_UNBONDING_ENTRIES = 32;
 
-type StakingOp = Extract<SignedTx["op"], { type: "stake" | "unstake" | "validator.register" | "validator.unjail" }>;
+export type StakingOp = Extract<SignedTx["op"], { type: "stake" | "unstake" | "validator.register" | "validator.unjail" }>;
 
 // ---- sorted key lists ----
 
@@ -57,7 +89,7 @@ function addToKeyList(w: StateWriter, recordKey: Uint8Array, keys: readonly Uint
 // ---- candidates ----
 
 function writeInfo(w: StateWriter, publicKey: Uint8Array, info: ValidatorInfo): void {
-  w.set(StateKey.validator(publicKey), encodeValidatorInfo(info));
+  w.set(StakingKey.validator(publicKey), encodeValidatorInfo(info));
 }
 
 function isEligible(info: ValidatorInfo, account: Account, params: ChainParams): boolean {
@@ -69,17 +101,17 @@ function isEligible(info: ValidatorInfo, account: Account, params: ChainParams):
  * block, which settles its eligibility and recomputes the set. Nothing for accounts that never
  * registered.
  */
-function candidateChanged(w: StateWriter, ctx: BlockContext, publicKey: Uint8Array): void {
-  if (readValidatorInfo(w, publicKey)) ctx.touchedValidators.set(toHex(publicKey), publicKey);
+export function candidateChanged(w: StateWriter, ctx: BlockContext, publicKey: Uint8Array): void {
+  if (readValidatorInfo(w, publicKey)) scratch(ctx).touched.set(toHex(publicKey), publicKey);
 }
 
 /** Brings the eligible list up to date for the validators touched in this block (one write). */
 function settleCandidates(w: StateWriter, ctx: BlockContext): void {
-  const list = readKeyList(w, StateKey.candidates);
+  const list = readKeyList(w, StakingKey.candidates);
   const eligible = new Map<string, Uint8Array>();
   for (const k of list) eligible.set(toHex(k), k);
   let changed = false;
-  for (const [id, pk] of ctx.touchedValidators) {
+  for (const [id, pk] of scratch(ctx).touched) {
     const info = readValidatorInfo(w, pk);
     const now = info !== undefined && isEligible(info, w.account(pk), ctx.params);
     if (now === eligible.has(id)) continue;
@@ -89,7 +121,7 @@ function settleCandidates(w: StateWriter, ctx: BlockContext): void {
   }
   if (!changed) return;
   const next = [...eligible.values()].sort(compareBytes);
-  w.set(StateKey.candidates, next.length === 0 ? null : encodeKeyList(next));
+  w.set(StakingKey.candidates, next.length === 0 ? null : encodeKeyList(next));
 }
 
 /**
@@ -98,7 +130,7 @@ function settleCandidates(w: StateWriter, ctx: BlockContext): void {
  */
 export function computeNextValidators(r: StateReader, params: ChainParams): Validator[] {
   const members: Validator[] = [];
-  for (const pk of readKeyList(r, StateKey.candidates)) {
+  for (const pk of readKeyList(r, StakingKey.candidates)) {
     const info = readValidatorInfo(r, pk);
     const account = r.account(pk);
     // settleCandidates keeps the list exact; the check is a cheap guard.
@@ -149,7 +181,7 @@ export function executeStakingOp(w: StateWriter, ctx: BlockContext, tx: SignedTx
     }
     case "unstake": {
       const a = w.account(sender);
-      if (a.staked < op.amount) throw new ExecError(ExecErrorCode.INSUFFICIENT_STAKE, `staked ${a.staked} < amount ${op.amount}`);
+      if (a.staked < op.amount) throw new StakingError(StakingErrorCode.INSUFFICIENT_STAKE, `staked ${a.staked} < amount ${op.amount}`);
       const releaseHeight = height + BigInt(params.unbondingBlocks);
       const at = a.unbonding.findIndex((u) => u.releaseHeight === releaseHeight);
       let unbonding;
@@ -158,21 +190,21 @@ export function executeStakingOp(w: StateWriter, ctx: BlockContext, tx: SignedTx
         unbonding = a.unbonding.map((u, i) => (i === at ? { amount: merged, releaseHeight } : u));
       } else {
         if (a.unbonding.length >= MAX_UNBONDING_ENTRIES) {
-          throw new ExecError(ExecErrorCode.TOO_MANY_UNBONDING, `the account already has ${MAX_UNBONDING_ENTRIES} pending unbonding entries`);
+          throw new StakingError(StakingErrorCode.TOO_MANY_UNBONDING, `the account already has ${MAX_UNBONDING_ENTRIES} pending unbonding entries`);
         }
         unbonding = [...a.unbonding, { amount: op.amount, releaseHeight }];
       }
       w.setAccount(sender, { ...a, staked: a.staked - op.amount, unbonding });
-      ctx.unbondingQueued.set(toHex(sender), sender);
+      scratch(ctx).unbondingQueued.set(toHex(sender), sender);
       events.push({ kind: "unstake", txHash: tx.hash, account: sender, amount: op.amount, releaseHeight });
       candidateChanged(w, ctx, sender);
       return;
     }
     case "validator.register": {
-      if (readValidatorInfo(w, sender)) throw new ExecError(ExecErrorCode.ALREADY_REGISTERED, "the sender is already a registered validator");
+      if (readValidatorInfo(w, sender)) throw new StakingError(StakingErrorCode.ALREADY_REGISTERED, "the sender is already a registered validator");
       const staked = w.account(sender).staked;
       if (staked < params.minValidatorStake) {
-        throw new ExecError(ExecErrorCode.BELOW_MIN_STAKE, `staked ${staked} is below the minimum ${params.minValidatorStake}`);
+        throw new StakingError(StakingErrorCode.BELOW_MIN_STAKE, `staked ${staked} is below the minimum ${params.minValidatorStake}`);
       }
       writeInfo(w, sender, newValidatorInfo(op.name, params.downtimeWindow));
       events.push({ kind: "validatorRegister", txHash: tx.hash, validator: sender, name: op.name });
@@ -181,9 +213,9 @@ export function executeStakingOp(w: StateWriter, ctx: BlockContext, tx: SignedTx
     }
     case "validator.unjail": {
       const info = readValidatorInfo(w, sender);
-      if (!info) throw new ExecError(ExecErrorCode.NOT_A_VALIDATOR, "the sender is not a registered validator");
-      if (!info.jailed) throw new ExecError(ExecErrorCode.NOT_JAILED, "the validator is not jailed");
-      if (info.jailedUntil > height) throw new ExecError(ExecErrorCode.STILL_JAILED, `jailed until height ${info.jailedUntil}`);
+      if (!info) throw new StakingError(StakingErrorCode.NOT_A_VALIDATOR, "the sender is not a registered validator");
+      if (!info.jailed) throw new StakingError(StakingErrorCode.NOT_JAILED, "the validator is not jailed");
+      if (info.jailedUntil > height) throw new StakingError(StakingErrorCode.STILL_JAILED, `jailed until height ${info.jailedUntil}`);
       writeInfo(w, sender, { ...info, jailed: false, jailedUntil: 0n });
       events.push({ kind: "unjail", txHash: tx.hash, validator: sender });
       candidateChanged(w, ctx, sender);
@@ -203,21 +235,14 @@ function jail(ctx: BlockContext, publicKey: Uint8Array, info: ValidatorInfo, blo
 }
 
 /**
- * Verifies `ev` for this block (EvidenceError if invalid; nothing written then) and punishes the
- * offender. A double-signer: params.slashDoubleSignBps of its stake is burned (of `staked`, and
- * of every unbonding entry begun at or after the infraction height, so unstaking after
- * double-signing does not escape), it is jailed for params.jailBlocks and leaves the set at h+2,
- * and (validator, height) is recorded so the same equivocation is punished once. A
- * double-attesting witness: chain/bandwidth.ts punishDoubleAttestation (free collateral and stake
- * burned, not jailed); a candidate whose stake shrank is settled at the end of the block.
+ * Punishes a verified double-sign: params.slashDoubleSignBps of the validator's stake is burned
+ * (of `staked`, and of every unbonding entry begun at or after the infraction height, so unstaking
+ * after double-signing does not escape), it is jailed for params.jailBlocks and leaves the set at
+ * h+2, and (validator, height) is recorded so the same equivocation is punished once.
  */
-export function applyEvidence(w: StateWriter, ctx: BlockContext, ev: Evidence, chainId: string): void {
-  verifyEvidence(w, ev, chainId, ctx.params, ctx.height);
-  if (ev.kind === "duplicateAttestation") {
-    if (punishDoubleAttestation(w, ctx, ev) > 0n) candidateChanged(w, ctx, ev.a.witness);
-    return;
-  }
-  const { offender: validator, height: e } = evidenceSubject(ev, ctx.params.epochLength);
+export function punishDoubleSign(w: StateWriter, ctx: BlockContext, ev: DuplicateVoteEvidence): void {
+  const validator = ev.voteA.validator;
+  const e = ev.voteA.height;
   const bps = BigInt(ctx.params.slashDoubleSignBps);
   const unbondingBlocks = BigInt(ctx.params.unbondingBlocks);
   const a = w.account(validator);
@@ -236,7 +261,7 @@ export function applyEvidence(w: StateWriter, ctx: BlockContext, ev: Evidence, c
   ctx.burned += slashed;
   ctx.events.push({ kind: "slash", validator, amount: slashed, evidenceHeight: e });
   writeInfo(w, validator, jail(ctx, validator, readValidatorInfo(w, validator)!, ctx.params.jailBlocks, "doubleSign"));
-  addToKeyList(w, StateKey.punished(e), [validator]);
+  addToKeyList(w, StakingKey.punished(e), [validator]);
   candidateChanged(w, ctx, validator);
 }
 
@@ -255,7 +280,8 @@ function withBit(bits: Uint8Array, i: number, on: boolean): Uint8Array {
  * lastValidators), records signed / missed in each unjailed signer's window of
  * params.downtimeWindow blocks; a validator with more than downtimeWindow - downtimeMinSigned
  * misses in its window is jailed for params.downtimeJailBlocks (no slash) and its window reset.
- * Every signature (jailed signers too) is also tallied for the epoch's validator reward.
+ * (The same commit's signatures, jailed signers' too, are tallied for the epoch's validator reward
+ * by the rewards module's own beginBlock hook.)
  */
 export function trackDowntime(w: StateWriter, ctx: BlockContext, signers: readonly Validator[], commit: Commit): void {
   const window = ctx.params.downtimeWindow;
@@ -282,21 +308,19 @@ export function trackDowntime(w: StateWriter, ctx: BlockContext, signers: readon
     }
     writeInfo(w, v.publicKey, next);
   });
-  // the same commit counts for the validator pool of the epoch (chain/rewards.ts)
-  tallySignatures(w, ctx, signers, signed);
 }
 
 // ---- end of block ----
 
 /** Writes the queue record for this block's unstakes (all release at height + unbondingBlocks). */
 export function queueUnbonding(w: StateWriter, ctx: BlockContext): void {
-  if (ctx.unbondingQueued.size === 0) return;
-  addToKeyList(w, StateKey.unbondingQueue(ctx.height + BigInt(ctx.params.unbondingBlocks)), [...ctx.unbondingQueued.values()]);
+  if (scratch(ctx).unbondingQueued.size === 0) return;
+  addToKeyList(w, StakingKey.unbondingQueue(ctx.height + BigInt(ctx.params.unbondingBlocks)), [...scratch(ctx).unbondingQueued.values()]);
 }
 
 /** Releases the unbonding entries due at ctx.height to their accounts' balances. */
 export function releaseUnbonding(w: StateWriter, ctx: BlockContext): void {
-  const queueKey = StateKey.unbondingQueue(ctx.height);
+  const queueKey = StakingKey.unbondingQueue(ctx.height);
   const due = readKeyList(w, queueKey);
   if (due.length === 0) return;
   for (const pk of due) {
@@ -318,7 +342,7 @@ export function releaseUnbonding(w: StateWriter, ctx: BlockContext): void {
 /** Drops the punished record no evidence can refer to any more (older than evidenceMaxAgeBlocks). */
 export function prunePunished(w: StateWriter, ctx: BlockContext): void {
   const stale = ctx.height - BigInt(ctx.params.evidenceMaxAgeBlocks) - 1n;
-  if (stale >= 1n && w.get(StateKey.punished(stale)) !== undefined) w.set(StateKey.punished(stale), null);
+  if (stale >= 1n && w.get(StakingKey.punished(stale)) !== undefined) w.set(StakingKey.punished(stale), null);
 }
 
 /** The end-of-block rotation of the three sets (see the module comment). */
@@ -327,7 +351,7 @@ export function rotateValidatorSets(w: StateWriter, ctx: BlockContext): void {
   const next = readValidatorSet(w, StateKey.nextValidators);
   w.set(StateKey.lastValidators, encodeValidators(current));
   w.set(StateKey.validators, encodeValidators(promoteValidators(current, next)));
-  if (ctx.touchedValidators.size > 0) {
+  if (scratch(ctx).touched.size > 0) {
     settleCandidates(w, ctx);
     const computed = computeNextValidators(w, ctx.params);
     // Never empty: with no eligible candidate the chain keeps its last set rather than halt.
@@ -339,8 +363,8 @@ export function rotateValidatorSets(w: StateWriter, ctx: BlockContext): void {
 export function genesisValidatorRecords(validators: readonly Validator[], params: ChainParams): [Uint8Array, Uint8Array][] {
   const sorted = sortValidators(validators);
   const records: [Uint8Array, Uint8Array][] = [];
-  for (const v of validators) records.push([StateKey.validator(v.publicKey), encodeValidatorInfo(newValidatorInfo(v.name, params.downtimeWindow))]);
-  records.push([StateKey.candidates, encodeKeyList([...validators.map((v) => v.publicKey)].sort(compareBytes))]);
+  for (const v of validators) records.push([StakingKey.validator(v.publicKey), encodeValidatorInfo(newValidatorInfo(v.name, params.downtimeWindow))]);
+  records.push([StakingKey.candidates, encodeKeyList([...validators.map((v) => v.publicKey)].sort(compareBytes))]);
   const set = encodeValidators(sorted.map((v) => ({ ...v, priority: 0n })));
   records.push([StateKey.validators, set], [StateKey.lastValidators, set], [StateKey.nextValidators, set]);
   return records;

@@ -3,8 +3,8 @@
  *
  * Epoch e's reward R_e is in the epoch record (chain/epoch.ts): R_0 = params.emissionPerEpoch,
  * R_{e+1} = R_e * (10000 - params.emissionDecayBps) / 10000 (integer division). At the end of
- * the last block of epoch e, after the storage and bandwidth settlements (chain/storage.ts,
- * chain/bandwidth.ts), three pools of it are minted, each only to those who earned it, each split
+ * the last block of epoch e, after the storage and bandwidth settlements (modules/storage,
+ * modules/bandwidth), three pools of it are minted, each only to those who earned it, each split
  * pro rata with integer division (the remainder is not minted), each earner getting a `reward`
  * event:
  *   storage    R_e * storageShareBps / 10000 to storage providers by proven bytes in e
@@ -13,22 +13,29 @@
  *              (the median of their witnesses' attestations) times reputation (bps); banned
  *              relays earn nothing;
  *   validator  R_e * validatorShareBps / 10000 to validators by power x blocks signed: the
- *              signatures in the lastCommit of every block of e (tallied by trackDowntime in
- *              chain/staking.ts, which sees each commit), each weighted by the signer's power.
+ *              signatures in the lastCommit of every block of e (tallied by this module's beginBlock
+ *              hook, which sees each commit), each weighted by the signer's power.
  * A pool with no earner (or zero total weight) mints nothing: coins exist only for service that
  * was proven. meta.minted grows by exactly the sum minted.
  */
-import { addU64 } from "../primitives/amount.ts";
-import { compareBytes, toHex } from "../primitives/bytes.ts";
-import { epochOfHeight, readEpochRecord, writeEpochRecord } from "./epoch.ts";
-import type { BlockContext, RewardPool } from "./exec.ts";
-import type { ChainParams } from "./params.ts";
-import { StateKey, type StateReader, type StateWriter, type Validator } from "./state.ts";
-import { FULL_REPUTATION_BPS, settleStorageEpoch, type StorageEarner } from "./storage.ts";
-import { settleBandwidthEpoch, type BandwidthEarner } from "./bandwidth.ts";
-import { decodeSignerTally, encodeSignerTally, type SignerEntry, type SignerTally } from "./storage-records.ts";
+import { addU64 } from "../../primitives/amount.ts";
+import { compareBytes, toHex } from "../../primitives/bytes.ts";
+import { epochOfHeight, readEpochRecord, writeEpochRecord } from "../../chain/epoch.ts";
+import type { BlockContext } from "../../chain/exec.ts";
+import type { ChainParams } from "../../chain/params.ts";
+import { globalKey, type StateReader, type StateWriter, type Validator } from "../../chain/state.ts";
+import { FULL_REPUTATION_BPS, settleStorageEpoch, type StorageEarner } from "../storage/storage.ts";
+import { settleBandwidthEpoch, type BandwidthEarner } from "../bandwidth/bandwidth.ts";
+import { decodeSignerTally, encodeSignerTally, type SignerEntry, type SignerTally } from "./records.ts";
 
-export type { SignerTally, SignerEntry } from "./storage-records.ts";
+export type { SignerTally, SignerEntry } from "./records.ts";
+
+export type RewardPool = "storage" | "bandwidth" | "validator";
+
+export const RewardsKey = {
+  /** Validator signatures counted in the current epoch (SignerTally). */
+  signers: globalKey("signers"),
+} as const;
 
 /** One earner of a pool: its weight in the split, and what the reward event reports. */
 export interface PoolEarner {
@@ -70,7 +77,7 @@ export function rewardSchedule(state: StateReader, params: ChainParams): RewardS
 
 /** The signatures counted so far in the current epoch (empty at its start). */
 export function readSignerTally(state: StateReader, epoch: bigint): SignerTally {
-  const b = state.get(StateKey.signers);
+  const b = state.get(RewardsKey.signers);
   const t = b ? decodeSignerTally(b, true) : undefined;
   return t && t.epoch === epoch ? t : { epoch, entries: [] };
 }
@@ -94,7 +101,7 @@ export function tallySignatures(w: StateWriter, ctx: BlockContext, signers: read
   });
   if (!changed) return;
   const entries = [...byKey.values()].sort((a, b) => compareBytes(a.publicKey, b.publicKey));
-  w.set(StateKey.signers, encodeSignerTally({ epoch, entries }));
+  w.set(RewardsKey.signers, encodeSignerTally({ epoch, entries }));
 }
 
 /** Mints `amount` split by weight among `earners` (in their order); returns what was minted. */
@@ -128,9 +135,8 @@ function bandwidthPoolEarners(earners: readonly BandwidthEarner[]): PoolEarner[]
  * settlement, the three pools, then the next epoch's record (decayed reward, seed unknown until
  * its first block).
  */
-export function endEpoch(w: StateWriter, ctx: BlockContext): void {
+export function endEpoch(w: StateWriter, ctx: BlockContext, epoch: bigint): void {
   const { params } = ctx;
-  const epoch = epochOfHeight(ctx.height, params.epochLength);
   const rec = readEpochRecord(w, params);
   const pools = poolsOf(rec.reward, params);
   const storage = settleStorageEpoch(w, ctx, epoch);
@@ -139,13 +145,7 @@ export function endEpoch(w: StateWriter, ctx: BlockContext): void {
   minted += mintPool(w, ctx, epoch, "bandwidth", pools.bandwidth, bandwidthPoolEarners(bandwidth));
   const signers = readSignerTally(w, epoch).entries.map((e) => ({ to: e.publicKey, weight: e.weight, basis: BigInt(e.blocks), reputationBps: FULL_REPUTATION_BPS }));
   minted += mintPool(w, ctx, epoch, "validator", pools.validator, signers);
-  if (w.get(StateKey.signers) !== undefined) w.set(StateKey.signers, null);
+  if (w.get(RewardsKey.signers) !== undefined) w.set(RewardsKey.signers, null);
   ctx.minted += minted;
   writeEpochRecord(w, { epoch: epoch + 1n, reward: decayedReward(rec.reward, params), seed: null });
-}
-
-/** At the end of an epoch's first block: its challenge seed is the chain seed after that block. */
-export function recordEpochSeed(w: StateWriter, ctx: BlockContext, seed: Uint8Array): void {
-  const rec = readEpochRecord(w, ctx.params);
-  writeEpochRecord(w, { ...rec, epoch: epochOfHeight(ctx.height, ctx.params.epochLength), seed });
 }

@@ -9,18 +9,20 @@
  * from its first block on, and attestations for it are taken until its last block.
  */
 import { z } from "zod";
-import { compareBytes, fromHex, toHex } from "../primitives/bytes.ts";
-import { BANDWIDTH_RECORD_EPOCHS, BandwidthError, BandwidthErrorCode, checkAttestation, conflictingAttestation, listAssignments, readRelayEpoch, attestationOf, type RelayEpoch } from "../chain/bandwidth.ts";
-import { CodedError } from "../primitives/errors.ts";
-import { firstHeightOfEpoch, proofWindow } from "../chain/epoch.ts";
-import { duplicateAttestationEvidence } from "../chain/evidence.ts";
-import { fromAddress, isAddress, toAddress } from "../primitives/keys.ts";
-import { ProviderKind, readProvider } from "../chain/storage.ts";
-import { decodeTx, validateTxBasic } from "../chain/tx.ts";
-import type { RpcContext } from "./context.ts";
-import { attestationJson, currentEpoch, providerJson } from "./json.ts";
-import { MAX_STORAGE_PAGE, providerSchema } from "./storage-methods.ts";
-import { defineMethod, type MethodTable } from "./table.ts";
+import { compareBytes, fromHex, toHex } from "../../primitives/bytes.ts";
+import { BANDWIDTH_RECORD_EPOCHS, BandwidthError, BandwidthErrorCode, checkAttestation, conflictingAttestation, listAssignments, readRelayEpoch, attestationOf, type RelayEpoch } from "./bandwidth.ts";
+import { CodedError } from "../../primitives/errors.ts";
+import { firstHeightOfEpoch, proofWindow } from "../../chain/epoch.ts";
+import { duplicateAttestationEvidence } from "./evidence.ts";
+import { fromAddress, isAddress, toAddress } from "../../primitives/keys.ts";
+import { ProviderKind, readProvider } from "../storage/storage.ts";
+import { decodeTx, validateTxBasic } from "../../chain/tx.ts";
+import type { RpcContext } from "../../rpc/context.ts";
+import { currentEpoch } from "../../rpc/json.ts";
+import { attestationJson } from "./json.ts";
+import { providerJson } from "../storage/json.ts";
+import { MAX_STORAGE_PAGE, providerSchema } from "../storage/rpc.ts";
+import { defineMethod, type MethodTable } from "../../rpc/table.ts";
 
 export const BandwidthRpcErrorCode = {
   /** proof_submitBandwidth with a transaction whose operation is not bandwidth.attest. */
@@ -168,3 +170,8 @@ export const bandwidthMethods = {
     },
   }),
 } satisfies MethodTable<RpcContext>;
+
+type BandwidthMethods = typeof bandwidthMethods;
+declare module "../../rpc/methods.ts" {
+  interface Methods extends BandwidthMethods {}
+}

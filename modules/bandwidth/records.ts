@@ -10,9 +10,24 @@
  *   0x09 || epoch(8)               sorted list of relay(32) || witness(32): witnesses punished for a
  *                                  double attestation about a relay that has no RelayEpoch for `epoch`
  */
-import { asArray, asBytes, asU64, decode, decodeTrusted, encode, u64, type CborValue } from "../primitives/codec.ts";
-import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "../primitives/keys.ts";
-import type { Attestation } from "../proofs/bandwidth.ts";
+import { asArray, asBytes, asU64, decode, decodeTrusted, encode, u64, type CborValue } from "../../primitives/codec.ts";
+import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from "../../primitives/keys.ts";
+import type { Attestation } from "../../proofs/bandwidth.ts";
+import { u64be } from "../../primitives/bytes.ts";
+import { prefixedKey } from "../../chain/state.ts";
+
+/** 0x08 || epoch(8): the sorted list of the relays assigned in that epoch; 0x08 || relay(32) || epoch(8): a RelayEpoch. */
+export const PREFIX_BANDWIDTH = 0x08;
+/** 0x09 || epoch(8): witnesses punished for a double attestation about a relay without a RelayEpoch. */
+export const PREFIX_ATTEST_PUNISHED = 0x09;
+export const BandwidthKey = {
+  /** Public keys (sorted) of the relays assigned witnesses in `epoch`. */
+  relaysOfEpoch: (epoch: bigint): Uint8Array => prefixedKey(PREFIX_BANDWIDTH, u64be(epoch)),
+  /** A relay's RelayEpoch record: its witnesses and attestations in `epoch`. */
+  relayEpoch: (relay: Uint8Array, epoch: bigint): Uint8Array => prefixedKey(PREFIX_BANDWIDTH, relay, u64be(epoch)),
+  /** relay || witness pairs (sorted) punished for a double attestation in `epoch` about a relay without a record. */
+  attestPunished: (epoch: bigint): Uint8Array => prefixedKey(PREFIX_ATTEST_PUNISHED, u64be(epoch)),
+} as const;
 
 /** An attestation as a relay's record holds it (relay and epoch are the record's). */
 export interface AttestationEntry {

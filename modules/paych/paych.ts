@@ -13,17 +13,18 @@
  * H("cloudcoin/voucher/v1", [chainId, channel, amount, nonce]). `checkVoucher` is the one rule a
  * voucher is judged by, on chain (paych.redeem) and off chain (RPC, service plugins). Pure: no I/O.
  */
-import { AmountError, addU64 } from "../primitives/amount.ts";
-import { equalBytes } from "../primitives/bytes.ts";
-import { asArray, asBytes, asU64, decode, encode, u64, type CborValue } from "../primitives/codec.ts";
-import { CodedError } from "../primitives/errors.ts";
-import { ExecError, ExecErrorCode, type BlockContext } from "./exec.ts";
-import { Tag, taggedHash } from "../primitives/hash.ts";
-import { verify, type KeyPair, SIGNATURE_LENGTH } from "../primitives/keys.ts";
-import { decodeChannel, encodeChannel, StateKey, type Channel, type StateReader, type StateWriter } from "./state.ts";
-import type { SignedTx } from "./tx.ts";
+import { AmountError, addU64 } from "../../primitives/amount.ts";
+import { equalBytes } from "../../primitives/bytes.ts";
+import { asArray, asBytes, asU64, decode, encode, u64, type CborValue } from "../../primitives/codec.ts";
+import { CodedError } from "../../primitives/errors.ts";
+import { ExecError, ExecErrorCode, OpError, type BlockContext } from "../../chain/exec.ts";
+import { Tag, taggedHash } from "../../primitives/hash.ts";
+import { verify, type KeyPair, SIGNATURE_LENGTH } from "../../primitives/keys.ts";
+import type { StateReader, StateWriter } from "../../chain/state.ts";
+import { decodeChannel, encodeChannel, PaychKey, type Channel } from "./records.ts";
+import type { SignedTx } from "../../chain/tx.ts";
 
-export type { Channel } from "./state.ts";
+export type { Channel } from "./records.ts";
 
 export const CHANNEL_ID_LENGTH = 32;
 /** settleDelay of paych.open must lie in [MIN_SETTLE_DELAY, MAX_SETTLE_DELAY] blocks. */
@@ -53,7 +54,7 @@ export const PaychErrorCode = {
 export type PaychErrorCode = (typeof PaychErrorCode)[keyof typeof PaychErrorCode];
 
 /** A rejected voucher or a failed channel operation (on chain: the receipt code; fee and nonce consumed). */
-export class PaychError extends CodedError<PaychErrorCode> {}
+export class PaychError extends OpError<PaychErrorCode> {}
 
 export interface Voucher {
   readonly channel: Uint8Array;
@@ -112,7 +113,7 @@ export function decodeVoucher(bytes: Uint8Array): Voucher {
 
 export function readChannel(state: StateReader, id: Uint8Array): Channel | undefined {
   if (id.length !== CHANNEL_ID_LENGTH) return undefined;
-  const b = state.get(StateKey.channel(id));
+  const b = state.get(PaychKey.channel(id));
   return b ? decodeChannel(id, b, true) : undefined;
 }
 
@@ -188,7 +189,7 @@ export type PaychOp = Extract<SignedTx["op"], { type: `paych.${string}` }>;
 // ---- execution (chain/transition.ts calls this inside a checkpoint) ----
 
 function writeChannel(w: StateWriter, c: Channel): void {
-  w.set(StateKey.channel(c.id), encodeChannel(c));
+  w.set(PaychKey.channel(c.id), encodeChannel(c));
 }
 
 function overflow<T>(f: () => T): T {

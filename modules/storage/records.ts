@@ -12,8 +12,34 @@
  *   0x00 "epoch"         EpochRecord
  *   0x00 "signers"       SignerTally of the current epoch
  */
-import { asArray, asBytes, asString, asU64, asUint, decode, decodeTrusted, encode, u64, type CborValue } from "../primitives/codec.ts";
-import { CodecError, CodecErrorCode } from "../primitives/errors.ts";
+import { asArray, asBytes, asString, asU64, asUint, decode, decodeTrusted, encode, u64, type CborValue } from "../../primitives/codec.ts";
+import { CodecError, CodecErrorCode } from "../../primitives/errors.ts";
+import { prefixedKey } from "../../chain/state.ts";
+
+/** 0x05 alone is the sorted list of provider keys, 0x05 || key a Provider. */
+export const PREFIX_PROVIDER = 0x05;
+/** 0x06 alone is the sorted list of active deal ids, 0x06 || id a StorageDeal. */
+export const PREFIX_DEAL = 0x06;
+export const StorageKey = {
+  /** Public keys (sorted) of every provider that ever registered. */
+  providers: new Uint8Array([PREFIX_PROVIDER]),
+  /** A provider's record, by public key. */
+  provider: (publicKey: Uint8Array): Uint8Array => prefixedKey(PREFIX_PROVIDER, publicKey),
+  /** Ids (sorted) of the active storage deals: the end-of-epoch settlement walks this list. */
+  activeDeals: new Uint8Array([PREFIX_DEAL]),
+  /** A storage deal's record, by deal id; kept after the deal ends. */
+  deal: (id: Uint8Array): Uint8Array => prefixedKey(PREFIX_DEAL, id),
+} as const;
+
+/** If a state key is a provider record's key, the provider's public key. */
+export function providerOfKey(key: Uint8Array): Uint8Array | undefined {
+  return key.length === 33 && key[0] === PREFIX_PROVIDER ? key.subarray(1) : undefined;
+}
+
+/** If a state key is a storage deal record's key, the deal id. */
+export function dealOfKey(key: Uint8Array): Uint8Array | undefined {
+  return key.length === 33 && key[0] === PREFIX_DEAL ? key.subarray(1) : undefined;
+}
 
 /** What a provider serves: storage (proven by storage.proof) or bandwidth (a relay, attested by its witnesses: chain/bandwidth.ts). */
 export const ProviderKind = {
@@ -130,29 +156,6 @@ export interface StorageDeal {
   readonly endedAt: bigint;
 }
 
-/** The emission schedule and the challenge seed, for the current epoch. */
-export interface EpochRecord {
-  readonly epoch: bigint;
-  /** Base units the epoch mints if every pool is earned. */
-  readonly reward: bigint;
-  /** The chain seed after the epoch's first block; null before it. */
-  readonly seed: Uint8Array | null;
-}
-
-/** Signatures of one validator in the lastCommits of the current epoch's blocks. */
-export interface SignerEntry {
-  readonly publicKey: Uint8Array;
-  readonly blocks: number;
-  /** Sum over those blocks of the validator's power then (below 2^128). */
-  readonly weight: bigint;
-}
-
-export interface SignerTally {
-  readonly epoch: bigint;
-  /** Sorted by public key. */
-  readonly entries: readonly SignerEntry[];
-}
-
 const readBytes = (b: Uint8Array, trusted: boolean): CborValue => (trusted ? decodeTrusted(b) : decode(b));
 
 // ---- provider ----
@@ -242,46 +245,5 @@ export function decodeDeal(id: Uint8Array, b: Uint8Array, trusted = false): Stor
     lastProvenEpoch: v[15] === null ? null : asU64(v[15], "lastProvenEpoch"),
     status,
     endedAt: asU64(v[17], "endedAt"),
-  };
-}
-
-// ---- epoch record and signer tally ----
-
-export function encodeEpochRecord(r: EpochRecord): Uint8Array {
-  return encode([u64(r.epoch), u64(r.reward), r.seed]);
-}
-export function decodeEpochRecord(b: Uint8Array, trusted = false): EpochRecord {
-  const v = asArray(readBytes(b, trusted), "epoch", 3);
-  return { epoch: asU64(v[0], "epoch"), reward: asU64(v[1], "reward"), seed: v[2] === null ? null : asBytes(v[2], "seed", 32) };
-}
-
-const WEIGHT_BYTES = 16;
-function u128be(x: bigint): Uint8Array {
-  if (x < 0n || x >= 1n << 128n) throw new RangeError("weight out of range");
-  const out = new Uint8Array(WEIGHT_BYTES);
-  for (let i = WEIGHT_BYTES - 1; i >= 0; i--) {
-    out[i] = Number(x & 0xffn);
-    x >>= 8n;
-  }
-  return out;
-}
-function readU128be(b: Uint8Array): bigint {
-  let x = 0n;
-  for (const byte of b) x = (x << 8n) | BigInt(byte);
-  return x;
-}
-
-/** Weights are 16-byte big-endian byte strings: a sum of powers over an epoch can exceed u64. */
-export function encodeSignerTally(t: SignerTally): Uint8Array {
-  return encode([u64(t.epoch), t.entries.map((e) => [e.publicKey, e.blocks, u128be(e.weight)])]);
-}
-export function decodeSignerTally(b: Uint8Array, trusted = false): SignerTally {
-  const v = asArray(readBytes(b, trusted), "signers", 2);
-  return {
-    epoch: asU64(v[0], "epoch"),
-    entries: asArray(v[1], "entries").map((x) => {
-      const e = asArray(x, "signer", 3);
-      return { publicKey: asBytes(e[0], "publicKey", 32), blocks: asUint(e[1], "blocks"), weight: readU128be(asBytes(e[2], "weight", WEIGHT_BYTES)) };
-    }),
   };
 }

@@ -39,27 +39,26 @@
  * never has deals, so its exit returns the collateral at once); their assignment, attestations and
  * settlement are chain/bandwidth.ts.
  */
-import { AmountError, addU64 } from "../primitives/amount.ts";
-import { compareBytes, equalBytes, toHex } from "../primitives/bytes.ts";
-import { encode } from "../primitives/codec.ts";
-import { CodedError } from "../primitives/errors.ts";
-import { epochOfHeight, epochSeed, isFirstBlockOfEpoch } from "./epoch.ts";
-import { ExecError, ExecErrorCode, type BlockContext } from "./exec.ts";
-import { Tag, taggedHash } from "../primitives/hash.ts";
-import { verify, type KeyPair } from "../primitives/keys.ts";
-import type { ChainParams } from "./params.ts";
-import { encodeKeyList, readKeyList, StateKey, type StateReader, type StateWriter } from "./state.ts";
+import { AmountError, addU64 } from "../../primitives/amount.ts";
+import { compareBytes, equalBytes, toHex } from "../../primitives/bytes.ts";
+import { encode } from "../../primitives/codec.ts";
+import { epochOfHeight, epochSeed, isFirstBlockOfEpoch } from "../../chain/epoch.ts";
+import { ExecError, ExecErrorCode, OpError, type BlockContext } from "../../chain/exec.ts";
+import { Tag, taggedHash } from "../../primitives/hash.ts";
+import { verify, type KeyPair } from "../../primitives/keys.ts";
+import type { ChainParams } from "../../chain/params.ts";
+import { encodeKeyList, readKeyList, type StateReader, type StateWriter } from "../../chain/state.ts";
 import {
   decodeDeal, decodeProvider, dealTermsValue, DealStatus, encodeDeal, encodeProvider, isProviderKind, PROVIDER_KIND_NAMES, ProviderKind,
-  ProviderStatus, type DealTerms, type Provider, type StorageDeal,
-} from "./storage-records.ts";
-import { challengeIndices, chunkCount, chunkLength, isValidChunkSize, MAX_CHUNK_COUNT, verifyStorageProof } from "../proofs/storage.ts";
-import type { SignedTx } from "./tx.ts";
+  ProviderStatus, StorageKey, type DealTerms, type Provider, type StorageDeal,
+} from "./records.ts";
+import { challengeIndices, chunkCount, chunkLength, isValidChunkSize, MAX_CHUNK_COUNT, verifyStorageProof } from "../../proofs/storage.ts";
+import type { SignedTx } from "../../chain/tx.ts";
 
 export {
   DEAL_STATUS_NAMES, DealStatus, PROVIDER_KIND_NAMES, PROVIDER_STATUS_NAMES, ProviderKind, ProviderStatus,
   type DealTerms, type Provider, type ReputationEntry, type StorageDeal,
-} from "./storage-records.ts";
+} from "./records.ts";
 
 /**
  * Most challenges per deal (params.challengesPerDeal): a proof of that many 64 KiB chunks with
@@ -125,7 +124,7 @@ export const StorageErrorCode = {
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
 
 /** A failed provider or storage operation (the receipt code; fee and nonce consumed). */
-export class StorageError extends CodedError<StorageErrorCode> {}
+export class StorageError extends OpError<StorageErrorCode> {}
 
 export type StorageOp = Extract<SignedTx["op"], { type: "provider.register" | "provider.exit" | "storage.deal" | "storage.proof" }>;
 
@@ -150,24 +149,24 @@ export function dealId(chainId: string, client: Uint8Array, terms: DealTerms): U
 
 export function readProvider(state: StateReader, key: Uint8Array): Provider | undefined {
   if (key.length !== 32) return undefined;
-  const b = state.get(StateKey.provider(key));
+  const b = state.get(StorageKey.provider(key));
   return b ? decodeProvider(key, b, true) : undefined;
 }
 
 /** Every provider that ever registered (exited ones too), by public key. */
 export function listProviders(state: StateReader): Provider[] {
-  return readKeyList(state, StateKey.providers).map((k) => readProvider(state, k)!);
+  return readKeyList(state, StorageKey.providers).map((k) => readProvider(state, k)!);
 }
 
 export function readDeal(state: StateReader, id: Uint8Array): StorageDeal | undefined {
   if (id.length !== 32) return undefined;
-  const b = state.get(StateKey.deal(id));
+  const b = state.get(StorageKey.deal(id));
   return b ? decodeDeal(id, b, true) : undefined;
 }
 
 /** The active deals, by id. */
 export function listActiveDeals(state: StateReader): StorageDeal[] {
-  return readKeyList(state, StateKey.activeDeals).map((id) => readDeal(state, id)!);
+  return readKeyList(state, StorageKey.activeDeals).map((id) => readDeal(state, id)!);
 }
 
 /** Collateral neither locked in a deal nor returned. */
@@ -242,11 +241,11 @@ export function invalidStorageOp(op: StorageOp): string | undefined {
 // ---- execution (chain/transition.ts calls this inside a checkpoint) ----
 
 function writeProvider(w: StateWriter, p: Provider): void {
-  w.set(StateKey.provider(p.key), encodeProvider(p));
+  w.set(StorageKey.provider(p.key), encodeProvider(p));
 }
 
 function writeDeal(w: StateWriter, d: StorageDeal): void {
-  w.set(StateKey.deal(d.id), encodeDeal(d));
+  w.set(StorageKey.deal(d.id), encodeDeal(d));
 }
 
 /** Inserts `key` into the sorted key list at `recordKey` (no-op if present). */
@@ -317,7 +316,7 @@ function register(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<S
     activeDeals: 0,
     reputation: existing?.reputation ?? [],
   });
-  if (!existing) addToList(w, StateKey.providers, sender);
+  if (!existing) addToList(w, StorageKey.providers, sender);
   ctx.events.push({
     kind: "providerRegister", txHash: tx.hash, provider: sender, providerKind: PROVIDER_KIND_NAMES[op.kind], collateral: op.collateral, capacity: op.capacity, multiaddr: op.multiaddr,
   });
@@ -376,7 +375,7 @@ function makeDeal(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<S
     durationEpochs: t.durationEpochs, collateral: t.collateral, collateralLeft: t.collateral, escrow, createdAt: height, startEpoch: epoch + 1n,
     challenged: 0n, misses: 0, lastProvenEpoch: null, status: DealStatus.ACTIVE, endedAt: 0n,
   });
-  addToList(w, StateKey.activeDeals, id);
+  addToList(w, StorageKey.activeDeals, id);
   ctx.events.push({ kind: "storageDeal", txHash: tx.hash, deal: id, client, provider: t.provider, size: t.size, escrow, collateral: t.collateral, startEpoch: epoch + 1n });
 }
 
@@ -466,7 +465,7 @@ interface EpochDues {
  */
 export function settleStorageEpoch(w: StateWriter, ctx: BlockContext, epoch: bigint): StorageEarner[] {
   const { params, events } = ctx;
-  const ids = readKeyList(w, StateKey.activeDeals);
+  const ids = readKeyList(w, StorageKey.activeDeals);
   const dues = new Map<string, EpochDues>();
   const still: Uint8Array[] = [];
   for (const id of ids) {
@@ -510,7 +509,7 @@ export function settleStorageEpoch(w: StateWriter, ctx: BlockContext, epoch: big
     writeDeal(w, d);
     writeProvider(w, p);
   }
-  if (still.length !== ids.length) w.set(StateKey.activeDeals, still.length === 0 ? null : encodeKeyList(still));
+  if (still.length !== ids.length) w.set(StorageKey.activeDeals, still.length === 0 ? null : encodeKeyList(still));
 
   const earners: StorageEarner[] = [];
   // the map is only looked up above; providers are processed in key order

@@ -1,0 +1,254 @@
+/**
+ * The storage module (DESIGN.md sections 6 and 8): providers (storage providers and bandwidth
+ * relays register here), storage deals and their proofs. Rules in ./storage.ts; this file is what
+ * the registry needs.
+ *
+ *   provider.register   [4, kind, collateral, capacity, multiaddr]   kind 0 storage, 1 bandwidth
+ *   provider.exit       [5]
+ *   storage.deal        [6, terms, providerSignature(64)]
+ *                       terms = [provider(32), root(32), size, chunkSize, pricePerEpoch, durationEpochs, collateral, expiresAtHeight]
+ *   storage.proof       [7, deal(32), epoch, [[index, chunk(<= 64 KiB), [hash(32), ...(<= 40)]], ...(<= 12)]]
+ */
+import { toHex } from "../../primitives/bytes.ts";
+import { asArray, asBytes, asString, asU64, asUint, u64, type CborValue } from "../../primitives/codec.ts";
+import { CodecError, CodecErrorCode } from "../../primitives/errors.ts";
+import { SIGNATURE_LENGTH, toAddress } from "../../primitives/keys.ts";
+import { ExecErrorCode } from "../../chain/exec.ts";
+import { defineEvent, defineOp, type ModuleSpec } from "../../chain/registry.ts";
+import { MAX_CHUNK_SIZE, MAX_PATH_LENGTH, type ChunkProof } from "../../proofs/storage.ts";
+import { z } from "zod";
+import { address, count, decimal, hash } from "../json-schema.ts";
+import {
+  executeStorageOp, invalidStorageOp, MAX_CHALLENGES_PER_DEAL, MAX_MULTIADDR_LENGTH, StorageErrorCode,
+} from "./storage.ts";
+import { dealTermsFromValue, dealTermsValue, decodeDeal, decodeProvider, isProviderKind, PREFIX_DEAL, PREFIX_PROVIDER, PROVIDER_KIND_NAMES, type DealTerms } from "./records.ts";
+import { dealTermsJson } from "./json.ts";
+import { storageIndexes } from "./indexes.ts";
+
+export interface ProviderRegisterOp {
+  readonly type: "provider.register";
+  /** A ProviderKind (./records.ts); any other value is TX_INVALID_OPERATION. */
+  readonly kind: number;
+  readonly collateral: bigint;
+  readonly capacity: bigint;
+  readonly multiaddr: string;
+}
+export interface ProviderExitOp { readonly type: "provider.exit" }
+export interface StorageDealOp { readonly type: "storage.deal"; readonly terms: DealTerms; readonly providerSignature: Uint8Array }
+export interface StorageProofOp { readonly type: "storage.proof"; readonly deal: Uint8Array; readonly epoch: bigint; readonly chunks: readonly ChunkProof[] }
+
+export type ProviderKindName = "storage" | "bandwidth";
+
+export type StorageEvent =
+  | {
+      readonly kind: "providerRegister"; readonly txHash: Uint8Array; readonly provider: Uint8Array; readonly providerKind: ProviderKindName;
+      readonly collateral: bigint; readonly capacity: bigint; readonly multiaddr: string;
+    }
+  /** `returned`: collateral given back now (all of it when no deal is active, else 0 until the last one ends). */
+  | { readonly kind: "providerExit"; readonly txHash: Uint8Array; readonly provider: Uint8Array; readonly returned: bigint; readonly activeDeals: number }
+  /** An exiting provider's last deal ended at the end of `epoch`: its collateral went back to its balance. */
+  | { readonly kind: "providerCollateralReturned"; readonly provider: Uint8Array; readonly epoch: bigint; readonly amount: bigint }
+  /** A failed epoch: the provider is banned from `epoch` + 1 until (before) epoch `until`. */
+  | { readonly kind: "providerBan"; readonly provider: Uint8Array; readonly epoch: bigint; readonly until: bigint; readonly strikes: number }
+  | {
+      readonly kind: "storageDeal"; readonly txHash: Uint8Array; readonly deal: Uint8Array; readonly client: Uint8Array; readonly provider: Uint8Array;
+      readonly size: bigint; readonly escrow: bigint; readonly collateral: bigint; readonly startEpoch: bigint;
+    }
+  | { readonly kind: "storageProof"; readonly txHash: Uint8Array; readonly deal: Uint8Array; readonly provider: Uint8Array; readonly epoch: bigint }
+  /** End of epoch: a proven epoch's price moved from the deal's escrow to the provider. */
+  | { readonly kind: "storagePayment"; readonly deal: Uint8Array; readonly provider: Uint8Array; readonly epoch: bigint; readonly amount: bigint }
+  /** End of epoch: a missed epoch's slash moved from the deal's collateral to the client. */
+  | {
+      readonly kind: "storageSlash"; readonly deal: Uint8Array; readonly provider: Uint8Array; readonly client: Uint8Array; readonly epoch: bigint;
+      readonly amount: bigint; readonly misses: number;
+    }
+  /** End of epoch: the deal ended; `refunded` escrow went to the client, `unlocked` collateral back to the provider's free collateral. */
+  | {
+      readonly kind: "storageDealEnd"; readonly deal: Uint8Array; readonly provider: Uint8Array; readonly client: Uint8Array; readonly epoch: bigint;
+      readonly reason: "completed" | "failed"; readonly refunded: bigint; readonly unlocked: bigint;
+    };
+type Ev<K extends StorageEvent["kind"]> = Extract<StorageEvent, { kind: K }>;
+
+declare module "../../chain/tx.ts" {
+  interface OpMap {
+    "provider.register": ProviderRegisterOp;
+    "provider.exit": ProviderExitOp;
+    "storage.deal": StorageDealOp;
+    "storage.proof": StorageProofOp;
+  }
+}
+declare module "../../chain/exec.ts" {
+  interface EventMap {
+    providerRegister: Ev<"providerRegister">;
+    providerExit: Ev<"providerExit">;
+    providerCollateralReturned: Ev<"providerCollateralReturned">;
+    providerBan: Ev<"providerBan">;
+    storageDeal: Ev<"storageDeal">;
+    storageProof: Ev<"storageProof">;
+    storagePayment: Ev<"storagePayment">;
+    storageSlash: Ev<"storageSlash">;
+    storageDealEnd: Ev<"storageDealEnd">;
+  }
+}
+
+export const StorageOpCode = { PROVIDER_REGISTER: 4, PROVIDER_EXIT: 5, STORAGE_DEAL: 6, STORAGE_PROOF: 7 } as const;
+
+const ops = [
+  defineOp<ProviderRegisterOp>({
+    code: StorageOpCode.PROVIDER_REGISTER,
+    type: "provider.register",
+    topic: "tx",
+    encode: (op) => [op.kind, u64(op.collateral), u64(op.capacity), op.multiaddr],
+    decode: (arr, v) => {
+      asArray(v, "provider.register", 5);
+      return {
+        type: "provider.register",
+        kind: asUint(arr[1], "provider.register.kind", 255),
+        collateral: asU64(arr[2], "provider.register.collateral"),
+        capacity: asU64(arr[3], "provider.register.capacity"),
+        multiaddr: asString(arr[4], "provider.register.multiaddr", MAX_MULTIADDR_LENGTH),
+      };
+    },
+    validateBasic: invalidStorageOp,
+    execute: (w, ctx, tx) => executeStorageOp(w, ctx, tx, tx.op, tx.chainId),
+    participants: () => [],
+    json: (op) => ({
+      kind: isProviderKind(op.kind) ? PROVIDER_KIND_NAMES[op.kind] : `kind#${op.kind}`, collateral: op.collateral.toString(), capacity: op.capacity.toString(), multiaddr: op.multiaddr,
+    }),
+  }),
+  defineOp<ProviderExitOp>({
+    code: StorageOpCode.PROVIDER_EXIT,
+    type: "provider.exit",
+    topic: "tx",
+    encode: () => [],
+    decode: (_arr, v) => {
+      asArray(v, "provider.exit", 1);
+      return { type: "provider.exit" };
+    },
+    validateBasic: invalidStorageOp,
+    execute: (w, ctx, tx) => executeStorageOp(w, ctx, tx, tx.op, tx.chainId),
+    participants: () => [],
+    json: () => ({}),
+  }),
+  defineOp<StorageDealOp>({
+    code: StorageOpCode.STORAGE_DEAL,
+    type: "storage.deal",
+    topic: "tx",
+    encode: (op) => [dealTermsValue(op.terms), op.providerSignature],
+    decode: (arr, v) => {
+      asArray(v, "storage.deal", 3);
+      return { type: "storage.deal", terms: dealTermsFromValue(arr[1]), providerSignature: asBytes(arr[2], "storage.deal.providerSignature", SIGNATURE_LENGTH) };
+    },
+    validateBasic: invalidStorageOp,
+    execute: (w, ctx, tx) => executeStorageOp(w, ctx, tx, tx.op, tx.chainId),
+    participants: (tx) => [tx.op.terms.provider],
+    json: (op) => ({ terms: dealTermsJson(op.terms), providerSignature: toHex(op.providerSignature) }),
+  }),
+  defineOp<StorageProofOp>({
+    code: StorageOpCode.STORAGE_PROOF,
+    type: "storage.proof",
+    // proofs travel with the service attestations, apart from plain transactions (p2p/gossip.ts)
+    topic: "attestation",
+    encode: (op) => [op.deal, u64(op.epoch), op.chunks.map((c): CborValue => [u64(c.index), c.chunk, [...c.path]])],
+    decode: (arr, v) => {
+      asArray(v, "storage.proof", 4);
+      const items = asArray(arr[3], "storage.proof.chunks");
+      if (items.length > MAX_CHALLENGES_PER_DEAL) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `storage.proof.chunks: more than ${MAX_CHALLENGES_PER_DEAL}`);
+      return {
+        type: "storage.proof",
+        deal: asBytes(arr[1], "storage.proof.deal", 32),
+        epoch: asU64(arr[2], "storage.proof.epoch"),
+        chunks: items.map((x) => {
+          const c = asArray(x, "storage.proof chunk", 3);
+          const chunk = asBytes(c[1], "storage.proof.chunk");
+          if (chunk.length > MAX_CHUNK_SIZE) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `storage.proof.chunk: longer than ${MAX_CHUNK_SIZE} bytes`);
+          const path = asArray(c[2], "storage.proof.path");
+          if (path.length > MAX_PATH_LENGTH) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `storage.proof.path: longer than ${MAX_PATH_LENGTH}`);
+          return { index: asU64(c[0], "storage.proof.index"), chunk, path: path.map((h) => asBytes(h, "storage.proof.path hash", 32)) };
+        }),
+      };
+    },
+    validateBasic: invalidStorageOp,
+    execute: (w, ctx, tx) => executeStorageOp(w, ctx, tx, tx.op, tx.chainId),
+    participants: () => [],
+    // the chunks themselves are left out: up to ~800 KB of hex
+    json: (op) => ({ deal: toHex(op.deal), epoch: Number(op.epoch), chunks: op.chunks.map((c) => ({ index: c.index.toString(), length: c.chunk.length, pathLength: c.path.length })) }),
+  }),
+];
+
+const txHash = { txHash: hash };
+const events = [
+  defineEvent<Ev<"providerRegister">>({
+    kind: "providerRegister",
+    json: (e) => ({
+      txHash: toHex(e.txHash), provider: toAddress(e.provider), providerKind: e.providerKind, collateral: e.collateral.toString(), capacity: e.capacity.toString(), multiaddr: e.multiaddr,
+    }),
+    schema: z.object({
+      kind: z.literal("providerRegister"), ...txHash, provider: address, providerKind: z.enum(["storage", "bandwidth"]), collateral: decimal, capacity: decimal, multiaddr: z.string(),
+    }),
+  }),
+  defineEvent<Ev<"providerExit">>({
+    kind: "providerExit",
+    json: (e) => ({ txHash: toHex(e.txHash), provider: toAddress(e.provider), returned: e.returned.toString(), activeDeals: e.activeDeals }),
+    schema: z.object({ kind: z.literal("providerExit"), ...txHash, provider: address, returned: decimal, activeDeals: count }),
+  }),
+  defineEvent<Ev<"providerCollateralReturned">>({
+    kind: "providerCollateralReturned",
+    json: (e) => ({ provider: toAddress(e.provider), epoch: Number(e.epoch), amount: e.amount.toString() }),
+    schema: z.object({ kind: z.literal("providerCollateralReturned"), provider: address, epoch: count, amount: decimal }),
+  }),
+  defineEvent<Ev<"providerBan">>({
+    kind: "providerBan",
+    json: (e) => ({ provider: toAddress(e.provider), epoch: Number(e.epoch), until: Number(e.until), strikes: e.strikes }),
+    schema: z.object({ kind: z.literal("providerBan"), provider: address, epoch: count, until: count, strikes: count }),
+  }),
+  defineEvent<Ev<"storageDeal">>({
+    kind: "storageDeal",
+    json: (e) => ({
+      txHash: toHex(e.txHash), deal: toHex(e.deal), client: toAddress(e.client), provider: toAddress(e.provider), size: e.size.toString(),
+      escrow: e.escrow.toString(), collateral: e.collateral.toString(), startEpoch: Number(e.startEpoch),
+    }),
+    schema: z.object({
+      kind: z.literal("storageDeal"), ...txHash, deal: hash, client: address, provider: address, size: decimal, escrow: decimal, collateral: decimal, startEpoch: count,
+    }),
+  }),
+  defineEvent<Ev<"storageProof">>({
+    kind: "storageProof",
+    json: (e) => ({ txHash: toHex(e.txHash), deal: toHex(e.deal), provider: toAddress(e.provider), epoch: Number(e.epoch) }),
+    schema: z.object({ kind: z.literal("storageProof"), ...txHash, deal: hash, provider: address, epoch: count }),
+  }),
+  defineEvent<Ev<"storagePayment">>({
+    kind: "storagePayment",
+    json: (e) => ({ deal: toHex(e.deal), provider: toAddress(e.provider), epoch: Number(e.epoch), amount: e.amount.toString() }),
+    schema: z.object({ kind: z.literal("storagePayment"), deal: hash, provider: address, epoch: count, amount: decimal }),
+  }),
+  defineEvent<Ev<"storageSlash">>({
+    kind: "storageSlash",
+    json: (e) => ({ deal: toHex(e.deal), provider: toAddress(e.provider), client: toAddress(e.client), epoch: Number(e.epoch), amount: e.amount.toString(), misses: e.misses }),
+    schema: z.object({ kind: z.literal("storageSlash"), deal: hash, provider: address, client: address, epoch: count, amount: decimal, misses: count }),
+  }),
+  defineEvent<Ev<"storageDealEnd">>({
+    kind: "storageDealEnd",
+    json: (e) => ({
+      deal: toHex(e.deal), provider: toAddress(e.provider), client: toAddress(e.client), epoch: Number(e.epoch), reason: e.reason,
+      refunded: e.refunded.toString(), unlocked: e.unlocked.toString(),
+    }),
+    schema: z.object({
+      kind: z.literal("storageDealEnd"), deal: hash, provider: address, client: address, epoch: count, reason: z.enum(["completed", "failed"]), refunded: decimal, unlocked: decimal,
+    }),
+  }),
+];
+
+export const storage: ModuleSpec = {
+  name: "storage",
+  ops,
+  events,
+  records: [
+    // provider collateral, free and locked in deals (0x05 alone is the provider list)
+    { prefix: PREFIX_PROVIDER, name: "provider", held: (key, value) => (key.length === 33 ? decodeProvider(key.subarray(1), value).collateral : 0n) },
+    // deal escrow (0x06 alone is the active-deal list)
+    { prefix: PREFIX_DEAL, name: "deal", held: (key, value) => (key.length === 33 ? decodeDeal(key.subarray(1), value).escrow : 0n) },
+  ],
+  indexes: storageIndexes,
+  errors: { INSUFFICIENT_BALANCE: ExecErrorCode.INSUFFICIENT_BALANCE, AMOUNT_OVERFLOW: ExecErrorCode.AMOUNT_OVERFLOW, ...StorageErrorCode },
+};

@@ -1,0 +1,70 @@
+/** JSON forms of providers, deals and deal terms for the RPC (rpc/json.ts conventions: hex, cc1 addresses, decimal strings). */
+import { toHex } from "../../primitives/bytes.ts";
+import { toAddress } from "../../primitives/keys.ts";
+import type { ChainParams } from "../../chain/params.ts";
+import { DEAL_STATUS_NAMES, freeCollateral, isBanned, PROVIDER_KIND_NAMES, PROVIDER_STATUS_NAMES, reputationBps, type DealTerms, type Provider, type StorageDeal } from "./storage.ts";
+
+export interface DealTermsJson {
+  provider: string;
+  root: string;
+  size: string;
+  chunkSize: number;
+  pricePerEpoch: string;
+  durationEpochs: number;
+  collateral: string;
+  expiresAtHeight: number;
+}
+
+export function dealTermsJson(t: DealTerms): DealTermsJson {
+  return {
+    provider: toAddress(t.provider), root: toHex(t.root), size: t.size.toString(), chunkSize: Number(t.chunkSize), pricePerEpoch: t.pricePerEpoch.toString(),
+    durationEpochs: Number(t.durationEpochs), collateral: t.collateral.toString(), expiresAtHeight: Number(t.expiresAtHeight),
+  };
+}
+
+/** A provider at the head; `epoch` is the current epoch (for its ban and reputation). */
+export function providerJson(p: Provider, epoch: bigint, params: ChainParams) {
+  return {
+    address: toAddress(p.key),
+    kind: PROVIDER_KIND_NAMES[p.kind],
+    status: PROVIDER_STATUS_NAMES[p.status],
+    collateral: p.collateral.toString(),
+    locked: p.locked.toString(),
+    freeCollateral: freeCollateral(p).toString(),
+    capacity: p.capacity.toString(),
+    used: p.used.toString(),
+    multiaddr: p.multiaddr,
+    registeredAt: Number(p.registeredAt),
+    activeDeals: p.activeDeals,
+    banned: isBanned(p, epoch),
+    bannedUntil: Number(p.bannedUntil),
+    strikes: p.strikes,
+    reputationBps: reputationBps(p, epoch, params.reputationWindowEpochs),
+    reputation: p.reputation.map((r) => ({ epoch: Number(r.epoch), made: r.made, due: r.due })),
+  };
+}
+
+export function dealJson(d: StorageDeal) {
+  return {
+    id: toHex(d.id),
+    client: toAddress(d.client),
+    provider: toAddress(d.provider),
+    root: toHex(d.root),
+    size: d.size.toString(),
+    chunkSize: d.chunkSize,
+    chunkCount: d.chunkCount.toString(),
+    pricePerEpoch: d.pricePerEpoch.toString(),
+    durationEpochs: Number(d.durationEpochs),
+    collateral: d.collateral.toString(),
+    collateralLeft: d.collateralLeft.toString(),
+    escrow: d.escrow.toString(),
+    createdAt: Number(d.createdAt),
+    startEpoch: Number(d.startEpoch),
+    challenged: Number(d.challenged),
+    misses: d.misses,
+    lastProvenEpoch: d.lastProvenEpoch === null ? null : Number(d.lastProvenEpoch),
+    status: DEAL_STATUS_NAMES[d.status],
+    endedAt: d.status === 0 ? null : Number(d.endedAt),
+  };
+}
+
