@@ -15,11 +15,11 @@
 import type { CborValue } from "../primitives/codec.ts";
 import { CodedError } from "../primitives/errors.ts";
 import type { ChainParams } from "./params.ts";
-import type { BlockContext, ChainEvent } from "./exec.ts";
+import type { BlockContext, ChainEvent, Receipt } from "./exec.ts";
 import type { StateReader, StateWriter } from "./state.ts";
 import type { Operation, SignedTx, TxBody } from "./tx.ts";
 import type { Evidence } from "./evidence.ts";
-import type { Commit } from "./block.ts";
+import type { Block, Commit } from "./block.ts";
 
 /** The gossip topic an op travels on (p2p/gossip.ts): `tx` for transactions, `attestation` for service attestations. */
 export type OpTopic = "tx" | "attestation";
@@ -133,6 +133,12 @@ export interface ModuleSpec {
   /** The module's error codes (receipt codes and refusals), by name. */
   readonly errors: Readonly<Record<string, string>>;
   readonly hooks?: BlockHooks;
+  /**
+   * Evidence a committed block reveals (e.g. a bandwidth.attest refused as a duplicate that
+   * carries other measurements than the stored one: a double attestation). Pure; the node pools
+   * and gossips what it returns.
+   */
+  evidenceFrom?(block: Block, receipts: readonly Receipt[], after: StateReader, chainId: string): Evidence[];
 }
 
 /** Identity helpers: type each entry where it is written. */

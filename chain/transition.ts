@@ -32,7 +32,7 @@ import { verify, type KeyPair } from "../primitives/keys.ts";
 import type { ChainParams } from "./params.ts";
 import { epochOfHeight, isFirstBlockOfEpoch, isLastBlockOfEpoch, recordEpochSeed } from "./epoch.ts";
 import { registry } from "./registry.ts";
-import { ChainState, StateWriter, validatorsHash, type StateChange } from "./state.ts";
+import { ChainState, StateWriter, validatorsHash, type StateChange, type StateReader } from "./state.ts";
 import { opName, TxError, TxErrorCode, validateTxBasic, type SignedTx } from "./tx.ts";
 
 export { ExecError, ExecErrorCode, OpError, type ChainEvent, type Receipt } from "./exec.ts";
@@ -57,14 +57,20 @@ export function txRoot(txs: readonly SignedTx[]): Uint8Array {
   return merkleRoot(txs.map((t) => t.hash));
 }
 
-/** Stateful checks that make a transaction invalid. Reads only. */
+/** The fee rules: at least params.minTxFee, and payable from the sender's balance. Reads only. */
+export function checkTxFee(r: StateReader, tx: SignedTx, params: ChainParams): void {
+  if (tx.fee < params.minTxFee) throw new TxError(TxErrorCode.FEE_TOO_LOW, `fee ${tx.fee} below the minimum ${params.minTxFee}`, { minimum: params.minTxFee.toString() });
+  const balance = r.account(tx.sender).balance;
+  if (balance < tx.fee) throw new TxError(TxErrorCode.CANNOT_PAY_FEE, `balance ${balance} cannot pay fee ${tx.fee}`);
+}
+
+/** Stateful checks that make a transaction invalid: the nonce, then the fee rules. Reads only. */
 export function checkTxAgainstState(w: StateWriter | ChainState, tx: SignedTx, params: ChainParams): void {
   const sender = w.account(tx.sender);
   if (tx.nonce !== sender.nonce) {
     throw new TxError(TxErrorCode.WRONG_NONCE, `nonce ${tx.nonce}, account expects ${sender.nonce}`, { expected: sender.nonce.toString() });
   }
-  if (tx.fee < params.minTxFee) throw new TxError(TxErrorCode.FEE_TOO_LOW, `fee ${tx.fee} below the minimum ${params.minTxFee}`, { minimum: params.minTxFee.toString() });
-  if (sender.balance < tx.fee) throw new TxError(TxErrorCode.CANNOT_PAY_FEE, `balance ${sender.balance} cannot pay fee ${tx.fee}`);
+  checkTxFee(w, tx, params);
 }
 
 /**

@@ -16,7 +16,7 @@ import { toAddress } from "../primitives/keys.ts";
 import { Mempool } from "../chain/mempool.ts";
 import type { ChainState, Validator } from "../chain/state.ts";
 import { BlockStore } from "../chain/store.ts";
-import { TxError, TxErrorCode, decodeTx, signTx, validateTxBasic, type SignedTx } from "../chain/tx.ts";
+import { decodeTx, signTx, validateTxBasic, type SignedTx } from "../chain/tx.ts";
 import { devnetGenesis, devnetValidatorKey } from "../genesis/devnet.ts";
 import { genesisState, parseGenesisJson, type Genesis } from "../genesis/schema.ts";
 import type { RpcContext } from "../rpc/context.ts";
@@ -28,10 +28,9 @@ import { startRpcServer, type RpcRateLimit, type RpcServer, type RpcToken } from
 import { subscriptionMethodStubs, Subscriptions } from "../rpc/ws.ts";
 import { encodeInput } from "../chain/consensus/messages.ts";
 import { encodeEvidence, type Evidence } from "../chain/evidence.ts";
-import { duplicateAttestationEvidence } from "../modules/bandwidth/evidence.ts";
-import { BandwidthErrorCode, conflictingAttestation } from "../modules/bandwidth/bandwidth.ts";
+import { registry } from "../modules/index.ts";
 import type { Block } from "../chain/block.ts";
-import type { Receipt } from "../chain/transition.ts";
+import { checkTxFee, type Receipt } from "../chain/transition.ts";
 import { P2PHost } from "../p2p/host.ts";
 import { consensusHandlers, poolHandlers, topicNames, TxBatcher, txTopic } from "../p2p/gossip.ts";
 import { loadOrCreatePeerKey } from "../p2p/peer-key.ts";
@@ -178,21 +177,17 @@ export class CloudcoinNode {
         if (added) publish(topics.evidence, encodeEvidence(ev));
         return added;
       };
-      // A bandwidth.attest that failed as a duplicate with other measurements than the stored one is a double attestation.
-      const reportDoubleAttestations = (block: Block, receipts: readonly Receipt[], after: ChainState): void => {
-        receipts.forEach((r, i) => {
-          const op = block.txs[i]?.op;
-          if (r.ok || r.code !== BandwidthErrorCode.ATTEST_DUPLICATE || op?.type !== "bandwidth.attest") return;
-          const stored = conflictingAttestation(after, op.attestation);
-          if (!stored) return;
-          try {
-            if (reportEvidence(duplicateAttestationEvidence(genesis.chainId, stored, op.attestation))) {
-              blockLog.warn({ witness: toHex(op.attestation.witness), relay: toHex(op.attestation.relay), epoch: Number(op.attestation.epoch) }, "double attestation: evidence pooled");
+      // Evidence a committed block reveals (each module's evidenceFrom, e.g. a double attestation).
+      const reportBlockEvidence = (block: Block, receipts: readonly Receipt[], after: ChainState): void => {
+        for (const m of registry.modules) {
+          for (const ev of m.evidenceFrom?.(block, receipts, after, genesis.chainId) ?? []) {
+            try {
+              if (reportEvidence(ev)) blockLog.warn({ module: m.name, kind: ev.kind }, "misbehaviour found in a finalized block: evidence pooled");
+            } catch (e) {
+              blockLog.debug({ code: (e as { code?: string }).code }, "found evidence is not valid");
             }
-          } catch (e) {
-            blockLog.debug({ code: (e as { code?: string }).code }, "a duplicate attestation is not valid evidence");
           }
-        });
+        }
       };
       // WebSocket subscribers (rpc/ws.ts), fed every finalized block from onCommit.
       const subscriptions = new Subscriptions({}, root.child({ module: "ws" }));
@@ -212,7 +207,7 @@ export class CloudcoinNode {
           onEvidence: (ev) => publish(topics.evidence, encodeEvidence(ev)),
           onTimeout: (height) => askForMissed(height),
           onCommit: (block, result, after, commit) => {
-            reportDoubleAttestations(block, result.receipts, after);
+            reportBlockEvidence(block, result.receipts, after);
             const failed = result.receipts.filter((r) => !r.ok).length;
             metrics.recordCommit({
               height: block.header.height, timeMs: block.header.time, round: commit.round,
@@ -231,9 +226,7 @@ export class CloudcoinNode {
       const serviceKey = opts.serviceKey ?? null;
       const admit = (tx: SignedTx): SignedTx => {
         validateTxBasic(tx, genesis.chainId);
-        const state = headState();
-        if (tx.fee < genesis.params.minTxFee) throw new TxError(TxErrorCode.FEE_TOO_LOW, `fee ${tx.fee} below the minimum ${genesis.params.minTxFee}`, { minimum: genesis.params.minTxFee.toString() });
-        if (state.account(tx.sender).balance < tx.fee) throw new TxError(TxErrorCode.CANNOT_PAY_FEE, "balance cannot pay the fee");
+        checkTxFee(headState(), tx, genesis.params);
         mempool.add(tx);
         return tx;
       };

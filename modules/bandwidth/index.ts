@@ -12,9 +12,9 @@ import { defineEvent, defineOp, type ModuleSpec } from "../../chain/registry.ts"
 import type { Attestation } from "../../proofs/bandwidth.ts";
 import { z } from "zod";
 import { address, count, decimal, hash } from "../json-schema.ts";
-import { assignRelays, BandwidthErrorCode, executeBandwidthOp, invalidBandwidthOp } from "./bandwidth.ts";
+import { assignRelays, BandwidthErrorCode, conflictingAttestation, executeBandwidthOp, invalidBandwidthOp } from "./bandwidth.ts";
 import { attestationFromValue, attestationValue, PREFIX_ATTEST_PUNISHED, PREFIX_BANDWIDTH } from "./records.ts";
-import { duplicateAttestation, DuplicateAttestationErrorCode } from "./evidence.ts";
+import { duplicateAttestation, duplicateAttestationEvidence, DuplicateAttestationErrorCode } from "./evidence.ts";
 import { attestationJson } from "./json.ts";
 
 export interface BandwidthAttestOp { readonly type: "bandwidth.attest"; readonly attestation: Attestation }
@@ -100,5 +100,16 @@ export const bandwidth: ModuleSpec = {
   errors: { ...BandwidthErrorCode, ...DuplicateAttestationErrorCode },
   hooks: {
     beginEpoch: (w, ctx, _epoch, seed) => assignRelays(w, ctx, seed),
+  },
+  // A bandwidth.attest refused as a duplicate, with other measurements than the stored one, is a double attestation.
+  evidenceFrom: (block, receipts, after, chainId) => {
+    const found = [];
+    for (let i = 0; i < receipts.length; i++) {
+      const op = block.txs[i]?.op;
+      if (receipts[i]!.ok || receipts[i]!.code !== BandwidthErrorCode.ATTEST_DUPLICATE || op?.type !== "bandwidth.attest") continue;
+      const stored = conflictingAttestation(after, op.attestation);
+      if (stored) found.push(duplicateAttestationEvidence(chainId, stored, op.attestation));
+    }
+    return found;
   },
 };
