@@ -6,8 +6,8 @@
  * - Bootstrap peers are dialled at start and redialled with backoff whenever they are not
  *   connected (a restarted peer is found again without operator action).
  * - Gossip messages are unsigned at the libp2p layer (our messages carry their own signatures)
- *   and identified by the SHA-256 of their bytes, so the same message from two peers is one
- *   message. Each topic has one handler, run as gossipsub's topic validator: it decodes,
+ *   and identified by the SHA-256 of their topic and bytes, so the same message from two peers
+ *   is one message, and the same bytes on another topic are another message. Each topic has one handler, run as gossipsub's topic validator: it decodes,
  *   checks stateless then stateful rules, delivers, and returns accept, ignore or reject.
  * - Every reject, oversized message or malformed protocol frame costs the sending peer
  *   penalty points; past the threshold it is disconnected and refused for a while.
@@ -91,7 +91,18 @@ interface PeerRecord {
   offences: number;
 }
 
-const msgId = (data: Uint8Array): Uint8Array => createHash("sha256").update(data).digest();
+/**
+ * A gossip message's id: SHA-256 over the topic (length-prefixed) and the bytes. gossipsub keeps
+ * one seen-cache for all topics and marks an id seen before the topic validator runs, so an id of
+ * the bytes alone let a peer get a real message dropped unvalidated on its own topic by relaying
+ * the same bytes on another topic first (where they are rejected or ignored).
+ */
+export function gossipMessageId(topic: string, data: Uint8Array): Uint8Array {
+  const t = Buffer.from(topic, "utf8");
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(t.length);
+  return createHash("sha256").update(len).update(t).update(data).digest();
+}
 
 export class P2PHost {
   readonly #node: Libp2p<{ pubsub: GossipSub; identify: unknown }>;
@@ -133,8 +144,8 @@ export class P2PHost {
         identify: identify(),
         pubsub: gossipsub({
           globalSignaturePolicy: "StrictNoSign",
-          msgIdFn: (m) => msgId(m.data),
-          fastMsgIdFn: (m) => Buffer.from(msgId(m.data ?? new Uint8Array())).toString("base64"),
+          msgIdFn: (m) => gossipMessageId(m.topic, m.data),
+          fastMsgIdFn: (m) => Buffer.from(gossipMessageId(m.topic, m.data ?? new Uint8Array())).toString("base64"),
           ignoreDuplicatePublishError: true,
           allowPublishToZeroTopicPeers: true,
           floodPublish: true,

@@ -3,7 +3,7 @@
 // tap's own exit code is kept. tap must be rebuilt once after install because the project
 // swaps its TypeScript plugin for tsx (see ../shared/STACK.md); `tap build` is cheap when current.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { Parser } from "tap-parser";
@@ -23,7 +23,14 @@ if (build.status !== 0) {
   process.exit(build.status ?? 1);
 }
 
-const child = spawn(process.execPath, [tapBin, ...process.argv.slice(2)], { stdio: ["ignore", "pipe", "inherit"] });
+// A directory argument stands for the *.test.ts files under it: tap expands a directory with the
+// extensions of its loaded plugins only, and without its TypeScript plugin that is js/cjs/mjs, so
+// `test/sim` alone would find no test file.
+const isDir = (a) => !a.startsWith("-") && existsSync(a) && statSync(a).isDirectory();
+const args = process.argv.slice(2).flatMap((a) =>
+  isDir(a) ? readdirSync(a, { recursive: true }).map(String).filter((f) => f.endsWith(".test.ts") && !/(^|\/)(node_modules|\.git|fixtures?|dist)\//.test(f)).sort().map((f) => join(a, f)) : [a],
+);
+const child = spawn(process.execPath, [tapBin, ...args], { stdio: ["ignore", "pipe", "inherit"] });
 let tail = "";
 // Every failed assertion and subtest, at any depth, for the list printed before the closing line:
 // a reader of only the end of the output (a CI log's tail) learns what failed and where.

@@ -21,6 +21,7 @@ import { equalBytes, toHex } from "../../primitives/bytes.ts";
 import { ZERO_HASH, proposalSignBytes, verifyCommit, type Block, type Commit } from "../../chain/block.ts";
 import { proposerIndex } from "../../chain/consensus/proposer.ts";
 import { defaultTendermintConfig } from "../../chain/consensus/tendermint.ts";
+import { MAX_VALUES_PER_VALIDATOR } from "../../chain/consensus/votes.ts";
 import { Step, type ConsensusEffect, type ConsensusInput, type Proposal, type Vote } from "../../chain/consensus/types.ts";
 import { sha256 } from "../../primitives/hash.ts";
 import { verify, type KeyPair } from "../../primitives/keys.ts";
@@ -181,8 +182,17 @@ class SimNode {
   proposers = new Map<number, number>();
   /** what this node sent to each peer at the current height, for re-gossip */
   outbox = new Map<number, PeerOutbox>();
-  /** first vote fed per (round, type, validator) at the current height, own ones included: what this node relays */
+  /**
+   * Every vote fed at the current height, own ones included, keyed by (round, type, validator,
+   * value): what this node relays. An equivocator's conflicting votes are relayed too (up to the
+   * engine's MAX_VALUES_PER_VALIDATOR values per validator and set), as the real node serves every
+   * vote its engine took (ConsensusDriver.messagesOf) and gossipsub forwards each distinct message:
+   * otherwise a node that got only one side of an equivocation never sees the polka the others
+   * locked on, and the height stalls (seeds 2914 7/2 and 1135 10/3).
+   */
   heard = new Map<string, Vote>();
+  /** distinct values in `heard` per (round, type, validator) */
+  heardValues = new Map<string, number>();
   /** the same, restricted to what the engine could observe (its height, undecided, in its round window) */
   seenVotes = new Map<string, Vote>();
   /** round -> the first proposal fed at the current height */
@@ -220,6 +230,26 @@ const subjectKey = (validator: Uint8Array, height: bigint): string => `${toHex(v
 const evidenceKey = (e: Evidence): string =>
   e.kind === "duplicateVote" ? subjectKey(e.voteA.validator, e.voteA.height) : `${toHex(e.a.witness).slice(0, 16)}:${toHex(e.a.relay).slice(0, 16)}@e${e.a.epoch}`;
 const voteTag = (v: Vote): string => `V${v.type}.${v.height}.${v.round}.${v.validatorIndex}.${hex8(v.blockHash)}`;
+/** `heard` keys: per validator and set (round, type), and per value within it */
+const heardSlot = (v: Vote): string => `${v.round}/${v.type}/${v.validatorIndex}`;
+const heardKey = (v: Vote): string => `${heardSlot(v)}/${valueKey(v.blockHash)}`;
+
+/** Records a vote fed at the current height for relaying; false if already held (or one value too many). */
+function hear(node: SimNode, v: Vote): boolean {
+  const k = heardKey(v);
+  if (node.heard.has(k)) return false;
+  const slot = heardSlot(v);
+  const n = node.heardValues.get(slot) ?? 0;
+  if (n >= MAX_VALUES_PER_VALIDATOR) return false;
+  node.heard.set(k, v);
+  node.heardValues.set(slot, n + 1);
+  return true;
+}
+
+/** Whether `peer` lacks the vote held under `key` and would take it. */
+function lacks(peer: SimNode, key: string, v: Vote): boolean {
+  return !peer.heard.has(key) && (peer.heardValues.get(heardSlot(v)) ?? 0) < MAX_VALUES_PER_VALIDATOR;
+}
 const proposalTag = (p: Proposal): string => `P${p.height}.${p.round}.${p.polRound}.${hex8(p.block.hash)}`;
 
 function messageTag(m: Message): string {
@@ -476,6 +506,7 @@ export class World {
     node.proposers = new Map();
     node.outbox = new Map();
     node.heard = new Map();
+    node.heardValues = new Map();
     node.seenVotes = new Map();
     node.heldProposals = new Map();
     node.altHash = null;
@@ -512,8 +543,7 @@ export class World {
       if (input.type === "proposal" && !node.heldProposals.has(input.proposal.round)) node.heldProposals.set(input.proposal.round, input.proposal);
       if (input.type === "vote") {
         const v = input.vote;
-        const k = `${v.round}/${v.type}/${v.validatorIndex}`;
-        if (!node.heard.has(k)) node.heard.set(k, v);
+        hear(node, v);
         if (v.validatorIndex === node.selfIndex) for (const peer of this.nodes) if (peer !== node) this.#outbox(node, peer.index).votes.push(v);
       }
     }
@@ -715,8 +745,7 @@ export class World {
   }
 
   #sendOwnVote(node: SimNode, vote: Vote): void {
-    const hk = `${vote.round}/${vote.type}/${vote.validatorIndex}`;
-    if (!node.heard.has(hk)) node.heard.set(hk, vote);
+    hear(node, vote);
     this.#broadcast(node, { kind: "vote", vote });
     this.#feed(node, { type: "vote", vote });
   }
@@ -922,8 +951,7 @@ export class World {
       this.stats.rejected++;
       return;
     }
-    const hk = `${v.round}/${v.type}/${v.validatorIndex}`;
-    if (!node.heard.has(hk)) node.heard.set(hk, v);
+    hear(node, v);
     // What the engine can observe: votes of its height, before it decides, within its round window.
     const d = this.machine.describe(node.machine);
     if (d.step !== null && d.height === v.height && v.round <= d.round + ENGINE_ROUNDS_AHEAD) {
@@ -1078,7 +1106,7 @@ export class World {
       const votes: Vote[] = [];
       for (const [k, v] of node.heard) {
         if (votes.length >= GOSSIP_VOTES_MAX) break;
-        if ((v.round === pr || v.round === pr - 1 || (v.round === pol && v.type === VoteType.PREVOTE) || v.round > pr) && !peer.heard.has(k)) votes.push(v);
+        if ((v.round === pr || v.round === pr - 1 || (v.round === pol && v.type === VoteType.PREVOTE) || v.round > pr) && lacks(peer, k, v)) votes.push(v);
       }
       if (proposal !== null || votes.length > 0) this.#send(node, peer.index, { kind: "bundle", proposal, votes });
     }

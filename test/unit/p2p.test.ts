@@ -1,7 +1,8 @@
 /**
  * p2p/: the gossip topic validators (every kind of bad message gets reject or ignore, and only
  * valid ones are delivered) and block sync between real libp2p hosts on 127.0.0.1 (a peer that
- * serves a forged block is banned, and the blocks come from an honest peer instead).
+ * serves a forged block is banned, and the blocks come from an honest peer instead), and gossip
+ * message ids that cover the topic (bytes seen on one topic do not shadow another).
  */
 import t from "tap";
 import pino from "pino";
@@ -179,4 +180,45 @@ t.test("block sync over real libp2p hosts: catches up in bounded batches; a peer
   t.ok(me.isBanned(liar.peerId), "the peer that served a forged block is banned");
   t.notOk(me.isBanned(honest.peerId));
   t.equal(sync.status().blocksSynced, 300);
+});
+
+t.test("gossip message ids cover the topic: a vote's bytes relayed first on another topic do not get the real vote dropped", async (t) => {
+  const topics = topicNames(chainId);
+  const validators = chain.state.validators();
+  const signer = keys.find((k) => Buffer.compare(k.publicKey, validators[0]!.publicKey) === 0)!;
+  const v = { type: 1 as const, height: 1n, round: 0, blockHash: null, validatorIndex: 0 };
+  const voteBytes = encodeInput({ type: "vote", vote: { ...v, signature: signer.sign(voteSignBytes(chainId, v.type, v.height, v.round, new Uint8Array(32))) } });
+
+  // B validates with the real consensus handlers; M (the attacker) and V (the vote's origin) only relay.
+  const delivered: unknown[] = [];
+  const verdicts: string[] = [];
+  const b = consensusHandlers(
+    { chainId, position: () => ({ height: 1n, round: 0 }), validators: () => validators, deliver: (i) => delivered.push(i), peerAt: () => {} },
+    chain.genesis.params.maxBlockBytes,
+    { onVerdict: (topic, verdict, reason) => verdicts.push(`${topic} ${verdict} ${reason ?? ""}`.trim()) },
+  );
+  const B = await P2PHost.start({
+    privateKey: await generateKeyPair("Ed25519"), listen: ["/ip4/127.0.0.1/tcp/0"], bootstrap: [], log,
+    topics: new Map([[topics.vote, b.vote], [topics.proposal, b.proposal]]), protocols: new Map(),
+  });
+  t.teardown(() => B.stop());
+  const relay = { maxBytes: 1 << 20, handle: () => "ignore" as const };
+  const peer = async () =>
+    P2PHost.start({
+      privateKey: await generateKeyPair("Ed25519"), listen: ["/ip4/127.0.0.1/tcp/0"], bootstrap: [B.listenAddresses()[0]!], log,
+      topics: new Map([[topics.vote, relay], [topics.proposal, relay]]), protocols: new Map(),
+    });
+  const M = await peer();
+  const V = await peer();
+  t.teardown(() => Promise.all([M.stop(), V.stop()]));
+  await waitFor("B subscribed as seen from M and V", async () =>
+    M.topicPeers(topics.proposal).includes(B.peerId) && V.topicPeers(topics.vote).includes(B.peerId) ? true : undefined, 10_000, 50);
+
+  t.ok(await M.publish(topics.proposal, voteBytes), "M relays the vote's bytes on the proposal topic");
+  await waitFor("B to judge M's message", async () => (verdicts.length > 0 ? true : undefined), 5_000, 20);
+  t.same(verdicts, ["proposal reject not a proposal"], "B rejects them there");
+  t.ok(await V.publish(topics.vote, voteBytes), "V publishes the vote on the vote topic");
+  const got = await waitFor("B to deliver the vote", async () => (delivered.length > 0 ? true : undefined), 5_000, 20).catch(() => false);
+  t.ok(got, "B validates and delivers the vote: the same bytes on another topic are another message");
+  t.same(verdicts, ["proposal reject not a proposal", "vote accept"]);
 });
