@@ -1,0 +1,435 @@
+/**
+ * The consensus driver with the real store and signer on disk: block production, and recovery
+ * through the consensus WAL after a crash in the middle of a height.
+ *
+ * Crashes are real: a DriverProbe that throws stops the driver at the chosen point (consensus
+ * halts there as a kill -9 would leave it: the store and the signer hold exactly what was written
+ * before), the store is closed, and a fresh driver, store and signer are opened on the same files.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import pino from "pino";
+import t from "tap";
+import { VoteType, ZERO_HASH, proposalSignBytes, voteSignBytes, type Block } from "../../../chain/block.ts";
+import { toHex } from "../../../primitives/bytes.ts";
+import { proposerIndex } from "../../../chain/consensus/proposer.ts";
+import { createTendermintMachine, defaultTendermintConfig, inspect, type TendermintConfig, type TendermintState } from "../../../chain/consensus/tendermint.ts";
+import { Step, type ConsensusEffect } from "../../../chain/consensus/types.ts";
+import { EvidencePool } from "../../../chain/evidence-pool.ts";
+import type { KeyPair } from "../../../primitives/keys.ts";
+import { Mempool } from "../../../chain/mempool.ts";
+import { BlockStore } from "../../../chain/store.ts";
+import { applyBlock, buildBlock } from "../../../chain/transition.ts";
+import type { SignedTx } from "../../../chain/tx.ts";
+import { devnetGenesis, devnetValidatorKey, insecureDevKey } from "../../../genesis/devnet.ts";
+import { genesisState, type Genesis } from "../../../genesis/schema.ts";
+import { ConsensusDriver, type DriverProbe } from "../../../node/driver.ts";
+import { DurableSigner, SignStep, SignerErrorCode } from "../../../node/signer.ts";
+import { WalErrorCode, decodeWalInput, encodeWalInput, inputHeight, type WalInput } from "../../../node/wal.ts";
+import { newTestChain } from "../../helpers/chain.ts";
+
+const devnet = devnetGenesis();
+const devKey = devnetValidatorKey();
+
+class SimulatedCrash extends Error {}
+
+interface NodeOptions {
+  genesis?: Genesis;
+  key?: KeyPair;
+  engine?: TendermintConfig;
+  clock?: { t: number };
+  /** the driver throws (crashes) at the first probe point this matches */
+  crashWhen?: (p: DriverProbe) => boolean;
+  walMaxEntries?: number;
+  /** the wait after a commit (default 5 ms) */
+  blockIntervalMs?: number;
+}
+
+interface WalWrite {
+  height: bigint;
+  seq: number;
+  sync: boolean;
+  input: WalInput;
+}
+
+interface Running {
+  driver: ConsensusDriver<unknown>;
+  store: BlockStore;
+  signer: DurableSigner;
+  genesis: Genesis;
+  committed: Block[];
+  probes: DriverProbe[];
+  /** every WAL append, in order, and the syncWal calls as "sync" */
+  walWrites: (WalWrite | "sync")[];
+  logs: { level: number; msg: string }[];
+  waitFor(what: string, cond: () => boolean | Promise<boolean>): Promise<void>;
+  waitHeight(h: bigint): Promise<void>;
+  waitCrash(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const dirs: string[] = [];
+t.teardown(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "cloudcoin-driver-"));
+  dirs.push(d);
+  return d;
+}
+
+async function openStore(dir: string, genesis: Genesis): Promise<BlockStore> {
+  return BlockStore.open(join(dir, "chain"), { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) });
+}
+
+async function run(dir: string, opts: NodeOptions = {}): Promise<Running> {
+  const genesis = opts.genesis ?? devnet;
+  const key = opts.key ?? devKey;
+  const clock = opts.clock ?? { t: Number(genesis.genesisTime) };
+  const store = await openStore(dir, genesis);
+  const walWrites: (WalWrite | "sync")[] = [];
+  const appendWal = store.appendWal.bind(store);
+  const syncWal = store.syncWal.bind(store);
+  store.appendWal = async (height, seq, bytes, sync) => {
+    walWrites.push({ height, seq, sync, input: decodeWalInput(bytes) });
+    return appendWal(height, seq, bytes, sync);
+  };
+  store.syncWal = async () => {
+    walWrites.push("sync");
+    return syncWal();
+  };
+  const state = await store.loadState(() => genesisState(genesis).root());
+  const lastCommit = store.head.height > 0n ? ((await store.getCommit(store.head.height)) ?? null) : null;
+  const signer = await DurableSigner.open(key, join(dir, "signer.json"));
+  const committed: Block[] = [];
+  const probes: DriverProbe[] = [];
+  const logs: { level: number; msg: string }[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString("utf8").split("\n")) if (line) logs.push(JSON.parse(line) as { level: number; msg: string });
+      cb();
+    },
+  });
+  let crashed = false;
+  const driver = new ConsensusDriver<unknown>(
+    {
+      machine: createTendermintMachine(opts.engine ?? defaultTendermintConfig) as never,
+      store, mempool: new Mempool<SignedTx>({}, { accountNonce: () => 0n }), evidencePool: new EvidencePool(), signer, key, chainId: genesis.chainId,
+      params: { ...genesis.params, blockIntervalMs: opts.blockIntervalMs ?? 5 },
+      log: pino({ level: "info" }, sink),
+      now: () => (clock.t += 1000),
+      onCommit: (b) => committed.push(b),
+      ...(opts.walMaxEntries !== undefined ? { walMaxEntries: opts.walMaxEntries } : {}),
+      probe: (p) => {
+        probes.push(p);
+        if (!crashed && opts.crashWhen?.(p)) {
+          crashed = true;
+          throw new SimulatedCrash(`simulated crash at ${p.at}`);
+        }
+      },
+    },
+    state,
+    lastCommit,
+  );
+  driver.start();
+  const waitFor = async (what: string, cond: () => boolean | Promise<boolean>): Promise<void> => {
+    const deadline = Date.now() + 10_000;
+    while (!(await cond())) {
+      if (driver.failure) throw driver.failure;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  };
+  return {
+    driver, store, signer, genesis, committed, probes, walWrites, logs, waitFor,
+    waitHeight: (h) => waitFor(`height ${h} (head ${store.head.height})`, () => store.head.height >= h),
+    waitCrash: async () => {
+      const deadline = Date.now() + 10_000;
+      while (!(driver.failure instanceof SimulatedCrash)) {
+        if (driver.failure) throw driver.failure;
+        if (Date.now() > deadline) throw new Error("the crash point was never reached");
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    },
+    close: async () => {
+      await driver.stop();
+      await store.close();
+    },
+  };
+}
+
+// ---- probe predicates ----
+
+function effectHeight(e: ConsensusEffect): bigint {
+  return e.type === "commit" ? e.block.header.height : e.type === "evidence" ? e.first.height : e.height;
+}
+const afterEffect = (h: bigint, type: ConsensusEffect["type"], voteType?: VoteType) => (p: DriverProbe) =>
+  p.at === "effect" && p.phase === "after" && p.effect.type === type && effectHeight(p.effect) === h && (voteType === undefined || (p.effect.type === "castVote" && p.effect.voteType === voteType));
+const beforeEffect = (h: bigint, type: ConsensusEffect["type"]) => (p: DriverProbe) => p.at === "effect" && p.phase === "before" && p.effect.type === type && effectHeight(p.effect) === h;
+const loggedOwn = (h: bigint, type: WalInput["type"], voteType?: VoteType) => (p: DriverProbe) =>
+  p.at === "logged" && p.origin === "own" && p.input.type === type && inputHeight(p.input) === h && (voteType === undefined || (p.input.type === "vote" && p.input.vote.type === voteType));
+
+/** The effects a restarted driver executed from its WAL replay, as short names. */
+function replayedEffects(r: Running): string[] {
+  return r.probes.flatMap((p) => (p.at === "effect" && p.phase === "before" && p.replayed ? [effectName(p.effect)] : []));
+}
+function effectName(e: ConsensusEffect): string {
+  if (e.type === "castVote") return `castVote ${e.voteType === VoteType.PREVOTE ? "prevote" : "precommit"} r${e.round} ${e.blockHash === null ? "nil" : toHex(e.blockHash).slice(0, 8)}`;
+  if (e.type === "scheduleTimeout") return `scheduleTimeout r${e.round} step${e.step} ${e.delayMs}ms`;
+  return e.type;
+}
+
+// ---- one validator: a crash at every point of a height, then a restart on the same files ----
+
+const H = 3n;
+const crashPoints: { name: string; when: (p: DriverProbe) => boolean; replayed: string[] }[] = [
+  { name: "right after the proposal is recorded and signed, before it is logged", when: afterEffect(H, "buildProposal"), replayed: ["buildProposal"] },
+  { name: "right after the own proposal is logged", when: loggedOwn(H, "proposal"), replayed: ["validateBlock"] },
+  { name: "right after signing the prevote, before it is logged", when: afterEffect(H, "castVote", VoteType.PREVOTE), replayed: ["castVote prevote r0 BLOCK"] },
+  // The case the WAL exists for: without it the restarted engine tries to prevote again at 3/0
+  // and the signer refuses ("already signed at 3/0/3; refusing 3/0/2"): consensus halts.
+  { name: "right after signing the precommit, before it is logged", when: afterEffect(H, "castVote", VoteType.PRECOMMIT), replayed: ["castVote precommit r0 BLOCK"] },
+  { name: "right after the own precommit is logged (decided, nothing stored)", when: loggedOwn(H, "vote", VoteType.PRECOMMIT), replayed: ["commit"] },
+  { name: "right before the commit is stored", when: beforeEffect(H, "commit"), replayed: ["commit"] },
+];
+
+for (const point of crashPoints) {
+  t.test(`one validator, crash ${point.name}: the restart resumes the height and commits the same block`, async (t) => {
+    const dir = tempDir();
+    const clock = { t: Number(devnet.genesisTime) };
+    const first = await run(dir, { clock, crashWhen: point.when });
+    await first.waitCrash();
+    t.equal(first.store.head.height, H - 1n, "the crash came before the commit of the height");
+    const recorded = await first.store.getOwnProposal();
+    t.ok(recorded, "the own proposal was recorded before the crash");
+    await first.close();
+
+    // The second run stops itself right before it builds the next height's proposal, so the
+    // proposal record seen below is the one left by the crash, not a newer one.
+    const second = await run(dir, { clock, crashWhen: beforeEffect(H + 1n, "buildProposal") });
+    t.teardown(() => second.close());
+    await second.waitCrash();
+    t.equal(second.store.head.height, H, "the height was committed before the next proposal");
+    t.ok(second.driver.failure instanceof SimulatedCrash, "no refusal by the signer, no failure but the planned stop");
+    t.equal(second.committed[0]!.header.height, H);
+    t.same(second.committed[0]!.hash, recorded!.block.hash, "the block proposed before the crash is the one committed");
+    const blockId = toHex(recorded!.block.hash).slice(0, 8);
+    t.same(replayedEffects(second), point.replayed.map((e) => e.replace("BLOCK", blockId)), "exactly the unfinished effects were executed again");
+    t.same(await second.store.readWal(H), [], "the WAL of the committed height is cleared");
+    t.equal(await second.store.getOwnProposal(), undefined, "the proposal record is cleared with the commit");
+  });
+}
+
+t.test("one validator: the WAL holds the height's inputs in feeding order, own messages synced, and is synced before every signature", async (t) => {
+  const dir = tempDir();
+  const r = await run(dir, { crashWhen: afterEffect(2n, "commit") });
+  await r.waitCrash();
+  t.teardown(() => r.close());
+  const h2 = r.walWrites.slice(r.walWrites.findIndex((w) => w !== "sync" && w.height === 2n));
+  const shape = h2.map((w) => (w === "sync" ? "sync" : `${w.seq}:${w.input.type}${w.input.type === "vote" ? (w.input.vote.type === VoteType.PREVOTE ? "/prevote" : "/precommit") : ""}${w.sync ? " (sync)" : ""}`));
+  // blockValidated is not own: written without sync, then synced before the prevote is signed.
+  t.same(shape, ["0:proposal (sync)", "1:blockValidated", "sync", "2:vote/prevote (sync)", "3:vote/precommit (sync)"]);
+  t.same(await r.store.readWal(2n), [], "cleared after the commit");
+});
+
+t.test("without the proposal record the signer refuses a conflicting proposal and production stops safely", async (t) => {
+  // What a driver that signed a proposal without recording it would leave behind.
+  const dir = tempDir();
+  const first = await run(dir);
+  await first.waitHeight(1n);
+  await first.close();
+  const store = await openStore(dir, devnet);
+  const state = await store.loadState(() => genesisState(devnet).root());
+  const signer = await DurableSigner.open(devKey, join(dir, "signer.json"));
+  const h = store.head.height + 1n;
+  const built = buildBlock(state, [], { chainId: devnet.chainId, params: devnet.params, proposer: devKey, time: 9_000_000_000_000n, lastCommit: (await store.getCommit(store.head.height)) ?? null });
+  await signer.sign(h, 0, SignStep.PROPOSAL, built.block.hash, proposalSignBytes(devnet.chainId, h, 0, -1, built.block.hash));
+  await store.close();
+
+  const second = await run(dir);
+  t.teardown(() => second.close());
+  await t.rejects(second.waitHeight(h), { code: SignerErrorCode.CONFLICT });
+  t.equal(second.store.head.height, h - 1n, "nothing conflicting was committed");
+});
+
+t.test("WAL entries of committed heights are stale: ignored, even when unreadable, and cleared at start", async (t) => {
+  const dir = tempDir();
+  const first = await run(dir);
+  await first.waitHeight(2n);
+  await first.close();
+  const store = await openStore(dir, devnet);
+  const head = store.head.height;
+  await store.appendWal(head - 1n, 0, new Uint8Array([0xff, 0x00]), false);
+  await store.appendWal(head, 0, new Uint8Array([0xff]), false);
+  await store.appendWal(head, 1, encodeWalInput({ type: "timeout", height: head, round: 0, step: Step.PROPOSE }), false);
+  await store.close();
+
+  // Stopped at its first step after recovery, before any commit could clear them too.
+  const second = await run(dir, { crashWhen: (p) => p.at === "effect" && p.replayed });
+  await second.waitCrash();
+  t.same(await second.store.readWal(head - 1n), [], "cleared at start");
+  t.same(await second.store.readWal(head), [], "cleared at start");
+  t.same(replayedEffects(second), ["buildProposal"], "the stale entries were not replayed");
+  await second.close();
+
+  const third = await run(dir);
+  t.teardown(() => third.close());
+  await third.waitHeight(head + 1n);
+  t.equal(third.driver.failure, null);
+});
+
+for (const damage of ["garbage", "gap", "other height"] as const) {
+  t.test(`a corrupt WAL for the next height (${damage}) stops consensus with WAL_CORRUPT before anything is signed`, async (t) => {
+    const dir = tempDir();
+    const first = await run(dir);
+    await first.waitHeight(1n);
+    await first.close();
+    const store = await openStore(dir, devnet);
+    const h = store.head.height + 1n;
+    const timeout = (height: bigint) => encodeWalInput({ type: "timeout", height, round: 0, step: Step.PROPOSE });
+    if (damage === "garbage") {
+      await store.appendWal(h, 0, timeout(h), false);
+      await store.appendWal(h, 1, timeout(h).subarray(0, 3), false);
+    } else if (damage === "gap") {
+      await store.appendWal(h, 0, timeout(h), false);
+      await store.appendWal(h, 2, timeout(h), false);
+    } else {
+      await store.appendWal(h, 0, timeout(h + 1n), false);
+    }
+    await store.close();
+    const signedBefore = (await DurableSigner.open(devKey, join(dir, "signer.json"))).lastSigned;
+
+    const second = await run(dir);
+    t.teardown(() => second.close());
+    await t.rejects(second.waitHeight(h), { code: WalErrorCode.CORRUPT });
+    t.equal(second.store.head.height, h - 1n);
+    t.same(second.signer.lastSigned, signedBefore, "nothing was signed");
+    t.ok(second.logs.some((l) => l.msg === "consensus stopped" && l.level >= 50), "logged as an error");
+  });
+}
+
+// ---- four validators: peers' messages, the lock across a restart, the cap ----
+
+const peerKeys = [0, 1, 2, 3].map((i) => insecureDevKey(`driver-wal-${i}`));
+const quad = newTestChain({ validators: peerKeys.map((key) => ({ key, power: 1_000_000_000_000_000n })) });
+const quadSet = quad.state.validators();
+const p0 = proposerIndex(quadSet, 0);
+const p1 = proposerIndex(quadSet, 1);
+/** this node: proposes neither round 0 nor round 1 */
+const me = [0, 1, 2, 3].find((i) => i !== p0 && i !== p1)!;
+const others = [0, 1, 2, 3].filter((i) => i !== me);
+const keyOf = (i: number): KeyPair => peerKeys.find((k) => Buffer.compare(k.publicKey, quadSet[i]!.publicKey) === 0)!;
+/** proposals wait (propose and prevote timeouts never fire here); a round with +2/3 precommits ends at once */
+const quadEngine: TendermintConfig = { ...defaultTendermintConfig, timeoutPropose: 60_000, timeoutPrevote: 60_000, timeoutPrecommit: 5, timeoutPrecommitDelta: 0 };
+const quadBlock = (proposer: number, time: bigint): Block =>
+  buildBlock(quad.state, [], { chainId: quad.genesis.chainId, params: quad.genesis.params, proposer: keyOf(proposer), time, lastCommit: null }).block;
+const B = quadBlock(p0, quad.genesis.genesisTime + 1000n);
+const C = quadBlock(p1, quad.genesis.genesisTime + 2000n);
+
+function proposalFrom(proposer: number, round: number, block: Block) {
+  const signature = keyOf(proposer).sign(proposalSignBytes(quad.genesis.chainId, 1n, round, -1, block.hash));
+  return { type: "proposal" as const, proposal: { height: 1n, round, polRound: -1, block, signature } };
+}
+function voteFrom(i: number, type: VoteType, round: number, block: Block | null) {
+  const signature = keyOf(i).sign(voteSignBytes(quad.genesis.chainId, type, 1n, round, block?.hash ?? ZERO_HASH));
+  return { type: "vote" as const, vote: { type, height: 1n, round, blockHash: block?.hash ?? null, validatorIndex: i, signature } };
+}
+const runQuad = (dir: string, opts: Partial<NodeOptions> = {}) => run(dir, { genesis: quad.genesis, key: keyOf(me), engine: quadEngine, ...opts });
+const castVotes = (r: Running) => r.probes.flatMap((p) => (p.at === "effect" && p.phase === "after" && p.effect.type === "castVote" ? [p.effect] : []));
+const hex = (b: Block) => toHex(b.hash);
+
+/** Round 0 of height 1: B proposed, this node and two peers prevote B, so it locks B and precommits B. */
+async function lockOnB(r: Running): Promise<void> {
+  r.driver.deliver(proposalFrom(p0, 0, B));
+  for (const i of others.filter((i) => i !== p0).slice(0, 2)) r.driver.deliver(voteFrom(i, VoteType.PREVOTE, 0, B));
+}
+
+t.test("four validators: a restart after the precommit keeps the lock, so the next round's other block gets a nil prevote", async (t) => {
+  const dir = tempDir();
+  const first = await runQuad(dir, { crashWhen: afterEffect(1n, "castVote", VoteType.PRECOMMIT) });
+  await lockOnB(first);
+  await first.waitCrash();
+  t.equal(inspect(first.driver.machineState as TendermintState).lockedBlock, hex(B), "locked on B before the crash");
+  t.same(first.walWrites.map((w) => (w === "sync" ? "sync" : `${w.input.type}${w.sync ? " (sync)" : ""}`)), [
+    "proposal", "vote", "vote", "blockValidated", "sync", "vote (sync)",
+  ], "peer messages unsynced, synced before signing the prevote, the own prevote synced");
+  await first.close();
+
+  const second = await runQuad(dir);
+  t.teardown(() => second.close());
+  await second.waitFor("the re-signed precommit", () => second.probes.some(loggedOwn(1n, "vote", VoteType.PRECOMMIT)));
+  t.same(replayedEffects(second), ["scheduleTimeout r0 step1 60000ms", `castVote precommit r0 ${hex(B).slice(0, 8)}`], "the unfinished effects, in order");
+  const recovered = inspect(second.driver.machineState as TendermintState);
+  t.equal(recovered.lockedBlock, hex(B), "the lock survived the restart");
+  t.equal(recovered.lockedRound, 0);
+  t.equal(recovered.step, "precommit");
+
+  // Round 0 fails (the others precommit nil), round 1's proposer proposes C.
+  for (const i of others) second.driver.deliver(voteFrom(i, VoteType.PRECOMMIT, 0, null));
+  await second.waitFor("round 1", () => inspect(second.driver.machineState as TendermintState).round === 1);
+  second.driver.deliver(proposalFrom(p1, 1, C));
+  await second.waitFor("the round 1 prevote", () => castVotes(second).some((v) => v.round === 1));
+  const prevote1 = castVotes(second).find((v) => v.round === 1)!;
+  t.equal(prevote1.voteType, VoteType.PREVOTE);
+  t.equal(prevote1.blockHash, null, "locked on B: prevotes nil for C, never C");
+  t.same(second.signer.lastSigned, { height: 1n, round: 1, step: SignStep.PREVOTE });
+  t.equal(second.driver.failure, null);
+});
+
+t.test("four validators: peer messages beyond the WAL cap are fed but not logged, own messages always are", async (t) => {
+  const dir = tempDir();
+  const r = await runQuad(dir, { walMaxEntries: 2 });
+  t.teardown(() => r.close());
+  await lockOnB(r);
+  await r.waitFor("the own precommit logged", () => r.probes.some(loggedOwn(1n, "vote", VoteType.PRECOMMIT)));
+  const stored = (await r.store.readWal(1n)).map((e) => decodeWalInput(e.bytes));
+  t.same(stored.map((i) => (i.type === "vote" ? `vote ${i.vote.validatorIndex === me ? "own" : "peer"} ${i.vote.type}` : i.type)), [
+    "proposal", `vote peer ${VoteType.PREVOTE}`, "blockValidated", `vote own ${VoteType.PREVOTE}`, `vote own ${VoteType.PRECOMMIT}`,
+  ], "the peer prevote after the cap is not in the WAL; blockValidated and the own votes are");
+  t.equal(inspect(r.driver.machineState as TendermintState).lockedBlock, hex(B), "yet the engine counted the peer prevotes (it locked)");
+  t.equal(r.logs.filter((l) => /WAL cap reached/.test(l.msg)).length, 1, "one warning");
+});
+
+t.test("deliver drops a peer message no WAL entry could hold; an input the engine ignores is not logged", async (t) => {
+  const dir = tempDir();
+  const r = await runQuad(dir);
+  t.teardown(() => r.close());
+  const bad = voteFrom(others[0]!, VoteType.PREVOTE, 0, B);
+  t.equal(r.driver.deliver({ type: "vote", vote: { ...bad.vote, signature: bad.vote.signature.subarray(0, 63) } }), false);
+  t.equal(r.driver.deliver({ type: "vote", vote: { ...bad.vote, type: 7 as VoteType } }), false);
+  t.equal(r.driver.deliver(bad), true);
+  t.equal(r.driver.deliver(bad), true, "a duplicate is well-formed: fed, but the engine ignores it");
+  t.equal(r.driver.deliver(voteFrom(others[1]!, VoteType.PREVOTE, 0, B)), true);
+  await r.waitFor("two inputs logged", () => r.probes.filter((p) => p.at === "logged").length === 2);
+  t.same(r.walWrites.map((w) => w !== "sync" && w.input.type === "vote" && w.input.vote.validatorIndex), [others[0], others[1]], "only the inputs that changed the engine's state are logged");
+});
+
+t.test("four validators: the next height's proposal, heard while the block interval is waited out, is not lost", async (t) => {
+  const dir = tempDir();
+  const r = await runQuad(dir, { blockIntervalMs: 1_500 });
+  t.teardown(() => r.close());
+  // height 1 decided: B with +2/3 precommits
+  r.driver.deliver(proposalFrom(p0, 0, B));
+  for (const i of others) r.driver.deliver(voteFrom(i, VoteType.PREVOTE, 0, B));
+  for (const i of others) r.driver.deliver(voteFrom(i, VoteType.PRECOMMIT, 0, B));
+  await r.waitHeight(1n);
+  t.equal(r.driver.position().height, 2n, "waiting out the interval, the node already listens for height 2");
+  // the proposer of height 2 started earlier and proposes now, while this node still waits
+  const after1 = applyBlock(quad.state, B, quad.genesis.params, quad.genesis.chainId).state;
+  const set2 = after1.validators();
+  const p2 = proposerIndex(set2, 0);
+  const keyOf2 = (i: number): KeyPair => peerKeys.find((k) => Buffer.compare(k.publicKey, set2[i]!.publicKey) === 0)!;
+  const commit1 = (await r.store.getCommit(1n))!;
+  const D = buildBlock(after1, [], { chainId: quad.genesis.chainId, params: quad.genesis.params, proposer: keyOf2(p2), time: quad.genesis.genesisTime + 5000n, lastCommit: commit1 }).block;
+  const signature = keyOf2(p2).sign(proposalSignBytes(quad.genesis.chainId, 2n, 0, -1, D.hash));
+  t.ok(r.driver.deliver({ type: "proposal", proposal: { height: 2n, round: 0, polRound: -1, block: D, signature } }));
+  t.equal((r.driver.machineState as TendermintState).height, 1n, "the engine is still at height 1");
+  // proposals wait 60 s in this engine: only the held proposal can make the node prevote D now
+  await r.waitFor("a prevote at height 2", () => castVotes(r).some((v) => v.height === 2n));
+  const v = castVotes(r).find((x) => x.height === 2n)!;
+  t.equal(v.voteType, VoteType.PREVOTE);
+  t.equal(v.blockHash && toHex(v.blockHash), hex(D), "for the proposal heard early");
+  t.ok(r.driver.messagesOf(2n).some((m) => m.type === "proposal"), "and it is served to peers that ask for height 2");
+});
