@@ -9,7 +9,7 @@
  *      sign bit; this forbids keys and nonces that make a signature valid for many messages;
  *   4. the cofactorless equation [S]B = R + [k]A, checked by node:crypto (OpenSSL).
  * Steps 1-3 are explicit byte checks here so that the rule does not depend on what a given
- * OpenSSL build happens to accept; test/unit/keys.test.ts pins the rule with edge-case vectors
+ * OpenSSL build happens to accept; test/unit/primitives/keys.test.ts pins the rule with edge-case vectors
  * and cross-checks it against @noble/curves.
  */
 import { createPrivateKey, createPublicKey, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from "node:crypto";

@@ -14,7 +14,7 @@
  * Pure: no I/O. Bulk hashing (building a tree) writes all hashes of a level into one contiguous
  * buffer and hashes through node:crypto's one-shot `hash` (about 4x faster than a `createHash`
  * object per node); the few hashes of a verification use `sha256` from primitives/hash.ts. Both are
- * the same SHA-256; test/unit/merkle.test.ts pins them against each other and against the
+ * the same SHA-256; test/unit/proofs/merkle.test.ts pins them against each other and against the
  * published RFC 6962 vectors.
  */
 import { hash as oneShotHash } from "node:crypto";
