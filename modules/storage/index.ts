@@ -5,6 +5,7 @@
  *
  *   provider.register   [4, kind, collateral, capacity, multiaddr]   kind 0 storage, 1 bandwidth
  *   provider.exit       [5]
+ *   provider.update     [15, multiaddr]                               a registered provider's new address
  *   storage.deal        [6, terms, providerSignature(64)]
  *                       terms = [provider(32), root(32), size, chunkSize, pricePerEpoch, durationEpochs, collateral, expiresAtHeight]
  *   storage.proof       [7, deal(32), epoch, [[index, chunk(<= 64 KiB), [hash(32), ...(<= 40)]], ...(<= 12)]]
@@ -19,7 +20,7 @@ import { MAX_CHUNK_SIZE, MAX_PATH_LENGTH, type ChunkProof } from "../../proofs/s
 import { z } from "zod";
 import { address, count, decimal, hash } from "../json-schema.ts";
 import {
-  executeStorageOp, invalidStorageOp, MAX_CHALLENGES_PER_DEAL, MAX_MULTIADDR_LENGTH, StorageErrorCode,
+  executeStorageOp, invalidMultiaddr, invalidStorageOp, MAX_CHALLENGES_PER_DEAL, MAX_MULTIADDR_LENGTH, StorageErrorCode, updateProvider,
 } from "./storage.ts";
 import { dealTermsFromValue, dealTermsValue, decodeDeal, decodeProvider, isProviderKind, PREFIX_DEAL, PREFIX_PROVIDER, PROVIDER_KIND_NAMES, type DealTerms } from "./records.ts";
 import { dealTermsJson } from "./json.ts";
@@ -34,6 +35,7 @@ export interface ProviderRegisterOp {
   readonly multiaddr: string;
 }
 export interface ProviderExitOp { readonly type: "provider.exit" }
+export interface ProviderUpdateOp { readonly type: "provider.update"; readonly multiaddr: string }
 export interface StorageDealOp { readonly type: "storage.deal"; readonly terms: DealTerms; readonly providerSignature: Uint8Array }
 export interface StorageProofOp { readonly type: "storage.proof"; readonly deal: Uint8Array; readonly epoch: bigint; readonly chunks: readonly ChunkProof[] }
 
@@ -46,6 +48,8 @@ export type StorageEvent =
     }
   /** `returned`: collateral given back now (all of it when no deal is active, else 0 until the last one ends). */
   | { readonly kind: "providerExit"; readonly txHash: Uint8Array; readonly provider: Uint8Array; readonly returned: bigint; readonly activeDeals: number }
+  /** provider.update: the provider's registered multiaddr is now `multiaddr`. */
+  | { readonly kind: "providerUpdate"; readonly txHash: Uint8Array; readonly provider: Uint8Array; readonly multiaddr: string }
   /** An exiting provider's last deal ended at the end of `epoch`: its collateral went back to its balance. */
   | { readonly kind: "providerCollateralReturned"; readonly provider: Uint8Array; readonly epoch: bigint; readonly amount: bigint }
   /** A failed epoch: the provider is banned from `epoch` + 1 until (before) epoch `until`. */
@@ -73,6 +77,7 @@ declare module "../../chain/tx.ts" {
   interface OpMap {
     "provider.register": ProviderRegisterOp;
     "provider.exit": ProviderExitOp;
+    "provider.update": ProviderUpdateOp;
     "storage.deal": StorageDealOp;
     "storage.proof": StorageProofOp;
   }
@@ -81,6 +86,7 @@ declare module "../../chain/exec.ts" {
   interface EventMap {
     providerRegister: Ev<"providerRegister">;
     providerExit: Ev<"providerExit">;
+    providerUpdate: Ev<"providerUpdate">;
     providerCollateralReturned: Ev<"providerCollateralReturned">;
     providerBan: Ev<"providerBan">;
     storageDeal: Ev<"storageDeal">;
@@ -91,7 +97,7 @@ declare module "../../chain/exec.ts" {
   }
 }
 
-export const StorageOpCode = { PROVIDER_REGISTER: 4, PROVIDER_EXIT: 5, STORAGE_DEAL: 6, STORAGE_PROOF: 7 } as const;
+export const StorageOpCode = { PROVIDER_REGISTER: 4, PROVIDER_EXIT: 5, STORAGE_DEAL: 6, STORAGE_PROOF: 7, PROVIDER_UPDATE: 15 } as const;
 
 const ops = [
   defineOp<ProviderRegisterOp>({
@@ -129,6 +135,20 @@ const ops = [
     execute: (w, ctx, tx) => executeStorageOp(w, ctx, tx, tx.op, tx.chainId),
     participants: () => [],
     json: () => ({}),
+  }),
+  defineOp<ProviderUpdateOp>({
+    code: StorageOpCode.PROVIDER_UPDATE,
+    type: "provider.update",
+    topic: "tx",
+    encode: (op) => [op.multiaddr],
+    decode: (arr, v) => {
+      asArray(v, "provider.update", 2);
+      return { type: "provider.update", multiaddr: asString(arr[1], "provider.update.multiaddr", MAX_MULTIADDR_LENGTH) };
+    },
+    validateBasic: (op) => invalidMultiaddr(op.multiaddr),
+    execute: (w, ctx, tx) => updateProvider(w, ctx, tx, tx.op.multiaddr),
+    participants: () => [],
+    json: (op) => ({ multiaddr: op.multiaddr }),
   }),
   defineOp<StorageDealOp>({
     code: StorageOpCode.STORAGE_DEAL,
@@ -191,6 +211,11 @@ const events = [
     kind: "providerExit",
     json: (e) => ({ txHash: toHex(e.txHash), provider: toAddress(e.provider), returned: e.returned.toString(), activeDeals: e.activeDeals }),
     schema: z.object({ kind: z.literal("providerExit"), ...txHash, provider: address, returned: decimal, activeDeals: count }),
+  }),
+  defineEvent<Ev<"providerUpdate">>({
+    kind: "providerUpdate",
+    json: (e) => ({ txHash: toHex(e.txHash), provider: toAddress(e.provider), multiaddr: e.multiaddr }),
+    schema: z.object({ kind: z.literal("providerUpdate"), ...txHash, provider: address, multiaddr: z.string() }),
   }),
   defineEvent<Ev<"providerCollateralReturned">>({
     kind: "providerCollateralReturned",

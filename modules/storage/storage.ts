@@ -220,16 +220,21 @@ export function challengesFor(state: StateReader, provider: Uint8Array, epoch: b
 // C0 controls, DEL and C1 controls: a multiaddr is shown in explorers and logs.
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
 
+/** The multiaddr rule of provider.register and provider.update: the reason it is invalid, or undefined. */
+export function invalidMultiaddr(multiaddr: string): string | undefined {
+  if (multiaddr.length === 0 || multiaddr.length > MAX_MULTIADDR_LENGTH || CONTROL_RE.test(multiaddr)) {
+    return `multiaddr must be 1-${MAX_MULTIADDR_LENGTH} characters without control characters`;
+  }
+  return undefined;
+}
+
 /** Stateless rules of the provider and storage operations (TX_INVALID_OPERATION in validateTxBasic); the reason, or undefined. */
 export function invalidStorageOp(op: StorageOp): string | undefined {
   switch (op.type) {
     case "provider.register":
       if (!isProviderKind(op.kind)) return `provider kind ${op.kind} is neither ${ProviderKind.STORAGE} (storage) nor ${ProviderKind.BANDWIDTH} (bandwidth)`;
       if (op.capacity === 0n) return "provider.register capacity must be positive";
-      if (op.multiaddr.length === 0 || op.multiaddr.length > MAX_MULTIADDR_LENGTH || CONTROL_RE.test(op.multiaddr)) {
-        return `multiaddr must be 1-${MAX_MULTIADDR_LENGTH} characters without control characters`;
-      }
-      return undefined;
+      return invalidMultiaddr(op.multiaddr);
     case "storage.proof":
       return op.chunks.length === 0 ? "storage.proof carries no chunk" : undefined;
     case "provider.exit":
@@ -320,6 +325,17 @@ function register(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<S
   ctx.events.push({
     kind: "providerRegister", txHash: tx.hash, provider: sender, providerKind: PROVIDER_KIND_NAMES[op.kind], collateral: op.collateral, capacity: op.capacity, multiaddr: op.multiaddr,
   });
+}
+
+/**
+ * provider.update: a registered provider (active or exiting) announces a new multiaddr, e.g. a
+ * relay whose address changed; witnesses probe the registered address. Nothing else changes.
+ */
+export function updateProvider(w: StateWriter, ctx: BlockContext, tx: SignedTx, multiaddr: string): void {
+  const provider = readProvider(w, tx.sender);
+  if (!provider || provider.status === ProviderStatus.EXITED) fail(StorageErrorCode.PROVIDER_NOT_REGISTERED, "the sender is not a registered provider");
+  writeProvider(w, { ...provider, multiaddr });
+  ctx.events.push({ kind: "providerUpdate", txHash: tx.hash, provider: provider.key, multiaddr });
 }
 
 function exit(w: StateWriter, ctx: BlockContext, tx: SignedTx): void {
