@@ -1,6 +1,8 @@
 /**
- * The one place that constructs and wires the node (STYLE.md point 5): genesis, store, state,
- * mempool, signer, consensus driver, RPC. Started in order, stopped in reverse.
+ * The one place that constructs and wires the node (STYLE.md point 5), in four parts that each
+ * read alone: openChain (genesis, keys, store, head state), createConsensus (mempool, evidence,
+ * signer, driver), startNetwork (gossip, catch-up, block sync), startRpc (verify pool, context,
+ * server). Started in that order, stopped in reverse through one Lifecycle (./lifecycle.ts).
  */
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -29,7 +31,7 @@ import { subscriptionMethodStubs, Subscriptions } from "../rpc/ws.ts";
 import { encodeInput } from "../chain/consensus/messages.ts";
 import { encodeEvidence, type Evidence } from "../chain/evidence.ts";
 import { registry } from "../modules/index.ts";
-import type { Block } from "../chain/block.ts";
+import type { Block, Commit } from "../chain/block.ts";
 import { checkTxFee, type Receipt } from "../chain/transition.ts";
 import { P2PHost } from "../p2p/host.ts";
 import { consensusHandlers, poolHandlers, topicNames, TxBatcher, txTopic } from "../p2p/gossip.ts";
@@ -42,6 +44,7 @@ import { readKeyFile, writeKeyFile } from "./keyring.ts";
 import { createNodeMetrics, proofSamples } from "./metrics.ts";
 import { DurableSigner } from "./signer.ts";
 import { VerifyPool } from "./verify-pool.ts";
+import { Lifecycle } from "./lifecycle.ts";
 
 export const NODE_VERSION = "0.1.0";
 export { DEFAULT_RPC_PORT } from "./config.ts";
@@ -68,6 +71,8 @@ export interface NodeOptions {
   p2pListen?: string[];
   /** Peers to stay connected to: multiaddrs ending in /p2p/<peer id>. */
   bootstrap?: string[];
+  /** Stops the node when aborted (as stop() does). */
+  signal?: AbortSignal;
 }
 
 export function defaultHome(): string {
@@ -93,6 +98,323 @@ async function loadGenesisAndKey(home: string, log: Logger): Promise<{ genesis: 
   return { genesis, key: await readKeyFile(keyPath) };
 }
 
+/** The chain as it is on disk: genesis, keys, store, head state. */
+interface ChainParts {
+  readonly genesis: Genesis;
+  readonly key: KeyPair | null;
+  readonly dataDir: string;
+  readonly store: BlockStore;
+  readonly state: ChainState;
+  readonly lastCommit: Commit | null;
+}
+
+/**
+ * Connections between parts that start later: consensus publishes through the p2p host and asks
+ * it for missed messages; metrics count its peers. No-ops until the network part sets them.
+ */
+interface NetWires {
+  publish(topic: string, data: Uint8Array): void;
+  askForMissed(height: bigint): void;
+  peerCount(): number;
+}
+
+/** Consensus and what feeds it: mempool, evidence pool, signer, driver, metrics, subscriptions. */
+interface ConsensusParts {
+  readonly mempool: Mempool<SignedTx>;
+  readonly evidencePool: EvidencePool;
+  readonly driver: ConsensusDriver<unknown>;
+  readonly machine: ReturnType<typeof createTendermintMachine>;
+  readonly signer: DurableSigner | null;
+  readonly metrics: ReturnType<typeof createNodeMetrics>;
+  readonly subscriptions: Subscriptions;
+  readonly txBatcher: TxBatcher;
+  headState(): ChainState;
+  /** Stateless checks, the fee rules, then the mempool; throws the reason. */
+  admit(tx: SignedTx): SignedTx;
+  /** Pools and gossips evidence this node found; throws EvidenceError if invalid. */
+  reportEvidence(ev: Evidence): boolean;
+}
+
+interface NetworkParts {
+  readonly host: P2PHost;
+  readonly sync: BlockSync;
+}
+
+/** Opens the home, the genesis and keys, the store and the head state. */
+export async function openChain(opts: NodeOptions, log: Logger, life: Lifecycle): Promise<ChainParts> {
+  await mkdir(opts.home, { recursive: true, mode: 0o700 });
+  const { genesis, key } = await loadGenesisAndKey(opts.home, log);
+  const dataDir = join(opts.home, "data");
+  await mkdir(dataDir, { recursive: true });
+  const store = await BlockStore.open(join(dataDir, "chain"), { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) });
+  life.onStop("store", () => store.close());
+  const state = await store.loadState(() => genesisState(genesis).root());
+  const lastCommit = store.head.height > 0n ? ((await store.getCommit(store.head.height)) ?? null) : null;
+  log.info({ chainId: genesis.chainId, height: Number(store.head.height), stateRoot: toHex(state.root()), home: opts.home }, "loaded chain");
+  return { genesis, key, dataDir, store, state, lastCommit };
+}
+
+/** The consensus side: mempool, evidence, signer and driver (not started), fed and observed. */
+async function createConsensus(chain: ChainParts, opts: NodeOptions, root: Logger, wires: NetWires): Promise<ConsensusParts> {
+  const { genesis, key, store, state } = chain;
+  const log = root.child({ module: "node" });
+  // The mempool reads nonces from the driver's head state, assigned just below.
+  let driver: ConsensusDriver<unknown> | undefined;
+  const headState = (): ChainState => driver?.state ?? state;
+  const mempool = new Mempool<SignedTx>({}, { accountNonce: (sender) => headState().account(sender).nonce });
+  const isValidator = key !== null && state.validators().some((v) => Buffer.compare(v.publicKey, key.publicKey) === 0);
+  {
+    let total = 0n;
+    let own = 0n;
+    for (const v of state.validators()) {
+      total += v.power;
+      if (key && Buffer.compare(v.publicKey, key.publicKey) === 0) own += v.power;
+    }
+    if (own * 3n <= total * 2n && (opts.bootstrap ?? []).length === 0) {
+      log.warn({ own: own.toString(), total: total.toString() }, "no bootstrap peers and this node holds at most 2/3 of the voting power: it cannot finalize until peers connect to it");
+    }
+  }
+  const signer = isValidator ? await DurableSigner.open(key, join(chain.dataDir, "signer-state.json")) : null;
+  const blockLog = root.child({ module: "chain" });
+  // Scraped at GET /metrics on the RPC listener.
+  const metrics = createNodeMetrics({ mempool, now: () => Date.now(), peers: () => wires.peerCount() });
+  const machine = createTendermintMachine(defaultTendermintConfig);
+  const evidencePool = new EvidencePool();
+  const topics = topicNames(genesis.chainId);
+  // Transactions admitted here are gossiped in batches (p2p/gossip.ts TxBatcher).
+  const txBatcher = new TxBatcher((topic, data) => wires.publish(topic, data));
+  const reportEvidence = (ev: Evidence): boolean => {
+    const added = evidencePool.add(ev, headState(), store.head.height, genesis.chainId, genesis.params);
+    if (added) wires.publish(topics.evidence, encodeEvidence(ev));
+    return added;
+  };
+  // Evidence a committed block reveals (each module's evidenceFrom, e.g. a double attestation).
+  const reportBlockEvidence = (block: Block, receipts: readonly Receipt[], after: ChainState): void => {
+    for (const m of registry.modules) {
+      for (const ev of m.evidenceFrom?.(block, receipts, after, genesis.chainId) ?? []) {
+        try {
+          if (reportEvidence(ev)) blockLog.warn({ module: m.name, kind: ev.kind }, "misbehaviour found in a finalized block: evidence pooled");
+        } catch (e) {
+          blockLog.debug({ code: (e as { code?: string }).code }, "found evidence is not valid");
+        }
+      }
+    }
+  };
+  // WebSocket subscribers (rpc/ws.ts), fed every finalized block from onCommit.
+  const subscriptions = new Subscriptions({}, root.child({ module: "ws" }));
+  driver = new ConsensusDriver<unknown>(
+    {
+      machine: machine as never,
+      store,
+      mempool,
+      evidencePool,
+      signer,
+      key: isValidator ? key : null,
+      chainId: genesis.chainId,
+      params: genesis.params,
+      log: root.child({ module: "consensus" }),
+      now: () => Date.now(),
+      broadcast: (input) => wires.publish(input.type === "proposal" ? topics.proposal : topics.vote, encodeInput(input)),
+      onEvidence: (ev) => wires.publish(topics.evidence, encodeEvidence(ev)),
+      onTimeout: (height) => wires.askForMissed(height),
+      onCommit: (block, result, after, commit) => {
+        reportBlockEvidence(block, result.receipts, after);
+        const failed = result.receipts.filter((r) => !r.ok).length;
+        metrics.recordCommit({
+          height: block.header.height, timeMs: block.header.time, round: commit.round,
+          txsOk: result.receipts.length - failed, txsFailed: failed, evidence: block.evidence.length, proofs: proofSamples(block.txs, result.receipts),
+        });
+        blockLog.info({ height: Number(block.header.height), hash: toHex(block.hash), txs: block.txs.length, failed, stateRoot: toHex(block.header.stateRoot) }, "finalized block");
+        subscriptions.publishBlock(block, result);
+      },
+    },
+    state,
+    chain.lastCommit,
+  );
+  const admit = (tx: SignedTx): SignedTx => {
+    validateTxBasic(tx, genesis.chainId);
+    checkTxFee(headState(), tx, genesis.params);
+    mempool.add(tx);
+    return tx;
+  };
+  return { mempool, evidencePool, driver, machine, signer, metrics, subscriptions, txBatcher, headState, admit, reportEvidence };
+}
+
+/** The p2p side: gossip topics, catch-up on stalls, block sync; connects the wires. */
+async function startNetwork(chain: ChainParts, c: ConsensusParts, opts: NodeOptions, root: Logger, wires: NetWires, life: Lifecycle): Promise<NetworkParts> {
+  const { genesis, store } = chain;
+  const d = c.driver;
+  const topics = topicNames(genesis.chainId);
+  const { key: peerKey, created: peerKeyCreated } = await loadOrCreatePeerKey(join(opts.home, "p2p.key"));
+  let sync: BlockSync | undefined;
+  const p2pLog = root.child({ module: "p2p" });
+  const onVerdict = (topic: string, verdict: "accept" | "ignore" | "reject", reason: string | null): void => {
+    c.metrics.recordGossip(topic, verdict);
+    if (verdict === "reject") p2pLog.info({ topic, reason }, "rejected a gossip message");
+  };
+  let setOf: { state: ChainState | null; validators: readonly Validator[] } = { state: null, validators: [] };
+  const consensusTopics = consensusHandlers(
+    {
+      chainId: genesis.chainId,
+      position: () => d.position(),
+      // Every gossiped vote and proposal is checked against this set: decode it once per head.
+      validators: () => {
+        if (setOf.state !== d.state) setOf = { state: d.state, validators: d.state.validators() };
+        return setOf.validators;
+      },
+      deliver: (input) => void d.deliver(input),
+      peerAt: (peer, height) => sync?.noteHeight(peer, height - 1n),
+    },
+    genesis.params.maxBlockBytes,
+    { onVerdict },
+  );
+  const poolTopics = poolHandlers(
+    {
+      admitTx: (tx) => void c.admit(tx),
+      addEvidence: (ev) => c.evidencePool.add(ev, c.headState(), store.head.height, genesis.chainId, genesis.params),
+    },
+    { onVerdict },
+  );
+  const host = await P2PHost.start({
+    privateKey: peerKey,
+    listen: opts.p2pListen ?? [DEFAULT_P2P_LISTEN],
+    bootstrap: opts.bootstrap ?? [],
+    topics: new Map([
+      [topics.tx, poolTopics.tx],
+      [topics.attestation, poolTopics.attestation],
+      [topics.evidence, poolTopics.evidence],
+      [topics.proposal, consensusTopics.proposal],
+      [topics.vote, consensusTopics.vote],
+    ]),
+    protocols: new Map([
+      [syncProtocol(genesis.chainId), syncHandler(storeBlockSource(store, genesis.hash))],
+      [catchupProtocol(genesis.chainId), catchupHandler((height) => d.messagesOf(height).map((m) => encodeInput(m)))],
+    ]),
+    log: p2pLog,
+    onPeerConnected: () => sync?.peerConnected(),
+  });
+  life.onStop("p2p", () => host.stop());
+  // the driver stops (waiting for an in-flight commit, which may still publish) before the host
+  life.onStop("consensus", () => c.driver.stop());
+  wires.publish = (topic, data) => void host.publish(topic, data);
+  wires.peerCount = () => host.peers().length;
+  let lastAsk = 0;
+  wires.askForMissed = (height) => {
+    const now = Date.now();
+    const peers = host.peers();
+    if (now - lastAsk < 500 || peers.length === 0) return;
+    lastAsk = now;
+    // Up to three random peers: which ones only affects how fast a stalled round recovers.
+    const picked = peers.map((p) => p.peerId).sort(() => Math.random() - 0.5).slice(0, 3);
+    for (const peer of picked) {
+      host.request(peer, catchupProtocol(genesis.chainId), encodeCatchupRequest(height), MAX_CATCHUP_BYTES)
+        .then((res) => feedCatchup(res, consensusTopics, peer))
+        .then(
+          (n) => p2pLog.info({ peer, height: Number(height), accepted: n }, "asked a peer for missed consensus messages"),
+          (e: Error) => (e instanceof PeerMisbehaviour ? host.penalize(peer, e.points, e.message) : p2pLog.info({ peer, err: e.message }, "catch-up request failed")),
+        );
+    }
+  };
+  // A step with no timeout pending (prevote or precommit before +2/3 of any votes) waits on
+  // messages alone: if they were gossiped while this node could not take them (another
+  // height, not yet connected), it would wait forever. Ask peers when nothing moves for 2 s.
+  let lastPosition = "";
+  let stillSince = Date.now();
+  const stallTimer = setInterval(() => {
+    const at = c.machine.describe(d.machineState as TendermintState);
+    const key = `${at.height}/${at.round}/${at.step}/${at.votes}`;
+    if (key !== lastPosition) {
+      lastPosition = key;
+      stillSince = Date.now();
+    } else if (Date.now() - stillSince >= 2_000) wires.askForMissed(at.height);
+  }, 1_000);
+  stallTimer.unref();
+  life.onStop("stall timer", () => clearInterval(stallTimer));
+  root.child({ module: "node" }).info({ peerId: host.peerId, listen: host.listenAddresses(), bootstrap: opts.bootstrap ?? [], newKey: peerKeyCreated }, "p2p listening");
+  sync = new BlockSync({
+    net: {
+      connectedPeers: () => host.peers().map((p) => p.peerId),
+      request: (peer, protocol, data, max) => host.request(peer, protocol, data, max),
+      penalize: (peer, points, reason) => host.penalize(peer, points, reason),
+    },
+    target: { headHeight: () => store.head.height, applySynced: (block, commit) => d.applySynced(block, commit) },
+    chainId: genesis.chainId,
+    genesisHash: genesis.hash,
+    log: root.child({ module: "sync" }),
+  });
+  const blockSync = sync;
+  life.onStop("block sync", () => blockSync.stop());
+  return { host, sync: blockSync };
+}
+
+/** The JSON-RPC side: the verify pool, the context handlers see, and the server. */
+async function startRpc(chain: ChainParts, c: ConsensusParts, net: NetworkParts, opts: NodeOptions, root: Logger, life: Lifecycle): Promise<{ rpc: RpcServer; verifyPool: VerifyPool }> {
+  const { genesis, store } = chain;
+  const d = c.driver;
+  const topics = topicNames(genesis.chainId);
+  // Per-request signature checks of the RPC run on the other cores (consensus keeps its own).
+  const verifyPool = await VerifyPool.start(Math.max(1, availableParallelism() - 1));
+  life.onStop("verify pool", () => verifyPool.close());
+  const vouchers = await openVoucherStore(store);
+  const serviceKey = opts.serviceKey ?? null;
+  const startedAt = Date.now();
+  const gossip = (tx: SignedTx): SignedTx => {
+    c.txBatcher.add(txTopic(genesis.chainId, tx), tx.bytes);
+    return tx;
+  };
+  const ctx: RpcContext = {
+    verifier: verifyPool,
+    chainId: genesis.chainId,
+    genesisHash: genesis.hash,
+    nodeVersion: NODE_VERSION,
+    params: genesis.params,
+    store,
+    headState: c.headState,
+    mempool: c.mempool,
+    submitTx: (bytes) => gossip(c.admit(decodeTx(bytes))),
+    vouchers,
+    serviceAccount: serviceKey ? serviceKey.publicKey : null,
+    submitServiceTx: (op) => {
+      if (!serviceKey) throw new CodedError(RpcAppErrorCode.NO_SERVICE_KEY, "this node has no service key");
+      // Synchronous from here to mempool.add: no other submission can take the same nonce.
+      let nonce = c.headState().account(serviceKey.publicKey).nonce;
+      for (const p of c.mempool.pending(serviceKey.publicKey)) if (p.nonce >= nonce) nonce = p.nonce + 1n;
+      return gossip(c.admit(signTx({ chainId: genesis.chainId, nonce, fee: genesis.params.minTxFee, op }, serviceKey)));
+    },
+    network: {
+      info: () => ({ peerId: net.host.peerId, listen: net.host.listenAddresses(), bootstrap: opts.bootstrap ?? [], topics: Object.values(topics) }),
+      peers: () => {
+        const heights = net.sync.peerHeights();
+        return net.host.peers().map((p) => ({ ...p, height: heights.get(p.peerId) ?? null }));
+      },
+      banned: () => net.host.banned(),
+      sync: () => net.sync.status(),
+    },
+    evidencePool: c.evidencePool,
+    reportEvidence: c.reportEvidence,
+    consensusState: () => inspectConsensus(d.machineState as TendermintState),
+    status: () => {
+      const at = c.machine.describe(d.machineState as TendermintState);
+      return {
+        validator: c.signer ? c.signer.publicKey : null,
+        consensus: { engine: c.machine.name, height: at.height, round: at.round, step: at.step },
+        failure: d.failure ? d.failure.message : null,
+        startedAt,
+      };
+    },
+  };
+  const rpc = await startRpcServer(
+    {
+      host: opts.rpcHost, port: opts.rpcPort, tokens: opts.rpcTokens ?? [], logger: root.child({ module: "rpc" }), checkResults: opts.rpcCheckResults ?? false, explorer: true,
+      observe: c.metrics.observeRpc, metrics: c.metrics.registry, ...(opts.rpcRateLimit !== undefined ? { rateLimit: opts.rpcRateLimit } : {}),
+    },
+    withDiscover({ ...methods, ...subscriptionMethodStubs<RpcContext>() }, { title: "Cloudcoin node", version: NODE_VERSION }), ctx, c.subscriptions,
+  );
+  life.onStop("rpc", () => rpc.close());
+  root.child({ module: "node" }).info({ url: rpc.url, validator: c.signer ? toAddress(c.signer.publicKey) : null }, "JSON-RPC listening");
+  return { rpc, verifyPool };
+}
+
 export class CloudcoinNode {
   readonly log: Logger;
   readonly genesis: Genesis;
@@ -104,306 +426,53 @@ export class CloudcoinNode {
   readonly validatorKey: KeyPair | null;
   readonly p2p: P2PHost;
   readonly sync: BlockSync;
-  readonly #timers: NodeJS.Timeout[];
+  readonly #life: Lifecycle;
 
   private constructor(parts: {
-    log: Logger; genesis: Genesis; store: BlockStore; mempool: Mempool<SignedTx>; driver: ConsensusDriver<unknown>; rpc: RpcServer; key: KeyPair | null; verifyPool: VerifyPool;
-    p2p: P2PHost; sync: BlockSync; timers: NodeJS.Timeout[];
+    log: Logger; chain: ChainParts; consensus: ConsensusParts; rpc: RpcServer; verifyPool: VerifyPool; net: NetworkParts; life: Lifecycle;
   }) {
-    this.#timers = parts.timers;
-    this.p2p = parts.p2p;
-    this.sync = parts.sync;
+    this.#life = parts.life;
     this.log = parts.log;
-    this.genesis = parts.genesis;
-    this.store = parts.store;
-    this.mempool = parts.mempool;
-    this.driver = parts.driver;
+    this.genesis = parts.chain.genesis;
+    this.store = parts.chain.store;
+    this.validatorKey = parts.chain.key;
+    this.mempool = parts.consensus.mempool;
+    this.driver = parts.consensus.driver;
+    this.p2p = parts.net.host;
+    this.sync = parts.net.sync;
     this.rpc = parts.rpc;
     this.verifyPool = parts.verifyPool;
-    this.validatorKey = parts.key;
   }
 
+  /**
+   * Starts the parts in order (chain, consensus, network, RPC), then catches up from peers and
+   * joins consensus. `opts.signal` stops the node when aborted, as `stop()` does. If a part fails
+   * to start, the ones already started are stopped in reverse before the error is thrown.
+   */
   static async start(opts: NodeOptions): Promise<CloudcoinNode> {
     const root = pino({ level: opts.logLevel, base: undefined }, opts.logDestination ?? pino.destination(1));
     const log = root.child({ module: "node" });
-    await mkdir(opts.home, { recursive: true, mode: 0o700 });
-    const { genesis, key } = await loadGenesisAndKey(opts.home, log);
-    const dataDir = join(opts.home, "data");
-    await mkdir(dataDir, { recursive: true });
-
-    const store = await BlockStore.open(join(dataDir, "chain"), { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) });
-    const cleanup: Array<() => Promise<void>> = [() => store.close()];
+    const life = new Lifecycle({ ...(opts.signal ? { signal: opts.signal } : {}), onError: (name, e) => log.error({ part: name, err: e }, "error while stopping") });
     try {
-      const state = await store.loadState(() => genesisState(genesis).root());
-      const lastCommit = store.head.height > 0n ? ((await store.getCommit(store.head.height)) ?? null) : null;
-      log.info({ chainId: genesis.chainId, height: Number(store.head.height), stateRoot: toHex(state.root()), home: opts.home }, "loaded chain");
-
-      // The mempool reads nonces from the driver's head state, assigned just below.
-      let driver: ConsensusDriver<unknown> | undefined;
-      const headState = (): ChainState => driver?.state ?? state;
-      const mempool = new Mempool<SignedTx>({}, { accountNonce: (sender) => headState().account(sender).nonce });
-      const isValidator = key !== null && state.validators().some((v) => Buffer.compare(v.publicKey, key.publicKey) === 0);
-      {
-        let total = 0n;
-        let own = 0n;
-        for (const v of state.validators()) {
-          total += v.power;
-          if (key && Buffer.compare(v.publicKey, key.publicKey) === 0) own += v.power;
-        }
-        if (own * 3n <= total * 2n && (opts.bootstrap ?? []).length === 0) {
-          log.warn({ own: own.toString(), total: total.toString() }, "no bootstrap peers and this node holds at most 2/3 of the voting power: it cannot finalize until peers connect to it");
-        }
-      }
-      const signer = isValidator ? await DurableSigner.open(key, join(dataDir, "signer-state.json")) : null;
-      const blockLog = root.child({ module: "chain" });
-      // Scraped at GET /metrics on the RPC listener.
-      let connectedPeers = (): number => 0;
-      const metrics = createNodeMetrics({ mempool, now: () => Date.now(), peers: () => connectedPeers() });
-      const machine = createTendermintMachine(defaultTendermintConfig);
-      const evidencePool = new EvidencePool();
-      const topics = topicNames(genesis.chainId);
-      // The host is created below, once the driver exists; messages before that have nowhere to go.
-      let host: P2PHost | undefined;
-      const publish = (topic: string, data: Uint8Array): void => {
-        void host?.publish(topic, data);
-      };
-      // Transactions admitted here are gossiped in batches (p2p/gossip.ts TxBatcher).
-      const txBatcher = new TxBatcher(publish);
-      // Set once the p2p host exists: asks a random peer for the height's messages (p2p/catchup.ts).
-      let askForMissed: (height: bigint) => void = () => undefined;
-      // Evidence this node found: pooled for its own proposals and gossiped. Throws EvidenceError if invalid.
-      const reportEvidence = (ev: Evidence): boolean => {
-        const added = evidencePool.add(ev, headState(), store.head.height, genesis.chainId, genesis.params);
-        if (added) publish(topics.evidence, encodeEvidence(ev));
-        return added;
-      };
-      // Evidence a committed block reveals (each module's evidenceFrom, e.g. a double attestation).
-      const reportBlockEvidence = (block: Block, receipts: readonly Receipt[], after: ChainState): void => {
-        for (const m of registry.modules) {
-          for (const ev of m.evidenceFrom?.(block, receipts, after, genesis.chainId) ?? []) {
-            try {
-              if (reportEvidence(ev)) blockLog.warn({ module: m.name, kind: ev.kind }, "misbehaviour found in a finalized block: evidence pooled");
-            } catch (e) {
-              blockLog.debug({ code: (e as { code?: string }).code }, "found evidence is not valid");
-            }
-          }
-        }
-      };
-      // WebSocket subscribers (rpc/ws.ts), fed every finalized block from onCommit.
-      const subscriptions = new Subscriptions({}, root.child({ module: "ws" }));
-      driver = new ConsensusDriver<unknown>(
-        {
-          machine: machine as never,
-          store,
-          mempool,
-          evidencePool,
-          signer,
-          key: isValidator ? key : null,
-          chainId: genesis.chainId,
-          params: genesis.params,
-          log: root.child({ module: "consensus" }),
-          now: () => Date.now(),
-          broadcast: (input) => publish(input.type === "proposal" ? topics.proposal : topics.vote, encodeInput(input)),
-          onEvidence: (ev) => publish(topics.evidence, encodeEvidence(ev)),
-          onTimeout: (height) => askForMissed(height),
-          onCommit: (block, result, after, commit) => {
-            reportBlockEvidence(block, result.receipts, after);
-            const failed = result.receipts.filter((r) => !r.ok).length;
-            metrics.recordCommit({
-              height: block.header.height, timeMs: block.header.time, round: commit.round,
-              txsOk: result.receipts.length - failed, txsFailed: failed, evidence: block.evidence.length, proofs: proofSamples(block.txs, result.receipts),
-            });
-            blockLog.info({ height: Number(block.header.height), hash: toHex(block.hash), txs: block.txs.length, failed, stateRoot: toHex(block.header.stateRoot) }, "finalized block");
-            subscriptions.publishBlock(block, result);
-          },
-        },
-        state,
-        lastCommit,
-      );
-      const d = driver;
-      const startedAt = Date.now();
-      const vouchers = await openVoucherStore(store);
-      const serviceKey = opts.serviceKey ?? null;
-      const admit = (tx: SignedTx): SignedTx => {
-        validateTxBasic(tx, genesis.chainId);
-        checkTxFee(headState(), tx, genesis.params);
-        mempool.add(tx);
-        return tx;
-      };
-
-      // ---- p2p: gossip topics, block sync ----
-      const { key: peerKey, created: peerKeyCreated } = await loadOrCreatePeerKey(join(opts.home, "p2p.key"));
-      let sync: BlockSync | undefined;
-      const p2pLog = root.child({ module: "p2p" });
-      const onVerdict = (topic: string, verdict: "accept" | "ignore" | "reject", reason: string | null): void => {
-        metrics.recordGossip(topic, verdict);
-        if (verdict === "reject") p2pLog.info({ topic, reason }, "rejected a gossip message");
-      };
-      let setOf: { state: ChainState | null; validators: readonly Validator[] } = { state: null, validators: [] };
-      const consensusTopics = consensusHandlers(
-        {
-          chainId: genesis.chainId,
-          position: () => d.position(),
-          // Every gossiped vote and proposal is checked against this set: decode it once per head.
-          validators: () => {
-            if (setOf.state !== d.state) setOf = { state: d.state, validators: d.state.validators() };
-            return setOf.validators;
-          },
-          deliver: (input) => void d.deliver(input),
-          peerAt: (peer, height) => sync?.noteHeight(peer, height - 1n),
-        },
-        genesis.params.maxBlockBytes,
-        { onVerdict },
-      );
-      const poolTopics = poolHandlers(
-        {
-          admitTx: (tx) => void admit(tx),
-          addEvidence: (ev) => evidencePool.add(ev, headState(), store.head.height, genesis.chainId, genesis.params),
-        },
-        { onVerdict },
-      );
-      const p2pHost = await P2PHost.start({
-        privateKey: peerKey,
-        listen: opts.p2pListen ?? [DEFAULT_P2P_LISTEN],
-        bootstrap: opts.bootstrap ?? [],
-        topics: new Map([
-          [topics.tx, poolTopics.tx],
-          [topics.attestation, poolTopics.attestation],
-          [topics.evidence, poolTopics.evidence],
-          [topics.proposal, consensusTopics.proposal],
-          [topics.vote, consensusTopics.vote],
-        ]),
-        protocols: new Map([
-          [syncProtocol(genesis.chainId), syncHandler(storeBlockSource(store, genesis.hash))],
-          [catchupProtocol(genesis.chainId), catchupHandler((height) => d.messagesOf(height).map((m) => encodeInput(m)))],
-        ]),
-        log: p2pLog,
-        onPeerConnected: () => sync?.peerConnected(),
-      });
-      host = p2pHost;
-      let lastAsk = 0;
-      askForMissed = (height) => {
-        const now = Date.now();
-        const peers = p2pHost.peers();
-        if (now - lastAsk < 500 || peers.length === 0) return;
-        lastAsk = now;
-        // Up to three random peers: which ones only affects how fast a stalled round recovers.
-        const picked = peers.map((p) => p.peerId).sort(() => Math.random() - 0.5).slice(0, 3);
-        for (const peer of picked) {
-          p2pHost.request(peer, catchupProtocol(genesis.chainId), encodeCatchupRequest(height), MAX_CATCHUP_BYTES)
-            .then((res) => feedCatchup(res, consensusTopics, peer))
-            .then(
-              (n) => p2pLog.info({ peer, height: Number(height), accepted: n }, "asked a peer for missed consensus messages"),
-              (e: Error) => (e instanceof PeerMisbehaviour ? p2pHost.penalize(peer, e.points, e.message) : p2pLog.info({ peer, err: e.message }, "catch-up request failed")),
-            );
-        }
-      };
-      // A step with no timeout pending (prevote or precommit before +2/3 of any votes) waits on
-      // messages alone: if they were gossiped while this node could not take them (another
-      // height, not yet connected), it would wait forever. Ask peers when nothing moves for 2 s.
-      let lastPosition = "";
-      let stillSince = Date.now();
-      const stallTimer = setInterval(() => {
-        const at = machine.describe(d.machineState as TendermintState);
-        const key = `${at.height}/${at.round}/${at.step}/${at.votes}`;
-        if (key !== lastPosition) {
-          lastPosition = key;
-          stillSince = Date.now();
-        } else if (Date.now() - stillSince >= 2_000) askForMissed(at.height);
-      }, 1_000);
-      stallTimer.unref();
-      cleanup.unshift(async () => clearInterval(stallTimer));
-      connectedPeers = () => p2pHost.peers().length;
-      cleanup.unshift(() => p2pHost.stop());
-      log.info({ peerId: p2pHost.peerId, listen: p2pHost.listenAddresses(), bootstrap: opts.bootstrap ?? [], newKey: peerKeyCreated }, "p2p listening");
-      const blockSync = new BlockSync({
-        net: {
-          connectedPeers: () => p2pHost.peers().map((p) => p.peerId),
-          request: (peer, protocol, data, max) => p2pHost.request(peer, protocol, data, max),
-          penalize: (peer, points, reason) => p2pHost.penalize(peer, points, reason),
-        },
-        target: { headHeight: () => store.head.height, applySynced: (block, commit) => d.applySynced(block, commit) },
-        chainId: genesis.chainId,
-        genesisHash: genesis.hash,
-        log: root.child({ module: "sync" }),
-      });
-      sync = blockSync;
-      cleanup.unshift(() => blockSync.stop());
-      // Per-request signature checks of the RPC run on the other cores (consensus keeps its own).
-      const verifyPool = await VerifyPool.start(Math.max(1, availableParallelism() - 1));
-      cleanup.unshift(() => verifyPool.close());
-      const ctx: RpcContext = {
-        verifier: verifyPool,
-        chainId: genesis.chainId,
-        genesisHash: genesis.hash,
-        nodeVersion: NODE_VERSION,
-        params: genesis.params,
-        store,
-        headState,
-        mempool,
-        submitTx: (bytes) => {
-          const tx = admit(decodeTx(bytes));
-          txBatcher.add(txTopic(genesis.chainId, tx), tx.bytes);
-          return tx;
-        },
-        vouchers,
-        serviceAccount: serviceKey ? serviceKey.publicKey : null,
-        submitServiceTx: (op) => {
-          if (!serviceKey) throw new CodedError(RpcAppErrorCode.NO_SERVICE_KEY, "this node has no service key");
-          // Synchronous from here to mempool.add: no other submission can take the same nonce.
-          let nonce = headState().account(serviceKey.publicKey).nonce;
-          for (const p of mempool.pending(serviceKey.publicKey)) if (p.nonce >= nonce) nonce = p.nonce + 1n;
-          const tx = admit(signTx({ chainId: genesis.chainId, nonce, fee: genesis.params.minTxFee, op }, serviceKey));
-          txBatcher.add(txTopic(genesis.chainId, tx), tx.bytes);
-          return tx;
-        },
-        network: {
-          info: () => ({ peerId: p2pHost.peerId, listen: p2pHost.listenAddresses(), bootstrap: opts.bootstrap ?? [], topics: Object.values(topics) }),
-          peers: () => {
-            const heights = blockSync.peerHeights();
-            return p2pHost.peers().map((p) => ({ ...p, height: heights.get(p.peerId) ?? null }));
-          },
-          banned: () => p2pHost.banned(),
-          sync: () => blockSync.status(),
-        },
-        evidencePool,
-        reportEvidence,
-        consensusState: () => inspectConsensus(d.machineState as TendermintState),
-        status: () => {
-          const c = machine.describe(d.machineState as TendermintState);
-          return {
-            validator: signer ? signer.publicKey : null,
-            consensus: { engine: machine.name, height: c.height, round: c.round, step: c.step },
-            failure: d.failure ? d.failure.message : null,
-            startedAt,
-          };
-        },
-      };
-      const rpc = await startRpcServer({ host: opts.rpcHost, port: opts.rpcPort, tokens: opts.rpcTokens ?? [], logger: root.child({ module: "rpc" }), checkResults: opts.rpcCheckResults ?? false, explorer: true,
-        observe: metrics.observeRpc, metrics: metrics.registry, ...(opts.rpcRateLimit !== undefined ? { rateLimit: opts.rpcRateLimit } : {}) },
-        withDiscover({ ...methods, ...subscriptionMethodStubs<RpcContext>() }, { title: "Cloudcoin node", version: NODE_VERSION }), ctx, subscriptions);
-      cleanup.unshift(() => rpc.close());
-      log.info({ url: rpc.url, validator: signer ? toAddress(signer.publicKey) : null }, "JSON-RPC listening");
+      const chain = await openChain(opts, log, life);
+      const wires: NetWires = { publish: () => undefined, askForMissed: () => undefined, peerCount: () => 0 };
+      const consensus = await createConsensus(chain, opts, root, wires);
+      const net = await startNetwork(chain, consensus, opts, root, wires, life);
+      const { rpc, verifyPool } = await startRpc(chain, consensus, net, opts, root, life);
       // Catch up from peers before joining consensus (a restarted or new node), then keep polling.
-      await blockSync.initialSync((opts.bootstrap ?? []).length > 0 ? 3_000 : 0);
-      blockSync.start();
-      driver.start();
-      return new CloudcoinNode({ log, genesis, store, mempool, driver, rpc, key, verifyPool, p2p: p2pHost, sync: blockSync, timers: [stallTimer] });
+      await net.sync.initialSync((opts.bootstrap ?? []).length > 0 ? 3_000 : 0);
+      net.sync.start();
+      consensus.driver.start();
+      return new CloudcoinNode({ log, chain, consensus, rpc, verifyPool, net, life });
     } catch (e) {
-      for (const c of cleanup) await c().catch(() => undefined);
+      await life.stop();
       throw e;
     }
   }
 
-  /** Stops in reverse order: RPC, block sync, consensus (waiting for an in-flight commit), p2p, store. */
+  /** Stops in reverse order: RPC, verify pool, block sync, stall timer, consensus (waiting for an in-flight commit), p2p, store. */
   async stop(): Promise<void> {
-    for (const t of this.#timers) clearInterval(t);
-    await this.rpc.close();
-    await this.verifyPool.close();
-    await this.sync.stop();
-    await this.driver.stop();
-    await this.p2p.stop();
-    await this.store.close();
+    await this.#life.stop();
     this.log.info({}, "stopped");
   }
 }
