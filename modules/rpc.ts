@@ -10,5 +10,6 @@ import type { RpcContext } from "../rpc/context.ts";
 import { paychMethods } from "./paych/rpc.ts";
 import { storageMethods } from "./storage/rpc.ts";
 import { bandwidthMethods } from "./bandwidth/rpc.ts";
+import { rewardsMethods } from "./rewards/rpc.ts";
 
-export const methods: Methods & MethodTable<RpcContext> = { ...coreMethods, ...paychMethods, ...storageMethods, ...bandwidthMethods };
+export const methods: Methods & MethodTable<RpcContext> = { ...coreMethods, ...paychMethods, ...storageMethods, ...bandwidthMethods, ...rewardsMethods };

@@ -11,13 +11,11 @@
 import { z } from "zod";
 import { fromHex, toHex } from "../../primitives/bytes.ts";
 import { CodedError } from "../../primitives/errors.ts";
-import { epochSeed, firstHeightOfEpoch, proofWindow, readEpochRecord } from "../../chain/epoch.ts";
-import { fromAddress, isAddress, toAddress } from "../../primitives/keys.ts";
-import { poolsOf, rewardSchedule } from "../rewards/rewards.ts";
+import { epochSeed, firstHeightOfEpoch, proofWindow } from "../../chain/epoch.ts";
+import { fromAddress, isAddress } from "../../primitives/keys.ts";
 import { readKeyList } from "../../chain/state.ts";
 import { StorageKey } from "./records.ts";
 import { DEALS_BY_CLIENT, DEALS_BY_PROVIDER } from "./indexes.ts";
-import { readEpochMints } from "../rewards/indexes.ts";
 import { challengesFor, checkStorageProof, DealStatus, ProviderKind, readDeal, readProvider } from "./storage.ts";
 import { decodeTx, validateTxBasic } from "../../chain/tx.ts";
 import type { RpcContext } from "../../rpc/context.ts";
@@ -38,7 +36,7 @@ export const MAX_STORAGE_PAGE = 100;
 const hex32 = z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 32 bytes of hex");
 const address = z.string().refine(isAddress, "must be a cc1... address");
 const decimal = z.string().regex(/^(0|[1-9][0-9]*)$/);
-const epochParam = z.union([z.int().min(0), z.string().regex(/^(0|[1-9][0-9]{0,18})$/)]).transform((v) => BigInt(v));
+export const epochParam = z.union([z.int().min(0), z.string().regex(/^(0|[1-9][0-9]{0,18})$/)]).transform((v) => BigInt(v));
 const limit = z.int().min(1).max(MAX_STORAGE_PAGE).default(20);
 
 export const providerSchema = z.object({
@@ -53,8 +51,6 @@ const dealSchema = z.object({
   startEpoch: z.number(), challenged: z.number(), misses: z.number(), lastProvenEpoch: z.number().nullable(),
   status: z.enum(["active", "completed", "failed"]), endedAt: z.number().nullable(),
 });
-const mintSchema = z.object({ to: z.string(), amount: decimal, pool: z.enum(["storage", "bandwidth", "validator"]), basis: decimal, reputationBps: z.number() });
-const poolsSchema = z.object({ storage: decimal, bandwidth: decimal, validator: decimal });
 
 const PROVIDER_KINDS = { storage: ProviderKind.STORAGE, bandwidth: ProviderKind.BANDWIDTH } as const;
 
@@ -199,46 +195,6 @@ export const storageMethods = {
     },
   }),
 
-  rewards_getEpoch: defineMethod({
-    description:
-      "An epoch's emission: its reward and pools (storage, bandwidth, validator) and, once it ended, what was minted to whom and why " +
-      "(pool, basis: proven bytes or signed blocks, reputation in bps). status `current` for the epoch in progress (no mints yet); null for a future epoch.",
-    params: z.object({ epoch: epochParam }),
-    result: z
-      .object({
-        epoch: z.number(), status: z.enum(["ended", "current"]), reward: decimal, pools: poolsSchema, minted: decimal, endedAtHeight: z.number().nullable(),
-        firstHeight: z.number(), lastHeight: z.number(), mints: z.array(mintSchema),
-      })
-      .nullable(),
-    permission: "read",
-    handler: async (p, ctx: RpcContext) => {
-      const state = ctx.headState();
-      const rec = readEpochRecord(state, ctx.params);
-      const L = ctx.params.epochLength;
-      const span = { firstHeight: Number(firstHeightOfEpoch(p.epoch, L)), lastHeight: Number(proofWindow(p.epoch, L).to) };
-      if (p.epoch > rec.epoch) return null;
-      if (p.epoch === rec.epoch) {
-        const s = rewardSchedule(state, ctx.params);
-        return {
-          epoch: Number(p.epoch), status: "current" as const, reward: s.reward.toString(),
-          pools: { storage: s.storagePool.toString(), bandwidth: s.bandwidthPool.toString(), validator: s.validatorPool.toString() },
-          minted: "0", endedAtHeight: null, ...span, mints: [],
-        };
-      }
-      const r = await ctx.store.getEndedEpoch(p.epoch);
-      if (!r) return null; // ended before this node kept the index (not on a chain it synced from genesis)
-      const mints = await readEpochMints(ctx.store, p.epoch);
-      const pools = poolsOf(r.reward, ctx.params);
-      let minted = 0n;
-      for (const m of mints) minted += m.amount;
-      return {
-        epoch: Number(p.epoch), status: "ended" as const, reward: r.reward.toString(),
-        pools: { storage: pools.storage.toString(), bandwidth: pools.bandwidth.toString(), validator: pools.validator.toString() },
-        minted: minted.toString(), endedAtHeight: Number(r.height), ...span,
-        mints: mints.map((m) => ({ to: toAddress(m.to), amount: m.amount.toString(), pool: m.pool, basis: m.basis.toString(), reputationBps: m.reputationBps })),
-      };
-    },
-  }),
 } satisfies MethodTable<RpcContext>;
 
 type StorageMethods = typeof storageMethods;

@@ -1,0 +1,61 @@
+/** The emission's RPC method (DESIGN.md sections 8 and 10): an epoch's reward, pools and mints. */
+import { z } from "zod";
+import { toAddress } from "../../primitives/keys.ts";
+import { firstHeightOfEpoch, proofWindow, readEpochRecord } from "../../chain/epoch.ts";
+import type { RpcContext } from "../../rpc/context.ts";
+import { decimal } from "../../rpc/methods.ts";
+import { defineMethod, type MethodTable } from "../../rpc/table.ts";
+import { epochParam } from "../storage/rpc.ts";
+import { poolsOf, rewardSchedule } from "./rewards.ts";
+import { readEpochMints } from "./indexes.ts";
+
+const mintSchema = z.object({ to: z.string(), amount: decimal, pool: z.enum(["storage", "bandwidth", "validator"]), basis: decimal, reputationBps: z.number() });
+const poolsSchema = z.object({ storage: decimal, bandwidth: decimal, validator: decimal });
+
+export const rewardsMethods = {
+  rewards_getEpoch: defineMethod({
+    description:
+      "An epoch's emission: its reward and pools (storage, bandwidth, validator) and, once it ended, what was minted to whom and why " +
+      "(pool, basis: proven bytes or signed blocks, reputation in bps). status `current` for the epoch in progress (no mints yet); null for a future epoch.",
+    params: z.object({ epoch: epochParam }),
+    result: z
+      .object({
+        epoch: z.number(), status: z.enum(["ended", "current"]), reward: decimal, pools: poolsSchema, minted: decimal, endedAtHeight: z.number().nullable(),
+        firstHeight: z.number(), lastHeight: z.number(), mints: z.array(mintSchema),
+      })
+      .nullable(),
+    permission: "read",
+    handler: async (p, ctx: RpcContext) => {
+      const state = ctx.headState();
+      const rec = readEpochRecord(state, ctx.params);
+      const L = ctx.params.epochLength;
+      const span = { firstHeight: Number(firstHeightOfEpoch(p.epoch, L)), lastHeight: Number(proofWindow(p.epoch, L).to) };
+      if (p.epoch > rec.epoch) return null;
+      if (p.epoch === rec.epoch) {
+        const s = rewardSchedule(state, ctx.params);
+        return {
+          epoch: Number(p.epoch), status: "current" as const, reward: s.reward.toString(),
+          pools: { storage: s.storagePool.toString(), bandwidth: s.bandwidthPool.toString(), validator: s.validatorPool.toString() },
+          minted: "0", endedAtHeight: null, ...span, mints: [],
+        };
+      }
+      const r = await ctx.store.getEndedEpoch(p.epoch);
+      if (!r) return null; // ended before this node kept the index (not on a chain it synced from genesis)
+      const mints = await readEpochMints(ctx.store, p.epoch);
+      const pools = poolsOf(r.reward, ctx.params);
+      let minted = 0n;
+      for (const m of mints) minted += m.amount;
+      return {
+        epoch: Number(p.epoch), status: "ended" as const, reward: r.reward.toString(),
+        pools: { storage: pools.storage.toString(), bandwidth: pools.bandwidth.toString(), validator: pools.validator.toString() },
+        minted: minted.toString(), endedAtHeight: Number(r.height), ...span,
+        mints: mints.map((m) => ({ to: toAddress(m.to), amount: m.amount.toString(), pool: m.pool, basis: m.basis.toString(), reputationBps: m.reputationBps })),
+      };
+    },
+  }),
+} satisfies MethodTable<RpcContext>;
+
+type RewardsMethods = typeof rewardsMethods;
+declare module "../../rpc/methods.ts" {
+  interface Methods extends RewardsMethods {}
+}
