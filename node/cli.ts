@@ -72,9 +72,15 @@ function rpcClient(v: Record<string, string | boolean | undefined>): RpcClient {
 }
 
 /** CLOUDCOIN_RPC_TOKENS: "token:sign,admin;token2:sign" (whitespace around parts ignored). */
-/** An address, or the name of a key in the keyring. */
+/**
+ * An address, or the name of a key in the keyring. Anything that looks like an address (a
+ * bech32 string with a "1" separator, or starting with "cc") is decoded as one, so a mistyped
+ * address fails with the checksum or prefix problem instead of being looked up as a key name.
+ */
 async function resolveAddress(ring: Keyring, who: string): Promise<Uint8Array> {
-  return isAddress(who) ? fromAddress(who) : (await ring.load(who)).publicKey;
+  if (isAddress(who)) return fromAddress(who);
+  if (/^[a-z]{1,83}1[02-9ac-hj-np-z]{6,}$/i.test(who) || /^cc1/i.test(who)) return fromAddress(who); // throws BAD_ADDRESS with the reason
+  return (await ring.load(who)).publicKey;
 }
 
 const channelArg = (v: unknown): Uint8Array => {
@@ -99,10 +105,14 @@ async function sendOp(client: RpcClient, key: KeyPair, op: Operation, feeArg: un
   throw new CodedError("TX_NOT_FINALIZED", `transaction ${hash} not finalized within 30 s`);
 }
 
+/** Set when a command's transaction failed in its block: the command then exits 1. */
+let failedReceipt = false;
+
 function txOut(sent: { hash: string; result: ResultOf<"tx_get"> | null }, extra: Record<string, unknown> = {}): void {
   const r = sent.result;
   const more = Object.entries(extra).map(([k, x]) => `, ${k} ${String(x)}`).join("");
   if (!r) return out(`sent ${sent.hash}${more}`, { hash: sent.hash, status: "pending", ...extra });
+  if (r.receipt && !r.receipt.ok) failedReceipt = true;
   out(`finalized ${sent.hash} in block ${r.height}: ${r.receipt?.ok ? "ok" : `failed (${r.receipt?.code})`}${more}`, { ...r, ...extra });
 }
 
@@ -265,7 +275,7 @@ const commands: Record<string, Command> = {
       switch (pos[0]) {
         case "transfer": {
           const toArg = str(v.to, "to");
-          const to = isAddress(toArg) ? fromAddress(toArg) : (await ring.load(toArg)).publicKey;
+          const to = await resolveAddress(ring, toArg);
           op = { type: "transfer", to, amount: parseClc(str(v.amount, "amount")) };
           break;
         }
@@ -517,7 +527,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     await cmd.run(values as Record<string, string | boolean | undefined>, positionals);
-    return 0;
+    // a transaction that failed in its block (the fee was paid, the op did nothing) is a failure
+    return failedReceipt ? 1 : 0;
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       console.error(`${(e as Error).message}\nusage: ${cmd.usage}`);

@@ -74,4 +74,7 @@ t.test("bad CLI input gets a usage error, not a crash", async (t) => {
     t.equal(r.code === 1 || r.code === 2, true, `${args.join(" ")}: exit ${r.code}`);
     t.notMatch(r.stderr, /at .*\.ts:\d+/, `${args.join(" ")}: no stack trace`);
   }
+  const typo = await runCli(["tx", "transfer", "--from", "devnet-faucet", "--to", "cc1abc", "--amount", "1", "--home", dir]);
+  t.match(typo.stderr, /BAD_ADDRESS/, "a mistyped address is refused as an address, not looked up as a key name");
+  t.notMatch(typo.stderr, /KEY_NOT_FOUND/);
 });

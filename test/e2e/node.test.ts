@@ -100,6 +100,7 @@ t.test("stake and register-validator from the CLI: the set grows at h+2 and the 
   // unjail when not jailed fails with its receipt code; the fee is still paid
   const unjail = await runCli(["tx", "unjail", "--from", "devnet-faucet", "--home", home, "--rpc", node.url, "--json"]);
   t.equal(JSON.parse(unjail.stdout).receipt.code, "NOT_JAILED");
+  t.equal(unjail.code, 1, "a transaction that failed in its block makes the CLI exit 1, also with --json");
 });
 
 t.test("malformed JSON-RPC gets the spec's errors and the node keeps serving", async (t) => {

@@ -43,7 +43,7 @@ process.on("exit", () => {
 });
 
 function startNode(home: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "start", "--home", home, "--rpc-port", "0", "--log-level", "info"], {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "start", "--home", home, "--rpc-port", "0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0", "--rpc-rate-limit", "off", "--log-level", "info"], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, CLOUDCOIN_RPC_CHECK_RESULTS: "0" },
   });

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// npm run bench: every benchmark script runs, whether or not another missed its target or failed,
+// and a summary at the end names each script's outcome and time. Exit code 1 if any failed.
+// Usage: node scripts/bench.mjs [name ...]   (names: run, sim, paych, ws, storage, bandwidth, network)
+import { spawnSync } from "node:child_process";
+
+const SCRIPTS = {
+  run: "test/perf/run.ts",
+  sim: "test/perf/sim-bench.ts",
+  paych: "test/perf/paych.ts",
+  ws: "test/perf/ws.ts",
+  storage: "test/perf/storage.ts",
+  bandwidth: "test/perf/bandwidth.ts",
+  network: "test/perf/network.ts",
+};
+const wanted = process.argv.slice(2);
+for (const w of wanted) {
+  if (!(w in SCRIPTS)) {
+    console.error(`unknown benchmark ${w}; one of: ${Object.keys(SCRIPTS).join(", ")}`);
+    process.exit(2);
+  }
+}
+const results = [];
+for (const [name, file] of Object.entries(SCRIPTS)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  console.log(`\n=== ${name} (${file})`);
+  const started = Date.now();
+  const r = spawnSync(process.execPath, ["--import", "tsx", file], { stdio: "inherit" });
+  results.push({ name, status: r.status === 0 ? "ok" : `failed (exit ${r.status ?? r.signal})`, seconds: ((Date.now() - started) / 1000).toFixed(0) });
+}
+console.log("\n=== summary");
+for (const r of results) console.log(`${r.name.padEnd(10)} ${r.status.padEnd(20)} ${r.seconds} s`);
+process.exit(results.some((r) => r.status !== "ok") ? 1 : 0);
