@@ -493,6 +493,16 @@ const commands: Record<string, Command> = {
     },
   },
 
+  params: {
+    usage: "cloudcoin params [--rpc URL]",
+    summary: "Show the chain's parameters (fees, epoch length, minimum validator stake, slashing, emission, storage and bandwidth rules).",
+    options: { rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help },
+    async run(v) {
+      const p = await rpcClient(v).call("chain_getParams", {});
+      out([`${p.chainId}`, ...Object.entries(p.params).map(([k, x]) => `  ${k.padEnd(24)} ${x}`)].join("\n"), p);
+    },
+  },
+
   status: {
     usage: "cloudcoin status [--rpc URL]",
     summary: "Show the node's chain, head and consensus position.",

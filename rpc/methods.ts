@@ -251,6 +251,19 @@ export const coreMethods = {
     handler: (_p, ctx: RpcContext) => ctx.consensusState(),
   }),
 
+  chain_getParams: defineMethod({
+    description:
+      "The chain's parameters, fixed by genesis: fees, block limits, epoch length, staking (minValidatorStake, unbonding, slashing, jail), " +
+      "emission and its split, storage and bandwidth rules. Amounts in base units as decimal strings (1 CLC = 10^9 units), the rest as numbers.",
+    params: z.object({}),
+    result: z.object({ chainId: z.string(), params: z.record(z.string(), z.union([z.number(), decimal])) }),
+    permission: "read",
+    handler: (_p, ctx: RpcContext) => ({
+      chainId: ctx.chainId,
+      params: Object.fromEntries(Object.entries(ctx.params).map(([k, v]) => [k, typeof v === "bigint" ? v.toString() : (v as number)])),
+    }),
+  }),
+
   chain_getSupply: defineMethod({
     description: "Supply at the head: genesis supply, minted, burned and the total (genesis + minted - burned).",
     params: z.object({}),

@@ -101,6 +101,9 @@ t.test("stake and register-validator from the CLI: the set grows at h+2 and the 
   const unjail = await runCli(["tx", "unjail", "--from", "devnet-faucet", "--home", home, "--rpc", node.url, "--json"]);
   t.equal(JSON.parse(unjail.stdout).receipt.code, "NOT_JAILED");
   t.equal(unjail.code, 1, "a transaction that failed in its block makes the CLI exit 1, also with --json");
+  const params = await runCli(["params", "--rpc", node.url, "--json"]);
+  t.equal(params.code, 0);
+  t.match(JSON.parse(params.stdout).params, { minValidatorStake: /^[0-9]+$/, epochLength: Number }, "cloudcoin params shows the chain parameters");
 });
 
 t.test("malformed JSON-RPC gets the spec's errors and the node keeps serving", async (t) => {
