@@ -120,7 +120,7 @@ const commands: Record<string, Command> = {
   start: {
     usage:
       "cloudcoin start [--home DIR] [--rpc-host HOST] [--rpc-port PORT] [--log-level LEVEL] [--service-key NAME] " +
-      "[--p2p-listen MULTIADDR,...] [--bootstrap MULTIADDR/p2p/ID,...] [--rpc-rate-limit N|off]",
+      "[--p2p-listen MULTIADDR,...] [--bootstrap MULTIADDR/p2p/ID,...] [--rpc-rate-limit N|off] [--rpc-cors ORIGIN,...]",
     summary:
       "Run a node. Without <home>/genesis.json it runs the embedded single-validator devnet. " +
       "Settings come from flags, then CLOUDCOIN_* environment variables, then <home>/config.json, then defaults " +
@@ -136,6 +136,7 @@ const commands: Record<string, Command> = {
       "log-level": { type: "string" },
       "p2p-listen": { type: "string" },
       bootstrap: { type: "string" },
+      "rpc-cors": { type: "string" },
       "rpc-rate-limit": { type: "string" },
       help: COMMON.help,
     },
@@ -147,14 +148,14 @@ const commands: Record<string, Command> = {
         env: process.env,
         flags: {
           rpcHost: flag("rpc-host"), rpcPort: flag("rpc-port"), logLevel: flag("log-level"), serviceKey: flag("service-key"),
-          p2pListen: flag("p2p-listen"), bootstrap: flag("bootstrap"), rpcRateLimit: flag("rpc-rate-limit"),
+          p2pListen: flag("p2p-listen"), bootstrap: flag("bootstrap"), rpcRateLimit: flag("rpc-rate-limit"), rpcCors: flag("rpc-cors"),
         },
       });
       const serviceKey = config.serviceKey !== undefined ? await new Keyring(home).load(config.serviceKey) : undefined;
       const node = await CloudcoinNode.start({
         home, rpcHost: config.rpcHost, rpcPort: config.rpcPort, logLevel: config.logLevel, rpcCheckResults: process.env.CLOUDCOIN_RPC_CHECK_RESULTS === "1",
         rpcTokens: config.rpcTokens, ...(serviceKey ? { serviceKey } : {}),
-        p2pListen: config.p2pListen, bootstrap: config.bootstrap,
+        p2pListen: config.p2pListen, bootstrap: config.bootstrap, rpcCors: config.rpcCors,
         ...(config.rpcRateLimit !== undefined ? { rpcRateLimit: config.rpcRateLimit === false ? false : { max: config.rpcRateLimit, timeWindowMs: 60_000 } } : {}),
       });
       node.log.info({ sources: config.sources }, "configuration");

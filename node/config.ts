@@ -2,7 +2,8 @@
  * The node's start configuration, from four layers in this precedence (highest first):
  *
  *   1. command-line flags        --rpc-host, --rpc-port, --log-level, --service-key,
- *                                --p2p-listen ADDR[,ADDR], --bootstrap ADDR[,ADDR], --rpc-rate-limit N|off
+ *                                --p2p-listen ADDR[,ADDR], --bootstrap ADDR[,ADDR], --rpc-rate-limit N|off,
+ *                                --rpc-cors ORIGIN[,ORIGIN] (CLOUDCOIN_RPC_CORS)
  *   2. environment variables     CLOUDCOIN_RPC_HOST, CLOUDCOIN_RPC_PORT, CLOUDCOIN_LOG_LEVEL,
  *                                CLOUDCOIN_SERVICE_KEY, CLOUDCOIN_RPC_TOKENS ("tok:sign,admin;tok2:sign"),
  *                                CLOUDCOIN_P2P_LISTEN, CLOUDCOIN_BOOTSTRAP (comma-separated multiaddrs),
@@ -44,6 +45,8 @@ const layerSchema = z.strictObject({
   bootstrap: z.array(multiaddrString.refine((s) => /\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(s), "a bootstrap address must end in /p2p/<peer id>")).max(256).optional(),
   /** HTTP requests per client IP, and messages per WebSocket connection, per minute; false: no limit */
   rpcRateLimit: z.union([z.int().min(1).max(10_000_000), z.literal(false)]).optional(),
+  /** Browser origins allowed to call the RPC (CORS), e.g. "https://wallet.example"; "*" for any; empty: none (default). */
+  rpcCors: z.array(z.string().regex(/^(\*|https?:\/\/[^\s/,]+)$/, 'an origin is "*" or scheme://host[:port]')).max(64).optional(),
 });
 type Layer = z.infer<typeof layerSchema>;
 
@@ -57,6 +60,7 @@ export interface StartConfig {
   readonly bootstrap: string[];
   /** undefined: the RPC server's default */
   readonly rpcRateLimit: number | false | undefined;
+  readonly rpcCors: string[];
   /** Where each value came from, for the startup log. */
   readonly sources: Readonly<Record<keyof Layer, "flag" | "env" | "file" | "default">>;
 }
@@ -69,6 +73,7 @@ export interface StartFlags {
   readonly p2pListen?: string | undefined;
   readonly bootstrap?: string | undefined;
   readonly rpcRateLimit?: string | undefined;
+  readonly rpcCors?: string | undefined;
 }
 
 const list = (s: string | undefined): string[] | undefined => (s === undefined ? undefined : s.split(",").map((x) => x.trim()).filter((x) => x !== ""));
@@ -141,6 +146,7 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
     ...(e.CLOUDCOIN_P2P_LISTEN ? { p2pListen: list(e.CLOUDCOIN_P2P_LISTEN) } : {}),
     ...(e.CLOUDCOIN_BOOTSTRAP !== undefined ? { bootstrap: list(e.CLOUDCOIN_BOOTSTRAP) } : {}),
     ...(e.CLOUDCOIN_RPC_RATE_LIMIT ? { rpcRateLimit: rateLimit("CLOUDCOIN_RPC_RATE_LIMIT", e.CLOUDCOIN_RPC_RATE_LIMIT) } : {}),
+    ...(e.CLOUDCOIN_RPC_CORS !== undefined ? { rpcCors: list(e.CLOUDCOIN_RPC_CORS) } : {}),
   });
   const f = layers.flags;
   const flags = check("flags", {
@@ -151,6 +157,7 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
     ...(f.p2pListen !== undefined ? { p2pListen: list(f.p2pListen) } : {}),
     ...(f.bootstrap !== undefined ? { bootstrap: list(f.bootstrap) } : {}),
     ...(f.rpcRateLimit !== undefined ? { rpcRateLimit: rateLimit("--rpc-rate-limit", f.rpcRateLimit) } : {}),
+    ...(f.rpcCors !== undefined ? { rpcCors: list(f.rpcCors) } : {}),
   });
   const pick = <K extends keyof Layer>(k: K, fallback: Layer[K]): [Layer[K], "flag" | "env" | "file" | "default"] =>
     flags[k] !== undefined ? [flags[k], "flag"] : env[k] !== undefined ? [env[k], "env"] : file[k] !== undefined ? [file[k], "file"] : [fallback, "default"];
@@ -162,6 +169,7 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
   const [p2pListen, sListen] = pick("p2pListen", [DEFAULT_P2P_LISTEN]);
   const [bootstrap, sBoot] = pick("bootstrap", []);
   const [rpcRateLimit, sRate] = pick("rpcRateLimit", undefined);
+  const [rpcCors, sCors] = pick("rpcCors", []);
   return {
     rpcHost: rpcHost!,
     rpcPort: rpcPort!,
@@ -171,6 +179,7 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
     p2pListen: p2pListen ?? [DEFAULT_P2P_LISTEN],
     bootstrap: bootstrap ?? [],
     rpcRateLimit,
-    sources: { rpcHost: sHost, rpcPort: sPort, logLevel: sLog, serviceKey: sKey, rpcTokens: sTok, p2pListen: sListen, bootstrap: sBoot, rpcRateLimit: sRate },
+    rpcCors: rpcCors ?? [],
+    sources: { rpcHost: sHost, rpcPort: sPort, logLevel: sLog, serviceKey: sKey, rpcTokens: sTok, p2pListen: sListen, bootstrap: sBoot, rpcRateLimit: sRate, rpcCors: sCors },
   };
 }

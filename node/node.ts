@@ -71,6 +71,8 @@ export interface NodeOptions {
   p2pListen?: string[];
   /** Peers to stay connected to: multiaddrs ending in /p2p/<peer id>. */
   bootstrap?: string[];
+  /** Browser origins allowed to call the RPC (CORS); none by default. */
+  rpcCors?: string[];
   /** Stops the node when aborted (as stop() does). */
   signal?: AbortSignal;
 }
@@ -406,7 +408,7 @@ async function startRpc(chain: ChainParts, c: ConsensusParts, net: NetworkParts,
   const rpc = await startRpcServer(
     {
       host: opts.rpcHost, port: opts.rpcPort, tokens: opts.rpcTokens ?? [], logger: root.child({ module: "rpc" }), checkResults: opts.rpcCheckResults ?? false, explorer: true,
-      observe: c.metrics.observeRpc, metrics: c.metrics.registry, ...(opts.rpcRateLimit !== undefined ? { rateLimit: opts.rpcRateLimit } : {}),
+      observe: c.metrics.observeRpc, metrics: c.metrics.registry, cors: opts.rpcCors ?? [], ...(opts.rpcRateLimit !== undefined ? { rateLimit: opts.rpcRateLimit } : {}),
     },
     withDiscover({ ...methods, ...subscriptionMethodStubs<RpcContext>() }, { title: "Cloudcoin node", version: NODE_VERSION }), ctx, c.subscriptions,
   );

@@ -10,6 +10,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyReply } from "fastify";
 import rateLimit from "@fastify/rate-limit";
+import cors from "@fastify/cors";
 import { dispatch, isThenable, type DispatchOptions } from "./dispatch.ts";
 import { errorObject, RpcErrorCode } from "./errors.ts";
 import { PERMISSIONS, validateMethodTable, type MethodTable, type Permission } from "./table.ts";
@@ -48,6 +49,12 @@ export interface RpcServerOptions {
   metrics?: MetricsSource;
   /** Requests per client IP on the POST route, and messages per WebSocket connection (rpc/ws.ts); false turns both off. */
   rateLimit?: RpcRateLimit | false;
+  /**
+   * Browser origins allowed to call the RPC from another origin (CORS: preflight answered, the
+   * Access-Control-Allow-Origin header on answers); "*" allows any; empty (default): none, so a
+   * page elsewhere cannot read the node's answers.
+   */
+  cors?: readonly string[];
   /** Serve the explorer page (rpc/explorer/) at /explorer/; default false. */
   explorer?: boolean;
 }
@@ -79,6 +86,7 @@ export const defaultRpcServerOptions = {
   logger: false,
   rateLimit: defaultRpcRateLimit,
   explorer: false,
+  cors: [],
 } as const satisfies Required<Omit<RpcServerOptions, "observe" | "metrics">>;
 
 export interface RpcServer {
@@ -123,6 +131,17 @@ export async function startRpcServer<Ctx>(
   const asText = (_req: unknown, body: string, done: (err: null, body: string) => void): void => done(null, body);
   app.addContentTypeParser("application/json", { parseAs: "string" }, asText);
   app.addContentTypeParser("*", { parseAs: "string" }, asText);
+
+  const origins = opts.cors ?? [];
+  if (origins.length > 0) {
+    await app.register(cors, {
+      origin: origins.includes("*") ? "*" : [...origins],
+      methods: ["GET", "POST", "OPTIONS"],
+      allowedHeaders: ["content-type", "authorization"],
+      exposedHeaders: ["retry-after", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"],
+      maxAge: 600,
+    });
+  }
 
   app.get("/health", async () => ({ ok: true }));
   if (opts.explorer) registerExplorer(app);

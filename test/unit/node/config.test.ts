@@ -18,7 +18,7 @@ t.test("precedence: flags over environment over config.json over defaults", asyn
   t.same(fromEnv.rpcTokens, [{ token: "e", permissions: ["admin", "sign"] }]);
   const fromFlags = resolveStartConfig({ file, env, flags: { rpcPort: "0", logLevel: "error" } });
   t.same([fromFlags.rpcPort, fromFlags.logLevel, fromFlags.rpcHost], [0, "error", "127.0.0.2"]);
-  t.same(fromFlags.sources, { rpcHost: "file", rpcPort: "flag", logLevel: "flag", serviceKey: "file", rpcTokens: "env", p2pListen: "default", bootstrap: "default", rpcRateLimit: "default" });
+  t.same(fromFlags.sources, { rpcHost: "file", rpcPort: "flag", logLevel: "flag", serviceKey: "file", rpcTokens: "env", p2pListen: "default", bootstrap: "default", rpcRateLimit: "default", rpcCors: "default" });
 });
 
 t.test("p2p listen addresses, bootstrap peers and the RPC rate limit follow the same precedence", async (t) => {
