@@ -405,13 +405,17 @@ async function startRpc(chain: ChainParts, c: ConsensusParts, net: NetworkParts,
       };
     },
   };
+  let served: RpcServer | undefined;
   const rpc = await startRpcServer(
     {
       host: opts.rpcHost, port: opts.rpcPort, tokens: opts.rpcTokens ?? [], logger: root.child({ module: "rpc" }), checkResults: opts.rpcCheckResults ?? false, explorer: true,
       observe: c.metrics.observeRpc, metrics: c.metrics.registry, cors: opts.rpcCors ?? [], ...(opts.rpcRateLimit !== undefined ? { rateLimit: opts.rpcRateLimit } : {}),
     },
-    withDiscover({ ...methods, ...subscriptionMethodStubs<RpcContext>() }, { title: "Cloudcoin node", version: NODE_VERSION }), ctx, c.subscriptions,
+    withDiscover({ ...methods, ...subscriptionMethodStubs<RpcContext>() }, {
+      title: "Cloudcoin node", version: NODE_VERSION, servers: () => (served ? [{ name: `${genesis.chainId} node`, url: served.url }] : []),
+    }), ctx, c.subscriptions,
   );
+  served = rpc;
   life.onStop("rpc", () => rpc.close());
   root.child({ module: "node" }).info({ url: rpc.url, validator: c.signer ? toAddress(c.signer.publicKey) : null }, "JSON-RPC listening");
   return { rpc, verifyPool };

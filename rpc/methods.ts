@@ -12,6 +12,8 @@ import type { RpcContext } from "./context.ts";
 import { blockJsonText, evidenceJson, headerJson, receiptJson, txJson } from "./json.ts";
 import { accountView, accountViewText } from "./views.ts";
 import { defineMethod, type MethodTable } from "./table.ts";
+import { TxErrorCode } from "../chain/tx.ts";
+import { MempoolErrorCode } from "../chain/mempool.ts";
 
 export const RpcAppErrorCode = {
   NOT_FOUND: "NOT_FOUND",
@@ -298,6 +300,7 @@ export const coreMethods = {
     params: z.object({ tx: z.string().regex(/^([0-9a-fA-F]{2})+$/, "must be hex bytes").max(2 * 1024 * 1024) }),
     result: z.object({ hash: z.string() }),
     permission: "write",
+    errors: [...Object.values(TxErrorCode), ...Object.values(MempoolErrorCode)],
     handler: (p, ctx: RpcContext) => ({ hash: toHex(ctx.submitTx(fromHex(p.tx)).hash) }),
   }),
 

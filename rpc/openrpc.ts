@@ -5,6 +5,7 @@
  * the positional order); `x-permission` carries the tier.
  */
 import { z } from "zod";
+import { RpcErrorCode } from "./errors.ts";
 import { defineMethod, type MethodSpec, type MethodTable, type Permission } from "./table.ts";
 
 export const OPENRPC_VERSION = "1.3.2";
@@ -18,30 +19,46 @@ export interface OpenRpcParam {
   schema: JsonSchema;
 }
 
+export interface OpenRpcError {
+  code: number;
+  message: string;
+  data?: unknown;
+}
+
 export interface OpenRpcMethod {
   name: string;
   description: string;
   paramStructure: "either";
   params: OpenRpcParam[];
   result: { name: string; schema: JsonSchema };
+  errors: OpenRpcError[];
   "x-permission": Permission;
+}
+
+export interface OpenRpcServer {
+  name: string;
+  url: string;
 }
 
 export interface OpenRpcDocument {
   openrpc: string;
   info: { title: string; version: string };
+  servers: OpenRpcServer[];
   methods: OpenRpcMethod[];
 }
 
 export interface OpenRpcInfo {
   title: string;
   version: string;
+  /** Where this node answers (read when the document is first asked for, once the server is bound). */
+  servers?: () => OpenRpcServer[];
 }
 
 const jsonSchema = z.record(z.string(), z.unknown());
 const openRpcDocumentSchema = z.object({
   openrpc: z.string(),
   info: z.object({ title: z.string(), version: z.string() }),
+  servers: z.array(z.object({ name: z.string(), url: z.string() })),
   methods: z.array(
     z.object({
       name: z.string(),
@@ -49,6 +66,7 @@ const openRpcDocumentSchema = z.object({
       paramStructure: z.literal("either"),
       params: z.array(z.object({ name: z.string(), required: z.boolean(), schema: jsonSchema })),
       result: z.object({ name: z.string(), schema: jsonSchema }),
+      errors: z.array(z.object({ code: z.int(), message: z.string(), data: z.unknown().optional() })),
       "x-permission": z.enum(["read", "write", "sign", "admin"]),
     }),
   ),
@@ -64,6 +82,7 @@ export function openRpcDocument<Ctx>(table: MethodTable<Ctx>, info: OpenRpcInfo)
   const doc: OpenRpcDocument = {
     openrpc: OPENRPC_VERSION,
     info: { title: info.title, version: info.version },
+    servers: info.servers?.() ?? [],
     methods: Object.keys(table)
       .sort()
       .map((name) => describeMethod(name, table[name]!)),
@@ -89,8 +108,24 @@ function describeMethod<Ctx>(name: string, spec: MethodSpec<any, any, Ctx>): Ope
       schema: toSchema(schema as z.ZodType, "input"),
     })),
     result: { name: "result", schema: toSchema(spec.result as z.ZodType, "output") },
+    errors: methodErrors(spec),
     "x-permission": spec.permission,
   };
+}
+
+/**
+ * The errors a method can answer with: invalid params and the rate limit for every method,
+ * unauthorized for the tiers that need a token, and each typed code the method declares, as the
+ * -32000 server error whose data.code names it.
+ */
+function methodErrors<Ctx>(spec: MethodSpec<any, any, Ctx>): OpenRpcError[] {
+  const out: OpenRpcError[] = [
+    { code: RpcErrorCode.INVALID_PARAMS, message: "invalid params" },
+    { code: RpcErrorCode.RATE_LIMITED, message: "rate limited" },
+  ];
+  if (spec.permission === "sign" || spec.permission === "admin") out.push({ code: RpcErrorCode.UNAUTHORIZED, message: "unauthorized: this method needs a token" });
+  for (const code of spec.errors ?? []) out.push({ code: RpcErrorCode.SERVER_ERROR, message: code, data: { code } });
+  return out;
 }
 
 function toSchema(schema: z.ZodType, io: "input" | "output"): JsonSchema {

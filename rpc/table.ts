@@ -16,6 +16,11 @@ export interface MethodSpec<P extends z.ZodObject, R extends z.ZodType, Ctx> {
   /** Plain JSON shape (bigints and bytes as strings); the handler's value is parsed by it. */
   result: R;
   permission: Permission;
+  /**
+   * The typed codes (answered as -32000 with `data.code`) this method may fail with, beyond the
+   * protocol's own errors; listed per method in the OpenRPC document.
+   */
+  errors?: readonly string[];
   /** Must hold no state of its own: everything it needs comes from `ctx`. */
   handler: (params: z.output<P>, ctx: Ctx) => Promise<z.input<R> | JsonText<z.input<R>>> | z.input<R> | JsonText<z.input<R>>;
 }

@@ -23,6 +23,7 @@ import { attestationJson } from "./json.ts";
 import { providerJson } from "../storage/json.ts";
 import { MAX_STORAGE_PAGE, providerSchema } from "../storage/rpc.ts";
 import { defineMethod, type MethodTable } from "../../rpc/table.ts";
+import { TxErrorCode } from "../../chain/tx.ts";
 
 export const BandwidthRpcErrorCode = {
   /** proof_submitBandwidth with a transaction whose operation is not bandwidth.attest. */
@@ -139,6 +140,7 @@ export const bandwidthMethods = {
     params: z.object({ tx: z.string().regex(/^([0-9a-fA-F]{2})+$/, "must be hex bytes").max(8 * 1024) }),
     result: z.object({ hash: z.string(), relay: z.string(), epoch: z.number(), witness: z.string() }),
     permission: "write",
+    errors: [...Object.values(TxErrorCode), ...Object.values(BandwidthErrorCode), ...Object.values(BandwidthRpcErrorCode)],
     handler: (p, ctx: RpcContext) => {
       const bytes = fromHex(p.tx);
       const tx = decodeTx(bytes);

@@ -98,6 +98,7 @@ export const paychMethods = {
     params: z.object({ voucher: voucherHex }),
     result: z.object({ ok: z.literal(true), channel: z.string(), amount: decimal, nonce: decimal, payable: decimal, remaining: decimal }),
     permission: "read",
+    errors: Object.values(PaychErrorCode),
     handler: async (p, ctx: RpcContext) => {
       const v = decodeVoucher(fromHex(p.voucher));
       const { payable, remaining } = await checkVoucherRpc(ctx, v, bestOf(ctx.vouchers.getBestVoucher(v.channel)));
@@ -112,6 +113,7 @@ export const paychMethods = {
     params: z.object({ voucher: voucherHex }),
     result: z.object({ stored: z.boolean(), channel: z.string(), amount: decimal, nonce: decimal }),
     permission: "write",
+    errors: Object.values(PaychErrorCode),
     handler: async (p, ctx: RpcContext) => {
       const v = decodeVoucher(fromHex(p.voucher));
       await checkVoucherRpc(ctx, v);
@@ -125,6 +127,7 @@ export const paychMethods = {
     params: z.object({ channel: hex32 }),
     result: z.object({ hash: z.string() }),
     permission: "sign",
+    errors: [...Object.values(PaychErrorCode), RpcAppErrorCode.NO_SERVICE_KEY, RpcAppErrorCode.NO_VOUCHER],
     handler: (p, ctx: RpcContext) => {
       if (ctx.serviceAccount === null) throw new CodedError(RpcAppErrorCode.NO_SERVICE_KEY, "this node has no service key (start it with --service-key)");
       const id = fromHex(p.channel);

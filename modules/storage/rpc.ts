@@ -22,6 +22,8 @@ import type { RpcContext } from "../../rpc/context.ts";
 import { currentEpoch } from "../../rpc/json.ts";
 import { dealJson, providerJson } from "./json.ts";
 import { defineMethod, type MethodTable } from "../../rpc/table.ts";
+import { TxErrorCode } from "../../chain/tx.ts";
+import { StorageErrorCode } from "./storage.ts";
 
 export const StorageRpcErrorCode = {
   /** proof_submitStorage with a transaction whose operation is not storage.proof. */
@@ -180,6 +182,7 @@ export const storageMethods = {
     params: z.object({ tx: z.string().regex(/^([0-9a-fA-F]{2})+$/, "must be hex bytes").max(2 * 1024 * 1024) }),
     result: z.object({ hash: z.string(), deal: z.string(), epoch: z.number() }),
     permission: "write",
+    errors: [...Object.values(TxErrorCode), ...Object.values(StorageErrorCode), ...Object.values(StorageRpcErrorCode)],
     handler: (p, ctx: RpcContext) => {
       const bytes = fromHex(p.tx);
       const tx = decodeTx(bytes);

@@ -116,3 +116,32 @@ t.test("a toy table: required from optionality, defaults and nested objects", as
   t.equal(doc.methods[2]!["x-permission"], "admin");
   t.throws(() => withDiscover(withDiscover(toy, { title: "t", version: "1" }), { title: "t", version: "1" }), TypeError, "rpc_discover cannot be added twice");
 });
+
+t.test("the document is valid OpenRPC (the official meta-schema) and says where the node answers and how each method fails", async (t) => {
+  const { default: Ajv } = await import("ajv");
+  const { default: metaModule } = await import("@open-rpc/meta-schema");
+  const meta = (metaModule as unknown as { openrpcDocument?: object }).openrpcDocument ?? (metaModule as object);
+  let url = "";
+  const served = withDiscover(methods, { title: "Cloudcoin node", version: VERSION, servers: () => [{ name: "test node", url }] });
+  const server = await startRpcServer({ host: "127.0.0.1", port: 0, checkResults: true }, served, {} as RpcContext);
+  t.teardown(() => server.close());
+  url = server.url;
+  const { doc } = await discover(server.url);
+  // The OpenRPC meta-schema checks every part of the document; the JSON Schemas inside it (params
+  // and results, made by zod's own converter) it refers to another meta-schema for, whose
+  // self-references Ajv cannot resolve: those subschemas are taken as any JSON value here.
+  const structural = JSON.parse(JSON.stringify(meta), (_k, v) =>
+    v && typeof v === "object" && typeof v.$ref === "string" && v.$ref.startsWith("https://meta.json-schema.tools") ? {} : v) as Record<string, unknown>;
+  delete structural.$schema;
+  const ajv = new Ajv({ strict: false, validateFormats: false });
+  const valid = ajv.validate(structural, doc);
+  t.ok(valid, `valid against the OpenRPC meta-schema${valid ? "" : `: ${JSON.stringify(ajv.errors?.slice(0, 3))}`}`);
+  t.notOk(ajv.validate(structural, { ...doc, methods: [{ ...doc.methods[0]!, errors: [{ message: "no code" }] }] }), "the check does fail a broken document");
+  t.same(doc.servers, [{ name: "test node", url: server.url }], "servers: this node's URL");
+  const errorsOf = (name: string) => doc.methods.find((m) => m.name === name)!.errors;
+  t.ok(errorsOf("tx_send").some((e) => e.code === -32000 && (e.data as { code: string }).code === "TX_BAD_SIGNATURE"), "tx_send lists its typed codes");
+  t.ok(errorsOf("paych_checkVoucher").some((e) => (e.data as { code?: string } | undefined)?.code === "PAYCH_BAD_SIGNATURE"), "paych_checkVoucher lists PAYCH_*");
+  t.ok(errorsOf("paych_redeem").some((e) => e.code === -32001), "a sign-tier method lists unauthorized");
+  t.notOk(errorsOf("chain_getHead").some((e) => e.code === -32001), "a read method does not");
+  for (const m of doc.methods) t.ok(m.errors.some((e) => e.code === -32602), `${m.name} lists invalid params`);
+});
