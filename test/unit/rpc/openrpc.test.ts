@@ -118,7 +118,7 @@ t.test("a toy table: required from optionality, defaults and nested objects", as
 });
 
 t.test("the document is valid OpenRPC (the official meta-schema) and says where the node answers and how each method fails", async (t) => {
-  const { default: Ajv } = await import("ajv");
+  const { Ajv } = await import("ajv");
   const { default: metaModule } = await import("@open-rpc/meta-schema");
   const meta = (metaModule as unknown as { openrpcDocument?: object }).openrpcDocument ?? (metaModule as object);
   let url = "";
