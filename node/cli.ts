@@ -182,11 +182,11 @@ const commands: Record<string, Command> = {
     usage: "cloudcoin init --validators N --out DIR [--nodes K] [--chain-id ID] [--rpc-base-port P] [--p2p-base-port P] [--params JSON]",
     summary:
       "Write a genesis and fresh keys for a local network: DIR/genesis.json, DIR/node<i>/ homes (validators, then K full nodes), " +
-      "DIR/keys/faucet.json. Each home gets a peer key (p2p.key) and a config.json: RPC on 127.0.0.1:<rpc-base-port + i>, " +
+      "DIR/keys/faucet.json. Each home gets a peer key (p2p.key) and a config.json: RPC on 127.0.0.1:<rpc-base-port + i> (default base 8745, clear of a quick-start node on 8645), " +
       "libp2p on 127.0.0.1:<p2p-base-port + i>, every validator as a bootstrap peer. --params overrides chain parameters.",
     options: {
       validators: { type: "string", default: "1" }, nodes: { type: "string", default: "0" }, out: { type: "string" },
-      "chain-id": { type: "string", default: "cloudcoin-local-1" }, "rpc-base-port": { type: "string", default: String(DEFAULT_RPC_PORT) },
+      "chain-id": { type: "string", default: "cloudcoin-local-1" }, "rpc-base-port": { type: "string", default: String(DEFAULT_RPC_PORT + 100) },
       "p2p-base-port": { type: "string", default: "26656" }, params: { type: "string" }, json: COMMON.json, help: COMMON.help,
     },
     async run(v) {

@@ -100,6 +100,12 @@ async function loadGenesisAndKey(home: string, log: Logger): Promise<{ genesis: 
   return { genesis, key: await readKeyFile(keyPath) };
 }
 
+/** A listen failure because the address is taken, as a typed error naming the flag that fixes it; anything else unchanged. */
+function inUse(e: unknown, code: string, message: string): unknown {
+  const text = `${(e as { code?: string }).code ?? ""} ${(e as Error)?.message ?? ""}`;
+  return /EADDRINUSE|address already in use|faultTolerance/i.test(text) ? new CodedError(code, message) : e;
+}
+
 /** The chain as it is on disk: genesis, keys, store, head state. */
 interface ChainParts {
   readonly genesis: Genesis;
@@ -277,9 +283,10 @@ async function startNetwork(chain: ChainParts, c: ConsensusParts, opts: NodeOpti
     },
     { onVerdict },
   );
+  const listen = opts.p2pListen ?? [DEFAULT_P2P_LISTEN];
   const host = await P2PHost.start({
     privateKey: peerKey,
-    listen: opts.p2pListen ?? [DEFAULT_P2P_LISTEN],
+    listen,
     bootstrap: opts.bootstrap ?? [],
     topics: new Map([
       [topics.tx, poolTopics.tx],
@@ -294,6 +301,8 @@ async function startNetwork(chain: ChainParts, c: ConsensusParts, opts: NodeOpti
     ]),
     log: p2pLog,
     onPeerConnected: () => sync?.peerConnected(),
+  }).catch((e: unknown) => {
+    throw inUse(e, "P2P_PORT_IN_USE", `cannot listen for peers on ${listen.join(", ")}: the address is in use (another node?); choose another with --p2p-listen /ip4/127.0.0.1/tcp/PORT`);
   });
   life.onStop("p2p", () => host.stop());
   // the driver stops (waiting for an in-flight commit, which may still publish) before the host
@@ -414,7 +423,9 @@ async function startRpc(chain: ChainParts, c: ConsensusParts, net: NetworkParts,
     withDiscover({ ...methods, ...subscriptionMethodStubs<RpcContext>() }, {
       title: "Cloudcoin node", version: NODE_VERSION, servers: () => (served ? [{ name: `${genesis.chainId} node`, url: served.url }] : []),
     }), ctx, c.subscriptions,
-  );
+  ).catch((e: unknown) => {
+    throw inUse(e, "RPC_PORT_IN_USE", `cannot serve JSON-RPC on ${opts.rpcHost}:${opts.rpcPort}: the port is in use (another node?); choose another with --rpc-port PORT`);
+  });
   served = rpc;
   life.onStop("rpc", () => rpc.close());
   root.child({ module: "node" }).info({ url: rpc.url, validator: c.signer ? toAddress(c.signer.publicKey) : null }, "JSON-RPC listening");
