@@ -33,6 +33,7 @@ import { devnetGenesisFile } from "../genesis/devnet.ts";
 import { RpcClient, type ResultOf } from "../rpc/client.ts";
 import { Keyring, keyFileJson } from "./keyring.ts";
 import { CloudcoinNode, defaultHome } from "./node.ts";
+import { LOG_FORMATS, type LogFormat } from "./logging.ts";
 import { writeNewPeerKey } from "../p2p/peer-key.ts";
 import { DEFAULT_RPC_PORT, readConfigFile, resolveStartConfig } from "./config.ts";
 import { ChunkedRootBuilder } from "../proofs/storage.ts";
@@ -119,7 +120,7 @@ function txOut(sent: { hash: string; result: ResultOf<"tx_get"> | null }, extra:
 const commands: Record<string, Command> = {
   start: {
     usage:
-      "cloudcoin start [--home DIR] [--rpc-host HOST] [--rpc-port PORT] [--log-level LEVEL] [--service-key NAME] " +
+      "cloudcoin start [--home DIR] [--rpc-host HOST] [--rpc-port PORT] [--log-level LEVEL] [--log-format json|pretty] [--service-key NAME] " +
       "[--p2p-listen MULTIADDR,...] [--bootstrap MULTIADDR/p2p/ID,...] [--rpc-rate-limit N|off] [--rpc-cors ORIGIN,...]",
     summary:
       "Run a node. Without <home>/genesis.json it runs the embedded single-validator devnet. " +
@@ -134,6 +135,7 @@ const commands: Record<string, Command> = {
       "rpc-host": { type: "string" },
       "rpc-port": { type: "string" },
       "log-level": { type: "string" },
+      "log-format": { type: "string" },
       "p2p-listen": { type: "string" },
       bootstrap: { type: "string" },
       "rpc-cors": { type: "string" },
@@ -152,7 +154,10 @@ const commands: Record<string, Command> = {
         },
       });
       const serviceKey = config.serviceKey !== undefined ? await new Keyring(home).load(config.serviceKey) : undefined;
+      const logFormat = v["log-format"];
+      if (logFormat !== undefined && !LOG_FORMATS.includes(logFormat as LogFormat)) throw new UsageError("--log-format must be json or pretty");
       const node = await CloudcoinNode.start({
+        ...(logFormat !== undefined ? { logFormat: logFormat as LogFormat } : {}),
         home, rpcHost: config.rpcHost, rpcPort: config.rpcPort, logLevel: config.logLevel, rpcCheckResults: process.env.CLOUDCOIN_RPC_CHECK_RESULTS === "1",
         rpcTokens: config.rpcTokens, ...(serviceKey ? { serviceKey } : {}),
         p2pListen: config.p2pListen, bootstrap: config.bootstrap, rpcCors: config.rpcCors,

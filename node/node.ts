@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
 import { toHex } from "../primitives/bytes.ts";
 import { createTendermintMachine, defaultTendermintConfig, inspect as inspectConsensus, type TendermintState } from "../chain/consensus/tendermint.ts";
 import { CodedError } from "../primitives/errors.ts";
@@ -45,6 +45,7 @@ import { createNodeMetrics, proofSamples } from "./metrics.ts";
 import { DurableSigner } from "./signer.ts";
 import { VerifyPool } from "./verify-pool.ts";
 import { Lifecycle } from "./lifecycle.ts";
+import { createLogger, logFormatFor, type LogFormat } from "./logging.ts";
 
 export const NODE_VERSION = "0.1.0";
 export { DEFAULT_RPC_PORT } from "./config.ts";
@@ -59,6 +60,8 @@ export interface NodeOptions {
   logLevel: string;
   /** Validate every RPC result against its schema (on in tests; costs time on hot reads). */
   rpcCheckResults?: boolean;
+  /** json (default on a pipe or file) or pretty (default on a terminal). */
+  logFormat?: LogFormat;
   /** Write logs here instead of stdout (tests). */
   logDestination?: NodeJS.WritableStream;
   /** Bearer tokens for the RPC tiers beyond read and write (`sign` for paych_redeem, `admin`). */
@@ -467,7 +470,7 @@ export class CloudcoinNode {
    * to start, the ones already started are stopped in reverse before the error is thrown.
    */
   static async start(opts: NodeOptions): Promise<CloudcoinNode> {
-    const root = pino({ level: opts.logLevel, base: undefined }, opts.logDestination ?? pino.destination(1));
+    const root = createLogger(opts.logLevel, logFormatFor(opts.logFormat, opts.logDestination === undefined && process.stdout.isTTY === true), opts.logDestination);
     const log = root.child({ module: "node" });
     const life = new Lifecycle({ ...(opts.signal ? { signal: opts.signal } : {}), onError: (name, e) => log.error({ part: name, err: e }, "error while stopping") });
     try {

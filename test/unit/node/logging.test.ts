@@ -1,0 +1,34 @@
+/** Logs: JSON lines on a pipe, human-readable lines on a terminal, either on demand. */
+import { Writable } from "node:stream";
+import t from "tap";
+import { createLogger, logFormatFor } from "../../../node/logging.ts";
+
+function sink(): { stream: Writable; text: () => string } {
+  const chunks: string[] = [];
+  return { stream: new Writable({ write: (c, _e, cb) => (chunks.push(String(c)), cb()) }), text: () => chunks.join("") };
+}
+
+t.test("the format follows the destination unless one is asked for", async (t) => {
+  t.equal(logFormatFor(undefined, true), "pretty");
+  t.equal(logFormatFor(undefined, false), "json");
+  t.equal(logFormatFor("json", true), "json");
+  t.equal(logFormatFor("pretty", false), "pretty");
+});
+
+t.test("json: one object a line with a numeric level; pretty: the level's name and the message", async (t) => {
+  const j = sink();
+  createLogger("info", "json", j.stream).info({ height: 7 }, "finalized block");
+  const line = JSON.parse(j.text().trim()) as { level: number; msg: string; height: number };
+  t.match(line, { level: 30, msg: "finalized block", height: 7 });
+
+  const p = sink();
+  const log = createLogger("info", "pretty", p.stream);
+  log.child({ module: "chain" }).warn({ height: 8 }, "validator jailed");
+  log.debug("not shown at info");
+  const text = p.text();
+  t.match(text, /WARN/, "the level by name");
+  t.match(text, /validator jailed/);
+  t.match(text, /"height":8/, "fields on the same line");
+  t.notMatch(text, /^\{/, "not JSON");
+  t.notMatch(text, /not shown/, "the level still filters");
+});
