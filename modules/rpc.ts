@@ -11,5 +11,6 @@ import { paychMethods } from "./paych/rpc.ts";
 import { storageMethods } from "./storage/rpc.ts";
 import { bandwidthMethods } from "./bandwidth/rpc.ts";
 import { rewardsMethods } from "./rewards/rpc.ts";
+import { stakingMethods } from "./staking/rpc.ts";
 
-export const methods: Methods & MethodTable<RpcContext> = { ...coreMethods, ...paychMethods, ...storageMethods, ...bandwidthMethods, ...rewardsMethods };
+export const methods: Methods & MethodTable<RpcContext> = { ...coreMethods, ...paychMethods, ...storageMethods, ...bandwidthMethods, ...rewardsMethods, ...stakingMethods };

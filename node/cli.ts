@@ -488,14 +488,28 @@ const commands: Record<string, Command> = {
 
   balance: {
     usage: "cloudcoin balance ADDRESS|NAME [--rpc URL] [--home DIR]",
-    summary: "Show an account's balance, stake and nonce at the head.",
+    summary: "Show an account at the head: balance, stake, unbonding, nonce, and its standing as a validator (jailed, in the set, missed blocks).",
     options: { home: COMMON.home, rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help },
     async run(v, pos) {
       const who = pos[0];
       if (!who) throw new UsageError("expected: balance ADDRESS|NAME");
       const address = isAddress(who) ? who : toAddress((await new Keyring(str(v.home, "home")).load(who)).publicKey);
-      const a = await rpcClient(v).call("state_getAccount", { address });
-      out(`${address}: ${formatClc(BigInt(a.balance))} CLC (staked ${formatClc(BigInt(a.staked))}, nonce ${a.nonce}) at height ${a.height}`, a);
+      const client = rpcClient(v);
+      const [a, validator] = await Promise.all([client.call("state_getAccount", { address }), client.call("staking_getValidator", { address })]);
+      const unbonding = a.unbonding.reduce((sum, u) => sum + BigInt(u.amount), 0n);
+      const next = a.unbonding.length > 0 ? Math.min(...a.unbonding.map((u) => u.releaseHeight)) : null;
+      const lines = [
+        `${address} at height ${a.height}`,
+        `  balance    ${formatClc(BigInt(a.balance))} CLC`,
+        `  staked     ${formatClc(BigInt(a.staked))} CLC`,
+        `  unbonding  ${formatClc(unbonding)} CLC${next !== null ? ` (next release at height ${next})` : ""}`,
+        `  nonce      ${a.nonce}`,
+      ];
+      if (validator) {
+        const standing = validator.jailed ? `JAILED until height ${validator.jailedUntil} (then send: cloudcoin tx unjail)` : validator.inSet ? "in the validator set" : validator.eligible ? "eligible, not in the set" : "not eligible";
+        lines.push(`  validator  ${validator.name}: ${standing}; missed ${validator.missed} of the last ${validator.downtimeWindow} blocks (jailed above ${validator.downtimeMaxMissed})`);
+      }
+      out(lines.join("\n"), { ...a, validator });
     },
   },
 

@@ -31,6 +31,7 @@ import { subscriptionMethodStubs, Subscriptions } from "../rpc/ws.ts";
 import { encodeInput } from "../chain/consensus/messages.ts";
 import { encodeEvidence, type Evidence } from "../chain/evidence.ts";
 import { registry } from "../modules/index.ts";
+import { readValidatorInfo } from "../modules/staking/records.ts";
 import type { Block, Commit } from "../chain/block.ts";
 import { checkTxFee, type Receipt } from "../chain/transition.ts";
 import { P2PHost } from "../p2p/host.ts";
@@ -211,6 +212,19 @@ async function createConsensus(chain: ChainParts, opts: NodeOptions, root: Logge
       }
     }
   };
+  // The operator hears when its own validator starts missing blocks or is jailed.
+  let standing = key ? readValidatorInfo(state, key.publicKey) : undefined;
+  const watchOwnValidator = (after: ChainState): void => {
+    if (!key) return;
+    const now = readValidatorInfo(after, key.publicKey);
+    if (now && now.jailed && !standing?.jailed) {
+      log.error({ until: Number(now.jailedUntil) }, "this node's validator is JAILED and out of the set: send `cloudcoin tx unjail` once the jail height is reached");
+    } else if (now && !now.jailed && now.missed > (standing?.missed ?? 0)) {
+      const max = genesis.params.downtimeWindow - genesis.params.downtimeMinSigned;
+      log.warn({ missed: now.missed, window: genesis.params.downtimeWindow, jailedAbove: max }, "this node's validator missed signing a block");
+    }
+    standing = now;
+  };
   // WebSocket subscribers (rpc/ws.ts), fed every finalized block from onCommit.
   const subscriptions = new Subscriptions({}, root.child({ module: "ws" }));
   driver = new ConsensusDriver<unknown>(
@@ -230,6 +244,7 @@ async function createConsensus(chain: ChainParts, opts: NodeOptions, root: Logge
       onTimeout: (height) => wires.askForMissed(height),
       onCommit: (block, result, after, commit) => {
         reportBlockEvidence(block, result.receipts, after);
+        watchOwnValidator(after);
         const failed = result.receipts.filter((r) => !r.ok).length;
         metrics.recordCommit({
           height: block.header.height, timeMs: block.header.time, round: commit.round,

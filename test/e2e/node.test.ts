@@ -104,6 +104,8 @@ t.test("stake and register-validator from the CLI: the set grows at h+2 and the 
   const params = await runCli(["params", "--rpc", node.url, "--json"]);
   t.equal(params.code, 0);
   t.match(JSON.parse(params.stdout).params, { minValidatorStake: /^[0-9]+$/, epochLength: Number }, "cloudcoin params shows the chain parameters");
+  const standing = await runCli(["balance", faucet, "--rpc", node.url, "--json"]);
+  t.match(JSON.parse(standing.stdout).validator, { inSet: true, jailed: false, eligible: true }, "cloudcoin balance shows the validator's standing");
 });
 
 t.test("malformed JSON-RPC gets the spec's errors and the node keeps serving", async (t) => {
