@@ -22,7 +22,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { formatClc, parseClc, parseUnits } from "../primitives/amount.ts";
+import { formatClc, parseClc } from "../primitives/amount.ts";
 import { fromHex, toHex } from "../primitives/bytes.ts";
 import { CodedError } from "../primitives/errors.ts";
 import { fromAddress, generateKeyPair, isAddress, toAddress, type KeyPair } from "../primitives/keys.ts";
@@ -93,7 +93,8 @@ const channelArg = (v: unknown): Uint8Array => {
 /** Signs `op` with `key` at the account's next nonce, sends it, and (unless noWait) waits for finality. */
 async function sendOp(client: RpcClient, key: KeyPair, op: Operation, feeArg: unknown, noWait: boolean): Promise<{ hash: string; nonce: bigint; result: ResultOf<"tx_get"> | null }> {
   const [status, account] = await Promise.all([client.call("node_status", {}), client.call("state_getAccount", { address: toAddress(key.publicKey) })]);
-  const fee = typeof feeArg === "string" && feeArg !== "" ? parseUnits(feeArg) : 1000n;
+  // the fee is in CLC like every amount on the command line; the default is the devnet minimum, 0.000001 CLC
+  const fee = typeof feeArg === "string" && feeArg !== "" ? parseClc(feeArg) : 1000n;
   const nonce = BigInt(account.nonce);
   const tx = signTx({ chainId: status.chainId, nonce, fee, op }, key);
   const { hash } = await client.call("tx_send", { tx: toHex(tx.bytes) });
@@ -265,7 +266,7 @@ const commands: Record<string, Command> = {
 
   tx: {
     usage:
-      "cloudcoin tx <transfer|stake|unstake|register-validator|unjail> --from NAME [--to ADDRESS] [--amount CLC] [--name NAME] [--fee UNITS] [--no-wait] [--rpc URL] [--home DIR]",
+      "cloudcoin tx <transfer|stake|unstake|register-validator|unjail> --from NAME [--to ADDRESS] [--amount CLC] [--name NAME] [--fee CLC] [--no-wait] [--rpc URL] [--home DIR]",
     summary:
       "Sign a transaction locally and send it; waits until it is finalized unless --no-wait. " +
       "transfer --to --amount; stake --amount; unstake --amount; register-validator --name; unjail.",
@@ -313,7 +314,7 @@ const commands: Record<string, Command> = {
       "cloudcoin paych redeem --channel HEX --token TOKEN   (the node redeems the best submitted voucher with its service key)",
       "cloudcoin paych close --from NAME --channel HEX | paych withdraw --from NAME --channel HEX",
       "cloudcoin paych list --payer ADDRESS|NAME | --payee ADDRESS|NAME [--cursor HEX] [--limit N]",
-      "  common: [--fee UNITS] [--no-wait] [--rpc URL] [--token TOKEN] [--home DIR] [--json]",
+      "  common: [--fee CLC] [--no-wait] [--rpc URL] [--token TOKEN] [--home DIR] [--json]",
     ].join("\n       "),
     summary: "Payment channels: open, fund, sign vouchers, redeem, close, withdraw, list.",
     options: {
@@ -384,7 +385,14 @@ const commands: Record<string, Command> = {
           if (typeof v.cursor === "string") params.cursor = v.cursor;
           if (typeof v.limit === "string") params.limit = Number(v.limit);
           const r = await rpcClient(v).call("paych_list", params);
-          const human = r.channels.length === 0 ? "no channels" : r.channels.map((c) => JSON.stringify(c)).join("\n");
+          const human =
+            r.channels.length === 0
+              ? "no channels"
+              : r.channels
+                  .map((c) => `${c.id} ${c.state}: ${formatClc(BigInt(c.redeemed))} of ${formatClc(BigInt(c.deposit))} CLC redeemed, ${formatClc(BigInt(c.remaining))} CLC left; ` +
+                    `${c.payer} -> ${c.payee}; settle delay ${c.settleDelay} blocks${c.closingAt ? `, withdraw from height ${c.closingAt}` : ""}` +
+                    `${c.bestVoucher ? `; best voucher ${formatClc(BigInt(c.bestVoucher.amount))} CLC (nonce ${c.bestVoucher.nonce})` : ""}`)
+                  .join("\n");
           return out(human + (r.nextCursor ? `\nnext: --cursor ${r.nextCursor}` : ""), r);
         }
         default:
@@ -398,7 +406,7 @@ const commands: Record<string, Command> = {
       "cloudcoin provider register --from NAME --kind storage|bandwidth --collateral CLC --capacity BYTES --multiaddr ADDR",
       "cloudcoin provider exit --from NAME",
       "cloudcoin provider show ADDRESS|NAME",
-      "  common: [--fee UNITS] [--no-wait] [--rpc URL] [--token TOKEN] [--home DIR] [--json]",
+      "  common: [--fee CLC] [--no-wait] [--rpc URL] [--token TOKEN] [--home DIR] [--json]",
     ].join("\n       "),
     summary:
       "Storage providers and bandwidth relays: register (locks CLC collateral, at least capacity x collateralPerByte), exit (collateral back " +
@@ -550,7 +558,9 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const { values, positionals } = parseArgs({ args: rest, options: cmd.options ?? {}, allowPositionals: true, strict: true });
+    // "--amount -3": a negative number after an option is its value (then refused with a reason), not an unknown flag
+    const args = rest.flatMap((a, i) => (a.startsWith("--") && !a.includes("=") && /^-[0-9.]/.test(rest[i + 1] ?? "") ? [`${a}=${rest[i + 1]}`] : /^-[0-9.]/.test(a) && rest[i - 1]?.startsWith("--") && !rest[i - 1]!.includes("=") ? [] : [a]));
+    const { values, positionals } = parseArgs({ args, options: cmd.options ?? {}, allowPositionals: true, strict: true });
     jsonOutput = values.json === true;
     if (values.help) {
       console.log(`${cmd.usage}\n\n${cmd.summary}`);

@@ -53,7 +53,11 @@ const CLC_RE = /^(0|[1-9][0-9]*)(?:\.([0-9]{1,9}))?$/;
 /** Base units from a CLC amount with up to 9 decimals ("1.5" -> 1500000000n), for the CLI. */
 export function parseClc(s: string): bigint {
   const m = CLC_RE.exec(s);
-  if (!m) throw new AmountError(AmountErrorCode.INVALID, `not a CLC amount: ${JSON.stringify(s).slice(0, 40)}`);
+  if (!m) {
+    const shown = JSON.stringify(s).slice(0, 40);
+    const why = s.startsWith("-") ? "amounts cannot be negative" : /\.[0-9]{10,}$/.test(s) ? "at most 9 decimals (1 CLC = 10^9 units)" : "a decimal number of CLC with at most 9 decimals, e.g. 1.5";
+    throw new AmountError(AmountErrorCode.INVALID, `not a CLC amount: ${shown}: ${why}`);
+  }
   const frac = (m[2] ?? "").padEnd(9, "0");
   const v = BigInt(m[1]!) * UNITS_PER_CLC + BigInt(frac);
   if (v > U64_MAX) throw new AmountError(AmountErrorCode.OVERFLOW, "amount overflows u64");

@@ -5,17 +5,23 @@
  */
 import type { z } from "zod";
 import { CodedError } from "../primitives/errors.ts";
+import { RpcErrorCode } from "./errors.ts";
 import type { Methods } from "./methods.ts";
 
 export type MethodName = keyof Methods;
 export type ParamsOf<M extends MethodName> = z.input<Methods[M]["params"]>;
 export type ResultOf<M extends MethodName> = z.output<Methods[M]["result"]>;
 
-/** An error answer from the node: `rpcCode` is the JSON-RPC code, `code` the typed code (data.code) if any. */
+const NAME_BY_CODE = new Map<number, string>(Object.entries(RpcErrorCode).map(([name, code]) => [code, name]));
+
+/**
+ * An error answer from the node: `rpcCode` is the JSON-RPC code; `code` the typed code (data.code)
+ * if any, else the JSON-RPC error's name (RPC_UNAUTHORIZED, RPC_RATE_LIMITED, ...).
+ */
 export class RpcClientError extends CodedError<string> {
   readonly rpcCode: number;
   constructor(rpcCode: number, message: string, data?: Record<string, unknown>) {
-    super(typeof data?.code === "string" ? data.code : `RPC_${rpcCode}`, message, data);
+    super(typeof data?.code === "string" ? data.code : `RPC_${NAME_BY_CODE.get(rpcCode) ?? "ERROR"}`, message, data);
     this.rpcCode = rpcCode;
   }
 }
@@ -57,7 +63,12 @@ export class RpcClient {
     } catch {
       throw new RpcClientError(-32700, `node answered HTTP ${res.status} with a non-JSON body`);
     }
-    if (body.error) throw new RpcClientError(body.error.code, body.error.message, body.error.data);
+    if (body.error) {
+      const rpcCode = typeof body.error.code === "number" ? body.error.code : -32603;
+      const message = typeof body.error.message === "string" ? body.error.message : `node answered HTTP ${res.status} with an error without a message`;
+      throw new RpcClientError(rpcCode, rpcCode === -32001 ? `${message} (this method needs a token: --token or CLOUDCOIN_RPC_TOKEN)` : message, body.error.data);
+    }
+    if (!res.ok || !("result" in body)) throw new RpcClientError(-32603, `node answered HTTP ${res.status} without a JSON-RPC result`);
     return body.result as ResultOf<M>;
   }
 }

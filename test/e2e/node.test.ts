@@ -47,7 +47,7 @@ t.test("a transfer sent with the CLI is finalized and moves both balances", asyn
   t.equal(JSON.parse(cliBalance.stdout).balance, "2500000000");
 
   // a transfer the sender cannot afford is refused by the node with a typed error
-  const poor = await runCli(["tx", "transfer", "--from", "bob", "--to", faucet, "--amount", "1", "--fee", "999", "--home", home, "--rpc", node.url, "--json"]);
+  const poor = await runCli(["tx", "transfer", "--from", "bob", "--to", faucet, "--amount", "1", "--fee", "0.000000999", "--home", home, "--rpc", node.url, "--json"]);
   t.equal(poor.code, 1);
   t.match(poor.stderr, /TX_FEE_TOO_LOW/);
 });

@@ -57,7 +57,8 @@ t.test("paid content: 16 chunks paid with vouchers, redeemed by the node's servi
   // sign-tier methods need the token; the CLI passes --token / CLOUDCOIN_RPC_TOKEN
   const noToken = await runCli(["paych", "redeem", "--channel", "00".repeat(32), "--rpc", node.url, "--json"]);
   t.equal(noToken.code, 1);
-  t.match(noToken.stderr, /RPC_-32001/, "paych_redeem without a token is refused (sign permission)");
+  t.match(noToken.stderr, /RPC_UNAUTHORIZED/, "paych_redeem without a token is refused (sign permission)");
+  t.match(noToken.stderr, /--token/, "and the error says how to give one");
   const withToken = await runCli(["paych", "redeem", "--channel", "00".repeat(32), "--token", TOKEN, "--rpc", node.url, "--json"]);
   t.match(withToken.stderr, /NO_VOUCHER/, "with the token the call reaches the handler");
 

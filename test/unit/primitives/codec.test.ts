@@ -354,6 +354,9 @@ t.test("amounts: parseClc / formatClc / parseUnits", async (t) => {
   for (const s of ["", "01", "1.", ".5", "1.0000000001", "-1", "+1", "1e9", " 1", "1 ", "1,5", "0x10", "\uff11", "1..2", "NaN", "Infinity"]) {
     t.equal(codeOf(() => parseClc(s)), AmountErrorCode.INVALID, `parseClc(${JSON.stringify(s)}) is invalid`);
   }
+  t.throws(() => parseClc("-3"), /cannot be negative/, "a negative amount is named as such");
+  t.throws(() => parseClc("1.0000000001"), /at most 9 decimals/, "the 9-decimal limit is named");
+  t.throws(() => parseClc("abc"), /at most 9 decimals, e\.g\. 1\.5/, "what an amount looks like");
   t.equal(parseUnits("0"), 0n);
   t.equal(parseUnits("18446744073709551615"), U64_MAX);
   t.equal(codeOf(() => parseUnits("18446744073709551616")), AmountErrorCode.OVERFLOW);
