@@ -32,7 +32,7 @@ import { validateAndComplete, type GenesisFile } from "../genesis/schema.ts";
 import { devnetGenesisFile } from "../genesis/devnet.ts";
 import { RpcClient, type ResultOf } from "../rpc/client.ts";
 import { Keyring, keyFileJson } from "./keyring.ts";
-import { CloudcoinNode, defaultHome } from "./node.ts";
+import { CloudcoinNode, defaultHome, NODE_VERSION } from "./node.ts";
 import { LOG_FORMATS, type LogFormat } from "./logging.ts";
 import { writeNewPeerKey } from "../p2p/peer-key.ts";
 import { DEFAULT_RPC_PORT, readConfigFile, resolveStartConfig } from "./config.ts";
@@ -548,6 +548,10 @@ function help(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === "--version" || name === "-v" || name === "version") {
+    console.log(`cloudcoin ${NODE_VERSION}`);
+    return 0;
+  }
   if (!name || name === "--help" || name === "-h" || name === "help") {
     console.log(help());
     return name ? 0 : 2;

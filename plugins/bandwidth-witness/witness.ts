@@ -45,6 +45,7 @@ import { allAssignments, decimalFlag, errorCode, exitOnSignals, intFlag, isMain,
 import { AttestationJournal } from "./journal.ts";
 import { NONCE_ERROR_CODES, NonceTracker, onNonceError } from "./nonces.ts";
 import { WitnessSchedule, type ScheduleOptions, type WitnessJob } from "./schedule.ts";
+import { standardFlags } from "../shared/cli.ts";
 
 export const DEFAULT_PROBE_BYTES = 1024 * 1024;
 
@@ -342,6 +343,7 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.slice(2).includes("--version")) standardFlags(["--version"], "");
   const { values: v } = parseArgs({
     options: {
       rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },

@@ -26,6 +26,7 @@ import { RpcClient } from "../../rpc/client.ts";
 import { channelStart, readSeedFile, VoucherWallet } from "./client.ts";
 import { checkAdmin } from "./server.ts";
 import { VoucherGate, type SettleEntry } from "./vouchers.ts";
+import { standardFlags } from "../shared/cli.ts";
 
 export interface AdvertiserOptions {
   chainId: string;
@@ -120,6 +121,7 @@ async function listen<T extends object>(app: FastifyInstance, host = "127.0.0.1"
 
 async function main(): Promise<void> {
   const role = process.argv[2];
+  standardFlags(process.argv.slice(2), "usage: ad-slot.ts site --price CLC ... | ad-slot.ts advertiser ...");
   const { values: v } = parseArgs({
     args: process.argv.slice(3),
     options: {

@@ -19,6 +19,7 @@ import { CodedError } from "../../primitives/errors.ts";
 import { keyPairFromSeed, type KeyPair } from "../../primitives/keys.ts";
 import { encodeVoucher, signVoucher } from "../../modules/paych/paych.ts";
 import { RpcClient } from "../../rpc/client.ts";
+import { standardFlags } from "../shared/cli.ts";
 
 export interface ContentInfo {
   payee: string;
@@ -112,6 +113,7 @@ export async function channelStart(rpc: RpcClient, channel: string): Promise<{ a
 }
 
 async function main(): Promise<void> {
+  standardFlags(process.argv.slice(2), "usage: client.ts --url URL --channel HEX --key-file PATH [--rpc URL] [--out FILE]");
   const { values: v } = parseArgs({
     options: {
       url: { type: "string", default: "http://127.0.0.1:8700/" },

@@ -23,6 +23,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { parseClc } from "../../primitives/amount.ts";
 import { isAddress } from "../../primitives/keys.ts";
 import { GateErrorCode, VoucherGate, type GateResult, type SettleEntry } from "./vouchers.ts";
+import { standardFlags } from "../shared/cli.ts";
 
 export interface PaidContentOptions {
   content: Uint8Array;
@@ -105,6 +106,7 @@ export async function startPaidContentServer(opts: PaidContentOptions): Promise<
 }
 
 async function main(): Promise<void> {
+  standardFlags(process.argv.slice(2), "usage: server.ts --file FILE --payee cc1... --price CLC [--chunk-size N] [--rpc URL] [--token T] [--port P]");
   const { values: v } = parseArgs({
     options: {
       file: { type: "string" }, payee: { type: "string" }, price: { type: "string" }, "chunk-size": { type: "string", default: "65536" },

@@ -38,6 +38,7 @@ import { RpcClient } from "../../rpc/client.ts";
 import { sendAndWait } from "../storage-provider/deals.ts";
 import { decimalFlag, errorCode, exitOnSignals, intFlag, isMain, pluginLogger, runMain, PluginArgsError } from "../shared/bandwidth.ts";
 import { CodedError } from "../../primitives/errors.ts";
+import { standardFlags } from "../shared/cli.ts";
 
 export interface RelayOptions {
   readonly rpcUrl: string;
@@ -205,6 +206,7 @@ async function ensureRegistered(rpc: RpcClient, chainId: string, o: RelayOptions
 }
 
 async function main(): Promise<void> {
+  if (process.argv.slice(2).includes("--version")) standardFlags(["--version"], "");
   const { values: v } = parseArgs({
     options: {
       rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },

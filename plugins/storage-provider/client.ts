@@ -21,6 +21,7 @@ import { dealId, dealSignBytes, type DealTerms } from "../../modules/storage/sto
 import { ChunkedRootBuilder } from "../../proofs/storage.ts";
 import { RpcClient } from "../../rpc/client.ts";
 import { readSeedFile, sendAndWait, termsFromJson, type TermsJson } from "./deals.ts";
+import { standardFlags } from "../shared/cli.ts";
 
 export interface DealRequest {
   rpcUrl: string;
@@ -84,6 +85,7 @@ export async function makeDeal(r: DealRequest): Promise<DealMade> {
 }
 
 async function main(): Promise<void> {
+  standardFlags(process.argv.slice(2), "usage: client.ts --rpc URL --key FILE --provider URL --file FILE [--chunk-size N] [--price-per-epoch UNITS] [--duration EPOCHS] [--collateral UNITS]");
   const { values: v } = parseArgs({
     options: {
       rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },

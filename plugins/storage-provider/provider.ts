@@ -34,6 +34,7 @@ import { dealId, ProviderKind, signDealAcceptance, type DealTerms } from "../../
 import { signTx } from "../../chain/tx.ts";
 import { RpcClient, RpcClientError } from "../../rpc/client.ts";
 import { DealStore, DealStoreError, readSeedFile, sendAndWait, termsToJson, type StoredDeal } from "./deals.ts";
+import { standardFlags } from "../shared/cli.ts";
 
 export interface StorageProviderOptions {
   rpcUrl: string;
@@ -264,6 +265,7 @@ export async function startStorageProvider(opts: StorageProviderOptions): Promis
 }
 
 async function main(): Promise<void> {
+  standardFlags(process.argv.slice(2), "usage: provider.ts --rpc URL --key FILE --dir DIR [--collateral CLC] [--capacity BYTES] [--port P] [--price-per-mib UNITS] [--poll-ms MS]");
   const { values: v } = parseArgs({
     options: {
       rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
