@@ -33,7 +33,7 @@ t.test("the systemd unit verifies and its command starts the node CLI", async (t
   const help = spawnSync(process.execPath, [script, "start", "--help"], { encoding: "utf8", timeout: 60_000 });
   t.equal(help.status, 0, "its command runs");
   t.match(help.stdout, /cloudcoin start/);
-  if (!has("systemd-analyze")) return t.skip("systemd-analyze is not installed here: the unit's syntax is not verified");
+  if (!has("systemd-analyze")) return void t.skip("systemd-analyze is not installed here: the unit's syntax is not verified", () => undefined);
   const dir = mkdtempSync(join(tmpdir(), "cloudcoin-unit-"));
   writeFileSync(join(dir, "cloudcoin.service"), local);
   const verify = spawnSync("systemd-analyze", ["verify", join(dir, "cloudcoin.service")], { encoding: "utf8" });
@@ -50,7 +50,7 @@ t.test("the Dockerfile copies what exists and runs the node CLI", async (t) => {
   const run = spawnSync(process.execPath, [entry[1]!, ...cmd, "--help"], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
   t.equal(run.status, 0, `the container's command parses: ${run.stderr.slice(0, 200)}`);
   const engine = has("docker") && spawnSync("docker", ["info"], { timeout: 20_000 }).status === 0;
-  if (!engine) return t.skip("no Docker engine answers on this machine (docker info failed): the image is not built here");
+  if (!engine) return void t.skip("no Docker engine answers on this machine (docker info failed): the image is not built here", () => undefined);
   const build = spawnSync("docker", ["build", "-q", "-t", "cloudcoin-test", ROOT], { encoding: "utf8", timeout: 600_000 });
   t.equal(build.status, 0, `docker build: ${build.stderr.slice(-300)}`);
 });
