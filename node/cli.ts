@@ -19,7 +19,8 @@
  */
 import "../modules/index.ts";
 import { createReadStream } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { formatClc, parseClc } from "../primitives/amount.ts";
@@ -31,7 +32,7 @@ import { signTx, type Operation } from "../chain/tx.ts";
 import { validateAndComplete, type GenesisFile } from "../genesis/schema.ts";
 import { devnetGenesisFile } from "../genesis/devnet.ts";
 import { RpcClient, type ResultOf } from "../rpc/client.ts";
-import { Keyring, keyFileJson } from "./keyring.ts";
+import { Keyring, keyFileJson, type PassphraseSource } from "./keyring.ts";
 import { CloudcoinNode, defaultHome, NODE_VERSION } from "./node.ts";
 import { LOG_FORMATS, type LogFormat } from "./logging.ts";
 import { writeNewPeerKey } from "../p2p/peer-key.ts";
@@ -45,7 +46,37 @@ const COMMON = {
   token: { type: "string", default: process.env.CLOUDCOIN_RPC_TOKEN ?? "" },
   json: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
+  /** The passphrase of encrypted key files: its first line (else CLOUDCOIN_PASSPHRASE, else a prompt on a terminal). */
+  "passphrase-file": { type: "string" },
 } as const;
+
+/** Reads a passphrase without echoing it, from the terminal. */
+function promptHidden(question: string): Promise<string> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    const write = (rl as unknown as { _writeToOutput?: (s: string) => void });
+    process.stderr.write(question);
+    write._writeToOutput = () => undefined;
+    rl.question("", (answer) => {
+      rl.close();
+      process.stderr.write("\n");
+      resolve(answer);
+    });
+  });
+}
+
+/** Where key passphrases come from: --passphrase-file, CLOUDCOIN_PASSPHRASE, or a prompt on a terminal. */
+function passphraseSource(v: Record<string, string | boolean | undefined>): PassphraseSource {
+  let cached: string | undefined;
+  return async (why) => {
+    if (typeof v["passphrase-file"] === "string") return (cached ??= (await readFile(v["passphrase-file"], "utf8")).split(/\r?\n/)[0]!);
+    if (process.env.CLOUDCOIN_PASSPHRASE !== undefined) return process.env.CLOUDCOIN_PASSPHRASE;
+    if (process.stdin.isTTY) return promptHidden(`${why}: `);
+    return undefined;
+  };
+}
+
+const keyring = (v: Record<string, string | boolean | undefined>): Keyring => new Keyring(str(v.home, "home"), { passphrase: passphraseSource(v) });
 
 interface Command {
   usage: string;
@@ -131,7 +162,7 @@ const commands: Record<string, Command> = {
       "--p2p-listen: libp2p listen addresses (default /ip4/127.0.0.1/tcp/8646); --bootstrap: peers to stay connected to; " +
       "--rpc-rate-limit: RPC requests per client IP per minute, or off.",
     options: {
-      home: COMMON.home,
+      home: COMMON.home, "passphrase-file": COMMON["passphrase-file"],
       "service-key": { type: "string" },
       "rpc-host": { type: "string" },
       "rpc-port": { type: "string" },
@@ -154,11 +185,12 @@ const commands: Record<string, Command> = {
           p2pListen: flag("p2p-listen"), bootstrap: flag("bootstrap"), rpcRateLimit: flag("rpc-rate-limit"), rpcCors: flag("rpc-cors"),
         },
       });
-      const serviceKey = config.serviceKey !== undefined ? await new Keyring(home).load(config.serviceKey) : undefined;
+      const serviceKey = config.serviceKey !== undefined ? await new Keyring(home, { passphrase: passphraseSource(v) }).load(config.serviceKey) : undefined;
       const logFormat = v["log-format"];
       if (logFormat !== undefined && !LOG_FORMATS.includes(logFormat as LogFormat)) throw new UsageError("--log-format must be json or pretty");
       const node = await CloudcoinNode.start({
         ...(logFormat !== undefined ? { logFormat: logFormat as LogFormat } : {}),
+        passphrase: passphraseSource(v),
         home, rpcHost: config.rpcHost, rpcPort: config.rpcPort, logLevel: config.logLevel, rpcCheckResults: process.env.CLOUDCOIN_RPC_CHECK_RESULTS === "1",
         rpcTokens: config.rpcTokens, ...(serviceKey ? { serviceKey } : {}),
         p2pListen: config.p2pListen, bootstrap: config.bootstrap, rpcCors: config.rpcCors,
@@ -252,15 +284,29 @@ const commands: Record<string, Command> = {
   },
 
   keys: {
-    usage: "cloudcoin keys new NAME | cloudcoin keys show NAME   [--home DIR]",
-    summary: "Create a key in <home>/keys, or show its address. 'devnet-faucet' is the devnet's funded (INSECURE) key.",
-    options: { home: COMMON.home, json: COMMON.json, help: COMMON.help },
+    usage:
+      "cloudcoin keys new NAME | show NAME | list | export NAME | import NAME (--seed HEX | --file KEYFILE)   [--home DIR] [--passphrase-file FILE]",
+    summary:
+      "Keys in <home>/keys: create, show, list, export (the file as stored) or import one. With a passphrase (--passphrase-file, CLOUDCOIN_PASSPHRASE, " +
+      "or the prompt on a terminal) a key file is encrypted (scrypt + AES-256-GCM); 'devnet-faucet' is the devnet's funded (INSECURE) key.",
+    options: { home: COMMON.home, "passphrase-file": COMMON["passphrase-file"], seed: { type: "string" }, file: { type: "string" }, json: COMMON.json, help: COMMON.help },
     async run(v, pos) {
       const [sub, name] = pos;
-      if ((sub !== "new" && sub !== "show") || !name) throw new UsageError("expected: keys new NAME | keys show NAME");
-      const ring = new Keyring(str(v.home, "home"));
-      const key = sub === "new" ? await ring.create(name) : await ring.load(name);
-      out(`${name}: ${toAddress(key.publicKey)}${sub === "new" ? `  (saved in ${ring.dir})` : ""}`, { name, address: toAddress(key.publicKey), publicKey: toHex(key.publicKey) });
+      const ring = keyring(v);
+      if (sub === "list") {
+        const keys = await ring.list();
+        return out(keys.length === 0 ? `no keys in ${ring.dir}` : keys.map((k) => `${k.name.padEnd(20)} ${k.address}${k.encrypted ? "  (encrypted)" : ""}`).join("\n"), { keys });
+      }
+      if (!name || !["new", "show", "export", "import"].includes(sub ?? "")) throw new UsageError("expected: keys new|show|export|import NAME, or keys list");
+      if (sub === "export") return void process.stdout.write(await ring.export(name));
+      let key: KeyPair;
+      if (sub === "import") {
+        if ((typeof v.seed === "string") === (typeof v.file === "string")) throw new UsageError("give exactly one of --seed HEX and --file KEYFILE");
+        if (typeof v.seed === "string" && !/^[0-9a-fA-F]{64}$/.test(v.seed)) throw new UsageError("--seed must be 32 bytes of hex");
+        key = await ring.import(name, typeof v.seed === "string" ? { seed: fromHex(v.seed) } : { fileText: await readFile(v.file as string, "utf8") });
+      } else key = sub === "new" ? await ring.create(name) : await ring.load(name);
+      const saved = sub === "new" || sub === "import";
+      out(`${name}: ${toAddress(key.publicKey)}${saved ? `  (saved in ${ring.dir})` : ""}`, { name, address: toAddress(key.publicKey), publicKey: toHex(key.publicKey) });
     },
   },
 
@@ -271,12 +317,12 @@ const commands: Record<string, Command> = {
       "Sign a transaction locally and send it; waits until it is finalized unless --no-wait. " +
       "transfer --to --amount; stake --amount; unstake --amount; register-validator --name; unjail.",
     options: {
-      home: COMMON.home, rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help,
+      home: COMMON.home, "passphrase-file": COMMON["passphrase-file"], rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help,
       from: { type: "string" }, to: { type: "string" }, amount: { type: "string" }, fee: { type: "string" }, name: { type: "string" },
       "no-wait": { type: "boolean", default: false },
     },
     async run(v, pos) {
-      const ring = new Keyring(str(v.home, "home"));
+      const ring = keyring(v);
       const key = await ring.load(str(v.from, "from"));
       let op: Operation;
       switch (pos[0]) {
@@ -318,14 +364,14 @@ const commands: Record<string, Command> = {
     ].join("\n       "),
     summary: "Payment channels: open, fund, sign vouchers, redeem, close, withdraw, list.",
     options: {
-      home: COMMON.home, rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help,
+      home: COMMON.home, "passphrase-file": COMMON["passphrase-file"], rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help,
       from: { type: "string" }, to: { type: "string" }, deposit: { type: "string" }, "settle-delay": { type: "string", default: "100" },
       channel: { type: "string" }, amount: { type: "string" }, nonce: { type: "string" }, voucher: { type: "string" }, "chain-id": { type: "string" },
       payer: { type: "string" }, payee: { type: "string" }, cursor: { type: "string" }, limit: { type: "string" },
       fee: { type: "string" }, "no-wait": { type: "boolean", default: false },
     },
     async run(v, pos) {
-      const ring = new Keyring(str(v.home, "home"));
+      const ring = keyring(v);
       const noWait = v["no-wait"] === true;
       const sub = pos[0];
       switch (sub) {
@@ -412,12 +458,12 @@ const commands: Record<string, Command> = {
       "Storage providers and bandwidth relays: register (locks CLC collateral, at least capacity x collateralPerByte), exit (collateral back " +
       "once no deal is active), show (provider_get).",
     options: {
-      home: COMMON.home, rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help,
+      home: COMMON.home, "passphrase-file": COMMON["passphrase-file"], rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help,
       from: { type: "string" }, kind: { type: "string", default: "storage" }, collateral: { type: "string" }, capacity: { type: "string" },
       multiaddr: { type: "string" }, fee: { type: "string" }, "no-wait": { type: "boolean", default: false },
     },
     async run(v, pos) {
-      const ring = new Keyring(str(v.home, "home"));
+      const ring = keyring(v);
       const noWait = v["no-wait"] === true;
       switch (pos[0]) {
         case "register": {
@@ -497,11 +543,11 @@ const commands: Record<string, Command> = {
   balance: {
     usage: "cloudcoin balance ADDRESS|NAME [--rpc URL] [--home DIR]",
     summary: "Show an account at the head: balance, stake, unbonding, nonce, and its standing as a validator (jailed, in the set, missed blocks).",
-    options: { home: COMMON.home, rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help },
+    options: { home: COMMON.home, "passphrase-file": COMMON["passphrase-file"], rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help },
     async run(v, pos) {
       const who = pos[0];
       if (!who) throw new UsageError("expected: balance ADDRESS|NAME");
-      const address = isAddress(who) ? who : toAddress((await new Keyring(str(v.home, "home")).load(who)).publicKey);
+      const address = isAddress(who) ? who : toAddress((await keyring(v).load(who)).publicKey);
       const client = rpcClient(v);
       const [a, validator] = await Promise.all([client.call("state_getAccount", { address }), client.call("staking_getValidator", { address })]);
       const unbonding = a.unbonding.reduce((sum, u) => sum + BigInt(u.amount), 0n);

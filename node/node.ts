@@ -41,7 +41,7 @@ import { catchupHandler, catchupProtocol, encodeCatchupRequest, feedCatchup, MAX
 import { PeerMisbehaviour } from "../p2p/host.ts";
 import { BlockSync, storeBlockSource, syncHandler, syncProtocol } from "../p2p/sync.ts";
 import { ConsensusDriver } from "./driver.ts";
-import { readKeyFile, writeKeyFile } from "./keyring.ts";
+import { readKeyFile, writeKeyFile, type PassphraseSource } from "./keyring.ts";
 import { createNodeMetrics, proofSamples } from "./metrics.ts";
 import { DurableSigner } from "./signer.ts";
 import { VerifyPool } from "./verify-pool.ts";
@@ -75,6 +75,8 @@ export interface NodeOptions {
   p2pListen?: string[];
   /** Peers to stay connected to: multiaddrs ending in /p2p/<peer id>. */
   bootstrap?: string[];
+  /** Asked for the validator key's passphrase if its file is encrypted. */
+  passphrase?: PassphraseSource;
   /** Browser origins allowed to call the RPC (CORS); none by default. */
   rpcCors?: string[];
   /** Stops the node when aborted (as stop() does). */
@@ -88,12 +90,12 @@ export function defaultHome(): string {
 export const defaultNodeOptions = (): NodeOptions => ({ home: defaultHome(), rpcHost: "127.0.0.1", rpcPort: DEFAULT_RPC_PORT, logLevel: "info", p2pListen: [DEFAULT_P2P_LISTEN] });
 
 /** Loads `<home>/genesis.json`, or sets the home up for the embedded devnet. */
-async function loadGenesisAndKey(home: string, log: Logger): Promise<{ genesis: Genesis; key: KeyPair | null }> {
+async function loadGenesisAndKey(home: string, log: Logger, passphrase?: PassphraseSource): Promise<{ genesis: Genesis; key: KeyPair | null }> {
   const genesisPath = join(home, "genesis.json");
   const keyPath = join(home, "validator.key.json");
   if (existsSync(genesisPath)) {
     const genesis = parseGenesisJson(await readFile(genesisPath, "utf8"));
-    const key = existsSync(keyPath) ? await readKeyFile(keyPath) : null;
+    const key = existsSync(keyPath) ? await readKeyFile(keyPath, passphrase) : null;
     return { genesis, key };
   }
   const genesis = devnetGenesis();
@@ -155,7 +157,7 @@ interface NetworkParts {
 /** Opens the home, the genesis and keys, the store and the head state. */
 export async function openChain(opts: NodeOptions, log: Logger, life: Lifecycle): Promise<ChainParts> {
   await mkdir(opts.home, { recursive: true, mode: 0o700 });
-  const { genesis, key } = await loadGenesisAndKey(opts.home, log);
+  const { genesis, key } = await loadGenesisAndKey(opts.home, log, opts.passphrase);
   const dataDir = join(opts.home, "data");
   await mkdir(dataDir, { recursive: true });
   const store = await BlockStore.open(join(dataDir, "chain"), { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) });
