@@ -33,6 +33,7 @@ import { validateAndComplete, type GenesisFile } from "../genesis/schema.ts";
 import { devnetGenesisFile } from "../genesis/devnet.ts";
 import { RpcClient, type ResultOf } from "../rpc/client.ts";
 import { Keyring, keyFileJson, type PassphraseSource } from "./keyring.ts";
+import { keyFromMnemonic, newMnemonic } from "../primitives/mnemonic.ts";
 import { CloudcoinNode, defaultHome, NODE_VERSION } from "./node.ts";
 import { LOG_FORMATS, type LogFormat } from "./logging.ts";
 import { writeNewPeerKey } from "../p2p/peer-key.ts";
@@ -63,6 +64,17 @@ function promptHidden(question: string): Promise<string> {
       resolve(answer);
     });
   });
+}
+
+/** The first line of standard input (a mnemonic piped in or typed, not left in the shell history). */
+async function firstLineOfStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write("mnemonic (24 words): ");
+  const rl = createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    rl.close();
+    return line;
+  }
+  return "";
 }
 
 /** Where key passphrases come from: --passphrase-file, CLOUDCOIN_PASSPHRASE, or a prompt on a terminal. */
@@ -285,11 +297,12 @@ const commands: Record<string, Command> = {
 
   keys: {
     usage:
-      "cloudcoin keys new NAME | show NAME | list | export NAME | import NAME (--seed HEX | --file KEYFILE)   [--home DIR] [--passphrase-file FILE]",
+      "cloudcoin keys new NAME [--mnemonic] | show NAME | list | export NAME | import NAME (--seed HEX | --file KEYFILE | --mnemonic)   [--home DIR] [--passphrase-file FILE]",
     summary:
       "Keys in <home>/keys: create, show, list, export (the file as stored) or import one. With a passphrase (--passphrase-file, CLOUDCOIN_PASSPHRASE, " +
-      "or the prompt on a terminal) a key file is encrypted (scrypt + AES-256-GCM); 'devnet-faucet' is the devnet's funded (INSECURE) key.",
-    options: { home: COMMON.home, "passphrase-file": COMMON["passphrase-file"], seed: { type: "string" }, file: { type: "string" }, json: COMMON.json, help: COMMON.help },
+      "or the prompt on a terminal) a key file is encrypted (scrypt + AES-256-GCM). --mnemonic: new prints 24 BIP-39 words that recreate the key " +
+      "(SLIP-0010 m/44'/8645'/0'/0'/0'); import reads them from CLOUDCOIN_MNEMONIC or the first line of standard input (never the command line). 'devnet-faucet' is the devnet's funded (INSECURE) key.",
+    options: { home: COMMON.home, "passphrase-file": COMMON["passphrase-file"], seed: { type: "string" }, file: { type: "string" }, mnemonic: { type: "boolean", default: false }, json: COMMON.json, help: COMMON.help },
     async run(v, pos) {
       const [sub, name] = pos;
       const ring = keyring(v);
@@ -300,13 +313,23 @@ const commands: Record<string, Command> = {
       if (!name || !["new", "show", "export", "import"].includes(sub ?? "")) throw new UsageError("expected: keys new|show|export|import NAME, or keys list");
       if (sub === "export") return void process.stdout.write(await ring.export(name));
       let key: KeyPair;
+      let words: string | undefined;
       if (sub === "import") {
-        if ((typeof v.seed === "string") === (typeof v.file === "string")) throw new UsageError("give exactly one of --seed HEX and --file KEYFILE");
+        const given = [typeof v.seed === "string", typeof v.file === "string", v.mnemonic === true].filter(Boolean).length;
+        if (given !== 1) throw new UsageError("give exactly one of --seed HEX, --file KEYFILE and --mnemonic");
         if (typeof v.seed === "string" && !/^[0-9a-fA-F]{64}$/.test(v.seed)) throw new UsageError("--seed must be 32 bytes of hex");
-        key = await ring.import(name, typeof v.seed === "string" ? { seed: fromHex(v.seed) } : { fileText: await readFile(v.file as string, "utf8") });
+        const source = typeof v.seed === "string" ? { seed: fromHex(v.seed) }
+          : v.mnemonic === true ? { seed: keyFromMnemonic(process.env.CLOUDCOIN_MNEMONIC ?? (await firstLineOfStdin())).seed }
+          : { fileText: await readFile(v.file as string, "utf8") };
+        key = await ring.import(name, source);
+      } else if (sub === "new" && v.mnemonic === true) {
+        words = newMnemonic();
+        key = await ring.import(name, { seed: keyFromMnemonic(words).seed });
       } else key = sub === "new" ? await ring.create(name) : await ring.load(name);
       const saved = sub === "new" || sub === "import";
-      out(`${name}: ${toAddress(key.publicKey)}${saved ? `  (saved in ${ring.dir})` : ""}`, { name, address: toAddress(key.publicKey), publicKey: toHex(key.publicKey) });
+      const human = `${name}: ${toAddress(key.publicKey)}${saved ? `  (saved in ${ring.dir})` : ""}` +
+        (words ? `\n\nWrite these 24 words down and keep them offline: they recreate this key (cloudcoin keys import NAME --mnemonic "...").\n\n  ${words}\n` : "");
+      out(human, { name, address: toAddress(key.publicKey), publicKey: toHex(key.publicKey), ...(words ? { mnemonic: words } : {}) });
     },
   },
 

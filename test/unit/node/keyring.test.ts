@@ -70,4 +70,8 @@ t.test("the CLI: a passphrase from a file or the environment, a wrong one refuse
   const wrong = cli(["keys", "show", "carol"], { CLOUDCOIN_PASSPHRASE: "guess" });
   t.equal(wrong.status, 1);
   t.match(wrong.stderr, /KEY_BAD_PASSPHRASE/);
+  const fresh = JSON.parse(cli(["keys", "new", "dave", "--mnemonic", "--json"]).stdout) as { address: string; mnemonic: string };
+  t.equal(fresh.mnemonic.split(" ").length, 24, "keys new --mnemonic prints 24 words");
+  const again = cli(["keys", "import", "dave2", "--mnemonic", "--json"], { CLOUDCOIN_MNEMONIC: fresh.mnemonic });
+  t.equal((JSON.parse(again.stdout) as { address: string }).address, fresh.address, "and keys import --mnemonic recreates the key");
 });
