@@ -80,7 +80,26 @@ async function main(): Promise<void> {
   for (const [i, node] of info.nodes.entries()) {
     console.log(`  node${i}  ${node.validator ? "validator" : "full node"}  rpc ${node.rpc}  p2p ${node.p2p}  home ${node.home}`);
   }
-  console.log("Ctrl-C stops them all.");
+  console.log("Ctrl-C stops them all. Every 5 s: each node's finalized height.");
+  // One status line every 5 s, so a running network shows it is finalizing (logs are at --log-level, warn by default).
+  let last: { at: number; height: number } | undefined;
+  const ticker = setInterval(async () => {
+    const heights = await Promise.all(info.nodes.map(async (node) => {
+      try {
+        const res = await fetch(node.rpc, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "chain_getHead" }), signal: AbortSignal.timeout(2_000) });
+        return ((await res.json()) as { result?: { height: number } }).result?.height ?? null;
+      } catch {
+        return null;
+      }
+    }));
+    const top = Math.max(...heights.map((h) => h ?? 0));
+    const now = Date.now();
+    const rate = last && now > last.at ? ((top - last.height) * 1000) / (now - last.at) : undefined;
+    last = { at: now, height: top };
+    const shown = heights.map((h, i) => `node${i} ${h ?? "down"}`).join("  ");
+    console.log(`[devnet] finalized heights: ${shown}${rate !== undefined ? `  (${rate.toFixed(2)} blocks/s)` : ""}`);
+  }, 5_000);
+  ticker.unref();
 }
 
 function run(args: string[]): Promise<string> {
