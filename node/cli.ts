@@ -18,7 +18,7 @@
  * Transaction commands sign locally with a key from the keyring and send through JSON-RPC.
  */
 import "../modules/index.ts";
-import { createReadStream } from "node:fs";
+import { createReadStream, statSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
@@ -540,7 +540,22 @@ const commands: Record<string, Command> = {
           } catch {
             throw new UsageError("--chunk-size must be a power of two from 256 to 65536");
           }
-          for await (const piece of createReadStream(file, { highWaterMark: 1 << 20 })) builder.update(piece as Buffer);
+          // a progress line on a terminal (stderr) every half second: bytes read, rate, time left
+          const total = statSync(file).size;
+          const started = Date.now();
+          let shown = 0;
+          const progress = process.stderr.isTTY && !jsonOutput;
+          for await (const piece of createReadStream(file, { highWaterMark: 1 << 20 })) {
+            builder.update(piece as Buffer);
+            const now = Date.now();
+            if (progress && now - shown >= 500) {
+              shown = now;
+              const done = Number(builder.size);
+              const rate = done / Math.max(0.001, (now - started) / 1000);
+              process.stderr.write(`\r${(done / 2 ** 20).toFixed(0)} of ${(total / 2 ** 20).toFixed(0)} MiB, ${(rate / 2 ** 20).toFixed(0)} MiB/s, ${Math.ceil((total - done) / rate)} s left   `);
+            }
+          }
+          if (progress && shown > 0) process.stderr.write("\r\x1b[K");
           if (builder.size === 0n) throw new CodedError("EMPTY_FILE", `${file} is empty: a deal needs at least one byte`);
           const d = builder.digest();
           const r = { file, root: toHex(d.root), size: d.size.toString(), chunkSize, chunkCount: d.chunkCount.toString() };

@@ -269,6 +269,8 @@ export class BlockSync {
   async #catchUp(): Promise<void> {
     this.#syncing = true;
     const started = this.#target.headHeight();
+    const startedAt = Date.now();
+    let lastReport = startedAt;
     let next: { peer: string; from: bigint; response: Promise<Uint8Array> } | null = null;
     try {
       while (!this.#stopped) {
@@ -304,6 +306,15 @@ export class BlockSync {
               this.#blocksSynced++;
             }
             progressed = true;
+            // long catch-ups report their progress every 5 s: height, target, rate and time left
+            const now = Date.now();
+            if (now - lastReport >= 5_000) {
+              lastReport = now;
+              const at = this.#target.headHeight();
+              const rate = (Number(at - started) * 1000) / Math.max(1, now - startedAt);
+              const left = Number(peerHeight - at);
+              this.#log.info({ height: Number(at), target: Number(peerHeight), blocksPerSecond: Math.round(rate), etaSeconds: rate > 0 ? Math.ceil(left / rate) : null }, "syncing blocks from peers");
+            }
             break;
           } catch (e) {
             const code = (e as CodedError).code;
