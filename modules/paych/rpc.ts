@@ -7,8 +7,8 @@ import type { RpcContext } from "../../rpc/context.ts";
 import { address, decimal, hex32, MAX_PAGE, RpcAppErrorCode } from "../../rpc/methods.ts";
 import { defineMethod, type MethodTable } from "../../rpc/table.ts";
 import {
-  CHANNEL_ID_LENGTH, checkVoucher, checkVoucherTerms, decodeVoucher, PaychError, PaychErrorCode, readChannel, voucherSignBytes,
-  type CheckVoucherOptions, type Voucher, type VoucherCheck,
+  CHANNEL_ID_LENGTH, channelStatus, checkVoucher, checkVoucherTerms, decodeVoucher, PaychError, PaychErrorCode, readChannel, voucherSignBytes,
+  type Channel, type CheckVoucherOptions, type Voucher, type VoucherCheck,
 } from "./paych.ts";
 import { channelJson } from "./json.ts";
 import { CHANNELS_BY_PAYEE, CHANNELS_BY_PAYER } from "./indexes.ts";
@@ -45,8 +45,9 @@ function bestOf(v: Voucher | undefined): { bestNonce?: bigint; bestAmount?: bigi
  * checkVoucher for the RPC: the terms against the head state here, the signature (the expensive
  * part, checked last as in checkVoucher) through the context's verifier, off the event loop.
  */
-async function checkVoucherRpc(ctx: RpcContext, v: Voucher, opts?: CheckVoucherOptions): Promise<VoucherCheck> {
-  const { channel, ...check } = checkVoucherTerms(readChannel(ctx.headState(), v.channel), v, opts);
+async function checkVoucherRpc(ctx: RpcContext, v: Voucher, opts?: CheckVoucherOptions): Promise<VoucherCheck & { channel: Channel }> {
+  const check = checkVoucherTerms(readChannel(ctx.headState(), v.channel), v, opts);
+  const { channel } = check;
   const message = voucherSignBytes(ctx.chainId, v);
   const ok = ctx.verifier ? await ctx.verifier.verify(channel.payer, message, v.signature) : verify(channel.payer, message, v.signature);
   if (!ok) throw new PaychError(PaychErrorCode.BAD_SIGNATURE, "voucher not signed by the channel's payer");
@@ -94,14 +95,21 @@ export const paychMethods = {
   paych_checkVoucher: defineMethod({
     description:
       "Checks a voucher (hex) off-chain against the head state and the best voucher this node holds: signature, deposit, nonce, monotonicity. " +
-      "`payable` is what it adds over max(redeemed, best held amount). A bad voucher is error -32000 with data.code the PAYCH_* reason. No disk I/O.",
+      "`payable` is what it adds over max(redeemed, best held amount). A bad voucher is error -32000 with data.code the PAYCH_* reason. No disk I/O. " +
+      "`settleDelay`, `closingAt` (0 while open) and `state` tell a payee how long it has to redeem once the payer closes the channel.",
     params: z.object({ voucher: voucherHex }),
-    result: z.object({ ok: z.literal(true), channel: z.string(), amount: decimal, nonce: decimal, payable: decimal, remaining: decimal }),
+    result: z.object({
+      ok: z.literal(true), channel: z.string(), amount: decimal, nonce: decimal, payable: decimal, remaining: decimal,
+      settleDelay: z.number(), closingAt: z.number(), state: z.enum(["open", "closing", "settled"]),
+    }),
     permission: "read",
     handler: async (p, ctx: RpcContext) => {
       const v = decodeVoucher(fromHex(p.voucher));
-      const { payable, remaining } = await checkVoucherRpc(ctx, v, bestOf(ctx.vouchers.getBestVoucher(v.channel)));
-      return { ok: true as const, channel: toHex(v.channel), amount: v.amount.toString(), nonce: v.nonce.toString(), payable: payable.toString(), remaining: remaining.toString() };
+      const { payable, remaining, channel } = await checkVoucherRpc(ctx, v, bestOf(ctx.vouchers.getBestVoucher(v.channel)));
+      return {
+        ok: true as const, channel: toHex(v.channel), amount: v.amount.toString(), nonce: v.nonce.toString(), payable: payable.toString(), remaining: remaining.toString(),
+        settleDelay: Number(channel.settleDelay), closingAt: Number(channel.closingAt), state: channelStatus(channel),
+      };
     },
   }),
 

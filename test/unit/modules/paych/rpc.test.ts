@@ -49,7 +49,7 @@ async function commit(t: Test, w: Pick<World, "chain" | "store">, txs: SignedTx[
 }
 
 async function setup(t: Test): Promise<World> {
-  const chain = newTestChain({ balances: [PAYER, PAYEE, OTHER].map((key) => ({ key, amount: 1_000_000_000n })) });
+  const chain = newTestChain({ balances: [PAYER, PAYEE, OTHER].map((key) => ({ key, amount: 1_000_000_000n })), params: { minSettleDelay: 1 } });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cloudcoin-paych-"));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const store = await BlockStore.open(dir, { chainId: chain.genesis.chainId, genesisHash: chain.genesis.hash, genesisState: () => genesisState(chain.genesis) });
@@ -150,7 +150,13 @@ t.test("paych_checkVoucher and paych_submitVoucher: answers and every rejection 
   const check = (v: Voucher | string) => call(server, "paych_checkVoucher", { voucher: typeof v === "string" ? v : hexV(v) });
   const submit = (v: Voucher) => call(server, "paych_submitVoucher", { voucher: hexV(v) });
 
-  t.same((await check(sign(w, w.a, 100n, 1n))).result, { ok: true, channel: toHex(w.a), amount: "100", nonce: "1", payable: "100", remaining: "900" });
+  t.same((await check(sign(w, w.a, 100n, 1n))).result, {
+    ok: true, channel: toHex(w.a), amount: "100", nonce: "1", payable: "100", remaining: "900", settleDelay: 2, closingAt: 0, state: "open",
+  }, "with the channel's settle delay and closing state");
+  // a payee learns that the payer closed the channel, and how long it has to redeem
+  await commit(t, w, [txNext(w.chain, PAYER, { type: "paych.close", channel: w.d })]);
+  const closedAt = w.chain.state.meta().height;
+  t.match((await check(sign(w, w.d, 10n, 1n))).result, { settleDelay: 2, closingAt: Number(closedAt) + 2, state: "closing" }, "closing: closingAt is when the payer may withdraw");
   t.same((await submit(sign(w, w.a, 100n, 1n))).result, { stored: true, channel: toHex(w.a), amount: "100", nonce: "1" }, "stored");
   t.same((await submit(sign(w, w.a, 100n, 1n))).result, { stored: false, channel: toHex(w.a), amount: "100", nonce: "1" }, "the same voucher again: not stored, no error");
   t.same((await check(sign(w, w.a, 250n, 2n))).result?.payable, "150", "payable over the best held voucher");
