@@ -47,6 +47,8 @@ export interface BlockContext {
   /** Height of the block being executed. */
   readonly height: bigint;
   readonly params: ChainParams;
+  /** The block's proposer (the one that chose which precommits its lastCommit carries). */
+  readonly proposer: Uint8Array;
   readonly events: ChainEvent[];
   burned: bigint;
   /** Minted by this block (the end-of-epoch rewards), added to meta.minted at the end of the block. */
@@ -56,6 +58,6 @@ export interface BlockContext {
   readonly scratch: Map<string, unknown>;
 }
 
-export function newBlockContext(height: bigint, params: ChainParams): BlockContext {
-  return { height, params, events: [], burned: 0n, minted: 0n, toProposer: 0n, scratch: new Map() };
+export function newBlockContext(height: bigint, params: ChainParams, proposer: Uint8Array): BlockContext {
+  return { height, params, proposer, events: [], burned: 0n, minted: 0n, toProposer: 0n, scratch: new Map() };
 }

@@ -35,6 +35,16 @@ export interface ChainParams {
   readonly downtimeMinSigned: number;
   /** Blocks a validator jailed for downtime stays jailed. */
   readonly downtimeJailBlocks: number;
+  /**
+   * The validator pool of each block (the epoch's validator pool / epochLength) is split as Cosmos'
+   * distribution module does: the proposer of the block gets proposerBaseBps + proposerBonusBps x
+   * (power of the precommits it included / power of the set that signed); every signer gets
+   * (10000 - proposerBaseBps - proposerBonusBps) x its power / the set's power. What a missing
+   * signature would have earned is not minted. Genesis requires proposerBonusBps above the signers'
+   * share, so leaving a signature out costs the proposer more than it costs the signer.
+   */
+  readonly proposerBaseBps: number;
+  readonly proposerBonusBps: number;
 
   // ---- emission (DESIGN.md section 8; chain/rewards.ts) ----
   /** Base units minted for epoch 0 if every pool is earned. */
@@ -69,6 +79,10 @@ export interface ChainParams {
   readonly minProbeBytes: number;
   /** Share of a double-attesting witness's free provider collateral and of its stake burned, in basis points. */
   readonly attestSlashBps: number;
+
+  // ---- payment channels (DESIGN.md section 9; modules/paych) ----
+  /** Shortest settleDelay paych.open accepts (blocks): time for a payee to redeem after a close. */
+  readonly minSettleDelay: number;
 }
 
 export const defaultChainParams: ChainParams = {
@@ -87,6 +101,9 @@ export const defaultChainParams: ChainParams = {
   downtimeWindow: 100,
   downtimeMinSigned: 50,
   downtimeJailBlocks: 60,
+  // Cosmos' 1% base and a 50% bonus (above the signers' 49%: stripping a signature costs the proposer more than the signer)
+  proposerBaseBps: 100,
+  proposerBonusBps: 5_000,
   // 100 CLC per epoch (100 blocks), decaying by 0.01% an epoch; half to storage, 30% to bandwidth, 20% to validators
   emissionPerEpoch: 100_000_000_000n,
   emissionDecayBps: 1,
@@ -105,4 +122,6 @@ export const defaultChainParams: ChainParams = {
   attestQuorum: 3,
   minProbeBytes: 1_048_576,
   attestSlashBps: 1_000,
+  // one epoch
+  minSettleDelay: 100,
 };

@@ -42,6 +42,14 @@ export interface OpSpec<O extends Operation = Operation> {
   participants(tx: TxBody & { readonly op: O }): readonly Uint8Array[];
   /** The op's JSON form for the RPC, without `type`. */
   json(op: O): Record<string, unknown>;
+  /**
+   * Optional: what executing the op now would credit to its sender's balance (0 if it would fail),
+   * so that a sender whose balance is short of the fee can pay it from that payout (paych.redeem:
+   * a payee with no balance redeems). The kernel's fee rule (chain/transition.ts checkTxFee)
+   * consults it only when the balance is short; it must read only and run every check the op's
+   * execution runs. A tx admitted this way whose op then fails is invalid (it cannot pay its fee).
+   */
+  feeFromPayout?(state: StateReader, tx: SignedTx & { readonly op: O }): bigint;
 }
 
 /** An event kind: its JSON form (the RPC's `events`) and the zod schema that JSON must fit. */

@@ -57,35 +57,50 @@ export function txRoot(txs: readonly SignedTx[]): Uint8Array {
   return merkleRoot(txs.map((t) => t.hash));
 }
 
-/** The fee rules: at least params.minTxFee, and payable from the sender's balance. Reads only. */
-export function checkTxFee(r: StateReader, tx: SignedTx, params: ChainParams): void {
+/**
+ * The fee rules: at least params.minTxFee, and payable from the sender's balance or, when the
+ * balance is short, from what the op itself would pay the sender (its OpSpec's optional
+ * `feeFromPayout`: a payee with no balance can redeem a voucher). Reads only. Returns the part of
+ * the fee the balance cannot pay (0 in the usual case), which the op's payout must cover.
+ */
+export function checkTxFee(r: StateReader, tx: SignedTx, params: ChainParams): bigint {
   if (tx.fee < params.minTxFee) throw new TxError(TxErrorCode.FEE_TOO_LOW, `fee ${tx.fee} below the minimum ${params.minTxFee}`, { minimum: params.minTxFee.toString() });
   const balance = r.account(tx.sender).balance;
-  if (balance < tx.fee) throw new TxError(TxErrorCode.CANNOT_PAY_FEE, `balance ${balance} cannot pay fee ${tx.fee}`);
+  if (balance >= tx.fee) return 0n;
+  const spec = tx.op.type === "unknown" ? undefined : registry().op(tx.op.type);
+  const payout = spec?.feeFromPayout?.(r, tx) ?? 0n;
+  if (balance + payout < tx.fee) throw new TxError(TxErrorCode.CANNOT_PAY_FEE, `balance ${balance} cannot pay fee ${tx.fee}${payout > 0n ? ` (with the op's payout ${payout})` : ""}`);
+  return tx.fee - balance;
 }
 
-/** Stateful checks that make a transaction invalid: the nonce, then the fee rules. Reads only. */
-export function checkTxAgainstState(w: StateWriter | ChainState, tx: SignedTx, params: ChainParams): void {
+/** Stateful checks that make a transaction invalid: the nonce, then the fee rules. Reads only; returns checkTxFee's shortfall. */
+export function checkTxAgainstState(w: StateWriter | ChainState, tx: SignedTx, params: ChainParams): bigint {
   const sender = w.account(tx.sender);
   if (tx.nonce !== sender.nonce) {
     throw new TxError(TxErrorCode.WRONG_NONCE, `nonce ${tx.nonce}, account expects ${sender.nonce}`, { expected: sender.nonce.toString() });
   }
-  checkTxFee(w, tx, params);
+  return checkTxFee(w, tx, params);
 }
 
 /**
  * Executes one transaction whose stateless validity is already known. Throws TxError when it is
  * invalid against the state (nothing is written then); otherwise returns its receipt.
+ *
+ * A fee the balance cannot pay is taken from the op's payout: the op runs first and the fee is
+ * charged after it; if the op fails (or pays less than its feeFromPayout promised) the
+ * transaction cannot pay its fee and is invalid, with nothing written.
  */
 function executeTx(w: StateWriter, tx: SignedTx, ctx: BlockContext): Receipt {
   const { params, events } = ctx;
-  checkTxAgainstState(w, tx, params);
+  const shortfall = checkTxAgainstState(w, tx, params);
+  const burned = (tx.fee * BigInt(params.feeBurnBps)) / 10_000n;
+  const feeEvent = { kind: "fee", txHash: tx.hash, payer: tx.sender, burned, toProposer: tx.fee - burned } as const;
+  if (shortfall > 0n) return executeFeeFromPayout(w, tx, ctx, feeEvent);
   const sender = w.account(tx.sender);
   w.setAccount(tx.sender, { ...sender, balance: sender.balance - tx.fee, nonce: sender.nonce + 1n });
-  const burned = (tx.fee * BigInt(params.feeBurnBps)) / 10_000n;
   ctx.burned += burned;
   ctx.toProposer += tx.fee - burned;
-  events.push({ kind: "fee", txHash: tx.hash, payer: tx.sender, burned, toProposer: tx.fee - burned });
+  events.push(feeEvent);
 
   const cp = w.checkpoint();
   const eventsBefore = events.length;
@@ -98,6 +113,32 @@ function executeTx(w: StateWriter, tx: SignedTx, ctx: BlockContext): Receipt {
     events.length = eventsBefore;
     return { txHash: tx.hash, ok: false, code: e.code, fee: tx.fee };
   }
+}
+
+function executeFeeFromPayout(w: StateWriter, tx: SignedTx, ctx: BlockContext, feeEvent: ChainEvent & { kind: "fee" }): Receipt {
+  const { events } = ctx;
+  const cp = w.checkpoint();
+  const eventsBefore = events.length;
+  const unpaid = (why: string): never => {
+    w.revert(cp);
+    events.length = eventsBefore;
+    throw new TxError(TxErrorCode.CANNOT_PAY_FEE, `the fee ${tx.fee} was to come from the op's payout, but ${why}`);
+  };
+  const sender = w.account(tx.sender);
+  w.setAccount(tx.sender, { ...sender, nonce: sender.nonce + 1n });
+  events.push(feeEvent);
+  try {
+    executeOp(w, tx, ctx);
+  } catch (e) {
+    if (!(e instanceof OpError)) throw e;
+    unpaid(`the op failed: ${e.code}`);
+  }
+  const after = w.account(tx.sender);
+  if (after.balance < tx.fee) unpaid(`the balance after it is ${after.balance}`);
+  w.setAccount(tx.sender, { ...after, balance: after.balance - tx.fee });
+  ctx.burned += feeEvent.burned;
+  ctx.toProposer += feeEvent.toProposer;
+  return { txHash: tx.hash, ok: true, code: "", fee: tx.fee };
 }
 
 function executeOp(w: StateWriter, tx: SignedTx, ctx: BlockContext): void {
@@ -201,7 +242,7 @@ export interface ExecutedBlock {
  */
 export function executeBlock(state: ChainState, block: Block, params: ChainParams, chainId: string, opts: ApplyOptions = {}): ExecutedBlock {
   const w = new StateWriter(state);
-  const ctx = newBlockContext(block.header.height, params);
+  const ctx = newBlockContext(block.header.height, params, block.header.proposer);
   const receipts: Receipt[] = [];
   beginBlock(w, ctx, block.evidence, block.lastCommit, chainId);
   block.txs.forEach((tx, index) => {
@@ -260,7 +301,7 @@ export function buildBlock(state: ChainState, candidates: Iterable<SignedTx>, in
   const height = meta.height + 1n;
   const time = input.time > meta.time ? input.time : meta.time + 1n;
   const w = new StateWriter(state);
-  const ctx = newBlockContext(height, params);
+  const ctx = newBlockContext(height, params, input.proposer.publicKey);
   const evidence: Evidence[] = [];
   const rejectedEvidence: { evidence: Evidence; error: EvidenceError }[] = [];
   for (const ev of input.evidence ?? []) {

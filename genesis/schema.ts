@@ -18,6 +18,7 @@ import { encodeEpochRecord, genesisEpochRecord } from "../chain/epoch.ts";
 import { MAX_CHALLENGES_PER_DEAL } from "../modules/storage/storage.ts";
 import { MAX_MIN_PROBE_BYTES, MAX_WITNESSES_PER_RELAY } from "../modules/bandwidth/bandwidth.ts";
 import { isValidValidatorName } from "../modules/staking/index.ts";
+import { MAX_SETTLE_DELAY } from "../modules/paych/paych.ts";
 import { toHex } from "../primitives/bytes.ts";
 
 const DECIMAL_RE = /^(0|[1-9][0-9]*)$/;
@@ -29,6 +30,7 @@ const u64String = z
 const address = z.string().refine(isAddress, "must be a bech32m address with prefix cc");
 const blocks = z.int().min(1).max(10_000_000);
 const bps = z.int().min(0).max(10_000);
+const MAX_SETTLE_DELAY_PARAM = Number(MAX_SETTLE_DELAY);
 
 /**
  * Bound on the genesis supply: validator powers sum to at most the supply, and proposer
@@ -68,6 +70,8 @@ export const genesisFileSchema = z.strictObject({
     downtimeWindow: z.int().min(1).max(10_000),
     downtimeMinSigned: z.int().min(0).max(10_000),
     downtimeJailBlocks: blocks,
+    proposerBaseBps: bps,
+    proposerBonusBps: bps,
     emissionPerEpoch: u64String,
     emissionDecayBps: bps,
     storageShareBps: bps,
@@ -83,6 +87,7 @@ export const genesisFileSchema = z.strictObject({
     attestQuorum: z.int().min(1).max(MAX_WITNESSES_PER_RELAY),
     minProbeBytes: z.int().min(1).max(MAX_MIN_PROBE_BYTES),
     attestSlashBps: bps,
+    minSettleDelay: z.int().min(1).max(MAX_SETTLE_DELAY_PARAM),
   }),
 });
 export type GenesisFile = z.input<typeof genesisFileSchema>;
@@ -135,6 +140,14 @@ export function validateAndComplete(input: unknown): Genesis {
     problems.push(`params.evidenceMaxAgeBlocks: ${p.evidenceMaxAgeBlocks} exceeds unbondingBlocks ${p.unbondingBlocks} (stake would unbond before its evidence expires)`);
   }
   if (p.downtimeMinSigned > p.downtimeWindow) problems.push(`params.downtimeMinSigned: ${p.downtimeMinSigned} exceeds downtimeWindow ${p.downtimeWindow}`);
+  else if (3 * (p.downtimeWindow - p.downtimeMinSigned) <= p.downtimeWindow) {
+    // proposers with under 1/3 of the power propose under a third of the blocks: their omissions alone must not jail anyone
+    problems.push(`params.downtimeMinSigned: ${p.downtimeMinSigned} leaves ${p.downtimeWindow - p.downtimeMinSigned} misses of ${p.downtimeWindow}, must be above a third of downtimeWindow`);
+  }
+  if (p.proposerBaseBps + p.proposerBonusBps > 10_000) problems.push(`params: proposerBaseBps + proposerBonusBps is ${p.proposerBaseBps + p.proposerBonusBps}, must be at most 10000`);
+  else if (p.proposerBonusBps <= 10_000 - p.proposerBaseBps - p.proposerBonusBps) {
+    problems.push(`params.proposerBonusBps: ${p.proposerBonusBps} must be above the signers' share ${10_000 - p.proposerBaseBps - p.proposerBonusBps} (or leaving a signature out pays the proposer)`);
+  }
   const shares = p.storageShareBps + p.bandwidthShareBps + p.validatorShareBps;
   if (shares !== 10_000) problems.push(`params: storageShareBps + bandwidthShareBps + validatorShareBps is ${shares}, must be 10000`);
   if (p.attestQuorum > p.witnessesPerRelay) problems.push(`params.attestQuorum: ${p.attestQuorum} exceeds witnessesPerRelay ${p.witnessesPerRelay}`);
@@ -162,6 +175,8 @@ export function validateAndComplete(input: unknown): Genesis {
     downtimeWindow: p.downtimeWindow,
     downtimeMinSigned: p.downtimeMinSigned,
     downtimeJailBlocks: p.downtimeJailBlocks,
+    proposerBaseBps: p.proposerBaseBps,
+    proposerBonusBps: p.proposerBonusBps,
     emissionPerEpoch: BigInt(p.emissionPerEpoch),
     emissionDecayBps: p.emissionDecayBps,
     storageShareBps: p.storageShareBps,
@@ -177,6 +192,7 @@ export function validateAndComplete(input: unknown): Genesis {
     attestQuorum: p.attestQuorum,
     minProbeBytes: p.minProbeBytes,
     attestSlashBps: p.attestSlashBps,
+    minSettleDelay: p.minSettleDelay,
   };
   const genesisTime = BigInt(Date.parse(f.genesisTime));
   const hash = taggedHash(
@@ -193,6 +209,7 @@ export function validateAndComplete(input: unknown): Genesis {
         u64(params.emissionPerEpoch), params.emissionDecayBps, params.storageShareBps, params.bandwidthShareBps, params.validatorShareBps,
         params.challengesPerDeal, params.maxDealEpochs, u64(params.collateralPerByte), params.missSlashBps, params.maxMissedProofs,
         params.reputationWindowEpochs, params.witnessesPerRelay, params.attestQuorum, params.minProbeBytes, params.attestSlashBps,
+        params.proposerBaseBps, params.proposerBonusBps, params.minSettleDelay,
       ],
     ]),
   );

@@ -4,7 +4,7 @@
  *
  *   paych.open      [9, payee(32), deposit, settleDelay]
  *   paych.fund      [10, channel(32), amount]
- *   paych.redeem    [11, [channel(32), amount, nonce, signature(64)]]
+ *   paych.redeem    [11, [channel(32), amount, nonce, signature(64)]]  (its fee may come from the payout)
  *   paych.close     [12, channel(32)]
  *   paych.withdraw  [13, channel(32)]
  */
@@ -15,7 +15,7 @@ import { ExecErrorCode } from "../../chain/exec.ts";
 import { defineEvent, defineOp, type ModuleSpec, type OpSpec } from "../../chain/registry.ts";
 import { z } from "zod";
 import { address, count, decimal, hash } from "../json-schema.ts";
-import { CHANNEL_ID_LENGTH, executePaychOp, invalidPaychOp, PaychErrorCode, voucherFromValue, voucherValue, type Voucher } from "./paych.ts";
+import { CHANNEL_ID_LENGTH, executePaychOp, invalidPaychOp, PaychErrorCode, redeemPayout, voucherFromValue, voucherValue, type Voucher } from "./paych.ts";
 import { decodeChannel, PREFIX_CHANNEL } from "./records.ts";
 import { voucherJson } from "./json.ts";
 import { paychIndexes } from "./indexes.ts";
@@ -122,6 +122,8 @@ const ops = [
       return { type: "paych.redeem", voucher: voucherFromValue(arr[1]) };
     },
     json: (op) => ({ channel: toHex(op.voucher.channel), voucher: voucherJson(op.voucher) }),
+    // a payee with no balance redeems: the fee comes from the payout
+    feeFromPayout: (state, tx) => redeemPayout(state, tx, tx.op.voucher),
   }),
   channelOnly<PaychCloseOp>("paych.close", PaychOpCode.PAYCH_CLOSE),
   channelOnly<PaychWithdrawOp>("paych.withdraw", PaychOpCode.PAYCH_WITHDRAW),

@@ -27,7 +27,10 @@ import type { SignedTx } from "../../chain/tx.ts";
 export type { Channel } from "./records.ts";
 
 export const CHANNEL_ID_LENGTH = 32;
-/** settleDelay of paych.open must lie in [MIN_SETTLE_DELAY, MAX_SETTLE_DELAY] blocks. */
+/**
+ * settleDelay of paych.open must lie in [MIN_SETTLE_DELAY, MAX_SETTLE_DELAY] blocks (stateless), and
+ * be at least params.minSettleDelay (on execution: PAYCH_SETTLE_DELAY_TOO_SHORT).
+ */
 export const MIN_SETTLE_DELAY = 1n;
 export const MAX_SETTLE_DELAY = 100_000n;
 /** Largest encoded voucher decodeVoucher accepts (a real one is ~110 bytes). */
@@ -50,6 +53,8 @@ export const PaychErrorCode = {
   SETTLE_DELAY: "PAYCH_SETTLE_DELAY",
   /** paych.close or paych.fund on a channel already closing */
   ALREADY_CLOSING: "PAYCH_ALREADY_CLOSING",
+  /** paych.open with a settleDelay below params.minSettleDelay: the payee would have no time to redeem */
+  SETTLE_DELAY_TOO_SHORT: "PAYCH_SETTLE_DELAY_TOO_SHORT",
 } as const;
 export type PaychErrorCode = (typeof PaychErrorCode)[keyof typeof PaychErrorCode];
 
@@ -213,12 +218,36 @@ function requirePayer(c: Channel, sender: Uint8Array): void {
   if (!equalBytes(c.payer, sender)) throw new PaychError(PaychErrorCode.NOT_PAYER, "only the channel's payer may do this");
 }
 
+/** The paych.redeem rule: the payee redeems a voucher of its live channel; what it pays. Throws PaychError. */
+function checkRedeem(chainId: string, c: Channel, sender: Uint8Array, v: Voucher): VoucherCheck {
+  if (!equalBytes(c.payee, sender)) throw new PaychError(PaychErrorCode.NOT_PAYEE, "only the channel's payee may redeem");
+  return checkVoucher(chainId, c, v);
+}
+
+/**
+ * What a paych.redeem by `tx.sender` would pay it now (0 if it would fail): the OpSpec's
+ * feeFromPayout, so a payee with no balance can redeem and pay the fee from the payout (DESIGN.md
+ * section 9). Runs every check paych.redeem runs, the signature included. Reads only.
+ */
+export function redeemPayout(state: StateReader, tx: SignedTx, voucher: Voucher): bigint {
+  const c = readChannel(state, voucher.channel);
+  if (!c || c.settled) return 0n;
+  try {
+    return checkRedeem(tx.chainId, c, tx.sender, voucher).payable;
+  } catch (e) {
+    if (e instanceof PaychError) return 0n;
+    throw e;
+  }
+}
+
 /** Executes a channel operation for `tx.sender`; throws PaychError or ExecError (rolled back by the caller). */
 export function executePaychOp(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: PaychOp, chainId: string): void {
   const sender = tx.sender;
   const { height, events } = ctx;
   switch (op.type) {
     case "paych.open": {
+      const min = BigInt(ctx.params.minSettleDelay);
+      if (op.settleDelay < min) throw new PaychError(PaychErrorCode.SETTLE_DELAY_TOO_SHORT, `settleDelay ${op.settleDelay} is below the minimum ${min}`, { minimum: min.toString() });
       const a = w.account(sender);
       if (a.balance < op.deposit) throw new ExecError(ExecErrorCode.INSUFFICIENT_BALANCE, `balance ${a.balance} < deposit ${op.deposit}`);
       const id = channelId(sender, tx.nonce);
@@ -242,8 +271,7 @@ export function executePaychOp(w: StateWriter, ctx: BlockContext, tx: SignedTx, 
     case "paych.redeem": {
       const v = op.voucher;
       const c = liveChannel(w, v.channel);
-      if (!equalBytes(c.payee, sender)) throw new PaychError(PaychErrorCode.NOT_PAYEE, "only the channel's payee may redeem");
-      const { payable } = checkVoucher(chainId, c, v);
+      const { payable } = checkRedeem(chainId, c, sender, v);
       const to = w.account(sender);
       const balance = overflow(() => addU64(to.balance, payable));
       w.setAccount(sender, { ...to, balance });

@@ -7,8 +7,8 @@ import type { RpcContext } from "../../rpc/context.ts";
 import { address, decimal, hex32, MAX_PAGE, RpcAppErrorCode } from "../../rpc/methods.ts";
 import { defineMethod, type MethodTable } from "../../rpc/table.ts";
 import {
-  CHANNEL_ID_LENGTH, checkVoucher, checkVoucherTerms, decodeVoucher, PaychError, PaychErrorCode, readChannel, voucherSignBytes,
-  type CheckVoucherOptions, type Voucher, type VoucherCheck,
+  CHANNEL_ID_LENGTH, channelStatus, checkVoucher, checkVoucherTerms, decodeVoucher, encodeVoucher, PaychError, PaychErrorCode, readChannel, voucherSignBytes,
+  type Channel, type CheckVoucherOptions, type Voucher, type VoucherCheck,
 } from "./paych.ts";
 import { channelJson } from "./json.ts";
 import { CHANNELS_BY_PAYEE, CHANNELS_BY_PAYER } from "./indexes.ts";
@@ -41,15 +41,48 @@ function bestOf(v: Voucher | undefined): { bestNonce?: bigint; bestAmount?: bigi
 }
 
 
+/** Most vouchers whose signature the RPC remembers as good (the oldest is forgotten first). */
+export const VERIFIED_VOUCHERS_MAX = 4096;
+
+/**
+ * Vouchers whose payer signature was verified, keyed by chain id and the exact voucher bytes: a
+ * payee's paid service calls paych_checkVoucher and then paych_submitVoucher with the same voucher,
+ * and the second need not verify the signature again. Safe to remember: the bytes fix the channel,
+ * and a channel's payer never changes. Bounded: insertion order, the oldest evicted.
+ */
+class VerifiedVouchers {
+  readonly #keys = new Set<string>();
+  has(key: string): boolean {
+    return this.#keys.has(key);
+  }
+  add(key: string): void {
+    if (this.#keys.has(key)) return;
+    this.#keys.add(key);
+    if (this.#keys.size > VERIFIED_VOUCHERS_MAX) this.#keys.delete(this.#keys.values().next().value!);
+  }
+  get size(): number {
+    return this.#keys.size;
+  }
+}
+const verified = new VerifiedVouchers();
+/** How many voucher signatures the RPC has verified (tests: a cached voucher is not verified again). */
+export const voucherSignatureChecks = { count: 0 };
+
 /**
  * checkVoucher for the RPC: the terms against the head state here, the signature (the expensive
- * part, checked last as in checkVoucher) through the context's verifier, off the event loop.
+ * part, checked last as in checkVoucher) through the context's verifier, off the event loop, unless
+ * these exact voucher bytes were verified already.
  */
-async function checkVoucherRpc(ctx: RpcContext, v: Voucher, opts?: CheckVoucherOptions): Promise<VoucherCheck> {
-  const { channel, ...check } = checkVoucherTerms(readChannel(ctx.headState(), v.channel), v, opts);
+async function checkVoucherRpc(ctx: RpcContext, v: Voucher, opts?: CheckVoucherOptions): Promise<VoucherCheck & { channel: Channel }> {
+  const check = checkVoucherTerms(readChannel(ctx.headState(), v.channel), v, opts);
+  const { channel } = check;
+  const key = `${ctx.chainId}:${toHex(encodeVoucher(v))}`;
+  if (verified.has(key)) return check;
   const message = voucherSignBytes(ctx.chainId, v);
+  voucherSignatureChecks.count++;
   const ok = ctx.verifier ? await ctx.verifier.verify(channel.payer, message, v.signature) : verify(channel.payer, message, v.signature);
   if (!ok) throw new PaychError(PaychErrorCode.BAD_SIGNATURE, "voucher not signed by the channel's payer");
+  verified.add(key);
   return check;
 }
 
@@ -94,21 +127,29 @@ export const paychMethods = {
   paych_checkVoucher: defineMethod({
     description:
       "Checks a voucher (hex) off-chain against the head state and the best voucher this node holds: signature, deposit, nonce, monotonicity. " +
-      "`payable` is what it adds over max(redeemed, best held amount). A bad voucher is error -32000 with data.code the PAYCH_* reason. No disk I/O.",
+      "`payable` is what it adds over max(redeemed, best held amount). A bad voucher is error -32000 with data.code the PAYCH_* reason. No disk I/O. " +
+      "`settleDelay`, `closingAt` (0 while open) and `state` tell a payee how long it has to redeem once the payer closes the channel.",
     params: z.object({ voucher: voucherHex }),
-    result: z.object({ ok: z.literal(true), channel: z.string(), amount: decimal, nonce: decimal, payable: decimal, remaining: decimal }),
+    result: z.object({
+      ok: z.literal(true), channel: z.string(), amount: decimal, nonce: decimal, payable: decimal, remaining: decimal,
+      settleDelay: z.number(), closingAt: z.number(), state: z.enum(["open", "closing", "settled"]),
+    }),
     permission: "read",
     errors: Object.values(PaychErrorCode),
     handler: async (p, ctx: RpcContext) => {
       const v = decodeVoucher(fromHex(p.voucher));
-      const { payable, remaining } = await checkVoucherRpc(ctx, v, bestOf(ctx.vouchers.getBestVoucher(v.channel)));
-      return { ok: true as const, channel: toHex(v.channel), amount: v.amount.toString(), nonce: v.nonce.toString(), payable: payable.toString(), remaining: remaining.toString() };
+      const { payable, remaining, channel } = await checkVoucherRpc(ctx, v, bestOf(ctx.vouchers.getBestVoucher(v.channel)));
+      return {
+        ok: true as const, channel: toHex(v.channel), amount: v.amount.toString(), nonce: v.nonce.toString(), payable: payable.toString(), remaining: remaining.toString(),
+        settleDelay: Number(channel.settleDelay), closingAt: Number(channel.closingAt), state: channelStatus(channel),
+      };
     },
   }),
 
   paych_submitVoucher: defineMethod({
     description:
-      "Checks a voucher (hex) against the head state and keeps it if its nonce is above the best one held for its channel. " +
+      "Checks a voucher (hex) against the head state and keeps it if its nonce is above the best one held for its channel " +
+      "(a signature paych_checkVoucher just verified for the same bytes is not verified again). " +
       "`stored` is false when it is not better (so submitting the same voucher twice is harmless).",
     params: z.object({ voucher: voucherHex }),
     result: z.object({ stored: z.boolean(), channel: z.string(), amount: decimal, nonce: decimal }),

@@ -12,9 +12,16 @@
  *   bandwidth  R_e * bandwidthShareBps / 10000 to bandwidth relays by credited throughput in e
  *              (the median of their witnesses' attestations) times reputation (bps); banned
  *              relays earn nothing;
- *   validator  R_e * validatorShareBps / 10000 to validators by power x blocks signed: the
- *              signatures in the lastCommit of every block of e (tallied by this module's beginBlock
- *              hook, which sees each commit), each weighted by the signer's power.
+ *   validator  R_e * validatorShareBps / 10000, as Cosmos' distribution module pays it, block by
+ *              block (this module's beginBlock hook sees each block's lastCommit): each block of e
+ *              that carries a commit has the pool P = validator pool / epochLength; its proposer
+ *              earns P * (proposerBaseBps + proposerBonusBps * signedPower / totalPower) / 10000
+ *              and each signer P * (10000 - proposerBaseBps - proposerBonusBps) * power /
+ *              (10000 * totalPower), where totalPower is the power of the set that signed the
+ *              parent (lastValidators) and signedPower the power of the precommits included.
+ *              What a missing signature would have earned (its signer's share and the proposer's
+ *              bonus for it) is not minted: leaving an honest precommit out costs the proposer
+ *              proposerBonusBps of it, more than the signer loses (genesis requires it).
  * A pool with no earner (or zero total weight) mints nothing: coins exist only for service that
  * was proven. meta.minted grows by exactly the sum minted.
  */
@@ -33,7 +40,7 @@ export type { SignerTally, SignerEntry } from "./records.ts";
 export type RewardPool = "storage" | "bandwidth" | "validator";
 
 export const RewardsKey = {
-  /** Validator signatures counted in the current epoch (SignerTally). */
+  /** What each validator earned so far in the current epoch's validator pool (SignerTally). */
   signers: globalKey("signers"),
 } as const;
 
@@ -82,24 +89,49 @@ export function readSignerTally(state: StateReader, epoch: bigint): SignerTally 
   return t && t.epoch === epoch ? t : { epoch, entries: [] };
 }
 
+/** What one block's commit earns: the proposer's share and each signer's (by index in `signers`). */
+export function commitRewards(
+  pool: bigint, params: Pick<ChainParams, "proposerBaseBps" | "proposerBonusBps">, signers: readonly Validator[], signed: ReadonlySet<number>,
+): { proposer: bigint; signers: Map<number, bigint> } {
+  let total = 0n;
+  let signedPower = 0n;
+  signers.forEach((v, i) => {
+    total += v.power;
+    if (signed.has(i)) signedPower += v.power;
+  });
+  const out = new Map<number, bigint>();
+  if (total === 0n || pool === 0n) return { proposer: 0n, signers: out };
+  const base = BigInt(params.proposerBaseBps);
+  const bonus = BigInt(params.proposerBonusBps);
+  const proposer = (pool * (base * total + bonus * signedPower)) / (10_000n * total);
+  const signerBps = 10_000n - base - bonus;
+  signers.forEach((v, i) => {
+    if (signed.has(i)) out.set(i, (pool * signerBps * v.power) / (10_000n * total));
+  });
+  return { proposer, signers: out };
+}
+
 /**
- * Counts the signatures of one commit for the validator pool of the epoch of ctx.height:
- * `signed` holds the indices in `signers` (the set that signed the previous block) that signed.
+ * Counts one commit for the validator pool of the epoch of ctx.height: `signers` is the set that
+ * signed the previous block, `signed` the indices in it whose precommits the block carries,
+ * ctx.proposer the proposer that chose them (see the module comment for the split).
  */
 export function tallySignatures(w: StateWriter, ctx: BlockContext, signers: readonly Validator[], signed: ReadonlySet<number>): void {
-  const epoch = epochOfHeight(ctx.height, ctx.params.epochLength);
+  const { params } = ctx;
+  const epoch = epochOfHeight(ctx.height, params.epochLength);
+  const pool = poolsOf(readEpochRecord(w, params).reward, params).validator / BigInt(params.epochLength);
+  const earned = commitRewards(pool, params, signers, signed);
   // the map is only looked up; the record is written sorted by public key
   const byKey = new Map<string, SignerEntry>();
   for (const e of readSignerTally(w, epoch).entries) byKey.set(toHex(e.publicKey), e);
-  let changed = false;
+  const entry = (pk: Uint8Array): SignerEntry => byKey.get(toHex(pk)) ?? { publicKey: pk, blocks: 0, signing: 0n, proposed: 0, proposing: 0n };
   signers.forEach((v, index) => {
     if (!signed.has(index)) return;
-    changed = true;
-    const id = toHex(v.publicKey);
-    const e = byKey.get(id);
-    byKey.set(id, e ? { publicKey: e.publicKey, blocks: e.blocks + 1, weight: e.weight + v.power } : { publicKey: v.publicKey, blocks: 1, weight: v.power });
+    const e = entry(v.publicKey);
+    byKey.set(toHex(v.publicKey), { ...e, blocks: e.blocks + 1, signing: e.signing + (earned.signers.get(index) ?? 0n) });
   });
-  if (!changed) return;
+  const p = entry(ctx.proposer);
+  byKey.set(toHex(ctx.proposer), { ...p, proposed: p.proposed + 1, proposing: p.proposing + earned.proposer });
   const entries = [...byKey.values()].sort((a, b) => compareBytes(a.publicKey, b.publicKey));
   w.set(RewardsKey.signers, encodeSignerTally({ epoch, entries }));
 }
@@ -117,6 +149,20 @@ function mintPool(w: StateWriter, ctx: BlockContext, epoch: bigint, pool: Reward
     w.setAccount(e.to, { ...a, balance: addU64(a.balance, share) });
     minted += share;
     ctx.events.push({ kind: "reward", epoch, to: e.to, amount: share, pool, basis: e.basis, reputationBps: e.reputationBps });
+  }
+  return minted;
+}
+
+/** Mints what each validator earned in the epoch (its signing and proposing shares, already amounts). */
+function mintValidatorPool(w: StateWriter, ctx: BlockContext, epoch: bigint, entries: readonly SignerEntry[]): bigint {
+  let minted = 0n;
+  for (const e of entries) {
+    const amount = e.signing + e.proposing;
+    if (amount === 0n) continue;
+    const a = w.account(e.publicKey);
+    w.setAccount(e.publicKey, { ...a, balance: addU64(a.balance, amount) });
+    minted += amount;
+    ctx.events.push({ kind: "reward", epoch, to: e.publicKey, amount, pool: "validator", basis: BigInt(e.blocks), reputationBps: FULL_REPUTATION_BPS });
   }
   return minted;
 }
@@ -143,8 +189,7 @@ export function endEpoch(w: StateWriter, ctx: BlockContext, epoch: bigint): void
   const bandwidth = settleBandwidthEpoch(w, ctx, epoch);
   let minted = mintPool(w, ctx, epoch, "storage", pools.storage, storagePoolEarners(storage));
   minted += mintPool(w, ctx, epoch, "bandwidth", pools.bandwidth, bandwidthPoolEarners(bandwidth));
-  const signers = readSignerTally(w, epoch).entries.map((e) => ({ to: e.publicKey, weight: e.weight, basis: BigInt(e.blocks), reputationBps: FULL_REPUTATION_BPS }));
-  minted += mintPool(w, ctx, epoch, "validator", pools.validator, signers);
+  minted += mintValidatorPool(w, ctx, epoch, readSignerTally(w, epoch).entries);
   if (w.get(RewardsKey.signers) !== undefined) w.set(RewardsKey.signers, null);
   ctx.minted += minted;
   writeEpochRecord(w, { epoch: epoch + 1n, reward: decayedReward(rec.reward, params), seed: null });

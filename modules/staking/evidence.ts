@@ -15,9 +15,9 @@ import { asArray, asBytes, asU64, asUint, u64, type CborValue } from "../../prim
 import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, toAddress, verify } from "../../primitives/keys.ts";
 import { EvidenceError, EvidenceErrorCode } from "../../chain/evidence.ts";
 import { defineEvidence } from "../../chain/registry.ts";
-import { readKeyList, type StateReader } from "../../chain/state.ts";
+import type { StateReader } from "../../chain/state.ts";
 import { isVoteType, voteSignBytesOf, type SignedVote } from "../../chain/vote.ts";
-import { readValidatorInfo, StakingKey } from "./records.ts";
+import { readValidatorInfo, wasInSetAt } from "./records.ts";
 import { punishDoubleSign } from "./staking.ts";
 
 const ZERO_HASH = new Uint8Array(32);
@@ -45,6 +45,8 @@ export const DuplicateVoteErrorCode = {
   SAME_BLOCK: "EVIDENCE_SAME_BLOCK",
   /** the signer is not a registered validator */
   UNKNOWN_VALIDATOR: "EVIDENCE_UNKNOWN_VALIDATOR",
+  /** the signer is a registered validator, but was not in the set that signed that height */
+  NOT_IN_SET: "EVIDENCE_NOT_IN_SET",
 } as const;
 
 function voteToCbor(v: SignedVote): CborValue {
@@ -71,9 +73,9 @@ export function duplicateVoteEvidence(a: SignedVote, b: SignedVote): DuplicateVo
   return compareBytes(a.blockHash ?? ZERO_HASH, b.blockHash ?? ZERO_HASH) <= 0 ? { kind: "duplicateVote", voteA: a, voteB: b } : { kind: "duplicateVote", voteA: b, voteB: a };
 }
 
-/** Whether `validator` was already punished for double-signing at `height`. */
-export function isPunished(state: StateReader, validator: Uint8Array, height: bigint): boolean {
-  return readKeyList(state, StakingKey.punished(height)).some((k) => equalBytes(k, validator));
+/** Whether `validator` was already punished for double-signing (at any height: it is then tombstoned). */
+export function isPunished(state: StateReader, validator: Uint8Array): boolean {
+  return readValidatorInfo(state, validator)?.tombstoned === true;
 }
 
 function checkVoteShape(v: SignedVote, which: string): void {
@@ -123,7 +125,8 @@ export const duplicateVote = defineEvidence<DuplicateVoteEvidence>({
   },
   /**
    * The votes' height below the block's and at most params.evidenceMaxAgeBlocks below it; the
-   * signer a registered validator; not yet punished for that height.
+   * signer a registered validator, not yet punished (tombstoned: one infraction per validator),
+   * and a member of the set that signed that height (the set history, ./records.ts).
    */
   verify: (state, ev, params, height) => {
     const validator = ev.voteA.validator;
@@ -133,7 +136,8 @@ export const duplicateVote = defineEvidence<DuplicateVoteEvidence>({
       throw new EvidenceError(EvidenceErrorCode.TOO_OLD, `evidence for height ${e} is older than ${params.evidenceMaxAgeBlocks} blocks at ${height}`);
     }
     if (readValidatorInfo(state, validator) === undefined) throw new EvidenceError(DuplicateVoteErrorCode.UNKNOWN_VALIDATOR, "the signer is not a registered validator");
-    if (isPunished(state, validator, e)) throw new EvidenceError(EvidenceErrorCode.ALREADY_PUNISHED, `the validator was already punished for height ${e}`);
+    if (isPunished(state, validator)) throw new EvidenceError(EvidenceErrorCode.ALREADY_PUNISHED, "the validator was already punished for double-signing (tombstoned)");
+    if (wasInSetAt(state, validator, e) !== true) throw new EvidenceError(DuplicateVoteErrorCode.NOT_IN_SET, `the signer was not in the validator set at height ${e}`);
   },
   subject: (ev) => ({ offender: ev.voteA.validator, height: ev.voteA.height }),
   apply: punishDoubleSign,

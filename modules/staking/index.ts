@@ -17,9 +17,9 @@ import { MAX_VALIDATOR_NAME_LENGTH } from "../../chain/state.ts";
 import { z } from "zod";
 import { address, count, decimal, hash } from "../json-schema.ts";
 import {
-  executeStakingOp, prunePunished, queueUnbonding, releaseUnbonding, rotateValidatorSets, StakingErrorCode, trackDowntime,
+  executeStakingOp, queueUnbonding, releaseUnbonding, rotateValidatorSets, StakingErrorCode, trackDowntime,
 } from "./staking.ts";
-import { PREFIX_PUNISHED, PREFIX_UNBONDING_QUEUE, PREFIX_VALIDATOR } from "./records.ts";
+import { PREFIX_SET_HISTORY, PREFIX_UNBONDING_QUEUE, PREFIX_VALIDATOR } from "./records.ts";
 import { duplicateVote, DuplicateVoteErrorCode } from "./evidence.ts";
 
 export interface StakeOp { readonly type: "stake"; readonly amount: bigint }
@@ -171,9 +171,9 @@ export const staking: ModuleSpec = {
   records: [
     { prefix: PREFIX_VALIDATOR, name: "validator" },
     { prefix: PREFIX_UNBONDING_QUEUE, name: "unbondingQueue" },
-    { prefix: PREFIX_PUNISHED, name: "punished" },
+    { prefix: PREFIX_SET_HISTORY, name: "setHistory" },
   ],
-  globals: ["candidates"],
+  globals: ["candidates", "setChanges"],
   evidence: [duplicateVote],
   errors: { INSUFFICIENT_BALANCE: ExecErrorCode.INSUFFICIENT_BALANCE, AMOUNT_OVERFLOW: ExecErrorCode.AMOUNT_OVERFLOW, ...StakingErrorCode, ...DuplicateVoteErrorCode },
   hooks: {
@@ -183,7 +183,6 @@ export const staking: ModuleSpec = {
     endBlock: (w, ctx) => {
       queueUnbonding(w, ctx);
       releaseUnbonding(w, ctx);
-      prunePunished(w, ctx);
     },
     commitBlock: rotateValidatorSets,
   },

@@ -31,7 +31,7 @@ import { incrementPriorities, joiningPriority } from "../../chain/consensus/prop
 import type { ChainParams } from "../../chain/params.ts";
 import { encodeKeyList, encodeValidators, readKeyList, readValidatorSet, StateKey, type Account, type StateReader, type StateWriter, type Validator } from "../../chain/state.ts";
 import type { SignedTx } from "../../chain/tx.ts";
-import { encodeValidatorInfo, newValidatorInfo, readValidatorInfo, StakingKey, type ValidatorInfo } from "./records.ts";
+import { encodeHeights, encodeValidatorInfo, newValidatorInfo, readHeights, readValidatorInfo, StakingKey, type ValidatorInfo } from "./records.ts";
 import type { DuplicateVoteEvidence } from "./evidence.ts";
 
 export const StakingErrorCode = {
@@ -45,6 +45,8 @@ export const StakingErrorCode = {
   NOT_JAILED: "NOT_JAILED",
   /** validator.unjail before the jail time is over */
   STILL_JAILED: "STILL_JAILED",
+  /** validator.unjail by a validator tombstoned for double-signing: never accepted */
+  TOMBSTONED: "TOMBSTONED",
   /** unstake when the account already has MAX_UNBONDING_ENTRIES pending release heights */
   TOO_MANY_UNBONDING: "TOO_MANY_UNBONDING",
 } as const;
@@ -93,7 +95,7 @@ function writeInfo(w: StateWriter, publicKey: Uint8Array, info: ValidatorInfo): 
 }
 
 function isEligible(info: ValidatorInfo, account: Account, params: ChainParams): boolean {
-  return !info.jailed && account.staked >= params.minValidatorStake;
+  return !info.jailed && !info.tombstoned && account.staked >= params.minValidatorStake;
 }
 
 /**
@@ -214,6 +216,7 @@ export function executeStakingOp(w: StateWriter, ctx: BlockContext, tx: SignedTx
     case "validator.unjail": {
       const info = readValidatorInfo(w, sender);
       if (!info) throw new StakingError(StakingErrorCode.NOT_A_VALIDATOR, "the sender is not a registered validator");
+      if (info.tombstoned) throw new StakingError(StakingErrorCode.TOMBSTONED, "the validator double-signed: it is tombstoned and can never unjail");
       if (!info.jailed) throw new StakingError(StakingErrorCode.NOT_JAILED, "the validator is not jailed");
       if (info.jailedUntil > height) throw new StakingError(StakingErrorCode.STILL_JAILED, `jailed until height ${info.jailedUntil}`);
       writeInfo(w, sender, { ...info, jailed: false, jailedUntil: 0n });
@@ -235,10 +238,12 @@ function jail(ctx: BlockContext, publicKey: Uint8Array, info: ValidatorInfo, blo
 }
 
 /**
- * Punishes a verified double-sign: params.slashDoubleSignBps of the validator's stake is burned
- * (of `staked`, and of every unbonding entry begun at or after the infraction height, so unstaking
- * after double-signing does not escape), it is jailed for params.jailBlocks and leaves the set at
- * h+2, and (validator, height) is recorded so the same equivocation is punished once.
+ * Punishes a verified double-sign, once per validator (DESIGN.md section 5: one double-sign fault
+ * is slashed once): params.slashDoubleSignBps of the validator's stake is burned (of `staked`, and
+ * of every unbonding entry begun at or after the infraction height, so unstaking after
+ * double-signing does not escape), it is jailed and tombstoned (validator.unjail is refused
+ * forever, and evidence against it is refused as already punished: double-signing at several
+ * heights is one infraction), and it leaves the set at h+2.
  */
 export function punishDoubleSign(w: StateWriter, ctx: BlockContext, ev: DuplicateVoteEvidence): void {
   const validator = ev.voteA.validator;
@@ -260,8 +265,8 @@ export function punishDoubleSign(w: StateWriter, ctx: BlockContext, ev: Duplicat
   w.setAccount(validator, { ...a, staked, unbonding });
   ctx.burned += slashed;
   ctx.events.push({ kind: "slash", validator, amount: slashed, evidenceHeight: e });
-  writeInfo(w, validator, jail(ctx, validator, readValidatorInfo(w, validator)!, ctx.params.jailBlocks, "doubleSign"));
-  addToKeyList(w, StakingKey.punished(e), [validator]);
+  const jailed = jail(ctx, validator, readValidatorInfo(w, validator)!, ctx.params.jailBlocks, "doubleSign");
+  writeInfo(w, validator, { ...jailed, tombstoned: true });
   candidateChanged(w, ctx, validator);
 }
 
@@ -301,7 +306,7 @@ export function trackDowntime(w: StateWriter, ctx: BlockContext, signers: readon
     }
     next = { ...next, windowIndex: next.windowIndex + 1n };
     if (next.missed > maxMissed) {
-      next = jail(ctx, v.publicKey, { ...newValidatorInfo(next.name, window) }, ctx.params.downtimeJailBlocks, "downtime");
+      next = jail(ctx, v.publicKey, { ...newValidatorInfo(next.name, window), tombstoned: info.tombstoned }, ctx.params.downtimeJailBlocks, "downtime");
       writeInfo(w, v.publicKey, next);
       candidateChanged(w, ctx, v.publicKey);
       return;
@@ -339,18 +344,45 @@ export function releaseUnbonding(w: StateWriter, ctx: BlockContext): void {
   w.set(queueKey, null);
 }
 
-/** Drops the punished record no evidence can refer to any more (older than evidenceMaxAgeBlocks). */
-export function prunePunished(w: StateWriter, ctx: BlockContext): void {
-  const stale = ctx.height - BigInt(ctx.params.evidenceMaxAgeBlocks) - 1n;
-  if (stale >= 1n && w.get(StakingKey.punished(stale)) !== undefined) w.set(StakingKey.punished(stale), null);
+/** The member keys of a set, sorted. */
+function memberKeys(set: readonly Validator[]): Uint8Array[] {
+  return set.map((v) => v.publicKey).sort(compareBytes);
+}
+
+/**
+ * The set history evidence is judged by (DESIGN.md section 5: duplicate votes are evidence against
+ * the set that was active at that height): when the set for `from` has other members than the set
+ * before it, its members are recorded under StakingKey.setAt(from). Records no evidence can refer
+ * to any more (evidence in the next block names heights >= from - evidenceMaxAgeBlocks) are dropped,
+ * all but the latest at or below that height.
+ */
+function recordSetHistory(w: StateWriter, ctx: BlockContext, before: readonly Validator[], after: readonly Validator[], from: bigint): void {
+  const a = memberKeys(before);
+  const b = memberKeys(after);
+  const changed = a.length !== b.length || a.some((k, i) => compareBytes(k, b[i]!) !== 0);
+  let heights = readHeights(w, StakingKey.setChanges);
+  const original = heights.length;
+  if (changed) {
+    w.set(StakingKey.setAt(from), encodeKeyList(b));
+    heights = [...heights, from];
+  }
+  const oldest = from - BigInt(ctx.params.evidenceMaxAgeBlocks);
+  let drop = 0;
+  while (drop + 1 < heights.length && heights[drop + 1]! <= oldest) {
+    w.set(StakingKey.setAt(heights[drop]!), null);
+    drop++;
+  }
+  if (changed || drop > 0 || heights.length !== original) w.set(StakingKey.setChanges, encodeHeights(heights.slice(drop)));
 }
 
 /** The end-of-block rotation of the three sets (see the module comment). */
 export function rotateValidatorSets(w: StateWriter, ctx: BlockContext): void {
   const current = readValidatorSet(w, StateKey.validators);
   const next = readValidatorSet(w, StateKey.nextValidators);
+  const promoted = promoteValidators(current, next);
   w.set(StateKey.lastValidators, encodeValidators(current));
-  w.set(StateKey.validators, encodeValidators(promoteValidators(current, next)));
+  w.set(StateKey.validators, encodeValidators(promoted));
+  recordSetHistory(w, ctx, current, promoted, ctx.height + 1n);
   if (scratch(ctx).touched.size > 0) {
     settleCandidates(w, ctx);
     const computed = computeNextValidators(w, ctx.params);
@@ -365,6 +397,7 @@ export function genesisValidatorRecords(validators: readonly Validator[], params
   const records: [Uint8Array, Uint8Array][] = [];
   for (const v of validators) records.push([StakingKey.validator(v.publicKey), encodeValidatorInfo(newValidatorInfo(v.name, params.downtimeWindow))]);
   records.push([StakingKey.candidates, encodeKeyList([...validators.map((v) => v.publicKey)].sort(compareBytes))]);
+  records.push([StakingKey.setAt(1n), encodeKeyList(memberKeys(validators))], [StakingKey.setChanges, encodeHeights([1n])]);
   const set = encodeValidators(sorted.map((v) => ({ ...v, priority: 0n })));
   records.push([StateKey.validators, set], [StateKey.lastValidators, set], [StateKey.nextValidators, set]);
   return records;

@@ -25,7 +25,7 @@ import type { KeyPair } from "../../primitives/keys.ts";
 import { RpcClient } from "../../rpc/client.ts";
 import { channelStart, readSeedFile, VoucherWallet } from "./client.ts";
 import { checkAdmin } from "./server.ts";
-import { VoucherGate, type SettleEntry } from "./vouchers.ts";
+import { VoucherGate, watchCloses, type SettleEntry } from "./vouchers.ts";
 import { standardFlags } from "../shared/cli.ts";
 
 export interface AdvertiserOptions {
@@ -72,13 +72,21 @@ export interface AdSlotOptions {
   rpcUrl: string;
   token?: string;
   adminToken?: string;
+  /** Refuse channels with a shorter settle delay, blocks (default DEFAULT_MIN_SETTLE_DELAY, 20). */
+  minSettleDelay?: number;
+  /** How often to look for closed channels to redeem, ms (default 2000). */
+  closePollMs?: number;
   houseAd?: string;
   host?: string;
   port?: number;
 }
 
 export async function startAdSlot(opts: AdSlotOptions): Promise<Service & { readonly gate: VoucherGate; readonly impressions: () => number; settle(): Promise<SettleEntry[]> }> {
-  const gate = new VoucherGate({ rpcUrl: opts.rpcUrl, payee: opts.payee, ...(opts.token ? { token: opts.token } : {}) });
+  const gate = new VoucherGate({
+    rpcUrl: opts.rpcUrl, payee: opts.payee, ...(opts.token ? { token: opts.token } : {}), ...(opts.minSettleDelay !== undefined ? { minSettleDelay: opts.minSettleDelay } : {}),
+  });
+  // redeem on our own as soon as a payer closes a channel we hold vouchers for
+  const watch = watchCloses(gate, opts.closePollMs ?? 2000);
   let impressions = 0;
   const app = Fastify({ logger: false });
   const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -110,7 +118,7 @@ export async function startAdSlot(opts: AdSlotOptions): Promise<Service & { read
   });
 
   const svc = await listen(app, opts.host, opts.port, { gate, impressions: () => impressions, settle: () => gate.settle() });
-  return { ...svc, close: () => app.close().then(() => gate.settle()) };
+  return { ...svc, close: () => app.close().then(() => (watch.stop(), gate.settle())) };
 }
 
 async function listen<T extends object>(app: FastifyInstance, host = "127.0.0.1", port = 0, extra: T): Promise<Service & T> {

@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { parseClc } from "../../primitives/amount.ts";
 import { isAddress } from "../../primitives/keys.ts";
-import { GateErrorCode, VoucherGate, type GateResult, type SettleEntry } from "./vouchers.ts";
+import { GateErrorCode, VoucherGate, watchCloses, type GateResult, type SettleEntry } from "./vouchers.ts";
 import { standardFlags } from "../shared/cli.ts";
 
 export interface PaidContentOptions {
@@ -37,6 +37,10 @@ export interface PaidContentOptions {
   token?: string;
   /** If set, POST /admin/settle needs `authorization: Bearer <adminToken>`. */
   adminToken?: string;
+  /** Refuse channels with a shorter settle delay, blocks (default DEFAULT_MIN_SETTLE_DELAY, 20). */
+  minSettleDelay?: number;
+  /** How often to look for closed channels to redeem, ms (default 2000). */
+  closePollMs?: number;
   host?: string;
   port?: number;
 }
@@ -67,7 +71,11 @@ export async function startPaidContentServer(opts: PaidContentOptions): Promise<
   const content = opts.content;
   const chunks = Math.max(1, Math.ceil(content.length / opts.chunkSize));
   const sha256 = createHash("sha256").update(content).digest("hex");
-  const gate = new VoucherGate({ rpcUrl: opts.rpcUrl, payee: opts.payee, ...(opts.token ? { token: opts.token } : {}) });
+  const gate = new VoucherGate({
+    rpcUrl: opts.rpcUrl, payee: opts.payee, ...(opts.token ? { token: opts.token } : {}), ...(opts.minSettleDelay !== undefined ? { minSettleDelay: opts.minSettleDelay } : {}),
+  });
+  // redeem on our own as soon as a payer closes a channel we hold vouchers for
+  const watch = watchCloses(gate, opts.closePollMs ?? 2000);
   const app = Fastify({ logger: false });
 
   app.get("/info", async () => ({ payee: opts.payee, price: opts.price.toString(), chunkSize: opts.chunkSize, chunks, size: content.length, sha256 }));
@@ -101,12 +109,12 @@ export async function startPaidContentServer(opts: PaidContentOptions): Promise<
     gate,
     app,
     settle: () => gate.settle(),
-    close: () => (closed ??= app.close().then(() => gate.settle())),
+    close: () => (closed ??= app.close().then(() => (watch.stop(), gate.settle()))),
   };
 }
 
 async function main(): Promise<void> {
-  standardFlags(process.argv.slice(2), "usage: server.ts --file FILE --payee cc1... --price CLC [--chunk-size N] [--rpc URL] [--token T] [--port P]");
+  standardFlags(process.argv.slice(2), "usage: server.ts --file FILE --payee cc1... --price CLC [--chunk-size N] [--rpc URL] [--token T] [--port P] [--min-settle-delay BLOCKS]");
   const { values: v } = parseArgs({
     options: {
       file: { type: "string" }, payee: { type: "string" }, price: { type: "string" }, "chunk-size": { type: "string", default: "65536" },
@@ -114,9 +122,10 @@ async function main(): Promise<void> {
       token: { type: "string", default: process.env.CLOUDCOIN_RPC_TOKEN ?? "" },
       "admin-token": { type: "string", default: process.env.PAID_CONTENT_ADMIN_TOKEN ?? "" },
       host: { type: "string", default: "127.0.0.1" }, port: { type: "string", default: "8700" },
+      "min-settle-delay": { type: "string" },
     },
   });
-  if (!v.file || !v.payee || !v.price) throw new Error("usage: server.ts --file FILE --payee cc1... --price CLC [--chunk-size N] [--rpc URL] [--token T] [--port P]");
+  if (!v.file || !v.payee || !v.price) throw new Error("usage: server.ts --file FILE --payee cc1... --price CLC [--chunk-size N] [--rpc URL] [--token T] [--port P] [--min-settle-delay BLOCKS]");
   const server = await startPaidContentServer({
     content: new Uint8Array(await readFile(v.file)),
     chunkSize: Number(v["chunk-size"]),
@@ -125,6 +134,7 @@ async function main(): Promise<void> {
     rpcUrl: v.rpc,
     ...(v.token ? { token: v.token } : {}),
     ...(v["admin-token"] ? { adminToken: v["admin-token"] } : {}),
+    ...(v["min-settle-delay"] ? { minSettleDelay: Number(v["min-settle-delay"]) } : {}),
     host: v.host,
     port: Number(v.port),
   });

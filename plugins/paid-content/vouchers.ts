@@ -5,6 +5,12 @@
  * last voucher accepted on that channel; then hand it to the node (paych_submitVoucher) so the
  * node keeps the best one, and redeem through the node's service key (paych_redeem) at settle.
  *
+ * A payee stays safe against a payer that closes the channel under it (DESIGN.md section 9): the
+ * gate refuses channels whose settle delay is below its own minimum (minSettleDelay, time enough
+ * to notice a close and get a redeem into a block), refuses vouchers on a channel already closing,
+ * and `watchCloses` polls the channels it holds vouchers for and redeems one as soon as it sees it
+ * closing. The redeem's fee comes from the payout on chain, so the payee needs no balance.
+ *
  * Uses only the JSON-RPC client: a plugin needs no node internals.
  */
 import { RpcClient, RpcClientError } from "../../rpc/client.ts";
@@ -21,7 +27,14 @@ export const GateErrorCode = {
   INSUFFICIENT: "PAYMENT_INSUFFICIENT",
   /** The node could not be asked. */
   NODE_UNAVAILABLE: "NODE_UNAVAILABLE",
+  /** The channel's settle delay is below this gate's minimum: the payer could close and withdraw before a redeem lands. */
+  SETTLE_DELAY_TOO_SHORT: "SETTLE_DELAY_TOO_SHORT",
+  /** The payer already closed the channel: no more service on it. */
+  CHANNEL_CLOSING: "PAYCH_CHANNEL_CLOSING",
 } as const;
+
+/** The gate's default minimum settle delay, blocks (20 s at the devnet's 1 s blocks). */
+export const DEFAULT_MIN_SETTLE_DELAY = 20;
 
 export type GateResult =
   | { readonly ok: true; readonly channel: string; readonly amount: bigint; readonly nonce: bigint; readonly paid: bigint }
@@ -43,11 +56,14 @@ export interface VoucherGateOptions {
   token?: string;
   /** This service's address (cc1...): the payee of the channels it accepts, the node's service key. */
   payee: string;
+  /** Channels with a shorter settle delay (blocks) are refused (default DEFAULT_MIN_SETTLE_DELAY). */
+  minSettleDelay?: number;
 }
 
 export class VoucherGate {
   readonly rpc: RpcClient;
   readonly payee: string;
+  readonly minSettleDelay: number;
   readonly channels = new Map<string, ChannelTally>();
   /** Payee per channel id, once looked up (a channel's payee never changes). */
   readonly #payeeOf = new Map<string, string>();
@@ -57,6 +73,7 @@ export class VoucherGate {
   constructor(opts: VoucherGateOptions) {
     this.rpc = new RpcClient({ url: opts.rpcUrl, ...(opts.token ? { token: opts.token } : {}) });
     this.payee = opts.payee;
+    this.minSettleDelay = opts.minSettleDelay ?? DEFAULT_MIN_SETTLE_DELAY;
   }
 
   /**
@@ -74,6 +91,10 @@ export class VoucherGate {
     }
     if (!checked.ok) return { ok: false, code: "PAYCH_REJECTED", message: "the node did not accept the voucher" };
     const channel = checked.channel.toLowerCase();
+    if (checked.settleDelay < this.minSettleDelay) {
+      return { ok: false, code: GateErrorCode.SETTLE_DELAY_TOO_SHORT, message: `channel ${channel} settles ${checked.settleDelay} blocks after a close; this service needs at least ${this.minSettleDelay}` };
+    }
+    if (checked.state !== "open") return { ok: false, code: GateErrorCode.CHANNEL_CLOSING, message: `channel ${channel} is closing (the payer may withdraw from height ${checked.closingAt})` };
     return this.#serialized(channel, () => this.#acceptChecked(voucherHex, channel, BigInt(checked.amount), BigInt(checked.nonce), price, minCumulative));
   }
 
@@ -122,10 +143,11 @@ export class VoucherGate {
    * Redeems, through the node's service key, every channel with accepted vouchers not yet redeemed;
    * waits for the redeem transactions to be finalized unless `wait` is false.
    */
-  async settle(wait = true, timeoutMs = 30_000): Promise<SettleEntry[]> {
+  async settle(wait = true, timeoutMs = 30_000, only?: ReadonlySet<string>): Promise<SettleEntry[]> {
     const done: SettleEntry[] = [];
     for (const [channel, tally] of this.channels) {
       if (tally.amount <= tally.redeemedTo) continue;
+      if (only !== undefined && !only.has(channel)) continue;
       const settled = await this.#serialized(channel, async (): Promise<SettleEntry> => {
         try {
           const { hash } = await this.rpc.call("paych_redeem", { channel });
@@ -151,6 +173,43 @@ export class VoucherGate {
     }
     return done;
   }
+}
+
+export interface CloseWatch {
+  /** Stops polling (an in-flight round finishes). */
+  stop(): void;
+  /** One polling round now: redeems every channel with unredeemed vouchers that the payer closed. */
+  poll(): Promise<SettleEntry[]>;
+}
+
+/**
+ * Polls, every `intervalMs`, the channels `gate` holds unredeemed vouchers for (paych_get) and
+ * redeems those the payer closed (state "closing"), before their closingAt. `onSettled` gets what
+ * each round redeemed.
+ */
+export function watchCloses(gate: VoucherGate, intervalMs = 2000, onSettled?: (entries: SettleEntry[]) => void): CloseWatch {
+  let running: Promise<SettleEntry[]> | null = null;
+  const poll = (): Promise<SettleEntry[]> =>
+    (running ??= (async () => {
+      const closing = new Set<string>();
+      for (const [channel, tally] of gate.channels) {
+        if (tally.amount <= tally.redeemedTo) continue;
+        try {
+          const info = await gate.rpc.call("paych_get", { channel });
+          if (info?.state === "closing") closing.add(channel);
+        } catch {
+          // the node is unreachable this round: the next one asks again
+        }
+      }
+      const settled = closing.size > 0 ? await gate.settle(true, 30_000, closing) : [];
+      if (settled.length > 0) onSettled?.(settled);
+      return settled;
+    })().finally(() => {
+      running = null;
+    }));
+  const timer = setInterval(() => void poll().catch(() => undefined), intervalMs);
+  timer.unref?.();
+  return { stop: () => clearInterval(timer), poll };
 }
 
 export interface SettleEntry {

@@ -12,7 +12,7 @@ import t from "tap";
 import { fromHex, toHex } from "../../primitives/bytes.ts";
 import { toAddress } from "../../primitives/keys.ts";
 import { encodeVoucher, signVoucher } from "../../modules/paych/paych.ts";
-import { devnetFaucetKey, devnetGenesis } from "../../genesis/devnet.ts";
+import { devnetFaucetKey, devnetGenesis, devnetGenesisFile, devnetValidatorKey } from "../../genesis/devnet.ts";
 import { keyFileJson } from "../../node/keyring.ts";
 import { startAdSlot, startAdvertiser } from "../../plugins/paid-content/ad-slot.ts";
 import { channelStart } from "../../plugins/paid-content/client.ts";
@@ -30,6 +30,9 @@ const FEE_BURN_BPS = BigInt(devnetGenesis().params.feeBurnBps);
 
 const home = mkdtempSync(join(tmpdir(), "cloudcoin-e2e-paych-"));
 t.teardown(() => rmSync(home, { recursive: true, force: true }));
+// the devnet with a one-block minSettleDelay (the default is one epoch, 100 s): the CLI's close and withdraw run within seconds
+writeFileSync(join(home, "genesis.json"), JSON.stringify({ ...devnetGenesisFile(), params: { ...devnetGenesisFile().params, minSettleDelay: 1 } }));
+writeFileSync(join(home, "validator.key.json"), keyFileJson("devnet-validator-0", devnetValidatorKey(), true), { mode: 0o600 });
 
 /** A plugin process: ready once it prints `READY {"url": ...}`. */
 const spawnPlugin = (script: string, args: string[], env: Record<string, string> = {}) =>

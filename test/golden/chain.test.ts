@@ -94,6 +94,7 @@ const PARAMS: Partial<GenesisFile["params"]> = {
   attestQuorum: 2,
   minProbeBytes: 1000,
   attestSlashBps: 1000,
+  minSettleDelay: 3,
 };
 
 const V = [testKey(901), testKey(902), testKey(903), testKey(904)] as [KeyPair, KeyPair, KeyPair, KeyPair];
@@ -285,8 +286,10 @@ function runScenario(): Run {
   emptyUntil(24n); // 24: end of epoch 2: slash and ban PROVIDER, RELAY not credited and banned
 
   // ---- epoch 3 (25..32): the exiting provider proves the deal's last epoch; the deal completes, the collateral returns ----
-  block([], []); // 25
+  block([[PAYER, { type: "paych.open", payee: PAYEE.publicKey, deposit: 100n, settleDelay: 2n }]], ["PAYCH_SETTLE_DELAY_TOO_SHORT"]); // 25
   block([[PROVIDER, proof(3n)]], [""]); // 26
+  emptyUntil(29n);
+  block([[V[1], { type: "validator.unjail" }]], ["TOMBSTONED"]); // 30: past V1's jail time, but a double-signer never unjails
   emptyUntil(32n); // 32: end of epoch 3
 
   const m = chain.state.meta();

@@ -136,7 +136,7 @@ interface Disk {
   readonly chain: ChainEntry[];
   /** evidence pool: evidence hash (hex) -> evidence (durable, as a real node keeps it in its db) */
   readonly evidence: Map<string, Evidence>;
-  /** (validator, height) subjects already punished on this node's chain */
+  /** subjects already punished on this node's chain: a double-signing validator (tombstoned: one infraction whatever the height), a witness's (relay, epoch) */
   readonly punished: Set<string>;
   /** wal "votes": the votes this node signed at its latest height */
   voteLog: SignedRecord[];
@@ -226,9 +226,10 @@ const hex8 = (b: Uint8Array | null): string => (b === null ? "nil" : toHex(b.sub
 const valueKey = (b: Uint8Array | null): string => (b === null ? "nil" : toHex(b));
 const evidenceId = (e: Evidence): string => toHex(evidenceHash(e));
 /** What the ledger punishes once: (validator, height), or (witness, relay, epoch). */
-const subjectKey = (validator: Uint8Array, height: bigint): string => `${toHex(validator).slice(0, 16)}@${height}`;
+/** A double-sign's subject is the validator: the first evidence tombstones it, later heights are the same infraction (DESIGN.md section 5). */
+const subjectKey = (validator: Uint8Array): string => toHex(validator).slice(0, 16);
 const evidenceKey = (e: Evidence): string =>
-  e.kind === "duplicateVote" ? subjectKey(e.voteA.validator, e.voteA.height) : `${toHex(e.a.witness).slice(0, 16)}:${toHex(e.a.relay).slice(0, 16)}@e${e.a.epoch}`;
+  e.kind === "duplicateVote" ? subjectKey(e.voteA.validator) : `${toHex(e.a.witness).slice(0, 16)}:${toHex(e.a.relay).slice(0, 16)}@e${e.a.epoch}`;
 const voteTag = (v: Vote): string => `V${v.type}.${v.height}.${v.round}.${v.validatorIndex}.${hex8(v.blockHash)}`;
 /** `heard` keys: per validator and set (round, type), and per value within it */
 const heardSlot = (v: Vote): string => `${v.round}/${v.type}/${v.validatorIndex}`;
@@ -964,8 +965,8 @@ export class World {
   }
 
   #observe(node: SimNode, v: Vote): void {
-    const subject = subjectKey(node.validators[v.validatorIndex]!.publicKey, v.height);
-    const key = `${subject}/${v.round}/${v.type}`;
+    const subject = subjectKey(node.validators[v.validatorIndex]!.publicKey);
+    const key = `${subject}@${v.height}/${v.round}/${v.type}`;
     if (this.observations.has(key)) return;
     this.stats.equivocationsObserved++;
     this.observations.set(key, { key, subject, validator: v.validatorIndex, node: node.index, time: this.now });

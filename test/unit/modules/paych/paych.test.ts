@@ -13,7 +13,7 @@ import {
   type Channel, type Voucher,
 } from "../../../../modules/paych/paych.ts";
 import { totalHeld } from "../../../../chain/state.ts";
-import { ExecErrorCode, type BuiltBlock, type ChainEvent } from "../../../../chain/transition.ts";
+import { checkTxFee, ExecErrorCode, type BuiltBlock, type ChainEvent } from "../../../../chain/transition.ts";
 import { decodeTx, TxErrorCode, validateTxBasic, type Operation, type SignedTx } from "../../../../chain/tx.ts";
 import { advanceChecked, newTestChain, supplyHolds, testKey, transfer, tx, txNext, type TestChain } from "../../../helpers/chain.ts";
 import { OpCode } from "../../../../modules/index.ts";
@@ -26,8 +26,9 @@ const OTHER = testKey(303);
 const FUNDS = 1_000_000_000n;
 const CHAIN_ID = "cloudcoin-paych-test";
 
-function newChain(): TestChain {
-  return newTestChain({ balances: [PAYER, PAYEE, OTHER].map((key) => ({ key, amount: FUNDS })) });
+/** Short settle delays (minSettleDelay 1) so the tests need few blocks; the minimum itself has its own test. */
+function newChain(params: { minSettleDelay?: number } = {}): TestChain {
+  return newTestChain({ balances: [PAYER, PAYEE, OTHER].map((key) => ({ key, amount: FUNDS })), params: { minSettleDelay: 1, ...params } });
 }
 
 function step(t: Test, chain: TestChain, txs: SignedTx[]): BuiltBlock {
@@ -256,6 +257,57 @@ t.test("every failure code of the operations on chain, with fee and nonce consum
   const second = open(t, chain, 10n, 1n);
   t.not(toHex(second), toHex(id), "a second channel has another id");
   t.ok(chain.state.get(PaychKey.channel(second)), "and its own record");
+});
+
+t.test("paych.open below minSettleDelay fails with its own code", async (t) => {
+  const chain = newChain({ minSettleDelay: 10 });
+  const before = balance(chain, PAYER);
+  const short = run(t, chain, PAYER, { type: "paych.open", payee: PAYEE.publicKey, deposit: 100n, settleDelay: 9n });
+  t.equal(short.code, PaychErrorCode.SETTLE_DELAY_TOO_SHORT, "one block short of the minimum");
+  t.equal(balance(chain, PAYER), before - FEE, "only the fee is taken");
+  t.notOk(short.built.events.some((e) => e.kind === "paychOpen"), "no channel");
+  t.equal(run(t, chain, PAYER, { type: "paych.open", payee: PAYEE.publicKey, deposit: 100n, settleDelay: 10n }).code, "", "exactly the minimum is accepted");
+  t.equal(newTestChain().genesis.params.minSettleDelay, newTestChain().genesis.params.epochLength, "the devnet default is one epoch");
+});
+
+t.test("a payee with no balance redeems: the fee comes from the payout", async (t) => {
+  const POOR = testKey(304);
+  const chain = newChain();
+  // a channel from PAYER to POOR, who holds nothing
+  const nonce = chain.state.account(PAYER.publicKey).nonce;
+  t.equal(run(t, chain, PAYER, { type: "paych.open", payee: POOR.publicKey, deposit: 10_000n, settleDelay: 3n }).code, "");
+  const id = channelId(PAYER.publicKey, nonce);
+  t.equal(balance(chain, POOR), 0n);
+  // admission (the node's mempool calls the same rule) and execution
+  const redeem = txNext(chain, POOR, { type: "paych.redeem", voucher: voucher(chain, id, 5000n, 1n) });
+  t.equal(checkTxFee(chain.state, redeem, chain.genesis.params), FEE, "the whole fee is to come from the payout");
+  const built = step(t, chain, [redeem]);
+  t.same([built.receipts[0]!.ok, built.receipts[0]!.code], [true, ""]);
+  t.equal(balance(chain, POOR), 5000n - FEE, "paid the voucher minus the fee");
+  t.equal(chain.state.account(POOR.publicKey).nonce, 1n, "the nonce is consumed");
+  t.same(built.events.map((e) => e.kind), ["fee", "paychRedeem"], "the fee event first, as for any transaction");
+  t.equal(readChannel(chain.state, id)!.redeemed, 5000n);
+
+  // with no balance left to speak of, a redeem whose payout cannot pay the fee, or that would fail, is invalid: never in a block
+  const drain = step(t, chain, [txNext(chain, POOR, { type: "transfer", to: OTHER.publicKey, amount: 5000n - FEE - FEE })]);
+  t.equal(drain.receipts[0]!.ok, true);
+  t.equal(balance(chain, POOR), 0n);
+  const cases: [string, Voucher][] = [
+    ["a payout below the fee", voucher(chain, id, 5000n + FEE - 1n, 2n)],
+    ["a stale voucher", voucher(chain, id, 6000n, 1n)],
+    ["a voucher not signed by the payer", voucher(chain, id, 6000n, 2n, POOR)],
+  ];
+  for (const [name, v] of cases) {
+    const bad = txNext(chain, POOR, { type: "paych.redeem", voucher: v });
+    t.throws(() => checkTxFee(chain.state, bad, chain.genesis.params), { code: TxErrorCode.CANNOT_PAY_FEE }, `${name}: refused on admission`);
+    const built = advanceChecked((m) => t.fail(m), chain, [bad]);
+    t.same([built.block.txs.length, built.rejected[0]?.error.code], [0, TxErrorCode.CANNOT_PAY_FEE], `${name}: the builder leaves it out`);
+  }
+  // exactly the fee is enough
+  const exact = step(t, chain, [txNext(chain, POOR, { type: "paych.redeem", voucher: voucher(chain, id, 5000n + FEE, 2n) })]);
+  t.equal(exact.receipts[0]!.ok, true);
+  t.equal(balance(chain, POOR), 0n, "the whole payout went to the fee");
+  t.ok(supplyHolds(chain.state));
 });
 
 t.test("supply invariant over random mixes of channel operations and transfers", async (t) => {

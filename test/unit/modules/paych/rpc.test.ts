@@ -23,6 +23,8 @@ import { startRpcServer, type RpcServer } from "../../../../rpc/server.ts";
 import { advanceChecked, newTestChain, testKey, tx, txNext, type TestChain } from "../../../helpers/chain.ts";
 import { testRpcContext } from "../../../helpers/rpc-context.ts";
 import { methods } from "../../../../modules/rpc.ts";
+import { VERIFIED_VOUCHERS_MAX, voucherSignatureChecks } from "../../../../modules/paych/rpc.ts";
+import { GateErrorCode, VoucherGate, watchCloses } from "../../../../plugins/paid-content/vouchers.ts";
 
 const PAYER = testKey(401);
 const PAYEE = testKey(402);
@@ -49,7 +51,7 @@ async function commit(t: Test, w: Pick<World, "chain" | "store">, txs: SignedTx[
 }
 
 async function setup(t: Test): Promise<World> {
-  const chain = newTestChain({ balances: [PAYER, PAYEE, OTHER].map((key) => ({ key, amount: 1_000_000_000n })) });
+  const chain = newTestChain({ balances: [PAYER, PAYEE, OTHER].map((key) => ({ key, amount: 1_000_000_000n })), params: { minSettleDelay: 1 } });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cloudcoin-paych-"));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const store = await BlockStore.open(dir, { chainId: chain.genesis.chainId, genesisHash: chain.genesis.hash, genesisState: () => genesisState(chain.genesis) });
@@ -150,7 +152,13 @@ t.test("paych_checkVoucher and paych_submitVoucher: answers and every rejection 
   const check = (v: Voucher | string) => call(server, "paych_checkVoucher", { voucher: typeof v === "string" ? v : hexV(v) });
   const submit = (v: Voucher) => call(server, "paych_submitVoucher", { voucher: hexV(v) });
 
-  t.same((await check(sign(w, w.a, 100n, 1n))).result, { ok: true, channel: toHex(w.a), amount: "100", nonce: "1", payable: "100", remaining: "900" });
+  t.same((await check(sign(w, w.a, 100n, 1n))).result, {
+    ok: true, channel: toHex(w.a), amount: "100", nonce: "1", payable: "100", remaining: "900", settleDelay: 2, closingAt: 0, state: "open",
+  }, "with the channel's settle delay and closing state");
+  // a payee learns that the payer closed the channel, and how long it has to redeem
+  await commit(t, w, [txNext(w.chain, PAYER, { type: "paych.close", channel: w.d })]);
+  const closedAt = w.chain.state.meta().height;
+  t.match((await check(sign(w, w.d, 10n, 1n))).result, { settleDelay: 2, closingAt: Number(closedAt) + 2, state: "closing" }, "closing: closingAt is when the payer may withdraw");
   t.same((await submit(sign(w, w.a, 100n, 1n))).result, { stored: true, channel: toHex(w.a), amount: "100", nonce: "1" }, "stored");
   t.same((await submit(sign(w, w.a, 100n, 1n))).result, { stored: false, channel: toHex(w.a), amount: "100", nonce: "1" }, "the same voucher again: not stored, no error");
   t.same((await check(sign(w, w.a, 250n, 2n))).result?.payable, "150", "payable over the best held voucher");
@@ -203,6 +211,72 @@ t.test("paych_checkVoucher and paych_submitVoucher: answers and every rejection 
   await reopened.close();
   t.equal((await check(sign(w, w.a, 600n, 12n))).result?.payable, "100", "paych_checkVoucher answers with the database closed");
 });
+
+t.test("paych_submitVoucher does not verify again a signature paych_checkVoucher just verified (same bytes)", async (t) => {
+  const w = await setup(t);
+  const server = await serve(t, contextOf(w, PAYEE));
+  const check = (v: Voucher) => call(server, "paych_checkVoucher", { voucher: hexV(v) });
+  const submit = (v: Voucher) => call(server, "paych_submitVoucher", { voucher: hexV(v) });
+  const v = sign(w, w.a, 123n, 1n);
+  const before = voucherSignatureChecks.count;
+  t.equal((await check(v)).result?.ok, true);
+  t.equal(voucherSignatureChecks.count, before + 1, "checked once");
+  t.equal((await submit(v)).result?.stored, true);
+  t.equal(voucherSignatureChecks.count, before + 1, "submitted without a second verification");
+  // other bytes are verified: a new voucher, and a tampered one (never remembered)
+  t.equal((await submit(sign(w, w.a, 124n, 2n))).result?.stored, true);
+  t.equal(voucherSignatureChecks.count, before + 2, "another voucher is verified");
+  const bad = { ...sign(w, w.a, 200n, 3n) };
+  const sig = new Uint8Array(bad.signature);
+  sig[3] = sig[3]! ^ 1;
+  for (let i = 0; i < 2; i++) {
+    const r = await check({ ...bad, signature: sig });
+    t.equal(r.error?.data?.code, PaychErrorCode.BAD_SIGNATURE, `tampered, try ${i + 1}: refused`);
+  }
+  t.equal(voucherSignatureChecks.count, before + 4, "a bad signature is verified every time (not cached)");
+  // the terms are still checked on a cached voucher: once redeemed past it, it is stale
+  await commit(t, w, [txNext(w.chain, PAYEE, { type: "paych.redeem", voucher: sign(w, w.a, 300n, 5n) })]);
+  t.equal((await check(v)).error?.data?.code, PaychErrorCode.STALE_NONCE, "a remembered signature does not skip the terms");
+  t.ok(VERIFIED_VOUCHERS_MAX >= 1024, "the cache is bounded");
+});
+
+t.test("the paid-content gate refuses short settle delays and closing channels, and redeems by itself when the payer closes", async (t) => {
+  const w = await setup(t);
+  const server = await serve(t, contextOf(w, PAYEE));
+  const gate = new VoucherGate({ rpcUrl: server.url, payee: toAddress(PAYEE.publicKey), token: TOKEN, minSettleDelay: 3 });
+  // channel a settles 2 blocks after a close: below the gate's minimum
+  t.match(await gate.accept(hexV(sign(w, w.a, 100n, 1n)), 100n), { ok: false, code: GateErrorCode.SETTLE_DELAY_TOO_SHORT }, "a settle delay below the gate's minimum");
+  const nonce = w.chain.state.account(PAYER.publicKey).nonce;
+  await commit(t, w, [txNext(w.chain, PAYER, { type: "paych.open", payee: PAYEE.publicKey, deposit: 1000n, settleDelay: 5n })]);
+  const e = channelId(PAYER.publicKey, nonce);
+  t.match(await gate.accept(hexV(sign(w, e, 300n, 1n)), 300n), { ok: true, paid: 300n }, "a channel with a long enough delay");
+  const watch = watchCloses(gate, 3_600_000); // polled by hand below
+  t.teardown(() => watch.stop());
+  t.same(await watch.poll(), [], "nothing closing: nothing redeemed");
+  // the payer closes; the next poll redeems through the node's service key (the test commits what it submits)
+  await commit(t, w, [txNext(w.chain, PAYER, { type: "paych.close", channel: e })]);
+  const closingAt = readChannel(w.chain.state, e)!.closingAt;
+  const polled = watch.poll();
+  const redeem = await until(() => w.mempool.pending(PAYEE.publicKey)[0]);
+  t.same(redeem.op.type, "paych.redeem");
+  await commit(t, w, [redeem]);
+  const settled = await polled;
+  t.match(settled, [{ channel: toHex(e), status: "redeemed", amount: "300" }], "redeemed on its own");
+  t.equal(readChannel(w.chain.state, e)!.redeemed, 300n);
+  t.ok(w.chain.state.meta().height < closingAt, "before the payer may withdraw");
+  t.same(await watch.poll(), [], "nothing more to redeem");
+  t.match(await gate.accept(hexV(sign(w, e, 600n, 2n)), 300n), { ok: false, code: GateErrorCode.CHANNEL_CLOSING }, "no more service on a closing channel");
+});
+
+/** Polls `f` until it returns something (or fails after 10 s). */
+async function until<T>(f: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 500; i++) {
+    const v = f();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error("timed out");
+}
 
 t.test("concurrent paych_submitVoucher of many vouchers for one channel leaves exactly the best", async (t) => {
   const w = await setup(t);

@@ -131,14 +131,19 @@ t.test("valid evidence slashes (burned), jails, and removes the validator from t
   const info = readValidatorInfo(chain.state, culprit.publicKey)!;
   t.equal(info.jailed, true);
   t.equal(info.jailedUntil, 15n);
-  t.ok(chain.state.get(StakingKey.punished(3n)), "(validator, height) is recorded");
+  t.equal(info.tombstoned, true, "tombstoned");
   t.ok(chain.state.validators().some((v) => equalBytes(v.publicKey, culprit.publicKey)), "still in the set for h+1");
   t.notOk(chain.state.nextValidators().some((v) => equalBytes(v.publicKey, culprit.publicKey)), "out of the set for h+2");
   step(t, chain);
   t.notOk(chain.state.validators().some((v) => equalBytes(v.publicKey, culprit.publicKey)), "out at h+2");
-  // unjail is refused until the jail time is over
+  // unjail is refused, before the jail time is over and forever after it
   const early = step(t, chain, {}, [txNext(chain, culprit, { type: "validator.unjail" })]);
-  t.equal(early.receipts[0]!.code, "STILL_JAILED");
+  t.equal(early.receipts[0]!.code, "TOMBSTONED");
+  while (chain.state.meta().height < 16n) step(t, chain);
+  const late = step(t, chain, {}, [txNext(chain, culprit, { type: "validator.unjail" })]);
+  t.equal(late.receipts[0]!.code, "TOMBSTONED", "after jailBlocks: still refused");
+  t.equal(readValidatorInfo(chain.state, culprit.publicKey)!.jailed, true);
+  t.notOk(chain.state.nextValidators().some((v) => equalBytes(v.publicKey, culprit.publicKey)), "never back in the set");
 });
 
 t.test("invalid evidence is rejected, each with its own code", async (t) => {
@@ -199,23 +204,46 @@ t.test("evidence is included once: a second inclusion makes the block invalid", 
     t.throws(() => verifyEvidence(chain.state, e, chain.genesis.chainId, chain.genesis.params, chain.state.meta().height + 1n), { code: EvidenceErrorCode.ALREADY_PUNISHED }, name);
     t.throws(() => apply(chain, blockWithEvidence(chain, [e])), { code: EvidenceErrorCode.ALREADY_PUNISHED, data: { index: 0 } }, `${name}: block invalid`);
   }
-  // a different height is a different offence
-  const other = step(t, chain, { evidence: [doubleSign(chain, 4n)] });
-  t.equal(other.block.evidence.length, 1);
-  t.ok(chain.state.account(V[1]!.publicKey).staked < staked, "punished again for another height");
-  t.equal(readValidatorInfo(chain.state, V[1]!.publicKey)!.jailedUntil, 5n + 10n + 1n, "the jail is extended to the later term");
+  // a different height is the same infraction: the validator is tombstoned, nothing more is taken
+  const other = doubleSign(chain, 4n);
+  t.throws(() => verifyEvidence(chain.state, other, chain.genesis.chainId, chain.genesis.params, chain.state.meta().height + 1n), { code: EvidenceErrorCode.ALREADY_PUNISHED }, "another height");
+  const later = step(t, chain, { evidence: [other] });
+  t.same([later.block.evidence.length, later.rejectedEvidence[0]?.error.code], [0, EvidenceErrorCode.ALREADY_PUNISHED], "the builder leaves it out");
+  t.equal(chain.state.account(V[1]!.publicKey).staked, staked, "slashed once");
+  t.equal(readValidatorInfo(chain.state, V[1]!.publicKey)!.jailedUntil, 5n + 10n, "the jail is not extended");
 });
 
-t.test("punished records are pruned once no evidence can refer to them", async (t) => {
+t.test("evidence names the set active at its height: a registered validator outside it is refused", async (t) => {
+  // V[3] leaves the set by unstaking below the minimum; the set history remembers when
   const chain = fourValidators();
-  for (let i = 0; i < 3; i++) step(t, chain);
-  step(t, chain, { evidence: [doubleSign(chain, 3n)] }); // block 4
-  t.ok(chain.state.get(StakingKey.punished(3n)));
-  while (chain.state.meta().height < 3n + BigInt(PARAMS.evidenceMaxAgeBlocks)) step(t, chain);
-  t.ok(chain.state.get(StakingKey.punished(3n)), "kept while evidence for height 3 is acceptable");
+  step(t, chain); // 1
+  step(t, chain, {}, [txNext(chain, V[3]!, { type: "unstake", amount: 10n * CLC })]); // 2: out of the set from 4 on
+  step(t, chain); // 3
+  step(t, chain); // 4
+  t.notOk(chain.state.validators().some((v) => equalBytes(v.publicKey, V[3]!.publicKey)), "V3 is out of the set for 5");
+  const H = chain.state.meta().height + 1n;
+  const id = chain.genesis.chainId;
+  t.doesNotThrow(() => verifyEvidence(chain.state, doubleSign(chain, 3n, V[3]!), id, chain.genesis.params, H), "height 3: V3 signed it");
+  t.throws(() => verifyEvidence(chain.state, doubleSign(chain, 4n, V[3]!), id, chain.genesis.params, H), { code: DuplicateVoteErrorCode.NOT_IN_SET }, "height 4: V3 was no longer in the set");
+  t.throws(() => apply(chain, blockWithEvidence(chain, [doubleSign(chain, 4n, V[3]!)])), { code: DuplicateVoteErrorCode.NOT_IN_SET, data: { index: 0 } }, "a block with it is invalid");
+  t.ok(chain.state.get(StakingKey.setAt(4n)), "the new set is recorded from height 4");
+});
+
+t.test("the set history is pruned once no evidence can refer to it", async (t) => {
+  const chain = fourValidators();
+  step(t, chain); // 1
+  step(t, chain, {}, [txNext(chain, V[3]!, { type: "unstake", amount: 10n * CLC })]); // 2: the set changes at 4
   step(t, chain);
-  t.equal(chain.state.get(StakingKey.punished(3n)), undefined, "dropped when it no longer is");
-  t.throws(() => verifyEvidence(chain.state, doubleSign(chain, 3n), chain.genesis.chainId, chain.genesis.params, chain.state.meta().height + 1n), { code: EvidenceErrorCode.TOO_OLD }, "and the evidence is too old by then");
+  t.ok(chain.state.get(StakingKey.setAt(1n)), "genesis set");
+  t.ok(chain.state.get(StakingKey.setAt(4n)), "the changed set");
+  // evidence in block h names heights >= h - 5: the genesis record serves heights 1..3, needed until block 8
+  while (chain.state.meta().height < 7n) step(t, chain);
+  t.ok(chain.state.get(StakingKey.setAt(1n)), "kept while evidence for height 3 is acceptable");
+  t.doesNotThrow(() => verifyEvidence(chain.state, doubleSign(chain, 3n, V[3]!), chain.genesis.chainId, chain.genesis.params, 8n));
+  step(t, chain); // 8
+  t.equal(chain.state.get(StakingKey.setAt(1n)), undefined, "dropped when no evidence can name heights 1..3");
+  t.ok(chain.state.get(StakingKey.setAt(4n)), "the latest record stays");
+  t.throws(() => verifyEvidence(chain.state, doubleSign(chain, 3n), chain.genesis.chainId, chain.genesis.params, 9n), { code: EvidenceErrorCode.TOO_OLD }, "and the evidence is too old by then");
 });
 
 t.test("block-level evidence checks: root and count", async (t) => {

@@ -85,7 +85,7 @@ t.test("staking operations: effects, events, and a receipt code for each failure
   t.equal(acct.staked, 35n * CLC);
   t.same(acct.unbonding, [{ amount: 15n * CLC, releaseHeight: h + 5n }], "two unstakes in one block share one entry");
   t.equal(chain.state.account(bob.publicKey).staked, CLC / 2n);
-  t.same(readValidatorInfo(chain.state, alice.publicKey), { name: "alice", jailed: false, jailedUntil: 0n, windowIndex: 0n, missed: 0, missedBits: new Uint8Array(1) });
+  t.same(readValidatorInfo(chain.state, alice.publicKey), { name: "alice", jailed: false, jailedUntil: 0n, windowIndex: 0n, missed: 0, missedBits: new Uint8Array(1), tombstoned: false });
   t.equal(readValidatorInfo(chain.state, bob.publicKey), undefined, "a failed register writes nothing");
   t.ok(readCandidates(chain.state).some((k) => equalBytes(k, alice.publicKey)), "alice is an eligible candidate");
   const ev = built.events.filter((e) => e.kind !== "fee");

@@ -20,6 +20,7 @@ import { decodeTx, MAX_TX_BYTES, TxErrorCode, validateTxBasic, type Operation, t
 import { challengeIndices, MAX_CHUNK_COUNT, MAX_CHUNK_SIZE, MAX_PATH_LENGTH, StorageProver } from "../../../../proofs/storage.ts";
 import { advanceChecked, newTestChain, supplyHolds, testKey, transfer, tx, txNext, type TestChain } from "../../../helpers/chain.ts";
 import type { GenesisFile } from "../../../../genesis/schema.ts";
+import { devnetParams } from "../../../../genesis/devnet.ts";
 import { pseudoRandomBytes as bytes } from "../../../helpers/random.ts";
 import { OpCode } from "../../../../modules/index.ts";
 
@@ -50,6 +51,17 @@ const PARAMS: Partial<GenesisFile["params"]> = {
   reputationWindowEpochs: 4,
   maxDealEpochs: 50,
 };
+
+/**
+ * What the validator pool mints in an epoch with `commits` commits when one validator holds all the
+ * power and signs every block: per block, the proposer's base and full bonus plus the signer's share.
+ */
+function soloValidatorPool(pool: bigint, epochLength: number, commits: number): bigint {
+  const P = pool / BigInt(epochLength);
+  const base = BigInt(devnetParams().proposerBaseBps);
+  const bonus = BigInt(devnetParams().proposerBonusBps);
+  return BigInt(commits) * ((P * (base + bonus)) / 10_000n + (P * (10_000n - base - bonus)) / 10_000n);
+}
 
 function newChain(params: Partial<GenesisFile["params"]> = {}): TestChain {
   return newTestChain({ params: { ...PARAMS, ...params }, balances: KEYS.map((key) => ({ key, amount: FUNDS })) });
@@ -399,7 +411,7 @@ t.test("missed epochs slash the collateral to the client; maxMissedProofs misses
     t.same(events(end, "storageSlash").map((x) => [x.amount, x.misses, x.epoch]), [[1000n, miss, e]], `miss ${miss}: 10% of the original collateral slashed`);
     t.same(events(end, "storagePayment"), [], `miss ${miss}: nothing paid`);
     t.same(events(end, "reward").map((x) => x.pool), ["validator"], `miss ${miss}: no storage reward`);
-    t.equal(chain.state.meta().minted - minted0, schedule.validatorPool, `miss ${miss}: only the validator pool minted`);
+    t.equal(chain.state.meta().minted - minted0, soloValidatorPool(schedule.validatorPool, L(chain), L(chain)), `miss ${miss}: only the validator pool minted`);
     const bans = events(end, "providerBan");
     t.same(bans.map((b) => [b.epoch, b.strikes]), [[e, miss]], `miss ${miss}: a failed epoch is a strike`);
     banLengths.push(bans[0]!.until - e - 1n);
@@ -581,31 +593,40 @@ t.test("unearned pools are not minted", async (t) => {
     toEpochEnd(t, plain, e);
     t.equal(rewardSchedule(plain.state, plain.genesis.params).reward, reward, `epoch ${e}: the reward`);
     const end = step(t, plain, []);
-    const pool = (reward * 2000n) / 10_000n;
-    t.same(events(end, "reward").map((r) => [r.pool, r.amount, r.basis]), [["validator", pool, e === 0n ? 3n : 4n]], `epoch ${e}: only the validator pool (epoch 0's first block carries no commit)`);
+    const commits = e === 0n ? 3 : 4;
+    const pool = soloValidatorPool((reward * 2000n) / 10_000n, L(plain), commits);
+    t.same(events(end, "reward").map((r) => [r.pool, r.amount, r.basis]), [["validator", pool, BigInt(commits)]], `epoch ${e}: only the validator pool (epoch 0's first block carries no commit)`);
     expected += pool;
     reward = (reward * 9900n) / 10_000n;
   }
   t.equal(plain.state.meta().minted, expected, "meta.minted is the sum of the validator pools");
 });
 
-t.test("the validator pool is split by power x blocks signed", async (t) => {
+t.test("the validator pool is paid block by block: the proposer's base and bonus by the power it included, the signers' share by power", async (t) => {
   const V = [testKey(411), testKey(412), testKey(413), testKey(414)];
   const powers = [40n, 30n, 20n, 10n].map((p) => p * 1_000_000_000_000n);
+  const total = powers.reduce((a, b) => a + b, 0n);
   const chain = newTestChain({ validators: V.map((key, i) => ({ key, power: powers[i]! })), params: { ...PARAMS, minValidatorStake: "1000000000000" } });
+  const { proposerBaseBps: base, proposerBonusBps: bonus } = chain.genesis.params;
   // V[3] (10%) misses the commits of blocks 1 and 2; every other signature is there
   const absent = (h: bigint) => (h <= 2n ? [V[3]!] : []);
   let end: BuiltBlock | undefined;
+  // epoch 0 = blocks 1..4; commits of blocks 1, 2, 3 are in blocks 2, 3, 4, each with the pool P
+  const P = (1_000_000n * 2000n) / 10_000n / 4n;
+  const expected = new Map<string, bigint>();
+  const add = (pk: Uint8Array, x: bigint) => expected.set(toHex(pk), (expected.get(toHex(pk)) ?? 0n) + x);
   while (height(chain) < 4n) {
-    end = advanceChecked((m) => t.fail(m), chain, [], { absent: absent(height(chain) + 1n) });
+    const h = height(chain) + 1n;
+    end = advanceChecked((m) => t.fail(m), chain, [], { absent: absent(h) });
+    if (h === 1n) continue;
+    const signers = V.map((_, i) => i).filter((i) => !(i === 3 && h - 1n <= 2n));
+    const signedPower = signers.reduce((a, i) => a + powers[i]!, 0n);
+    add(end.block.header.proposer, (P * (BigInt(base) * total + BigInt(bonus) * signedPower)) / (10_000n * total));
+    for (const i of signers) add(V[i]!.publicKey, (P * BigInt(10_000 - base - bonus) * powers[i]!) / (10_000n * total));
   }
-  // epoch 0 = blocks 1..4; commits of blocks 1, 2, 3 are in blocks 2, 3, 4
-  const pool = (1_000_000n * 2000n) / 10_000n;
   const blocks = [3n, 3n, 3n, 1n];
-  const weights = powers.map((p, i) => p * blocks[i]!);
-  const total = weights.reduce((a, b) => a + b, 0n);
   const got = new Map(events(end!, "reward").map((r) => [toHex(r.to), [r.amount, r.basis]]));
-  V.forEach((v, i) => t.same(got.get(toHex(v.publicKey)), [(pool * weights[i]!) / total, blocks[i]], `validator ${i}`));
+  V.forEach((v, i) => t.same(got.get(toHex(v.publicKey)), [expected.get(toHex(v.publicKey)), blocks[i]], `validator ${i}`));
   t.ok(supplyHolds(chain.state));
 });
 
