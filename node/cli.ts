@@ -598,7 +598,7 @@ const commands: Record<string, Command> = {
         `  nonce      ${a.nonce}`,
       ];
       if (validator) {
-        const standing = validator.jailed ? `JAILED until height ${validator.jailedUntil} (then send: cloudcoin tx unjail)` : validator.inSet ? "in the validator set" : validator.eligible ? "eligible, not in the set" : "not eligible";
+        const standing = validator.tombstoned ? "TOMBSTONED for double-signing: it can never rejoin the set" : validator.jailed ? `JAILED until height ${validator.jailedUntil} (then send: cloudcoin tx unjail)` : validator.inSet ? "in the validator set" : validator.eligible ? "eligible, not in the set" : "not eligible";
         lines.push(`  validator  ${validator.name}: ${standing}; missed ${validator.missed} of the last ${validator.downtimeWindow} blocks (jailed above ${validator.downtimeMaxMissed})`);
       }
       out(lines.join("\n"), { ...a, validator });

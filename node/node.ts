@@ -219,7 +219,9 @@ async function createConsensus(chain: ChainParts, opts: NodeOptions, root: Logge
   const watchOwnValidator = (after: ChainState): void => {
     if (!key) return;
     const now = readValidatorInfo(after, key.publicKey);
-    if (now && now.jailed && !standing?.jailed) {
+    if (now && now.tombstoned && !standing?.tombstoned) {
+      log.error({}, "this node's validator is TOMBSTONED for double-signing: it can never rejoin the set");
+    } else if (now && now.jailed && !standing?.jailed) {
       log.error({ until: Number(now.jailedUntil) }, "this node's validator is JAILED and out of the set: send `cloudcoin tx unjail` once the jail height is reached");
     } else if (now && !now.jailed && now.missed > (standing?.missed ?? 0)) {
       const max = genesis.params.downtimeWindow - genesis.params.downtimeMinSigned;

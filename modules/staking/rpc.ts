@@ -10,12 +10,12 @@ import { equalBytes } from "../../primitives/bytes.ts";
 export const stakingMethods = {
   staking_getValidator: defineMethod({
     description:
-      "A validator candidate's standing at the head: null if the account never registered; else its name, stake, whether it is jailed and until " +
+      "A validator candidate's standing at the head: null if the account never registered; else its name, stake, whether it is tombstoned (for double-signing: never again in the set), jailed and until " +
       "which height `validator.unjail` is refused, whether it is eligible for the set and in the current set, and its missed blocks in the downtime window.",
     params: z.object({ address }),
     result: z
       .object({
-        address: z.string(), name: z.string(), staked: decimal, jailed: z.boolean(), jailedUntil: z.number().nullable(), eligible: z.boolean(), inSet: z.boolean(),
+        address: z.string(), name: z.string(), staked: decimal, jailed: z.boolean(), tombstoned: z.boolean(), jailedUntil: z.number().nullable(), eligible: z.boolean(), inSet: z.boolean(),
         missed: z.number(), downtimeWindow: z.number(), downtimeMaxMissed: z.number(), height: z.number(),
       })
       .nullable(),
@@ -30,6 +30,7 @@ export const stakingMethods = {
         name: info.name,
         staked: state.account(key).staked.toString(),
         jailed: info.jailed,
+        tombstoned: info.tombstoned,
         jailedUntil: info.jailed ? Number(info.jailedUntil) : null,
         eligible: readCandidates(state).some((k) => equalBytes(k, key)),
         inSet: state.validators().some((v) => equalBytes(v.publicKey, key)),

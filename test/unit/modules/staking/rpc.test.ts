@@ -19,7 +19,7 @@ t.test("a validator missing blocks is shown counting its misses, then jailed wit
     params: { downtimeWindow: 4, downtimeMinSigned: 2, downtimeJailBlocks: 10 },
   });
   const who = toAddress(V[3]!.publicKey);
-  t.match(ask(chain, who), { name: "test-validator-3", jailed: false, jailedUntil: null, eligible: true, inSet: true, missed: 0, downtimeWindow: 4, downtimeMaxMissed: 2 });
+  t.match(ask(chain, who), { name: "test-validator-3", jailed: false, tombstoned: false, jailedUntil: null, eligible: true, inSet: true, missed: 0, downtimeWindow: 4, downtimeMaxMissed: 2 });
   advanceChecked((m) => t.fail(m), chain, [], { absent: [V[3]!] });
   advanceChecked((m) => t.fail(m), chain, [], { absent: [V[3]!] });
   t.match(ask(chain, who), { jailed: false, missed: 1 }, "the block after a missing signature counts the miss");
