@@ -83,6 +83,9 @@ export const genesisFileSchema = z.strictObject({
     attestQuorum: z.int().min(1).max(MAX_WITNESSES_PER_RELAY),
     minProbeBytes: z.int().min(1).max(MAX_MIN_PROBE_BYTES),
     attestSlashBps: bps,
+    witnessShareBps: bps,
+    witnessToleranceBps: bps,
+    maxRelaysPerIp: z.int().min(1).max(1_000_000),
   }),
 });
 export type GenesisFile = z.input<typeof genesisFileSchema>;
@@ -177,6 +180,9 @@ export function validateAndComplete(input: unknown): Genesis {
     attestQuorum: p.attestQuorum,
     minProbeBytes: p.minProbeBytes,
     attestSlashBps: p.attestSlashBps,
+    witnessShareBps: p.witnessShareBps,
+    witnessToleranceBps: p.witnessToleranceBps,
+    maxRelaysPerIp: p.maxRelaysPerIp,
   };
   const genesisTime = BigInt(Date.parse(f.genesisTime));
   const hash = taggedHash(
@@ -193,6 +199,7 @@ export function validateAndComplete(input: unknown): Genesis {
         u64(params.emissionPerEpoch), params.emissionDecayBps, params.storageShareBps, params.bandwidthShareBps, params.validatorShareBps,
         params.challengesPerDeal, params.maxDealEpochs, u64(params.collateralPerByte), params.missSlashBps, params.maxMissedProofs,
         params.reputationWindowEpochs, params.witnessesPerRelay, params.attestQuorum, params.minProbeBytes, params.attestSlashBps,
+        params.witnessShareBps, params.witnessToleranceBps, params.maxRelaysPerIp,
       ],
     ]),
   );
