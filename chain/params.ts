@@ -83,6 +83,13 @@ export interface ChainParams {
   // ---- payment channels (DESIGN.md section 9; modules/paych) ----
   /** Shortest settleDelay paych.open accepts (blocks): time for a payee to redeem after a close. */
   readonly minSettleDelay: number;
+  // ---- bandwidth witnesses: pay, tolerance, relays per IP (issue #16; modules/bandwidth) ----
+  /** Share of the bandwidth pool paid to witnesses whose attestation is within witnessToleranceBps of the relay's median, in basis points. */
+  readonly witnessShareBps: number;
+  /** How far (|throughput - median| * 10000 <= median * witnessToleranceBps) an attestation may be from the relay's lower median and still be paid. */
+  readonly witnessToleranceBps: number;
+  /** Most relays behind one IP address (IPv4 address, IPv6 /64) assigned witnesses and credited in an epoch (Tor's rule), >= 1. */
+  readonly maxRelaysPerIp: number;
 }
 
 export const defaultChainParams: ChainParams = {
@@ -117,11 +124,15 @@ export const defaultChainParams: ChainParams = {
   missSlashBps: 1_000,
   maxMissedProofs: 3,
   reputationWindowEpochs: 24,
-  // 3 of 5 witnesses, as in Bitcloud; a probe downloads at least 1 MiB
-  witnessesPerRelay: 5,
-  attestQuorum: 3,
+  // 4 of 7 witnesses; a probe downloads (or, failed, attempted) at least 1 MiB
+  witnessesPerRelay: 7,
+  attestQuorum: 4,
   minProbeBytes: 1_048_576,
   attestSlashBps: 1_000,
   // one epoch
   minSettleDelay: 100,
+  // 10% of the bandwidth pool to witnesses within 20% of the median; 2 relays per IP, as Tor
+  witnessShareBps: 1_000,
+  witnessToleranceBps: 2_000,
+  maxRelaysPerIp: 2,
 };

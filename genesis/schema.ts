@@ -88,6 +88,9 @@ export const genesisFileSchema = z.strictObject({
     minProbeBytes: z.int().min(1).max(MAX_MIN_PROBE_BYTES),
     attestSlashBps: bps,
     minSettleDelay: z.int().min(1).max(MAX_SETTLE_DELAY_PARAM),
+    witnessShareBps: bps,
+    witnessToleranceBps: bps,
+    maxRelaysPerIp: z.int().min(1).max(1_000_000),
   }),
 });
 export type GenesisFile = z.input<typeof genesisFileSchema>;
@@ -193,6 +196,9 @@ export function validateAndComplete(input: unknown): Genesis {
     minProbeBytes: p.minProbeBytes,
     attestSlashBps: p.attestSlashBps,
     minSettleDelay: p.minSettleDelay,
+    witnessShareBps: p.witnessShareBps,
+    witnessToleranceBps: p.witnessToleranceBps,
+    maxRelaysPerIp: p.maxRelaysPerIp,
   };
   const genesisTime = BigInt(Date.parse(f.genesisTime));
   const hash = taggedHash(
@@ -210,6 +216,7 @@ export function validateAndComplete(input: unknown): Genesis {
         params.challengesPerDeal, params.maxDealEpochs, u64(params.collateralPerByte), params.missSlashBps, params.maxMissedProofs,
         params.reputationWindowEpochs, params.witnessesPerRelay, params.attestQuorum, params.minProbeBytes, params.attestSlashBps,
         params.proposerBaseBps, params.proposerBonusBps, params.minSettleDelay,
+        params.witnessShareBps, params.witnessToleranceBps, params.maxRelaysPerIp,
       ],
     ]),
   );

@@ -136,3 +136,74 @@ export function creditedThroughput(throughputs: readonly bigint[], quorum: numbe
   const median = lowerMedian(throughputs);
   return median < capacity ? median : capacity;
 }
+
+/**
+ * The IP group of a relay's registered multiaddr for the per-IP limit (Tor's rule): "ip4:a.b.c.d"
+ * for /ip4/a.b.c.d/..., "ip6:" and the first four groups (the /64, which one host gets as easily
+ * as one address) for /ip6/.../...; undefined for any other first protocol (dns, unix...) or a
+ * malformed address: a relay the chain cannot place behind an IP is not assigned witnesses.
+ */
+export function relayIpGroup(multiaddr: string): string | undefined {
+  const parts = multiaddr.split("/");
+  if (parts.length < 3 || parts[0] !== "") return undefined;
+  const proto = parts[1];
+  const addr = parts[2]!;
+  if (proto === "ip4") {
+    const octets = addr.split(".");
+    if (octets.length !== 4 || !octets.every((o) => /^[0-9]{1,3}$/.test(o) && Number(o) <= 255)) return undefined;
+    return `ip4:${octets.map(Number).join(".")}`;
+  }
+  if (proto === "ip6") {
+    if (!/^[0-9a-fA-F:]+$/.test(addr)) return undefined;
+    const halves = addr.split("::");
+    if (halves.length > 2) return undefined;
+    const groups = (s: string): string[] | undefined => {
+      if (s === "") return [];
+      const g = s.split(":");
+      return g.every((x) => /^[0-9a-fA-F]{1,4}$/.test(x)) ? g : undefined;
+    };
+    const head = groups(halves[0]!);
+    const tail = halves.length === 2 ? groups(halves[1]!) : [];
+    if (!head || !tail) return undefined;
+    const missing = 8 - head.length - tail.length;
+    if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
+    const full = [...head, ...Array<string>(missing).fill("0"), ...tail].map((x) => parseInt(x, 16).toString(16));
+    return `ip6:${full.slice(0, 4).join(":")}::/64`;
+  }
+  return undefined;
+}
+
+/** A relay as the per-IP limit sees it. */
+export interface RelayAddress {
+  readonly key: Uint8Array;
+  readonly collateral: bigint;
+  readonly multiaddr: string;
+}
+
+/**
+ * Tor's rule: of the relays behind one IP group, the `maxPerIp` with the most collateral (then the
+ * lowest key) are kept. Returns, for each relay in input order, "ok", "ipLimit" or "noIp".
+ */
+export function limitRelaysPerIp(relays: readonly RelayAddress[], maxPerIp: number): ("ok" | "ipLimit" | "noIp")[] {
+  const order = relays.map((r, i) => ({ r, i, group: relayIpGroup(r.multiaddr) }));
+  const out: ("ok" | "ipLimit" | "noIp")[] = order.map((o) => (o.group === undefined ? "noIp" : "ok"));
+  const ranked = order
+    .filter((o) => o.group !== undefined)
+    .sort((a, b) => (a.group! < b.group! ? -1 : a.group! > b.group! ? 1 : a.r.collateral !== b.r.collateral ? (a.r.collateral > b.r.collateral ? -1 : 1) : compareBytes(a.r.key, b.r.key)));
+  let group: string | undefined;
+  let n = 0;
+  for (const o of ranked) {
+    if (o.group !== group) {
+      group = o.group;
+      n = 0;
+    }
+    if (++n > maxPerIp) out[o.i] = "ipLimit";
+  }
+  return out;
+}
+
+/** Whether an attestation of `throughput` is within `toleranceBps` of the relay's lower `median` (and is paid). */
+export function withinTolerance(throughput: bigint, median: bigint, toleranceBps: number): boolean {
+  const diff = throughput > median ? throughput - median : median - throughput;
+  return diff * 10_000n <= median * BigInt(toleranceBps);
+}

@@ -19,7 +19,7 @@ import { attestSignBytes, measurementsDiffer, verifyAttestationSignature, type A
 import { readProvider } from "../storage/storage.ts";
 import { ProviderStatus } from "../storage/records.ts";
 import { candidateChanged } from "../staking/staking.ts";
-import { BANDWIDTH_RECORD_EPOCHS, isAttestationPunished, punishDoubleAttestation } from "./bandwidth.ts";
+import { BANDWIDTH_RECORD_EPOCHS, isAttestationPunished, punishDoubleAttestation, unbondingBegunSince } from "./bandwidth.ts";
 import { attestationFromValue, attestationValue } from "./records.ts";
 import { attestationJson } from "./json.ts";
 
@@ -44,7 +44,7 @@ export const DuplicateAttestationErrorCode = {
   DIFFERENT_EPOCHS: "EVIDENCE_DIFFERENT_EPOCHS",
   /** both attestations report the same bytes, throughput and latency: no equivocation */
   SAME_ATTESTATION: "EVIDENCE_SAME_ATTESTATION",
-  /** the witness is neither a registered provider (not exited) nor an account with stake */
+  /** the witness is neither a registered provider (active or exiting) nor an account with stake or stake unbonding since the epoch */
   UNKNOWN_WITNESS: "EVIDENCE_UNKNOWN_WITNESS",
 } as const;
 
@@ -91,7 +91,8 @@ export const duplicateAttestation = defineEvidence<DuplicateAttestationEvidence>
   /**
    * The epoch's first height below the block's (FROM_FUTURE); the epoch at most
    * BANDWIDTH_RECORD_EPOCHS - 1 before the block's (TOO_OLD); the witness a registered provider that
-   * has not exited or an account with stake (UNKNOWN_WITNESS); not yet punished for that relay and epoch.
+   * has not exited (an exiting one's collateral stays locked that long), an account with stake, or
+   * one with stake unbonding since the epoch's first height (UNKNOWN_WITNESS); not yet punished for that relay and epoch.
    */
   verify: (state, ev, params, height) => {
     const { witness, relay, epoch } = ev.a;
@@ -103,8 +104,10 @@ export const duplicateAttestation = defineEvidence<DuplicateAttestationEvidence>
     }
     const provider = readProvider(state, witness);
     const isProvider = provider !== undefined && provider.status !== ProviderStatus.EXITED;
-    if (!isProvider && state.account(witness).staked === 0n) {
-      throw new EvidenceError(DuplicateAttestationErrorCode.UNKNOWN_WITNESS, "the witness is neither a registered provider nor a staker");
+    const account = state.account(witness);
+    const unbonding = account.unbonding.some((u) => unbondingBegunSince(u.releaseHeight, first, params));
+    if (!isProvider && account.staked === 0n && !unbonding) {
+      throw new EvidenceError(DuplicateAttestationErrorCode.UNKNOWN_WITNESS, "the witness is neither a registered provider nor a staker, and nothing of it unbonds since the epoch");
     }
     if (isAttestationPunished(state, witness, relay, epoch)) throw new EvidenceError(EvidenceErrorCode.ALREADY_PUNISHED, `the witness was already punished for this relay in epoch ${epoch}`);
   },

@@ -12,8 +12,8 @@ import { defineEvent, defineOp, type ModuleSpec } from "../../chain/registry.ts"
 import type { Attestation } from "../../proofs/bandwidth.ts";
 import { z } from "zod";
 import { address, count, decimal, hash } from "../json-schema.ts";
-import { assignRelays, BandwidthErrorCode, conflictingAttestation, executeBandwidthOp, invalidBandwidthOp } from "./bandwidth.ts";
-import { attestationFromValue, attestationValue, PREFIX_ATTEST_PUNISHED, PREFIX_BANDWIDTH } from "./records.ts";
+import { assignRelays, BandwidthErrorCode, conflictingAttestation, executeBandwidthOp, invalidBandwidthOp, type UnjudgedReason } from "./bandwidth.ts";
+import { attestationFromValue, attestationValue, PREFIX_ATTEST_PUNISHED, PREFIX_BANDWIDTH, PREFIX_BANDWIDTH_LOOKBACK, PREFIX_WITNESS } from "./records.ts";
 import { duplicateAttestation, duplicateAttestationEvidence, DuplicateAttestationErrorCode } from "./evidence.ts";
 import { attestationJson } from "./json.ts";
 
@@ -29,7 +29,17 @@ export type BandwidthEvent =
    * (bytes per second; 0 = not credited, a failed epoch).
    */
   | { readonly kind: "bandwidthCredit"; readonly relay: Uint8Array; readonly epoch: bigint; readonly attestations: number; readonly credited: bigint }
-  /** Duplicate-attestation evidence: `amount` burned from `witness`'s free collateral and stake together. */
+  /**
+   * End of epoch: a relay assigned in `epoch` that is not judged (no credit, no ban, its record
+   * untouched); `reason`: over the per-IP limit, no IP address, fewer witnesses or attestations than the quorum.
+   */
+  | { readonly kind: "bandwidthUnjudged"; readonly relay: Uint8Array; readonly epoch: bigint; readonly attestations: number; readonly reason: UnjudgedReason }
+  /**
+   * End of epoch: `witness` attested `attested` of its `assigned` relays; a failed epoch for the
+   * service law (`bannedUntil`: the first epoch it is a candidate again, 0 never banned; `strikes`).
+   */
+  | { readonly kind: "witnessMiss"; readonly witness: Uint8Array; readonly epoch: bigint; readonly attested: number; readonly assigned: number; readonly bannedUntil: bigint; readonly strikes: number }
+  /** Duplicate-attestation evidence: `amount` burned from `witness`'s free collateral, stake and unbonding stake together. */
   | { readonly kind: "attestSlash"; readonly witness: Uint8Array; readonly relay: Uint8Array; readonly epoch: bigint; readonly amount: bigint };
 type Ev<K extends BandwidthEvent["kind"]> = Extract<BandwidthEvent, { kind: K }>;
 
@@ -44,6 +54,8 @@ declare module "../../chain/exec.ts" {
     bandwidthAttest: Ev<"bandwidthAttest">;
     bandwidthCredit: Ev<"bandwidthCredit">;
     attestSlash: Ev<"attestSlash">;
+    bandwidthUnjudged: Ev<"bandwidthUnjudged">;
+    witnessMiss: Ev<"witnessMiss">;
   }
 }
 
@@ -81,6 +93,18 @@ const events = [
     json: (e) => ({ relay: toAddress(e.relay), epoch: Number(e.epoch), attestations: e.attestations, credited: e.credited.toString() }),
     schema: z.object({ kind: z.literal("bandwidthCredit"), relay: address, epoch: count, attestations: count, credited: decimal }),
   }),
+  defineEvent<Ev<"bandwidthUnjudged">>({
+    kind: "bandwidthUnjudged",
+    json: (e) => ({ relay: toAddress(e.relay), epoch: Number(e.epoch), attestations: e.attestations, reason: e.reason }),
+    schema: z.object({
+      kind: z.literal("bandwidthUnjudged"), relay: address, epoch: count, attestations: count, reason: z.enum(["ipLimit", "noIp", "fewWitnesses", "fewAttestations"]),
+    }),
+  }),
+  defineEvent<Ev<"witnessMiss">>({
+    kind: "witnessMiss",
+    json: (e) => ({ witness: toAddress(e.witness), epoch: Number(e.epoch), attested: e.attested, assigned: e.assigned, bannedUntil: Number(e.bannedUntil), strikes: e.strikes }),
+    schema: z.object({ kind: z.literal("witnessMiss"), witness: address, epoch: count, attested: count, assigned: count, bannedUntil: count, strikes: count }),
+  }),
   defineEvent<Ev<"attestSlash">>({
     kind: "attestSlash",
     json: (e) => ({ witness: toAddress(e.witness), relay: toAddress(e.relay), epoch: Number(e.epoch), amount: e.amount.toString() }),
@@ -95,6 +119,8 @@ export const bandwidth: ModuleSpec = {
   records: [
     { prefix: PREFIX_BANDWIDTH, name: "relayEpoch" },
     { prefix: PREFIX_ATTEST_PUNISHED, name: "attestPunished" },
+    { prefix: PREFIX_BANDWIDTH_LOOKBACK, name: "bandwidthLookback" },
+    { prefix: PREFIX_WITNESS, name: "witnessRecord" },
   ],
   evidence: [duplicateAttestation],
   errors: { ...BandwidthErrorCode, ...DuplicateAttestationErrorCode },

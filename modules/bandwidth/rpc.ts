@@ -10,7 +10,11 @@
  */
 import { z } from "zod";
 import { compareBytes, fromHex, toHex } from "../../primitives/bytes.ts";
-import { BANDWIDTH_RECORD_EPOCHS, BandwidthError, BandwidthErrorCode, checkAttestation, conflictingAttestation, listAssignments, readRelayEpoch, attestationOf, type RelayEpoch } from "./bandwidth.ts";
+import {
+  assignmentSource, BANDWIDTH_RECORD_EPOCHS, BandwidthError, BandwidthErrorCode, checkAttestation, conflictingAttestation, listAssignments, readLookbackSeed, readRelayEpoch,
+  readSnapshot, RelayLimit, unjudgedReason, attestationOf, type RelayEpoch,
+} from "./bandwidth.ts";
+import type { ChainParams } from "../../chain/params.ts";
 import { CodedError } from "../../primitives/errors.ts";
 import { firstHeightOfEpoch, proofWindow } from "../../chain/epoch.ts";
 import { duplicateAttestationEvidence } from "./evidence.ts";
@@ -38,7 +42,15 @@ const limit = z.int().min(1).max(MAX_STORAGE_PAGE).default(20);
 const attestationSchema = z.object({
   relay: z.string(), epoch: z.number(), bytes: decimal, throughput: decimal, latency: decimal, witness: z.string(), signature: z.string(),
 });
-const currentSchema = z.object({ epoch: z.number(), witnesses: z.array(z.string()), attestations: z.number(), credited: decimal.nullable() });
+/**
+ * `judged`: null before the settlement, then whether the relay was judged; `reason` why it is not
+ * (or will not be, when already certain): ipLimit, noIp, fewWitnesses, fewAttestations.
+ */
+const currentSchema = z.object({
+  epoch: z.number(), witnesses: z.array(z.string()), attestations: z.number(), credited: decimal.nullable(), judged: z.boolean().nullable(),
+  reason: z.enum(["ipLimit", "noIp", "fewWitnesses", "fewAttestations"]).nullable(),
+});
+const LIMIT_NAMES = { [RelayLimit.NONE]: null, [RelayLimit.IP_LIMIT]: "ipLimit", [RelayLimit.NO_IP]: "noIp" } as const;
 
 /** Whether the head state still holds `epoch`'s records (and has made them): the current one from its first block, and the few before it. */
 function recordsKept(ctx: RpcContext, epoch: bigint): boolean {
@@ -47,22 +59,33 @@ function recordsKept(ctx: RpcContext, epoch: bigint): boolean {
   return assigned && epoch <= current && epoch + BigInt(BANDWIDTH_RECORD_EPOCHS) > current;
 }
 
-function currentJson(r: RelayEpoch | undefined) {
-  return r ? { epoch: Number(r.epoch), witnesses: r.witnesses.map(toAddress), attestations: r.attestations.length, credited: r.credited === null ? null : r.credited.toString() } : null;
+function currentJson(r: RelayEpoch | undefined, params: ChainParams, settled: boolean) {
+  if (!r) return null;
+  const reason = unjudgedReason(r, params) ?? null;
+  // before the settlement only the reasons fixed at assignment are certain
+  const certain = reason === "ipLimit" || reason === "noIp" || reason === "fewWitnesses" ? reason : null;
+  return {
+    epoch: Number(r.epoch), witnesses: r.witnesses.map(toAddress), attestations: r.attestations.length, credited: r.credited === null ? null : r.credited.toString(),
+    judged: settled ? r.credited !== null : certain !== null ? false : null, reason: settled ? (r.credited !== null ? null : reason) : certain,
+  };
 }
 
 export const bandwidthMethods = {
   bandwidth_getAssignments: defineMethod({
     description:
-      "The witnesses the chain assigned to each relay in an epoch (default: the current one, the epoch of the next block), drawn from the epoch seed " +
-      "weighted by stake (chain/bandwidth.ts assignWitnesses: anyone can recompute them), with each relay's registered multiaddr; with `witness`, only " +
+      "The witnesses the chain assigned to each relay in an epoch (default: the current one, the epoch of the next block), drawn with the lookback: from " +
+      "the seed of epoch seedEpoch (= epoch - 1, `seed`, null once pruned) over the candidate snapshot frozen at the end of epoch snapshotEpoch (= epoch - 2, " +
+      "bandwidth_getSnapshot), weighted by stake and collateral (assignWitnesses: anyone can recompute them), with each relay's registered multiaddr and " +
+      "`limited` (ipLimit: over maxRelaysPerIp at its IP, noIp: no /ip4 or /ip6 address; such relays get no witnesses); with `witness`, only " +
       `the relays that witness must probe; minProbeBytes is the smallest probe an attestation may report. Relays in key order, at most ${MAX_STORAGE_PAGE} a page; pass nextCursor back as cursor. ` +
       `\`known\` is false before the epoch's first block and for epochs older than the last ${BANDWIDTH_RECORD_EPOCHS}.`,
     params: z.object({ epoch: epochParam.optional(), witness: address.optional(), cursor: address.optional(), limit }),
     result: z.object({
       epoch: z.number(), known: z.boolean(), headHeight: z.number(), window: z.object({ from: z.number(), to: z.number() }),
       witnessesPerRelay: z.number(), quorum: z.number(), minProbeBytes: z.number(),
-      assignments: z.array(z.object({ relay: z.string(), multiaddr: z.string(), witnesses: z.array(z.string()) })), nextCursor: z.string().nullable(),
+      seedEpoch: z.number(), seed: z.string().nullable(), snapshotEpoch: z.number(),
+      assignments: z.array(z.object({ relay: z.string(), multiaddr: z.string(), witnesses: z.array(z.string()), limited: z.enum(["ipLimit", "noIp"]).nullable() })),
+      nextCursor: z.string().nullable(),
     }),
     permission: "read",
     handler: (p, ctx: RpcContext) => {
@@ -73,7 +96,7 @@ export const bandwidthMethods = {
       const known = recordsKept(ctx, epoch);
       const witness = p.witness !== undefined ? fromAddress(p.witness) : undefined;
       const after = p.cursor !== undefined ? fromAddress(p.cursor) : undefined;
-      const out: { relay: string; multiaddr: string; witnesses: string[] }[] = [];
+      const out: { relay: string; multiaddr: string; witnesses: string[]; limited: "ipLimit" | "noIp" | null }[] = [];
       let nextCursor: string | null = null;
       if (known) {
         for (const a of listAssignments(state, epoch)) {
@@ -83,12 +106,16 @@ export const bandwidthMethods = {
             nextCursor = out[out.length - 1]!.relay;
             break;
           }
-          out.push({ relay: toAddress(a.relay), multiaddr: readProvider(state, a.relay)?.multiaddr ?? "", witnesses: a.witnesses.map(toAddress) });
+          const limited = LIMIT_NAMES[readRelayEpoch(state, a.relay, epoch)!.limited];
+          out.push({ relay: toAddress(a.relay), multiaddr: readProvider(state, a.relay)?.multiaddr ?? "", witnesses: a.witnesses.map(toAddress), limited });
         }
       }
+      const source = assignmentSource(epoch);
+      const seed = known ? readLookbackSeed(state, source.seedEpoch) : undefined;
       return {
         epoch: Number(epoch), known, headHeight: Number(head), window: { from: Number(window.from), to: Number(window.to) },
-        witnessesPerRelay: ctx.params.witnessesPerRelay, quorum: ctx.params.attestQuorum, minProbeBytes: ctx.params.minProbeBytes, assignments: out, nextCursor,
+        witnessesPerRelay: ctx.params.witnessesPerRelay, quorum: ctx.params.attestQuorum, minProbeBytes: ctx.params.minProbeBytes,
+        seedEpoch: Number(source.seedEpoch), seed: seed ? toHex(seed) : null, snapshotEpoch: Number(source.snapshotEpoch), assignments: out, nextCursor,
       };
     },
   }),
@@ -96,7 +123,8 @@ export const bandwidthMethods = {
   bandwidth_getRelay: defineMethod({
     description:
       "A bandwidth relay at the head: its provider record (collateral, capacity in bytes/s, multiaddr, ban, reputation in bps) and its current epoch's " +
-      "witnesses, attestations accepted so far and credited throughput (null until the epoch is settled). Null if the address never registered as a relay.",
+      "witnesses, attestations accepted so far and credited throughput (null until the epoch is settled), whether it is judged (null until known) and why not " +
+      "(ipLimit, noIp, fewWitnesses, fewAttestations: a relay not judged gets no credit and no ban). Null if the address never registered as a relay.",
     params: z.object({ address }),
     result: providerSchema.extend({ current: currentSchema.nullable() }).nullable(),
     permission: "read",
@@ -106,7 +134,7 @@ export const bandwidthMethods = {
       const pr = readProvider(state, key);
       if (!pr || pr.kind !== ProviderKind.BANDWIDTH) return null;
       const epoch = currentEpoch(ctx.store.head.height, ctx.params);
-      return { ...providerJson(pr, epoch, ctx.params), current: currentJson(readRelayEpoch(state, key, epoch)) };
+      return { ...providerJson(pr, epoch, ctx.params), current: currentJson(readRelayEpoch(state, key, epoch), ctx.params, false) };
     },
   }),
 
@@ -119,14 +147,35 @@ export const bandwidthMethods = {
     result: z.object({
       relay: z.string(), epoch: z.number(), known: z.boolean(), witnesses: z.array(z.string()), attestations: z.array(attestationSchema),
       credited: decimal.nullable(), quorum: z.number(), punished: z.array(z.string()),
+      judged: z.boolean().nullable(), reason: z.enum(["ipLimit", "noIp", "fewWitnesses", "fewAttestations"]).nullable(),
     }),
     permission: "read",
     handler: (p, ctx: RpcContext) => {
       const r = readRelayEpoch(ctx.headState(), fromAddress(p.relay), p.epoch);
+      const settled = p.epoch < currentEpoch(ctx.store.head.height, ctx.params);
+      const j = currentJson(r, ctx.params, settled);
       return {
+        judged: j?.judged ?? null, reason: j?.reason ?? null,
         relay: p.relay, epoch: Number(p.epoch), known: r !== undefined, witnesses: r ? r.witnesses.map(toAddress) : [],
         attestations: r ? r.attestations.map((e) => attestationJson(attestationOf(r, e))) : [], credited: r?.credited == null ? null : r.credited.toString(),
         quorum: ctx.params.attestQuorum, punished: r ? r.punished.map(toAddress) : [],
+      };
+    },
+  }),
+
+  bandwidth_getSnapshot: defineMethod({
+    description:
+      "The witness candidate snapshot frozen at the end of an epoch (used for the assignment of epoch + 2): each candidate's weight is the minimum of " +
+      "its weights (active provider collateral + validator power, banned keys left out) at the ends of epoch - 1 and epoch, and the relays active at " +
+      `both. \`known\` is false if the state does not hold it (not yet frozen, or older than the last ${BANDWIDTH_RECORD_EPOCHS} epochs).`,
+    params: z.object({ epoch: epochParam }),
+    result: z.object({ epoch: z.number(), known: z.boolean(), candidates: z.array(z.object({ address: z.string(), weight: decimal })), relays: z.array(z.string()) }),
+    permission: "read",
+    handler: (p, ctx: RpcContext) => {
+      const s = readSnapshot(ctx.headState(), p.epoch);
+      return {
+        epoch: Number(p.epoch), known: s !== undefined, candidates: s ? s.candidates.map((c) => ({ address: toAddress(c.key), weight: c.weight.toString() })) : [],
+        relays: s ? s.relays.map(toAddress) : [],
       };
     },
   }),

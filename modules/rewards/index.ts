@@ -12,7 +12,7 @@ import { rewardIndexes } from "./indexes.ts";
 export type RewardEvent = {
   /**
    * End of epoch: minted to `to` from `pool`. `basis`: proven bytes (storage), credited throughput
-   * (bandwidth) or signed blocks (validator); `reputationBps`: the provider's reputation (10000 for validators).
+   * (bandwidth), attestations within tolerance (witness) or signed blocks (validator); `reputationBps`: the provider's reputation (10000 for validators).
    */
   readonly kind: "reward"; readonly epoch: bigint; readonly to: Uint8Array; readonly amount: bigint; readonly pool: RewardPool;
   readonly basis: bigint; readonly reputationBps: number;
@@ -32,7 +32,7 @@ export const rewards: ModuleSpec = {
       kind: "reward",
       json: (e) => ({ epoch: Number(e.epoch), to: toAddress(e.to), amount: e.amount.toString(), pool: e.pool, basis: e.basis.toString(), reputationBps: e.reputationBps }),
       schema: z.object({
-        kind: z.literal("reward"), epoch: count, to: address, amount: decimal, pool: z.enum(["storage", "bandwidth", "validator"]), basis: decimal,
+        kind: z.literal("reward"), epoch: count, to: address, amount: decimal, pool: z.enum(["storage", "bandwidth", "witness", "validator"]), basis: decimal,
         reputationBps: z.int().min(0).max(10_000),
       }),
     }),

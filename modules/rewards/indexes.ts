@@ -11,7 +11,8 @@ import type { ChainEvent } from "../../chain/exec.ts";
 import type { RewardPool } from "./rewards.ts";
 
 export const REWARD_MINTS = 0x49;
-const REWARD_POOLS: readonly RewardPool[] = ["storage", "bandwidth", "validator"];
+// the stored code is the index: new pools go at the end
+const REWARD_POOLS: readonly RewardPool[] = ["storage", "bandwidth", "validator", "witness"];
 
 /** One mint of an ended epoch (a `reward` event). */
 export interface EpochMint {

@@ -9,9 +9,11 @@
  * event:
  *   storage    R_e * storageShareBps / 10000 to storage providers by proven bytes in e
  *              times reputation (bps); banned providers earn nothing;
- *   bandwidth  R_e * bandwidthShareBps / 10000 to bandwidth relays by credited throughput in e
- *              (the median of their witnesses' attestations) times reputation (bps); banned
- *              relays earn nothing;
+ *   bandwidth  B = R_e * bandwidthShareBps / 10000, of which B - W to bandwidth relays by credited
+ *              throughput in e (the median of their witnesses' attestations) times reputation
+ *              (bps), banned relays earning nothing, and W = B * witnessShareBps / 10000 to the
+ *              witnesses (pool "witness") by their attestations within witnessToleranceBps of
+ *              their relay's median times their witness reputation (modules/bandwidth);
  *   validator  R_e * validatorShareBps / 10000, as Cosmos' distribution module pays it, block by
  *              block (this module's beginBlock hook sees each block's lastCommit): each block of e
  *              that carries a commit has the pool P = validator pool / epochLength; its proposer
@@ -32,12 +34,12 @@ import type { BlockContext } from "../../chain/exec.ts";
 import type { ChainParams } from "../../chain/params.ts";
 import { globalKey, type StateReader, type StateWriter, type Validator } from "../../chain/state.ts";
 import { FULL_REPUTATION_BPS, settleStorageEpoch, type StorageEarner } from "../storage/storage.ts";
-import { settleBandwidthEpoch, type BandwidthEarner } from "../bandwidth/bandwidth.ts";
+import { freezeSnapshot, settleBandwidthEpoch, type BandwidthEarner, type WitnessEarner } from "../bandwidth/bandwidth.ts";
 import { decodeSignerTally, encodeSignerTally, type SignerEntry, type SignerTally } from "./records.ts";
 
 export type { SignerTally, SignerEntry } from "./records.ts";
 
-export type RewardPool = "storage" | "bandwidth" | "validator";
+export type RewardPool = "storage" | "bandwidth" | "witness" | "validator";
 
 export const RewardsKey = {
   /** What each validator earned so far in the current epoch's validator pool (SignerTally). */
@@ -176,9 +178,14 @@ function bandwidthPoolEarners(earners: readonly BandwidthEarner[]): PoolEarner[]
   return earners.map((e) => ({ to: e.relay, weight: e.credited * BigInt(e.reputationBps), basis: e.credited, reputationBps: e.reputationBps }));
 }
 
+/** DESIGN.md section 7: attestations within tolerance of the median x the witness's reputation. */
+function witnessPoolEarners(earners: readonly WitnessEarner[]): PoolEarner[] {
+  return earners.map((e) => ({ to: e.witness, weight: BigInt(e.paid) * BigInt(e.reputationBps), basis: BigInt(e.paid), reputationBps: e.reputationBps }));
+}
+
 /**
  * The end of an epoch, run at the end of its last block: the storage settlement, the bandwidth
- * settlement, the three pools, then the next epoch's record (decayed reward, seed unknown until
+ * settlement, the pools, the bandwidth lookback snapshot, then the next epoch's record (decayed reward, seed unknown until
  * its first block).
  */
 export function endEpoch(w: StateWriter, ctx: BlockContext, epoch: bigint): void {
@@ -188,7 +195,11 @@ export function endEpoch(w: StateWriter, ctx: BlockContext, epoch: bigint): void
   const storage = settleStorageEpoch(w, ctx, epoch);
   const bandwidth = settleBandwidthEpoch(w, ctx, epoch);
   let minted = mintPool(w, ctx, epoch, "storage", pools.storage, storagePoolEarners(storage));
-  minted += mintPool(w, ctx, epoch, "bandwidth", pools.bandwidth, bandwidthPoolEarners(bandwidth));
+  const witnessPart = (pools.bandwidth * BigInt(params.witnessShareBps)) / 10_000n;
+  minted += mintPool(w, ctx, epoch, "bandwidth", pools.bandwidth - witnessPart, bandwidthPoolEarners(bandwidth.relays));
+  minted += mintPool(w, ctx, epoch, "witness", witnessPart, witnessPoolEarners(bandwidth.witnesses));
+  // after the settlement (its bans count): the lookback snapshot for epoch + 2
+  freezeSnapshot(w, ctx, epoch);
   minted += mintValidatorPool(w, ctx, epoch, readSignerTally(w, epoch).entries);
   if (w.get(RewardsKey.signers) !== undefined) w.set(RewardsKey.signers, null);
   ctx.minted += minted;

@@ -9,14 +9,17 @@ import { epochParam } from "../storage/rpc.ts";
 import { poolsOf, rewardSchedule } from "./rewards.ts";
 import { readEpochMints } from "./indexes.ts";
 
-const mintSchema = z.object({ to: z.string(), amount: decimal, pool: z.enum(["storage", "bandwidth", "validator"]), basis: decimal, reputationBps: z.number() });
-const poolsSchema = z.object({ storage: decimal, bandwidth: decimal, validator: decimal });
+const mintSchema = z.object({ to: z.string(), amount: decimal, pool: z.enum(["storage", "bandwidth", "witness", "validator"]), basis: decimal, reputationBps: z.number() });
+/** `witness`: the part of `bandwidth` paid to witnesses (params.witnessShareBps of it). */
+const poolsSchema = z.object({ storage: decimal, bandwidth: decimal, witness: decimal, validator: decimal });
+
+const witnessPart = (bandwidthPool: bigint, ctx: RpcContext): bigint => (bandwidthPool * BigInt(ctx.params.witnessShareBps)) / 10_000n;
 
 export const rewardsMethods = {
   rewards_getEpoch: defineMethod({
     description:
       "An epoch's emission: its reward and pools (storage, bandwidth, validator) and, once it ended, what was minted to whom and why " +
-      "(pool, basis: proven bytes or signed blocks, reputation in bps). status `current` for the epoch in progress (no mints yet); null for a future epoch.",
+      "(pool, basis: proven bytes, credited throughput, paid attestations (pool witness: the witness payments) or signed blocks, reputation in bps). status `current` for the epoch in progress (no mints yet); null for a future epoch.",
     params: z.object({ epoch: epochParam }),
     result: z
       .object({
@@ -35,7 +38,7 @@ export const rewardsMethods = {
         const s = rewardSchedule(state, ctx.params);
         return {
           epoch: Number(p.epoch), status: "current" as const, reward: s.reward.toString(),
-          pools: { storage: s.storagePool.toString(), bandwidth: s.bandwidthPool.toString(), validator: s.validatorPool.toString() },
+          pools: { storage: s.storagePool.toString(), bandwidth: s.bandwidthPool.toString(), witness: witnessPart(s.bandwidthPool, ctx).toString(), validator: s.validatorPool.toString() },
           minted: "0", endedAtHeight: null, ...span, mints: [],
         };
       }
@@ -47,7 +50,7 @@ export const rewardsMethods = {
       for (const m of mints) minted += m.amount;
       return {
         epoch: Number(p.epoch), status: "ended" as const, reward: r.reward.toString(),
-        pools: { storage: pools.storage.toString(), bandwidth: pools.bandwidth.toString(), validator: pools.validator.toString() },
+        pools: { storage: pools.storage.toString(), bandwidth: pools.bandwidth.toString(), witness: witnessPart(pools.bandwidth, ctx).toString(), validator: pools.validator.toString() },
         minted: minted.toString(), endedAtHeight: Number(r.height), ...span,
         mints: mints.map((m) => ({ to: toAddress(m.to), amount: m.amount.toString(), pool: m.pool, basis: m.basis.toString(), reputationBps: m.reputationBps })),
       };

@@ -98,6 +98,11 @@ export interface Provider {
   readonly activeDeals: number;
   /** Proofs made / due per epoch with dues, oldest first, within the reputation window. */
   readonly reputation: readonly ReputationEntry[];
+  /**
+   * EXITING: the last epoch of its unbonding (exit epoch + EXIT_UNBONDING_EPOCHS - 1); the collateral
+   * goes back at the end of that epoch, or later when its last deal ends. 0 otherwise.
+   */
+  readonly releaseEpoch: bigint;
 }
 
 export const DealStatus = {
@@ -164,10 +169,11 @@ export function encodeProvider(p: Provider): Uint8Array {
   return encode([
     p.kind, u64(p.collateral), u64(p.locked), u64(p.capacity), u64(p.used), p.multiaddr, u64(p.registeredAt), p.status,
     u64(p.bannedUntil), p.strikes, u64(p.lastFailureEpoch), p.activeDeals, p.reputation.map((r) => [u64(r.epoch), r.made, r.due]),
+    u64(p.releaseEpoch),
   ]);
 }
 export function decodeProvider(key: Uint8Array, b: Uint8Array, trusted = false): Provider {
-  const v = asArray(readBytes(b, trusted), "provider", 13);
+  const v = asArray(readBytes(b, trusted), "provider", 14);
   const kind = asUint(v[0], "kind", 255);
   const status = asUint(v[7], "status", 255);
   if (!isProviderKind(kind)) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `provider kind ${kind}`);
@@ -190,6 +196,7 @@ export function decodeProvider(key: Uint8Array, b: Uint8Array, trusted = false):
       const r = asArray(x, "reputation entry", 3);
       return { epoch: asU64(r[0], "epoch"), made: asUint(r[1], "made"), due: asUint(r[2], "due") };
     }),
+    releaseEpoch: asU64(v[13], "releaseEpoch"),
   };
 }
 

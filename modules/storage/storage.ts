@@ -69,6 +69,12 @@ export const MAX_MULTIADDR_LENGTH = 256;
 /** Ban length in epochs for the 1st, 2nd, and 3rd and later failed epoch (Bitcloud's service law). */
 export const BAN_EPOCHS: readonly bigint[] = [1n, 6n, 144n];
 export const FULL_REPUTATION_BPS = 10_000;
+/**
+ * Epochs an exiting provider's collateral stays locked, counting the exit's: as long as
+ * double-attestation evidence is accepted (modules/bandwidth BANDWIDTH_RECORD_EPOCHS; a test pins
+ * that they are equal), so a witness cannot exit to escape its penalty.
+ */
+export const EXIT_UNBONDING_EPOCHS = 4n;
 
 export const StorageErrorCode = {
   /** The sender (provider.exit, storage.proof) or the deal's provider (storage.deal) is not a registered provider (never registered, or exited). */
@@ -174,12 +180,12 @@ export function freeCollateral(p: Provider): bigint {
   return p.collateral - p.locked;
 }
 
-export function isBanned(p: Provider, epoch: bigint): boolean {
+export function isBanned(p: Pick<ServiceRecord, "bannedUntil">, epoch: bigint): boolean {
   return epoch < p.bannedUntil;
 }
 
 /** Proofs made / due over the window of `windowEpochs` epochs ending at `epoch`, in basis points; full with nothing due. */
-export function reputationBps(p: Provider, epoch: bigint, windowEpochs: number): number {
+export function reputationBps(p: Pick<ServiceRecord, "reputation">, epoch: bigint, windowEpochs: number): number {
   let made = 0;
   let due = 0;
   for (const r of p.reputation) {
@@ -320,6 +326,7 @@ function register(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<S
     lastFailureEpoch: existing?.lastFailureEpoch ?? 0n,
     activeDeals: 0,
     reputation: existing?.reputation ?? [],
+    releaseEpoch: 0n,
   });
   if (!existing) addToList(w, StorageKey.providers, sender);
   ctx.events.push({
@@ -338,19 +345,18 @@ export function updateProvider(w: StateWriter, ctx: BlockContext, tx: SignedTx, 
   ctx.events.push({ kind: "providerUpdate", txHash: tx.hash, provider: provider.key, multiaddr });
 }
 
+/**
+ * provider.exit: no new deals, no new witness or relay service; the collateral stays locked (and
+ * slashable: double-attestation evidence reaches it) until the end of epoch exit + EXIT_UNBONDING_EPOCHS - 1,
+ * or later when its last deal ends (settleStorageEpoch releases it). `returned` is always 0 now.
+ */
 function exit(w: StateWriter, ctx: BlockContext, tx: SignedTx): void {
   const provider = readProvider(w, tx.sender);
   if (!provider || provider.status === ProviderStatus.EXITED) fail(StorageErrorCode.PROVIDER_NOT_REGISTERED, "the sender is not a registered provider");
   if (provider.status === ProviderStatus.EXITING) fail(StorageErrorCode.PROVIDER_EXITING, "the provider is already exiting");
-  let returned = 0n;
-  if (provider.activeDeals === 0) {
-    returned = provider.collateral;
-    credit(w, provider.key, returned);
-    writeProvider(w, { ...provider, status: ProviderStatus.EXITED, collateral: 0n, locked: 0n, used: 0n });
-  } else {
-    writeProvider(w, { ...provider, status: ProviderStatus.EXITING });
-  }
-  ctx.events.push({ kind: "providerExit", txHash: tx.hash, provider: provider.key, returned, activeDeals: provider.activeDeals });
+  const releaseEpoch = epochOfHeight(ctx.height, ctx.params.epochLength) + EXIT_UNBONDING_EPOCHS - 1n;
+  writeProvider(w, { ...provider, status: ProviderStatus.EXITING, releaseEpoch });
+  ctx.events.push({ kind: "providerExit", txHash: tx.hash, provider: provider.key, returned: 0n, activeDeals: provider.activeDeals });
 }
 
 function makeDeal(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<StorageOp, { type: "storage.deal" }>, chainId: string): void {
@@ -445,19 +451,33 @@ export function checkStorageProof(
  * whole clean window since the last failure (checked at the next recorded epoch).
  */
 export function recordServiceEpoch(p: Provider, ctx: BlockContext, epoch: bigint, made: number, due: number): Provider {
-  const window = BigInt(ctx.params.reputationWindowEpochs);
-  let next: Provider = { ...p, reputation: [...p.reputation.filter((r) => r.epoch + window > epoch), { epoch, made, due }] };
+  const { next, ban } = applyServiceLaw(p, ctx.params.reputationWindowEpochs, epoch, made, due);
+  if (ban) ctx.events.push({ kind: "providerBan", provider: next.key, epoch, until: ban.until, strikes: ban.strikes });
+  return next;
+}
+
+/** The fields the service law reads and writes: a provider's, or a bandwidth witness's record. */
+export interface ServiceRecord {
+  readonly bannedUntil: bigint;
+  readonly strikes: number;
+  readonly lastFailureEpoch: bigint;
+  readonly reputation: readonly { readonly epoch: bigint; readonly made: number; readonly due: number }[];
+}
+
+/** The service law of recordServiceEpoch without its event: the updated record and, for a failed epoch, the ban. */
+export function applyServiceLaw<T extends ServiceRecord>(p: T, windowEpochs: number, epoch: bigint, made: number, due: number): { next: T; ban?: { until: bigint; strikes: number } } {
+  const window = BigInt(windowEpochs);
+  let next: T = { ...p, reputation: [...p.reputation.filter((r) => r.epoch + window > epoch), { epoch, made, due }] };
   if (made < due) {
     // a failed epoch: strikes decay after a whole clean window since the last failure
     const strikes = (next.strikes > 0 && epoch - next.lastFailureEpoch > window ? 0 : next.strikes) + 1;
     const until = epoch + 1n + BAN_EPOCHS[Math.min(strikes, BAN_EPOCHS.length) - 1]!;
     const bannedUntil = until > next.bannedUntil ? until : next.bannedUntil;
     next = { ...next, strikes, lastFailureEpoch: epoch, bannedUntil };
-    ctx.events.push({ kind: "providerBan", provider: next.key, epoch, until: bannedUntil, strikes });
-  } else if (next.strikes > 0 && epoch - next.lastFailureEpoch >= window) {
-    next = { ...next, strikes: 0 };
+    return { next, ban: { until: bannedUntil, strikes } };
   }
-  return next;
+  if (next.strikes > 0 && epoch - next.lastFailureEpoch >= window) next = { ...next, strikes: 0 };
+  return { next };
 }
 
 /** A provider's share basis in the storage pool of an epoch. */
@@ -534,16 +554,23 @@ export function settleStorageEpoch(w: StateWriter, ctx: BlockContext, epoch: big
     let p = readProvider(w, due.provider)!;
     const bannedDuringEpoch = isBanned(p, epoch);
     p = recordServiceEpoch(p, ctx, epoch, due.made, due.due);
-    if (p.status === ProviderStatus.EXITING && p.activeDeals === 0) {
-      const amount = p.collateral;
-      credit(w, p.key, amount);
-      p = { ...p, status: ProviderStatus.EXITED, collateral: 0n, locked: 0n, used: 0n };
-      events.push({ kind: "providerCollateralReturned", provider: p.key, epoch, amount });
-    }
     writeProvider(w, p);
     if (due.provenBytes > 0n && !bannedDuringEpoch && p.kind === ProviderKind.STORAGE) {
       earners.push({ provider: p.key, provenBytes: due.provenBytes, reputationBps: reputationBps(p, epoch, params.reputationWindowEpochs) });
     }
   }
+  releaseExited(w, ctx, epoch);
   return earners;
+}
+
+/** Returns the collateral of the exiting providers whose unbonding ended with `epoch` and whose last deal ended, in key order. */
+function releaseExited(w: StateWriter, ctx: BlockContext, epoch: bigint): void {
+  for (let p of listProviders(w)) {
+    if (p.status !== ProviderStatus.EXITING || p.activeDeals !== 0 || p.releaseEpoch > epoch) continue;
+    const amount = p.collateral;
+    credit(w, p.key, amount);
+    p = { ...p, status: ProviderStatus.EXITED, collateral: 0n, locked: 0n, used: 0n, releaseEpoch: 0n };
+    writeProvider(w, p);
+    ctx.events.push({ kind: "providerCollateralReturned", provider: p.key, epoch, amount });
+  }
 }

@@ -1,10 +1,13 @@
 /**
  * e2e: proof of bandwidth with real processes, checked through JSON-RPC. A one-validator chain
- * with 8-block epochs at 500 ms a block and 256 KiB probes (`cloudcoin init --params`); four relay
+ * with 16-block epochs at 500 ms a block and 256 KiB probes (`cloudcoin init --params`); four relay
  * keys funded from the faucet; four relay plugins register and serve probes; two witness plugins,
  * one with the validator's key and one with the four relay keys (each relay witnesses the others),
  * probe and attest. With 1 validator + 3 other relays as candidates every relay gets 4 witnesses
- * (witnessesPerRelay 5, quorum 3).
+ * (witnessesPerRelay 5, quorum 3: the default 7 / 4 needs a larger network), all four relays behind
+ * 127.0.0.1 (maxRelaysPerIp 4). Witnesses are drawn with the lookback (issue #16): a relay
+ * registered in epoch k is first assigned in epoch k + 3, from the seed of the epoch before and the
+ * snapshot frozen two epochs before.
  *
  *   (a) the assignments: every relay has 4 distinct witnesses, never itself, the same from every
  *       angle (whole list, pages of one, by witness, bandwidth_getRelay) and as assignWitnesses
@@ -15,8 +18,10 @@
  *   (b') the validator's witness killed (SIGKILL) right after attesting and started again: it takes
  *       up what its journal holds (sent again, or already on chain) and never signs a second,
  *       different attestation for the same relay and epoch; no evidence anywhere at the end;
- *   (c) one relay stopped (SIGTERM): in the next full epoch it gets no credit and no mint, loses
- *       reputation and is banned, while the other three are credited and paid.
+ *   (c) one relay stopped (SIGTERM): in the next full epoch it gets no credit and no mint; its
+ *       witnesses (whose plugin does not attest failed probes) give it fewer than a quorum of
+ *       attestations, so it is not judged: no ban, its reputation untouched (the silence is the
+ *       witnesses'), while the other three are credited and paid.
  *
  * The plugins' log lines are printed to stderr when the test fails (always with CLOUDCOIN_E2E_LOGS=1).
  */
@@ -35,7 +40,8 @@ import { rpc, runCli, startNode, startProcess, waitFor, type ReadyProcess } from
 
 const RELAY = fileURLToPath(new URL("../../plugins/relay/relay.ts", import.meta.url));
 const WITNESS = fileURLToPath(new URL("../../plugins/bandwidth-witness/witness.ts", import.meta.url));
-const EPOCH = 8;
+/** 16 blocks (8 s): the lookback puts the first assignment 3 epochs after registration, and a killed witness must restart within an epoch */
+const EPOCH = 16;
 const BLOCK_MS = 500;
 const PROBE_BYTES = 256 * 1024;
 const QUORUM = 3;
@@ -78,10 +84,10 @@ interface Mint {
   reputationBps: number;
 }
 
-t.test("relays are witnessed, credited by the median and paid; a stopped relay loses its credit and is banned", async (t) => {
+t.test("relays are witnessed, credited by the median and paid; a stopped relay loses its credit and is not judged", async (t) => {
   const init = await runCli([
     "init", "--validators", "1", "--out", dir, "--chain-id", "e2e-bandwidth-1", "--json",
-    "--params", JSON.stringify({ epochLength: EPOCH, blockIntervalMs: BLOCK_MS, minProbeBytes: PROBE_BYTES, witnessesPerRelay: 5, attestQuorum: QUORUM }),
+    "--params", JSON.stringify({ epochLength: EPOCH, blockIntervalMs: BLOCK_MS, minProbeBytes: PROBE_BYTES, witnessesPerRelay: 5, attestQuorum: QUORUM, maxRelaysPerIp: RELAYS }),
   ]);
   t.equal(init.code, 0, init.stderr);
   const node = await startNode(join(dir, "node0"));
@@ -153,21 +159,25 @@ t.test("relays are witnessed, credited by the median and paid; a stopped relay l
 
 
   // ---- (a) the first epoch every relay is assigned in ----
-  const e0 = firstEpochAfter(Math.max(...providers.map((p) => p.registeredAt as number)));
+  const e0 = firstEpochAfter(Math.max(...providers.map((p) => p.registeredAt as number))) + 2;
   const page = await waitFor(`the assignments of epoch ${e0}`, async () => {
     const r = await result(url, "bandwidth_getAssignments", { epoch: e0, limit: 100 });
     return r.known ? r : undefined;
-  }, 4 * EPOCH_MS + 20_000);
+  }, 6 * EPOCH_MS + 20_000);
   t.equal(page.epoch, e0);
+  t.same([page.seedEpoch, page.snapshotEpoch], [e0 - 1, e0 - 2], "drawn with the previous epoch's seed over the snapshot frozen two epochs before");
   t.same(page.window, { from: e0 * EPOCH + 2, to: (e0 + 1) * EPOCH }, "attestations are taken from the epoch's second block to its last");
   const assignments = page.assignments as Assignment[];
   const byKey = [...relays].sort((a, b) => compareBytes(fromAddress(a), fromAddress(b)));
   t.same(assignments.map((a) => a.relay), byKey, "every relay, in key order");
-  const seed = (await result(url, "storage_getChallenges", { provider: relays[0], epoch: e0 })).seed as string;
-  t.ok(seed, "the epoch seed is known");
-  // the candidates: the relays by collateral, the validator by power
+  const seed = page.seed as string;
+  t.ok(seed, "the lookback seed is known");
+  t.not(seed, (await result(url, "storage_getChallenges", { provider: relays[0], epoch: e0 })).seed, "not the epoch's own seed");
+  // the candidates: the relays by collateral, the validator by power (both bonded through the snapshot's epoch)
   const power = BigInt((await result(url, "chain_getValidators")).validators[0].power);
   const candidates = [...relays.map((a) => ({ key: fromAddress(a), weight: COLLATERAL })), { key: fromAddress(validator), weight: power }].sort((a, b) => compareBytes(a.key, b.key));
+  const snapshot = await result(url, "bandwidth_getSnapshot", { epoch: e0 - 2 });
+  t.same(snapshot.candidates, candidates.map((c) => ({ address: toAddress(c.key), weight: c.weight.toString() })), "bandwidth_getSnapshot: the same candidates");
   for (const a of assignments) {
     const i = relays.indexOf(a.relay);
     t.equal(a.multiaddr, multiaddrs[i], "with its registered multiaddr");
@@ -218,7 +228,8 @@ t.test("relays are witnessed, credited by the median and paid; a stopped relay l
     const reps = new Map(mints.map((m) => [m.to, BigInt(m.reputationBps)]));
     let total = 0n;
     for (const r of earning) total += (credited.get(r) ?? 0n) * (reps.get(r) ?? 0n);
-    const pool = BigInt(rewards.pools.bandwidth);
+    // the relays' part of the bandwidth pool; witnessShareBps of it goes to the witnesses
+    const pool = BigInt(rewards.pools.bandwidth) - BigInt(rewards.pools.witness);
     let minted = 0n;
     for (const m of mints) {
       t.equal(m.basis, credited.get(m.to)!.toString(), "basis: the credited throughput");
@@ -272,15 +283,13 @@ t.test("relays are witnessed, credited by the median and paid; a stopped relay l
   const a = await result(url, "bandwidth_getAttestations", { relay: stopped, epoch: eF });
   t.equal(a.known, true, "the stopped relay was still assigned witnesses");
   t.ok(a.attestations.length < QUORUM, `${a.attestations.length} attestations: no quorum`);
-  t.equal(a.credited, "0", "not credited");
+  t.same([a.credited, a.judged, a.reason], [null, false, "fewAttestations"], "not judged: no credit");
   const rewardsF = await result(url, "rewards_getEpoch", { epoch: eF });
   t.notOk((rewardsF.mints as Mint[]).some((m) => m.to === stopped), "no mint to the stopped relay");
   const p = await result(url, "provider_get", { address: stopped });
-  t.ok(p.reputationBps < 10_000, `its reputation fell to ${p.reputationBps} bps`);
-  t.equal(p.banned, true, "it is banned");
-  t.ok(p.strikes >= 1, "with a strike");
+  t.match(p, { banned: false, reputationBps: 10_000, strikes: 0 }, "not banned, its reputation untouched: the silence is its witnesses'");
   const relayView = await result(url, "bandwidth_getRelay", { address: stopped });
-  t.match(relayView, { address: stopped, kind: "bandwidth", banned: true, reputationBps: p.reputationBps }, "bandwidth_getRelay shows the same");
+  t.match(relayView, { address: stopped, kind: "bandwidth", banned: false, reputationBps: p.reputationBps }, "bandwidth_getRelay shows the same");
   for (const r of others) {
     const o = await result(url, "provider_get", { address: r });
     t.match(o, { banned: false, reputationBps: 10_000, strikes: 0 }, `relay ${relays.indexOf(r)} keeps its standing`);

@@ -54,20 +54,23 @@ const REQUIRED_OPS = [
 const REQUIRED_EVENTS = [
   "transfer", "fee", "stake", "unstake", "validatorRegister", "unjail", "unbonded", "slash", "jail", "paychOpen", "paychFund", "paychRedeem", "paychClose",
   "paychWithdraw", "providerRegister", "providerExit", "providerCollateralReturned", "providerBan", "storageDeal", "storageProof", "storagePayment",
-  "storageSlash", "storageDealEnd", "bandwidthAssign", "bandwidthAttest", "bandwidthCredit", "attestSlash", "reward",
+  "storageSlash", "storageDealEnd", "bandwidthAssign", "bandwidthAttest", "bandwidthCredit", "bandwidthUnjudged", "witnessMiss", "attestSlash", "reward",
 ] as const satisfies readonly ChainEvent["kind"][];
 /** Finer variants that must occur too. */
 const REQUIRED_VARIANTS = [
   "providerRegister:storage", "providerRegister:bandwidth", "jail:downtime", "jail:doubleSign", "evidence:duplicateVote", "evidence:duplicateAttestation",
-  "reward:storage", "reward:bandwidth", "reward:validator", "storageDealEnd:completed", "bandwidthCredit:credited", "bandwidthCredit:notCredited",
-  "receipt:failed",
+  "reward:storage", "reward:bandwidth", "reward:witness", "reward:validator", "storageDealEnd:completed", "bandwidthCredit:credited", "bandwidthCredit:notCredited",
+  "receipt:failed", "bandwidthUnjudged:fewAttestations",
 ] as const;
 
 // ---- the scenario ----
 
 const CLC = 1_000_000_000n;
 const L = 8;
-/** Small numbers so that every rule is reached in 32 blocks: 8-block epochs, short windows. */
+/**
+ * Small numbers so that every rule is reached in 48 blocks: 8-block epochs, short windows. Relays
+ * registered in epoch 0 are first assigned witnesses in epoch 3 (the lookback of issue #16).
+ */
 const PARAMS: Partial<GenesisFile["params"]> = {
   epochLength: L,
   minValidatorStake: CLC.toString(),
@@ -95,6 +98,9 @@ const PARAMS: Partial<GenesisFile["params"]> = {
   minProbeBytes: 1000,
   attestSlashBps: 1000,
   minSettleDelay: 3,
+  witnessShareBps: 1000,
+  witnessToleranceBps: 2000,
+  maxRelaysPerIp: 2,
 };
 
 const V = [testKey(901), testKey(902), testKey(903), testKey(904)] as [KeyPair, KeyPair, KeyPair, KeyPair];
@@ -179,6 +185,7 @@ function runScenario(): Run {
       if (e.kind === "reward") variants.add(`reward:${e.pool}`);
       if (e.kind === "storageDealEnd") variants.add(`storageDealEnd:${e.reason}`);
       if (e.kind === "bandwidthCredit") variants.add(`bandwidthCredit:${e.credited > 0n ? "credited" : "notCredited"}`);
+      if (e.kind === "bandwidthUnjudged") variants.add(`bandwidthUnjudged:${e.reason}`);
     }
     const hdr = built.block.header;
     blocks.push({
@@ -252,45 +259,62 @@ function runScenario(): Run {
   block([[V[3], { type: "validator.unjail" }]], ["STILL_JAILED"]); // 7: V3 jailed for downtime at the start of this block
   block([[PAYER, { type: "paych.withdraw", channel }]], [""]); // 8: end of epoch 0
 
-  // ---- epoch 1 (9..16): RELAY's witnesses attest, the deal is proven, ALICE unstakes, V3 unjails ----
-  block([], []); // 9: witnesses of epoch 1 assigned
-  const w1 = witnesses(1n);
+  // ---- epoch 1 (9..16): the deal is proven, ALICE unstakes, V3 unjails; RELAY is in no snapshot yet ----
+  block([], []); // 9
   const good = proof(1n);
   const c0 = good.chunks[0]!;
   const badPath = { ...good, chunks: [{ ...c0, path: c0.path.map((x, i) => (i === 0 ? x.map((b, j) => (j === 0 ? b ^ 1 : b)) : x)) }, ...good.chunks.slice(1)] };
   block([
     [PROVIDER, badPath],
     [PROVIDER, good],
-    [w1[0]!, attestOp(attestation(w1[0]!, 1n, 50_000n))],
-    [w1[1]!, attestOp(attestation(w1[1]!, 1n, 60_000n))],
-    [w1[2]!, attestOp(attestation(w1[2]!, 1n, 70_000n))],
-    [PAYEE, attestOp(attestation(PAYEE, 1n, 60_000n))], // not a witness of RELAY
-  ], ["STORAGE_PROOF_BAD_PATH", "", "", "", "", "BANDWIDTH_NOT_ASSIGNED"]); // 10
+    [PAYEE, attestOp(attestation(PAYEE, 1n, 60_000n))], // RELAY is first assigned in epoch 3
+  ], ["STORAGE_PROOF_BAD_PATH", "", "BANDWIDTH_ATTEST_WRONG_EPOCH"]); // 10
   block([[ALICE, { type: "unstake", amount: 2n * CLC }], [ALICE, { type: "unstake", amount: 100n * CLC }]], ["", "INSUFFICIENT_STAKE"]); // 11: released at 17
   at(13n);
   block([[V[3], { type: "validator.unjail" }]], [""]); // 13
-  emptyUntil(16n); // 16: end of epoch 1: payment, credit, three pools
+  emptyUntil(16n); // 16: end of epoch 1: payment, the storage and validator pools
 
-  // ---- epoch 2 (17..24): V1 double-signs, a witness double-attests, RELAY under quorum, PROVIDER misses and exits ----
-  block([], []); // 17: witnesses of epoch 2; ALICE's unbonding released
-  const w2 = witnesses(2n);
-  const lone = attestation(w2[0]!, 2n, 40_000n);
+  // ---- epoch 2 (17..24): V1 double-signs, PROVIDER misses and exits (its collateral locked through epoch 5) ----
+  block([], []); // 17: ALICE's unbonding released
   const [hashA, hashB] = [sha256(new TextEncoder().encode("golden block A")), sha256(new TextEncoder().encode("golden block B"))];
   const doubleVote = duplicateVoteEvidence(
     signVote(id, V[1], { type: VoteType.PRECOMMIT, height: 16n, round: 0, blockHash: hashA }),
     signVote(id, V[1], { type: VoteType.PRECOMMIT, height: 16n, round: 0, blockHash: hashB }),
   );
-  block([[w2[0]!, attestOp(lone)]], [""], [doubleVote]); // 18
-  const doubleAttest = duplicateAttestationEvidence(id, lone, attestation(w2[0]!, 2n, 45_000n));
-  block([[PROVIDER, { type: "provider.exit" }]], [""], [doubleAttest]); // 19: exit with a deal active
-  emptyUntil(24n); // 24: end of epoch 2: slash and ban PROVIDER, RELAY not credited and banned
+  block([], [], [doubleVote]); // 18
+  block([[PROVIDER, { type: "provider.exit" }]], [""]); // 19: exit with a deal active
+  emptyUntil(24n); // 24: end of epoch 2: slash and ban PROVIDER
 
-  // ---- epoch 3 (25..32): the exiting provider proves the deal's last epoch; the deal completes, the collateral returns ----
-  block([[PAYER, { type: "paych.open", payee: PAYEE.publicKey, deposit: 100n, settleDelay: 2n }]], ["PAYCH_SETTLE_DELAY_TOO_SHORT"]); // 25
-  block([[PROVIDER, proof(3n)]], [""]); // 26
+  // ---- epoch 3 (25..32): RELAY's witnesses (seed of epoch 2, snapshot of epoch 1) attest; the deal's last epoch is proven ----
+  // 25: witnesses of epoch 3 assigned; a channel with a settle delay below minSettleDelay is refused
+  block([[PAYER, { type: "paych.open", payee: PAYEE.publicKey, deposit: 100n, settleDelay: 2n }]], ["PAYCH_SETTLE_DELAY_TOO_SHORT"]);
+  const w3 = witnesses(3n);
+  const unassigned = [...V, ALICE].find((k) => !w3.includes(k))!;
+  // PROVIDER exited in epoch 2: if it was drawn (it was bonded through epoch 1) its attestation is refused
+  const w3codes = w3.map((k) => (k === PROVIDER ? "BANDWIDTH_WITNESS_UNBONDED" : ""));
+  block([
+    [PROVIDER, proof(3n)],
+    [w3[0]!, attestOp(attestation(w3[0]!, 3n, 50_000n))],
+    [w3[1]!, attestOp(attestation(w3[1]!, 3n, 60_000n))],
+    [w3[2]!, attestOp(attestation(w3[2]!, 3n, 70_000n))],
+    [PAYEE, attestOp(attestation(PAYEE, 3n, 60_000n))], // in no snapshot
+    [unassigned, attestOp(attestation(unassigned, 3n, 60_000n))], // a candidate, not RELAY's witness
+  ], ["", ...w3codes, "BANDWIDTH_WITNESS_NOT_IN_SNAPSHOT", "BANDWIDTH_NOT_ASSIGNED"]); // 26
   emptyUntil(29n);
   block([[V[1], { type: "validator.unjail" }]], ["TOMBSTONED"]); // 30: past V1's jail time, but a double-signer never unjails
-  emptyUntil(32n); // 32: end of epoch 3
+  emptyUntil(32n); // 32: end of epoch 3: the deal completes, RELAY credited, relay and witness pay
+
+  // ---- epoch 4 (33..40): a quorum attests a failed probe; one witness is silent, one double-attests ----
+  block([], []); // 33
+  const w4 = witnesses(4n);
+  const failed = attestation(w4[0]!, 4n, 0n);
+  block([[w4[0]!, attestOp(failed)], [w4[1]!, attestOp(attestation(w4[1]!, 4n, 0n))]], ["", ""]); // 34: w4[2] stays silent
+  const doubleAttest = duplicateAttestationEvidence(id, failed, attestation(w4[0]!, 4n, 45_000n));
+  block([], [], [doubleAttest]); // 35
+  emptyUntil(40n); // 40: end of epoch 4: RELAY judged, not credited, banned; w4[2] missed
+
+  // ---- epoch 5 (41..48): the banned RELAY is assigned, nobody attests: not judged; PROVIDER's collateral returns ----
+  emptyUntil(48n); // 48
 
   const m = chain.state.meta();
   return {

@@ -14,7 +14,7 @@ import path from "node:path";
 import t, { type Test } from "tap";
 import { compareBytes, equalBytes, fromHex, toHex } from "../../../../primitives/bytes.ts";
 import {
-  assignWitnesses, attestSignBytes, BandwidthErrorCode, lowerMedian, readRelayEpoch, signAttestation, witnessCandidates, type Attestation, type WitnessCandidate,
+  assignWitnesses, attestSignBytes, BandwidthErrorCode, lowerMedian, readRelayEpoch, signAttestation, type Attestation, type WitnessCandidate,
 } from "../../../../modules/bandwidth/bandwidth.ts";
 import { firstHeightOfEpoch, lastHeightOfEpoch } from "../../../../chain/epoch.ts";
 import { EvidencePool } from "../../../../chain/evidence-pool.ts";
@@ -56,7 +56,12 @@ const PARAMS: Partial<GenesisFile["params"]> = {
   epochLength: L, minValidatorStake: "100000", witnessesPerRelay: W, attestQuorum: QUORUM, minProbeBytes: MIN_PROBE, attestSlashBps: 1000,
   reputationWindowEpochs: 4, collateralPerByte: "1", emissionPerEpoch: "1000000", emissionDecayBps: 0,
   storageShareBps: 5000, bandwidthShareBps: 3000, validatorShareBps: 2000,
+  // the three relays share 127.0.0.1; witness pay has its own tests
+  maxRelaysPerIp: 10, witnessShareBps: 0,
 };
+/** The first epoch relays registered at height 1 are assigned in (the lookback: snapshot of E - 2, seed of E - 1). */
+const E = 3n;
+const e = (k: number) => Number(E) + k;
 
 interface World {
   chain: TestChain;
@@ -161,21 +166,11 @@ async function witnessesOf(w: World, relay: KeyPair, epoch: bigint): Promise<Key
   return r.witnesses.map(keyOf);
 }
 
-/**
- * The witness candidates as the module comment of chain/bandwidth.ts describes them, read through
- * the RPC only: every active, unbanned provider weighted by its collateral (provider_list) plus
- * every member of the current validator set weighted by its power (chain_getValidators for the
- * next height), summed per key, sorted by key, positive weights.
- */
-async function candidatesByRpc(t: Test, w: World): Promise<WitnessCandidate[]> {
-  const weights = new Map<string, bigint>();
-  const add = (a: string, x: bigint) => weights.set(a, (weights.get(a) ?? 0n) + x);
-  const { providers, nextCursor } = await w.client.call("provider_list", { limit: 100 });
-  t.equal(nextCursor, null, "every provider in one page");
-  for (const p of providers) if (p.status === "active" && !p.banned) add(p.address, BigInt(p.collateral));
-  const set = await w.client.call("chain_getValidators", {});
-  for (const v of set!.validators) add(v.address, BigInt(v.power));
-  return [...weights].map(([a, weight]) => ({ key: fromAddress(a), weight })).filter((c) => c.weight > 0n).sort((a, b) => compareBytes(a.key, b.key));
+/** The candidate snapshot the assignment of `epoch` was drawn from, read through the RPC (bandwidth_getSnapshot), sorted by key. */
+async function candidatesByRpc(t: Test, w: World, epoch: bigint): Promise<WitnessCandidate[]> {
+  const snap = await w.client.call("bandwidth_getSnapshot", { epoch: Number(epoch - 2n) });
+  t.ok(snap.known, "the snapshot is kept");
+  return snap.candidates.map((c) => ({ key: fromAddress(c.address), weight: BigInt(c.weight) })).sort((a, b) => compareBytes(a.key, b.key));
 }
 
 /** Every page of bandwidth_getAssignments with `limit`, following nextCursor. */
@@ -201,15 +196,17 @@ t.test("bandwidth_getAssignments: known from the epoch's first block, recomputab
   const e0 = await w.client.call("bandwidth_getAssignments", {});
   t.same([e0.epoch, e0.known, e0.assignments, e0.nextCursor], [0, true, [], null], "epoch 0: known, but nobody was registered before its first block");
 
-  // the last block of epoch 0: epoch 1's witnesses are not drawn yet
-  await toHeight(t, w, lastHeightOfEpoch(0n, L));
+  // the last block of epoch E - 1: epoch E's witnesses are not drawn yet
+  await toHeight(t, w, lastHeightOfEpoch(E - 1n, L));
   const before = await w.client.call("bandwidth_getAssignments", {});
   t.same(before, {
-    epoch: 1, known: false, headHeight: L, window: { from: L + 2, to: 2 * L }, witnessesPerRelay: W, quorum: QUORUM, minProbeBytes: MIN_PROBE, assignments: [], nextCursor: null,
+    epoch: e(0), known: false, headHeight: e(0) * L, window: { from: e(0) * L + 2, to: e(1) * L }, witnessesPerRelay: W, quorum: QUORUM, minProbeBytes: MIN_PROBE,
+    seedEpoch: e(-1), seed: null, snapshotEpoch: e(-2), assignments: [], nextCursor: null,
   }, "the current epoch (of the next block) before its first block: not known");
-  t.same((await w.client.call("bandwidth_getAssignments", { epoch: 1 })).known, false);
+  t.same((await w.client.call("bandwidth_getAssignments", { epoch: e(0) })).known, false);
+  t.same((await w.client.call("bandwidth_getAssignments", { epoch: e(-1) })).assignments, [], "epoch E - 1: known, nobody assigned (no snapshot had the relays)");
 
-  for (const epoch of [1n, 2n]) {
+  for (const epoch of [E, E + 1n]) {
     await toHeight(t, w, firstHeightOfEpoch(epoch, L));
     const page = await w.client.call("bandwidth_getAssignments", {});
     t.same([page.epoch, page.known, page.headHeight, page.window, page.nextCursor], [Number(epoch), true, Number(firstHeightOfEpoch(epoch, L)), { from: Number(firstHeightOfEpoch(epoch, L)) + 1, to: Number(lastHeightOfEpoch(epoch, L)) }, null], `epoch ${epoch}: known from its first block`);
@@ -217,14 +214,13 @@ t.test("bandwidth_getAssignments: known from the epoch's first block, recomputab
     t.same(await w.client.call("bandwidth_getAssignments", { epoch: Number(epoch) }), page, "the same as by number");
     t.same(await w.client.call("bandwidth_getAssignments", { epoch: String(epoch) as unknown as number }), page, "the epoch as a decimal string");
 
-    // the independent recomputation: the seed from storage_getChallenges, the candidates from provider_list and chain_getValidators
+    // the independent recomputation: the seed of the previous epoch, the snapshot frozen two epochs before
+    t.same([page.seedEpoch, page.snapshotEpoch], [Number(epoch) - 1, Number(epoch) - 2], "the lookback: which seed and snapshot");
     const ch = await w.client.call("storage_getChallenges", { provider: addr(WITNESS_POOL[0]!), epoch: Number(epoch) });
-    t.ok(ch.known && ch.seed !== null, "the epoch seed is known");
-    const seed = fromHex(ch.seed!);
-    const cs = await candidatesByRpc(t, w);
-    t.same(cs.map((c) => [toHex(c.key), c.weight]), witnessCandidates(w.chain.state, w.chain.genesis.params).map((c) => [toHex(c.key), c.weight]), "the candidate set read through the RPC is the chain's");
-    if (epoch === 1n) t.equal(cs.length, 1 + WITNESS_POOL.length + RELAYS.length, "epoch 1: the validator, the storage providers and the relays");
-    else t.equal(cs.length, 1 + WITNESS_POOL.length, "epoch 2: the relays failed epoch 1 and are banned: no candidates");
+    t.ok(ch.known && ch.seed !== null && ch.seed !== page.seed, "not the epoch's own seed");
+    const seed = fromHex(page.seed!);
+    const cs = await candidatesByRpc(t, w, epoch);
+    t.equal(cs.length, 1 + WITNESS_POOL.length + RELAYS.length, "the validator, the storage providers and the relays, bonded through the snapshot's epoch");
     for (const a of page.assignments) {
       const relay = fromAddress(a.relay);
       t.same(a.witnesses, assignWitnesses(seed, relay, cs, W).map(addr), `${a.relay.slice(0, 12)}: the witnesses drawn from the seed`);
@@ -232,6 +228,7 @@ t.test("bandwidth_getAssignments: known from the epoch's first block, recomputab
       t.notOk(a.witnesses.includes(a.relay), "never the relay itself");
       t.equal(new Set(a.witnesses).size, W, "no witness twice");
       t.equal(a.multiaddr, MULTIADDR, "with the relay's multiaddr");
+      t.equal(a.limited, null, "within the per-IP limit");
     }
 
     // the witness filter: exactly the relays each candidate must probe
@@ -266,17 +263,17 @@ t.test("bandwidth_getAssignments: known from the epoch's first block, recomputab
     t.equal((await failure(w.client.call("bandwidth_getAssignments", params as never))).rpcCode, RpcErrorCode.INVALID_PARAMS, name);
   }
 
-  // the records of epoch 1 are kept while epoch 1 is one of the last 4, then known = false
-  await toHeight(t, w, firstHeightOfEpoch(4n, L));
-  t.equal((await w.client.call("bandwidth_getAssignments", { epoch: 1 })).assignments.length, RELAYS.length, "epoch 1 is still kept in epoch 4");
-  await toHeight(t, w, firstHeightOfEpoch(5n, L));
-  t.equal(readRelayEpoch(w.chain.state, R1.publicKey, 1n), undefined, "the chain pruned epoch 1");
-  for (const epoch of [0, 1]) {
+  // the records of epoch E are kept while E is one of the last 4, then known = false
+  await toHeight(t, w, firstHeightOfEpoch(E + 3n, L));
+  t.equal((await w.client.call("bandwidth_getAssignments", { epoch: e(0) })).assignments.length, RELAYS.length, "epoch E is still kept in epoch E + 3");
+  await toHeight(t, w, firstHeightOfEpoch(E + 4n, L));
+  t.equal(readRelayEpoch(w.chain.state, R1.publicKey, E), undefined, "the chain pruned epoch E");
+  for (const epoch of [0, e(0)]) {
     const old = await w.client.call("bandwidth_getAssignments", { epoch });
     t.same([old.known, old.assignments, old.nextCursor], [false, [], null], `epoch ${epoch}: older than the kept records`);
   }
-  t.same((await w.client.call("bandwidth_getAssignments", { epoch: 2 })).known, true, "epoch 2 is kept");
-  t.same((await w.client.call("bandwidth_getAssignments", { epoch: 6 })).known, false, "a future epoch");
+  t.same((await w.client.call("bandwidth_getAssignments", { epoch: e(1) })).known, true, "epoch E + 1 is kept");
+  t.same((await w.client.call("bandwidth_getAssignments", { epoch: e(5) })).known, false, "a future epoch");
   t.same((await w.client.call("bandwidth_getAssignments", { epoch: "9999999999999999999" as unknown as number })).known, false, "a 19-digit epoch");
 });
 
@@ -287,48 +284,49 @@ t.test("bandwidth_getRelay and bandwidth_getAttestations through an epoch and it
   t.equal((await failure(w.client.call("bandwidth_getRelay", { address: "cc1nope" }))).rpcCode, RpcErrorCode.INVALID_PARAMS);
   const r0 = await w.client.call("bandwidth_getRelay", { address: addr(R1) });
   t.match(r0, { address: addr(R1), kind: "bandwidth", status: "active", collateral: "1000000", capacity: "100000", multiaddr: MULTIADDR, registeredAt: 1, banned: false, current: null }, "a relay not yet assigned: current null");
-  const none = await w.client.call("bandwidth_getAttestations", { relay: addr(R1), epoch: 1 });
-  t.same(none, { relay: addr(R1), epoch: 1, known: false, witnesses: [], attestations: [], credited: null, quorum: QUORUM, punished: [] }, "epoch 1 before its first block: unknown");
+  const none = await w.client.call("bandwidth_getAttestations", { relay: addr(R1), epoch: e(0) });
+  t.same(none, { relay: addr(R1), epoch: e(0), known: false, witnesses: [], attestations: [], credited: null, quorum: QUORUM, punished: [], judged: null, reason: null }, "epoch E before its first block: unknown");
 
-  await toHeight(t, w, firstHeightOfEpoch(1n, L));
-  const ws1 = await witnessesOf(w, R1, 1n);
-  const ws2 = await witnessesOf(w, R2, 1n);
-  t.same((await w.client.call("bandwidth_getRelay", { address: addr(R1) }))?.current, { epoch: 1, witnesses: ws1.map(addr), attestations: 0, credited: null }, "the current epoch: its witnesses, nothing attested");
+  await toHeight(t, w, firstHeightOfEpoch(E, L));
+  const ws1 = await witnessesOf(w, R1, E);
+  const ws2 = await witnessesOf(w, R2, E);
+  t.same((await w.client.call("bandwidth_getRelay", { address: addr(R1) }))?.current, { epoch: e(0), witnesses: ws1.map(addr), attestations: 0, credited: null, judged: null, reason: null }, "the current epoch: its witnesses, nothing attested, not judged yet");
 
   // R1: four attestations over two blocks, not in draw order; R2: two (below the quorum)
   const tp = [50_000n, 10_000n, 90_000n, 70_000n];
   const order = [2, 0, 3, 1];
-  const r1 = order.map((i) => attest(w, ws1[i]!, R1, 1n, tp[i]!, 1_000n + BigInt(i)));
+  const r1 = order.map((i) => attest(w, ws1[i]!, R1, E, tp[i]!, 1_000n + BigInt(i)));
   for (const a of r1.slice(0, 2)) await submit(w, a);
-  await submit(w, attest(w, ws2[0]!, R2, 1n, 40_000n));
+  await submit(w, attest(w, ws2[0]!, R2, E, 40_000n));
   await commitSubmitted(t, w);
   for (const a of r1.slice(2)) await submit(w, a);
-  await submit(w, attest(w, ws2[1]!, R2, 1n, 40_000n));
+  await submit(w, attest(w, ws2[1]!, R2, E, 40_000n));
   await commitSubmitted(t, w);
-  const got = await w.client.call("bandwidth_getAttestations", { relay: addr(R1), epoch: 1 });
+  const got = await w.client.call("bandwidth_getAttestations", { relay: addr(R1), epoch: e(0) });
   t.same(got, {
-    relay: addr(R1), epoch: 1, known: true, witnesses: ws1.map(addr), attestations: r1.map(attestationJson), credited: null, quorum: QUORUM, punished: [],
+    relay: addr(R1), epoch: e(0), known: true, witnesses: ws1.map(addr), attestations: r1.map(attestationJson), credited: null, quorum: QUORUM, punished: [], judged: null, reason: null,
   }, "in inclusion order, every field; not credited before the settlement");
-  t.same((await w.client.call("bandwidth_getRelay", { address: addr(R1) }))?.current, { epoch: 1, witnesses: ws1.map(addr), attestations: 4, credited: null });
-  t.same(await w.client.call("bandwidth_getAttestations", { relay: addr(R1), epoch: "1" as unknown as number }), got, "the epoch as a decimal string");
+  t.same((await w.client.call("bandwidth_getRelay", { address: addr(R1) }))?.current, { epoch: e(0), witnesses: ws1.map(addr), attestations: 4, credited: null, judged: null, reason: null });
+  t.same(await w.client.call("bandwidth_getAttestations", { relay: addr(R1), epoch: String(e(0)) as unknown as number }), got, "the epoch as a decimal string");
 
-  // the settlement at the end of epoch 1
-  await toHeight(t, w, lastHeightOfEpoch(1n, L));
-  const settled = await w.client.call("bandwidth_getAttestations", { relay: addr(R1), epoch: 1 });
+  // the settlement at the end of epoch E
+  await toHeight(t, w, lastHeightOfEpoch(E, L));
+  const settled = await w.client.call("bandwidth_getAttestations", { relay: addr(R1), epoch: e(0) });
   t.equal(lowerMedian(tp), 50_000n, "the lower median of 10k, 50k, 70k, 90k (not 60k, not 70k)");
   t.equal(settled.credited, "50000", "credited: the lower median");
+  t.same([settled.judged, settled.reason], [true, null], "judged");
   t.same(settled.attestations, got.attestations, "the attestations stay");
-  t.equal((await w.client.call("bandwidth_getAttestations", { relay: addr(R2), epoch: 1 })).credited, "0", "2 of 5: below the quorum, credited 0");
-  t.equal((await w.client.call("bandwidth_getAttestations", { relay: addr(RELAYS[2]), epoch: 1 })).credited, "0", "nobody attested");
-  t.equal((await w.client.call("bandwidth_getRelay", { address: addr(R1) }))?.current, null, "the next block is epoch 2's first: no current record yet");
-  t.match(await w.client.call("bandwidth_getRelay", { address: addr(R2) }), { banned: true, reputationBps: 0 }, "R2 failed epoch 1: banned");
+  t.match(await w.client.call("bandwidth_getAttestations", { relay: addr(R2), epoch: e(0) }), { credited: null, judged: false, reason: "fewAttestations" }, "2 of 5: below the quorum, not judged");
+  t.match(await w.client.call("bandwidth_getAttestations", { relay: addr(RELAYS[2]), epoch: e(0) }), { credited: null, judged: false, reason: "fewAttestations" }, "nobody attested: not judged");
+  t.equal((await w.client.call("bandwidth_getRelay", { address: addr(R1) }))?.current, null, "the next block is epoch E + 1's first: no current record yet");
+  t.match(await w.client.call("bandwidth_getRelay", { address: addr(R2) }), { banned: false, reputationBps: 10_000 }, "R2 was not judged: not banned, reputation untouched");
   t.match(await w.client.call("bandwidth_getRelay", { address: addr(R1) }), { banned: false, reputationBps: 10_000 });
 
-  await toHeight(t, w, firstHeightOfEpoch(2n, L));
+  await toHeight(t, w, firstHeightOfEpoch(E + 1n, L));
   const cur = (await w.client.call("bandwidth_getRelay", { address: addr(R1) }))?.current;
-  t.same([cur?.epoch, cur?.attestations, cur?.credited, cur?.witnesses], [2, 0, null, (await witnessesOf(w, R1, 2n)).map(addr)], "epoch 2's record");
-  t.equal((await w.client.call("bandwidth_getAttestations", { relay: addr(R1), epoch: 1 })).credited, "50000", "epoch 1 is still readable");
-  for (const [name, relay, epoch] of [["a future epoch", R1, 3], ["epoch 0 (not assigned)", R1, 0], ["a storage provider", WITNESS_POOL[0]!, 1], ["an unknown address", OTHER, 1]] as const) {
+  t.same([cur?.epoch, cur?.attestations, cur?.credited, cur?.witnesses], [e(1), 0, null, (await witnessesOf(w, R1, E + 1n)).map(addr)], "epoch E + 1's record");
+  t.equal((await w.client.call("bandwidth_getAttestations", { relay: addr(R1), epoch: e(0) })).credited, "50000", "epoch E is still readable");
+  for (const [name, relay, epoch] of [["a future epoch", R1, e(2)], ["epoch E - 1 (not assigned)", R1, e(-1)], ["a storage provider", WITNESS_POOL[0]!, e(0)], ["an unknown address", OTHER, e(0)]] as const) {
     t.same((await w.client.call("bandwidth_getAttestations", { relay: addr(relay), epoch })).known, false, name);
   }
   t.equal((await failure(w.client.call("bandwidth_getAttestations", { relay: addr(R1) } as never))).rpcCode, RpcErrorCode.INVALID_PARAMS, "the epoch is required");
@@ -336,8 +334,8 @@ t.test("bandwidth_getRelay and bandwidth_getAttestations through an epoch and it
 
 t.test("proof_submitBandwidth: every refusal with its code, double attestations become evidence, an accepted one reaches the mempool", async (t) => {
   const w = await setup(t);
-  await toHeight(t, w, firstHeightOfEpoch(1n, L));
-  const ws = await witnessesOf(w, R1, 1n);
+  await toHeight(t, w, firstHeightOfEpoch(E, L));
+  const ws = await witnessesOf(w, R1, E);
   const unassigned = [V0, ...WITNESS_POOL, R2].find((k) => !ws.includes(k))!;
   const [A, B, C] = ws as [KeyPair, KeyPair, KeyPair];
   const refused = async (name: string, p: Promise<unknown>, code: string) => {
@@ -346,18 +344,18 @@ t.test("proof_submitBandwidth: every refusal with its code, double attestations 
     return f;
   };
 
-  await refused("an unassigned witness", submit(w, attest(w, unassigned, R1, 1n, 50_000n)), BandwidthErrorCode.NOT_ASSIGNED);
-  await refused("an unregistered relay", submit(w, attest(w, A, OTHER, 1n, 50_000n)), BandwidthErrorCode.RELAY_NOT_REGISTERED);
-  await refused("a storage provider as relay", submit(w, attest(w, A, WITNESS_POOL.find((k) => k !== A)!, 1n, 50_000n)), BandwidthErrorCode.RELAY_NOT_REGISTERED);
-  await refused("a future epoch", submit(w, attest(w, A, R1, 2n, 50_000n)), BandwidthErrorCode.ATTEST_WRONG_EPOCH);
-  await refused("a probe below minProbeBytes", submit(w, signAttestation(chainId(w), A, { relay: R1.publicKey, epoch: 1n, bytes: 999n, throughput: 1n, latency: 1n })), BandwidthErrorCode.PROBE_TOO_SMALL);
-  const good = attest(w, A, R1, 1n, 50_000n);
+  await refused("an unassigned witness", submit(w, attest(w, unassigned, R1, E, 50_000n)), BandwidthErrorCode.NOT_ASSIGNED);
+  await refused("an unregistered relay", submit(w, attest(w, A, OTHER, E, 50_000n)), BandwidthErrorCode.RELAY_NOT_REGISTERED);
+  await refused("a storage provider as relay", submit(w, attest(w, A, WITNESS_POOL.find((k) => k !== A)!, E, 50_000n)), BandwidthErrorCode.RELAY_NOT_REGISTERED);
+  await refused("a future epoch", submit(w, attest(w, A, R1, E + 1n, 50_000n)), BandwidthErrorCode.ATTEST_WRONG_EPOCH);
+  await refused("a probe below minProbeBytes", submit(w, signAttestation(chainId(w), A, { relay: R1.publicKey, epoch: E, bytes: 999n, throughput: 1n, latency: 1n })), BandwidthErrorCode.PROBE_TOO_SMALL);
+  const good = attest(w, A, R1, E, 50_000n);
   await refused("a signature by another key", submit(w, { ...good, signature: unassigned.sign(attestSignBytes(chainId(w), good)) }), BandwidthErrorCode.BAD_SIGNATURE);
   await refused("changed after signing", submit(w, { ...good, throughput: 60_000n }), BandwidthErrorCode.BAD_SIGNATURE);
   await refused("signed for another chain", submit(w, signAttestation("another-chain", A, good)), BandwidthErrorCode.BAD_SIGNATURE);
   await refused("a transfer", w.client.call("proof_submitBandwidth", { tx: signHex(w, { type: "transfer", to: R1.publicKey, amount: 1n }) }), BandwidthRpcErrorCode.NOT_AN_ATTESTATION);
-  const zero = signHex(w, attestOp(signAttestation(chainId(w), A, { relay: R1.publicKey, epoch: 1n, bytes: 1_000_000n, throughput: 0n, latency: 1n })));
-  await refused("zero throughput", w.client.call("proof_submitBandwidth", { tx: zero }), TxErrorCode.INVALID_OPERATION);
+  const zeroBytes = signHex(w, attestOp(signAttestation(chainId(w), A, { relay: R1.publicKey, epoch: E, bytes: 0n, throughput: 0n, latency: 1n })));
+  await refused("zero bytes", w.client.call("proof_submitBandwidth", { tx: zeroBytes }), TxErrorCode.INVALID_OPERATION);
   await refused("not a transaction", w.client.call("proof_submitBandwidth", { tx: "00" }), TxErrorCode.MALFORMED);
   const hex = signHex(w, attestOp(good));
   const badTxSig = hex.slice(0, -2) + (parseInt(hex.slice(-2), 16) ^ 1).toString(16).padStart(2, "0");
@@ -372,7 +370,7 @@ t.test("proof_submitBandwidth: every refusal with its code, double attestations 
 
   // accepted: once in the mempool, with what it attests
   const ok = await submit(w, good);
-  t.same(ok, { hash: ok.hash, relay: addr(R1), epoch: 1, witness: addr(A) });
+  t.same(ok, { hash: ok.hash, relay: addr(R1), epoch: e(0), witness: addr(A) });
   t.equal(w.submitted.length, 1, "submitTx called once");
   t.equal(toHex(w.submitted[0]!.hash), ok.hash);
   t.same(w.mempool.get(fromHex(ok.hash))?.op, attestOp(good), "the attestation is in the mempool");
@@ -386,7 +384,7 @@ t.test("proof_submitBandwidth: every refusal with its code, double attestations 
   t.equal(w.reported.length, 0, "nothing reported");
 
   // other measurements by the same witness: a double attestation, reported once as evidence
-  const changed = attest(w, A, R1, 1n, 90_000n);
+  const changed = attest(w, A, R1, E, 90_000n);
   const dup = await refused("another attestation by the same witness", submit(w, changed), BandwidthErrorCode.ATTEST_DUPLICATE);
   t.same([dup.data.existing, dup.data.evidence], [0, true], "data.evidence: the double attestation was reported");
   t.equal(w.reported.length, 1, "reportEvidence called once");
@@ -411,34 +409,34 @@ t.test("proof_submitBandwidth: every refusal with its code, double attestations 
   const h = Number(height(w));
   t.same(await w.client.call("chain_getEvidence", { height: h }), { height: h, evidence: [evidenceJson(ev)] }, "and the block's");
   t.same((await w.client.call("chain_getBlock", { height: h, full: true }))?.evidence, [evidenceJson(ev)], "chain_getBlock carries it");
-  t.same((await w.client.call("bandwidth_getAttestations", { relay: addr(R1), epoch: 1 })).punished, [addr(A)], "the witness was punished");
+  t.same((await w.client.call("bandwidth_getAttestations", { relay: addr(R1), epoch: e(0) })).punished, [addr(A)], "the witness was punished");
   t.same(w.pool.list(), [], "the pool dropped the included evidence");
   const after = await refused("once punished", submit(w, changed), BandwidthErrorCode.ATTEST_DUPLICATE);
   t.same([after.data.evidence, w.reported.at(-1)?.outcome], [false, "EVIDENCE_ALREADY_PUNISHED"], "no second evidence for a punished witness");
 
   // a signature that is not the witness's, by a witness that has not attested
-  await refused("a forged attestation by an assigned witness", submit(w, { ...attest(w, B, R1, 1n, 1n), signature: unassigned.sign(attestSignBytes(chainId(w), attest(w, B, R1, 1n, 1n))) }), BandwidthErrorCode.BAD_SIGNATURE);
+  await refused("a forged attestation by an assigned witness", submit(w, { ...attest(w, B, R1, E, 1n), signature: unassigned.sign(attestSignBytes(chainId(w), attest(w, B, R1, E, 1n))) }), BandwidthErrorCode.BAD_SIGNATURE);
 
   // an attestation for epoch 1 is late once epoch 2 is current (from epoch 1's last block on, the next block is epoch 2's)
-  const lateOne = attest(w, C, R1, 1n, 50_000n);
-  await toHeight(t, w, lastHeightOfEpoch(1n, L) - 1n);
+  const lateOne = attest(w, C, R1, E, 50_000n);
+  await toHeight(t, w, lastHeightOfEpoch(E, L) - 1n);
   const inTime = await submit(w, lateOne);
-  t.same([inTime.epoch, inTime.witness], [1, addr(C)], "epoch 1's last block still takes it");
+  t.same([inTime.epoch, inTime.witness], [e(0), addr(C)], "epoch 1's last block still takes it");
   w.mempool.remove(fromHex(inTime.hash));
-  await toHeight(t, w, lastHeightOfEpoch(1n, L));
+  await toHeight(t, w, lastHeightOfEpoch(E, L));
   const late = await refused("an earlier epoch", submit(w, lateOne), BandwidthErrorCode.ATTEST_LATE);
-  t.equal(late.data.epoch, "2", "data: the current epoch");
-  await refused("epoch 2 in its first block: not assigned yet", submit(w, attest(w, C, R1, 2n, 50_000n)), BandwidthErrorCode.ATTEST_WRONG_EPOCH);
-  await toHeight(t, w, firstHeightOfEpoch(2n, L));
+  t.equal(late.data.epoch, String(e(1)), "data: the current epoch");
+  await refused("epoch 2 in its first block: not assigned yet", submit(w, attest(w, C, R1, E + 1n, 50_000n)), BandwidthErrorCode.ATTEST_WRONG_EPOCH);
+  await toHeight(t, w, firstHeightOfEpoch(E + 1n, L));
   await refused("an earlier epoch, in the next", submit(w, lateOne), BandwidthErrorCode.ATTEST_LATE);
   t.equal(w.submitted.length, 2, "two accepted in all");
 });
 
 t.test("blocks and transactions carrying bandwidth.attest fit the result schemas", async (t) => {
   const w = await setup(t);
-  await toHeight(t, w, firstHeightOfEpoch(1n, L));
-  const ws = await witnessesOf(w, R1, 1n);
-  const as = ws.slice(0, 3).map((k, i) => attest(w, k, R1, 1n, 10_000n * BigInt(i + 1), BigInt(i)));
+  await toHeight(t, w, firstHeightOfEpoch(E, L));
+  const ws = await witnessesOf(w, R1, E);
+  const as = ws.slice(0, 3).map((k, i) => attest(w, k, R1, E, 10_000n * BigInt(i + 1), BigInt(i)));
   const hashes: string[] = [];
   for (const a of as) hashes.push((await submit(w, a)).hash);
   const txs = await commitSubmitted(t, w);
@@ -455,7 +453,7 @@ t.test("blocks and transactions carrying bandwidth.attest fit the result schemas
     t.same([got.status, got.height, got.index, got.receipt, got.tx?.op], ["finalized", h, i, { ok: true, code: null, fee: "1000" }, { type: "bandwidth.attest", attestation: attestationJson(as[i]!) }], `tx_get ${i}`);
   }
   t.same(attestationJson(as[0]!), {
-    relay: addr(R1), epoch: 1, bytes: "1000000", throughput: "10000", latency: "0", witness: addr(ws[0]!), signature: toHex(as[0]!.signature),
+    relay: addr(R1), epoch: e(0), bytes: "1000000", throughput: "10000", latency: "0", witness: addr(ws[0]!), signature: toHex(as[0]!.signature),
   }, "the attestation JSON: addresses, decimal strings, hex signature");
   const listed = await w.client.call("tx_listByAddress", { address: addr(ws[0]!) });
   t.ok(JSON.stringify(listed).includes(hashes[0]!), "the witness's history lists the attestation");
@@ -464,11 +462,11 @@ t.test("blocks and transactions carrying bandwidth.attest fit the result schemas
 
 t.test("proof_submitBandwidth without ctx.reportEvidence: a double attestation is a plain duplicate, data.evidence false", async (t) => {
   const w = await setup(t, { reportEvidence: false });
-  await toHeight(t, w, firstHeightOfEpoch(1n, L));
-  const [A] = await witnessesOf(w, R1, 1n);
-  await submit(w, attest(w, A!, R1, 1n, 50_000n));
+  await toHeight(t, w, firstHeightOfEpoch(E, L));
+  const [A] = await witnessesOf(w, R1, E);
+  await submit(w, attest(w, A!, R1, E, 50_000n));
   await commitSubmitted(t, w);
-  const f = await failure(submit(w, attest(w, A!, R1, 1n, 90_000n)));
+  const f = await failure(submit(w, attest(w, A!, R1, E, 90_000n)));
   t.same([f.code, f.data.existing, f.data.evidence], [BandwidthErrorCode.ATTEST_DUPLICATE, 0, false]);
   t.same([w.reported.length, w.pool.list().length, w.submitted.length], [0, 0, 1], "nothing reported, nothing more submitted");
 });

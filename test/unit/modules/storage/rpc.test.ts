@@ -7,6 +7,8 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { epochOfHeight as epochOfHeightForExit } from "../../../../chain/epoch.ts";
+import { EXIT_UNBONDING_EPOCHS } from "../../../../modules/storage/storage.ts";
 import t, { type Test } from "tap";
 import { fromHex, toHex } from "../../../../primitives/bytes.ts";
 import { epochOfHeight, epochSeed, firstHeightOfEpoch, lastHeightOfEpoch } from "../../../../chain/epoch.ts";
@@ -144,8 +146,11 @@ t.test("provider_get and provider_list", async (t) => {
   t.equal((await failure(w.client.call("provider_list", { kind: "relay" as "storage" }))).rpcCode, RpcErrorCode.INVALID_PARAMS, "unknown kind");
   t.equal((await failure(w.client.call("provider_list", { cursor: "zz" }))).rpcCode, RpcErrorCode.INVALID_PARAMS, "bad cursor");
 
-  // the relay exits: gone from the default list, there with includeExited
+  // the relay exits: exiting (collateral locked) through its unbonding, then gone from the default list, there with includeExited
   await commit(t, w, [txNext(w.chain, RELAY, { type: "provider.exit" })]);
+  t.equal((await w.client.call("provider_get", { address: addr(RELAY) }))?.status, "exiting");
+  const release = lastHeightOfEpoch(epochOfHeightForExit(height(w), L(w)) + EXIT_UNBONDING_EPOCHS - 1n, L(w));
+  while (height(w) < release) await commit(t, w, []);
   t.equal((await w.client.call("provider_get", { address: addr(RELAY) }))?.status, "exited");
   t.same((await w.client.call("provider_list", { kind: "bandwidth" })).providers, [], "exited providers are left out");
   t.equal((await w.client.call("provider_list", { kind: "bandwidth", includeExited: true })).providers.length, 1);
@@ -245,7 +250,10 @@ t.test("storage_getChallenges, proof_submitStorage and rewards_getEpoch through 
   const schedule = rewardSchedule(w.chain.state, w.chain.genesis.params);
   t.same(current, {
     epoch: 1, status: "current", reward: schedule.reward.toString(),
-    pools: { storage: schedule.storagePool.toString(), bandwidth: schedule.bandwidthPool.toString(), validator: schedule.validatorPool.toString() },
+    pools: {
+      storage: schedule.storagePool.toString(), bandwidth: schedule.bandwidthPool.toString(),
+      witness: ((schedule.bandwidthPool * BigInt(w.chain.genesis.params.witnessShareBps)) / 10_000n).toString(), validator: schedule.validatorPool.toString(),
+    },
     minted: "0", endedAtHeight: null, firstHeight: 5, lastHeight: 8, mints: [],
   }, "the epoch in progress: its schedule, no mints");
   t.equal(await w.client.call("rewards_getEpoch", { epoch: 2 }), null, "a future epoch: null");

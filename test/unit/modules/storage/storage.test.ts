@@ -14,6 +14,7 @@ import { rewardSchedule } from "../../../../modules/rewards/rewards.ts";
 import {
   BAN_EPOCHS, challengesFor, dealId, dealSignBytes, DealStatus, listActiveDeals, listProviders, MAX_CHALLENGES_PER_DEAL, ProviderKind, ProviderStatus,
   readDeal, readProvider, reputationBps, signDealAcceptance, StorageErrorCode, type DealTerms, type Provider, type StorageDeal,
+  EXIT_UNBONDING_EPOCHS,
 } from "../../../../modules/storage/storage.ts";
 import { ExecErrorCode, type BuiltBlock, type ChainEvent } from "../../../../chain/transition.ts";
 import { decodeTx, MAX_TX_BYTES, TxErrorCode, validateTxBasic, type Operation, type SignedTx } from "../../../../chain/tx.ts";
@@ -144,7 +145,7 @@ t.test("register, deal, prove: the price is paid, the storage and validator pool
     { ...provider(chain, PROVIDER), key: undefined },
     {
       key: undefined, kind: ProviderKind.STORAGE, collateral: COLLATERAL, locked: 0n, capacity: CAPACITY, used: 0n, multiaddr: "/ip4/127.0.0.1/tcp/4001",
-      registeredAt: height(chain), status: ProviderStatus.ACTIVE, bannedUntil: 0n, strikes: 0, lastFailureEpoch: 0n, activeDeals: 0, reputation: [],
+      registeredAt: height(chain), status: ProviderStatus.ACTIVE, bannedUntil: 0n, strikes: 0, lastFailureEpoch: 0n, activeDeals: 0, reputation: [], releaseEpoch: 0n,
     },
     "the provider record",
   );
@@ -524,50 +525,54 @@ t.test("strikes decay without dues too: a failure after a whole clean window is 
 
 // ---- exit ----
 
-t.test("exit returns the collateral at once without deals, otherwise only after the last deal ends", async (t) => {
+t.test("exit keeps the collateral locked (slashable) for EXIT_UNBONDING_EPOCHS, and until the last deal ends", async (t) => {
   const chain = newChain();
   register(t, chain, PROVIDER);
   register(t, chain, PROVIDER2);
   const b2 = balance(chain, PROVIDER2);
   const quick = run(t, chain, PROVIDER2, { type: "provider.exit" });
   t.equal(quick.code, "");
-  t.same(events(quick.built, "providerExit").map((e) => [e.returned, e.activeDeals]), [[COLLATERAL, 0]]);
-  t.equal(balance(chain, PROVIDER2), b2 + COLLATERAL - FEE, "no deal: the collateral is back at once");
+  const exitEpoch = epochOfHeight(height(chain), L(chain));
+  t.same(events(quick.built, "providerExit").map((e) => [e.returned, e.activeDeals]), [[0n, 0]], "nothing is returned at once");
+  t.same([provider(chain, PROVIDER2).status, provider(chain, PROVIDER2).collateral, provider(chain, PROVIDER2).releaseEpoch], [ProviderStatus.EXITING, COLLATERAL, exitEpoch + EXIT_UNBONDING_EPOCHS - 1n], "exiting, collateral locked");
+  t.equal(run(t, chain, PROVIDER2, { type: "provider.exit" }).code, StorageErrorCode.PROVIDER_EXITING, "exit twice");
+  t.equal(run(t, chain, CLIENT, dealOp(chain, terms(chain, PROVER, {}, PROVIDER2), PROVIDER2)).code, StorageErrorCode.PROVIDER_EXITING, "no deal with an exiting provider");
+  toEpochEnd(t, chain, exitEpoch + EXIT_UNBONDING_EPOCHS - 2n);
+  t.same(events(step(t, chain, []), "providerCollateralReturned"), [], "still locked at the end of the epoch before its release epoch");
+  toEpochEnd(t, chain, exitEpoch + EXIT_UNBONDING_EPOCHS - 1n);
+  const rel = step(t, chain, []);
+  t.same(events(rel, "providerCollateralReturned").map((x) => [x.amount, x.epoch]), [[COLLATERAL, exitEpoch + EXIT_UNBONDING_EPOCHS - 1n]], "returned at the end of its release epoch");
+  t.equal(balance(chain, PROVIDER2), b2 + COLLATERAL - 2n * FEE, "the collateral is back (two fees paid)");
   t.same([provider(chain, PROVIDER2).status, provider(chain, PROVIDER2).collateral], [ProviderStatus.EXITED, 0n], "the record stays, exited");
-  t.equal(run(t, chain, PROVIDER2, { type: "provider.exit" }).code, StorageErrorCode.PROVIDER_NOT_REGISTERED, "exit twice");
+  t.equal(run(t, chain, PROVIDER2, { type: "provider.exit" }).code, StorageErrorCode.PROVIDER_NOT_REGISTERED, "exit after exited");
   t.equal(run(t, chain, CLIENT, dealOp(chain, terms(chain, PROVER, {}, PROVIDER2), PROVIDER2)).code, StorageErrorCode.PROVIDER_NOT_REGISTERED, "no deal with an exited provider");
   register(t, chain, PROVIDER2, 5000n, 5000n);
   t.same([provider(chain, PROVIDER2).status, provider(chain, PROVIDER2).collateral], [ProviderStatus.ACTIVE, 5000n], "an exited provider may register again");
   t.equal(listProviders(chain.state).length, 2, "and is listed once");
 
-  const id = makeDeal(t, chain, terms(chain, PROVER, { durationEpochs: 2n }));
+  // with a deal lasting beyond the unbonding: returned when the last deal ends
+  const id = makeDeal(t, chain, terms(chain, PROVER, { durationEpochs: EXIT_UNBONDING_EPOCHS + 1n }));
   const start = deal(chain, id).startEpoch;
-  const b1 = balance(chain, PROVIDER);
   const ex = run(t, chain, PROVIDER, { type: "provider.exit" });
   t.same(events(ex.built, "providerExit").map((e) => [e.returned, e.activeDeals]), [[0n, 1]], "with a deal active nothing is returned yet");
-  t.same([provider(chain, PROVIDER).status, balance(chain, PROVIDER)], [ProviderStatus.EXITING, b1 - FEE]);
+  t.equal(provider(chain, PROVIDER).status, ProviderStatus.EXITING);
   t.equal(run(t, chain, PROVIDER, { type: "provider.exit" }).code, StorageErrorCode.PROVIDER_EXITING, "exit while exiting");
   t.equal(run(t, chain, CLIENT, dealOp(chain, terms(chain, new StorageProver(bytes(500), 256)))).code, StorageErrorCode.PROVIDER_EXITING, "no new deal while exiting");
-  for (const e of [start, start + 1n]) {
+  const last = start + EXIT_UNBONDING_EPOCHS;
+  for (let e = start; e <= last; e++) {
     toWindow(t, chain, e);
     t.equal(run(t, chain, PROVIDER, proofOp(chain, PROVER, id, e)).code, "", `an exiting provider still proves epoch ${e}`);
     toEpochEnd(t, chain, e);
-    const before = balance(chain, PROVIDER);
     const end = step(t, chain, []);
-    const reward = events(end, "reward").filter((r) => r.pool === "storage").reduce((s, r) => s + r.amount, 0n);
-    if (e === start) {
-      t.same(events(end, "providerCollateralReturned"), [], "the deal is still active after its first epoch");
-      t.equal(provider(chain, PROVIDER).status, ProviderStatus.EXITING);
-      t.equal(balance(chain, PROVIDER), before + 1000n + reward, "only the price and the reward");
-    } else {
+    if (e < last) t.same(events(end, "providerCollateralReturned"), [], `epoch ${e}: the deal is still active`);
+    else {
       t.same(events(end, "storageDealEnd").map((x) => x.reason), ["completed"]);
       t.same(events(end, "providerCollateralReturned").map((x) => [x.amount, x.epoch]), [[COLLATERAL, e]], "the last deal ended: the collateral is returned");
-      t.equal(balance(chain, PROVIDER), before + 1000n + reward + COLLATERAL);
       t.same([provider(chain, PROVIDER).status, provider(chain, PROVIDER).collateral, provider(chain, PROVIDER).locked], [ProviderStatus.EXITED, 0n, 0n]);
     }
   }
-  toWindow(t, chain, start + 2n);
-  t.equal(run(t, chain, PROVIDER, { type: "storage.proof", deal: id, epoch: start + 2n, chunks: PROVER.answer(epochSeed(chain.state, start + 2n)!, id, K) }).code, StorageErrorCode.DEAL_ENDED, "a late proof after exit gets a clear error");
+  toWindow(t, chain, last + 1n);
+  t.equal(run(t, chain, PROVIDER, { type: "storage.proof", deal: id, epoch: last + 1n, chunks: PROVER.answer(epochSeed(chain.state, last + 1n)!, id, K) }).code, StorageErrorCode.DEAL_ENDED, "a late proof after exit gets a clear error");
 });
 
 // ---- emission ----

@@ -2,6 +2,8 @@
  * provider.update [15, multiaddr]: a registered provider (active or exiting) announces a new
  * address; any other sender fails with PROVIDER_NOT_REGISTERED; a bad multiaddr never enters a block.
  */
+import { epochOfHeight, lastHeightOfEpoch } from "../../../../chain/epoch.ts";
+import { EXIT_UNBONDING_EPOCHS, ProviderStatus } from "../../../../modules/storage/storage.ts";
 import t, { type Test } from "tap";
 import { encode, u64 } from "../../../../primitives/codec.ts";
 import { decodeTx, TxErrorCode, validateTxBasic } from "../../../../chain/tx.ts";
@@ -47,9 +49,13 @@ t.test("a sender that is not a registered provider fails, and its fee is still t
   t.notOk(built.events.some((e) => e.kind === "providerUpdate"), "no update event");
 });
 
-t.test("an exited provider cannot update", async (t) => {
+t.test("an exited provider cannot update (once its unbonding ended)", async (t) => {
   const chain = chainWithRelay(t);
   advanceChecked((m) => t.fail(m), chain, [txNext(chain, RELAY, { type: "provider.exit" })]);
+  // the collateral stays locked through the end of epoch exit + EXIT_UNBONDING_EPOCHS - 1
+  const release = lastHeightOfEpoch(epochOfHeight(chain.state.meta().height, chain.genesis.params.epochLength) + EXIT_UNBONDING_EPOCHS - 1n, chain.genesis.params.epochLength);
+  while (chain.state.meta().height < release) advanceChecked((m) => t.fail(m), chain, []);
+  t.equal(readProvider(chain.state, RELAY.publicKey)!.status, ProviderStatus.EXITED);
   const built = advanceChecked((m) => t.fail(m), chain, [txNext(chain, RELAY, { type: "provider.update", multiaddr: "/dns/y" })]);
   t.same(built.receipts.map((r) => r.code), [StorageErrorCode.PROVIDER_NOT_REGISTERED]);
   t.equal(readProvider(chain.state, RELAY.publicKey)!.multiaddr, "/ip4/127.0.0.1/tcp/4001", "the old address stays on the record");
