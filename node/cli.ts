@@ -32,7 +32,7 @@ import { validateAndComplete, type GenesisFile } from "../genesis/schema.ts";
 import { devnetGenesisFile } from "../genesis/devnet.ts";
 import { RpcClient, type ResultOf } from "../rpc/client.ts";
 import { Keyring, keyFileJson } from "./keyring.ts";
-import { CloudcoinNode, defaultHome } from "./node.ts";
+import { CloudcoinNode, defaultHome, verifyStore } from "./node.ts";
 import { writeNewPeerKey } from "../p2p/peer-key.ts";
 import { DEFAULT_RPC_PORT, readConfigFile, resolveStartConfig } from "./config.ts";
 import { ChunkedRootBuilder } from "../proofs/storage.ts";
@@ -110,15 +110,17 @@ const commands: Record<string, Command> = {
   start: {
     usage:
       "cloudcoin start [--home DIR] [--rpc-host HOST] [--rpc-port PORT] [--log-level LEVEL] [--service-key NAME] " +
-      "[--p2p-listen MULTIADDR,...] [--bootstrap MULTIADDR/p2p/ID,...] [--rpc-rate-limit N|off]",
+      "[--p2p-listen MULTIADDR,...] [--bootstrap MULTIADDR/p2p/ID,...] [--rpc-rate-limit N|off] [--resync]",
     summary:
       "Run a node. Without <home>/genesis.json it runs the embedded single-validator devnet. " +
       "Settings come from flags, then CLOUDCOIN_* environment variables, then <home>/config.json, then defaults " +
       "(see node/config.ts); --service-key NAME: the keyring key that signs paych_redeem; " +
       "CLOUDCOIN_RPC_TOKENS=\"token:sign,admin;t2:sign\" sets the RPC bearer tokens. " +
       "--p2p-listen: libp2p listen addresses (default /ip4/127.0.0.1/tcp/8646); --bootstrap: peers to stay connected to; " +
-      "--rpc-rate-limit: RPC requests per client IP per minute, or off.",
+      "--rpc-rate-limit: RPC requests per client IP per minute, or off; " +
+      "--resync: a damaged block store is cut back to its last good height (an unreadable one moved aside) and the rest synced from peers, instead of refusing to start.",
     options: {
+      resync: { type: "boolean" },
       home: COMMON.home,
       "service-key": { type: "string" },
       "rpc-host": { type: "string" },
@@ -144,7 +146,7 @@ const commands: Record<string, Command> = {
       const node = await CloudcoinNode.start({
         home, rpcHost: config.rpcHost, rpcPort: config.rpcPort, logLevel: config.logLevel, rpcCheckResults: process.env.CLOUDCOIN_RPC_CHECK_RESULTS === "1",
         rpcTokens: config.rpcTokens, ...(serviceKey ? { serviceKey } : {}),
-        p2pListen: config.p2pListen, bootstrap: config.bootstrap,
+        p2pListen: config.p2pListen, bootstrap: config.bootstrap, resync: v.resync === true,
         ...(config.rpcRateLimit !== undefined ? { rpcRateLimit: config.rpcRateLimit === false ? false : { max: config.rpcRateLimit, timeWindowMs: 60_000 } } : {}),
       });
       node.log.info({ sources: config.sources }, "configuration");
@@ -483,6 +485,18 @@ const commands: Record<string, Command> = {
     },
   },
 
+  "verify-store": {
+    usage: "cloudcoin verify-store [--home DIR] [--json]",
+    summary:
+      "Check the whole block store of a stopped node: every height's block, link to its parent, body, commit (against the stored validator set) " +
+      "and receipts, and the state replayed from genesis. Exits 1 naming the first bad height.",
+    options: { home: COMMON.home, json: COMMON.json, help: COMMON.help },
+    async run(v) {
+      const r = await verifyStore(str(v.home, "home"));
+      out(`block store ok: heights 0..${r.height} verified (${r.ms} ms)`, { ok: true, height: r.height.toString(), ms: r.ms });
+    },
+  },
+
   status: {
     usage: "cloudcoin status [--rpc URL]",
     summary: "Show the node's chain, head and consensus position.",
@@ -524,7 +538,8 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const code = (e as { code?: string }).code;
-    if (jsonOutput) console.error(JSON.stringify({ error: { code: code ?? "ERROR", message: (e as Error).message } }));
+    const data = (e as { data?: unknown }).data;
+    if (jsonOutput) console.error(JSON.stringify({ error: { code: code ?? "ERROR", message: (e as Error).message, ...(data !== undefined ? { data } : {}) } }));
     else console.error(`error${code ? ` [${code}]` : ""}: ${(e as Error).message}`);
     return 1;
   }
