@@ -24,6 +24,8 @@
  *   'G' epoch                 -> [reward, height, []]: an ended epoch's emission and the height
  *                                of the block that ended it (written for every ended epoch)
  *   'M' "verified"            -> [height]: heights 1..height passed the integrity check (see open)
+ *   'M' "walabstain"          -> [height]: a height whose WAL was damaged after this node signed at it
+ *                                (node/driver.ts signs nothing more there, across restarts too)
  *
  * Integrity (DESIGN.md section 11; classic-level has no paranoid checks: a damaged .log loses or
  * rolls back records with no error, and a missing CURRENT opens an empty database):
@@ -90,6 +92,7 @@ const CHAIN_KEY = key(P.meta, utf8.encode("chain"));
 const PROPOSAL_KEY = key(P.meta, utf8.encode("proposal"));
 const WAL_SYNC_KEY = key(P.meta, utf8.encode("walsync"));
 const VERIFIED_KEY = key(P.meta, utf8.encode("verified"));
+const WAL_ABSTAIN_KEY = key(P.meta, utf8.encode("walabstain"));
 /** The head this store reached, outside the database (a rolled-back .log cannot roll it back). */
 export const HEAD_MARK_FILE = "CLOUDCOIN-HEAD";
 /** 'W' + u64be height + u32be seq */
@@ -569,11 +572,17 @@ export class BlockStore {
     batch.del(PROPOSAL_KEY);
     // sync: a block reported final must survive a power loss, not only a process crash.
     await batch.write({ sync: true });
-    this.#head = { height: h, hash: block.hash };
+    // After the batch is durable, never before: the mark must not get ahead of the database. And
+    // before the new head shows in memory, so that the head moves in the same tick as this returns.
+    const head = { height: h, hash: block.hash };
+    try {
+      await writeHeadMark(this.#path, this.#chain.chainId, this.#chain.genesisHash, head);
+    } catch {
+      // advisory: a mark left behind weakens the rollback check, never fails it
+    }
+    this.#head = head;
     this.#remember(block);
     if (epochChange) this.#epochRecord = epochChange[1] ?? undefined;
-    // After the batch is durable, never before: the mark must not get ahead of the database.
-    await writeHeadMark(this.#path, this.#chain.chainId, this.#chain.genesisHash, this.#head);
   }
 
   /**
@@ -659,6 +668,28 @@ export class BlockStore {
       out.push({ seq: new DataView(k.buffer, k.byteOffset + 9, 4).getUint32(0), bytes: v });
     }
     return out;
+  }
+
+  /** Records durably that this node signs nothing more at `height` (node/driver.ts #recover). */
+  async setWalAbstain(height: bigint): Promise<void> {
+    await this.#db.put(WAL_ABSTAIN_KEY, encode([u64(height)]), { sync: true });
+  }
+
+  /** The height recorded by setWalAbstain, or undefined. */
+  async walAbstain(): Promise<bigint | undefined> {
+    const b = await this.#db.get(WAL_ABSTAIN_KEY);
+    if (b === undefined) return undefined;
+    try {
+      return asU64(asArray(decode(b), "walabstain", 1)[0], "height");
+    } catch {
+      // unreadable: the safe reading is that the next height is the one
+      return this.#head.height + 1n;
+    }
+  }
+
+  /** Deletes the WAL entries of `height` from `seq` on (a damaged tail the replay ended before). */
+  async truncateWal(height: bigint, seq: number): Promise<void> {
+    await this.#db.clear({ gte: key(P.wal, u64be(height), u32be(seq)), lt: key(P.wal, u64be(height + 1n)) });
   }
 
   /** Deletes the WAL entries of every height up to and including `height` (committed heights). */
