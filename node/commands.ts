@@ -1,5 +1,6 @@
 /**
- * The `cloudcoin` command line.
+ * The `cloudcoin` command line: its commands and `main`, which runs one and returns the exit code
+ * (node/cli.ts is the executable entry; tests call `main` in process).
  *
  *   cloudcoin start                       run a node (the embedded devnet unless <home>/genesis.json exists)
  *   cloudcoin init --validators N --out DIR
@@ -544,8 +545,3 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
-
-const code = await main(process.argv.slice(2));
-// `start` keeps running until a signal; every other command ends here.
-if (process.argv[2] !== "start" || code !== 0) process.exitCode = code;
-
