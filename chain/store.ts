@@ -367,6 +367,13 @@ export class BlockStore {
     const check = opts.repair ? "full" : (opts.check ?? "rolling");
     if (check === "none") return;
     const verified = await this.verifiedHeight();
+    if (verified > head.height && rolledBack === undefined) {
+      // the mark file may be gone; the verified record outliving the head says the same
+      rolledBack = `the store's head is ${head.height} but heights up to ${verified} were verified here: its log lost committed blocks`;
+      if (!opts.repair) {
+        throw new StoreError(StoreErrorCode.ROLLED_BACK, `${rolledBack}. Start with --resync to keep the blocks up to the last good height and fetch the rest from peers`, { head: head.height.toString(), recorded: verified.toString() });
+      }
+    }
     const from = check === "full" || verified > head.height ? 1n : verified + 1n;
     const { damage, tree } = await this.checkHeights(from, head.height, check === "full");
     if (damage !== undefined && !opts.repair) {
