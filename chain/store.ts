@@ -23,17 +23,43 @@
  *   'M' "walsync"             -> empty; rewritten with sync to make earlier WAL writes durable
  *   'G' epoch                 -> [reward, height, []]: an ended epoch's emission and the height
  *                                of the block that ended it (written for every ended epoch)
+ *   'M' "verified"            -> [height]: heights 1..height passed the integrity check (see open)
+ *   'M' "walabstain"          -> [height]: a height whose WAL was damaged after this node signed at it
+ *                                (node/driver.ts signs nothing more there, across restarts too)
+ *
+ * Integrity (DESIGN.md section 11; classic-level has no paranoid checks: a damaged .log loses or
+ * rolls back records with no error, and a missing CURRENT opens an empty database):
+ * - before LevelDB opens the directory, a directory with table or log files but no CURRENT is
+ *   refused (LevelDB would start an empty database there and delete the old tables);
+ * - a database with keys but no chain record is refused, never initialised as a new genesis;
+ * - `HEAD_MARK_FILE` beside the database records the head reached, rewritten after every commit:
+ *   a head below it is a rollback (a truncated .log), refused;
+ * - the rolling check verifies every height above the 'M' "verified" mark (so a restart checks
+ *   only the heights committed since the last one): block present and decodable, its height, its
+ *   link to the parent, its body against its header, the hash index, the receipts against the
+ *   header, the state changes present, and its commit against the stored set 'V' of the height;
+ * - the full check (`check: "full"`, the `cloudcoin verify-store` command) does the same from
+ *   height 1 and also replays the stored state changes 'C' from genesis against every header's
+ *   state root;
+ * - `repair: true` (`cloudcoin start --resync`) cuts a damaged store back to its last good height
+ *   instead of refusing (state rebuilt by replaying 'C' from genesis), and moves an unrecognised
+ *   directory aside; block sync then fetches the rest from peers, verifying it again.
  *
  * Every other prefix byte belongs to a module (chain/registry.ts): its secondary indexes, fed by
  * events and written in the block's batch (IndexSpec: e.g. 'P'/'Q' channels by payer/payee, 'D'/'E'
  * deals by client/provider, 'I' reward mints), and its node-local keyspaces (LocalSpaceSpec: e.g.
  * 'X' the best voucher per channel). `open` refuses a module code that collides with the store's.
  */
+import { existsSync } from "node:fs";
+import { open as openFile, readdir, readFile, rename } from "node:fs/promises";
+import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { asArray, asBool, asBytes, asString, asU64, asUint, decode, encode, u64 } from "../primitives/codec.ts";
 import { concatBytes, equalBytes, readU64be, toHex, u32be, u64be, utf8 } from "../primitives/bytes.ts";
 import { CodedError } from "../primitives/errors.ts";
-import { decodeBlock, decodeCommit, encodeCommit, type Block, type Commit } from "./block.ts";
+import { commitHash, decodeBlock, decodeCommit, encodeCommit, verifyCommit, type Block, type Commit } from "./block.ts";
+import { evidenceRoot } from "./evidence.ts";
+import { receiptsRoot, txRoot } from "./transition.ts";
 import { ChainState, decodeValidators, encodeValidators, StateKey, type StateChange, type Validator } from "./state.ts";
 import { SparseMerkleTree } from "./smt.ts";
 import { txParticipants, type SignedTx } from "./tx.ts";
@@ -65,6 +91,10 @@ const HEAD_KEY = key(P.meta, utf8.encode("head"));
 const CHAIN_KEY = key(P.meta, utf8.encode("chain"));
 const PROPOSAL_KEY = key(P.meta, utf8.encode("proposal"));
 const WAL_SYNC_KEY = key(P.meta, utf8.encode("walsync"));
+const VERIFIED_KEY = key(P.meta, utf8.encode("verified"));
+const WAL_ABSTAIN_KEY = key(P.meta, utf8.encode("walabstain"));
+/** The head this store reached, outside the database (a rolled-back .log cannot roll it back). */
+export const HEAD_MARK_FILE = "CLOUDCOIN-HEAD";
 /** 'W' + u64be height + u32be seq */
 const WAL_KEY_LENGTH = 1 + 8 + 4;
 
@@ -86,9 +116,79 @@ export const StoreErrorCode = {
   WRONG_CHAIN: "STORE_WRONG_CHAIN",
   NOT_NEXT: "STORE_NOT_NEXT_BLOCK",
   CORRUPT: "STORE_CORRUPT",
+  /** a height fails the integrity check; data.height is the first bad one, data.good the last good */
+  DAMAGED: "STORE_DAMAGED",
+  /** the head is below the head this store recorded reaching (HEAD_MARK_FILE); data.head, data.recorded */
+  ROLLED_BACK: "STORE_ROLLED_BACK",
+  /** the directory holds data that is not a store of any chain (no CURRENT, or keys but no chain record) */
+  UNRECOGNISED: "STORE_UNRECOGNISED",
 } as const;
 export type StoreErrorCode = (typeof StoreErrorCode)[keyof typeof StoreErrorCode];
 export class StoreError extends CodedError<StoreErrorCode> {}
+
+/** How much of the store `open` verifies: heights above the verified mark, all of them (with the state), or none. */
+export type StoreCheck = "rolling" | "full" | "none";
+
+export interface StoreOpenOptions {
+  /** default "rolling" */
+  readonly check?: StoreCheck;
+  /** Cut a damaged or rolled-back store back to its last good height instead of refusing (implies a full check). */
+  readonly repair?: boolean;
+}
+
+/** What `open` did to a store opened with repair (BlockStore.repaired). */
+export interface StoreRepair {
+  /** the head before, the height it was cut back to (equal when nothing was cut) */
+  readonly from: bigint;
+  readonly to: bigint;
+  /** why: the first bad height and its reason, a rollback, or a directory moved aside */
+  readonly reason: string;
+  /** where an unrecognised directory was moved */
+  readonly movedTo?: string;
+}
+
+/** The first height that fails a check, and why. */
+export interface StoreDamage {
+  readonly height: bigint;
+  readonly reason: string;
+}
+
+interface ChainId {
+  readonly chainId: string;
+  readonly genesisHash: Uint8Array;
+  readonly genesisState: () => ChainState;
+}
+
+const LEVELDB_FILE = /^(CURRENT|MANIFEST-\d+|\d+\.(ldb|sst|log))$/;
+
+/** The head mark: [chainId, genesisHash, height, hash] as JSON. Undefined when absent or unreadable. */
+async function readHeadMark(path: string): Promise<{ chainId: string; genesisHash: string; height: bigint; hash: string } | undefined> {
+  try {
+    const j = JSON.parse(await readFile(join(path, HEAD_MARK_FILE), "utf8")) as Record<string, unknown>;
+    if (typeof j.chainId !== "string" || typeof j.genesisHash !== "string" || typeof j.height !== "string" || !/^(0|[1-9][0-9]*)$/.test(j.height) || typeof j.hash !== "string") return undefined;
+    return { chainId: j.chainId, genesisHash: j.genesisHash, height: BigInt(j.height), hash: j.hash };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Rewrites the head mark (temporary file, rename). Written only after the head it names is durable
+ * in the database, so it is never ahead of it: a crash leaves it equal or behind. No fsync (it
+ * cost ~8 ms a commit here): after a power loss the mark may be behind or missing, which weakens
+ * the rollback check but never raises a false one.
+ */
+async function writeHeadMark(path: string, chainId: string, genesisHash: Uint8Array, head: Head): Promise<void> {
+  const file = join(path, HEAD_MARK_FILE);
+  const tmp = `${file}.tmp`;
+  const fh = await openFile(tmp, "w", 0o600);
+  try {
+    await fh.writeFile(JSON.stringify({ chainId, genesisHash: toHex(genesisHash), height: head.height.toString(), hash: toHex(head.hash) }) + "\n");
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+}
 
 export interface Head {
   readonly height: bigint;
@@ -136,6 +236,20 @@ function decodeReceipts(b: Uint8Array): Receipt[] {
   });
 }
 
+function decodeChanges(b: Uint8Array): StateChange[] {
+  return asArray(decode(b), "changes").map((x) => {
+    const c = asArray(x, "change", 2);
+    return [asBytes(c[0], "key"), c[1] === null ? null : asBytes(c[1], "value")] as const;
+  });
+}
+
+/** Renames a directory that cannot be trusted to `<path>.damaged-<time>`, kept for a person to look at. */
+async function moveAside(path: string): Promise<string> {
+  const to = `${path}.damaged-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  await rename(path, to);
+  return to;
+}
+
 export class BlockStore {
   readonly #db: ClassicLevel<Uint8Array, Uint8Array>;
   #head: Head;
@@ -153,32 +267,67 @@ export class BlockStore {
   readonly #recent = new Map<bigint, Block>();
   #recentBytes = 0;
 
-  private constructor(db: ClassicLevel<Uint8Array, Uint8Array>, head: Head, epochRecord: Uint8Array | undefined) {
+  readonly #path: string;
+  readonly #chain: ChainId;
+  #repaired: StoreRepair | undefined;
+
+  private constructor(db: ClassicLevel<Uint8Array, Uint8Array>, path: string, chain: ChainId, head: Head, epochRecord: Uint8Array | undefined) {
     this.#db = db;
+    this.#path = path;
+    this.#chain = chain;
     this.#head = head;
     this.#epochRecord = epochRecord;
   }
 
   /**
    * Opens (or creates) the store for a chain. A new store is initialised with the genesis state
-   * at height 0; an existing one must belong to the same chain id and genesis.
+   * at height 0, only in an empty directory; an existing one must belong to the same chain id and
+   * genesis, must not have rolled back, and must pass the check (see the top of this file).
+   * Refusals: StoreError UNRECOGNISED, WRONG_CHAIN, ROLLED_BACK, DAMAGED (data.height: the first
+   * bad height). With `repair`, damage and rollbacks are cut back instead (`repaired` says how).
    */
-  static async open(path: string, chain: { chainId: string; genesisHash: Uint8Array; genesisState: () => ChainState }): Promise<BlockStore> {
+  static async open(path: string, chain: ChainId, opts: StoreOpenOptions = {}): Promise<BlockStore> {
     for (const [code, owner] of registry().storeCodes) {
       if (STORE_PREFIXES.has(code)) throw new TypeError(`store prefix 0x${code.toString(16)} of ${owner} is the block store's own`);
+    }
+    let movedTo: string | undefined;
+    // LevelDB opens a directory without CURRENT as a new, empty database (and deletes the tables it
+    // does not know): look before it does.
+    const files = existsSync(path) ? await readdir(path) : [];
+    if (!files.includes("CURRENT") && files.some((f) => LEVELDB_FILE.test(f) || f === HEAD_MARK_FILE)) {
+      const msg = `${path} holds block store files but no CURRENT file: it is damaged and LevelDB would open it as an empty database`;
+      if (!opts.repair) throw new StoreError(StoreErrorCode.UNRECOGNISED, `${msg}. Restore it from a backup, or start with --resync to move it aside and sync the chain from peers`, { path });
+      movedTo = await moveAside(path);
     }
     const db = new ClassicLevel<Uint8Array, Uint8Array>(path, { keyEncoding: "view", valueEncoding: "view" });
     await db.open();
     try {
       const chainRec = await db.get(CHAIN_KEY);
       if (chainRec === undefined) {
+        let any = false;
+        for await (const _ of db.keys({ limit: 1 })) any = true;
+        if (any) {
+          const msg = `${path} holds records but no chain record: it is not a block store this node can trust`;
+          if (!opts.repair) throw new StoreError(StoreErrorCode.UNRECOGNISED, `${msg}. Restore it from a backup, or start with --resync to move it aside and sync the chain from peers`, { path });
+          await db.close();
+          movedTo = await moveAside(path);
+          return BlockStore.open(path, chain, { ...opts, repair: false }).then((s) => {
+            s.#repaired = { from: 0n, to: 0n, reason: "unrecognised directory moved aside", movedTo };
+            return s;
+          });
+        }
         const genesis = chain.genesisState();
         const batch = db.batch();
         for (const [k, v] of genesis.tree.entries()) batch.put(key(P.state, k), v);
         batch.put(CHAIN_KEY, encode([chain.chainId, chain.genesisHash]));
         batch.put(HEAD_KEY, encode([0, chain.genesisHash]));
-        await batch.write();
-        return new BlockStore(db, { height: 0n, hash: chain.genesisHash }, genesis.get(StateKey.epoch));
+        batch.put(VERIFIED_KEY, encode([0]));
+        await batch.write({ sync: true });
+        const head = { height: 0n, hash: chain.genesisHash };
+        await writeHeadMark(path, chain.chainId, chain.genesisHash, head);
+        const store = new BlockStore(db, path, chain, head, genesis.get(StateKey.epoch));
+        if (movedTo !== undefined) store.#repaired = { from: 0n, to: 0n, reason: "damaged directory moved aside", movedTo };
+        return store;
       }
       const c = asArray(decode(chainRec), "chain", 2);
       const storedId = asString(c[0], "chainId");
@@ -188,11 +337,187 @@ export class BlockStore {
       const h = await db.get(HEAD_KEY);
       if (h === undefined) throw new StoreError(StoreErrorCode.CORRUPT, "store has a chain record but no head");
       const hv = asArray(decode(h), "head", 2);
-      return new BlockStore(db, { height: asU64(hv[0], "height"), hash: asBytes(hv[1], "hash", 32) }, await db.get(key(P.state, StateKey.epoch)));
+      const store = new BlockStore(db, path, chain, { height: asU64(hv[0], "height"), hash: asBytes(hv[1], "hash", 32) }, await db.get(key(P.state, StateKey.epoch)));
+      await store.#check(opts);
+      return store;
     } catch (e) {
-      await db.close();
+      if (db.status === "open") await db.close();
       throw e;
     }
+  }
+
+  /** What `open` with repair did, if anything. */
+  get repaired(): StoreRepair | undefined {
+    return this.#repaired;
+  }
+
+  /** The rollback check, then the rolling or full check; with repair, the cut back. */
+  async #check(opts: StoreOpenOptions): Promise<void> {
+    const head = this.#head;
+    const mark = await readHeadMark(this.#path);
+    let rolledBack: string | undefined;
+    if (mark !== undefined && mark.chainId === this.#chain.chainId && mark.genesisHash === toHex(this.#chain.genesisHash)) {
+      if (mark.height > head.height || (mark.height === head.height && mark.hash !== toHex(head.hash))) {
+        rolledBack = `the store's head is ${head.height} but it had reached ${mark.height}${mark.height === head.height ? " with another block" : ""}: its log lost committed blocks`;
+        if (!opts.repair) {
+          throw new StoreError(StoreErrorCode.ROLLED_BACK, `${rolledBack}. Start with --resync to keep the blocks up to the last good height and fetch the rest from peers`, { head: head.height.toString(), recorded: mark.height.toString() });
+        }
+      }
+    }
+    const check = opts.repair ? "full" : (opts.check ?? "rolling");
+    if (check === "none") return;
+    const verified = await this.verifiedHeight();
+    if (verified > head.height && rolledBack === undefined) {
+      // the mark file may be gone; the verified record outliving the head says the same
+      rolledBack = `the store's head is ${head.height} but heights up to ${verified} were verified here: its log lost committed blocks`;
+      if (!opts.repair) {
+        throw new StoreError(StoreErrorCode.ROLLED_BACK, `${rolledBack}. Start with --resync to keep the blocks up to the last good height and fetch the rest from peers`, { head: head.height.toString(), recorded: verified.toString() });
+      }
+    }
+    const from = check === "full" || verified > head.height ? 1n : verified + 1n;
+    const { damage, tree } = await this.checkHeights(from, head.height, check === "full");
+    if (damage !== undefined && !opts.repair) {
+      throw new StoreError(
+        StoreErrorCode.DAMAGED,
+        `block store damaged at height ${damage.height}: ${damage.reason}. Run \`cloudcoin verify-store\` for a full check; start with --resync to cut the store back to height ${damage.height - 1n} and fetch the rest from peers, or restore data/chain from a backup`,
+        { height: damage.height.toString(), good: (damage.height - 1n).toString(), head: head.height.toString() },
+      );
+    }
+    if (opts.repair && tree !== undefined) {
+      const good = damage === undefined ? head.height : damage.height - 1n;
+      const stateOk = damage === undefined && equalBytes((await this.#loadTree()).root(), tree.root());
+      if (good !== head.height || !stateOk) await this.#cutBack(good, tree);
+      if (good !== head.height || !stateOk || rolledBack !== undefined) {
+        this.#repaired = { from: head.height, to: good, reason: damage ? `height ${damage.height}: ${damage.reason}` : (rolledBack ?? "state records did not match the stored state changes") };
+      }
+    } else if (verified !== head.height) {
+      await this.#db.put(VERIFIED_KEY, encode([u64(head.height)]));
+    }
+    if (rolledBack !== undefined || this.#repaired !== undefined) await writeHeadMark(this.#path, this.#chain.chainId, this.#chain.genesisHash, this.#head);
+  }
+
+  /** The height up to which the store passed the integrity check (0 if never). */
+  async verifiedHeight(): Promise<bigint> {
+    const b = await this.#db.get(VERIFIED_KEY);
+    if (b === undefined) return 0n;
+    try {
+      return asU64(asArray(decode(b), "verified", 1)[0], "verified");
+    } catch {
+      return 0n;
+    }
+  }
+
+  /**
+   * Checks heights from..to (see the top of this file) and returns the first that fails. With
+   * `replayState`, `from` must be 1: the stored state changes are replayed from genesis against
+   * every header's state root, and `tree` is the state at the last good height.
+   */
+  async checkHeights(from: bigint, to: bigint, replayState: boolean): Promise<{ damage?: StoreDamage; tree?: SparseMerkleTree }> {
+    if (replayState && from !== 1n) throw new RangeError("a state replay starts at height 1");
+    const chainId = this.#chain.chainId;
+    let tree = replayState ? this.#chain.genesisState().tree : undefined;
+    let prevHash = this.#chain.genesisHash;
+    if (from > 1n) {
+      const prev = await this.#db.get(key(P.block, u64be(from - 1n)));
+      try {
+        if (prev === undefined) throw new Error("block missing");
+        prevHash = decodeBlock(prev).hash;
+      } catch (e) {
+        return { damage: { height: from - 1n, reason: (e as Error).message } };
+      }
+    }
+    for (let h = from; h <= to; h++) {
+      try {
+        const hb = u64be(h);
+        const [bytes, vals, commit, receipts, changes] = await Promise.all([P.block, P.validators, P.commit, P.receipts, P.changes].map((p) => this.#db.get(key(p, hb))));
+        if (bytes === undefined) throw new Error("block missing");
+        const block = decodeBlock(bytes);
+        const hd = block.header;
+        if (hd.height !== h) throw new Error(`block record holds height ${hd.height}`);
+        if (hd.chainId !== chainId) throw new Error(`block is for chain "${hd.chainId}"`);
+        if (!equalBytes(hd.parentHash, prevHash)) throw new Error("block does not link to its parent");
+        if (!equalBytes(hd.txRoot, txRoot(block.txs))) throw new Error("body does not match the header (tx root)");
+        if (!equalBytes(hd.evidenceRoot, evidenceRoot(block.evidence))) throw new Error("body does not match the header (evidence root)");
+        if (!equalBytes(hd.lastCommitHash, commitHash(block.lastCommit))) throw new Error("body does not match the header (last commit)");
+        const at = await this.#db.get(key(P.hash, block.hash));
+        if (at === undefined || readU64be(at) !== h) throw new Error("hash index does not point at the block");
+        if (vals === undefined) throw new Error("validator set missing");
+        if (commit === undefined) throw new Error("commit missing");
+        verifyCommit(chainId, decodeValidators(vals), h, block.hash, decodeCommit(commit));
+        if (receipts === undefined) throw new Error("receipts missing");
+        if (!equalBytes(hd.receiptsRoot, receiptsRoot(decodeReceipts(receipts)))) throw new Error("receipts do not match the header");
+        if (changes === undefined) throw new Error("state changes missing");
+        if (tree !== undefined) {
+          const next = tree.update(decodeChanges(changes));
+          if (!equalBytes(next.root(), hd.stateRoot)) throw new Error("stored state changes do not reach the header's state root");
+          tree = next;
+        }
+        prevHash = block.hash;
+      } catch (e) {
+        return { damage: { height: h, reason: (e as Error).message }, ...(tree ? { tree } : {}) };
+      }
+    }
+    if (to === this.#head.height && to >= from && !equalBytes(prevHash, this.#head.hash)) {
+      return { damage: { height: to, reason: "head record names another block" }, ...(tree ? { tree } : {}) };
+    }
+    return tree ? { tree } : {};
+  }
+
+  async #loadTree(): Promise<SparseMerkleTree> {
+    const entries: StateChange[] = [];
+    for await (const [k, v] of this.#db.iterator({ gt: new Uint8Array([P.state]), lt: new Uint8Array([P.state + 1]) })) entries.push([k.subarray(1), v]);
+    return SparseMerkleTree.empty().update(entries);
+  }
+
+  /**
+   * Cuts the store back to `good` in one atomic batch: the records of every height above it
+   * (blocks, hash and tx and account index entries of the blocks still readable, commits, sets,
+   * receipts, changes, ended epochs), the WAL, and the state replaced by `tree` (the state at
+   * `good`). Module index entries of the cut heights stay: the same blocks, synced again, write
+   * the same entries.
+   */
+  async #cutBack(good: bigint, tree: SparseMerkleTree): Promise<void> {
+    const db = this.#db;
+    const batch = db.batch();
+    const above = (p: number) => ({ gte: key(p, u64be(good + 1n)), lt: new Uint8Array([p + 1]) });
+    for await (const [k, v] of db.iterator(above(P.block))) {
+      batch.del(k);
+      try {
+        const block = decodeBlock(v);
+        const hb = k.subarray(1);
+        batch.del(key(P.hash, block.hash));
+        block.txs.forEach((tx, i) => {
+          batch.del(key(P.tx, tx.hash));
+          for (const who of txParticipants(tx)) batch.del(key(P.account, who, hb, u32be(i)));
+        });
+      } catch {
+        // unreadable: its index entries point above the head, where reads ignore them
+      }
+    }
+    for (const p of [P.commit, P.validators, P.receipts, P.changes]) for await (const k of db.keys(above(p))) batch.del(k);
+    for await (const [k, v] of db.iterator({ gt: new Uint8Array([P.epochRewards]), lt: new Uint8Array([P.epochRewards + 1]) })) {
+      try {
+        if (decodeEndedEpoch(0n, v).height > good) batch.del(k);
+      } catch {
+        batch.del(k);
+      }
+    }
+    for await (const k of db.keys({ gt: new Uint8Array([P.wal]), lt: new Uint8Array([P.wal + 1]) })) batch.del(k);
+    for await (const k of db.keys({ gt: new Uint8Array([P.state]), lt: new Uint8Array([P.state + 1]) })) batch.del(k);
+    for (const [k, v] of tree.entries()) batch.put(key(P.state, k), v);
+    let hash = this.#chain.genesisHash;
+    if (good > 0n) {
+      const b = await db.get(key(P.block, u64be(good)));
+      if (b === undefined) throw new StoreError(StoreErrorCode.CORRUPT, `block ${good} vanished during the repair`);
+      hash = decodeBlock(b).hash;
+    }
+    batch.put(HEAD_KEY, encode([u64(good), hash]));
+    batch.put(VERIFIED_KEY, encode([u64(good)]));
+    await batch.write({ sync: true });
+    this.#head = { height: good, hash };
+    this.#epochRecord = tree.get(StateKey.epoch);
+    this.#recent.clear();
+    this.#recentBytes = 0;
   }
 
   get head(): Head {
@@ -208,7 +533,11 @@ export class BlockStore {
     const state = new ChainState(SparseMerkleTree.empty().update(entries), this.#head.hash);
     const expected = this.#head.height === 0n ? expectedGenesisRoot() : (await this.getBlock(this.#head.height))?.header.stateRoot;
     if (!expected || !equalBytes(state.root(), expected)) {
-      throw new StoreError(StoreErrorCode.CORRUPT, `state root at head ${this.#head.height} does not match the stored records`);
+      throw new StoreError(
+        StoreErrorCode.CORRUPT,
+        `state root at head ${this.#head.height} does not match the stored records. Start with --resync to rebuild the state from the stored blocks' changes`,
+        { height: this.#head.height.toString() },
+      );
     }
     return state;
   }
@@ -250,7 +579,15 @@ export class BlockStore {
     batch.del(PROPOSAL_KEY);
     // sync: a block reported final must survive a power loss, not only a process crash.
     await batch.write({ sync: true });
-    this.#head = { height: h, hash: block.hash };
+    // After the batch is durable, never before: the mark must not get ahead of the database. And
+    // before the new head shows in memory, so that the head moves in the same tick as this returns.
+    const head = { height: h, hash: block.hash };
+    try {
+      await writeHeadMark(this.#path, this.#chain.chainId, this.#chain.genesisHash, head);
+    } catch {
+      // advisory: a mark left behind weakens the rollback check, never fails it
+    }
+    this.#head = head;
     this.#remember(block);
     if (epochChange) this.#epochRecord = epochChange[1] ?? undefined;
   }
@@ -340,6 +677,28 @@ export class BlockStore {
     return out;
   }
 
+  /** Records durably that this node signs nothing more at `height` (node/driver.ts #recover). */
+  async setWalAbstain(height: bigint): Promise<void> {
+    await this.#db.put(WAL_ABSTAIN_KEY, encode([u64(height)]), { sync: true });
+  }
+
+  /** The height recorded by setWalAbstain, or undefined. */
+  async walAbstain(): Promise<bigint | undefined> {
+    const b = await this.#db.get(WAL_ABSTAIN_KEY);
+    if (b === undefined) return undefined;
+    try {
+      return asU64(asArray(decode(b), "walabstain", 1)[0], "height");
+    } catch {
+      // unreadable: the safe reading is that the next height is the one
+      return this.#head.height + 1n;
+    }
+  }
+
+  /** Deletes the WAL entries of `height` from `seq` on (a damaged tail the replay ended before). */
+  async truncateWal(height: bigint, seq: number): Promise<void> {
+    await this.#db.clear({ gte: key(P.wal, u64be(height), u32be(seq)), lt: key(P.wal, u64be(height + 1n)) });
+  }
+
   /** Deletes the WAL entries of every height up to and including `height` (committed heights). */
   async clearWal(height: bigint): Promise<void> {
     await this.#db.clear({ gte: new Uint8Array([P.wal]), lt: key(P.wal, u64be(height + 1n)) });
@@ -414,18 +773,16 @@ export class BlockStore {
 
   async getStateChanges(height: bigint): Promise<StateChange[] | undefined> {
     const b = await this.#db.get(key(P.changes, u64be(height)));
-    if (b === undefined) return undefined;
-    return asArray(decode(b), "changes").map((x) => {
-      const c = asArray(x, "change", 2);
-      return [asBytes(c[0], "key"), c[1] === null ? null : asBytes(c[1], "value")] as const;
-    });
+    return b === undefined ? undefined : decodeChanges(b);
   }
 
   async getTxLocation(hash: Uint8Array): Promise<TxLocation | undefined> {
     const b = await this.#db.get(key(P.tx, hash));
     if (b === undefined) return undefined;
     const v = asArray(decode(b), "txloc", 2);
-    return { height: asU64(v[0], "height"), index: asUint(v[1], "index") };
+    const loc = { height: asU64(v[0], "height"), index: asUint(v[1], "index") };
+    // an entry left above the head by a repair (its block is fetched again)
+    return loc.height > this.#head.height ? undefined : loc;
   }
 
   async getTx(hash: Uint8Array): Promise<StoredTx | undefined> {
@@ -448,7 +805,9 @@ export class BlockStore {
     const out: AccountTxEntry[] = [];
     for await (const [k, v] of this.#db.iterator({ gt: lower, lt: upper, reverse: true, limit: opts.limit })) {
       const off = 1 + publicKey.length;
-      out.push({ height: readU64be(k, off), index: new DataView(k.buffer, k.byteOffset + off + 8, 4).getUint32(0), hash: v });
+      const height = readU64be(k, off);
+      if (height > this.#head.height) continue; // left above the head by a repair
+      out.push({ height, index: new DataView(k.buffer, k.byteOffset + off + 8, 4).getUint32(0), hash: v });
     }
     return out;
   }

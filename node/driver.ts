@@ -25,7 +25,7 @@ import type { BlockStore } from "../chain/store.ts";
 import { applyBlock, buildBlock, type BlockResult } from "../chain/transition.ts";
 import type { SignedTx } from "../chain/tx.ts";
 import { SignStep, type DurableSigner } from "./signer.ts";
-import { DEFAULT_WAL_MAX_ENTRIES, decodeWalRecords, encodeWalInput, replayHeight, walInputProblem, type StartHeightInput, type WalInput } from "./wal.ts";
+import { DEFAULT_WAL_MAX_ENTRIES, decodeWalPrefix, encodeWalInput, replayHeight, walInputProblem, type StartHeightInput, type WalInput } from "./wal.ts";
 
 /** A message from a peer. */
 export type PeerInput = Extract<ConsensusInput, { type: "proposal" | "vote" }>;
@@ -99,6 +99,13 @@ export class ConsensusDriver<S> {
   /** executed blocks by hash, so the proposer does not re-execute its own block */
   readonly #executed = new Map<string, BlockResult>();
   #failure: Error | null = null;
+  /**
+   * A height at which this node signs nothing more: its WAL was damaged after the node had signed
+   * at that height, so the lock it may have taken is lost with the dropped entries. The other
+   * validators decide the height (this node still counts their votes and commits); it signs again
+   * from the next height. -1: none.
+   */
+  #abstain = -1n;
   /** Proposals and votes the engine took at the height in progress (peers that missed them ask for them). */
   #heightMessages: { height: bigint; inputs: PeerInput[] } = { height: -1n, inputs: [] };
   /**
@@ -122,6 +129,11 @@ export class ConsensusDriver<S> {
 
   get machineState(): S {
     return this.#machineState;
+  }
+
+  /** The height at which this node signs nothing more after WAL damage (see #abstain), or null. */
+  get abstainingAt(): bigint | null {
+    return this.#abstain === this.#state.meta().height + 1n ? this.#abstain : null;
   }
 
   /** The error that stopped consensus, if any (the node reports it in node_status). */
@@ -188,8 +200,28 @@ export class ConsensusDriver<S> {
     const start = this.#startHeightInput();
     // Entries of committed heights are stale (the clear after a commit is not atomic with it).
     await d.store.clearWal(start.height - 1n);
-    const records = await d.store.readWal(start.height);
-    const inputs = decodeWalRecords(start.height, records);
+    let records = await d.store.readWal(start.height);
+    const { inputs, damage } = decodeWalPrefix(start.height, records);
+    if (damage !== null) {
+      // A damaged entry ends the replay: the prefix is a state this node really passed through.
+      // The tail is deleted so that new entries continue the prefix with no gap.
+      const signed = d.signer?.lastSigned ?? null;
+      const abstain = signed !== null && signed.height >= start.height;
+      d.log.warn(
+        { height: Number(start.height), seq: damage.seq, code: damage.error.code, reason: damage.error.message, replayed: inputs.length, dropped: records.length - inputs.length, abstain },
+        abstain
+          ? "the WAL of this height is damaged: replayed up to the damaged entry, the rest dropped; this node signed at this height and may have lost its lock with the dropped entries, so it signs nothing more at this height and follows the other validators' decision"
+          : "the WAL of this height is damaged: replayed up to the damaged entry, the rest dropped; nothing was signed at this height, the node takes part in it",
+      );
+      // The decision outlives a restart (the truncated WAL will look whole), so it is stored first.
+      if (abstain) await d.store.setWalAbstain(start.height);
+      await d.store.truncateWal(start.height, damage.seq);
+      records = records.slice(0, damage.seq);
+    }
+    if ((await d.store.walAbstain()) === start.height) {
+      this.#abstain = start.height;
+      if (damage === null) d.log.warn({ height: Number(start.height) }, "this height's WAL was damaged in an earlier run after this node signed at it: it still signs nothing more at this height");
+    }
     const { state, pending, produced } = replayHeight(d.machine, start, inputs);
     const max = d.walMaxEntries ?? DEFAULT_WAL_MAX_ENTRIES;
     this.#machineState = state;
@@ -371,6 +403,7 @@ export class ConsensusDriver<S> {
         return;
       case "buildProposal": {
         if (!d.key || !d.signer) return;
+        if (effect.height === this.#abstain) return;
         await this.#syncWal();
         const { block, signature } = await this.#ownProposal(effect.height, effect.round, -1);
         this.#enqueue({ type: "proposal", proposal: { height: effect.height, round: effect.round, polRound: -1, block, signature } }, "own");
@@ -378,6 +411,7 @@ export class ConsensusDriver<S> {
       }
       case "signProposal": {
         if (!d.key || !d.signer) return;
+        if (effect.height === this.#abstain) return;
         await this.#syncWal();
         const { block, signature } = await this.#ownProposal(effect.height, effect.round, effect.polRound, effect.block);
         this.#enqueue({ type: "proposal", proposal: { height: effect.height, round: effect.round, polRound: effect.polRound, block, signature } }, "own");
@@ -421,6 +455,7 @@ export class ConsensusDriver<S> {
       }
       case "castVote": {
         if (!d.signer) return;
+        if (effect.height === this.#abstain) return;
         await this.#syncWal();
         const hash = effect.blockHash ?? ZERO_HASH;
         const step = effect.voteType === VoteType.PREVOTE ? SignStep.PREVOTE : SignStep.PRECOMMIT;

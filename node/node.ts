@@ -81,6 +81,11 @@ export interface NodeOptions {
   rpcCors?: string[];
   /** Stops the node when aborted (as stop() does). */
   signal?: AbortSignal;
+  /**
+   * On a damaged or rolled-back block store, cut it back to its last good height (or move an
+   * unrecognised directory aside) instead of refusing to start; block sync fetches the rest.
+   */
+  resync?: boolean;
 }
 
 export function defaultHome(): string {
@@ -160,12 +165,41 @@ export async function openChain(opts: NodeOptions, log: Logger, life: Lifecycle)
   const { genesis, key } = await loadGenesisAndKey(opts.home, log, opts.passphrase);
   const dataDir = join(opts.home, "data");
   await mkdir(dataDir, { recursive: true });
-  const store = await BlockStore.open(join(dataDir, "chain"), { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) });
+  const t0 = performance.now();
+  const store = await BlockStore.open(join(dataDir, "chain"), { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) }, { repair: opts.resync === true });
   life.onStop("store", () => store.close());
+  const fix = store.repaired;
+  if (fix) {
+    log.warn(
+      { from: Number(fix.from), to: Number(fix.to), reason: fix.reason, ...(fix.movedTo ? { movedTo: fix.movedTo } : {}) },
+      "--resync: the block store was cut back to its last good height; block sync fetches the rest from peers",
+    );
+  }
+  log.info({ height: Number(store.head.height), ms: Math.round(performance.now() - t0), mode: opts.resync ? "full" : "rolling" }, "block store checked");
   const state = await store.loadState(() => genesisState(genesis).root());
   const lastCommit = store.head.height > 0n ? ((await store.getCommit(store.head.height)) ?? null) : null;
   log.info({ chainId: genesis.chainId, height: Number(store.head.height), stateRoot: toHex(state.root()), home: opts.home }, "loaded chain");
   return { genesis, key, dataDir, store, state, lastCommit };
+}
+
+/**
+ * The full check of a stopped node's block store (`cloudcoin verify-store`): every height, and the
+ * state replayed from genesis, then the stored head state. Throws StoreError (DAMAGED names the
+ * first bad height in data.height; ROLLED_BACK; UNRECOGNISED; CORRUPT).
+ */
+export async function verifyStore(home: string): Promise<{ height: bigint; ms: number }> {
+  const genesisPath = join(home, "genesis.json");
+  const genesis = existsSync(genesisPath) ? parseGenesisJson(await readFile(genesisPath, "utf8")) : devnetGenesis();
+  const path = join(home, "data", "chain");
+  if (!existsSync(path)) throw new CodedError("STORE_MISSING", `no block store at ${path}`);
+  const t0 = performance.now();
+  const store = await BlockStore.open(path, { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) }, { check: "full" });
+  try {
+    await store.loadState(() => genesisState(genesis).root());
+    return { height: store.head.height, ms: Math.round(performance.now() - t0) };
+  } finally {
+    await store.close();
+  }
 }
 
 /** The consensus side: mempool, evidence, signer and driver (not started), fed and observed. */

@@ -71,20 +71,48 @@ export function inputHeight(input: WalInput): bigint {
  * keeps a prefix of the writes, so a gap is damage, not a crash) and each must be of `height`.
  */
 export function decodeWalRecords(height: bigint, records: readonly WalRecord[]): WalInput[] {
-  return records.map((r, i) => {
-    if (r.seq !== i) throw new WalError(WalErrorCode.CORRUPT, `WAL of height ${height}: entry ${i} is missing (next is ${r.seq})`, { height: height.toString(), seq: i });
-    let input: WalInput;
+  return records.map((r, i) => decodeWalRecord(height, i, r));
+}
+
+/** Decodes the entry expected at position `i` of `height`'s WAL; WalError(CORRUPT) if it is not that. */
+function decodeWalRecord(height: bigint, i: number, r: WalRecord): WalInput {
+  if (r.seq !== i) throw new WalError(WalErrorCode.CORRUPT, `WAL of height ${height}: entry ${i} is missing (next is ${r.seq})`, { height: height.toString(), seq: i });
+  let input: WalInput;
+  try {
+    input = decodeWalInput(r.bytes);
+  } catch (e) {
+    const err = e as WalError;
+    throw new WalError(WalErrorCode.CORRUPT, `WAL of height ${height}, entry ${r.seq}: ${err.message}`, { ...err.data, height: height.toString(), seq: r.seq });
+  }
+  if (inputHeight(input) !== height) {
+    throw new WalError(WalErrorCode.CORRUPT, `WAL of height ${height}, entry ${r.seq} is an input of height ${inputHeight(input)}`, { height: height.toString(), seq: r.seq });
+  }
+  return input;
+}
+
+/** Where a height's WAL stops being readable: the first damaged entry and why. */
+export interface WalDamage {
+  readonly seq: number;
+  readonly error: WalError;
+}
+
+/**
+ * The readable prefix of a height's WAL: the entries before the first that is missing (a gap),
+ * does not decode, or is of another height. Replay ends there; `damage` says where and why.
+ * A prefix is a state the node really passed through, so replaying it is sound; what came after
+ * it is lost, and the driver answers that loss (node/driver.ts #recover).
+ */
+export function decodeWalPrefix(height: bigint, records: readonly WalRecord[]): { inputs: WalInput[]; damage: WalDamage | null } {
+  const inputs: WalInput[] = [];
+  for (let i = 0; i < records.length; i++) {
     try {
-      input = decodeWalInput(r.bytes);
+      inputs.push(decodeWalRecord(height, i, records[i]!));
     } catch (e) {
-      const err = e as WalError;
-      throw new WalError(WalErrorCode.CORRUPT, `WAL of height ${height}, entry ${r.seq}: ${err.message}`, { ...err.data, height: height.toString(), seq: r.seq });
+      if (!(e instanceof WalError)) throw e;
+      return { inputs, damage: { seq: i, error: e } };
     }
-    if (inputHeight(input) !== height) {
-      throw new WalError(WalErrorCode.CORRUPT, `WAL of height ${height}, entry ${r.seq} is an input of height ${inputHeight(input)}`, { height: height.toString(), seq: r.seq });
-    }
-    return input;
-  });
+  }
+  return { inputs, damage: null };
 }
 
 // ---- replay ----

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import t from "tap";
 import { parseGenesisJson } from "../../genesis/schema.ts";
 import { rpc, runCli, startNode, waitFor } from "../helpers/process.ts";
+import { main } from "../../node/commands.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "cloudcoin-init-"));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -68,13 +69,33 @@ t.test("bad CLI input gets a usage error, not a crash", async (t) => {
     ["start", "--rpc-port", "99999", "--home", dir],
     ["frobnicate"],
   ];
-  for (const args of cases) {
-    const r = await runCli(args);
-    t.not(r.code, 0, args.join(" "));
-    t.equal(r.code === 1 || r.code === 2, true, `${args.join(" ")}: exit ${r.code}`);
-    t.notMatch(r.stderr, /at .*\.ts:\d+/, `${args.join(" ")}: no stack trace`);
+  // In process (node/commands.ts main): a process per case cost ~5 s each for nothing a spawn adds;
+  // one spawned case below checks the executable's exit code.
+  const errors: string[] = [];
+  const consoleError = console.error;
+  console.error = (...a: unknown[]) => void errors.push(a.map(String).join(" "));
+  try {
+    for (const args of cases) {
+      errors.length = 0;
+      const code = await main(args);
+      const stderr = errors.join("\n");
+      t.not(code, 0, args.join(" "));
+      t.equal(code === 1 || code === 2, true, `${args.join(" ")}: exit ${code}`);
+      t.notMatch(stderr, /at .*\.ts:\d+/, `${args.join(" ")}: no stack trace`);
+    }
+  } finally {
+    console.error = consoleError;
   }
-  const typo = await runCli(["tx", "transfer", "--from", "devnet-faucet", "--to", "cc1abc", "--amount", "1", "--home", dir]);
-  t.match(typo.stderr, /BAD_ADDRESS/, "a mistyped address is refused as an address, not looked up as a key name");
-  t.notMatch(typo.stderr, /KEY_NOT_FOUND/);
+  errors.length = 0;
+  console.error = (...a: unknown[]) => void errors.push(a.map(String).join(" "));
+  try {
+    await main(["tx", "transfer", "--from", "devnet-faucet", "--to", "cc1abc", "--amount", "1", "--home", dir]);
+  } finally {
+    console.error = consoleError;
+  }
+  t.match(errors.join("\n"), /BAD_ADDRESS/, "a mistyped address is refused as an address, not looked up as a key name");
+  t.notMatch(errors.join("\n"), /KEY_NOT_FOUND/);
+  const r = await runCli(["frobnicate"]);
+  t.equal(r.code, 2, "the executable exits with main's code");
+  t.match(r.stderr, /unknown command/);
 });

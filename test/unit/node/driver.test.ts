@@ -281,17 +281,20 @@ t.test("WAL entries of committed heights are stale: ignored, even when unreadabl
 });
 
 for (const damage of ["garbage", "gap", "other height"] as const) {
-  t.test(`a corrupt WAL for the next height (${damage}) stops consensus with WAL_CORRUPT before anything is signed`, async (t) => {
+  t.test(`a damaged WAL (${damage}) at a height with nothing signed yet: replay ends at the damage, a warning, and the node finishes the height`, async (t) => {
     const dir = tempDir();
-    const first = await run(dir);
-    await first.waitHeight(1n);
+    // stopped right before it would sign anything at height 2
+    const first = await run(dir, { crashWhen: beforeEffect(2n, "buildProposal") });
+    await first.waitCrash();
     await first.close();
     const store = await openStore(dir, devnet);
     const h = store.head.height + 1n;
+    t.equal(h, 2n);
     const timeout = (height: bigint) => encodeWalInput({ type: "timeout", height, round: 0, step: Step.PROPOSE });
     if (damage === "garbage") {
       await store.appendWal(h, 0, timeout(h), false);
       await store.appendWal(h, 1, timeout(h).subarray(0, 3), false);
+      await store.appendWal(h, 2, timeout(h), false);
     } else if (damage === "gap") {
       await store.appendWal(h, 0, timeout(h), false);
       await store.appendWal(h, 2, timeout(h), false);
@@ -300,13 +303,20 @@ for (const damage of ["garbage", "gap", "other height"] as const) {
     }
     await store.close();
     const signedBefore = (await DurableSigner.open(devKey, join(dir, "signer.json"))).lastSigned;
+    t.equal(signedBefore?.height, 1n, "nothing signed at height 2");
 
-    const second = await run(dir);
+    const second = await run(dir, { crashWhen: beforeEffect(3n, "buildProposal") });
     t.teardown(() => second.close());
-    await t.rejects(second.waitHeight(h), { code: WalErrorCode.CORRUPT });
-    t.equal(second.store.head.height, h - 1n);
-    t.same(second.signer.lastSigned, signedBefore, "nothing was signed");
-    t.ok(second.logs.some((l) => l.msg === "consensus stopped" && l.level >= 50), "logged as an error");
+    await second.waitCrash();
+    t.equal(second.store.head.height, 2n, "height 2 finalized after the damaged WAL");
+    t.equal(second.signer.lastSigned?.height, 2n, "this node signed at height 2: it took part");
+    const warn = second.logs.find((l) => /WAL of this height is damaged/.test(l.msg)) as { level: number; msg: string; seq?: number; dropped?: number; code?: string; abstain?: boolean } | undefined;
+    t.ok(warn && warn.level === 40, "a warning");
+    t.equal(warn?.code, WalErrorCode.CORRUPT);
+    t.equal(warn?.seq, damage === "other height" ? 0 : 1, "names the damaged entry");
+    t.equal(warn?.dropped, damage === "garbage" ? 2 : 1, "and what was dropped");
+    t.equal(warn?.abstain, false);
+    t.ok(second.driver.failure instanceof SimulatedCrash, "no failure but the planned stop");
   });
 }
 
@@ -432,4 +442,107 @@ t.test("four validators: the next height's proposal, heard while the block inter
   t.equal(v.voteType, VoteType.PREVOTE);
   t.equal(v.blockHash && toHex(v.blockHash), hex(D), "for the proposal heard early");
   t.ok(r.driver.messagesOf(2n).some((m) => m.type === "proposal"), "and it is served to peers that ask for height 2");
+});
+
+/** A proposal or vote of `height` from validator `i` of `set` (signed with its key). */
+const voteAt = (set: readonly { publicKey: Uint8Array }[], height: bigint, i: number, type: VoteType, round: number, block: Block | null) => {
+  const k = peerKeys.find((x) => Buffer.compare(x.publicKey, set[i]!.publicKey) === 0)!;
+  const signature = k.sign(voteSignBytes(quad.genesis.chainId, type, height, round, block?.hash ?? ZERO_HASH));
+  return { type: "vote" as const, vote: { type, height, round, blockHash: block?.hash ?? null, validatorIndex: i, signature } };
+};
+
+for (const damage of ["garbage", "gap", "other height"] as const) {
+  t.test(`four validators, a damaged WAL (${damage}) after this node precommitted: it signs nothing more at the height, commits the others' decision, and signs again at the next`, async (t) => {
+    const dir = tempDir();
+    // locked on B and precommitted it (signed), crashed before the precommit was logged
+    const first = await runQuad(dir, { crashWhen: afterEffect(1n, "castVote", VoteType.PRECOMMIT) });
+    await lockOnB(first);
+    await first.waitCrash();
+    await first.close();
+    const signer0 = await DurableSigner.open(keyOf(me), join(dir, "signer.json"));
+    t.same(signer0.lastSigned, { height: 1n, round: 0, step: SignStep.PRECOMMIT });
+
+    // the WAL loses the entries that made the lock: the second and later entries
+    const store = await openStore(dir, quad.genesis);
+    const records = await store.readWal(1n);
+    t.equal(records.length, 5, "proposal, two peer prevotes, blockValidated, own prevote");
+    await store.truncateWal(1n, 1);
+    if (damage === "garbage") {
+      await store.appendWal(1n, 1, new Uint8Array([0xff, 0x00, 0x13]), false);
+      for (let i = 2; i < records.length; i++) await store.appendWal(1n, i, records[i]!.bytes, false);
+    } else if (damage === "gap") {
+      for (let i = 2; i < records.length; i++) await store.appendWal(1n, i, records[i]!.bytes, false);
+    } else {
+      await store.appendWal(1n, 1, encodeWalInput({ type: "timeout", height: 2n, round: 0, step: Step.PROPOSE }), false);
+      for (let i = 2; i < records.length; i++) await store.appendWal(1n, i, records[i]!.bytes, false);
+    }
+    await store.close();
+
+    const second = await runQuad(dir);
+    t.teardown(() => second.close());
+    await second.waitFor("abstaining", () => second.driver.abstainingAt === 1n);
+    const warn = second.logs.find((l) => /WAL of this height is damaged/.test(l.msg)) as unknown as { seq: number; abstain: boolean; replayed: number };
+    t.same([warn.seq, warn.replayed, warn.abstain], [1, 1, true], "replayed the proposal only; abstains");
+    t.equal(inspect(second.driver.machineState as TendermintState).lockedBlock, null, "the lock is gone with the dropped entries: why it must not vote");
+    t.same(decodeWalInput((await second.store.readWal(1n))[0]!.bytes).type, "proposal", "the prefix stays");
+
+    // a new round 1 with another block: a node that forgot its lock would prevote C here
+    for (const i of others) second.driver.deliver(voteFrom(i, VoteType.PRECOMMIT, 0, null));
+    await second.waitFor("round 1", () => inspect(second.driver.machineState as TendermintState).round === 1);
+    second.driver.deliver(proposalFrom(p1, 1, C));
+    for (const i of others) second.driver.deliver(voteFrom(i, VoteType.PREVOTE, 1, C));
+    for (const i of others) second.driver.deliver(voteFrom(i, VoteType.PRECOMMIT, 1, C));
+    await second.waitHeight(1n);
+    t.equal(hex(second.committed[0]!), hex(C), "the others' decision is committed");
+    t.same(second.signer.lastSigned, { height: 1n, round: 0, step: SignStep.PRECOMMIT }, "nothing signed at height 1 after the damage: no conflicting vote");
+    t.equal(second.driver.abstainingAt, null);
+
+    // height 2: the node takes part again, and the height is finalized with its signatures
+    const after1 = applyBlock(quad.state, C, quad.genesis.params, quad.genesis.chainId).state;
+    const set2 = after1.validators();
+    const p2 = proposerIndex(set2, 0);
+    const self2 = set2.findIndex((v) => Buffer.compare(v.publicKey, keyOf(me).publicKey) === 0);
+    let D: Block;
+    if (p2 === self2) {
+      await second.waitFor("its own proposal at height 2", () => second.probes.some(loggedOwn(2n, "proposal")));
+      const own = second.probes.find(loggedOwn(2n, "proposal"))!;
+      D = (own as { input: { proposal: { block: Block } } }).input.proposal.block;
+    } else {
+      const k2 = peerKeys.find((k) => Buffer.compare(k.publicKey, set2[p2]!.publicKey) === 0)!;
+      D = buildBlock(after1, [], { chainId: quad.genesis.chainId, params: quad.genesis.params, proposer: k2, time: quad.genesis.genesisTime + 9000n, lastCommit: (await second.store.getCommit(1n))! }).block;
+      second.driver.deliver({ type: "proposal", proposal: { height: 2n, round: 0, polRound: -1, block: D, signature: k2.sign(proposalSignBytes(quad.genesis.chainId, 2n, 0, -1, D.hash)) } });
+    }
+    const others2 = [0, 1, 2, 3].filter((i) => i !== self2);
+    for (const i of others2.slice(0, 2)) second.driver.deliver(voteAt(set2, 2n, i, VoteType.PREVOTE, 0, D));
+    await second.waitFor("its precommit at height 2", () => second.signer.lastSigned?.height === 2n && second.signer.lastSigned.step === SignStep.PRECOMMIT);
+    for (const i of others2.slice(0, 2)) second.driver.deliver(voteAt(set2, 2n, i, VoteType.PRECOMMIT, 0, D));
+    await second.waitHeight(2n);
+    const commit2 = (await second.store.getCommit(2n))!;
+    t.ok(commit2.signatures.some((s) => s.validatorIndex === self2), "height 2 is finalized with this node's precommit in its commit");
+    t.equal(second.driver.failure, null);
+  });
+}
+
+t.test("the decision to abstain survives a restart: the truncated WAL looks whole, the stored mark still says no", async (t) => {
+  const dir = tempDir();
+  const first = await runQuad(dir, { crashWhen: afterEffect(1n, "castVote", VoteType.PRECOMMIT) });
+  await lockOnB(first);
+  await first.waitCrash();
+  await first.close();
+  const store = await openStore(dir, quad.genesis);
+  await store.appendWal(1n, 1, new Uint8Array([0xff]), false);
+  await store.close();
+  const second = await runQuad(dir);
+  await second.waitFor("abstaining", () => second.driver.abstainingAt === 1n);
+  await second.close();
+  const third = await runQuad(dir);
+  t.teardown(() => third.close());
+  await third.waitFor("abstaining again", () => third.driver.abstainingAt === 1n);
+  t.ok(third.logs.some((l) => /earlier run/.test(l.msg)), "says why");
+  for (const i of others) third.driver.deliver(voteFrom(i, VoteType.PRECOMMIT, 0, null));
+  await third.waitFor("round 1", () => inspect(third.driver.machineState as TendermintState).round === 1);
+  third.driver.deliver(proposalFrom(p1, 1, C));
+  for (const i of others) third.driver.deliver(voteFrom(i, VoteType.PREVOTE, 1, C));
+  await third.waitFor("the prevotes counted", () => inspect(third.driver.machineState as TendermintState).step !== "propose");
+  t.same(third.signer.lastSigned, { height: 1n, round: 0, step: SignStep.PRECOMMIT }, "still nothing signed at height 1");
 });

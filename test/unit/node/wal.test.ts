@@ -22,7 +22,7 @@ import { buildBlock } from "../../../chain/transition.ts";
 import { insecureDevKey } from "../../../genesis/devnet.ts";
 import { genesisState } from "../../../genesis/schema.ts";
 import {
-  WalError, WalErrorCode, decodeWalInput, decodeWalRecords, encodeWalInput, replayHeight, walInputProblem, type StartHeightInput, type WalInput,
+  WalError, WalErrorCode, decodeWalInput, decodeWalPrefix, decodeWalRecords, encodeWalInput, replayHeight, walInputProblem, type StartHeightInput, type WalInput,
 } from "../../../node/wal.ts";
 import { newTestChain } from "../../helpers/chain.ts";
 
@@ -135,6 +135,25 @@ t.test("damaged entries are rejected with WalError(WAL_CORRUPT)", async (t) => {
   t.throws(() => decodeWalRecords(H, [{ seq: 1, bytes: good(timeout(0, Step.PROPOSE)) }]), { code: WalErrorCode.CORRUPT }, "not starting at 0");
   t.throws(() => decodeWalRecords(2n, [{ seq: 0, bytes: good(timeout(0, Step.PROPOSE)) }]), { code: WalErrorCode.CORRUPT }, "an input of another height");
   t.same(decodeWalRecords(H, [{ seq: 0, bytes: good(pv(0, B, 1)) }]), [pv(0, B, 1)]);
+});
+
+t.test("decodeWalPrefix: the entries before the first damaged one, and where and why it stopped", async (t) => {
+  const good = (input: WalInput) => encodeWalInput(input);
+  const tp = good(timeout(0, Step.PROPOSE));
+  const ok = decodeWalPrefix(H, [{ seq: 0, bytes: tp }, { seq: 1, bytes: good(pv(0, B, 1)) }]);
+  t.same(ok, { inputs: [timeout(0, Step.PROPOSE), pv(0, B, 1)], damage: null }, "a whole WAL");
+  const cases: [string, { seq: number; bytes: Uint8Array }[], number][] = [
+    ["garbage", [{ seq: 0, bytes: tp }, { seq: 1, bytes: new Uint8Array([0xff]) }, { seq: 2, bytes: tp }], 1],
+    ["a gap", [{ seq: 0, bytes: tp }, { seq: 2, bytes: tp }], 1],
+    ["not starting at 0", [{ seq: 1, bytes: tp }], 0],
+    ["an input of another height", [{ seq: 0, bytes: tp }, { seq: 1, bytes: good({ type: "timeout", height: H + 1n, round: 0, step: Step.PROPOSE }) }], 1],
+  ];
+  for (const [name, records, at] of cases) {
+    const r = decodeWalPrefix(H, records);
+    t.equal(r.inputs.length, at, `${name}: the prefix`);
+    t.equal(r.damage?.seq, at, `${name}: where`);
+    t.equal(r.damage?.error.code, WalErrorCode.CORRUPT, `${name}: why`);
+  }
 });
 
 t.test("an input no entry could hold is refused by the encoder (and named by walInputProblem)", async (t) => {

@@ -15,7 +15,7 @@ import { applyBlock } from "../../../chain/transition.ts";
 import { signTx, validateTxBasic } from "../../../chain/tx.ts";
 import { voteSignBytes } from "../../../chain/vote.ts";
 import { verifyCommit } from "../../../chain/block.ts";
-import { BATCH_DELAY_MS, consensusHandlers, decodeTxBatch, encodeTxBatch, MAX_BATCH_TXS, poolHandlers, topicNames, TxBatcher, MAX_VOTE_MESSAGE_BYTES } from "../../../p2p/gossip.ts";
+import { consensusHandlers, decodeTxBatch, encodeTxBatch, MAX_BATCH_TXS, poolHandlers, topicNames, TxBatcher, MAX_VOTE_MESSAGE_BYTES } from "../../../p2p/gossip.ts";
 import { encode } from "../../../primitives/codec.ts";
 import { P2PHost } from "../../../p2p/host.ts";
 import { BlockSync, syncHandler, syncProtocol, type BlockSource } from "../../../p2p/sync.ts";
@@ -103,12 +103,17 @@ t.test("transaction and evidence topic validators", async (t) => {
 
   // the batcher: one message per topic for what arrives within BATCH_DELAY_MS, at once when full
   const sent: { topic: string; n: number }[] = [];
-  const b = new TxBatcher((topic, data) => sent.push({ topic, n: decodeTxBatch(data).length }));
+  let onSent = (): void => undefined;
+  const b = new TxBatcher((topic, data) => {
+    sent.push({ topic, n: decodeTxBatch(data).length });
+    onSent();
+  });
   b.add("a", tx(3n).bytes);
   b.add("a", tx(4n).bytes);
   b.add("b", tx(5n).bytes);
   t.same(sent, [], "nothing sent before the delay");
-  await new Promise((r) => setTimeout(r, BATCH_DELAY_MS + 30));
+  // the timer of each topic fires after BATCH_DELAY_MS: wait for both sends, not for a guessed time
+  await new Promise<void>((resolve) => (onSent = () => void (sent.length === 2 && resolve())));
   t.same(sent.sort((x, y) => x.topic.localeCompare(y.topic)), [{ topic: "a", n: 2 }, { topic: "b", n: 1 }], "one batch per topic");
   sent.length = 0;
   for (let i = 0; i < MAX_BATCH_TXS + 1; i++) b.add("a", tx(3n).bytes);
