@@ -517,9 +517,20 @@ export class ConsensusDriver<S> {
    * nothing is written then.
    */
   async applySynced(block: Block, commit: Commit): Promise<void> {
-    // Wait for the drain loop to finish its step, then hold it off while the block is applied.
+    // Wait for the drain loop (or another synced block) to finish, then hold both off while this
+    // block is applied. The work in progress is always what #drained holds: a waiter that awaited
+    // an already-settled promise instead would spin in microtasks and starve the very I/O it waits for.
     while (this.#running) await this.#drained;
     if (this.#stopped) return;
+    const work = this.#applySyncedNow(block, commit);
+    this.#drained = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    return work;
+  }
+
+  async #applySyncedNow(block: Block, commit: Commit): Promise<void> {
     this.#running = true;
     const d = this.#d;
     try {

@@ -546,3 +546,22 @@ t.test("the decision to abstain survives a restart: the truncated WAL looks whol
   await third.waitFor("the prevotes counted", () => inspect(third.driver.machineState as TendermintState).step !== "propose");
   t.same(third.signer.lastSigned, { height: 1n, round: 0, step: SignStep.PRECOMMIT }, "still nothing signed at height 1");
 });
+
+t.test("blocks synced concurrently are applied one after another, never spinning while one is written", async (t) => {
+  const source = await run(tempDir());
+  await source.waitHeight(3n);
+  const blocks = [];
+  for (let h = 1n; h <= 3n; h++) blocks.push({ block: (await source.store.getBlock(h))!, commit: (await source.store.getCommit(h))! });
+  await source.close();
+  // a follower that is not in the set: its consensus never moves the head on its own
+  const follower = await run(tempDir(), { key: insecureDevKey("sync-follower") });
+  // all three at once, as block sync and a newly connected peer can: the second and third wait for
+  // the work in progress (awaiting a settled promise in a loop would starve the first one's writes)
+  await Promise.all(blocks.map(({ block, commit }) => follower.driver.applySynced(block, commit).catch((e: { code?: string }) => {
+    if (e.code !== "BLOCK_WRONG_HEIGHT") throw e;
+  })));
+  for (const { block, commit } of blocks) await follower.driver.applySynced(block, commit); // the ones that came too early
+  t.equal(follower.store.head.height, 3n, "every block applied");
+  t.equal(toHex(follower.store.head.hash), toHex(blocks[2]!.block.hash));
+  await follower.close();
+});
