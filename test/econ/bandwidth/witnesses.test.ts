@@ -60,12 +60,17 @@ t.test("silent and lying colluders below a quorum move a relay's credit by 0, ea
   const relayGain = RELAYS.map((r) => gain(r, "bandwidth"));
   t.same(relayGain, relayGain.map(() => relayGain[0]), "every relay earned the same: the colluders bought nothing against R0, R1, R2");
   const colluders = [...new Set([...silent, ...low, ...high].map(hex))];
-  const honestWitnesses = ALL.filter((k) => !colluders.includes(hex(k)));
-  // per witness: its witness pay in the epoch (a relay's relay income is compared above)
-  const avg = (ks: (KeyPair | Uint8Array)[]) => ks.reduce((s, k) => s + gain(k, "witness"), 0n) / BigInt(ks.length);
-  const colluderAvg = avg(colluders.map((h) => keyOf(Buffer.from(h, "hex"))));
-  const honestAvg = avg(honestWitnesses);
-  t.comment(`epoch E+1 per witness (capital ${COLLATERAL}): honest ${honestAvg} (${perCapital(honestAvg, COLLATERAL)}/unit), colluders ${colluderAvg} (${perCapital(colluderAvg, COLLATERAL)}/unit)`);
+  // Witness pay per assignment: every witness here has the same capital, and assignments are drawn
+  // by capital, so per assignment is per unit of capital without the luck of how many relays drew
+  // a key in this one epoch (keys drawn for no relay earn nothing, honest or not).
+  const assignments = new Map<string, bigint>();
+  for (const r of RELAYS) for (const k of witnessesOf(w, r, E + 1n)) assignments.set(hex(k), (assignments.get(hex(k)) ?? 0n) + 1n);
+  const honestWitnesses = ALL.filter((k) => !colluders.includes(hex(k)) && assignments.has(hex(k)));
+  const perAssignment = (ks: (KeyPair | Uint8Array)[]) =>
+    ks.reduce((s, k) => s + gain(k, "witness"), 0n) / ks.reduce((s, k) => s + (assignments.get(hex(k)) ?? 0n), 0n);
+  const colluderAvg = perAssignment(colluders.map((h) => keyOf(Buffer.from(h, "hex"))));
+  const honestAvg = perAssignment(honestWitnesses);
+  t.comment(`epoch E+1 witness pay per assignment (capital ${COLLATERAL} each): honest ${honestAvg} (${perCapital(honestAvg, COLLATERAL)}/unit), colluders ${colluderAvg} (${perCapital(colluderAvg, COLLATERAL)}/unit)`);
   t.ok(colluderAvg < honestAvg, "colluders earn less per unit of capital than honest witnesses");
   t.ok(silent.every((k) => readWitnessRecord(w.chain.state, k).bannedUntil > E + 2n), "silent witnesses missed a service epoch and are banned as witnesses");
   t.comment(`honest relay: ${relayGain[0]} per epoch from the relay pool on ${COLLATERAL} (${perCapital(relayGain[0]!, COLLATERAL)}/unit)`);
