@@ -34,7 +34,9 @@ function requireNetwork(ctx: RpcContext): NonNullable<RpcContext["network"]> {
 export const hex32 = z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 32 bytes of hex");
 export const address = z.string().refine(isAddress, "must be a cc1... address");
 export const decimal = z.string().regex(/^(0|[1-9][0-9]*)$/);
-const height = z.union([z.int().min(0), z.string().regex(/^(0|[1-9][0-9]{0,18})$/)]).transform((v) => BigInt(v));
+/** A height or epoch: a number, or a decimal string for values past 2^53; parsed to a bigint. */
+export const u64Param = z.union([z.int().min(0), z.string().regex(/^(0|[1-9][0-9]{0,18})$/)]).transform((v) => BigInt(v));
+const height = u64Param;
 
 const headerSchema = z.object({
   hash: z.string(), height: z.number(), time: z.number(), timeIso: z.string(), chainId: z.string(), version: z.number(),

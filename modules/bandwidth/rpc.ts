@@ -18,7 +18,7 @@ import type { ChainParams } from "../../chain/params.ts";
 import { CodedError } from "../../primitives/errors.ts";
 import { firstHeightOfEpoch, proofWindow } from "../../chain/epoch.ts";
 import { duplicateAttestationEvidence } from "./evidence.ts";
-import { fromAddress, isAddress, toAddress } from "../../primitives/keys.ts";
+import { fromAddress, toAddress } from "../../primitives/keys.ts";
 import { ProviderKind, readProvider } from "../storage/storage.ts";
 import { decodeTx, validateTxBasic } from "../../chain/tx.ts";
 import type { RpcContext } from "../../rpc/context.ts";
@@ -28,15 +28,14 @@ import { providerJson } from "../storage/json.ts";
 import { MAX_STORAGE_PAGE, providerSchema } from "../storage/rpc.ts";
 import { defineMethod, type MethodTable } from "../../rpc/table.ts";
 import { TxErrorCode } from "../../chain/tx.ts";
+import { address, decimal, u64Param } from "../../rpc/methods.ts";
 
 export const BandwidthRpcErrorCode = {
   /** proof_submitBandwidth with a transaction whose operation is not bandwidth.attest. */
   NOT_AN_ATTESTATION: "NOT_AN_ATTESTATION",
 } as const;
 
-const address = z.string().refine(isAddress, "must be a cc1... address");
-const decimal = z.string().regex(/^(0|[1-9][0-9]*)$/);
-const epochParam = z.union([z.int().min(0), z.string().regex(/^(0|[1-9][0-9]{0,18})$/)]).transform((v) => BigInt(v));
+const epochParam = u64Param;
 const limit = z.int().min(1).max(MAX_STORAGE_PAGE).default(20);
 
 const attestationSchema = z.object({

@@ -3,9 +3,8 @@ import { z } from "zod";
 import { toAddress } from "../../primitives/keys.ts";
 import { firstHeightOfEpoch, proofWindow, readEpochRecord } from "../../chain/epoch.ts";
 import type { RpcContext } from "../../rpc/context.ts";
-import { decimal } from "../../rpc/methods.ts";
+import { decimal, u64Param as epochParam } from "../../rpc/methods.ts";
 import { defineMethod, type MethodTable } from "../../rpc/table.ts";
-import { epochParam } from "../storage/rpc.ts";
 import { poolsOf, rewardSchedule } from "./rewards.ts";
 import { readEpochMints } from "./indexes.ts";
 

@@ -12,7 +12,7 @@ import { z } from "zod";
 import { fromHex, toHex } from "../../primitives/bytes.ts";
 import { CodedError } from "../../primitives/errors.ts";
 import { epochSeed, firstHeightOfEpoch, proofWindow } from "../../chain/epoch.ts";
-import { fromAddress, isAddress } from "../../primitives/keys.ts";
+import { fromAddress } from "../../primitives/keys.ts";
 import { readKeyList } from "../../chain/state.ts";
 import { StorageKey } from "./records.ts";
 import { DEALS_BY_CLIENT, DEALS_BY_PROVIDER } from "./indexes.ts";
@@ -24,6 +24,7 @@ import { dealJson, providerJson } from "./json.ts";
 import { defineMethod, type MethodTable } from "../../rpc/table.ts";
 import { TxErrorCode } from "../../chain/tx.ts";
 import { StorageErrorCode } from "./storage.ts";
+import { hex32, address, decimal, u64Param } from "../../rpc/methods.ts";
 
 export const StorageRpcErrorCode = {
   /** proof_submitStorage with a transaction whose operation is not storage.proof. */
@@ -35,10 +36,7 @@ export const StorageRpcErrorCode = {
 /** Hard cap of every storage list (the same as tx_listByAddress and paych_list). */
 export const MAX_STORAGE_PAGE = 100;
 
-const hex32 = z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 32 bytes of hex");
-const address = z.string().refine(isAddress, "must be a cc1... address");
-const decimal = z.string().regex(/^(0|[1-9][0-9]*)$/);
-export const epochParam = z.union([z.int().min(0), z.string().regex(/^(0|[1-9][0-9]{0,18})$/)]).transform((v) => BigInt(v));
+export const epochParam = u64Param;
 const limit = z.int().min(1).max(MAX_STORAGE_PAGE).default(20);
 
 export const providerSchema = z.object({
