@@ -69,6 +69,12 @@ export interface ChainParams {
   readonly maxMissedProofs: number;
   /** Epochs over which a provider's reputation (proofs made / due) and its strike decay are counted. */
   readonly reputationWindowEpochs: number;
+  /** Lowest price of a deal or of an order's replica per epoch, in base units per GiB (rounded up, so any deal of a positive size with a positive minimum pays at least 1). */
+  readonly minStoragePrice: bigint;
+  /** Epochs a placed provider has to fetch an order's data and accept, counting the epoch of the placement. */
+  readonly placementWindowEpochs: number;
+  /** Epochs in which an order's replicas are drawn (again, after a miss or a decline); then the order closes and what was never accepted is refunded. */
+  readonly orderPlacementEpochs: number;
 
   // ---- proof of bandwidth (DESIGN.md section 7; chain/bandwidth.ts) ----
   /** Witnesses the chain assigns to each relay every epoch (w), 1..16. */
@@ -124,6 +130,10 @@ export const defaultChainParams: ChainParams = {
   missSlashBps: 1_000,
   maxMissedProofs: 3,
   reputationWindowEpochs: 24,
+  // 0.000001 CLC per GiB and epoch at least; a placed provider has its placement's epoch to fetch and accept; an order is drawn for 4 epochs
+  minStoragePrice: 1_000n,
+  placementWindowEpochs: 1,
+  orderPlacementEpochs: 4,
   // 4 of 7 witnesses; a probe downloads (or, failed, attempted) at least 1 MiB
   witnessesPerRelay: 7,
   attestQuorum: 4,

@@ -35,6 +35,8 @@ export const Tag = {
   ATTESTATION: "cloudcoin/attest/v1",
   /** Witness assignment draws: H(seed || relay || u32 counter) (proofs/bandwidth.ts assignWitnesses). */
   WITNESS: "cloudcoin/witness/v1",
+  /** Storage placement draws: H(seed || order id || u32 counter) (proofs/storage.ts placeReplicas). */
+  PLACEMENT: "cloudcoin/placement/v1",
 } as const;
 export type Tag = (typeof Tag)[keyof typeof Tag];
 

@@ -21,7 +21,8 @@
  *                ascending, index floor((n-1)/2)), capped at the relay's capacity; else 0. A minority
  *                of lying witnesses, high or low, cannot move a median.
  */
-import { compareBytes, equalBytes, toHex, u32be } from "../primitives/bytes.ts";
+import { compareBytes } from "../primitives/bytes.ts";
+import { DRAWS_PER_SLOT, weightedDraw } from "./draw.ts";
 import { encode, u64 } from "../primitives/codec.ts";
 import { Tag, taggedHash } from "../primitives/hash.ts";
 import { verify, type KeyPair } from "../primitives/keys.ts";
@@ -69,19 +70,7 @@ export interface WitnessCandidate {
 }
 
 /** Draws per witness before the fallback (see the module comment). */
-export const WITNESS_DRAWS_PER_SLOT = 64;
-
-/** The first index whose prefix sum exceeds r (prefix is strictly increasing, r < its last element). */
-function upperBound(prefix: readonly bigint[], r: bigint): number {
-  let lo = 0;
-  let hi = prefix.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (prefix[mid]! > r) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
+export const WITNESS_DRAWS_PER_SLOT = DRAWS_PER_SLOT;
 
 /**
  * The `w` witnesses of `relay` for the epoch of `seed` (see the module comment), in draw order.
@@ -89,38 +78,7 @@ function upperBound(prefix: readonly bigint[], r: bigint): number {
  * otherwise); the relay may be among them (it is never drawn).
  */
 export function assignWitnesses(seed: Uint8Array, relay: Uint8Array, candidates: readonly WitnessCandidate[], w: number): Uint8Array[] {
-  let total = 0n;
-  const prefix: bigint[] = [];
-  let relayIndex = -1;
-  candidates.forEach((c, i) => {
-    if (c.weight <= 0n) throw new RangeError(`witness candidate ${i} has weight ${c.weight}`);
-    if (i > 0 && compareBytes(candidates[i - 1]!.key, c.key) >= 0) throw new RangeError("witness candidates must be sorted by key, without duplicates");
-    if (equalBytes(c.key, relay)) relayIndex = i;
-    total += c.weight;
-    prefix.push(total);
-  });
-  if (!Number.isSafeInteger(w) || w <= 0) return [];
-  const eligible = candidates.length - (relayIndex >= 0 ? 1 : 0);
-  if (eligible <= w) return candidates.filter((_, i) => i !== relayIndex).map((c) => c.key);
-
-  // only looked up: the output order is the draw order
-  const chosen = new Set<number>();
-  const out: Uint8Array[] = [];
-  const maxDraws = WITNESS_DRAWS_PER_SLOT * w + eligible;
-  for (let counter = 0; out.length < w && counter < maxDraws; counter++) {
-    const r = BigInt(`0x${toHex(taggedHash(Tag.WITNESS, seed, relay, u32be(counter)))}`) % total;
-    const i = upperBound(prefix, r);
-    if (i === relayIndex || chosen.has(i)) continue;
-    chosen.add(i);
-    out.push(candidates[i]!.key);
-  }
-  if (out.length < w) {
-    const rest = candidates
-      .filter((_, i) => i !== relayIndex && !chosen.has(i))
-      .sort((a, b) => (a.weight !== b.weight ? (a.weight > b.weight ? -1 : 1) : compareBytes(a.key, b.key)));
-    for (const c of rest.slice(0, w - out.length)) out.push(c.key);
-  }
-  return out;
+  return weightedDraw(Tag.WITNESS, seed, relay, candidates, w, relay);
 }
 
 /** The lower median: sorted ascending, the element at floor((n-1)/2). RangeError for no value. */

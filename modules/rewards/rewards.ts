@@ -33,7 +33,8 @@ import { epochOfHeight, readEpochRecord, writeEpochRecord } from "../../chain/ep
 import type { BlockContext } from "../../chain/exec.ts";
 import type { ChainParams } from "../../chain/params.ts";
 import { globalKey, type StateReader, type StateWriter, type Validator } from "../../chain/state.ts";
-import { FULL_REPUTATION_BPS, settleStorageEpoch, type StorageEarner } from "../storage/storage.ts";
+import { FULL_REPUTATION_BPS, settleStorageEpoch, type StorageSettlement } from "../storage/storage.ts";
+import { freezeStorageSnapshot, settleOrders } from "../storage/orders.ts";
 import { freezeSnapshot, settleBandwidthEpoch, type BandwidthEarner, type WitnessEarner } from "../bandwidth/bandwidth.ts";
 import { decodeSignerTally, encodeSignerTally, type SignerEntry, type SignerTally } from "./records.ts";
 
@@ -52,6 +53,8 @@ export interface PoolEarner {
   readonly weight: bigint;
   readonly basis: bigint;
   readonly reputationBps: number;
+  /** The most it may get (the pool's cap on one earner), if any. */
+  readonly cap?: bigint | undefined;
 }
 
 export interface RewardSchedule {
@@ -145,7 +148,8 @@ function mintPool(w: StateWriter, ctx: BlockContext, epoch: bigint, pool: Reward
   if (amount === 0n || total === 0n) return 0n;
   let minted = 0n;
   for (const e of earners) {
-    const share = (amount * e.weight) / total;
+    const split = (amount * e.weight) / total;
+    const share = e.cap !== undefined && e.cap < split ? e.cap : split;
     if (share === 0n) continue;
     const a = w.account(e.to);
     w.setAccount(e.to, { ...a, balance: addU64(a.balance, share) });
@@ -169,8 +173,17 @@ function mintValidatorPool(w: StateWriter, ctx: BlockContext, epoch: bigint, ent
   return minted;
 }
 
-function storagePoolEarners(earners: readonly StorageEarner[]): PoolEarner[] {
-  return earners.map((e) => ({ to: e.provider, weight: e.provenBytes * BigInt(e.reputationBps), basis: e.provenBytes, reputationBps: e.reputationBps }));
+/**
+ * Proven bytes of network deals x reputation, each provider capped at its share of the storage
+ * snapshot's collateral: however many bytes a provider proves (its own orders on regenerable data
+ * included), it earns at most what its collateral would earn if every provider were as full.
+ */
+function storagePoolEarners(settlement: StorageSettlement, amount: bigint): PoolEarner[] {
+  const basis = settlement.capBasis;
+  return settlement.earners.map((e) => ({
+    to: e.provider, weight: e.provenBytes * BigInt(e.reputationBps), basis: e.provenBytes, reputationBps: e.reputationBps,
+    cap: basis === undefined ? undefined : basis.total === 0n ? 0n : (amount * (basis.collateral.get(toHex(e.provider)) ?? 0n)) / basis.total,
+  }));
 }
 
 /** DESIGN.md section 7: credited throughput x uptime (the reputation). */
@@ -192,14 +205,16 @@ export function endEpoch(w: StateWriter, ctx: BlockContext, epoch: bigint): void
   const { params } = ctx;
   const rec = readEpochRecord(w, params);
   const pools = poolsOf(rec.reward, params);
-  const storage = settleStorageEpoch(w, ctx, epoch);
+  const missedPlacements = settleOrders(w, ctx, epoch);
+  const storage = settleStorageEpoch(w, ctx, epoch, missedPlacements);
   const bandwidth = settleBandwidthEpoch(w, ctx, epoch);
-  let minted = mintPool(w, ctx, epoch, "storage", pools.storage, storagePoolEarners(storage));
+  let minted = mintPool(w, ctx, epoch, "storage", pools.storage, storagePoolEarners(storage, pools.storage));
   const witnessPart = (pools.bandwidth * BigInt(params.witnessShareBps)) / 10_000n;
   minted += mintPool(w, ctx, epoch, "bandwidth", pools.bandwidth - witnessPart, bandwidthPoolEarners(bandwidth.relays));
   minted += mintPool(w, ctx, epoch, "witness", witnessPart, witnessPoolEarners(bandwidth.witnesses));
   // after the settlement (its bans count): the lookback snapshot for epoch + 2
   freezeSnapshot(w, ctx, epoch);
+  freezeStorageSnapshot(w, epoch);
   minted += mintValidatorPool(w, ctx, epoch, readSignerTally(w, epoch).entries);
   if (w.get(RewardsKey.signers) !== undefined) w.set(RewardsKey.signers, null);
   ctx.minted += minted;

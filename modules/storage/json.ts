@@ -65,6 +65,9 @@ export function dealJson(d: StorageDeal) {
     lastProvenEpoch: d.lastProvenEpoch === null ? null : Number(d.lastProvenEpoch),
     status: DEAL_STATUS_NAMES[d.status],
     endedAt: d.status === 0 ? null : Number(d.endedAt),
+    /** A network deal's order (it earns the storage pool); null for a direct deal (paid its price only). */
+    order: d.order === null ? null : toHex(d.order),
+    network: d.order !== null,
   };
 }
 

@@ -11,15 +11,29 @@
  *   0x06 || dealId       StorageDeal (kept after it ends, so late proofs get a clear error)
  *   0x00 "epoch"         EpochRecord
  *   0x00 "signers"       SignerTally of the current epoch
+ *   0x12                 sorted list of the ids of the open storage orders
+ *   0x12 || orderId      StorageOrder (kept after it closes)
+ *   0x13 0x00 || epoch   StorageSnapshot frozen at the end of `epoch` (placements of epoch + 2)
+ *   0x13 0x01 || epoch   the seed of `epoch` (32 bytes; placements of epoch + 1)
+ *   0x13 0x02            StorageSnapshot: the raw weights at the end of the last settled epoch
+ *   0x14 || provider || root   the id of the provider's live deal or placement on that root
  */
 import { asArray, asBytes, asString, asU64, asUint, decode, decodeTrusted, encode, u64, type CborValue } from "../../primitives/codec.ts";
 import { CodecError, CodecErrorCode } from "../../primitives/errors.ts";
+import { u64be } from "../../primitives/bytes.ts";
+import { PUBLIC_KEY_LENGTH } from "../../primitives/keys.ts";
 import { prefixedKey } from "../../chain/state.ts";
 
 /** 0x05 alone is the sorted list of provider keys, 0x05 || key a Provider. */
 export const PREFIX_PROVIDER = 0x05;
 /** 0x06 alone is the sorted list of active deal ids, 0x06 || id a StorageDeal. */
 export const PREFIX_DEAL = 0x06;
+/** 0x12 alone is the sorted list of open order ids, 0x12 || id a StorageOrder. */
+export const PREFIX_ORDER = 0x12;
+/** 0x13 ...: the storage lookback (snapshots, seeds, the last boundary). */
+export const PREFIX_STORAGE_LOOKBACK = 0x13;
+/** 0x14 || provider || root: the live deal or placement of a provider on a root. */
+export const PREFIX_ROOT_HELD = 0x14;
 export const StorageKey = {
   /** Public keys (sorted) of every provider that ever registered. */
   providers: new Uint8Array([PREFIX_PROVIDER]),
@@ -29,6 +43,18 @@ export const StorageKey = {
   activeDeals: new Uint8Array([PREFIX_DEAL]),
   /** A storage deal's record, by deal id; kept after the deal ends. */
   deal: (id: Uint8Array): Uint8Array => prefixedKey(PREFIX_DEAL, id),
+  /** Ids (sorted) of the open storage orders: placement and the end-of-epoch settlement walk this list. */
+  openOrders: new Uint8Array([PREFIX_ORDER]),
+  /** A storage order's record, by order id (the hash of the storage.order transaction). */
+  order: (id: Uint8Array): Uint8Array => prefixedKey(PREFIX_ORDER, id),
+  /** The storage snapshot frozen at the end of `epoch` (placements of epoch + 2). */
+  snapshot: (epoch: bigint): Uint8Array => prefixedKey(PREFIX_STORAGE_LOOKBACK, new Uint8Array([0]), u64be(epoch)),
+  /** The seed of `epoch` (placements of epoch + 1). */
+  seed: (epoch: bigint): Uint8Array => prefixedKey(PREFIX_STORAGE_LOOKBACK, new Uint8Array([1]), u64be(epoch)),
+  /** The raw weights at the end of the last settled epoch. */
+  boundary: prefixedKey(PREFIX_STORAGE_LOOKBACK, new Uint8Array([2])),
+  /** Set while `provider` holds a live deal or placement on `root`: one provider never holds a root twice. */
+  rootHeld: (provider: Uint8Array, root: Uint8Array): Uint8Array => prefixedKey(PREFIX_ROOT_HELD, provider, root),
 } as const;
 
 /** If a state key is a provider record's key, the provider's public key. */
@@ -159,6 +185,11 @@ export interface StorageDeal {
   readonly status: DealStatus;
   /** The epoch at whose end the deal ended; 0 while active. */
   readonly endedAt: bigint;
+  /**
+   * The storage order the network placed the deal from (a network deal: it earns the storage pool),
+   * or null for a direct deal (the client chose the provider: paid its price only).
+   */
+  readonly order: Uint8Array | null;
 }
 
 const readBytes = (b: Uint8Array, trusted: boolean): CborValue => (trusted ? decodeTrusted(b) : decode(b));
@@ -225,11 +256,11 @@ export function encodeDeal(d: StorageDeal): Uint8Array {
   return encode([
     d.client, d.provider, d.root, u64(d.size), d.chunkSize, u64(d.chunkCount), u64(d.pricePerEpoch), u64(d.durationEpochs),
     u64(d.collateral), u64(d.collateralLeft), u64(d.escrow), u64(d.createdAt), u64(d.startEpoch), u64(d.challenged), d.misses,
-    d.lastProvenEpoch === null ? null : u64(d.lastProvenEpoch), d.status, u64(d.endedAt),
+    d.lastProvenEpoch === null ? null : u64(d.lastProvenEpoch), d.status, u64(d.endedAt), d.order,
   ]);
 }
 export function decodeDeal(id: Uint8Array, b: Uint8Array, trusted = false): StorageDeal {
-  const v = asArray(readBytes(b, trusted), "deal", 18);
+  const v = asArray(readBytes(b, trusted), "deal", 19);
   const status = asUint(v[16], "status", 255);
   if (status !== 0 && status !== 1 && status !== 2) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `deal status ${status}`);
   return {
@@ -252,5 +283,135 @@ export function decodeDeal(id: Uint8Array, b: Uint8Array, trusted = false): Stor
     lastProvenEpoch: v[15] === null ? null : asU64(v[15], "lastProvenEpoch"),
     status,
     endedAt: asU64(v[17], "endedAt"),
+    order: v[18] === null ? null : asBytes(v[18], "order", 32),
+  };
+}
+
+// ---- storage orders (network deals) ----
+
+export const PlacementStatus = {
+  /** Drawn; the provider has until the end of `deadline` to fetch the data and accept. */
+  PENDING: 0,
+  /** Accepted: `deal` is the network deal. */
+  ACCEPTED: 1,
+  /** Not accepted in time: a missed service epoch for the provider; the replica is drawn again. */
+  EXPIRED: 2,
+  /** Declined by the provider (no penalty); the replica is drawn again. */
+  DECLINED: 3,
+} as const;
+export type PlacementStatus = (typeof PlacementStatus)[keyof typeof PlacementStatus];
+export const PLACEMENT_STATUS_NAMES: Readonly<Record<PlacementStatus, "pending" | "accepted" | "expired" | "declined">> = {
+  0: "pending", 1: "accepted", 2: "expired", 3: "declined",
+};
+
+/** One draw of one replica of an order. */
+export interface Placement {
+  readonly provider: Uint8Array;
+  /** The epoch at whose first block it was drawn. */
+  readonly epoch: bigint;
+  /** The last epoch in which it may be accepted. */
+  readonly deadline: bigint;
+  readonly status: PlacementStatus;
+  /** The network deal, once accepted. */
+  readonly deal: Uint8Array | null;
+}
+
+export const OrderStatus = {
+  /** Replicas still to place or to accept. */
+  OPEN: 0,
+  /** Every replica accepted. */
+  FILLED: 1,
+  /** Closed with replicas never accepted: their escrow went back to the client. */
+  EXPIRED: 2,
+} as const;
+export type OrderStatus = (typeof OrderStatus)[keyof typeof OrderStatus];
+export const ORDER_STATUS_NAMES: Readonly<Record<OrderStatus, "open" | "filled" | "expired">> = { 0: "open", 1: "filled", 2: "expired" };
+
+export interface StorageOrder {
+  /** Not stored: the key of the record (the storage.order transaction's hash). */
+  readonly id: Uint8Array;
+  readonly client: Uint8Array;
+  readonly root: Uint8Array;
+  readonly size: bigint;
+  readonly chunkSize: number;
+  readonly pricePerEpoch: bigint;
+  readonly durationEpochs: bigint;
+  readonly replicas: number;
+  /** Escrow not yet moved into an accepted replica's deal (refunded when the order closes). */
+  readonly escrow: bigint;
+  /** Height of the storage.order. */
+  readonly createdAt: bigint;
+  /** First epoch whose first block draws placements (the epoch of the order + 2: the lookback). */
+  readonly firstPlacementEpoch: bigint;
+  /** The epoch at whose end the order closes if not filled (replicas never accepted are refunded). */
+  readonly closeEpoch: bigint;
+  readonly status: OrderStatus;
+  /** Every draw, in draw order. */
+  readonly placements: readonly Placement[];
+}
+
+export function encodeOrder(o: StorageOrder): Uint8Array {
+  return encode([
+    o.client, o.root, u64(o.size), o.chunkSize, u64(o.pricePerEpoch), u64(o.durationEpochs), o.replicas, u64(o.escrow), u64(o.createdAt),
+    u64(o.firstPlacementEpoch), u64(o.closeEpoch), o.status,
+    o.placements.map((p): CborValue => [p.provider, u64(p.epoch), u64(p.deadline), p.status, p.deal]),
+  ]);
+}
+
+export function decodeOrder(id: Uint8Array, b: Uint8Array, trusted = false): StorageOrder {
+  const v = asArray(readBytes(b, trusted), "order", 13);
+  const status = asUint(v[11], "status", 255);
+  if (status !== 0 && status !== 1 && status !== 2) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `order status ${status}`);
+  return {
+    id,
+    client: asBytes(v[0], "client", PUBLIC_KEY_LENGTH),
+    root: asBytes(v[1], "root", 32),
+    size: asU64(v[2], "size"),
+    chunkSize: asUint(v[3], "chunkSize"),
+    pricePerEpoch: asU64(v[4], "pricePerEpoch"),
+    durationEpochs: asU64(v[5], "durationEpochs"),
+    replicas: asUint(v[6], "replicas", 255),
+    escrow: asU64(v[7], "escrow"),
+    createdAt: asU64(v[8], "createdAt"),
+    firstPlacementEpoch: asU64(v[9], "firstPlacementEpoch"),
+    closeEpoch: asU64(v[10], "closeEpoch"),
+    status,
+    placements: asArray(v[12], "placements").map((x) => {
+      const p = asArray(x, "placement", 5);
+      const ps = asUint(p[3], "placement status", 255);
+      if (ps > 3) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `placement status ${ps}`);
+      return {
+        provider: asBytes(p[0], "provider", PUBLIC_KEY_LENGTH), epoch: asU64(p[1], "epoch"), deadline: asU64(p[2], "deadline"),
+        status: ps as PlacementStatus, deal: p[4] === null ? null : asBytes(p[4], "deal", 32),
+      };
+    }),
+  };
+}
+
+/** A storage provider's weights at an epoch boundary: free collateral (placement) and all of it (the pool cap). */
+export interface StorageWeight {
+  readonly key: Uint8Array;
+  readonly free: bigint;
+  readonly collateral: bigint;
+}
+
+/** The storage providers at a boundary (raw) or frozen for the lookback (each weight the minimum of two boundaries), sorted by key. */
+export interface StorageSnapshot {
+  readonly epoch: bigint;
+  readonly providers: readonly StorageWeight[];
+}
+
+export function encodeStorageSnapshot(s: StorageSnapshot): Uint8Array {
+  return encode([u64(s.epoch), s.providers.map((p): CborValue => [p.key, u64(p.free), u64(p.collateral)])]);
+}
+
+export function decodeStorageSnapshot(b: Uint8Array, trusted = false): StorageSnapshot {
+  const v = asArray(readBytes(b, trusted), "storageSnapshot", 2);
+  return {
+    epoch: asU64(v[0], "epoch"),
+    providers: asArray(v[1], "providers").map((x) => {
+      const e = asArray(x, "storage weight", 3);
+      return { key: asBytes(e[0], "key", PUBLIC_KEY_LENGTH), free: asU64(e[1], "free"), collateral: asU64(e[2], "collateral") };
+    }),
   };
 }

@@ -49,7 +49,7 @@ const dealSchema = z.object({
   id: z.string(), client: z.string(), provider: z.string(), root: z.string(), size: decimal, chunkSize: z.number(), chunkCount: decimal,
   pricePerEpoch: decimal, durationEpochs: z.number(), collateral: decimal, collateralLeft: decimal, escrow: decimal, createdAt: z.number(),
   startEpoch: z.number(), challenged: z.number(), misses: z.number(), lastProvenEpoch: z.number().nullable(),
-  status: z.enum(["active", "completed", "failed"]), endedAt: z.number().nullable(),
+  status: z.enum(["active", "completed", "failed"]), endedAt: z.number().nullable(), order: z.string().nullable(), network: z.boolean(),
 });
 
 const PROVIDER_KINDS = { storage: ProviderKind.STORAGE, bandwidth: ProviderKind.BANDWIDTH } as const;

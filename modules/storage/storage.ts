@@ -49,11 +49,11 @@ import { verify, type KeyPair } from "../../primitives/keys.ts";
 import type { ChainParams } from "../../chain/params.ts";
 import { encodeKeyList, readKeyList, type StateReader, type StateWriter } from "../../chain/state.ts";
 import {
-  decodeDeal, decodeProvider, dealTermsValue, DealStatus, encodeDeal, encodeProvider, isProviderKind, PROVIDER_KIND_NAMES, ProviderKind,
+  decodeDeal, decodeProvider, decodeStorageSnapshot, dealTermsValue, DealStatus, encodeDeal, encodeProvider, isProviderKind, PROVIDER_KIND_NAMES, ProviderKind,
   ProviderStatus, StorageKey, type DealTerms, type Provider, type StorageDeal,
 } from "./records.ts";
 import { challengeIndices, chunkCount, chunkLength, isValidChunkSize, MAX_CHUNK_COUNT, verifyStorageProof } from "../../proofs/storage.ts";
-import type { SignedTx } from "../../chain/tx.ts";
+import { MAX_TX_BYTES, type SignedTx } from "../../chain/tx.ts";
 
 export {
   DEAL_STATUS_NAMES, DealStatus, PROVIDER_KIND_NAMES, PROVIDER_STATUS_NAMES, ProviderKind, ProviderStatus,
@@ -111,6 +111,25 @@ export const StorageErrorCode = {
   /** terms.collateral exceeds the provider's free collateral. */
   INSUFFICIENT_COLLATERAL: "STORAGE_INSUFFICIENT_COLLATERAL",
 
+  /** pricePerEpoch below params.minStoragePrice for the size (storage.deal, storage.order). */
+  PRICE_TOO_LOW: "STORAGE_PRICE_TOO_LOW",
+  /** storage.deal with terms.collateral below size * params.collateralPerByte. */
+  DEAL_COLLATERAL_TOO_LOW: "STORAGE_DEAL_COLLATERAL_TOO_LOW",
+  /** The provider already holds a live deal or placement on this root. */
+  ROOT_HELD: "STORAGE_ROOT_HELD",
+  /** One epoch's proofs of the deal (or of all the order's replicas) would not fit in a block (params.maxBlockBytes) or a transaction. */
+  PROOFS_TOO_LARGE: "STORAGE_PROOFS_TOO_LARGE",
+  /** storage.order with more replicas than there are storage providers that could hold them. */
+  TOO_MANY_REPLICAS: "STORAGE_TOO_MANY_REPLICAS",
+  /** storage.accept or storage.decline of an order that does not exist. */
+  UNKNOWN_ORDER: "STORAGE_UNKNOWN_ORDER",
+  /** storage.accept or storage.decline of an order that is filled or expired. */
+  ORDER_CLOSED: "STORAGE_ORDER_CLOSED",
+  /** storage.accept or storage.decline by a provider the order was never placed on. */
+  NOT_PLACED: "STORAGE_NOT_PLACED",
+  /** storage.accept or storage.decline after the placement's window closed (it expired, was declined or was accepted). */
+  PLACEMENT_CLOSED: "STORAGE_PLACEMENT_CLOSED",
+
   UNKNOWN_DEAL: "STORAGE_UNKNOWN_DEAL",
   /** The deal completed or failed. */
   DEAL_ENDED: "STORAGE_DEAL_ENDED",
@@ -133,6 +152,42 @@ export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErr
 export class StorageError extends OpError<StorageErrorCode> {}
 
 export type StorageOp = Extract<SignedTx["op"], { type: "provider.register" | "provider.exit" | "storage.deal" | "storage.proof" }>;
+
+const GIB = 1n << 30n;
+
+/** The lowest pricePerEpoch for `size` bytes: params.minStoragePrice per GiB, rounded up. */
+export function minPriceFor(size: bigint, params: Pick<ChainParams, "minStoragePrice">): bigint {
+  return (size * params.minStoragePrice + GIB - 1n) / GIB;
+}
+
+/** The collateral a deal of `size` bytes locks at least (a network deal locks exactly this). */
+export function dealCollateralFor(size: bigint, params: Pick<ChainParams, "collateralPerByte">): bigint {
+  return size * params.collateralPerByte;
+}
+
+/**
+ * An upper bound on the bytes of one epoch's storage.proof transaction for a deal of `size` bytes
+ * in `chunkSize` chunks: k chunks, each with its audit path, plus the envelope.
+ */
+export function proofTxBytes(size: bigint, chunkSize: bigint, k: number): number {
+  const chunks = chunkCount(size, chunkSize);
+  let depth = 0;
+  while (1n << BigInt(depth) < chunks) depth++;
+  return k * (Number(chunkSize) + 34 * depth + 24) + 256;
+}
+
+/** Why a deal (replicas = 1) or an order of `size` bytes cannot be proven within blocks and transactions, or undefined. */
+export function proofsTooLarge(size: bigint, chunkSize: bigint, replicas: number, params: ChainParams): string | undefined {
+  const one = proofTxBytes(size, chunkSize, params.challengesPerDeal);
+  if (one > MAX_TX_BYTES) return `one proof would be about ${one} bytes, over the ${MAX_TX_BYTES}-byte transaction limit`;
+  if (one * replicas > params.maxBlockBytes) return `the ${replicas} replicas' proofs of an epoch would be about ${one * replicas} bytes, over maxBlockBytes ${params.maxBlockBytes}`;
+  return undefined;
+}
+
+/** Whether `provider` holds a live deal or placement on `root`. */
+export function holdsRoot(r: StateReader, provider: Uint8Array, root: Uint8Array): boolean {
+  return r.get(StorageKey.rootHeld(provider, root)) !== undefined;
+}
 
 // ---- deal acceptance ----
 
@@ -251,22 +306,22 @@ export function invalidStorageOp(op: StorageOp): string | undefined {
 
 // ---- execution (chain/transition.ts calls this inside a checkpoint) ----
 
-function writeProvider(w: StateWriter, p: Provider): void {
+export function writeProvider(w: StateWriter, p: Provider): void {
   w.set(StorageKey.provider(p.key), encodeProvider(p));
 }
 
-function writeDeal(w: StateWriter, d: StorageDeal): void {
+export function writeDeal(w: StateWriter, d: StorageDeal): void {
   w.set(StorageKey.deal(d.id), encodeDeal(d));
 }
 
 /** Inserts `key` into the sorted key list at `recordKey` (no-op if present). */
-function addToList(w: StateWriter, recordKey: Uint8Array, key: Uint8Array): void {
+export function addToList(w: StateWriter, recordKey: Uint8Array, key: Uint8Array): void {
   const list = readKeyList(w, recordKey);
   if (list.some((k) => equalBytes(k, key))) return;
   w.set(recordKey, encodeKeyList([...list, key].sort(compareBytes)));
 }
 
-function credit(w: StateWriter, to: Uint8Array, amount: bigint): void {
+export function credit(w: StateWriter, to: Uint8Array, amount: bigint): void {
   if (amount === 0n) return;
   const a = w.account(to);
   let balance: bigint;
@@ -279,7 +334,7 @@ function credit(w: StateWriter, to: Uint8Array, amount: bigint): void {
   w.setAccount(to, { ...a, balance });
 }
 
-function fail(code: StorageErrorCode, message: string, data?: Record<string, unknown>): never {
+export function fail(code: StorageErrorCode, message: string, data?: Record<string, unknown>): never {
   throw new StorageError(code, message, data);
 }
 
@@ -372,6 +427,14 @@ function makeDeal(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<S
     fail(StorageErrorCode.BAD_DURATION, `duration ${t.durationEpochs} not in [1, ${params.maxDealEpochs}] epochs`);
   }
   if (height > t.expiresAtHeight) fail(StorageErrorCode.ACCEPTANCE_EXPIRED, `the acceptance expired at height ${t.expiresAtHeight}`);
+  const minPrice = minPriceFor(t.size, params);
+  if (t.pricePerEpoch < minPrice) fail(StorageErrorCode.PRICE_TOO_LOW, `price ${t.pricePerEpoch} per epoch is below the minimum ${minPrice} for ${t.size} bytes`, { minimum: minPrice.toString() });
+  const minCollateral = dealCollateralFor(t.size, params);
+  if (t.collateral < minCollateral) {
+    fail(StorageErrorCode.DEAL_COLLATERAL_TOO_LOW, `collateral ${t.collateral} is below the minimum ${minCollateral} for ${t.size} bytes`, { minimum: minCollateral.toString() });
+  }
+  const tooLarge = proofsTooLarge(t.size, t.chunkSize, 1, params);
+  if (tooLarge) fail(StorageErrorCode.PROOFS_TOO_LARGE, tooLarge);
   // the provider
   const p = readProvider(w, t.provider);
   if (!p || p.status === ProviderStatus.EXITED) fail(StorageErrorCode.PROVIDER_NOT_REGISTERED, "the deal's provider is not a registered provider");
@@ -380,6 +443,7 @@ function makeDeal(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<S
   if (isBanned(p, epoch)) fail(StorageErrorCode.PROVIDER_BANNED, `the deal's provider is banned until epoch ${p.bannedUntil}`, { until: p.bannedUntil.toString() });
   const id = dealId(chainId, client, t);
   if (readDeal(w, id)) fail(StorageErrorCode.DEAL_EXISTS, "a deal was already made with this acceptance");
+  if (holdsRoot(w, t.provider, t.root)) fail(StorageErrorCode.ROOT_HELD, "the provider already holds this root");
   // the funds
   const escrow = t.pricePerEpoch * t.durationEpochs;
   const a = w.account(client);
@@ -395,10 +459,13 @@ function makeDeal(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<S
   writeDeal(w, {
     id, client, provider: t.provider, root: t.root, size: t.size, chunkSize, chunkCount: chunkCount(t.size, chunkSize), pricePerEpoch: t.pricePerEpoch,
     durationEpochs: t.durationEpochs, collateral: t.collateral, collateralLeft: t.collateral, escrow, createdAt: height, startEpoch: epoch + 1n,
-    challenged: 0n, misses: 0, lastProvenEpoch: null, status: DealStatus.ACTIVE, endedAt: 0n,
+    challenged: 0n, misses: 0, lastProvenEpoch: null, status: DealStatus.ACTIVE, endedAt: 0n, order: null,
   });
   addToList(w, StorageKey.activeDeals, id);
-  ctx.events.push({ kind: "storageDeal", txHash: tx.hash, deal: id, client, provider: t.provider, size: t.size, escrow, collateral: t.collateral, startEpoch: epoch + 1n });
+  w.set(StorageKey.rootHeld(t.provider, t.root), id);
+  ctx.events.push({
+    kind: "storageDeal", txHash: tx.hash, deal: id, client, provider: t.provider, size: t.size, escrow, collateral: t.collateral, startEpoch: epoch + 1n, order: null,
+  });
 }
 
 function prove(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: Extract<StorageOp, { type: "storage.proof" }>): void {
@@ -499,7 +566,7 @@ interface EpochDues {
  * Settles epoch `epoch` at the end of its last block (see the module comment) and returns the
  * storage pool's earners in key order.
  */
-export function settleStorageEpoch(w: StateWriter, ctx: BlockContext, epoch: bigint): StorageEarner[] {
+export function settleStorageEpoch(w: StateWriter, ctx: BlockContext, epoch: bigint, missedPlacements: readonly Uint8Array[] = []): StorageSettlement {
   const { params, events } = ctx;
   const ids = readKeyList(w, StorageKey.activeDeals);
   const dues = new Map<string, EpochDues>();
@@ -520,7 +587,8 @@ export function settleStorageEpoch(w: StateWriter, ctx: BlockContext, epoch: big
       d = { ...d, escrow: d.escrow - pay };
       credit(w, d.provider, pay);
       due.made++;
-      due.provenBytes += d.size;
+      // only network deals (placed by the chain) earn the pool; a direct deal is paid its price
+      if (d.order !== null) due.provenBytes += d.size;
       if (pay > 0n) events.push({ kind: "storagePayment", deal: id, provider: d.provider, epoch, amount: pay });
     } else {
       const cut = (d.collateral * BigInt(params.missSlashBps)) / 10_000n;
@@ -537,6 +605,7 @@ export function settleStorageEpoch(w: StateWriter, ctx: BlockContext, epoch: big
       const unlocked = d.collateralLeft;
       credit(w, d.client, refunded);
       p = { ...p, locked: p.locked - unlocked, used: p.used - d.size, activeDeals: p.activeDeals - 1 };
+      w.set(StorageKey.rootHeld(d.provider, d.root), null);
       d = { ...d, escrow: 0n, collateralLeft: 0n, status: failed ? DealStatus.FAILED : DealStatus.COMPLETED, endedAt: epoch };
       events.push({ kind: "storageDealEnd", deal: id, provider: d.provider, client: d.client, epoch, reason: failed ? "failed" : "completed", refunded, unlocked });
     } else {
@@ -546,6 +615,13 @@ export function settleStorageEpoch(w: StateWriter, ctx: BlockContext, epoch: big
     writeProvider(w, p);
   }
   if (still.length !== ids.length) w.set(StorageKey.activeDeals, still.length === 0 ? null : encodeKeyList(still));
+  // a placement not accepted in its window is a service owed and not given
+  for (const provider of missedPlacements) {
+    const hex = toHex(provider);
+    let due = dues.get(hex);
+    if (!due) dues.set(hex, (due = { provider, made: 0, due: 0, provenBytes: 0n }));
+    due.due++;
+  }
 
   const earners: StorageEarner[] = [];
   // the map is only looked up above; providers are processed in key order
@@ -560,7 +636,37 @@ export function settleStorageEpoch(w: StateWriter, ctx: BlockContext, epoch: big
     }
   }
   releaseExited(w, ctx, epoch);
-  return earners;
+  return { earners, capBasis: storageCapBasis(w, epoch) };
+}
+
+/**
+ * What caps each provider's share of epoch `epoch`'s storage pool: its collateral in the storage
+ * snapshot frozen at the end of epoch - 1 over the snapshot's total (a provider cannot earn more
+ * than its share of the collateral, however many bytes it proves); undefined when there is no snapshot.
+ */
+export interface StorageCapBasis {
+  readonly total: bigint;
+  readonly collateral: ReadonlyMap<string, bigint>;
+}
+
+function storageCapBasis(r: StateReader, epoch: bigint): StorageCapBasis | undefined {
+  if (epoch < 1n) return undefined;
+  const b = r.get(StorageKey.snapshot(epoch - 1n));
+  if (!b) return undefined;
+  const snapshot = decodeStorageSnapshot(b, true);
+  let total = 0n;
+  // only looked up by key
+  const collateral = new Map<string, bigint>();
+  for (const p of snapshot.providers) {
+    total += p.collateral;
+    collateral.set(toHex(p.key), p.collateral);
+  }
+  return { total, collateral };
+}
+
+export interface StorageSettlement {
+  readonly earners: StorageEarner[];
+  readonly capBasis: StorageCapBasis | undefined;
 }
 
 /** Returns the collateral of the exiting providers whose unbonding ended with `epoch` and whose last deal ended, in key order. */

@@ -163,7 +163,7 @@ t.test("storage_getDeal and storage_listDeals over the store's deal index", asyn
   t.same(d, {
     id: toHex(w.a), client: addr(CLIENT), provider: addr(PROVIDER), root: toHex(prover.root), size: "3000", chunkSize: 256, chunkCount: "12", pricePerEpoch: "1000",
     durationEpochs: 3, collateral: "10000", collateralLeft: "10000", escrow: "3000", createdAt: 2, startEpoch: 1, challenged: 0, misses: 0,
-    lastProvenEpoch: null, status: "active", endedAt: null,
+    lastProvenEpoch: null, status: "active", endedAt: null, order: null, network: false,
   });
   t.equal(await w.client.call("storage_getDeal", { id: "00".repeat(32) }), null, "unknown: null");
   t.equal((await failure(w.client.call("storage_getDeal", { id: "abcd" }))).rpcCode, RpcErrorCode.INVALID_PARAMS);
@@ -262,12 +262,9 @@ t.test("storage_getChallenges, proof_submitStorage and rewards_getEpoch through 
   const ended = await w.client.call("rewards_getEpoch", { epoch: 1 });
   t.same(ended, {
     epoch: 1, status: "ended", reward: schedule.reward.toString(),
-    pools: current!.pools, minted: (schedule.storagePool + schedule.validatorPool).toString(), endedAtHeight: 8, firstHeight: 5, lastHeight: 8,
-    mints: [
-      { to: addr(PROVIDER), amount: schedule.storagePool.toString(), pool: "storage", basis: "3000", reputationBps: 5000 },
-      { to: addr(w.chain.validator), amount: schedule.validatorPool.toString(), pool: "validator", basis: "4", reputationBps: 10_000 },
-    ],
-  }, "what was minted to whom and why: the provider by proven bytes (reputation 1 of 2 proofs), the validator by signed blocks");
+    pools: current!.pools, minted: schedule.validatorPool.toString(), endedAtHeight: 8, firstHeight: 5, lastHeight: 8,
+    mints: [{ to: addr(w.chain.validator), amount: schedule.validatorPool.toString(), pool: "validator", basis: "4", reputationBps: 10_000 }],
+  }, "what was minted to whom and why: the validator by signed blocks; the direct deal earns nothing of the storage pool (it is paid its price)");
   t.equal(w.chain.state.meta().minted - mintedBefore, BigInt(ended!.minted), "the index agrees with meta.minted");
   const e0 = await w.client.call("rewards_getEpoch", { epoch: 0 });
   t.same([e0?.status, e0?.mints.map((m) => m.pool)], ["ended", ["validator"]], "epoch 0: only the validator earned");

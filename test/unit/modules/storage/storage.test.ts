@@ -24,6 +24,8 @@ import type { GenesisFile } from "../../../../genesis/schema.ts";
 import { devnetParams } from "../../../../genesis/devnet.ts";
 import { pseudoRandomBytes as bytes } from "../../../helpers/random.ts";
 import { OpCode } from "../../../../modules/index.ts";
+import { listOpenOrders, networkDealId, pendingPlacementsOf } from "../../../../modules/storage/orders.ts";
+import { PlacementStatus } from "../../../../modules/storage/records.ts";
 
 const FEE = 1000n;
 const FUNDS = 1_000_000_000_000n;
@@ -137,7 +139,7 @@ const PROVER = new StorageProver(bytes(3000, 42), 256); // 12 chunks, the last o
 
 // ---- the happy path ----
 
-t.test("register, deal, prove: the price is paid, the storage and validator pools are minted, bandwidth is not", async (t) => {
+t.test("register, direct deal, prove: the price is paid; a direct deal earns nothing of the storage pool; the validator pool is minted", async (t) => {
   const chain = newChain();
   const p0 = balance(chain, PROVIDER);
   const reg = register(t, chain, PROVIDER);
@@ -194,14 +196,11 @@ t.test("register, deal, prove: the price is paid, the storage and validator pool
   const rewards = events(end, "reward");
   t.same(
     rewards.map((e) => [e.pool, toHex(e.to), e.amount, e.basis, e.reputationBps, e.epoch]),
-    [
-      ["storage", toHex(PROVIDER.publicKey), schedule.storagePool, 3000n, 10_000, start],
-      ["validator", toHex(chain.validator.publicKey), schedule.validatorPool, BigInt(L(chain)), 10_000, start],
-    ],
-    "the sole storage earner takes the storage pool; the validator signed every block of the epoch; no bandwidth reward",
+    [["validator", toHex(chain.validator.publicKey), schedule.validatorPool, BigInt(L(chain)), 10_000, start]],
+    "a direct deal (the client chose the provider) earns no storage reward; the validator signed every block of the epoch; no bandwidth reward",
   );
-  t.equal(chain.state.meta().minted - before.minted, schedule.storagePool + schedule.validatorPool, "meta.minted grows by exactly what was minted");
-  t.equal(balance(chain, PROVIDER) - before.provider, 1000n + schedule.storagePool, "the provider got the price and the reward");
+  t.equal(chain.state.meta().minted - before.minted, schedule.validatorPool, "meta.minted grows by exactly what was minted: the unearned storage pool is not");
+  t.equal(balance(chain, PROVIDER) - before.provider, 1000n, "the provider got the price only");
   t.equal(balance(chain, chain.validator) - before.validator, schedule.validatorPool, "the validator got the validator pool");
   t.same([deal(chain, id).escrow, deal(chain, id).challenged], [2000n, 1n]);
   t.same(provider(chain, PROVIDER).reputation, [{ epoch: start, made: 1, due: 1 }], "the reputation window records the epoch");
@@ -271,7 +270,9 @@ t.test("every cheat fails with its own code, consuming only the fee and nonce", 
     ["more than 2^40 chunks", CLIENT, dealOp(chain, { ...good, size: MAX_CHUNK_COUNT * 256n + 1n }), StorageErrorCode.BAD_SIZE],
     ["duration 0", CLIENT, dealOp(chain, { ...good, durationEpochs: 0n }), StorageErrorCode.BAD_DURATION],
     ["duration above maxDealEpochs", CLIENT, dealOp(chain, { ...good, durationEpochs: 51n }), StorageErrorCode.BAD_DURATION],
-    ["beyond the provider's capacity", CLIENT, dealOp(chain, { ...good, size: CAPACITY + 1n }), StorageErrorCode.PROVIDER_CAPACITY_EXCEEDED],
+    ["beyond the provider's capacity", CLIENT, dealOp(chain, { ...good, size: CAPACITY + 1n, collateral: CAPACITY + 1n, pricePerEpoch: 1000n }), StorageErrorCode.PROVIDER_CAPACITY_EXCEEDED],
+    ["a price under minStoragePrice", CLIENT, dealOp(chain, { ...good, pricePerEpoch: 0n }), StorageErrorCode.PRICE_TOO_LOW],
+    ["a collateral under size x collateralPerByte", CLIENT, dealOp(chain, { ...good, collateral: good.size - 1n }), StorageErrorCode.DEAL_COLLATERAL_TOO_LOW],
     ["a bandwidth relay as storage provider", CLIENT, dealOp(chain, terms(chain, PROVER, { expiresAtHeight: 1000n }, RELAY), RELAY), StorageErrorCode.PROVIDER_WRONG_KIND],
     ["an unregistered provider", CLIENT, dealOp(chain, terms(chain, PROVER, { expiresAtHeight: 1000n }, OTHER), OTHER), StorageErrorCode.PROVIDER_NOT_REGISTERED],
     ["a deal with oneself", PROVIDER, dealOp(chain, good, PROVIDER, PROVIDER), StorageErrorCode.SELF_DEAL],
@@ -279,6 +280,11 @@ t.test("every cheat fails with its own code, consuming only the fee and nonce", 
 
   const id = makeDeal(t, chain, good);
   t.equal(run(t, chain, CLIENT, dealOp(chain, good)).code, StorageErrorCode.DEAL_EXISTS, "the same acceptance twice makes one deal");
+  check(t, [
+    ["the same root again with the same provider", CLIENT, dealOp(chain, { ...good, expiresAtHeight: 999n }), StorageErrorCode.ROOT_HELD],
+    ["the same root again, by another client", OTHER, dealOp(chain, { ...good, expiresAtHeight: 999n }, PROVIDER, OTHER), StorageErrorCode.ROOT_HELD],
+  ], watchAll);
+  t.equal(run(t, chain, CLIENT, dealOp(chain, { ...good, provider: PROVIDER2.publicKey }, PROVIDER2)).code, "", "another provider may hold the same root");
   const start = deal(chain, id).startEpoch;
   // a second deal landing in the start epoch: first challenged one epoch later
   toWindow(t, chain, start);
@@ -440,7 +446,7 @@ t.test("missed epochs slash the collateral to the client; maxMissedProofs misses
   t.equal(run(t, chain, CLIENT, dealOp(chain, tm)).code, StorageErrorCode.PROVIDER_BANNED, "a banned provider takes no deal");
 });
 
-t.test("a banned provider is paid but earns no reward; reputation scales the reward; strikes reset after a clean window", async (t) => {
+t.test("a banned provider is paid its price and takes no deal; strikes reset after a clean window", async (t) => {
   const chain = newChain({ maxMissedProofs: 20 });
   register(t, chain, PROVIDER);
   register(t, chain, PROVIDER2);
@@ -461,33 +467,22 @@ t.test("a banned provider is paid but earns no reward; reputation scales the rew
     return step(t, chain, []);
   };
   const storageRewards = (b: BuiltBlock) => events(b, "reward").filter((r) => r.pool === "storage").map((r) => [toHex(r.to).slice(0, 8), r.amount, r.basis, r.reputationBps]);
-  const pool = () => rewardSchedule(chain.state, chain.genesis.params).storagePool;
   const p1 = toHex(PROVIDER.publicKey).slice(0, 8);
   const p2 = toHex(PROVIDER2.publicKey).slice(0, 8);
 
-  let P = 0n;
-  // epoch s: provider 1 misses, provider 2 proves: all of the pool to provider 2, provider 1 banned for s+1
-  let end = epoch(s, false, true, () => (P = pool()));
-  t.same(storageRewards(end), [[p2, P, 1000n, 10_000]], `epoch ${s}: only the prover earns`);
+  // epoch s: provider 1 misses, provider 2 proves; provider 1 banned for s+1
+  let end = epoch(s, false, true);
+  t.same(storageRewards(end), [], `epoch ${s}: direct deals earn no storage reward`);
   t.equal(provider(chain, PROVIDER).bannedUntil, s + 2n, "banned for one epoch");
-  // epoch s+1: provider 1 proves while banned: paid, not rewarded, no new deal
+  // epoch s+1: provider 1 proves while banned: paid, no new deal
   end = epoch(s + 1n, true, true, () => {
-    P = pool();
     t.equal(run(t, chain, CLIENT, dealOp(chain, terms(chain, new StorageProver(bytes(300, 3), 256)))).code, StorageErrorCode.PROVIDER_BANNED, "no deal while banned");
   });
   t.same(events(end, "storagePayment").map((e) => toHex(e.provider).slice(0, 8)), [p1, p2].sort(), "both paid their price");
-  t.same(storageRewards(end), [[p2, P, 1000n, 10_000]], `epoch ${s + 1n}: the banned provider earns no reward`);
   // epoch s+2: both prove; provider 1's reputation over the window: (0 + 1 + 1) / 3
-  end = epoch(s + 2n, true, true, () => (P = pool()));
+  end = epoch(s + 2n, true, true);
   const rep1 = Math.floor((2 * 10_000) / 3);
   t.equal(reputationBps(provider(chain, PROVIDER), s + 2n, 4), rep1);
-  const w1 = 3000n * BigInt(rep1);
-  const w2 = 1000n * 10_000n;
-  t.same(
-    storageRewards(end),
-    [[p1, (P * w1) / (w1 + w2), 3000n, rep1], [p2, (P * w2) / (w1 + w2), 1000n, 10_000]].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
-    "the pool split by proven bytes x reputation, rounded down",
-  );
   t.equal(provider(chain, PROVIDER).strikes, 1);
   // s+3: clean, s+4: clean -> a whole window (4 epochs) since the failure at s: strikes reset
   epoch(s + 3n, true, true);
@@ -637,28 +632,29 @@ t.test("the validator pool is paid block by block: the proposer's base and bonus
 
 // ---- the supply invariant under random mixes ----
 
-t.test("supply invariant over random mixes of registrations, deals, proofs, misses, exits and transfers", async (t) => {
+t.test("supply invariant over random mixes of registrations, deals, orders, placements, proofs, misses, exits and transfers", async (t) => {
   const provers = [new StorageProver(bytes(300, 1), 256), new StorageProver(bytes(2000, 2), 512), new StorageProver(bytes(5000, 3), 256)];
   const providers = [PROVIDER, PROVIDER2, RELAY];
   const clients = [CLIENT, OTHER];
   const action = fc.record({
-    kind: fc.constantFrom("register", "deal", "deal", "prove", "prove", "prove", "badProof", "exit", "transfer", "empty"),
+    kind: fc.constantFrom("register", "deal", "order", "order", "accept", "accept", "decline", "prove", "prove", "prove", "badProof", "exit", "transfer", "empty"),
+    replicas: fc.integer({ min: 1, max: 2 }),
     p: fc.nat({ max: 2 }),
     c: fc.nat({ max: 1 }),
     data: fc.nat({ max: 2 }),
     kindOf: fc.constantFrom(0, 0, 1),
     collateral: fc.bigInt({ min: 1_000n, max: 20_000n }),
     capacity: fc.bigInt({ min: 1_000n, max: 20_000n }),
-    price: fc.bigInt({ min: 0n, max: 500n }),
+    price: fc.bigInt({ min: 1n, max: 500n }),
     duration: fc.bigInt({ min: 1n, max: 4n }),
     dealCollateral: fc.bigInt({ min: 0n, max: 5_000n }),
     deal: fc.nat({ max: 20 }),
     amount: fc.bigInt({ min: 1n, max: 10_000n }),
   });
-  const seen = { deals: 0, proofs: 0, rewards: 0, slashes: 0, ends: 0 };
+  const seen = { deals: 0, proofs: 0, rewards: 0, slashes: 0, ends: 0, placements: 0, expired: 0, declined: 0, orderEnds: 0 };
   await fc.assert(
     fc.asyncProperty(fc.array(fc.array(action, { minLength: 1, maxLength: 5 }), { minLength: 12, maxLength: 30 }), async (blocks) => {
-      const chain = newChain({ epochLength: 3, maxMissedProofs: 2, missSlashBps: 3000, collateralPerByte: "1" });
+      const chain = newChain({ epochLength: 3, maxMissedProofs: 2, missSlashBps: 3000, collateralPerByte: "1", placementWindowEpochs: 2, orderPlacementEpochs: 3 });
       const deals: { id: Uint8Array; prover: StorageProver; provider: KeyPair }[] = [];
       for (const actions of blocks) {
         const nonces = new Map<KeyPair, bigint>();
@@ -689,6 +685,27 @@ t.test("supply invariant over random mixes of registrations, deals, proofs, miss
               txs.push(tx(chain, client, next(client), dealOp(chain, tm, prov, client)));
               break;
             }
+            case "order": {
+              const prover = provers[a.data]!;
+              txs.push(tx(chain, client, next(client), {
+                type: "storage.order", root: prover.root, size: prover.size, chunkSize: BigInt(prover.chunkSize), pricePerEpoch: a.price, durationEpochs: a.duration,
+                replicas: a.replicas,
+              }));
+              break;
+            }
+            case "accept":
+            case "decline": {
+              // a provider with a placement to answer, if any
+              const placedOn = providers.map((k) => ({ k, placed: pendingPlacementsOf(chain.state, k.publicKey) })).filter((x) => x.placed.length > 0);
+              const pick = placedOn[a.p % Math.max(1, placedOn.length)];
+              const prov = pick?.k;
+              const o = pick?.placed[a.deal % pick.placed.length]?.order;
+              if (prov && o && !txs.some((x) => x.op.type === "storage.accept" || x.op.type === "storage.decline")) {
+                txs.push(tx(chain, prov, next(prov), { type: a.kind === "accept" ? "storage.accept" : "storage.decline", order: o.id }));
+                if (a.kind === "accept") deals.push({ id: networkDealId(chain.genesis.chainId, o.id, prov.publicKey), prover: provers.find((x) => toHex(x.root) === toHex(o.root))!, provider: prov });
+              }
+              break;
+            }
             case "prove":
             case "badProof":
               if (d && seed) {
@@ -717,12 +734,19 @@ t.test("supply invariant over random mixes of registrations, deals, proofs, miss
         seen.rewards += built.events.filter((e) => e.kind === "reward" && e.pool === "storage").length;
         seen.slashes += built.events.filter((e) => e.kind === "storageSlash").length;
         seen.ends += built.events.filter((e) => e.kind === "storageDealEnd").length;
+        seen.placements += built.events.filter((e) => e.kind === "storagePlacement").length;
+        seen.expired += built.events.filter((e) => e.kind === "storagePlacementEnd" && e.reason === "expired").length;
+        seen.declined += built.events.filter((e) => e.kind === "storagePlacementEnd" && e.reason === "declined").length;
+        seen.orderEnds += built.events.filter((e) => e.kind === "storageOrderEnd").length;
+        // the orders' placements: every pending one holds its size and collateral at its provider
+        const pending = listOpenOrders(chain.state).flatMap((o) => o.placements.filter((x) => x.status === PlacementStatus.PENDING).map((x) => ({ o, x })));
         // the provider records agree with the deals
         for (const p of listProviders(chain.state)) {
           const active = listActiveDeals(chain.state).filter((x) => toHex(x.provider) === toHex(p.key));
+          const placed = pending.filter((y) => toHex(y.x.provider) === toHex(p.key));
           if (active.length !== p.activeDeals) return false;
-          if (active.reduce((s, x) => s + x.collateralLeft, 0n) !== p.locked) return false;
-          if (active.reduce((s, x) => s + x.size, 0n) !== p.used) return false;
+          if (active.reduce((s, x) => s + x.collateralLeft, 0n) + placed.reduce((s, y) => s + y.o.size, 0n) !== p.locked) return false;
+          if (active.reduce((s, x) => s + x.size, 0n) + placed.reduce((s, y) => s + y.o.size, 0n) !== p.used) return false;
           if (p.locked > p.collateral || p.used > p.capacity) return false;
         }
       }
@@ -730,5 +754,5 @@ t.test("supply invariant over random mixes of registrations, deals, proofs, miss
     }),
     { numRuns: 40, seed: 20261122 },
   );
-  t.ok(seen.deals > 0 && seen.proofs > 0 && seen.rewards > 0 && seen.slashes > 0 && seen.ends > 0, `the runs exercised every path: ${JSON.stringify(seen)}`);
+  t.ok(Object.values(seen).every((n) => n > 0), `the runs exercised every path: ${JSON.stringify(seen)}`);
 });
