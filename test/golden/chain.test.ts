@@ -32,6 +32,7 @@ import { sha256 } from "../../primitives/hash.ts";
 import type { KeyPair } from "../../primitives/keys.ts";
 import { channelId, signVoucher } from "../../modules/paych/paych.ts";
 import { dealId, ProviderKind, signDealAcceptance, type DealTerms } from "../../modules/storage/storage.ts";
+import { networkDealId, readOrder } from "../../modules/storage/orders.ts";
 import { type BuiltBlock, type ChainEvent } from "../../chain/transition.ts";
 import { opName, type Operation, type SignedTx } from "../../chain/tx.ts";
 import { VoteType } from "../../chain/vote.ts";
@@ -48,19 +49,19 @@ const UPDATE = process.env.GOLDEN_UPDATE === "1";
 /** Every operation of chain/tx.ts OpCode: the chain must carry each at least once. */
 const REQUIRED_OPS = [
   "transfer", "stake", "unstake", "validator.register", "validator.unjail", "provider.register", "provider.exit", "storage.deal", "storage.proof",
-  "bandwidth.attest", "paych.open", "paych.fund", "paych.redeem", "paych.close", "paych.withdraw",
+  "storage.order", "storage.accept", "storage.decline", "bandwidth.attest", "paych.open", "paych.fund", "paych.redeem", "paych.close", "paych.withdraw",
 ] as const;
 /** Every kind of ChainEvent (chain/exec.ts): the chain must emit each at least once. */
 const REQUIRED_EVENTS = [
   "transfer", "fee", "stake", "unstake", "validatorRegister", "unjail", "unbonded", "slash", "jail", "paychOpen", "paychFund", "paychRedeem", "paychClose",
   "paychWithdraw", "providerRegister", "providerExit", "providerCollateralReturned", "providerBan", "storageDeal", "storageProof", "storagePayment",
-  "storageSlash", "storageDealEnd", "bandwidthAssign", "bandwidthAttest", "bandwidthCredit", "bandwidthUnjudged", "witnessMiss", "attestSlash", "reward",
+  "storageSlash", "storageDealEnd", "storageOrder", "storagePlacement", "storagePlacementEnd", "storageOrderEnd", "bandwidthAssign", "bandwidthAttest", "bandwidthCredit", "bandwidthUnjudged", "witnessMiss", "attestSlash", "reward",
 ] as const satisfies readonly ChainEvent["kind"][];
 /** Finer variants that must occur too. */
 const REQUIRED_VARIANTS = [
   "providerRegister:storage", "providerRegister:bandwidth", "jail:downtime", "jail:doubleSign", "evidence:duplicateVote", "evidence:duplicateAttestation",
   "reward:storage", "reward:bandwidth", "reward:witness", "reward:validator", "storageDealEnd:completed", "bandwidthCredit:credited", "bandwidthCredit:notCredited",
-  "receipt:failed", "bandwidthUnjudged:fewAttestations",
+  "receipt:failed", "bandwidthUnjudged:fewAttestations", "storagePlacementEnd:declined", "storagePlacementEnd:expired", "storageOrderEnd:expired",
 ] as const;
 
 // ---- the scenario ----
@@ -101,6 +102,9 @@ const PARAMS: Partial<GenesisFile["params"]> = {
   witnessShareBps: 1000,
   witnessToleranceBps: 2000,
   maxRelaysPerIp: 2,
+  minStoragePrice: "1000",
+  placementWindowEpochs: 1,
+  orderPlacementEpochs: 2,
 };
 
 const V = [testKey(901), testKey(902), testKey(903), testKey(904)] as [KeyPair, KeyPair, KeyPair, KeyPair];
@@ -111,11 +115,14 @@ const CLIENT = testKey(914);
 const PROVIDER = testKey(915);
 const RELAY = testKey(916);
 const POOR = testKey(917);
-const USERS = [ALICE, PAYER, PAYEE, CLIENT, PROVIDER, RELAY];
+/** Storage providers the network places an order on. */
+const STORERS = [testKey(918), testKey(919), testKey(920)];
+const USERS = [ALICE, PAYER, PAYEE, CLIENT, PROVIDER, RELAY, ...STORERS];
 const FUNDS = 1000n * CLC;
 const COLLATERAL = 1_000_000n;
 const CAPACITY = 100_000n;
 const PROVER = new StorageProver(pseudoRandomBytes(3000, 42), 256); // 12 chunks
+const ORDERED = new StorageProver(pseudoRandomBytes(2000, 43), 256); // the network-placed data
 /** V3 leaves blocks 2..6 unsigned: the commits of those blocks (recorded in 3..7) miss it 5 times, one more than the window allows. */
 const absentAt = (h: bigint): KeyPair[] => (h >= 2n && h <= 6n ? [V[3]] : []);
 
@@ -184,6 +191,8 @@ function runScenario(): Run {
       if (e.kind === "jail") variants.add(`jail:${e.reason}`);
       if (e.kind === "reward") variants.add(`reward:${e.pool}`);
       if (e.kind === "storageDealEnd") variants.add(`storageDealEnd:${e.reason}`);
+      if (e.kind === "storagePlacementEnd") variants.add(`storagePlacementEnd:${e.reason}`);
+      if (e.kind === "storageOrderEnd") variants.add(`storageOrderEnd:${e.status}`);
       if (e.kind === "bandwidthCredit") variants.add(`bandwidthCredit:${e.credited > 0n ? "credited" : "notCredited"}`);
       if (e.kind === "bandwidthUnjudged") variants.add(`bandwidthUnjudged:${e.reason}`);
     }
@@ -245,7 +254,8 @@ function runScenario(): Run {
     [ALICE, { type: "stake", amount: 5n * CLC }],
     [ALICE, { type: "validator.register", name: "alice" }],
     [PAYER, { type: "paych.open", payee: PAYEE.publicKey, deposit: 10_000n, settleDelay: 3n }],
-  ], ["", "", "", "", ""]); // 2
+    ...STORERS.map((k): [KeyPair, Operation] => [k, regOp(ProviderKind.STORAGE)]),
+  ], ["", "", "", "", "", "", "", ""]); // 2
   block([
     [ALICE, { type: "stake", amount: 2n * FUNDS }],
     [ALICE, { type: "validator.register", name: "alice again" }],
@@ -269,7 +279,17 @@ function runScenario(): Run {
     [PROVIDER, good],
     [PAYEE, attestOp(attestation(PAYEE, 1n, 60_000n))], // RELAY is first assigned in epoch 3
   ], ["STORAGE_PROOF_BAD_PATH", "", "BANDWIDTH_ATTEST_WRONG_EPOCH"]); // 10
-  block([[ALICE, { type: "unstake", amount: 2n * CLC }], [ALICE, { type: "unstake", amount: 100n * CLC }]], ["", "INSUFFICIENT_STAKE"]); // 11: released at 17
+  const order = (replicas: number, pricePerEpoch: bigint): Operation => ({
+    type: "storage.order", root: ORDERED.root, size: ORDERED.size, chunkSize: BigInt(ORDERED.chunkSize), pricePerEpoch, durationEpochs: 2n, replicas,
+  });
+  const ordered = block([
+    [ALICE, { type: "unstake", amount: 2n * CLC }],
+    [ALICE, { type: "unstake", amount: 100n * CLC }],
+    [CLIENT, order(2, 1000n)], // placed from epoch 3 (the lookback), closes at the end of epoch 4
+    [CLIENT, order(9, 1000n)],
+    [CLIENT, order(2, 0n)],
+  ], ["", "INSUFFICIENT_STAKE", "", "STORAGE_TOO_MANY_REPLICAS", "STORAGE_PRICE_TOO_LOW"]); // 11: released at 17
+  const orderId = ordered.receipts[2]!.txHash;
   at(13n);
   block([[V[3], { type: "validator.unjail" }]], [""]); // 13
   emptyUntil(16n); // 16: end of epoch 1: payment, the storage and validator pools
@@ -300,6 +320,19 @@ function runScenario(): Run {
     [PAYEE, attestOp(attestation(PAYEE, 3n, 60_000n))], // in no snapshot
     [unassigned, attestOp(attestation(unassigned, 3n, 60_000n))], // a candidate, not RELAY's witness
   ], ["", ...w3codes, "BANDWIDTH_WITNESS_NOT_IN_SNAPSHOT", "BANDWIDTH_NOT_ASSIGNED"]); // 26
+  // the order was placed at the end of block 25 (seed of epoch 2, storage snapshot of epoch 1): two of the three STORERS
+  const placed = readOrder(chain.state, orderId)!.placements.map((x) => keyOf(x.provider));
+  const [taker, decliner] = placed as [KeyPair, KeyPair];
+  const third = STORERS.find((k) => !placed.includes(k))!;
+  block([
+    [taker, { type: "storage.accept", order: orderId }],
+    [decliner, { type: "storage.decline", order: orderId }],
+    [third, { type: "storage.accept", order: orderId }],
+    [decliner, { type: "storage.accept", order: orderId }],
+  ], ["", "", "STORAGE_NOT_PLACED", "STORAGE_PLACEMENT_CLOSED"]); // 27
+  const networkDeal = networkDealId(id, orderId, taker.publicKey);
+  const held: DealTerms = { ...terms, provider: taker.publicKey, root: ORDERED.root, size: ORDERED.size, collateral: ORDERED.size, expiresAtHeight: 40n };
+  block([[CLIENT, { type: "storage.deal", terms: held, providerSignature: signDealAcceptance(id, taker, CLIENT.publicKey, held) }]], ["STORAGE_ROOT_HELD"]); // 28
   emptyUntil(29n);
   block([[V[1], { type: "validator.unjail" }]], ["TOMBSTONED"]); // 30: past V1's jail time, but a double-signer never unjails
   emptyUntil(32n); // 32: end of epoch 3: the deal completes, RELAY credited, relay and witness pay
@@ -308,12 +341,22 @@ function runScenario(): Run {
   block([], []); // 33
   const w4 = witnesses(4n);
   const failed = attestation(w4[0]!, 4n, 0n);
-  block([[w4[0]!, attestOp(failed)], [w4[1]!, attestOp(attestation(w4[1]!, 4n, 0n))]], ["", ""]); // 34: w4[2] stays silent
+  const networkProof = (epoch: bigint): Operation => ({
+    type: "storage.proof", deal: networkDeal, epoch, chunks: ORDERED.answer(epochSeed(chain.state, epoch)!, networkDeal, chain.genesis.params.challengesPerDeal),
+  });
+  // the declined replica was drawn again at the end of block 33: onto the third storer, which stays silent
+  block([
+    [w4[0]!, attestOp(failed)],
+    [w4[1]!, attestOp(attestation(w4[1]!, 4n, 0n))],
+    [taker, networkProof(4n)],
+  ], ["", "", ""]); // 34: w4[2] stays silent
   const doubleAttest = duplicateAttestationEvidence(id, failed, attestation(w4[0]!, 4n, 45_000n));
   block([], [], [doubleAttest]); // 35
   emptyUntil(40n); // 40: end of epoch 4: RELAY judged, not credited, banned; w4[2] missed
 
   // ---- epoch 5 (41..48): the banned RELAY is assigned, nobody attests: not judged; PROVIDER's collateral returns ----
+  block([[third, { type: "storage.accept", order: orderId }]], ["STORAGE_ORDER_CLOSED"]); // 41: its placement expired, the order closed
+  block([[taker, networkProof(5n)]], [""]); // 42: the network deal's last epoch
   emptyUntil(48n); // 48
 
   const m = chain.state.meta();
