@@ -153,10 +153,10 @@ export function placeOrder(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: 
   if (op.durationEpochs > BigInt(params.maxDealEpochs)) fail(StorageErrorCode.BAD_DURATION, `duration ${op.durationEpochs} not in [1, ${params.maxDealEpochs}] epochs`);
   const minPrice = minPriceFor(op.size, params);
   if (op.pricePerEpoch < minPrice) fail(StorageErrorCode.PRICE_TOO_LOW, `price ${op.pricePerEpoch} per epoch is below the minimum ${minPrice} for ${op.size} bytes`, { minimum: minPrice.toString() });
-  const tooLarge = proofsTooLarge(op.size, op.chunkSize, op.replicas, params);
-  if (tooLarge) fail(StorageErrorCode.PROOFS_TOO_LARGE, tooLarge);
   const holders = possibleHolders(w, client, epoch);
   if (op.replicas > holders) fail(StorageErrorCode.TOO_MANY_REPLICAS, `${op.replicas} replicas, but only ${holders} storage providers could hold them`, { providers: holders });
+  const tooLarge = proofsTooLarge(op.size, op.chunkSize, op.replicas, params);
+  if (tooLarge) fail(StorageErrorCode.PROOFS_TOO_LARGE, tooLarge);
   // bigint: a product beyond u64 is simply more than any balance
   const escrow = op.pricePerEpoch * op.durationEpochs * BigInt(op.replicas);
   const a = w.account(client);
