@@ -241,12 +241,18 @@ t.test("every refusal has its own code and changes nothing but the fee and nonce
 t.test("the client's own provider key is never drawn for its order, and a provider holding the root is skipped", async (t) => {
   const chain = newChain();
   register(t, chain, STORERS);
+  // STORERS[1] holds the root already, by a direct deal with CLIENT
+  const terms: DealTerms = {
+    provider: STORERS[1].publicKey, root: DATA.root, size: DATA.size, chunkSize: BigInt(DATA.chunkSize), pricePerEpoch: 10n, durationEpochs: 10n, collateral: DATA.size,
+    expiresAtHeight: 100n,
+  };
+  t.equal(run(t, chain, CLIENT, { type: "storage.deal", terms, providerSignature: signDealAcceptance(chain.genesis.chainId, STORERS[1], CLIENT.publicKey, terms) }).code, "");
   toHeight(t, chain, BigInt(L));
-  // STORERS[0] orders: three replicas on the three others, whatever the draw
-  const posted = run(t, chain, STORERS[0], orderOp(3));
+  // STORERS[0] orders two replicas: the only providers left are STORERS[2] and STORERS[3], whatever the draw
+  const posted = run(t, chain, STORERS[0], orderOp(2));
   const id = posted.built.receipts[0]!.txHash;
   toHeight(t, chain, firstHeightOfEpoch(3n, L));
   const placed = readOrder(chain.state, id)!.placements.map((p) => toHex(p.provider)).sort();
-  t.same(placed, STORERS.slice(1).map((k) => toHex(k.publicKey)).sort(), "all but the client");
+  t.same(placed, [STORERS[2], STORERS[3]].map((k) => toHex(k.publicKey)).sort(), "neither the client nor the root's holder");
   t.equal(epochOfHeight(height(chain), L), 3n);
 });
