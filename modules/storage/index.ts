@@ -85,7 +85,7 @@ export type StorageEvent =
     }
   | { readonly kind: "storageProof"; readonly txHash: Uint8Array; readonly deal: Uint8Array; readonly provider: Uint8Array; readonly epoch: bigint }
   /** End of epoch: a proven epoch's price moved from the deal's escrow to the provider. */
-  | { readonly kind: "storagePayment"; readonly deal: Uint8Array; readonly provider: Uint8Array; readonly epoch: bigint; readonly amount: bigint }
+  | { readonly kind: "storagePayment"; readonly deal: Uint8Array; readonly provider: Uint8Array; readonly epoch: bigint; readonly amount: bigint; readonly network: boolean }
   /** End of epoch: a missed epoch's slash moved from the deal's collateral to the client. */
   | {
       readonly kind: "storageSlash"; readonly deal: Uint8Array; readonly provider: Uint8Array; readonly client: Uint8Array; readonly epoch: bigint;
@@ -358,8 +358,8 @@ const events = [
   }),
   defineEvent<Ev<"storagePayment">>({
     kind: "storagePayment",
-    json: (e) => ({ deal: toHex(e.deal), provider: toAddress(e.provider), epoch: Number(e.epoch), amount: e.amount.toString() }),
-    schema: z.object({ kind: z.literal("storagePayment"), deal: hash, provider: address, epoch: count, amount: decimal }),
+    json: (e) => ({ deal: toHex(e.deal), provider: toAddress(e.provider), epoch: Number(e.epoch), amount: e.amount.toString(), network: e.network }),
+    schema: z.object({ kind: z.literal("storagePayment"), deal: hash, provider: address, epoch: count, amount: decimal, network: z.boolean() }),
   }),
   defineEvent<Ev<"storageSlash">>({
     kind: "storageSlash",

@@ -589,7 +589,7 @@ export function settleStorageEpoch(w: StateWriter, ctx: BlockContext, epoch: big
       due.made++;
       // only network deals (placed by the chain) earn the pool; a direct deal is paid its price
       if (d.order !== null) due.provenBytes += d.size;
-      if (pay > 0n) events.push({ kind: "storagePayment", deal: id, provider: d.provider, epoch, amount: pay });
+      if (pay > 0n) events.push({ kind: "storagePayment", deal: id, provider: d.provider, epoch, amount: pay, network: d.order !== null });
     } else {
       const cut = (d.collateral * BigInt(params.missSlashBps)) / 10_000n;
       const slash = cut < d.collateralLeft ? cut : d.collateralLeft;

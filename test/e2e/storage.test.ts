@@ -43,7 +43,7 @@ async function feesPaid(url: string, address: string): Promise<bigint> {
   return page.txs.filter((x: { tx: { sender: string } }) => x.tx.sender === address).reduce((s: bigint, x: { receipt: { fee: string } }) => s + BigInt(x.receipt.fee), 0n);
 }
 
-t.test("a provider proves a deal every epoch, is paid and rewarded; stopped, it is slashed and the client refunded", async (t) => {
+t.test("a provider proves a direct deal every epoch and is paid its price (no storage pool: the client chose it); stopped, it is slashed and the client refunded", async (t) => {
   const init = await runCli(["init", "--validators", "1", "--out", dir, "--params", JSON.stringify({ epochLength: EPOCH, blockIntervalMs: 200, maxMissedProofs: MAX_MISSED, missSlashBps: Number(MISS_SLASH_BPS) }), "--json"]);
   t.equal(init.code, 0, init.stderr);
   const node = await startNode(join(dir, "node0"));
@@ -107,10 +107,10 @@ t.test("a provider proves a deal every epoch, is paid and rewarded; stopped, it 
   t.equal(proofTx.tx.op.chunks.length, 4, "k = 4 challenged chunks");
   const rewards = await result(url, "rewards_getEpoch", { epoch: start });
   t.equal(rewards.status, "ended");
-  const storageMint = rewards.mints.find((m: { pool: string }) => m.pool === "storage");
-  t.same(storageMint, { to: provider, amount: rewards.pools.storage, pool: "storage", basis: "50000", reputationBps: 10_000 }, "the whole storage pool, by proven bytes");
-  t.ok(rewards.mints.some((m: { pool: string }) => m.pool === "validator"), "and the validator pool to the validator");
-  await waitFor("the plugin's epoch report", async () => (plugin.logs.some((l) => l.startsWith("EPOCH ") && BigInt(JSON.parse(l.slice(6)).totalRewards) > 0n) ? true : undefined), 10_000);
+  t.notOk(rewards.mints.some((m: { pool: string }) => m.pool === "storage"), "a direct deal earns nothing of the storage pool (only network-placed deals do)");
+  t.same(rewards.storagePayments, { network: { deals: 0, amount: "0" }, direct: { deals: 1, amount: String(PRICE) } }, "rewards_getEpoch: the price paid, as a direct deal");
+  t.ok(rewards.mints.some((m: { pool: string }) => m.pool === "validator"), "the validator pool to the validator");
+  await waitFor("the plugin's epoch report", async () => (plugin.logs.some((l) => l.startsWith("EPOCH ") && BigInt(JSON.parse(l.slice(6)).balanceChange) > 0n) ? true : undefined), 10_000);
 
   // stop the plugin: the next epochs are missed, collateral is slashed to the client, the deal fails
   await plugin.stop("SIGTERM");
@@ -147,8 +147,8 @@ t.test("a provider proves a deal every epoch, is paid and rewarded; stopped, it 
   const clientBalance = await balance(url, client);
   t.equal(clientBalance, FUNDING - (await feesPaid(url, client)) - PRICE * provenEpochs + slash * BigInt(MAX_MISSED), "client: funding - fee - paid epochs + slashes");
   const providerBalance = await balance(url, provider);
-  t.ok(providerRewards > 0n, "the provider earned minted rewards");
-  t.equal(providerBalance, FUNDING - PROVIDER_COLLATERAL - (await feesPaid(url, provider)) + PRICE * provenEpochs + providerRewards, "provider: funding - collateral - fees + payments + rewards");
+  t.equal(providerRewards, 0n, "the provider of a direct deal earned no minted reward");
+  t.equal(providerBalance, FUNDING - PROVIDER_COLLATERAL - (await feesPaid(url, provider)) + PRICE * provenEpochs, "provider: funding - collateral - fees + payments");
 
   t.equal(BigInt(supply.minted), minted, "supply: meta.minted = the sum of rewards_getEpoch mints over every ended epoch");
   t.equal(BigInt(supply.total), BigInt(supply.genesisSupply) + minted - BigInt(supply.burned), "total = genesis + minted - burned");

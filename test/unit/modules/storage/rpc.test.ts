@@ -254,7 +254,7 @@ t.test("storage_getChallenges, proof_submitStorage and rewards_getEpoch through 
       storage: schedule.storagePool.toString(), bandwidth: schedule.bandwidthPool.toString(),
       witness: ((schedule.bandwidthPool * BigInt(w.chain.genesis.params.witnessShareBps)) / 10_000n).toString(), validator: schedule.validatorPool.toString(),
     },
-    minted: "0", endedAtHeight: null, firstHeight: 5, lastHeight: 8, mints: [],
+    minted: "0", endedAtHeight: null, firstHeight: 5, lastHeight: 8, mints: [], storagePayments: null,
   }, "the epoch in progress: its schedule, no mints");
   t.equal(await w.client.call("rewards_getEpoch", { epoch: 2 }), null, "a future epoch: null");
   const mintedBefore = w.chain.state.meta().minted;
@@ -264,6 +264,7 @@ t.test("storage_getChallenges, proof_submitStorage and rewards_getEpoch through 
     epoch: 1, status: "ended", reward: schedule.reward.toString(),
     pools: current!.pools, minted: schedule.validatorPool.toString(), endedAtHeight: 8, firstHeight: 5, lastHeight: 8,
     mints: [{ to: addr(w.chain.validator), amount: schedule.validatorPool.toString(), pool: "validator", basis: "4", reputationBps: 10_000 }],
+    storagePayments: { network: { deals: 0, amount: "0" }, direct: { deals: 1, amount: "1000" } },
   }, "what was minted to whom and why: the validator by signed blocks; the direct deal earns nothing of the storage pool (it is paid its price)");
   t.equal(w.chain.state.meta().minted - mintedBefore, BigInt(ended!.minted), "the index agrees with meta.minted");
   const e0 = await w.client.call("rewards_getEpoch", { epoch: 0 });
