@@ -669,10 +669,12 @@ export interface StorageSettlement {
   readonly capBasis: StorageCapBasis | undefined;
 }
 
-/** Returns the collateral of the exiting providers whose unbonding ended with `epoch` and whose last deal ended, in key order. */
+/** Returns the collateral of the exiting providers whose unbonding ended with `epoch`, whose last deal ended and whose placements closed, in key order. */
 function releaseExited(w: StateWriter, ctx: BlockContext, epoch: bigint): void {
   for (let p of listProviders(w)) {
     if (p.status !== ProviderStatus.EXITING || p.activeDeals !== 0 || p.releaseEpoch > epoch) continue;
+    // a pending placement still holds collateral and room: released when it expires or is declined
+    if (p.locked !== 0n || p.used !== 0n) continue;
     const amount = p.collateral;
     credit(w, p.key, amount);
     p = { ...p, status: ProviderStatus.EXITED, collateral: 0n, locked: 0n, used: 0n, releaseEpoch: 0n };

@@ -256,3 +256,20 @@ t.test("the client's own provider key is never drawn for its order, and a provid
   t.same(placed, [STORERS[2], STORERS[3]].map((k) => toHex(k.publicKey)).sort(), "neither the client nor the root's holder");
   t.equal(epochOfHeight(height(chain), L), 3n);
 });
+
+t.test("an exiting provider's collateral waits for its pending placement to close", async (t) => {
+  // a window longer than the exit's unbonding
+  const chain = newChain({ placementWindowEpochs: 8, orderPlacementEpochs: 1 });
+  const id = withOrder(t, chain, 1);
+  toHeight(t, chain, firstHeightOfEpoch(3n, L));
+  const placed = key(readOrder(chain.state, id)!.placements[0]!.provider);
+  t.equal(run(t, chain, placed, { type: "provider.exit" }).code, "");
+  const release = readProvider(chain.state, placed.publicKey)!.releaseEpoch;
+  const blocks = toHeight(t, chain, lastHeightOfEpoch(release + 1n, L));
+  t.same(blocks.flatMap((b) => events(b, "providerCollateralReturned")), [], "not returned while the placement holds part of it");
+  t.equal(readProvider(chain.state, placed.publicKey)!.locked, DATA.size);
+  const rest = toHeight(t, chain, lastHeightOfEpoch(10n, L));
+  t.same(rest.flatMap((b) => events(b, "storagePlacementEnd")).map((e) => e.reason), ["expired"], "the placement expires at the end of its window");
+  t.same(rest.flatMap((b) => events(b, "providerCollateralReturned")).map((e) => e.amount), [COLLATERAL], "then all of the collateral returns");
+  t.same([readProvider(chain.state, placed.publicKey)!.locked, readProvider(chain.state, placed.publicKey)!.used], [0n, 0n]);
+});
