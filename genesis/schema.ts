@@ -79,7 +79,8 @@ export const genesisFileSchema = z.strictObject({
     validatorShareBps: bps,
     challengesPerDeal: z.int().min(1).max(MAX_CHALLENGES_PER_DEAL),
     maxDealEpochs: z.int().min(1).max(10_000_000),
-    collateralPerByte: u64String,
+    // >= 1: storage is backed by collateral, and the storage pool pays for collateral locked in proven deals
+    collateralPerByte: u64String.refine((s) => !DECIMAL_RE.test(s) || BigInt(s) > 0n, "must be positive"),
     missSlashBps: bps,
     maxMissedProofs: z.int().min(1).max(1000),
     reputationWindowEpochs: z.int().min(1).max(1000),

@@ -7,8 +7,12 @@
  * modules/bandwidth), three pools of it are minted, each only to those who earned it, each split
  * pro rata with integer division (the remainder is not minted), each earner getting a `reward`
  * event:
- *   storage    R_e * storageShareBps / 10000 to storage providers by proven bytes in e
- *              times reputation (bps); banned providers earn nothing;
+ *   storage    S = R_e * storageShareBps / 10000 to storage providers for the collateral locked in
+ *              the network deals (placed by the chain, modules/storage/orders.ts) they proved in e:
+ *              S x proven bytes x collateralPerByte x reputation (bps) / (C x 10000), C the storage
+ *              collateral of the snapshot frozen at the end of e - 1, each at most its own share of
+ *              C; the whole of S only when every provider is full. Direct deals earn nothing here
+ *              (their price only); banned providers earn nothing;
  *   bandwidth  B = R_e * bandwidthShareBps / 10000, of which B - W to bandwidth relays by credited
  *              throughput in e (the median of their witnesses' attestations) times reputation
  *              (bps), banned relays earning nothing, and W = B * witnessShareBps / 10000 to the
@@ -141,10 +145,16 @@ export function tallySignatures(w: StateWriter, ctx: BlockContext, signers: read
   w.set(RewardsKey.signers, encodeSignerTally({ epoch, entries }));
 }
 
-/** Mints `amount` split by weight among `earners` (in their order); returns what was minted. */
-function mintPool(w: StateWriter, ctx: BlockContext, epoch: bigint, pool: RewardPool, amount: bigint, earners: readonly PoolEarner[]): bigint {
+/**
+ * Mints `amount` split by weight among `earners` (in their order): each gets amount x weight /
+ * `denominator`, the sum of the weights unless given, at most its cap; returns what was minted.
+ */
+function mintPool(
+  w: StateWriter, ctx: BlockContext, epoch: bigint, pool: RewardPool, amount: bigint, earners: readonly PoolEarner[], denominator?: bigint,
+): bigint {
   let total = 0n;
   for (const e of earners) total += e.weight;
+  if (denominator !== undefined) total = denominator;
   if (amount === 0n || total === 0n) return 0n;
   let minted = 0n;
   for (const e of earners) {
@@ -174,16 +184,21 @@ function mintValidatorPool(w: StateWriter, ctx: BlockContext, epoch: bigint, ent
 }
 
 /**
- * Proven bytes of network deals x reputation, each provider capped at its share of the storage
- * snapshot's collateral: however many bytes a provider proves (its own orders on regenerable data
- * included), it earns at most what its collateral would earn if every provider were as full.
+ * The storage pool pays for collateral locked in proven network deals, as a share of all the
+ * storage collateral of the snapshot frozen at the end of the previous epoch: provider i earns
+ * pool x (proven network bytes_i x collateralPerByte) x reputation_i / (C x 10000), at most its own
+ * share of C. A full network mints the whole pool; bytes that nobody placed (a client serving its
+ * data only to its own provider) neither raise that provider above its collateral share nor dilute
+ * what the others earn. Nothing is minted without a snapshot.
  */
-function storagePoolEarners(settlement: StorageSettlement, amount: bigint): PoolEarner[] {
+function storagePoolEarners(settlement: StorageSettlement, amount: bigint, params: ChainParams): { earners: PoolEarner[]; denominator: bigint } {
   const basis = settlement.capBasis;
-  return settlement.earners.map((e) => ({
-    to: e.provider, weight: e.provenBytes * BigInt(e.reputationBps), basis: e.provenBytes, reputationBps: e.reputationBps,
-    cap: basis === undefined ? undefined : basis.total === 0n ? 0n : (amount * (basis.collateral.get(toHex(e.provider)) ?? 0n)) / basis.total,
+  if (basis === undefined || basis.total === 0n) return { earners: [], denominator: 0n };
+  const earners = settlement.earners.map((e) => ({
+    to: e.provider, weight: e.provenBytes * params.collateralPerByte * BigInt(e.reputationBps), basis: e.provenBytes, reputationBps: e.reputationBps,
+    cap: (amount * (basis.collateral.get(toHex(e.provider)) ?? 0n)) / basis.total,
   }));
+  return { earners, denominator: basis.total * BigInt(FULL_REPUTATION_BPS) };
 }
 
 /** DESIGN.md section 7: credited throughput x uptime (the reputation). */
@@ -208,7 +223,8 @@ export function endEpoch(w: StateWriter, ctx: BlockContext, epoch: bigint): void
   const missedPlacements = settleOrders(w, ctx, epoch);
   const storage = settleStorageEpoch(w, ctx, epoch, missedPlacements);
   const bandwidth = settleBandwidthEpoch(w, ctx, epoch);
-  let minted = mintPool(w, ctx, epoch, "storage", pools.storage, storagePoolEarners(storage, pools.storage));
+  const storageEarners = storagePoolEarners(storage, pools.storage, params);
+  let minted = mintPool(w, ctx, epoch, "storage", pools.storage, storageEarners.earners, storageEarners.denominator);
   const witnessPart = (pools.bandwidth * BigInt(params.witnessShareBps)) / 10_000n;
   minted += mintPool(w, ctx, epoch, "bandwidth", pools.bandwidth - witnessPart, bandwidthPoolEarners(bandwidth.relays));
   minted += mintPool(w, ctx, epoch, "witness", witnessPart, witnessPoolEarners(bandwidth.witnesses));

@@ -135,10 +135,11 @@ t.test("an order is placed by the lookback two epochs later, accepted, proven an
   const rewards = events(end, "reward").filter((e) => e.pool === "storage");
   t.same(
     rewards.map((e) => [toHex(e.to), e.amount, e.basis]).sort(),
-    [a, b].map((k) => [toHex(k.publicKey), (pool * capSnapshot.providers.find((p) => equalBytes(p.key, k.publicKey))!.collateral) / total, DATA.size]).sort(),
-    "each earns its collateral share: half the pool by bytes, capped at its share of the snapshot's collateral (LATE's included)",
+    [a, b].map((k) => [toHex(k.publicKey), (pool * DATA.size) / total, DATA.size]).sort(),
+    "each earns the pool x its proven collateral (size x collateralPerByte) / all of the snapshot's storage collateral (LATE's included)",
   );
-  t.ok(rewards.reduce((s, e) => s + e.amount, 0n) < pool, "what the cap holds back is not minted");
+  t.ok(rewards.every((e) => e.amount <= (pool * capSnapshot.providers.find((p) => equalBytes(p.key, e.to))!.collateral) / total), "never above its own collateral share");
+  t.ok(rewards.reduce((s, e) => s + e.amount, 0n) < pool, "a network that is not full does not mint the whole pool");
   t.same(events(end, "storagePayment").map((e) => e.network), [true, true], "both paid their price, as network deals");
 });
 
