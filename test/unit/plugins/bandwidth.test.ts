@@ -30,7 +30,7 @@ t.test("schedule: observe is idempotent and take respects slots, time and one jo
   t.same(s.take(0, 10, 6), [], "jobs of another epoch are not taken");
 });
 
-t.test("schedule: failed probes back off and give up; a signed attestation is never probed again", async (t) => {
+t.test("schedule: failed probes back off, then the failure is attested; a signed attestation is never probed again", async (t) => {
   const s = new WitnessSchedule<SignedAttestation>({ maxProbeAttempts: 3, maxSubmitAttempts: 2, retryBaseMs: 100, retryMaxMs: 150 });
   s.observe("w", 1, relays("r"), 0);
   let [j] = s.take(0, 1, 1);
@@ -41,9 +41,13 @@ t.test("schedule: failed probes back off and give up; a signed attestation is ne
   t.equal(s.probeFailed(j!, 2000), "retry");
   t.equal(j!.notBefore, 2150, "doubled, capped at retryMaxMs");
   [j] = s.take(2150, 1, 1);
-  t.equal(s.probeFailed(j!, 3000), "failed", "the third failure gives up");
-  t.equal(j!.state, "failed");
-  t.same(s.take(1e9, 1, 1), []);
+  t.equal(s.probeFailed(j!, 3000), "attest", "the third failure is to be attested");
+  t.equal(j!.state, "running", "the job stays with the witness, which signs the failure");
+  t.same(s.take(1e9, 1, 1), [], "and is not probed again");
+  s.signed(j!, att(0n));
+  s.submitted(j!, "h0");
+  t.same(s.submittedJobs().map((x) => x.hash), ["h0"], "sent like any attestation");
+  s.done(j!);
 
   s.observe("w", 1, relays("q"), 0);
   const [k] = s.take(0, 1, 1);
