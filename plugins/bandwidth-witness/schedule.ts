@@ -153,6 +153,21 @@ export class WitnessSchedule<A extends SignedAttestation = SignedAttestation> {
     return "retry";
   }
 
+  /**
+   * The epoch's window is closing: the jobs of `epoch` that failed a probe and wait for their next
+   * attempt (ready, no attestation) are marked running, for the witness to attest their failure now
+   * rather than miss the window with a retry that may not finish in it.
+   */
+  closeFailing(epoch: number): WitnessJob<A>[] {
+    const out: WitnessJob<A>[] = [];
+    for (const j of this.#jobs.values()) {
+      if (j.epoch !== epoch || j.state !== "ready" || j.attestation || j.probeFailures === 0) continue;
+      j.state = "running";
+      out.push(j);
+    }
+    return out;
+  }
+
   /** The probe succeeded and the witness signed `attestation`: ready to submit at once. */
   signed(job: WitnessJob<A>, attestation: A): void {
     if (job.attestation) throw new Error(`job ${job.id} already holds a signed attestation`);

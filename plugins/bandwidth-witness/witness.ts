@@ -18,7 +18,9 @@
  *                    relay unreachable, wrong bytes, too few, too slow) is logged and retried with a
  *                    backoff; after --probe-attempts failures in the epoch the failure is attested:
  *                    throughput 0, latency 0, bytes = the size the probe asked for (the chain's
- *                    minProbeBytes applies to it too). A signed attestation is kept and only
+ *                    minProbeBytes applies to it too); so is a failure after fewer attempts once the
+ *                    epoch's window closes too soon for another (a probe timeout and 3 blocks, at
+ *                    chain_getParams's blockIntervalMs). A signed attestation is kept and only
  *                    ever sent again as it is: signing a second, different one for the same relay
  *                    and epoch is slashable (chain/evidence.ts). BANDWIDTH_ATTEST_DUPLICATE means
  *                    done; other BANDWIDTH_* refusals end the job.
@@ -118,6 +120,13 @@ type Job = WitnessJob<Attestation>;
 
 const clampProbe = (n: number): number => Math.min(MAX_PROBE_BYTES, Math.max(MIN_PROBE_BYTES, n));
 
+/**
+ * Blocks of margin for sending an attestation: a job whose probe failed and whose next attempt
+ * could not finish (--probe-timeout-ms) this many blocks before the window's last block attests its
+ * failure at once instead of retrying.
+ */
+const CLOSING_BLOCKS = 3;
+
 /** What a witness attests for a probe of `size` bytes that failed: throughput 0, the size it asked for. */
 export const failedProbe = (size: number): Pick<Attestation, "bytes" | "throughput" | "latency"> => ({ bytes: BigInt(size), throughput: 0n, latency: 0n });
 
@@ -160,6 +169,9 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
   if (o.keys.length === 0) throw new PluginArgsError("BAD_ARGS", "a witness needs at least one key");
   const rpc = new RpcClient(o.rpcUrl);
   const chainId = (await rpc.call("node_status", {})).chainId;
+  // for the time left in an epoch's window (a node that does not say: the default interval)
+  const interval = Number((await rpc.call("chain_getParams", {}).catch(() => undefined))?.params.blockIntervalMs);
+  const blockIntervalMs = Number.isSafeInteger(interval) && interval > 0 ? interval : 1_000;
   const journal = o.journalPath !== undefined ? await AttestationJournal.open(o.journalPath, chainId) : undefined;
   const keys = new Map<string, KeyPair>(o.keys.map((k) => [toAddress(k.publicKey), k]));
   const trackers = new Map<string, NonceTracker>([...keys.keys()].map((a) => [a, new NonceTracker()]));
@@ -247,6 +259,35 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
     log.warn({ ...jobCtx(job), code, message: e.message, attempt: job.submitFailures, next }, "submit failed");
   }
 
+  /** Signs and journals what `job` measured; false (the job retries later) if it could not be journaled. */
+  async function sign(job: Job, measured: Pick<Attestation, "bytes" | "throughput" | "latency">): Promise<boolean> {
+    const a = signAttestation(chainId, keys.get(job.witness)!, { relay: fromAddress(job.relay), epoch: BigInt(job.epoch), ...measured });
+    if (journal !== undefined) {
+      try {
+        await journal.record(a, BigInt(currentEpoch));
+      } catch (e) {
+        // not journaled, so not sent: nothing signed has left this process, a later probe may sign again
+        const next = schedule.submitFailed(job, Date.now());
+        log.error({ ...jobCtx(job), code: errorCode(e), message: (e as Error).message, journal: journal.path, next }, "could not journal the attestation; not sending it");
+        return false;
+      }
+    }
+    schedule.signed(job, a);
+    return true;
+  }
+
+  /** The window closes before another attempt could finish: the failure so far is attested now. */
+  async function attestFailureNow(job: Job): Promise<void> {
+    try {
+      log.warn({ ...jobCtx(job), probeFailures: job.probeFailures }, "the epoch's window is closing: attesting the failed probes now");
+      if (!(await sign(job, failedProbe(probeBytes())))) return;
+      await withKeyLock(job.witness, () => submit(job));
+    } catch (e) {
+      const next = schedule.submitFailed(job, Date.now());
+      log.warn({ ...jobCtx(job), code: errorCode(e), message: (e as Error).message, next }, "witness job failed");
+    }
+  }
+
   async function runJob(job: Job): Promise<void> {
     try {
       if (!job.attestation) {
@@ -277,19 +318,7 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
             measured = { bytes: r.bytes, throughput: r.throughput, latency: r.latency };
             log.debug({ ...jobCtx(job), bytes: r.bytes.toString(), throughput: r.throughput.toString(), latency: r.latency.toString(), elapsedMs: r.elapsedMs }, "probed");
           }
-          const key = keys.get(job.witness)!;
-          const a = signAttestation(chainId, key, { relay: fromAddress(job.relay), epoch: BigInt(job.epoch), ...measured });
-          if (journal !== undefined) {
-            try {
-              await journal.record(a, BigInt(currentEpoch));
-            } catch (e) {
-              // not journaled, so not sent: nothing signed has left this process, a later probe may sign again
-              const next = schedule.submitFailed(job, Date.now());
-              log.error({ ...jobCtx(job), code: errorCode(e), message: (e as Error).message, journal: journal.path, next }, "could not journal the attestation; not sending it");
-              return;
-            }
-          }
-          schedule.signed(job, a);
+          if (!(await sign(job, measured))) return;
         }
       }
       await withKeyLock(job.witness, () => submit(job));
@@ -360,6 +389,7 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
     await checkPending();
     await reportEarnings().catch((e: unknown) => log.debug({ code: errorCode(e), message: (e as Error).message }, "could not read the epoch's pay"));
     let open: number | undefined;
+    let closing = false;
     for (const witness of keys.keys()) {
       const page = await allAssignments(rpc, { witness });
       currentEpoch = page.epoch;
@@ -372,10 +402,17 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
       const next = page.headHeight + 1;
       if (!page.known || next < page.window.from || next > page.window.to) continue;
       open = page.epoch;
+      closing = (page.window.to - page.headHeight) * blockIntervalMs < o.probeTimeoutMs + CLOSING_BLOCKS * blockIntervalMs;
       const added = schedule.observe(witness, page.epoch, page.assignments.map((x) => ({ relay: x.relay, multiaddr: x.multiaddr })), Date.now());
       if (added.length > 0) log.debug({ witness, epoch: page.epoch, relays: added.map((j) => j.relay) }, "assigned");
     }
     if (open === undefined) return;
+    if (closing) {
+      for (const job of schedule.closeFailing(open)) {
+        const p = attestFailureNow(job).finally(() => inflight.delete(p));
+        inflight.add(p);
+      }
+    }
     for (const job of schedule.take(Date.now(), o.concurrency - schedule.running(), open)) {
       const p = runJob(job).finally(() => inflight.delete(p));
       inflight.add(p);

@@ -94,6 +94,27 @@ t.test("schedule: submitted, dropped, done; prune reports what never got on chai
   t.equal(s.get(jobId("w", "d", 2)), undefined);
 });
 
+t.test("schedule: closeFailing takes the waiting failed jobs of the epoch, and nothing else", async (t) => {
+  const s = new WitnessSchedule<SignedAttestation>({ maxProbeAttempts: 5, retryBaseMs: 60_000, retryMaxMs: 60_000 });
+  s.observe("w", 4, relays("failed", "fresh", "signed", "probing"), 0);
+  s.observe("w", 3, relays("old"), 0);
+  const taken = s.take(0, 10, 4);
+  const byRelay = (r: string) => taken.find((j) => j.relay === r)!;
+  s.probeFailed(byRelay("failed"), 0); // waits a minute for its next attempt
+  const [fresh, signed] = [byRelay("fresh"), byRelay("signed")];
+  fresh.state = "ready"; // never probed
+  s.probeFailed(signed, 0);
+  s.signed(signed, att(0n)); // already holds an attestation: it is sent, not signed again
+  const [old] = s.take(0, 1, 3);
+  s.probeFailed(old!, 0); // another epoch
+  // "probing": running (a probe in flight)
+  const closed = s.closeFailing(4);
+  t.same(closed.map((j) => j.relay), ["failed"], "only the job that failed a probe and waits, of this epoch");
+  t.equal(byRelay("failed").state, "running", "marked running: the witness attests its failure");
+  t.same(s.closeFailing(4), [], "taken once");
+  t.same(s.take(1e9, 10, 4).map((j) => j.relay).sort(), ["fresh", "signed"], "the others are left to take");
+});
+
 t.test("backoffMs", async (t) => {
   const o = { retryBaseMs: 500, retryMaxMs: 3000 };
   t.same([1, 2, 3, 4, 5].map((f) => backoffMs(f, o)), [500, 1000, 2000, 3000, 3000]);

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import t from "tap";
+import t, { type Test } from "tap";
 import { fromHex, toHex } from "../../../../primitives/bytes.ts";
 import { generateKeyPair, toAddress } from "../../../../primitives/keys.ts";
 import { decodeTx } from "../../../../chain/tx.ts";
@@ -42,6 +42,26 @@ const waitUntil = async (what: string, ok: () => boolean, ms = 20_000): Promise<
     await new Promise((r) => setTimeout(r, 20));
   }
 };
+
+/** A stand-in for the node's JSON-RPC answering with `answer` (a thrown error: a JSON-RPC error). */
+async function standIn(t: Test, answer: (method: string, params: Record<string, unknown>) => unknown): Promise<string> {
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString("utf8")));
+    req.on("end", () => {
+      const r = JSON.parse(body) as { id: number; method: string; params: Record<string, unknown> };
+      res.setHeader("content-type", "application/json");
+      try {
+        res.end(JSON.stringify({ jsonrpc: "2.0", id: r.id, result: answer(r.method, r.params) }));
+      } catch (e) {
+        res.end(JSON.stringify({ jsonrpc: "2.0", id: r.id, error: { code: -32000, message: (e as Error).message } }));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+}
 
 t.test("failed probes are attested with throughput 0 over the size asked for; the witness reports its pay", async (t) => {
   const witnessKey = generateKeyPair();
@@ -117,22 +137,7 @@ t.test("failed probes are attested with throughput 0 over the size asked for; th
         throw new Error(`unexpected ${method}`);
     }
   };
-  const server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString("utf8")));
-    req.on("end", () => {
-      const r = JSON.parse(body) as { id: number; method: string; params: Record<string, unknown> };
-      res.setHeader("content-type", "application/json");
-      try {
-        res.end(JSON.stringify({ jsonrpc: "2.0", id: r.id, result: answer(r.method, r.params) }));
-      } catch (e) {
-        res.end(JSON.stringify({ jsonrpc: "2.0", id: r.id, error: { code: -32000, message: (e as Error).message } }));
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const rpcUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const rpcUrl = await standIn(t, answer);
 
   const { log, lines } = capturingLogger();
   const w = await startWitness({
@@ -181,4 +186,59 @@ t.test("failed probes are attested with throughput 0 over the size asked for; th
   t.match(lines.filter((l) => l.msg === "earned").at(-1), { epoch: 6, amount: "0", total: "700" }, "nothing in epoch 6");
   t.equal(lines.filter((l) => l.msg === "earned" && l.epoch === 5).length, 1, "each epoch reported once");
   t.equal(w.stats().earned, "700");
+});
+
+t.test("a failure is attested before --probe-attempts when the epoch's window closes too soon for another attempt", async (t) => {
+  const witnessKey = generateKeyPair();
+  const witness = toAddress(witnessKey.publicKey);
+  const relayKey = generateKeyPair();
+  const gone = await createProbeHost({ listen: ["/ip4/127.0.0.1/tcp/0"] });
+  const closedAddr = gone.listenAddresses()[0]!;
+  await gone.stop();
+
+  const window = { from: 52, to: 60 };
+  let headHeight = 51; // the window's start: time for many attempts
+  const submitted: Attestation[] = [];
+  const rpcUrl = await standIn(t, (method, params) => {
+    switch (method) {
+      case "node_status":
+        return { chainId: CHAIN };
+      case "chain_getParams":
+        return { chainId: CHAIN, params: { blockIntervalMs: 1000 } };
+      case "bandwidth_getAssignments":
+        return { epoch: 5, known: true, headHeight, window, minProbeBytes: SIZE, nextCursor: null, assignments: [{ relay: toAddress(relayKey.publicKey), multiaddr: closedAddr, witnesses: [witness] }] };
+      case "bandwidth_getAttestations":
+        return { known: true, attestations: [], witnesses: [witness] };
+      case "state_getAccount":
+        return { address: params.address, nonce: "0", balance: "1000000000" };
+      case "proof_submitBandwidth": {
+        const tx = decodeTx(fromHex(params.tx as string));
+        if (tx.op.type !== "bandwidth.attest") throw new Error("not an attestation");
+        submitted.push(tx.op.attestation);
+        return { hash: toHex(tx.hash) };
+      }
+      case "tx_get":
+        return { status: "pending" };
+      default:
+        throw new Error(`unexpected ${method}`);
+    }
+  });
+  const { log, lines } = capturingLogger();
+  // five attempts a minute apart: without the closing window, the failure would wait for minutes
+  const w = await startWitness({ rpcUrl, keys: [witnessKey], log, pollMs: 50, probeBytes: SIZE, probeTimeoutMs: 3_000, schedule: { maxProbeAttempts: 5, retryBaseMs: 60_000, retryMaxMs: 60_000 } });
+  t.teardown(() => w.close());
+
+  await waitUntil("the first failed probe", () => lines.some((l) => l.msg === "probe failed"));
+  // 9 blocks of 1 s left: more than a probe timeout (3 s) and 3 blocks: it waits for its next attempt
+  const polls = (n: number) => new Promise((r) => setTimeout(r, n * 50)); // pollMs 50
+  await polls(10);
+  t.same(submitted, [], "with time left in the window, nothing attested after one failure");
+  t.equal(w.stats().probeFailures, 1);
+
+  headHeight = 58; // 2 blocks left: another attempt could not finish in time
+  await waitUntil("the failure attested", () => submitted.length === 1);
+  t.match(submitted[0], { throughput: 0n, latency: 0n, bytes: BigInt(SIZE), epoch: 5n }, "the failure attested at once");
+  t.ok(verifyAttestationSignature(CHAIN, submitted[0]!));
+  t.equal(w.stats().probeFailures, 1, "after its one failed probe");
+  t.ok(lines.some((l) => l.msg === "the epoch's window is closing: attesting the failed probes now" && l.probeFailures === 1), "and says why");
 });
