@@ -12,14 +12,14 @@ import { z } from "zod";
 import { compareBytes, fromHex, toHex } from "../../primitives/bytes.ts";
 import {
   assignmentSource, BANDWIDTH_RECORD_EPOCHS, BandwidthError, BandwidthErrorCode, checkAttestation, conflictingAttestation, listAssignments, readLookbackSeed, readRelayEpoch,
-  readSnapshot, RelayLimit, unjudgedReason, attestationOf, type RelayEpoch,
+  readSnapshot, readWitnessRecord, RelayLimit, relayIpGroup, unjudgedReason, attestationOf, type RelayEpoch,
 } from "./bandwidth.ts";
 import type { ChainParams } from "../../chain/params.ts";
 import { CodedError } from "../../primitives/errors.ts";
 import { firstHeightOfEpoch, proofWindow } from "../../chain/epoch.ts";
 import { duplicateAttestationEvidence } from "./evidence.ts";
 import { fromAddress, toAddress } from "../../primitives/keys.ts";
-import { ProviderKind, readProvider } from "../storage/storage.ts";
+import { isBanned, ProviderKind, readProvider, reputationBps } from "../storage/storage.ts";
 import { decodeTx, validateTxBasic } from "../../chain/tx.ts";
 import type { RpcContext } from "../../rpc/context.ts";
 import { currentEpoch } from "../../rpc/json.ts";
@@ -123,9 +123,11 @@ export const bandwidthMethods = {
     description:
       "A bandwidth relay at the head: its provider record (collateral, capacity in bytes/s, multiaddr, ban, reputation in bps) and its current epoch's " +
       "witnesses, attestations accepted so far and credited throughput (null until the epoch is settled), whether it is judged (null until known) and why not " +
-      "(ipLimit, noIp, fewWitnesses, fewAttestations: a relay not judged gets no credit and no ban). Null if the address never registered as a relay.",
+      "(ipLimit, noIp, fewWitnesses, fewAttestations: a relay not judged gets no credit and no ban). `ipGroup`: the address the per-IP limit counts it " +
+      "under (ip4:a.b.c.d, or the /64 of an ip6 address); null if its multiaddr has no /ip4 or /ip6 address (a DNS name: the chain cannot resolve it), " +
+      "so it is never assigned witnesses (noIp). Null if the address never registered as a relay.",
     params: z.object({ address }),
-    result: providerSchema.extend({ current: currentSchema.nullable() }).nullable(),
+    result: providerSchema.extend({ ipGroup: z.string().nullable(), current: currentSchema.nullable() }).nullable(),
     permission: "read",
     handler: (p, ctx: RpcContext) => {
       const state = ctx.headState();
@@ -133,7 +135,29 @@ export const bandwidthMethods = {
       const pr = readProvider(state, key);
       if (!pr || pr.kind !== ProviderKind.BANDWIDTH) return null;
       const epoch = currentEpoch(ctx.store.head.height, ctx.params);
-      return { ...providerJson(pr, epoch, ctx.params), current: currentJson(readRelayEpoch(state, key, epoch), ctx.params, false) };
+      return { ...providerJson(pr, epoch, ctx.params), ipGroup: relayIpGroup(pr.multiaddr) ?? null, current: currentJson(readRelayEpoch(state, key, epoch), ctx.params, false) };
+    },
+  }),
+
+  bandwidth_getWitness: defineMethod({
+    description:
+      "A key's record as a bandwidth witness at the head: every assigned witness of a relay owes one attestation an epoch (a failed probe is attested " +
+      "as throughput 0); one that does not attest misses a service epoch: its reputation (attested / assigned over the last reputationWindowEpochs, " +
+      "in bps) falls and it is banned from the witness draw for 1, 6, then 144 epochs (strikes). `reputation` lists (epoch, attested, assigned). " +
+      "A key that never witnessed has an empty record (full reputation).",
+    params: z.object({ address }),
+    result: z.object({
+      address: z.string(), banned: z.boolean(), bannedUntil: z.number(), strikes: z.number(), lastFailureEpoch: z.number(), reputationBps: z.number(),
+      reputation: z.array(z.object({ epoch: z.number(), made: z.number(), due: z.number() })),
+    }),
+    permission: "read",
+    handler: (p, ctx: RpcContext) => {
+      const r = readWitnessRecord(ctx.headState(), fromAddress(p.address));
+      const epoch = currentEpoch(ctx.store.head.height, ctx.params);
+      return {
+        address: p.address, banned: isBanned(r, epoch), bannedUntil: Number(r.bannedUntil), strikes: r.strikes, lastFailureEpoch: Number(r.lastFailureEpoch),
+        reputationBps: reputationBps(r, epoch, ctx.params.reputationWindowEpochs), reputation: r.reputation.map((x) => ({ epoch: Number(x.epoch), made: x.made, due: x.due })),
+      };
     },
   }),
 

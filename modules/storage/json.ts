@@ -41,6 +41,8 @@ export function providerJson(p: Provider, epoch: bigint, params: ChainParams) {
     strikes: p.strikes,
     reputationBps: reputationBps(p, epoch, params.reputationWindowEpochs),
     reputation: p.reputation.map((r) => ({ epoch: Number(r.epoch), made: r.made, due: r.due })),
+    // exiting: the last epoch of its unbonding (still slashable for double attestation until it ends); null otherwise
+    releaseEpoch: PROVIDER_STATUS_NAMES[p.status] === "exiting" ? Number(p.releaseEpoch) : null,
   };
 }
 

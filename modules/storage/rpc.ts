@@ -44,6 +44,8 @@ export const providerSchema = z.object({
   collateral: decimal, locked: decimal, freeCollateral: decimal, capacity: decimal, used: decimal, multiaddr: z.string(),
   registeredAt: z.number(), activeDeals: z.number(), banned: z.boolean(), bannedUntil: z.number(), strikes: z.number(), reputationBps: z.number(),
   reputation: z.array(z.object({ epoch: z.number(), made: z.number(), due: z.number() })),
+  /** exiting: the last epoch of its unbonding (collateral back at its end, slashable until then); null otherwise */
+  releaseEpoch: z.number().nullable(),
 });
 const dealSchema = z.object({
   id: z.string(), client: z.string(), provider: z.string(), root: z.string(), size: decimal, chunkSize: z.number(), chunkCount: decimal,

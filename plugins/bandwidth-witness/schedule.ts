@@ -6,7 +6,7 @@
  *   running    a probe or a submission is in flight
  *   submitted  the attestation is in the node's mempool (`hash`)
  *   done       on chain, or the chain already holds this witness's attestation
- *   failed     given up: probes failed `maxAttempts` times, or the chain refused it for good
+ *   failed     given up: the chain refused its attestation for good, or it could not be sent
  *
  * A job is never probed twice once it holds a signed attestation: a witness that signs two
  * different attestations for one relay and epoch is slashed (chain/evidence.ts), so a retry after
@@ -43,7 +43,7 @@ export interface WitnessJob<A extends SignedAttestation = SignedAttestation> {
 }
 
 export interface ScheduleOptions {
-  /** Probes of one job before it is given up. */
+  /** Probes of one job before its failure is attested (throughput 0). */
   readonly maxProbeAttempts: number;
   /** Submissions of one signed attestation before it is given up. */
   readonly maxSubmitAttempts: number;
@@ -140,16 +140,32 @@ export class WitnessSchedule<A extends SignedAttestation = SignedAttestation> {
     return out;
   }
 
-  /** A probe failed: "retry" (ready again after a backoff) or "failed" after maxProbeAttempts. */
-  probeFailed(job: WitnessJob<A>, now: number): "retry" | "failed" {
+  /**
+   * A probe failed: "retry" (ready again after a backoff), or "attest" after maxProbeAttempts: the
+   * job stays running and the witness signs the failure (throughput 0) and sends it like any
+   * other attestation. A relay that cannot be reached is judged on that, not let off by silence.
+   */
+  probeFailed(job: WitnessJob<A>, now: number): "retry" | "attest" {
     job.probeFailures++;
-    if (job.probeFailures >= this.opts.maxProbeAttempts) {
-      job.state = "failed";
-      return "failed";
-    }
+    if (job.probeFailures >= this.opts.maxProbeAttempts) return "attest";
     job.state = "ready";
     job.notBefore = now + backoffMs(job.probeFailures, this.opts);
     return "retry";
+  }
+
+  /**
+   * The epoch's window is closing: the jobs of `epoch` that failed a probe and wait for their next
+   * attempt (ready, no attestation) are marked running, for the witness to attest their failure now
+   * rather than miss the window with a retry that may not finish in it.
+   */
+  closeFailing(epoch: number): WitnessJob<A>[] {
+    const out: WitnessJob<A>[] = [];
+    for (const j of this.#jobs.values()) {
+      if (j.epoch !== epoch || j.state !== "ready" || j.attestation || j.probeFailures === 0) continue;
+      j.state = "running";
+      out.push(j);
+    }
+    return out;
   }
 
   /** The probe succeeded and the witness signed `attestation`: ready to submit at once. */

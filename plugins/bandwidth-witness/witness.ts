@@ -12,9 +12,15 @@
  *   journal          every signed attestation is written to --journal (journal.ts) before it is
  *                    sent; at start the journal is read, and a job it holds an attestation for sends
  *                    that one again instead of probing (a restart must never sign a second one).
- *   a job            bandwidth_getAttestations first (already on chain: done), then the probe; a
- *                    failed probe is logged and retried with a backoff, at most --probe-attempts
- *                    times in the epoch, and never attested. A signed attestation is kept and only
+ *   a job            bandwidth_getAttestations first (already on chain: done), then the probe, at
+ *                    the relay's registered address (a connection to its peer at any other address
+ *                    is closed first, so an answer from elsewhere cannot pass). A failed probe (the
+ *                    relay unreachable, wrong bytes, too few, too slow) is logged and retried with a
+ *                    backoff; after --probe-attempts failures in the epoch the failure is attested:
+ *                    throughput 0, latency 0, bytes = the size the probe asked for (the chain's
+ *                    minProbeBytes applies to it too); so is a failure after fewer attempts once the
+ *                    epoch's window closes too soon for another (a probe timeout and 3 blocks, at
+ *                    chain_getParams's blockIntervalMs). A signed attestation is kept and only
  *                    ever sent again as it is: signing a second, different one for the same relay
  *                    and epoch is slashable (chain/evidence.ts). BANDWIDTH_ATTEST_DUPLICATE means
  *                    done; other BANDWIDTH_* refusals end the job.
@@ -28,7 +34,9 @@
  *        [--journal FILE] [--probe-bytes N] [--listen MULTIADDR ...] [--p2p-key FILE] [--poll-ms MS] [--concurrency N]
  *        [--probe-timeout-ms MS] [--probe-attempts N] [--retry-ms MS] [--fee UNITS]
  * Logs JSON lines: "witness ready" {witnesses, peerId}, "attested" {relay, epoch, witness,
- * throughput, latency, bytes, hash}, "probe failed" {relay, epoch, witness, reason, attempt},
+ * throughput, latency, bytes, hash, failed}, "probe failed" {relay, epoch, witness, reason, attempt},
+ * "earned" {epoch, witness, amount, paidAttestations, total} once per key and ended epoch (its
+ * witness pay, from rewards_getEpoch), "witness totals" at exit,
  * "attestation final", "attestation refused", "missed"; exits on SIGINT/SIGTERM.
  */
 import "../../modules/index.ts";
@@ -39,7 +47,9 @@ import { fromAddress, toAddress, type KeyPair } from "../../primitives/keys.ts";
 import { signAttestation, type Attestation } from "../../proofs/bandwidth.ts";
 import { signTx } from "../../chain/tx.ts";
 import { readKeyFile } from "../shared/keyfile.ts";
-import { createProbeHost, MAX_PROBE_BYTES, MIN_PROBE_BYTES, probe, type ProbeHost } from "../../p2p/probe.ts";
+import { peerIdFromString } from "@libp2p/peer-id";
+import { multiaddr, type Multiaddr } from "@multiformats/multiaddr";
+import { createProbeHost, MAX_PROBE_BYTES, MIN_PROBE_BYTES, probe, type ProbeHost, type ProbeResult } from "../../p2p/probe.ts";
 import { RpcClient } from "../../rpc/client.ts";
 import { allAssignments, decimalFlag, errorCode, exitOnSignals, intFlag, isMain, pluginLogger, runMain, PluginArgsError } from "../shared/bandwidth.ts";
 import { AttestationJournal } from "./journal.ts";
@@ -85,9 +95,13 @@ export interface WitnessStats {
   readonly probes: number;
   readonly probeFailures: number;
   readonly attested: number;
+  /** attestations sent for failed probes (throughput 0), counted in `attested` too */
+  readonly failuresAttested: number;
   readonly final: number;
   readonly refused: number;
   readonly missed: number;
+  /** witness pay (base units) minted to its keys in the epochs reported since the start */
+  readonly earned: string;
 }
 
 export interface Witness {
@@ -106,19 +120,69 @@ type Job = WitnessJob<Attestation>;
 
 const clampProbe = (n: number): number => Math.min(MAX_PROBE_BYTES, Math.max(MIN_PROBE_BYTES, n));
 
+/**
+ * Blocks of margin for sending an attestation: a job whose probe failed and whose next attempt
+ * could not finish (--probe-timeout-ms) this many blocks before the window's last block attests its
+ * failure at once instead of retrying.
+ */
+const CLOSING_BLOCKS = 3;
+
+/** What a witness attests for a probe of `size` bytes that failed: throughput 0, the size it asked for. */
+export const failedProbe = (size: number): Pick<Attestation, "bytes" | "throughput" | "latency"> => ({ bytes: BigInt(size), throughput: 0n, latency: 0n });
+
+/** The registered address without its /p2p/<peer id> part, and the peer id. */
+function splitPeer(addr: Multiaddr): { at: string; peer: string | undefined } {
+  const parts = addr.getComponents();
+  return { at: multiaddr(parts.filter((c) => c.name !== "p2p").map((c) => `/${c.name}${c.value !== undefined ? `/${c.value}` : ""}`).join("")).toString(), peer: parts.find((c) => c.name === "p2p")?.value };
+}
+
+/**
+ * probe() at the relay's registered address only. libp2p reuses an open connection to a peer
+ * whatever its address, so a relay reached before at another address (another registration with
+ * the same peer id: a Sybil relay on a borrowed IP) would answer from there; such connections are
+ * closed first, and the probe dials the registered one.
+ */
+export async function probeRegistered(host: ProbeHost, relayAddr: string, chainId: string, relay: Uint8Array, size: number, timeoutMs: number): Promise<ProbeResult> {
+  let addr: Multiaddr;
+  try {
+    addr = multiaddr(relayAddr);
+  } catch (e) {
+    return { ok: false, reason: "dial", bytesOk: 0, message: `bad relay address: ${(e as Error).message}` };
+  }
+  const { at, peer } = splitPeer(addr);
+  if (peer !== undefined) {
+    let peerId;
+    try {
+      peerId = peerIdFromString(peer);
+    } catch (e) {
+      return { ok: false, reason: "dial", bytesOk: 0, message: `bad peer id in ${relayAddr}: ${(e as Error).message}` };
+    }
+    const elsewhere = host.libp2p.getConnections(peerId).filter((c) => splitPeer(c.remoteAddr).at !== at);
+    await Promise.all(elsewhere.map((c) => c.close().catch(() => c.abort(new Error("not the registered address")))));
+  }
+  return probe(host, addr, chainId, relay, size, { timeoutMs });
+}
+
 export async function startWitness(opts: WitnessOptions): Promise<Witness> {
   const o = { ...defaultWitnessOptions, ...opts };
   const log = o.log;
   if (o.keys.length === 0) throw new PluginArgsError("BAD_ARGS", "a witness needs at least one key");
   const rpc = new RpcClient(o.rpcUrl);
   const chainId = (await rpc.call("node_status", {})).chainId;
+  // for the time left in an epoch's window (a node that does not say: the default interval)
+  const interval = Number((await rpc.call("chain_getParams", {}).catch(() => undefined))?.params.blockIntervalMs);
+  const blockIntervalMs = Number.isSafeInteger(interval) && interval > 0 ? interval : 1_000;
   const journal = o.journalPath !== undefined ? await AttestationJournal.open(o.journalPath, chainId) : undefined;
   const keys = new Map<string, KeyPair>(o.keys.map((k) => [toAddress(k.publicKey), k]));
   const trackers = new Map<string, NonceTracker>([...keys.keys()].map((a) => [a, new NonceTracker()]));
   const schedule = new WitnessSchedule<Attestation>(o.schedule);
   let chainMinProbe = 0;
   const probeBytes = (): number => clampProbe(Math.max(o.probeBytes ?? DEFAULT_PROBE_BYTES, chainMinProbe));
-  const stats = { probes: 0, probeFailures: 0, attested: 0, final: 0, refused: 0, missed: 0 };
+  const stats = { probes: 0, probeFailures: 0, attested: 0, failuresAttested: 0, final: 0, refused: 0, missed: 0 };
+  const earned = new Map<string, bigint>([...keys.keys()].map((a) => [a, 0n]));
+  /** the first epoch this process saw, and the last one whose pay it reported */
+  let firstEpoch: number | undefined;
+  let reportedThrough = -1;
   /** the epoch of the next block, as of the last poll */
   let currentEpoch = 0;
 
@@ -150,7 +214,8 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
         tracker.sent(r.hash, nonce);
         schedule.submitted(job, r.hash);
         stats.attested++;
-        log.info({ ...jobCtx(job), throughput: a.throughput.toString(), latency: a.latency.toString(), bytes: a.bytes.toString(), hash: r.hash, nonce: nonce.toString() }, "attested");
+        if (a.throughput === 0n) stats.failuresAttested++;
+        log.info({ ...jobCtx(job), throughput: a.throughput.toString(), latency: a.latency.toString(), bytes: a.bytes.toString(), failed: a.throughput === 0n, hash: r.hash, nonce: nonce.toString() }, "attested");
         return;
       } catch (e) {
         const code = errorCode(e);
@@ -194,6 +259,35 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
     log.warn({ ...jobCtx(job), code, message: e.message, attempt: job.submitFailures, next }, "submit failed");
   }
 
+  /** Signs and journals what `job` measured; false (the job retries later) if it could not be journaled. */
+  async function sign(job: Job, measured: Pick<Attestation, "bytes" | "throughput" | "latency">): Promise<boolean> {
+    const a = signAttestation(chainId, keys.get(job.witness)!, { relay: fromAddress(job.relay), epoch: BigInt(job.epoch), ...measured });
+    if (journal !== undefined) {
+      try {
+        await journal.record(a, BigInt(currentEpoch));
+      } catch (e) {
+        // not journaled, so not sent: nothing signed has left this process, a later probe may sign again
+        const next = schedule.submitFailed(job, Date.now());
+        log.error({ ...jobCtx(job), code: errorCode(e), message: (e as Error).message, journal: journal.path, next }, "could not journal the attestation; not sending it");
+        return false;
+      }
+    }
+    schedule.signed(job, a);
+    return true;
+  }
+
+  /** The window closes before another attempt could finish: the failure so far is attested now. */
+  async function attestFailureNow(job: Job): Promise<void> {
+    try {
+      log.warn({ ...jobCtx(job), probeFailures: job.probeFailures }, "the epoch's window is closing: attesting the failed probes now");
+      if (!(await sign(job, failedProbe(probeBytes())))) return;
+      await withKeyLock(job.witness, () => submit(job));
+    } catch (e) {
+      const next = schedule.submitFailed(job, Date.now());
+      log.warn({ ...jobCtx(job), code: errorCode(e), message: (e as Error).message, next }, "witness job failed");
+    }
+  }
+
   async function runJob(job: Job): Promise<void> {
     try {
       if (!job.attestation) {
@@ -212,27 +306,19 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
         } else {
           const size = probeBytes();
           stats.probes++;
-          const r = await probe(host, job.multiaddr, chainId, fromAddress(job.relay), size, { timeoutMs: o.probeTimeoutMs });
+          const r = await probeRegistered(host, job.multiaddr, chainId, fromAddress(job.relay), size, o.probeTimeoutMs);
+          let measured: Pick<Attestation, "bytes" | "throughput" | "latency">;
           if (!r.ok) {
             stats.probeFailures++;
             const next = schedule.probeFailed(job, Date.now());
             log.warn({ ...jobCtx(job), multiaddr: job.multiaddr, reason: r.reason, message: r.message, bytesOk: r.bytesOk, attempt: job.probeFailures, next }, "probe failed");
-            return;
+            if (next === "retry") return;
+            measured = failedProbe(size);
+          } else {
+            measured = { bytes: r.bytes, throughput: r.throughput, latency: r.latency };
+            log.debug({ ...jobCtx(job), bytes: r.bytes.toString(), throughput: r.throughput.toString(), latency: r.latency.toString(), elapsedMs: r.elapsedMs }, "probed");
           }
-          const key = keys.get(job.witness)!;
-          const a = signAttestation(chainId, key, { relay: fromAddress(job.relay), epoch: BigInt(job.epoch), bytes: r.bytes, throughput: r.throughput, latency: r.latency });
-          if (journal !== undefined) {
-            try {
-              await journal.record(a, BigInt(currentEpoch));
-            } catch (e) {
-              // not journaled, so not sent: nothing signed has left this process, a later probe may sign again
-              const next = schedule.probeFailed(job, Date.now());
-              log.error({ ...jobCtx(job), code: errorCode(e), message: (e as Error).message, journal: journal.path, next }, "could not journal the attestation; not sending it");
-              return;
-            }
-          }
-          schedule.signed(job, a);
-          log.debug({ ...jobCtx(job), bytes: r.bytes.toString(), throughput: r.throughput.toString(), latency: r.latency.toString(), elapsedMs: r.elapsedMs }, "probed");
+          if (!(await sign(job, measured))) return;
         }
       }
       await withKeyLock(job.witness, () => submit(job));
@@ -278,12 +364,36 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
     }
   }
 
+  /**
+   * What each key earned as a witness in every epoch that ended since this process started
+   * (rewards_getEpoch: the mints of pool `witness`), one "earned" line per key and epoch.
+   */
+  async function reportEarnings(): Promise<void> {
+    if (firstEpoch === undefined) return;
+    for (let e = Math.max(reportedThrough + 1, firstEpoch); e < currentEpoch; e++) {
+      const r = await rpc.call("rewards_getEpoch", { epoch: e });
+      if (r !== null && r.status !== "ended") return; // settled with the epoch's last block: not yet
+      for (const [witness, total] of earned) {
+        // null: an epoch the node keeps no index for (it did not sync it from genesis)
+        const paid = r === null ? [] : r.mints.filter((m) => m.pool === "witness" && m.to === witness);
+        const amount = paid.reduce((sum, m) => sum + BigInt(m.amount), 0n);
+        const attestations = paid.reduce((sum, m) => sum + BigInt(m.basis), 0n);
+        earned.set(witness, total + amount);
+        log.info({ epoch: e, witness, amount: amount.toString(), paidAttestations: attestations.toString(), total: (total + amount).toString(), known: r !== null }, "earned");
+      }
+      reportedThrough = e;
+    }
+  }
+
   async function tick(): Promise<void> {
     await checkPending();
+    await reportEarnings().catch((e: unknown) => log.debug({ code: errorCode(e), message: (e as Error).message }, "could not read the epoch's pay"));
     let open: number | undefined;
+    let closing = false;
     for (const witness of keys.keys()) {
       const page = await allAssignments(rpc, { witness });
       currentEpoch = page.epoch;
+      firstEpoch ??= page.epoch;
       if (page.minProbeBytes > chainMinProbe) chainMinProbe = page.minProbeBytes;
       for (const j of schedule.prune(page.epoch)) {
         stats.missed++;
@@ -292,10 +402,17 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
       const next = page.headHeight + 1;
       if (!page.known || next < page.window.from || next > page.window.to) continue;
       open = page.epoch;
+      closing = (page.window.to - page.headHeight) * blockIntervalMs < o.probeTimeoutMs + CLOSING_BLOCKS * blockIntervalMs;
       const added = schedule.observe(witness, page.epoch, page.assignments.map((x) => ({ relay: x.relay, multiaddr: x.multiaddr })), Date.now());
       if (added.length > 0) log.debug({ witness, epoch: page.epoch, relays: added.map((j) => j.relay) }, "assigned");
     }
     if (open === undefined) return;
+    if (closing) {
+      for (const job of schedule.closeFailing(open)) {
+        const p = attestFailureNow(job).finally(() => inflight.delete(p));
+        inflight.add(p);
+      }
+    }
     for (const job of schedule.take(Date.now(), o.concurrency - schedule.running(), open)) {
       const p = runJob(job).finally(() => inflight.delete(p));
       inflight.add(p);
@@ -329,7 +446,7 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
     peerId: host.peerId,
     host,
     journal: journal?.path ?? null,
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, earned: [...earned.values()].reduce((a, b) => a + b, 0n).toString() }),
     probeBytes,
     close: async () => {
       stopped = true;

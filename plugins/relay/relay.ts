@@ -17,8 +17,9 @@
  *                 or a warning. A relay is assigned witnesses from the first epoch that starts
  *                 after its registration block.
  *   reporting     every --poll-ms it reads bandwidth_getRelay; for each epoch that ended since, it
- *                 logs what it gave (bandwidth_getAttestations: witnesses, attestations, credited;
- *                 a relay with fewer witnesses than the quorum is not judged that epoch).
+ *                 logs what it gave (bandwidth_getAttestations: witnesses, attestations, failed
+ *                 probes attested, credited, judged and why not: with fewer than a quorum of
+ *                 attestations, or no /ip4 or /ip6 address (noIp), a relay is not judged).
  *
  * Run: node --import tsx plugins/relay/relay.ts --rpc URL --key FILE --listen /ip4/127.0.0.1/tcp/PORT
  *        [--p2p-key FILE] [--announce MULTIADDR] [--capacity BYTES_PER_SEC] [--collateral UNITS]
@@ -32,6 +33,7 @@ import { parseArgs } from "node:util";
 import type { Logger } from "pino";
 import { toAddress, type KeyPair } from "../../primitives/keys.ts";
 import { ProviderKind } from "../../modules/storage/storage.ts";
+import { relayIpGroup } from "../../proofs/bandwidth.ts";
 import { readKeyFile } from "../shared/keyfile.ts";
 import { createProbeHost, MAX_PROBE_BYTES, MIN_PROBE_BYTES, serveProbes, type ProbeHost, type ProbeServer } from "../../p2p/probe.ts";
 import { RpcClient } from "../../rpc/client.ts";
@@ -129,6 +131,12 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     const multiaddr = announcedMultiaddr(o.listen, host.listenAddresses(), host.peerId, o.announce);
     if (!multiaddr) throw new RelayError(RelayErrorCode.NO_ADDRESS, `no bound address matches --listen ${o.listen} (bound: ${host.listenAddresses().join(", ")}); give --announce`);
     const registeredMultiaddr = await ensureRegistered(rpc, chainId, o, address, multiaddr, log);
+    if (relayIpGroup(registeredMultiaddr) === undefined) {
+      log.warn(
+        { registered: registeredMultiaddr },
+        "registered without an /ip4 or /ip6 address: the chain cannot resolve names, so it assigns this relay no witnesses (noIp) and never judges or pays it; register with --announce /ip4/... (provider.update)",
+      );
+    }
 
     // ---- reporting: what each epoch gave ----
     let lastEpoch: number | undefined;
@@ -144,8 +152,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         if (!a.known) continue;
         log.info({
           epoch: e, witnesses: a.witnesses.length, attestations: a.attestations.length, quorum: a.quorum,
-          // fewer witnesses than the quorum: the chain does not judge the relay in that epoch
-          judged: a.witnesses.length >= a.quorum, credited: a.credited, reputationBps: r!.reputationBps, banned: r!.banned, served: server!.stats(),
+          // failures attested as throughput 0 count; fewer than a quorum of attestations: not judged (reason)
+          failed: a.attestations.filter((x) => x.throughput === "0").length,
+          judged: a.judged, reason: a.reason, credited: a.credited, reputationBps: r!.reputationBps, banned: r!.banned, served: server!.stats(),
         }, "epoch");
       }
       lastEpoch = epoch;

@@ -1,7 +1,8 @@
 /**
  * Adversarial witness strategies against honest ones on real blocks (issue #16; DESIGN.md
  * sections 7 and 8): silent witnesses against a competitor, two of seven colluders with one honest
- * witness present, lying minorities, borrowed weight, and exit-to-escape. Each block is replayed
+ * witness present (the rest silent, or attesting), lying minorities, a down relay whose failure is
+ * attested (and two witnesses claiming it is up), borrowed weight, and exit-to-escape. Each block is replayed
  * by a follower and the supply invariant is checked after it (./world.ts). Pass: no strategy earns
  * more per unit of capital than an honest relay or witness, and a relay's credited value moves by 0
  * with fewer than a quorum of colluders.
@@ -93,8 +94,54 @@ t.test("two of seven colluders with one honest witness present: the relay is not
   t.same(readProvider(w.chain.state, R0.publicKey)!.reputation, rep, "reputation untouched");
   t.equal(readProvider(w.chain.state, R0.publicKey)!.bannedUntil, 0n, "not banned");
   t.ok(w.events.some((e) => e.kind === "bandwidthUnjudged" && equalBytes(e.relay, R0.publicKey) && e.reason === "fewAttestations"));
-  t.equal(earnedBy(w, c1!) + earnedBy(w, c2!) - earnedBy(w, c1!) - earnedBy(w, c2!), 0n);
+  // the colluders' attestations of R0 pay nothing (R0 is not judged); their other assignments pay as
+  // an honest witness's do: per assignment they earn less than the witnesses of the other relays
+  const assignments = new Map<string, bigint>();
+  for (const r of RELAYS) for (const k of witnessesOf(w, r, E)) assignments.set(hex(k), (assignments.get(hex(k)) ?? 0n) + 1n);
+  const perAssignment = (ks: Uint8Array[]) => ks.reduce((s, k) => s + earnedFrom(w, k, "witness"), 0n) / ks.reduce((s, k) => s + assignments.get(hex(k))!, 0n);
+  const others = [...assignments.keys()].filter((h) => !ws.some((k) => hex(k) === h)).map((h) => Buffer.from(h, "hex"));
+  const colluderPay = perAssignment([c1!, c2!]);
+  const otherPay = perAssignment(others);
+  t.comment(`witness pay per assignment: colluders ${colluderPay}, witnesses of the other relays only ${otherPay}`);
+  t.ok(colluderPay < otherPay, "the colluders earn less per assignment (per unit of capital) than witnesses that only served honest relays");
   t.comment("the old rule (quorum 3 of 5, lower median of [T, 10T, 10T]) would have credited 10T, capped at the capacity");
+});
+
+t.test("failures are attested: the other five witnesses present outvote two colluders; a relay that is down is judged on throughput 0 and its honest witnesses are paid", async (t) => {
+  const w = world(t);
+  const E = FIRST_EPOCH;
+  const [R0, R1] = RELAYS as [KeyPair, KeyPair];
+  toWindow(w, E);
+  const ws0 = witnessesOf(w, R0, E);
+  const ws1 = witnessesOf(w, R1, E);
+  // R0: two colluders claim 10T, the other five measure T. R1 is down: its witnesses attest 0, except
+  // two colluders that claim it is up (T): the relay's owner buying a credit it did not earn
+  const [c1, c2] = ws0;
+  const [u1, u2] = ws1;
+  const before = new Map(ALL.map((k) => [hex(k), earnedFrom(w, k, "witness")]));
+  playEpoch(w, E, (relay, wit) => {
+    if (equalBytes(relay, R0.publicKey)) return equalBytes(wit, c1!) || equalBytes(wit, c2!) ? T * 10n : T;
+    if (equalBytes(relay, R1.publicKey)) return equalBytes(wit, u1!) || equalBytes(wit, u2!) ? T : 0n;
+    return T;
+  }, keyOf);
+  t.equal(credited(w, R0, E), T, "R0: the lower median of [T x5, 10T x2] is T: moved by 0");
+  t.equal(credited(w, R1, E), 0n, "R1 (down): the lower median of [0 x5, T x2] is 0: judged, no credit, moved by 0 by two claiming it up");
+  t.ok(readProvider(w.chain.state, R1.publicKey)!.bannedUntil > E + 1n, "R1: a failed service epoch, banned");
+  t.equal(earnedFrom(w, R1, "bandwidth"), 0n, "R1 earns nothing from the relay pool");
+  const gain = (k: Uint8Array) => earnedFrom(w, k, "witness") - before.get(hex(k))!;
+  const onlyFor = (ws: readonly Uint8Array[], exclude: readonly Uint8Array[]) => ws.filter((k) => !exclude.some((x) => equalBytes(x, k)));
+  // a witness's pay counts its paid attestations across relays; compare witnesses assigned the same number of relays
+  const assignments = new Map<string, number>();
+  for (const r of RELAYS) for (const k of witnessesOf(w, r, E)) assignments.set(hex(k), (assignments.get(hex(k)) ?? 0) + 1);
+  const honestFailure = onlyFor(ws1, [u1!, u2!, ...ws0]);
+  t.ok(honestFailure.length > 0, "R1 has witnesses that attested its failure honestly (and are not R0's)");
+  for (const k of honestFailure) t.ok(gain(k) > 0n, `${hex(k).slice(0, 8)}: paid for attesting R1's failure (at its median, 0)`);
+  for (const liar of [c1!, c2!, u1!, u2!]) {
+    const peers = [...assignments.keys()].filter((h) => assignments.get(h) === assignments.get(hex(liar)) && ![c1!, c2!, u1!, u2!].some((x) => hex(x) === h));
+    if (peers.length === 0) continue;
+    const peerPay = peers.reduce((s, h) => s + gain(Buffer.from(h, "hex")), 0n) / BigInt(peers.length);
+    t.ok(gain(liar) < peerPay, `${hex(liar).slice(0, 8)} (a liar, ${assignments.get(hex(liar))} assignment(s)): ${gain(liar)} < ${peerPay}, the mean of honest witnesses with as many`);
+  }
 });
 
 t.test("borrowed weight: a witness that exits after the assignment cannot attest, earns nothing, and its collateral stays locked", async (t) => {

@@ -30,7 +30,7 @@ t.test("schedule: observe is idempotent and take respects slots, time and one jo
   t.same(s.take(0, 10, 6), [], "jobs of another epoch are not taken");
 });
 
-t.test("schedule: failed probes back off and give up; a signed attestation is never probed again", async (t) => {
+t.test("schedule: failed probes back off, then the failure is attested; a signed attestation is never probed again", async (t) => {
   const s = new WitnessSchedule<SignedAttestation>({ maxProbeAttempts: 3, maxSubmitAttempts: 2, retryBaseMs: 100, retryMaxMs: 150 });
   s.observe("w", 1, relays("r"), 0);
   let [j] = s.take(0, 1, 1);
@@ -41,9 +41,13 @@ t.test("schedule: failed probes back off and give up; a signed attestation is ne
   t.equal(s.probeFailed(j!, 2000), "retry");
   t.equal(j!.notBefore, 2150, "doubled, capped at retryMaxMs");
   [j] = s.take(2150, 1, 1);
-  t.equal(s.probeFailed(j!, 3000), "failed", "the third failure gives up");
-  t.equal(j!.state, "failed");
-  t.same(s.take(1e9, 1, 1), []);
+  t.equal(s.probeFailed(j!, 3000), "attest", "the third failure is to be attested");
+  t.equal(j!.state, "running", "the job stays with the witness, which signs the failure");
+  t.same(s.take(1e9, 1, 1), [], "and is not probed again");
+  s.signed(j!, att(0n));
+  s.submitted(j!, "h0");
+  t.same(s.submittedJobs().map((x) => x.hash), ["h0"], "sent like any attestation");
+  s.done(j!);
 
   s.observe("w", 1, relays("q"), 0);
   const [k] = s.take(0, 1, 1);
@@ -88,6 +92,27 @@ t.test("schedule: submitted, dropped, done; prune reports what never got on chai
   t.same(s.jobs().map((j) => j.id).sort(), [jobId("w", "a", 3), jobId("w", "d", 2)].sort(), "the current epoch's jobs, and d, still in the mempool");
   t.same(s.dropped("h2", 10, 3), { job: d, retry: false }, "d left the mempool after its epoch: missed, not resent");
   t.equal(s.get(jobId("w", "d", 2)), undefined);
+});
+
+t.test("schedule: closeFailing takes the waiting failed jobs of the epoch, and nothing else", async (t) => {
+  const s = new WitnessSchedule<SignedAttestation>({ maxProbeAttempts: 5, retryBaseMs: 60_000, retryMaxMs: 60_000 });
+  s.observe("w", 4, relays("failed", "fresh", "signed", "probing"), 0);
+  s.observe("w", 3, relays("old"), 0);
+  const taken = s.take(0, 10, 4);
+  const byRelay = (r: string) => taken.find((j) => j.relay === r)!;
+  s.probeFailed(byRelay("failed"), 0); // waits a minute for its next attempt
+  const [fresh, signed] = [byRelay("fresh"), byRelay("signed")];
+  fresh.state = "ready"; // never probed
+  s.probeFailed(signed, 0);
+  s.signed(signed, att(0n)); // already holds an attestation: it is sent, not signed again
+  const [old] = s.take(0, 1, 3);
+  s.probeFailed(old!, 0); // another epoch
+  // "probing": running (a probe in flight)
+  const closed = s.closeFailing(4);
+  t.same(closed.map((j) => j.relay), ["failed"], "only the job that failed a probe and waits, of this epoch");
+  t.equal(byRelay("failed").state, "running", "marked running: the witness attests its failure");
+  t.same(s.closeFailing(4), [], "taken once");
+  t.same(s.take(1e9, 10, 4).map((j) => j.relay).sort(), ["fresh", "signed"], "the others are left to take");
 });
 
 t.test("backoffMs", async (t) => {

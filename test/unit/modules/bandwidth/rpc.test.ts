@@ -332,6 +332,60 @@ t.test("bandwidth_getRelay and bandwidth_getAttestations through an epoch and it
   t.equal((await failure(w.client.call("bandwidth_getAttestations", { relay: addr(R1) } as never))).rpcCode, RpcErrorCode.INVALID_PARAMS, "the epoch is required");
 });
 
+t.test("a relay registered under a DNS name is reported noIp; failures attested as throughput 0 fail a relay; a silent witness misses a service epoch (bandwidth_getWitness)", async (t) => {
+  const w = await setup(t);
+  // OTHER registers a relay under a DNS name at height 2: in the snapshots from epoch 0 on, like the others
+  const DNS = "/dns4/relay.example/tcp/4001";
+  await commit(t, w, [txNext(w.chain, OTHER, { type: "provider.register", kind: ProviderKind.BANDWIDTH, collateral: COLLATERAL, capacity: CAPACITY, multiaddr: DNS })]);
+  t.match(await w.client.call("bandwidth_getRelay", { address: addr(OTHER) }), { multiaddr: DNS, ipGroup: null, current: null }, "at once: no IP group");
+  t.match(await w.client.call("bandwidth_getRelay", { address: addr(R1) }), { ipGroup: "ip4:127.0.0.1" }, "an /ip4 relay: its address");
+
+  await toHeight(t, w, firstHeightOfEpoch(E, L));
+  t.same((await w.client.call("bandwidth_getRelay", { address: addr(OTHER) }))?.current, { epoch: e(0), witnesses: [], attestations: 0, credited: null, judged: false, reason: "noIp" }, "no witnesses, not judged: noIp");
+  const page = await w.client.call("bandwidth_getAssignments", { limit: 100 });
+  t.match(page.assignments.find((a) => a.relay === addr(OTHER)), { witnesses: [], limited: "noIp" }, "bandwidth_getAssignments says so too");
+
+  // every assigned witness attests except one key, silent; R1 and R2 are measured, RELAYS[2] is down (throughput 0)
+  const assigned = page.assignments.filter((a) => a.witnesses.length > 0);
+  const silent = assigned[0]!.witnesses[0]!;
+  const down = RELAYS[2];
+  t.same((await w.client.call("bandwidth_getWitness", { address: silent })), { address: silent, banned: false, bannedUntil: 0, strikes: 0, lastFailureEpoch: 0, reputationBps: 10_000, reputation: [] }, "before: a clean record");
+  let due = 0;
+  for (const a of assigned) {
+    for (const [i, wit] of a.witnesses.entries()) {
+      if (wit === silent) {
+        due++;
+        continue;
+      }
+      const failed = a.relay === addr(down);
+      const x = signAttestation(chainId(w), keyOf(wit), { relay: fromAddress(a.relay), epoch: E, bytes: BigInt(MIN_PROBE), throughput: failed ? 0n : 50_000n + BigInt(i), latency: failed ? 0n : 1_000n });
+      await submit(w, x);
+    }
+  }
+  await commitSubmitted(t, w);
+  t.ok(due > 0, `the silent key was assigned ${due} relay(s)`);
+  await toHeight(t, w, lastHeightOfEpoch(E, L));
+
+  const downView = await w.client.call("bandwidth_getAttestations", { relay: addr(down), epoch: e(0) });
+  t.ok(downView.attestations.length >= QUORUM && downView.attestations.every((x) => x.throughput === "0"), "the down relay: a quorum of failure attestations");
+  t.same([downView.judged, downView.credited], [true, "0"], "judged, credited 0");
+  t.match(await w.client.call("bandwidth_getRelay", { address: addr(down) }), { banned: true, strikes: 1, bannedUntil: e(2) }, "a failed service epoch: banned for the next epoch");
+  t.match(await w.client.call("bandwidth_getRelay", { address: addr(R1) }), { banned: false, strikes: 0 }, "a measured relay keeps its standing");
+  t.match(await w.client.call("bandwidth_getRelay", { address: addr(OTHER) }), { banned: false, strikes: 0, reputationBps: 10_000 }, "the noIp relay: never judged, never banned");
+
+  const rec = await w.client.call("bandwidth_getWitness", { address: silent });
+  t.same(rec, { address: silent, banned: true, bannedUntil: e(2), strikes: 1, lastFailureEpoch: e(0), reputationBps: 0, reputation: [{ epoch: e(0), made: 0, due }] }, "the silent witness: a missed service epoch, banned from the draw for one epoch");
+  for (const wit of new Set(assigned.flatMap((a) => a.witnesses).filter((x) => x !== silent))) {
+    const r = await w.client.call("bandwidth_getWitness", { address: wit });
+    t.match(r, { banned: false, strikes: 0, reputationBps: 10_000 }, "a witness that attested everything (failures included) keeps its standing");
+    t.equal(r.reputation.length, 1);
+    t.equal(r.reputation[0]!.made, r.reputation[0]!.due);
+  }
+  const stranger = addr(testKey(799));
+  t.same(await w.client.call("bandwidth_getWitness", { address: stranger }), { address: stranger, banned: false, bannedUntil: 0, strikes: 0, lastFailureEpoch: 0, reputationBps: 10_000, reputation: [] }, "a key never assigned: an empty record");
+  t.equal((await failure(w.client.call("bandwidth_getWitness", { address: "cc1nope" }))).rpcCode, RpcErrorCode.INVALID_PARAMS);
+});
+
 t.test("proof_submitBandwidth: every refusal with its code, double attestations become evidence, an accepted one reaches the mempool", async (t) => {
   const w = await setup(t);
   await toHeight(t, w, firstHeightOfEpoch(E, L));

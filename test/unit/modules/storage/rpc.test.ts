@@ -122,7 +122,7 @@ t.test("provider_get and provider_list", async (t) => {
   const p = await w.client.call("provider_get", { address: addr(PROVIDER) });
   t.match(p, {
     address: addr(PROVIDER), kind: "storage", status: "active", collateral: "1000000", locked: "20000", freeCollateral: "980000", capacity: "100000",
-    used: "3700", multiaddr: "/ip4/127.0.0.1/tcp/4001", registeredAt: 1, activeDeals: 2, banned: false, strikes: 0, reputationBps: 10_000, reputation: [],
+    used: "3700", multiaddr: "/ip4/127.0.0.1/tcp/4001", registeredAt: 1, activeDeals: 2, banned: false, strikes: 0, reputationBps: 10_000, reputation: [], releaseEpoch: null,
   });
   t.equal((await w.client.call("provider_get", { address: addr(RELAY) }))?.kind, "bandwidth");
   t.equal(await w.client.call("provider_get", { address: addr(CLIENT) }), null, "never registered: null");
@@ -148,10 +148,13 @@ t.test("provider_get and provider_list", async (t) => {
 
   // the relay exits: exiting (collateral locked) through its unbonding, then gone from the default list, there with includeExited
   await commit(t, w, [txNext(w.chain, RELAY, { type: "provider.exit" })]);
-  t.equal((await w.client.call("provider_get", { address: addr(RELAY) }))?.status, "exiting");
-  const release = lastHeightOfEpoch(epochOfHeightForExit(height(w), L(w)) + EXIT_UNBONDING_EPOCHS - 1n, L(w));
-  while (height(w) < release) await commit(t, w, []);
-  t.equal((await w.client.call("provider_get", { address: addr(RELAY) }))?.status, "exited");
+  const releaseEpoch = epochOfHeightForExit(height(w), L(w)) + EXIT_UNBONDING_EPOCHS - 1n;
+  t.match(await w.client.call("provider_get", { address: addr(RELAY) }), { status: "exiting", releaseEpoch: Number(releaseEpoch) }, "exiting until the end of its release epoch");
+  const release = lastHeightOfEpoch(releaseEpoch, L(w));
+  while (height(w) < release - 1n) await commit(t, w, []);
+  t.match(await w.client.call("provider_get", { address: addr(RELAY) }), { status: "exiting", releaseEpoch: Number(releaseEpoch) }, "still exiting in the release epoch's last block but one");
+  await commit(t, w, []);
+  t.match(await w.client.call("provider_get", { address: addr(RELAY) }), { status: "exited", releaseEpoch: null }, "released with that epoch's last block: exited, no release epoch");
   t.same((await w.client.call("provider_list", { kind: "bandwidth" })).providers, [], "exited providers are left out");
   t.equal((await w.client.call("provider_list", { kind: "bandwidth", includeExited: true })).providers.length, 1);
 });

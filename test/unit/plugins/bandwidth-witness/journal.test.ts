@@ -162,6 +162,8 @@ t.test("a witness restarted while its attestation waits in the mempool sends the
     switch (method) {
       case "node_status":
         return { chainId: CHAIN };
+      case "chain_getParams":
+        return { chainId: CHAIN, params: { blockIntervalMs: 1000 } };
       case "bandwidth_getAssignments":
         return {
           epoch: 5, known: true, headHeight: 41, window: { from: 42, to: 48 }, minProbeBytes: MIN_PROBE_BYTES, nextCursor: null,
