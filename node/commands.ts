@@ -35,9 +35,8 @@ import { devnetGenesisFile } from "../genesis/devnet.ts";
 import { RpcClient, type ResultOf } from "../rpc/client.ts";
 import { Keyring, keyFileJson, type PassphraseSource } from "./keyring.ts";
 import { keyFromMnemonic, newMnemonic } from "../primitives/mnemonic.ts";
-import { CloudcoinNode, defaultHome, NODE_VERSION, verifyStore } from "./node.ts";
+import { defaultHome, NODE_VERSION } from "./home.ts";
 import { LOG_FORMATS, type LogFormat } from "./logging.ts";
-import { writeNewPeerKey } from "../p2p/peer-key.ts";
 import { DEFAULT_RPC_PORT, readConfigFile, resolveStartConfig } from "./config.ts";
 import { ChunkedRootBuilder } from "../proofs/storage.ts";
 import { ProviderKind } from "../modules/storage/storage.ts";
@@ -203,6 +202,7 @@ const commands: Record<string, Command> = {
       const serviceKey = config.serviceKey !== undefined ? await new Keyring(home, { passphrase: passphraseSource(v) }).load(config.serviceKey) : undefined;
       const logFormat = v["log-format"];
       if (logFormat !== undefined && !LOG_FORMATS.includes(logFormat as LogFormat)) throw new UsageError("--log-format must be json or pretty");
+      const { CloudcoinNode } = await import("./node.ts");
       const node = await CloudcoinNode.start({
         ...(logFormat !== undefined ? { logFormat: logFormat as LogFormat } : {}),
         passphrase: passphraseSource(v),
@@ -283,6 +283,7 @@ const commands: Record<string, Command> = {
         await writeFile(join(home, "genesis.json"), text, { flag: "wx" });
         const k = validators[i];
         if (k) await writeFile(join(home, "validator.key.json"), keyFileJson(`validator-${i}`, k), { mode: 0o600, flag: "wx" });
+        const { writeNewPeerKey } = await import("../p2p/peer-key.ts");
         const peerId = await writeNewPeerKey(join(home, "p2p.key"));
         homes.push({ home, rpc: `http://127.0.0.1:${rpcBase + i}/`, p2p: `/ip4/127.0.0.1/tcp/${p2pBase + i}/p2p/${peerId}`, validator: k ? toAddress(k.publicKey) : null });
       }
@@ -625,6 +626,7 @@ const commands: Record<string, Command> = {
       "and receipts, and the state replayed from genesis. Exits 1 naming the first bad height.",
     options: { home: COMMON.home, json: COMMON.json, help: COMMON.help },
     async run(v) {
+      const { verifyStore } = await import("./node.ts");
       const r = await verifyStore(str(v.home, "home"));
       out(`block store ok: heights 0..${r.height} verified (${r.ms} ms)`, { ok: true, height: r.height.toString(), ms: r.ms });
     },

@@ -48,7 +48,8 @@ import { VerifyPool } from "./verify-pool.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import { createLogger, logFormatFor, type LogFormat } from "./logging.ts";
 
-export const NODE_VERSION = "0.1.0";
+export { NODE_VERSION, defaultHome } from "./home.ts";
+import { NODE_VERSION, defaultHome } from "./home.ts";
 export { DEFAULT_RPC_PORT } from "./config.ts";
 import { DEFAULT_P2P_LISTEN, DEFAULT_RPC_PORT } from "./config.ts";
 
@@ -86,10 +87,6 @@ export interface NodeOptions {
    * unrecognised directory aside) instead of refusing to start; block sync fetches the rest.
    */
   resync?: boolean;
-}
-
-export function defaultHome(): string {
-  return process.env.CLOUDCOIN_HOME ?? join(process.env.HOME ?? ".", ".cloudcoin");
 }
 
 export const defaultNodeOptions = (): NodeOptions => ({ home: defaultHome(), rpcHost: "127.0.0.1", rpcPort: DEFAULT_RPC_PORT, logLevel: "info", p2pListen: [DEFAULT_P2P_LISTEN] });

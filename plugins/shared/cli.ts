@@ -10,7 +10,9 @@ export function standardFlags(argv: readonly string[], usage: string): void {
     process.exit(0);
   }
   if (argv.includes("--version")) {
-    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { name: string; version: string };
+    // ../../ from plugins/shared/, ../../../ from its compiled copy in dist/plugins/shared/
+    const path = new URL(import.meta.url.endsWith(".ts") ? "../../package.json" : "../../../package.json", import.meta.url);
+    const pkg = JSON.parse(readFileSync(path, "utf8")) as { name: string; version: string };
     process.stdout.write(`${pkg.name} ${pkg.version}\n`);
     process.exit(0);
   }
