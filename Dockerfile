@@ -11,6 +11,7 @@ WORKDIR /opt/cloudcoin
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY scripts/build.mjs ./scripts/
 COPY bin ./bin
+COPY common ./common
 COPY primitives ./primitives
 COPY proofs ./proofs
 COPY chain ./chain

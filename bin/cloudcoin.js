@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 const root = new URL("../", import.meta.url);
 const stamp = new URL("dist/BUILD", root);
 /** The source folders of scripts/build.mjs. */
-const SOURCE_DIRS = ["primitives", "proofs", "chain", "modules", "genesis", "p2p", "rpc", "node", "plugins"];
+const SOURCE_DIRS = ["common", "primitives", "proofs", "chain", "modules", "genesis", "p2p", "rpc", "node", "plugins"];
 
 function newestSource() {
   let newest = 0;

@@ -36,7 +36,7 @@ import { RpcClient, type ResultOf } from "../rpc/client.ts";
 import { Keyring, keyFileJson, type PassphraseSource } from "./keyring.ts";
 import { keyFromMnemonic, newMnemonic } from "../primitives/mnemonic.ts";
 import { defaultHome, NODE_VERSION } from "./home.ts";
-import { LOG_FORMATS, type LogFormat } from "./logging.ts";
+import { LOG_FORMATS, type LogFormat } from "../common/logging.ts";
 import { DEFAULT_RPC_PORT, readConfigFile, resolveStartConfig } from "./config.ts";
 import { ChunkedRootBuilder } from "../proofs/storage.ts";
 import { ProviderKind } from "../modules/storage/storage.ts";

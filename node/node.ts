@@ -46,7 +46,7 @@ import { createNodeMetrics, proofSamples } from "./metrics.ts";
 import { DurableSigner } from "./signer.ts";
 import { VerifyPool } from "./verify-pool.ts";
 import { Lifecycle } from "./lifecycle.ts";
-import { createLogger, logFormatFor, type LogFormat } from "./logging.ts";
+import { createLogger, logFormatFor, type LogFormat } from "../common/logging.ts";
 
 export { NODE_VERSION, defaultHome } from "./home.ts";
 import { NODE_VERSION, defaultHome } from "./home.ts";
