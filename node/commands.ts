@@ -90,7 +90,7 @@ function passphraseSource(v: Record<string, string | boolean | undefined>): Pass
 
 const keyring = (v: Record<string, string | boolean | undefined>): Keyring => new Keyring(str(v.home, "home"), { passphrase: passphraseSource(v) });
 
-interface Command {
+export interface Command {
   usage: string;
   summary: string;
   options: ParseArgsConfig["options"];
@@ -161,7 +161,7 @@ function txOut(sent: { hash: string; result: ResultOf<"tx_get"> | null }, extra:
   out(`finalized ${sent.hash} in block ${r.height}: ${r.receipt?.ok ? "ok" : `failed (${r.receipt?.code})`}${more}`, { ...r, ...extra });
 }
 
-const commands: Record<string, Command> = {
+export const commands: Record<string, Command> = {
   start: {
     usage:
       "cloudcoin start [--home DIR] [--rpc-host HOST] [--rpc-port PORT] [--log-level LEVEL] [--log-format json|pretty] [--service-key NAME] " +
