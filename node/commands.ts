@@ -589,7 +589,7 @@ export const commands: Record<string, Command> = {
     async run(v, pos) {
       const who = pos[0];
       if (!who) throw new UsageError("expected: balance ADDRESS|NAME");
-      const address = isAddress(who) ? who : toAddress((await keyring(v).load(who)).publicKey);
+      const address = toAddress(await resolveAddress(keyring(v), who)); // a mistyped address is refused as one, never looked up as a key name
       const client = rpcClient(v);
       const [a, validator] = await Promise.all([client.call("state_getAccount", { address }), client.call("staking_getValidator", { address })]);
       const unbonding = a.unbonding.reduce((sum, u) => sum + BigInt(u.amount), 0n);
