@@ -15,7 +15,7 @@ import { CodedError } from "../primitives/errors.ts";
 import { EvidencePool } from "../chain/evidence-pool.ts";
 import type { KeyPair } from "../primitives/keys.ts";
 import { toAddress } from "../primitives/keys.ts";
-import { Mempool } from "../chain/mempool.ts";
+import { checkSenderCovers, Mempool } from "../chain/mempool.ts";
 import type { ChainState, Validator } from "../chain/state.ts";
 import { BlockStore } from "../chain/store.ts";
 import { decodeTx, signTx, validateTxBasic, type SignedTx } from "../chain/tx.ts";
@@ -295,6 +295,7 @@ async function createConsensus(chain: ChainParts, opts: NodeOptions, root: Logge
   const admit = (tx: SignedTx): SignedTx => {
     validateTxBasic(tx, genesis.chainId);
     checkTxFee(headState(), tx, genesis.params);
+    checkSenderCovers(headState(), tx);
     mempool.add(tx);
     return tx;
   };
