@@ -26,7 +26,8 @@ export async function rpc(method, params = {}) {
   return body.result;
 }
 
-export const PAGE = 20;
+/** Rows a list page shows: 20, or `?per=N` (1..100) in the page's URL. */
+export const PAGE = Math.min(100, Math.max(1, Number(new URLSearchParams(location.search).get("per")) || 20));
 export const HEX32 = /^[0-9a-fA-F]{64}$/;
 export const ADDRESS = /^cc1[02-9ac-hj-np-z]{6,}$/;
 export const HEIGHT = /^[0-9]{1,15}$/;

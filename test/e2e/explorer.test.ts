@@ -188,19 +188,30 @@ t.test("explorer: block -> transaction -> account, providers -> provider -> deal
   await page.waitForSelector("#provider-address");
   t.equal(await page.textContent("#provider-address"), bob);
 
-  // paging: from the latest blocks to the page before them, and back
-  await waitForHeight(node.url, 2 * 20 + 1);
-  await page.goto(`${node.url}explorer/`);
+  // paging (5 rows a page, ?per=5): from the latest blocks to the pages before them, and back
+  await waitForHeight(node.url, 3 * 5 + 1);
+  await page.goto(`${node.url}explorer/?per=5#/`);
   await page.waitForSelector("#blocks-next");
   const lastShown = Number(await page.getAttribute("#blocks tr[data-height] >> nth=-1", "data-height"));
   await page.click("#blocks-next");
   await page.waitForSelector(`#blocks tr[data-height="${lastShown - 1}"]`);
-  t.equal(await page.locator("#blocks tr[data-height]").count(), 20, "a full page of older blocks");
+  t.equal(await page.locator("#blocks tr[data-height]").count(), 5, "a full page of older blocks");
   t.equal(Number(await page.getAttribute("#blocks tr[data-height] >> nth=0", "data-height")), lastShown - 1, "starting right below the newest page");
   await page.click("#blocks-next");
-  await page.waitForSelector(`#blocks tr[data-height="${lastShown - 21}"]`);
+  await page.waitForSelector(`#blocks tr[data-height="${lastShown - 6}"]`);
   await page.click("#blocks-first");
   await page.waitForSelector('#blocks[data-live="true"]');
+  // an account's transactions page the same way: the faucet sent the transfer, the deal and the relay registration
+  await page.goto(`${node.url}explorer/?per=2#/account/${faucetAddress}`);
+  await page.locator("#account-address", { hasText: faucetAddress }).waitFor();
+  const listed3 = (await rpc(node.url, "tx_listByAddress", { address: faucetAddress, limit: 3 })).result.txs as { hash: string }[];
+  t.equal(listed3.length, 3);
+  t.same(await page.locator("#account-txs tr[data-hash]").evaluateAll((rs) => rs.map((r) => r.getAttribute("data-hash"))), listed3.slice(0, 2).map((x) => x.hash), "the newest two first");
+  await page.click("#account-txs-next");
+  await page.waitForSelector(`#account-txs tr[data-hash="${listed3[2]!.hash}"]`);
+  t.equal(await page.locator(`#account-txs tr[data-hash="${listed3[0]!.hash}"]`).count(), 0, "the next page starts after them");
+  await page.click("#account-txs-first");
+  await page.waitForSelector(`#account-txs tr[data-hash="${listed3[0]!.hash}"]`);
 
   // friendly not-found pages for bad URLs and unknown ids
   const notFound = async (hashPart: string, expect: RegExp) => {
