@@ -476,7 +476,7 @@ export const commands: Record<string, Command> = {
 
   provider: {
     usage: [
-      "cloudcoin provider register --from NAME --kind storage|bandwidth --collateral CLC --capacity BYTES --multiaddr ADDR",
+      "cloudcoin provider register --from NAME --kind storage|bandwidth --collateral CLC --capacity BYTES (a relay: BYTES per second) --multiaddr ADDR",
       "cloudcoin provider exit --from NAME",
       "cloudcoin provider show ADDRESS|NAME",
       "  common: [--fee CLC] [--no-wait] [--rpc URL] [--token TOKEN] [--home DIR] [--json]",
@@ -514,7 +514,9 @@ export const commands: Record<string, Command> = {
           if (!p) return out(`${address} is not a provider`, null);
           return out(
             `${p.address}: ${p.kind} provider, ${p.status}${p.banned ? ` (banned until epoch ${p.bannedUntil})` : ""}; collateral ${formatClc(BigInt(p.collateral))} CLC ` +
-              `(${formatClc(BigInt(p.locked))} locked); ${p.used}/${p.capacity} bytes in ${p.activeDeals} active deal(s); reputation ${p.reputationBps / 100}%; ${p.multiaddr}`,
+              // a relay's capacity is a rate (bytes per second) and it has no deals
+              `(${formatClc(BigInt(p.locked))} locked); ${p.kind === "bandwidth" ? `capacity ${p.capacity} B/s` : `${p.used}/${p.capacity} bytes in ${p.activeDeals} active deal(s)`}; ` +
+              `reputation ${p.reputationBps / 100}%; ${p.multiaddr}`,
             p,
           );
         }

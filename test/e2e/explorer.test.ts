@@ -180,6 +180,8 @@ t.test("explorer: block -> transaction -> account, providers -> provider -> deal
   await relayRow.waitFor();
   t.equal(await relayRow.locator(".capacity").textContent(), "125,000 B/s");
   t.equal(await row.locator(".capacity").textContent(), "1,000,000 bytes", "a storage provider's capacity stays in bytes");
+  const relayShown = await runCli(["provider", "show", toAddress(faucet.publicKey), "--rpc", node.url, "--home", home]);
+  t.match(relayShown.stdout, /capacity 125000 B\/s/, "cloudcoin provider show gives a relay's capacity as a rate too");
 
   // bob's account page now links to his provider view
   await page.goto(`${node.url}explorer/#/account/${bob}`);
