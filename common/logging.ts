@@ -4,8 +4,11 @@
  * terminal. `--log-format json|pretty` overrides the choice, `--log-level` (or
  * CLOUDCOIN_LOG_LEVEL) sets the level. A plugin's lines carry `plugin: <name>`.
  */
+import { createRequire } from "node:module";
 import pino, { type Logger } from "pino";
-import pretty from "pino-pretty";
+
+/** pino-pretty, loaded only when a pretty logger is made: JSON-only processes never pay for it. */
+const loadPretty = (): typeof import("pino-pretty") => createRequire(import.meta.url)("pino-pretty") as typeof import("pino-pretty");
 
 export type { Logger } from "pino";
 export type LogFormat = "json" | "pretty";
@@ -28,7 +31,7 @@ export interface LoggerOptions {
 export function createLogger(level: string, format: LogFormat, destination?: NodeJS.WritableStream, opts: LoggerOptions = {}): Logger {
   const base = opts.base ?? undefined;
   if (format === "pretty") {
-    const stream = pretty({ colorize: destination === undefined && process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname", singleLine: true, sync: true, ...(destination ? { destination } : {}) });
+    const stream = loadPretty()({ colorize: destination === undefined && process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname", singleLine: true, sync: true, ...(destination ? { destination } : {}) });
     return pino({ level, base }, stream);
   }
   return pino({ level, base }, destination ?? pino.destination({ dest: 1, sync: opts.sync === true }));
