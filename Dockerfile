@@ -6,9 +6,12 @@
 # admin tiers (CLOUDCOIN_RPC_TOKENS).
 FROM node:20-bookworm-slim
 WORKDIR /opt/cloudcoin
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# sources first: npm ci's prepare step compiles them to dist/ (TypeScript is a dev dependency,
+# pruned after the build), so the CLI in the container runs JavaScript, not tsx
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY scripts/build.mjs ./scripts/
 COPY bin ./bin
+COPY common ./common
 COPY primitives ./primitives
 COPY proofs ./proofs
 COPY chain ./chain
@@ -18,6 +21,7 @@ COPY p2p ./p2p
 COPY rpc ./rpc
 COPY node ./node
 COPY plugins ./plugins
+RUN npm ci --no-audit --no-fund && test -f dist/BUILD && npm prune --omit=dev && npm cache clean --force
 RUN mkdir -p /data && chown node:node /data
 USER node
 ENV CLOUDCOIN_HOME=/data

@@ -11,6 +11,9 @@
  */
 import { compareBytes } from "../primitives/bytes.ts";
 import { CodedError } from "../primitives/errors.ts";
+import { registry } from "./registry.ts";
+import type { StateReader } from "./state.ts";
+import type { SignedTx } from "./tx.ts";
 
 export interface PoolTx {
   /** 32-byte id. */
@@ -75,6 +78,8 @@ export const MempoolErrorCode = {
   SENDER_FULL: "MEMPOOL_SENDER_FULL",
   /** The pool is full and the tx does not pay strictly more than what it would evict. */
   POOL_FULL: "MEMPOOL_POOL_FULL",
+  /** The sender's balance at the head cannot cover the op's debit (OpSpec.debit) plus the fee. */
+  INSUFFICIENT_BALANCE: "MEMPOOL_INSUFFICIENT_BALANCE",
   /** tx.size > maxBytes: it could never fit, whatever is evicted. */
   TX_TOO_LARGE: "MEMPOOL_TX_TOO_LARGE",
 } as const;
@@ -430,5 +435,23 @@ export class Mempool<T extends PoolTx> {
     } else if (i === q.txs.length) {
       this.evictHeap.fix(q.evictPos);
     }
+  }
+}
+
+/**
+ * Refuses (MEMPOOL_INSUFFICIENT_BALANCE) a transaction whose sender cannot pay, from its balance
+ * at the head, what the op takes (its OpSpec's `debit`: a transfer's amount, a stake, a deposit)
+ * plus the fee. Ops without a debit pass. Policy for admission only: the transition does not
+ * apply it (a tx included anyway fails its op and pays its fee).
+ */
+export function checkSenderCovers(r: Pick<StateReader, "account">, tx: SignedTx): void {
+  if (tx.op.type === "unknown") return;
+  const debit = registry().op(tx.op.type)?.debit?.(tx.op as never) ?? 0n;
+  if (debit === 0n) return;
+  const balance = r.account(tx.sender).balance;
+  if (balance < debit + tx.fee) {
+    throw new MempoolError(MempoolErrorCode.INSUFFICIENT_BALANCE, `balance ${balance} cannot cover ${debit} plus the fee ${tx.fee}`, {
+      balance: balance.toString(), needed: (debit + tx.fee).toString(),
+    });
   }
 }

@@ -50,6 +50,13 @@ export interface OpSpec<O extends Operation = Operation> {
    * execution runs. A tx admitted this way whose op then fails is invalid (it cannot pay its fee).
    */
   feeFromPayout?(state: StateReader, tx: SignedTx & { readonly op: O }): bigint;
+  /**
+   * Optional: what the op takes from its sender's balance when it succeeds (a transfer's amount, a
+   * stake, a channel deposit). Mempool policy only, never consensus: the node refuses to admit a
+   * tx whose sender's balance at the head is short of this plus the fee (chain/mempool.ts
+   * checkSenderCovers); a block may still carry such a tx, whose op then fails.
+   */
+  debit?(op: O): bigint;
 }
 
 /** An event kind: its JSON form (the RPC's `events`) and the zod schema that JSON must fit. */

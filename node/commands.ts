@@ -35,9 +35,8 @@ import { devnetGenesisFile } from "../genesis/devnet.ts";
 import { RpcClient, type ResultOf } from "../rpc/client.ts";
 import { Keyring, keyFileJson, type PassphraseSource } from "./keyring.ts";
 import { keyFromMnemonic, newMnemonic } from "../primitives/mnemonic.ts";
-import { CloudcoinNode, defaultHome, NODE_VERSION, verifyStore } from "./node.ts";
-import { LOG_FORMATS, type LogFormat } from "./logging.ts";
-import { writeNewPeerKey } from "../p2p/peer-key.ts";
+import { defaultHome, NODE_VERSION } from "./home.ts";
+import { LOG_FORMATS, type LogFormat } from "../common/logging.ts";
 import { DEFAULT_RPC_PORT, readConfigFile, resolveStartConfig } from "./config.ts";
 import { ChunkedRootBuilder } from "../proofs/storage.ts";
 import { ProviderKind } from "../modules/storage/storage.ts";
@@ -91,7 +90,7 @@ function passphraseSource(v: Record<string, string | boolean | undefined>): Pass
 
 const keyring = (v: Record<string, string | boolean | undefined>): Keyring => new Keyring(str(v.home, "home"), { passphrase: passphraseSource(v) });
 
-interface Command {
+export interface Command {
   usage: string;
   summary: string;
   options: ParseArgsConfig["options"];
@@ -162,7 +161,7 @@ function txOut(sent: { hash: string; result: ResultOf<"tx_get"> | null }, extra:
   out(`finalized ${sent.hash} in block ${r.height}: ${r.receipt?.ok ? "ok" : `failed (${r.receipt?.code})`}${more}`, { ...r, ...extra });
 }
 
-const commands: Record<string, Command> = {
+export const commands: Record<string, Command> = {
   start: {
     usage:
       "cloudcoin start [--home DIR] [--rpc-host HOST] [--rpc-port PORT] [--log-level LEVEL] [--log-format json|pretty] [--service-key NAME] " +
@@ -203,6 +202,7 @@ const commands: Record<string, Command> = {
       const serviceKey = config.serviceKey !== undefined ? await new Keyring(home, { passphrase: passphraseSource(v) }).load(config.serviceKey) : undefined;
       const logFormat = v["log-format"];
       if (logFormat !== undefined && !LOG_FORMATS.includes(logFormat as LogFormat)) throw new UsageError("--log-format must be json or pretty");
+      const { CloudcoinNode } = await import("./node.ts");
       const node = await CloudcoinNode.start({
         ...(logFormat !== undefined ? { logFormat: logFormat as LogFormat } : {}),
         passphrase: passphraseSource(v),
@@ -283,6 +283,7 @@ const commands: Record<string, Command> = {
         await writeFile(join(home, "genesis.json"), text, { flag: "wx" });
         const k = validators[i];
         if (k) await writeFile(join(home, "validator.key.json"), keyFileJson(`validator-${i}`, k), { mode: 0o600, flag: "wx" });
+        const { writeNewPeerKey } = await import("../p2p/peer-key.ts");
         const peerId = await writeNewPeerKey(join(home, "p2p.key"));
         homes.push({ home, rpc: `http://127.0.0.1:${rpcBase + i}/`, p2p: `/ip4/127.0.0.1/tcp/${p2pBase + i}/p2p/${peerId}`, validator: k ? toAddress(k.publicKey) : null });
       }
@@ -475,7 +476,7 @@ const commands: Record<string, Command> = {
 
   provider: {
     usage: [
-      "cloudcoin provider register --from NAME --kind storage|bandwidth --collateral CLC --capacity BYTES --multiaddr ADDR",
+      "cloudcoin provider register --from NAME --kind storage|bandwidth --collateral CLC --capacity BYTES (a relay: BYTES per second) --multiaddr ADDR",
       "cloudcoin provider exit --from NAME",
       "cloudcoin provider show ADDRESS|NAME",
       "  common: [--fee CLC] [--no-wait] [--rpc URL] [--token TOKEN] [--home DIR] [--json]",
@@ -513,7 +514,9 @@ const commands: Record<string, Command> = {
           if (!p) return out(`${address} is not a provider`, null);
           return out(
             `${p.address}: ${p.kind} provider, ${p.status}${p.banned ? ` (banned until epoch ${p.bannedUntil})` : ""}; collateral ${formatClc(BigInt(p.collateral))} CLC ` +
-              `(${formatClc(BigInt(p.locked))} locked); ${p.used}/${p.capacity} bytes in ${p.activeDeals} active deal(s); reputation ${p.reputationBps / 100}%; ${p.multiaddr}`,
+              // a relay's capacity is a rate (bytes per second) and it has no deals
+              `(${formatClc(BigInt(p.locked))} locked); ${p.kind === "bandwidth" ? `capacity ${p.capacity} B/s` : `${p.used}/${p.capacity} bytes in ${p.activeDeals} active deal(s)`}; ` +
+              `reputation ${p.reputationBps / 100}%; ${p.multiaddr}`,
             p,
           );
         }
@@ -588,7 +591,7 @@ const commands: Record<string, Command> = {
     async run(v, pos) {
       const who = pos[0];
       if (!who) throw new UsageError("expected: balance ADDRESS|NAME");
-      const address = isAddress(who) ? who : toAddress((await keyring(v).load(who)).publicKey);
+      const address = toAddress(await resolveAddress(keyring(v), who)); // a mistyped address is refused as one, never looked up as a key name
       const client = rpcClient(v);
       const [a, validator] = await Promise.all([client.call("state_getAccount", { address }), client.call("staking_getValidator", { address })]);
       const unbonding = a.unbonding.reduce((sum, u) => sum + BigInt(u.amount), 0n);
@@ -625,6 +628,7 @@ const commands: Record<string, Command> = {
       "and receipts, and the state replayed from genesis. Exits 1 naming the first bad height.",
     options: { home: COMMON.home, json: COMMON.json, help: COMMON.help },
     async run(v) {
+      const { verifyStore } = await import("./node.ts");
       const r = await verifyStore(str(v.home, "home"));
       out(`block store ok: heights 0..${r.height} verified (${r.ms} ms)`, { ok: true, height: r.height.toString(), ms: r.ms });
     },

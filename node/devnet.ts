@@ -12,7 +12,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { freePortRange } from "./ports.ts";
 
-const CLI = fileURLToPath(new URL("./cli.ts", import.meta.url));
+/** bin/cloudcoin.js: the compiled CLI when dist/ is current, the sources through tsx otherwise (from node/ or dist/node/). */
+const CLI = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../bin/cloudcoin.js" : "../../bin/cloudcoin.js", import.meta.url));
 const USAGE = "usage: npm run devnet -- --validators N [--nodes K] [--dir DIR] [--params JSON] [--log-level LEVEL]";
 
 async function main(): Promise<void> {
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => void stopAll(0));
 
   for (const [i, node] of info.nodes.entries()) {
-    const child = spawn(process.execPath, ["--import", "tsx", CLI, "start", "--home", node.home, "--log-level", values["log-level"]!], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, "start", "--home", node.home, "--log-level", values["log-level"]!], { stdio: ["ignore", "pipe", "pipe"] });
     const tag = `[node${i}] `;
     const relay = (stream: NodeJS.ReadableStream, to: NodeJS.WriteStream) => {
       let buf = "";
@@ -104,7 +105,7 @@ async function main(): Promise<void> {
 
 function run(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ["--import", "tsx", ...args], { stdio: ["ignore", "pipe", "inherit"] });
+    const c = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     c.stdout.on("data", (d: Buffer) => (out += d.toString("utf8")));
     c.once("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.slice(0, 2).join(" ")} exited with ${code}`))));

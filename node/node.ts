@@ -15,7 +15,7 @@ import { CodedError } from "../primitives/errors.ts";
 import { EvidencePool } from "../chain/evidence-pool.ts";
 import type { KeyPair } from "../primitives/keys.ts";
 import { toAddress } from "../primitives/keys.ts";
-import { Mempool } from "../chain/mempool.ts";
+import { checkSenderCovers, Mempool } from "../chain/mempool.ts";
 import type { ChainState, Validator } from "../chain/state.ts";
 import { BlockStore } from "../chain/store.ts";
 import { decodeTx, signTx, validateTxBasic, type SignedTx } from "../chain/tx.ts";
@@ -46,9 +46,10 @@ import { createNodeMetrics, proofSamples } from "./metrics.ts";
 import { DurableSigner } from "./signer.ts";
 import { VerifyPool } from "./verify-pool.ts";
 import { Lifecycle } from "./lifecycle.ts";
-import { createLogger, logFormatFor, type LogFormat } from "./logging.ts";
+import { createLogger, logFormatFor, type LogFormat } from "../common/logging.ts";
 
-export const NODE_VERSION = "0.1.0";
+export { NODE_VERSION, defaultHome } from "./home.ts";
+import { NODE_VERSION, defaultHome } from "./home.ts";
 export { DEFAULT_RPC_PORT } from "./config.ts";
 import { DEFAULT_P2P_LISTEN, DEFAULT_RPC_PORT } from "./config.ts";
 
@@ -86,10 +87,6 @@ export interface NodeOptions {
    * unrecognised directory aside) instead of refusing to start; block sync fetches the rest.
    */
   resync?: boolean;
-}
-
-export function defaultHome(): string {
-  return process.env.CLOUDCOIN_HOME ?? join(process.env.HOME ?? ".", ".cloudcoin");
 }
 
 export const defaultNodeOptions = (): NodeOptions => ({ home: defaultHome(), rpcHost: "127.0.0.1", rpcPort: DEFAULT_RPC_PORT, logLevel: "info", p2pListen: [DEFAULT_P2P_LISTEN] });
@@ -298,6 +295,7 @@ async function createConsensus(chain: ChainParts, opts: NodeOptions, root: Logge
   const admit = (tx: SignedTx): SignedTx => {
     validateTxBasic(tx, genesis.chainId);
     checkTxFee(headState(), tx, genesis.params);
+    checkSenderCovers(headState(), tx);
     mempool.add(tx);
     return tx;
   };

@@ -1,10 +1,17 @@
 // A signature-verification worker (node/verify-pool.ts). It runs the chain's ONE verification
-// rule, primitives/keys.ts `verify`, loaded through tsx so that no second implementation exists.
+// rule, primitives/keys.ts `verify` (compiled beside it in dist/, or loaded through tsx from the
+// sources), so that no second implementation exists.
+import { existsSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
-import { register } from "tsx/esm/api";
 
-register();
-const { verify } = await import("../primitives/keys.ts");
+const compiled = new URL("../primitives/keys.js", import.meta.url);
+let verify;
+if (existsSync(compiled)) ({ verify } = await import(compiled.href));
+else {
+  const { register } = await import("tsx/esm/api");
+  register();
+  ({ verify } = await import("../primitives/keys.ts"));
+}
 
 parentPort.on("message", (batch) => {
   const results = new Uint8Array(batch.items.length);

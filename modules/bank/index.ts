@@ -70,6 +70,7 @@ const transfer = defineOp<TransferOp>({
   },
   participants: (tx) => [tx.op.to],
   json: (op) => ({ to: toAddress(op.to), amount: op.amount.toString() }),
+  debit: (op) => op.amount,
 });
 
 export const bank: ModuleSpec = {

@@ -100,6 +100,7 @@ const ops = [
     },
     participants: (tx) => [tx.op.payee],
     json: (op) => ({ payee: toAddress(op.payee), deposit: op.deposit.toString(), settleDelay: Number(op.settleDelay) }),
+    debit: (op) => op.deposit,
   }),
   defineOp<PaychFundOp>({
     ...common,
@@ -111,6 +112,7 @@ const ops = [
       return { type: "paych.fund", channel: asBytes(arr[1], "paych.fund.channel", CHANNEL_ID_LENGTH), amount: asU64(arr[2], "paych.fund.amount") };
     },
     json: (op) => ({ channel: toHex(op.channel), amount: op.amount.toString() }),
+    debit: (op) => op.amount,
   }),
   defineOp<PaychRedeemOp>({
     ...common,

@@ -89,6 +89,8 @@ const amountOp = <O extends StakeOp | UnstakeOp>(type: O["type"], code: number) 
     execute: (w, ctx, tx) => executeStakingOp(w, ctx, tx, tx.op),
     participants: () => [],
     json: (op) => ({ amount: op.amount.toString() }),
+    // a stake leaves the balance; an unstake moves stake, not balance
+    ...(type === "stake" ? { debit: (op: O) => op.amount } : {}),
   });
 
 const ops = [

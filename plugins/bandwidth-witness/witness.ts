@@ -55,7 +55,7 @@ import { allAssignments, decimalFlag, errorCode, exitOnSignals, intFlag, isMain,
 import { AttestationJournal } from "./journal.ts";
 import { NONCE_ERROR_CODES, NonceTracker, onNonceError } from "./nonces.ts";
 import { WitnessSchedule, type ScheduleOptions, type WitnessJob } from "./schedule.ts";
-import { standardFlags } from "../shared/cli.ts";
+import { LOG_USAGE, logOptions, standardFlags } from "../shared/cli.ts";
 
 export const DEFAULT_PROBE_BYTES = 1024 * 1024;
 
@@ -476,11 +476,12 @@ async function main(): Promise<void> {
       "retry-ms": { type: "string", default: "1000" },
       fee: { type: "string", default: String(defaultWitnessOptions.fee) },
       help: { type: "boolean", default: false },
+      ...logOptions,
     },
   });
   const usage =
     "usage: witness.ts --rpc URL --key FILE [--key FILE ...] [--journal FILE (default: first key file + .attestations.json)] [--probe-bytes N] [--listen MULTIADDR ...] [--p2p-key FILE] [--poll-ms MS] " +
-    "[--concurrency N] [--probe-timeout-ms MS] [--probe-attempts N] [--retry-ms MS] [--fee UNITS]";
+    `[--concurrency N] [--probe-timeout-ms MS] [--probe-attempts N] [--retry-ms MS] [--fee UNITS] ${LOG_USAGE}`;
   if (v.help) {
     process.stdout.write(usage + "\n");
     return;
@@ -488,7 +489,7 @@ async function main(): Promise<void> {
   if (!v.key || v.key.length === 0) throw new PluginArgsError("BAD_ARGS", usage);
   const probeBytesFlag = v["probe-bytes"] !== undefined ? intFlag("probe-bytes", v["probe-bytes"], MIN_PROBE_BYTES) : undefined;
   if (probeBytesFlag !== undefined && probeBytesFlag > MAX_PROBE_BYTES) throw new PluginArgsError("BAD_ARGS", `--probe-bytes must be at most ${MAX_PROBE_BYTES}`);
-  const log = pluginLogger("bandwidth-witness");
+  const log = pluginLogger("bandwidth-witness", v);
   const keys = await Promise.all(v.key.map((k) => readKeyFile(k)));
   const retryMs = intFlag("retry-ms", v["retry-ms"]);
   const w = await startWitness({

@@ -26,7 +26,7 @@ import { RpcClient } from "../../rpc/client.ts";
 import { channelStart, readSeedFile, VoucherWallet } from "./client.ts";
 import { checkAdmin } from "./server.ts";
 import { VoucherGate, watchCloses, type SettleEntry } from "./vouchers.ts";
-import { standardFlags } from "../shared/cli.ts";
+import { LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
 
 export interface AdvertiserOptions {
   chainId: string;
@@ -129,7 +129,7 @@ async function listen<T extends object>(app: FastifyInstance, host = "127.0.0.1"
 
 async function main(): Promise<void> {
   const role = process.argv[2];
-  standardFlags(process.argv.slice(2), "usage: ad-slot.ts site --price CLC ... | ad-slot.ts advertiser ...");
+  standardFlags(process.argv.slice(2), `usage: ad-slot.ts site --price CLC ... | ad-slot.ts advertiser ... ${LOG_USAGE}`);
   const { values: v } = parseArgs({
     args: process.argv.slice(3),
     options: {
@@ -139,8 +139,10 @@ async function main(): Promise<void> {
       token: { type: "string", default: process.env.CLOUDCOIN_RPC_TOKEN ?? "" },
       "admin-token": { type: "string", default: process.env.PAID_CONTENT_ADMIN_TOKEN ?? "" },
       host: { type: "string", default: "127.0.0.1" }, port: { type: "string" },
+      ...logOptions,
     },
   });
+  const log = pluginLogger(`ad-slot-${role === "site" || role === "advertiser" ? role : "?"}`, v);
   if (!v.price) throw new Error("--price CLC is required");
   const price = parseClc(v.price);
   let svc: Service;
@@ -160,8 +162,8 @@ async function main(): Promise<void> {
       budget: v.budget ? parseClc(v.budget) : 1n << 62n, creative: v.creative, host: v.host, port: Number(v.port ?? 8711),
     });
   } else throw new Error("usage: ad-slot.ts site|advertiser ...");
-  process.stdout.write(`READY ${JSON.stringify({ url: svc.url })}\n`);
-  const stop = () => void svc.close().then((r) => { process.stdout.write(`CLOSED ${JSON.stringify(r ?? null)}\n`); process.exit(0); });
+  log.info({ url: svc.url }, "ready");
+  const stop = () => void svc.close().then((r) => { log.info({ result: r ?? null }, "closed"); process.exit(0); });
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
 }

@@ -23,7 +23,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { parseClc } from "../../primitives/amount.ts";
 import { isAddress } from "../../primitives/keys.ts";
 import { GateErrorCode, VoucherGate, watchCloses, type GateResult, type SettleEntry } from "./vouchers.ts";
-import { standardFlags } from "../shared/cli.ts";
+import { LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
 
 export interface PaidContentOptions {
   content: Uint8Array;
@@ -114,7 +114,8 @@ export async function startPaidContentServer(opts: PaidContentOptions): Promise<
 }
 
 async function main(): Promise<void> {
-  standardFlags(process.argv.slice(2), "usage: server.ts --file FILE --payee cc1... --price CLC [--chunk-size N] [--rpc URL] [--token T] [--port P] [--min-settle-delay BLOCKS]");
+  const usage = `usage: server.ts --file FILE --payee cc1... --price CLC [--chunk-size N] [--rpc URL] [--token T] [--port P] [--min-settle-delay BLOCKS] ${LOG_USAGE}`;
+  standardFlags(process.argv.slice(2), usage);
   const { values: v } = parseArgs({
     options: {
       file: { type: "string" }, payee: { type: "string" }, price: { type: "string" }, "chunk-size": { type: "string", default: "65536" },
@@ -123,9 +124,11 @@ async function main(): Promise<void> {
       "admin-token": { type: "string", default: process.env.PAID_CONTENT_ADMIN_TOKEN ?? "" },
       host: { type: "string", default: "127.0.0.1" }, port: { type: "string", default: "8700" },
       "min-settle-delay": { type: "string" },
+      ...logOptions,
     },
   });
-  if (!v.file || !v.payee || !v.price) throw new Error("usage: server.ts --file FILE --payee cc1... --price CLC [--chunk-size N] [--rpc URL] [--token T] [--port P] [--min-settle-delay BLOCKS]");
+  const log = pluginLogger("paid-content", v);
+  if (!v.file || !v.payee || !v.price) throw new Error(usage);
   const server = await startPaidContentServer({
     content: new Uint8Array(await readFile(v.file)),
     chunkSize: Number(v["chunk-size"]),
@@ -138,18 +141,19 @@ async function main(): Promise<void> {
     host: v.host,
     port: Number(v.port),
   });
-  process.stdout.write(`READY ${JSON.stringify({ url: server.url, port: server.port })}\n`);
+  log.info({ url: server.url, port: server.port }, "ready");
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
     server.close().then(
       (settled) => {
-        process.stdout.write(`SETTLED ${JSON.stringify(settled)}\n`);
-        process.exit(settled.every((s) => s.status !== "failed") ? 0 : 1);
+        const ok = settled.every((s) => s.status !== "failed");
+        log[ok ? "info" : "error"]({ settled }, "settled");
+        process.exit(ok ? 0 : 1);
       },
       (e: unknown) => {
-        process.stderr.write(`settle failed: ${(e as Error).message}\n`);
+        log.error({ code: (e as { code?: string }).code ?? "ERROR", error: (e as Error).message }, "settle failed");
         process.exit(1);
       },
     );

@@ -40,7 +40,7 @@ import { RpcClient } from "../../rpc/client.ts";
 import { sendAndWait } from "../storage-provider/deals.ts";
 import { decimalFlag, errorCode, exitOnSignals, intFlag, isMain, pluginLogger, runMain, PluginArgsError } from "../shared/bandwidth.ts";
 import { CodedError } from "../../primitives/errors.ts";
-import { standardFlags } from "../shared/cli.ts";
+import { LOG_USAGE, logOptions, standardFlags } from "../shared/cli.ts";
 
 export interface RelayOptions {
   readonly rpcUrl: string;
@@ -230,11 +230,12 @@ async function main(): Promise<void> {
       "poll-ms": { type: "string", default: String(defaultRelayOptions.pollMs) },
       fee: { type: "string", default: String(defaultRelayOptions.fee) },
       help: { type: "boolean", default: false },
+      ...logOptions,
     },
   });
   const usage =
     "usage: relay.ts --rpc URL --key FILE --listen /ip4/127.0.0.1/tcp/PORT [--p2p-key FILE] [--announce MULTIADDR] [--capacity BYTES_PER_SEC] " +
-    "[--collateral UNITS] [--max-concurrent N] [--max-probe-bytes N] [--poll-ms MS] [--fee UNITS]";
+    `[--collateral UNITS] [--max-concurrent N] [--max-probe-bytes N] [--poll-ms MS] [--fee UNITS] ${LOG_USAGE}`;
   if (v.help) {
     process.stdout.write(usage + "\n");
     return;
@@ -244,7 +245,7 @@ async function main(): Promise<void> {
   if (maxProbeBytes > MAX_PROBE_BYTES) throw new PluginArgsError("BAD_ARGS", `--max-probe-bytes must be at most ${MAX_PROBE_BYTES}`);
   const capacity = decimalFlag("capacity", v.capacity);
   if (capacity === 0n) throw new PluginArgsError("BAD_ARGS", "--capacity must be positive");
-  const log = pluginLogger("relay");
+  const log = pluginLogger("relay", v);
   const relay = await startRelay({
     rpcUrl: v.rpc, key: await readKeyFile(v.key), listen: v.listen, p2pKeyPath: v["p2p-key"] ?? defaultP2pKeyPath(v.key),
     ...(v.announce ? { announce: v.announce } : {}), capacity, ...(v.collateral !== undefined ? { collateral: decimalFlag("collateral", v.collateral) } : {}),

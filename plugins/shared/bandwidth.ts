@@ -5,14 +5,11 @@
  * through JSON-RPC (rpc/client.ts) and sign with the pure helpers of chain/.
  */
 import { pathToFileURL } from "node:url";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
 import { CodedError } from "../../primitives/errors.ts";
 import type { ResultOf, RpcClient } from "../../rpc/client.ts";
 
-/** One JSON object a line on stdout (pino, synchronous so nothing is lost at exit). */
-export function pluginLogger(plugin: string, level = process.env.CLOUDCOIN_LOG_LEVEL ?? "info"): Logger {
-  return pino({ level, base: { plugin } }, pino.destination({ dest: 1, sync: true }));
-}
+export { pluginLogger } from "./cli.ts";
 
 /** Whether the module at `importMetaUrl` is the script node was started with. */
 export function isMain(importMetaUrl: string): boolean {

@@ -1,8 +1,28 @@
 /**
- * What every plugin entry point answers before parsing its own options: `--help` (or `-h`) prints
- * its usage and `--version` the package version, both exiting 0. Call it first thing in main.
+ * What every plugin entry point shares on its command line: `--help` (or `-h`) prints its usage
+ * and `--version` the package version, both exiting 0 (call `standardFlags` first thing in main);
+ * `--log-format json|pretty` and `--log-level LEVEL` (spread `logOptions` into the parseArgs
+ * options, then `pluginLogger(name, values)`) give the node's own logger (common/logging.ts):
+ * readable lines on a terminal, JSON lines otherwise, each with `plugin: <name>`.
  */
 import { readFileSync } from "node:fs";
+import { loggerFromOptions, LogOptionError, type Logger } from "../../common/logging.ts";
+
+/** The logging options of every plugin, for node:util parseArgs. */
+export const logOptions = { "log-format": { type: "string" }, "log-level": { type: "string" } } as const;
+/** Their usage text. */
+export const LOG_USAGE = "[--log-format json|pretty] [--log-level LEVEL]";
+
+/** The plugin's logger from its parsed `--log-format` / `--log-level`; a bad value exits 2 saying why. */
+export function pluginLogger(plugin: string, values: { "log-format"?: string | undefined; "log-level"?: string | undefined } = {}): Logger {
+  try {
+    return loggerFromOptions(values, { plugin });
+  } catch (e) {
+    if (!(e instanceof LogOptionError)) throw e;
+    process.stderr.write(`${plugin}: ${e.message}\n`);
+    process.exit(2);
+  }
+}
 
 export function standardFlags(argv: readonly string[], usage: string): void {
   if (argv.includes("--help") || argv.includes("-h")) {
@@ -10,7 +30,9 @@ export function standardFlags(argv: readonly string[], usage: string): void {
     process.exit(0);
   }
   if (argv.includes("--version")) {
-    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { name: string; version: string };
+    // ../../ from plugins/shared/, ../../../ from its compiled copy in dist/plugins/shared/
+    const path = new URL(import.meta.url.endsWith(".ts") ? "../../package.json" : "../../../package.json", import.meta.url);
+    const pkg = JSON.parse(readFileSync(path, "utf8")) as { name: string; version: string };
     process.stdout.write(`${pkg.name} ${pkg.version}\n`);
     process.exit(0);
   }

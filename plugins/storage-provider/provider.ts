@@ -34,7 +34,8 @@ import { dealId, ProviderKind, signDealAcceptance, type DealTerms } from "../../
 import { signTx } from "../../chain/tx.ts";
 import { RpcClient, RpcClientError } from "../../rpc/client.ts";
 import { DealStore, DealStoreError, readSeedFile, sendAndWait, termsToJson, type StoredDeal } from "./deals.ts";
-import { standardFlags } from "../shared/cli.ts";
+import { LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
+import type { Logger } from "../../common/logging.ts";
 
 export interface StorageProviderOptions {
   rpcUrl: string;
@@ -77,8 +78,18 @@ export interface ProviderStatusJson {
 const MIB = 1n << 20n;
 const DEC = /^(0|[1-9][0-9]{0,19})$/;
 
+/** What happened (`DEAL`, `PROOF`, `PROOF_FAILED`, `EPOCH`, …) as a log line: `event` is the kind, the message its lower-case words. */
+export function logReport(log: Logger): (kind: string, data: Record<string, unknown>) => void {
+  return (kind, data) => {
+    const level = kind === "ERROR" || kind === "PROOF_FAILED" ? "warn" : "info";
+    log[level]({ event: kind, ...data }, kind.toLowerCase().replace(/_/g, " "));
+  };
+}
+
+let fallbackReport: ((kind: string, data: Record<string, unknown>) => void) | undefined;
+/** The report of a provider started without one: the plugin's logger with its defaults. */
 export function defaultReport(kind: string, data: Record<string, unknown>): void {
-  process.stdout.write(`${kind} ${JSON.stringify(data)}\n`);
+  (fallbackReport ??= logReport(pluginLogger("storage-provider")))(kind, data);
 }
 
 export async function startStorageProvider(opts: StorageProviderOptions): Promise<StorageProvider> {
@@ -265,7 +276,8 @@ export async function startStorageProvider(opts: StorageProviderOptions): Promis
 }
 
 async function main(): Promise<void> {
-  standardFlags(process.argv.slice(2), "usage: provider.ts --rpc URL --key FILE --dir DIR [--collateral CLC] [--capacity BYTES] [--port P] [--price-per-mib UNITS] [--poll-ms MS]");
+  const usage = `usage: provider.ts --rpc URL --key FILE --dir DIR [--collateral CLC] [--capacity BYTES] [--port P] [--price-per-mib UNITS] [--poll-ms MS] ${LOG_USAGE}`;
+  standardFlags(process.argv.slice(2), usage);
   const { values: v } = parseArgs({
     options: {
       rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
@@ -273,23 +285,25 @@ async function main(): Promise<void> {
       collateral: { type: "string", default: "1" }, capacity: { type: "string", default: String(64 * 1024 * 1024) }, multiaddr: { type: "string" },
       host: { type: "string", default: "127.0.0.1" }, port: { type: "string", default: "8710" },
       "price-per-mib": { type: "string", default: "1000" }, "poll-ms": { type: "string", default: "1000" }, "accept-blocks": { type: "string", default: "30" },
+      ...logOptions,
     },
   });
-  if (!v.key || !v.dir) throw new Error("usage: provider.ts --rpc URL --key FILE --dir DIR [--collateral CLC] [--capacity BYTES] [--port P] [--price-per-mib UNITS] [--poll-ms MS]");
+  const log = pluginLogger("storage-provider", v);
+  if (!v.key || !v.dir) throw new Error(usage);
   if (!DEC.test(v.capacity) || !DEC.test(v["price-per-mib"])) throw new CodedError("BAD_ARGS", "--capacity and --price-per-mib must be integers");
   const p = await startStorageProvider({
     rpcUrl: v.rpc, key: await readSeedFile(v.key), dir: v.dir, collateral: parseClc(v.collateral), capacity: BigInt(v.capacity),
     ...(v.multiaddr ? { multiaddr: v.multiaddr } : {}), host: v.host, port: Number(v.port), pricePerMiB: BigInt(v["price-per-mib"]),
-    pollMs: Number(v["poll-ms"]), acceptBlocks: Number(v["accept-blocks"]),
+    pollMs: Number(v["poll-ms"]), acceptBlocks: Number(v["accept-blocks"]), report: logReport(log),
   });
-  process.stdout.write(`READY ${JSON.stringify({ url: p.url, provider: p.address })}\n`);
+  log.info({ url: p.url, provider: p.address }, "ready");
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
     p.close().then(
       () => {
-        process.stdout.write(`STOPPED ${JSON.stringify(p.status())}\n`);
+        log.info({ status: p.status() }, "stopped");
         process.exit(0);
       },
       () => process.exit(1),

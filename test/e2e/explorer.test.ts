@@ -4,7 +4,10 @@
  * block to the transaction to the account, and what it shows is checked against JSON-RPC.
  * Then the recipient registers as a storage provider and the faucet makes a deal with it
  * (signed here, sent with tx_send), and the browser clicks from the providers list to the
- * provider to the deal, and from the provider's account page to its provider view.
+ * provider to the deal, from the deal to its start epoch, and from the provider's account page
+ * to its provider view. The home page grows by itself (WebSocket), pages to older blocks, shows
+ * the supply and the block time; both sides of the transfer show its amount and direction; a
+ * relay's capacity is a rate; bad URLs and unknown ids show a not-found page.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -21,6 +24,14 @@ import { RpcClient } from "../../rpc/client.ts";
 import { rpc, runCli, startNode } from "../helpers/process.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
+
+async function waitForHeight(url: string, height: number): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    if ((await rpc(url, "node_status", {})).result.head.height >= height) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`the chain did not reach height ${height}`);
+}
 const CLC = 1_000_000_000n;
 
 t.test("explorer: block -> transaction -> account, providers -> provider -> deal, matching JSON-RPC", { skip: existsSync(CHROMIUM) ? false : `needs ${CHROMIUM} (Debian package chromium; .ci/run installs it)` }, async (t) => {
@@ -42,10 +53,23 @@ t.test("explorer: block -> transaction -> account, providers -> provider -> deal
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
 
-  // the home page lists the latest blocks and the validator set
+  // the home page lists the latest blocks and the validator set, the supply and the block time
   await page.goto(`${node.url}explorer/`);
   await page.waitForSelector("#blocks tr >> nth=1");
   t.ok((await page.locator("#validators tr").count()) >= 2, "validators are listed");
+  const supply = (await rpc(node.url, "chain_getSupply", {})).result;
+  const shown = BigInt((await page.getAttribute("#stat-supply", "data-units"))!);
+  const diff = shown > BigInt(supply.total) ? shown - BigInt(supply.total) : BigInt(supply.total) - shown;
+  t.ok(diff * 100n < BigInt(supply.total), `the total supply is shown (${shown}; ${supply.total} by RPC a moment later)`);
+  const blockTime = Number(await page.getAttribute("#stat-blocktime", "data-ms"));
+  t.ok(blockTime > 0 && blockTime < 10_000, `the mean block time is shown (${blockTime} ms)`);
+
+  // ... and grows by itself: a newer block appears on top without a reload
+  await page.waitForSelector("#live.live");
+  const top = Number(await page.getAttribute("#blocks tr[data-height] >> nth=0", "data-height"));
+  await page.waitForSelector(`#blocks tr[data-height="${top + 1}"]`, { timeout: 15_000 });
+  t.equal(Number(await page.getAttribute("#blocks tr[data-height] >> nth=0", "data-height")), top + 1, "the new block is the first row");
+  t.ok(Number(await page.textContent("#stat-height")) >= top + 1, "the height figure follows");
 
   // a block, then the transaction in it
   await page.goto(`${node.url}explorer/#/block/${height}`);
@@ -65,6 +89,21 @@ t.test("explorer: block -> transaction -> account, providers -> provider -> deal
   t.equal(await page.getAttribute("#account-balance", "data-units"), account.balance);
   t.equal(account.balance, "4250000000");
   t.ok((await page.textContent("#account-txs"))?.includes(hash.slice(0, 16)), "the account lists its transaction");
+  const inRow = page.locator(`#account-txs tr[data-hash="${hash}"]`);
+  t.equal(await inRow.locator(".dir").textContent(), "in", "the recipient sees the transfer coming in");
+  t.equal(await inRow.locator(".amount").getAttribute("data-units"), "4250000000");
+  t.match(await inRow.locator(".amount").textContent(), /^\+4\.25 CLC$/);
+  // the sender's side of the same transfer
+  const faucetAddress = toAddress(devnetFaucetKey().publicKey);
+  await page.goto(`${node.url}explorer/#/account/${faucetAddress}`);
+  await page.locator("#account-address", { hasText: faucetAddress }).waitFor();
+  const outRow = page.locator(`#account-txs tr[data-hash="${hash}"]`);
+  t.equal(await outRow.locator(".dir").textContent(), "out", "the sender sees it going out");
+  t.match(await outRow.locator(".amount").textContent(), /^−4\.25 CLC$/);
+  const sentTx = (await rpc(node.url, "tx_get", { hash })).result;
+  t.equal(await outRow.locator(".fee").getAttribute("data-units"), sentTx.tx.fee, "and the fee it paid");
+  await page.goto(`${node.url}explorer/#/account/${bob}`);
+  await page.locator("#account-address", { hasText: bob }).waitFor();
   t.equal(await page.locator("#account-provider").count(), 0, "not a provider yet: no provider link");
 
   // bob registers as a storage provider; the faucet makes a deal with him (bob signs the acceptance)
@@ -121,6 +160,28 @@ t.test("explorer: block -> transaction -> account, providers -> provider -> deal
   t.equal(await page.getAttribute("#deal-collateral-left", "data-units"), onChain.collateralLeft);
   t.equal(await page.getAttribute("#deal-provider", "href"), `#/provider/${bob}`);
   t.ok(await page.locator(`a[data-kind="account"][href="#/account/${toAddress(faucet.publicKey)}"]`).count(), "the client links to its account");
+  t.equal(await page.textContent("#deal-ended"), "not yet");
+  t.equal(await page.getAttribute(`#deal-created a[data-kind="block"]`, "href"), `#/block/${onChain.createdAt}`, "the height it was made at links a block");
+  // its start is an epoch, linked as one (never as the block of the same number)
+  await page.click(`#deal-duration a[data-kind="epoch"][href="#/epoch/${onChain.startEpoch}"]`);
+  await page.waitForSelector("#epoch-status");
+  const startEpoch = (await rpc(node.url, "rewards_getEpoch", { epoch: onChain.startEpoch })).result;
+  // a deal starts with the epoch after the one it was made in: usually still ahead
+  t.equal(await page.textContent("#epoch-status"), startEpoch === null ? "future" : startEpoch.status);
+  await page.click("#epoch-prev");
+  await page.waitForSelector(`#epoch-reward`);
+  const made = (await rpc(node.url, "rewards_getEpoch", { epoch: onChain.startEpoch - 1 })).result;
+  t.equal(await page.getAttribute("#epoch-reward", "data-units"), made.reward, "the epoch the deal was made in, with its reward");
+
+  // a bandwidth relay's capacity is a rate
+  await sendAndWait(client, chainId, faucet, { type: "provider.register", kind: ProviderKind.BANDWIDTH, collateral: 2n * CLC, capacity: 125_000n, multiaddr: "/ip4/127.0.0.1/tcp/9998" });
+  await page.goto(`${node.url}explorer/#/providers`);
+  const relayRow = page.locator(`#providers tr[data-address="${toAddress(faucet.publicKey)}"]`);
+  await relayRow.waitFor();
+  t.equal(await relayRow.locator(".capacity").textContent(), "125,000 B/s");
+  t.equal(await row.locator(".capacity").textContent(), "1,000,000 bytes", "a storage provider's capacity stays in bytes");
+  const relayShown = await runCli(["provider", "show", toAddress(faucet.publicKey), "--rpc", node.url, "--home", home]);
+  t.match(relayShown.stdout, /capacity 125000 B\/s/, "cloudcoin provider show gives a relay's capacity as a rate too");
 
   // bob's account page now links to his provider view
   await page.goto(`${node.url}explorer/#/account/${bob}`);
@@ -128,5 +189,48 @@ t.test("explorer: block -> transaction -> account, providers -> provider -> deal
   await page.click("#account-provider");
   await page.waitForSelector("#provider-address");
   t.equal(await page.textContent("#provider-address"), bob);
+
+  // paging (5 rows a page, ?per=5): from the latest blocks to the pages before them, and back
+  await waitForHeight(node.url, 3 * 5 + 1);
+  await page.goto(`${node.url}explorer/?per=5#/`);
+  await page.waitForSelector("#blocks-next");
+  const lastShown = Number(await page.getAttribute("#blocks tr[data-height] >> nth=-1", "data-height"));
+  await page.click("#blocks-next");
+  await page.waitForSelector(`#blocks tr[data-height="${lastShown - 1}"]`);
+  t.equal(await page.locator("#blocks tr[data-height]").count(), 5, "a full page of older blocks");
+  t.equal(Number(await page.getAttribute("#blocks tr[data-height] >> nth=0", "data-height")), lastShown - 1, "starting right below the newest page");
+  await page.click("#blocks-next");
+  await page.waitForSelector(`#blocks tr[data-height="${lastShown - 6}"]`);
+  await page.click("#blocks-first");
+  await page.waitForSelector('#blocks[data-live="true"]');
+  // an account's transactions page the same way: the faucet sent the transfer, the deal and the relay registration
+  await page.goto(`${node.url}explorer/?per=2#/account/${faucetAddress}`);
+  await page.locator("#account-address", { hasText: faucetAddress }).waitFor();
+  const listed3 = (await rpc(node.url, "tx_listByAddress", { address: faucetAddress, limit: 3 })).result.txs as { hash: string }[];
+  t.equal(listed3.length, 3);
+  t.same(await page.locator("#account-txs tr[data-hash]").evaluateAll((rs) => rs.map((r) => r.getAttribute("data-hash"))), listed3.slice(0, 2).map((x) => x.hash), "the newest two first");
+  await page.click("#account-txs-next");
+  await page.waitForSelector(`#account-txs tr[data-hash="${listed3[2]!.hash}"]`);
+  t.equal(await page.locator(`#account-txs tr[data-hash="${listed3[0]!.hash}"]`).count(), 0, "the next page starts after them");
+  await page.click("#account-txs-first");
+  await page.waitForSelector(`#account-txs tr[data-hash="${listed3[0]!.hash}"]`);
+
+  // friendly not-found pages for bad URLs and unknown ids
+  const notFound = async (hashPart: string, expect: RegExp) => {
+    await page.goto(`${node.url}explorer/#/${hashPart}`);
+    await page.locator("#not-found", { hasText: expect }).waitFor();
+    t.match(await page.textContent("#not-found"), expect, `#/${hashPart} is not found`);
+    t.equal(await page.locator("#not-found a[href='#/']").count(), 1, "with a way back");
+  };
+  await notFound("no-such-view/1", /No page/);
+  await notFound("block/99999999", /No block 99999999/);
+  await notFound("block/zz", /No block zz/);
+  await notFound(`tx/${"ab".repeat(32)}`, /No transaction/);
+  await notFound("tx/123", /No transaction 123/);
+  await notFound("account/cc1abc", /No account cc1abc/);
+  await notFound(`account/cc1${"q".repeat(58)}`, /No account/); // well formed, bad checksum: the node refuses it
+  await notFound(`deal/${"cd".repeat(32)}`, /No deal/);
+  await notFound(`provider/${faucetAddress.slice(0, -1)}x`, /No provider/);
+  await notFound("epoch/-1", /No epoch -1/);
   t.same(errors, [], "no script errors in the page");
 });

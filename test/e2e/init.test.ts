@@ -95,6 +95,16 @@ t.test("bad CLI input gets a usage error, not a crash", async (t) => {
   }
   t.match(errors.join("\n"), /BAD_ADDRESS/, "a mistyped address is refused as an address, not looked up as a key name");
   t.notMatch(errors.join("\n"), /KEY_NOT_FOUND/);
+  // the same for `balance ADDRESS|NAME`: a cc1 address with a bad checksum names the checksum
+  errors.length = 0;
+  console.error = (...a: unknown[]) => void errors.push(a.map(String).join(" "));
+  try {
+    await main(["balance", `cc1${"q".repeat(58)}`, "--home", dir, "--rpc", "http://127.0.0.1:1/"]);
+  } finally {
+    console.error = consoleError;
+  }
+  t.match(errors.join("\n"), /BAD_ADDRESS.*checksum/i, "balance: a bad checksum is named");
+  t.notMatch(errors.join("\n"), /KEY_NOT_FOUND/);
   const r = await runCli(["frobnicate"]);
   t.equal(r.code, 2, "the executable exits with main's code");
   t.match(r.stderr, /unknown command/);

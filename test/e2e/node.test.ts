@@ -101,6 +101,14 @@ t.test("stake and register-validator from the CLI: the set grows at h+2 and the 
   const unjail = await runCli(["tx", "unjail", "--from", "devnet-faucet", "--home", home, "--rpc", node.url, "--json"]);
   t.equal(JSON.parse(unjail.stdout).receipt.code, "NOT_JAILED");
   t.equal(unjail.code, 1, "a transaction that failed in its block makes the CLI exit 1, also with --json");
+  // a transfer the sender cannot afford never enters the mempool: refused at once, naming what was short
+  const broke = JSON.parse((await runCli(["keys", "new", "broke", "--home", home, "--json"])).stdout).address as string;
+  const funded = await runCli(["tx", "transfer", "--from", "devnet-faucet", "--to", broke, "--amount", "1", "--home", home, "--rpc", node.url, "--json"]);
+  t.equal(funded.code, 0, funded.stderr);
+  const tooMuch = await runCli(["tx", "transfer", "--from", "broke", "--to", faucet, "--amount", "1", "--home", home, "--rpc", node.url]);
+  t.equal(tooMuch.code, 1, "amount + fee above the balance: the CLI fails");
+  t.match(tooMuch.stderr, /MEMPOOL_INSUFFICIENT_BALANCE.*cannot cover 1000000000 plus the fee/, tooMuch.stderr);
+  t.equal((await rpc(node.url, "state_getAccount", { address: broke })).result.nonce, "0", "nothing was included: the nonce is unused");
   const params = await runCli(["params", "--rpc", node.url, "--json"]);
   t.equal(params.code, 0);
   t.match(JSON.parse(params.stdout).params, { minValidatorStake: /^[0-9]+$/, epochLength: Number }, "cloudcoin params shows the chain parameters");

@@ -17,7 +17,7 @@ import { keyFileJson } from "../../node/keyring.ts";
 import { startAdSlot, startAdvertiser } from "../../plugins/paid-content/ad-slot.ts";
 import { channelStart } from "../../plugins/paid-content/client.ts";
 import { RpcClient } from "../../rpc/client.ts";
-import { rpc, runCli, runScript, startNode, startProcess, waitFor } from "../helpers/process.ts";
+import { logEntry, readyUrl, rpc, runCli, runScript, startNode, startProcess, waitFor } from "../helpers/process.ts";
 
 const SERVER = fileURLToPath(new URL("../../plugins/paid-content/server.ts", import.meta.url));
 const CLIENT = fileURLToPath(new URL("../../plugins/paid-content/client.ts", import.meta.url));
@@ -34,9 +34,8 @@ t.teardown(() => rmSync(home, { recursive: true, force: true }));
 writeFileSync(join(home, "genesis.json"), JSON.stringify({ ...devnetGenesisFile(), params: { ...devnetGenesisFile().params, minSettleDelay: 1 } }));
 writeFileSync(join(home, "validator.key.json"), keyFileJson("devnet-validator-0", devnetValidatorKey(), true), { mode: 0o600 });
 
-/** A plugin process: ready once it prints `READY {"url": ...}`. */
-const spawnPlugin = (script: string, args: string[], env: Record<string, string> = {}) =>
-  startProcess(script, args, (line) => (line.startsWith("READY ") ? (JSON.parse(line.slice(6)) as { url: string }).url : undefined), { env });
+/** A plugin process: ready once it logs "ready" with its url. */
+const spawnPlugin = (script: string, args: string[], env: Record<string, string> = {}) => startProcess(script, args, readyUrl, { env });
 
 const runClient = (args: string[]) => runScript(CLIENT, args, 120_000);
 
@@ -150,9 +149,9 @@ t.test("paid content: 16 chunks paid with vouchers, redeemed by the node's servi
   // shutdown settles: the node redeems with its service key
   server.child.kill("SIGTERM");
   t.equal(await server.exited, 0, "the server settles and exits 0");
-  const settledLine = server.logs.find((l) => l.startsWith("SETTLED "));
+  const settledLine = server.logs.find((l) => logEntry(l, "settled"));
   t.ok(settledLine, "the server reports its settlement");
-  const settled = JSON.parse(settledLine!.slice(8)) as { channel: string; hash: string; status: string; fee: string }[];
+  const settled = logEntry(settledLine!, "settled")!.settled as { channel: string; hash: string; status: string; fee: string }[];
   t.equal(settled.length, 1);
   t.equal(settled[0]!.status, "redeemed", settledLine ?? "no SETTLED line");
   t.equal(settled[0]!.channel, channel);

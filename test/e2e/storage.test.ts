@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
-import { rpc, runCli, runScript, startNode, startProcess, waitFor } from "../helpers/process.ts";
+import { logEntry, readyUrl, rpc, runCli, runScript, startNode, startProcess, waitFor } from "../helpers/process.ts";
 
 const PROVIDER = fileURLToPath(new URL("../../plugins/storage-provider/provider.ts", import.meta.url));
 const CLIENT = fileURLToPath(new URL("../../plugins/storage-provider/client.ts", import.meta.url));
@@ -65,10 +65,10 @@ t.test("a provider proves a direct deal every epoch and is paid its price (no st
   const plugin = await startProcess(
     PROVIDER,
     ["--rpc", url, "--key", join(dir, "keys", "provider.json"), "--dir", join(dir, "provider-data"), "--collateral", "1", "--capacity", "10000000", "--port", "0", "--poll-ms", "250", "--price-per-mib", "1000"],
-    (line) => (line.startsWith("READY ") ? (JSON.parse(line.slice(6)) as { url: string }).url : undefined),
+    readyUrl,
   );
   t.teardown(() => plugin.stop("SIGKILL"));
-  t.ok(plugin.logs.some((l) => l.startsWith("REGISTERED ")), "the plugin registered the provider");
+  t.ok(plugin.logs.some((l) => logEntry(l, "REGISTERED")), "the plugin registered the provider");
   const registered = await result(url, "provider_get", { address: provider });
   t.match(registered, { kind: "storage", status: "active", collateral: String(PROVIDER_COLLATERAL), capacity: "10000000", activeDeals: 0, banned: false });
   const shown = await cli(["provider", "show", provider]);
@@ -100,9 +100,10 @@ t.test("a provider proves a direct deal every epoch and is paid its price (no st
     return d.challenged >= 2 ? d : undefined;
   }, 30_000);
   t.equal(proven.misses, 0, "no epoch missed while the plugin runs");
-  const proofLine = plugin.logs.find((l) => l.startsWith("PROOF "));
+  const proofLine = plugin.logs.map((l) => logEntry(l, "PROOF")).find((e) => e !== undefined);
   t.ok(proofLine, "the plugin reports its proofs");
-  const proofTx = await result(url, "tx_get", { hash: JSON.parse(proofLine!.slice(6)).hash });
+  t.equal(proofLine?.plugin, "storage-provider", "in the plugins' one log style");
+  const proofTx = await result(url, "tx_get", { hash: proofLine!.hash });
   t.match(proofTx, { status: "finalized", receipt: { ok: true }, tx: { sender: provider, op: { type: "storage.proof", deal: deal.dealId, epoch: start } } });
   t.equal(proofTx.tx.op.chunks.length, 4, "k = 4 challenged chunks");
   const rewards = await result(url, "rewards_getEpoch", { epoch: start });
@@ -110,7 +111,7 @@ t.test("a provider proves a direct deal every epoch and is paid its price (no st
   t.notOk(rewards.mints.some((m: { pool: string }) => m.pool === "storage"), "a direct deal earns nothing of the storage pool (only network-placed deals do)");
   t.same(rewards.storagePayments, { network: { deals: 0, amount: "0" }, direct: { deals: 1, amount: String(PRICE) } }, "rewards_getEpoch: the price paid, as a direct deal");
   t.ok(rewards.mints.some((m: { pool: string }) => m.pool === "validator"), "the validator pool to the validator");
-  await waitFor("the plugin's epoch report", async () => (plugin.logs.some((l) => l.startsWith("EPOCH ") && BigInt(JSON.parse(l.slice(6)).balanceChange) > 0n) ? true : undefined), 10_000);
+  await waitFor("the plugin's epoch report", async () => (plugin.logs.some((l) => BigInt(logEntry(l, "EPOCH")?.balanceChange ?? 0) > 0n) ? true : undefined), 10_000);
 
   // stop the plugin: the next epochs are missed, collateral is slashed to the client, the deal fails
   await plugin.stop("SIGTERM");

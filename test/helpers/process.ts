@@ -119,3 +119,20 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/**
+ * A plugin's JSON log line (common/logging.ts, JSON on a pipe) as an object, if `line` is one and
+ * its `msg` (or, for the storage provider's reports, its `event`) is `name`.
+ */
+export function logEntry(line: string, name: string): Record<string, any> | undefined {
+  if (!line.startsWith("{")) return undefined;
+  try {
+    const o = JSON.parse(line) as Record<string, any>;
+    return o.msg === name || o.event === name ? o : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `url` of a plugin's "ready" log line. */
+export const readyUrl = (line: string): string | undefined => logEntry(line, "ready")?.url as string | undefined;

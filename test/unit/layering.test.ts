@@ -8,6 +8,7 @@
  *   chain/       never imports modules/ (nor rpc/, p2p/, node/, plugins/, genesis/)
  *   modules/     never imports node/, p2p/ or plugins/
  *   p2p/, rpc/   never import each other, modules/, node/ or plugins/
+ *   common/      imports only primitives/ (what the node and the plugins share: the logger)
  *   plugins/     never import node/
  *   the pure core (primitives/, proofs/, modules/ except their rpc files, chain/ except the block
  *   store) imports no I/O: no classic-level, libp2p, fastify, node:fs, node:net or node:http
@@ -60,6 +61,7 @@ const RULES: readonly Rule[] = [
   { folder: "modules", forbidden: ["node", "p2p", "plugins", "test"], pure: (f) => !/\/rpc\.ts$|modules\/rpc\.ts$/.test(f) },
   { folder: "p2p", forbidden: ["rpc", "modules", "node", "plugins", "test"] },
   { folder: "rpc", forbidden: ["p2p", "modules", "node", "plugins", "test"] },
+  { folder: "common", allowed: ["primitives", "common"] },
   { folder: "plugins", forbidden: ["node", "test"] },
 ];
 

@@ -54,3 +54,20 @@ t.test("the Dockerfile copies what exists and runs the node CLI", async (t) => {
   const build = spawnSync("docker", ["build", "-q", "-t", "cloudcoin-test", ROOT], { encoding: "utf8", timeout: 600_000 });
   t.equal(build.status, 0, `docker build: ${build.stderr.slice(-300)}`);
 });
+
+t.test("the CLI runs compiled JavaScript; what the build generates is never committed", async (t) => {
+  const pkg = JSON.parse(read("package.json")) as { scripts: Record<string, string> };
+  t.match(pkg.scripts.prepare, /scripts\/build\.mjs/, "npm install builds dist/ (its prepare step)");
+  t.equal(pkg.scripts.start, "node bin/cloudcoin.js start", "npm start runs the CLI through bin/, which picks dist/ when it is current");
+  const git = (...args: string[]) => spawnSync("git", args, { cwd: ROOT, encoding: "utf8" });
+  if (git("rev-parse", "--is-inside-work-tree").status !== 0) return void t.skip("not a git checkout", () => undefined);
+  t.equal(git("check-ignore", "-q", "dist/node/cli.js").status, 0, "dist/ is ignored by git");
+  t.equal(git("ls-files", "dist").stdout, "", "and nothing under it is committed");
+  if (!existsSync(join(ROOT, "dist", "BUILD"))) return void t.skip("dist/ is not built here (npm run build)", () => undefined);
+  const run = spawnSync(process.execPath, [join(ROOT, "bin", "cloudcoin.js"), "--version"], { encoding: "utf8", timeout: 60_000 });
+  t.equal(run.status, 0);
+  if (/older than the sources/.test(run.stderr)) return void t.skip("dist/ is older than the sources here (edited since the build): bin/ falls back to tsx", () => undefined);
+  t.equal(run.stderr, "", "bin/ ran the build without a warning");
+  const compiled = spawnSync(process.execPath, [join(ROOT, "dist", "node", "cli.js"), "--version"], { encoding: "utf8", timeout: 60_000 });
+  t.equal(compiled.stdout, run.stdout, "the compiled CLI answers as bin/ does");
+});

@@ -566,3 +566,35 @@ t.test("property: counters, gap-free eviction, select order and limits", async (
   );
   t.ok(checks > 3000, `ran ${checks} checked steps`);
 });
+
+t.test("admission: a sender that cannot cover the op's debit plus the fee is refused; ops with no debit pass", async (t) => {
+  await import("../../../modules/index.ts");
+  const { checkSenderCovers } = await import("../../../chain/mempool.ts");
+  const { newTestChain, tx, testKey } = await import("../../helpers/chain.ts");
+  const alice = testKey(41);
+  const bob = testKey(42);
+  const chain = newTestChain({ balances: [{ key: alice, amount: 10_000n }] });
+  const code = (f: () => void): string | undefined => {
+    try {
+      f();
+      return undefined;
+    } catch (e) {
+      return (e as { code?: string }).code;
+    }
+  };
+  const covers = (op: Parameters<typeof tx>[3], fee = 1000n) => code(() => checkSenderCovers(chain.state, tx(chain, alice, 0n, op, fee)));
+  t.equal(covers({ type: "transfer", to: bob.publicKey, amount: 9_000n }), undefined, "amount + fee = balance: admitted");
+  t.equal(covers({ type: "transfer", to: bob.publicKey, amount: 9_001n }), MempoolErrorCode.INSUFFICIENT_BALANCE, "one unit short: refused");
+  t.equal(covers({ type: "transfer", to: bob.publicKey, amount: 9_000n }, 1001n), MempoolErrorCode.INSUFFICIENT_BALANCE, "a higher fee counts too");
+  t.equal(covers({ type: "stake", amount: 10_000n }), MempoolErrorCode.INSUFFICIENT_BALANCE, "a stake is a debit");
+  t.equal(covers({ type: "paych.open", payee: bob.publicKey, deposit: 9_500n, settleDelay: 100n }), MempoolErrorCode.INSUFFICIENT_BALANCE, "a channel deposit is a debit");
+  t.equal(covers({ type: "unstake", amount: 1_000_000n }), undefined, "an unstake moves stake, not balance: the transition judges it");
+  const err = (() => {
+    try {
+      checkSenderCovers(chain.state, tx(chain, alice, 0n, { type: "transfer", to: bob.publicKey, amount: 50_000n }));
+    } catch (e) {
+      return e as { message: string; data?: Record<string, unknown> };
+    }
+  })();
+  t.match(err, { message: /balance 10000 cannot cover 50000 plus the fee 1000/, data: { balance: "10000", needed: "51000" } }, "the error says what was short");
+});

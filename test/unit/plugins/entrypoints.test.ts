@@ -41,6 +41,10 @@ t.test("--help everywhere, --version on the node CLI and a plugin", async (t) =>
     t.equal(help.code, 0, `${f} --help exits 0 (${help.stderr.slice(0, 100)})`);
     t.match(help.stdout, /usage/, `${f} --help prints its usage`);
   });
+  // the long-running services log like the node and say so in their usage
+  for (const f of ["plugins/bandwidth-witness/witness.ts", "plugins/relay/relay.ts", "plugins/storage-provider/provider.ts", "plugins/paid-content/server.ts", "plugins/paid-content/ad-slot.ts"]) {
+    t.match(results[ENTRY_POINTS.indexOf(f)]!.stdout, /--log-format json\|pretty/, `${f} takes --log-format`);
+  }
   for (const version of results.slice(ENTRY_POINTS.length)) {
     t.equal(version.code, 0, "--version exits 0");
     t.match(version.stdout, new RegExp(VERSION.replace(/\./g, "\\.")), `--version prints ${VERSION}`);

@@ -1,7 +1,7 @@
 /** Logs: JSON lines on a pipe, human-readable lines on a terminal, either on demand. */
 import { Writable } from "node:stream";
 import t from "tap";
-import { createLogger, logFormatFor } from "../../../node/logging.ts";
+import { createLogger, logFormatFor } from "../../../common/logging.ts";
 
 function sink(): { stream: Writable; text: () => string } {
   const chunks: string[] = [];
@@ -31,4 +31,16 @@ t.test("json: one object a line with a numeric level; pretty: the level's name a
   t.match(text, /"height":8/, "fields on the same line");
   t.notMatch(text, /^\{/, "not JSON");
   t.notMatch(text, /not shown/, "the level still filters");
+});
+
+t.test("the plugins' logger: the node's, from --log-format/--log-level, with the plugin's name; bad values refused", async (t) => {
+  const { loggerFromOptions } = await import("../../../common/logging.ts");
+  t.throws(() => loggerFromOptions({ "log-format": "xml" }), { code: "BAD_LOG_OPTION", message: /--log-format must be one of json, pretty/ }, "an unknown format");
+  t.throws(() => loggerFromOptions({ "log-level": "loud" }), { code: "BAD_LOG_OPTION", message: /--log-level/ }, "an unknown level");
+  const log = loggerFromOptions({ "log-format": "json", "log-level": "warn" }, { plugin: "relay" });
+  t.equal(log.level, "warn");
+  t.same(log.bindings(), { plugin: "relay" }, "every line names the plugin");
+  const j = sink();
+  createLogger("info", "json", j.stream, { base: { plugin: "relay" } }).info({ height: 3 }, "relay ready");
+  t.match(JSON.parse(j.text().trim()), { level: 30, plugin: "relay", msg: "relay ready", height: 3 });
 });
