@@ -10,23 +10,17 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import t, { type Test } from "tap";
+import t from "tap";
 import { toHex } from "../../../primitives/bytes.ts";
-import { Mempool } from "../../../chain/mempool.ts";
 import { epochOfHeight } from "../../../chain/epoch.ts";
-import { BlockStore } from "../../../chain/store.ts";
-import type { SignedTx } from "../../../chain/tx.ts";
-import { genesisState, type GenesisFile } from "../../../genesis/schema.ts";
-import { RpcClient } from "../../../rpc/client.ts";
-import { startRpcServer } from "../../../rpc/server.ts";
-import { methods } from "../../../modules/rpc.ts";
+import type { GenesisFile } from "../../../genesis/schema.ts";
 import { startStorageProvider, type StorageProvider } from "../../../plugins/storage-provider/provider.ts";
 import { fileRoot, postOrder, serveFile } from "../../../plugins/storage-provider/client.ts";
 import { httpUrlOfMultiaddr, sendAndWait } from "../../../plugins/storage-provider/deals.ts";
 import { parseSource, placementAction, PlacementError, type PlacementJob } from "../../../plugins/storage-provider/placements.ts";
-import { advance, newTestChain, testKey } from "../../helpers/chain.ts";
+import { testKey } from "../../helpers/chain.ts";
+import { liveChain } from "../../helpers/live-chain.ts";
 import { pseudoRandomBytes as bytes } from "../../helpers/random.ts";
-import { testRpcContext } from "../../helpers/rpc-context.ts";
 
 const L = 8;
 const PARAMS: Partial<GenesisFile["params"]> = {
@@ -72,51 +66,6 @@ t.test("httpUrlOfMultiaddr and parseSource", async (t) => {
   }
 });
 
-interface Net {
-  rpcUrl: string;
-  rpc: RpcClient;
-  height: () => bigint;
-}
-
-/** A chain that makes a block from the mempool every `ms`, served over JSON-RPC. */
-async function network(t: Test, ms: number): Promise<Net> {
-  const chain = newTestChain({ params: PARAMS, balances: [...PROVIDERS, CLIENT].map((key) => ({ key, amount: FUNDS })) });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cloudcoin-orders-plugin-"));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const store = await BlockStore.open(dir, { chainId: chain.genesis.chainId, genesisHash: chain.genesis.hash, genesisState: () => genesisState(chain.genesis) });
-  const mempool = new Mempool<SignedTx>({}, { accountNonce: (sender) => chain.state.account(sender).nonce });
-  const ctx = testRpcContext({ chain, store, mempool }, {
-    status: () => ({ validator: null, consensus: { engine: "test", height: chain.state.meta().height + 1n, round: 0, step: null }, failure: null, startedAt: Date.now() }),
-  });
-  const server = await startRpcServer({ host: "127.0.0.1", port: 0, tokens: [], checkResults: true }, methods, ctx);
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  const tick = (): void => {
-    if (stopped) return;
-    running = (async () => {
-      const txs = mempool.select({ maxTxs: 200, maxBytes: 1 << 20 });
-      const built = advance(chain, txs);
-      await store.commitBlock(built.block, chain.lastCommit!, built);
-      for (const r of built.rejected) mempool.remove(r.tx.hash);
-      mempool.onBlockCommitted(built.block.txs.map((x) => x.hash), txs.map((x) => x.sender));
-    })().catch((e: unknown) => {
-      t.fail(`block production: ${(e as Error).message}`);
-    }).finally(() => {
-      if (!stopped) timer = setTimeout(tick, ms);
-    });
-  };
-  tick();
-  t.teardown(async () => {
-    stopped = true;
-    clearTimeout(timer);
-    await running;
-    await server.close();
-    await store.close();
-  });
-  return { rpcUrl: server.url, rpc: new RpcClient(server.url), height: () => chain.state.meta().height };
-}
-
 async function until<T>(what: string, f: () => Promise<T | undefined>, ms: number, detail?: () => Promise<unknown>): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -128,7 +77,7 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, ms: numbe
 }
 
 t.test("providers follow their placements: fetch from the client, check the root, accept, prove; wrong or missing data is declined", async (t) => {
-  const net = await network(t, 100);
+  const net = await liveChain(t, { params: PARAMS, balances: [...PROVIDERS, CLIENT].map((key) => ({ key, amount: FUNDS })) }, 100);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cloudcoin-orders-plugin-data-"));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const logs = new Map<string, { kind: string; data: Record<string, unknown> }[]>();
