@@ -1,7 +1,7 @@
 // The Cloudcoin explorer: a static page served by the node that reads ONLY the public JSON-RPC
 // (read-tier methods, POST to the same origin). Views are addressed by the URL hash:
 //   #/  #/block/<height|hash>  #/tx/<hash>  #/account/<address>  #/channel/<id>
-//   #/providers[/<cursor>]  #/provider/<address>[/<deal cursor>]  #/deal/<id>
+//   #/providers[/<cursor>]  #/provider/<address>[/<deal cursor>]  #/deal/<id>  #/order/<id>
 // Lists page with the cursor their method returns (nextCursor), PAGE entries a page.
 const view = document.getElementById("view");
 let nextId = 1;
@@ -150,10 +150,31 @@ async function deal(id) {
       ["collateral", units("deal-collateral", d.collateral)], ["collateral left", units("deal-collateral-left", d.collateralLeft)],
       ["epochs challenged", text("deal-challenged", d.challenged)], ["epochs missed", text("deal-misses", d.misses)],
       ["last proven epoch", d.lastProvenEpoch === null ? "none yet" : esc(d.lastProvenEpoch)], ["made at", link("block", d.createdAt)],
-      ["ended at", d.endedAt === null ? "" : link("block", d.endedAt)]])}`;
+      ["ended at", d.endedAt === null ? "" : link("block", d.endedAt)],
+      ["placed by", d.order ? `<a id="deal-order" href="#/order/${esc(d.order)}" data-kind="order" class="mono">storage order ${esc(d.order)}</a>`
+        : `<span id="deal-order">direct deal (paid its price only)</span>`]])}`;
 }
 
-const routes = { block, tx, account, channel, providers, provider, deal };
+async function order(id) {
+  const o = await rpc("storage_getOrder", { id });
+  if (!o) return `<p class="error">No storage order ${esc(id)}.</p>`;
+  return `
+    <h2>Storage order</h2>
+    ${rows([["id", `<span class="mono" id="order-id">${esc(o.id)}</span> (${link("tx", o.id, "transaction")})`], ["status", text("order-status", o.status)],
+      ["client", link("account", o.client)], ["root", `<span class="mono" id="order-root">${esc(o.root)}</span>`],
+      ["size", `<span id="order-size" data-bytes="${esc(o.size)}">${bytes(o.size)}</span>`], ["chunk size", `${esc(o.chunkSize)} bytes`],
+      ["replicas", `<span id="order-replicas">${esc(o.accepted)} of ${esc(o.replicas)} accepted, ${esc(o.pending)} pending</span>`],
+      ["price per replica-epoch", units("order-price", o.pricePerEpoch)], ["duration", `${esc(o.durationEpochs)} epochs`],
+      ["escrow held", units("order-escrow", o.escrow)], ["placed", `from epoch ${esc(o.firstPlacementEpoch)}; closes after epoch ${esc(o.closeEpoch)}`],
+      ["made at", link("block", o.createdAt)]])}
+    <h2>Placements</h2>
+    <table id="order-placements"><tr><th>provider</th><th>drawn in epoch</th><th>accept by epoch</th><th>status</th><th>deal</th></tr>
+    ${o.placements.map((p) => `<tr data-provider="${esc(p.provider)}"><td><a href="#/provider/${encodeURIComponent(p.provider)}" data-kind="provider" class="mono">${esc(p.provider)}</a></td>` +
+      `<td>${esc(p.epoch)}</td><td>${esc(p.deadline)}</td><td class="status">${esc(p.status)}</td><td>${p.deal ? link("deal", p.deal) : ""}</td></tr>`).join("")}
+    </table>`;
+}
+
+const routes = { block, tx, account, channel, providers, provider, deal, order };
 /** Views that show something without an id. */
 const listViews = new Set(["providers"]);
 
@@ -175,9 +196,10 @@ document.getElementById("search").addEventListener("submit", (e) => {
   if (/^[0-9]+$/.test(q)) location.hash = `#/block/${q}`;
   else if (q.startsWith("cc1")) location.hash = `#/account/${q}`;
   else if (/^[0-9a-fA-F]{64}$/.test(q)) {
-    // a transaction, else a storage deal, else a block hash
+    // a transaction, else a storage deal, else a storage order, else a block hash
     rpc("tx_get", { hash: q })
-      .then(async (r) => (r.status !== "unknown" ? `#/tx/${q}` : (await rpc("storage_getDeal", { id: q })) ? `#/deal/${q}` : `#/block/${q}`))
+      .then(async (r) => (r.status !== "unknown" ? `#/tx/${q}` : (await rpc("storage_getDeal", { id: q })) ? `#/deal/${q}`
+        : (await rpc("storage_getOrder", { id: q })) ? `#/order/${q}` : `#/block/${q}`))
       .then((h) => (location.hash = h));
   }
 });

@@ -4,7 +4,8 @@
  * block to the transaction to the account, and what it shows is checked against JSON-RPC.
  * Then the recipient registers as a storage provider and the faucet makes a deal with it
  * (signed here, sent with tx_send), and the browser clicks from the providers list to the
- * provider to the deal, and from the provider's account page to its provider view.
+ * provider to the deal, and from the provider's account page to its provider view. The faucet posts
+ * a storage order: its page shows the order as JSON-RPC does, and a direct deal says it is one.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -121,6 +122,24 @@ t.test("explorer: block -> transaction -> account, providers -> provider -> deal
   t.equal(await page.getAttribute("#deal-collateral-left", "data-units"), onChain.collateralLeft);
   t.equal(await page.getAttribute("#deal-provider", "href"), `#/provider/${bob}`);
   t.ok(await page.locator(`a[data-kind="account"][href="#/account/${toAddress(faucet.publicKey)}"]`).count(), "the client links to its account");
+  t.equal(await page.textContent("#deal-order"), "direct deal (paid its price only)", "a direct deal names no order");
+
+  // a storage order (bob is the only provider it could be placed on): its page
+  const ordered = await sendAndWait(client, chainId, faucet, {
+    type: "storage.order", root: randomBytes(32), size: 20_000n, chunkSize: 4096n, pricePerEpoch: 1_000_000n, durationEpochs: 5n, replicas: 1,
+  });
+  await page.goto(`${node.url}explorer/#/order/${ordered.hash}`);
+  await page.waitForSelector("#order-id");
+  const o = (await rpc(node.url, "storage_getOrder", { id: ordered.hash })).result;
+  t.equal(await page.textContent("#order-id"), ordered.hash);
+  t.equal(await page.textContent("#order-status"), o.status);
+  t.equal(o.status, "open");
+  t.equal(await page.textContent("#order-root"), o.root);
+  t.equal(await page.getAttribute("#order-size", "data-bytes"), "20000");
+  t.equal(await page.textContent("#order-replicas"), "0 of 1 accepted, 0 pending");
+  t.equal(await page.getAttribute("#order-escrow", "data-units"), o.escrow);
+  t.equal(o.escrow, "5000000", "price x duration x replicas");
+  t.equal(await page.locator("#order-placements tr").count(), 1 + o.placements.length, "a row per placement");
 
   // bob's account page now links to his provider view
   await page.goto(`${node.url}explorer/#/account/${bob}`);
