@@ -1,6 +1,6 @@
 /**
  * e2e: storage orders with real processes, checked through JSON-RPC. A one-validator chain with
- * 10-block epochs at 250 ms a block and a 3-epoch acceptance window (`cloudcoin init --params`);
+ * 10-block epochs at 250 ms a block and a 4-epoch acceptance window (`cloudcoin init --params`);
  * four provider keys and a client key funded from the faucet; four storage-provider plugins
  * register (early: the placement snapshot is the minimum of two epoch boundaries, and an order
  * posted in epoch d is first placed at the first block of epoch d + 2).
@@ -33,7 +33,8 @@ const CLIENT = fileURLToPath(new URL("../../plugins/storage-provider/client.ts",
 const EPOCH = 10;
 const BLOCK_MS = 250;
 const EPOCH_MS = EPOCH * BLOCK_MS;
-const WINDOW = 3;
+/** epochs a placement may be accepted in: the client of the second order starts (a tsx process) after its placement, within this window */
+const WINDOW = 4;
 const CLC = 1_000_000_000n;
 const FUNDING = 10n * CLC;
 const PRICE = 1_000_000n; // per replica-epoch
@@ -58,7 +59,7 @@ interface Placement { provider: string; status: string; epoch: number; deadline:
 t.test("orders are placed by the network, fetched, accepted, proven, paid and minted; a killed provider's replica is drawn again", async (t) => {
   const init = await runCli([
     "init", "--validators", "1", "--out", dir, "--chain-id", "e2e-orders-1", "--json",
-    "--params", JSON.stringify({ epochLength: EPOCH, blockIntervalMs: BLOCK_MS, placementWindowEpochs: WINDOW, orderPlacementEpochs: 4 }),
+    "--params", JSON.stringify({ epochLength: EPOCH, blockIntervalMs: BLOCK_MS, placementWindowEpochs: WINDOW, orderPlacementEpochs: WINDOW + 1 }),
   ]);
   t.equal(init.code, 0, init.stderr);
   const node = await startNode(join(dir, "node0"));
@@ -183,8 +184,8 @@ t.test("orders are placed by the network, fetched, accepted, proven, paid and mi
   // the client now serves the order it did not post through the plugin
   const served = await runScript(CLIENT, [
     "order", "--rpc", url, "--key", join(dir, "keys", "client.json"), "--file", file2, "--chunk-size", String(CHUNK), "--order", order2,
-    "--poll-ms", "250", "--timeout-ms", String(16 * EPOCH_MS),
-  ], 16 * EPOCH_MS + 30_000);
+    "--poll-ms", "250", "--timeout-ms", String(20 * EPOCH_MS),
+  ], 20 * EPOCH_MS + 30_000);
   const servedLines = served.stdout.trim().split("\n");
   t.equal(served.code, 0, served.stdout + served.stderr);
   const outcome2 = JSON.parse(servedLines[servedLines.length - 1]!) as { ok: boolean; status: string; placements: Placement[] };
