@@ -156,6 +156,7 @@ t.test("orders are placed by the network, fetched, accepted, proven, paid and mi
     t.ok(d.lastProvenEpoch !== null && d.lastProvenEpoch >= start, "proven");
     t.equal(BigInt(d.escrow), PRICE * (DURATION - BigInt(d.challenged)), "paid its price from the escrow for each epoch proven (storagePayment)");
   }
+  t.same(rewards.storagePayments, { network: { deals: 3, amount: String(3n * PRICE) }, direct: { deals: 0, amount: "0" } }, "rewards_getEpoch: three network deals paid their price (storagePayment)");
   const storageMints = (rewards.mints as { to: string; pool: string; amount: string; basis: string }[]).filter((m) => m.pool === "storage");
   t.same(storageMints.map((m) => m.to).sort(), [...holders].sort(), "the storage pool minted to the three holders of the network deals");
   t.ok(storageMints.every((m) => BigInt(m.amount) > 0n && m.basis === "50000"), "each by its proven bytes");
