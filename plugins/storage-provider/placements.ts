@@ -37,7 +37,9 @@ export type PlacementState =
   /** storage.accept sent (txHash): wait for it to land */
   | "accepting"
   /** storage.decline sent (txHash) */
-  | "declining";
+  | "declining"
+  /** the accept failed in its block (an exiting provider, say): decline instead */
+  | "refused";
 
 export interface PlacementJob {
   readonly info: PlacementInfo;
@@ -49,6 +51,8 @@ export interface PlacementJob {
   sentAtHeight?: number;
   /** Fetch attempts that failed (unreachable, wrong root, ...). */
   failures: number;
+  /** A fetch is running (in the background: proofs do not wait for it). */
+  fetching?: boolean;
 }
 
 export type PlacementAction = "fetch" | "accept" | "decline" | "wait";
@@ -64,8 +68,9 @@ export function placementAction(job: PlacementJob, head: number, opts: { decline
     return job.state === "accepting" ? "accept" : "decline";
   }
   if (job.state === "fetched") return "accept";
-  if (head + opts.declineMarginBlocks >= job.info.deadlineHeight) return "decline";
-  return job.sources.length > 0 ? "fetch" : "wait";
+  if (job.state === "refused") return "decline";
+  if (head + opts.declineMarginBlocks >= job.info.deadlineHeight) return "decline"; // even with a fetch still running: its data would come too late
+  return job.sources.length > 0 && !job.fetching ? "fetch" : "wait";
 }
 
 export class PlacementError extends CodedError<"BAD_SOURCE" | "FETCH_FAILED" | "WRONG_ROOT" | "WRONG_SIZE"> {}

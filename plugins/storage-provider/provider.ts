@@ -14,7 +14,7 @@
  *   GET  /status    deals held, placements followed, proofs sent, earnings so far
  *
  * Placements (network deals): every `--poll-ms` it also asks storage_getPlacements for the order
- * replicas the chain drew onto it, fetches each from a source its client announced, checks the
+ * replicas the chain drew onto it, fetches each (in the background: proofs do not wait) from a source its client announced, checks the
  * data's root against the order, saves it as the network deal's files and sends storage.accept;
  * one it cannot fetch by `--decline-margin` blocks before its deadline it declines
  * (placements.ts). The accepted deal is then proven like any other.
@@ -253,38 +253,54 @@ export async function startStorageProvider(opts: StorageProviderOptions): Promis
         // kept from an earlier run: the data is already here
         if (deals.get(toHex(networkDealId(chainId, fromHex(info.order), key.publicKey)))) job.state = "fetched";
       }
+      if (job.state === "accepting" && job.txHash !== undefined) {
+        const sent = await rpc.call("tx_get", { hash: job.txHash });
+        if (sent.status === "finalized" && sent.receipt && !sent.receipt.ok) {
+          job.state = "refused";
+          report("ACCEPT_FAILED", { order: info.order, hash: job.txHash, code: sent.receipt.code });
+        }
+      }
       const action = placementAction(job, r.headHeight, { declineMarginBlocks, resendAfterBlocks: 3 });
       if (action === "fetch") {
-        const source = job.sources[0]!;
+        job.fetching = true;
+        void fetchInto(job, r.headHeight).finally(() => (job.fetching = false));
+      } else if (action === "accept" || action === "decline") {
         try {
-          const up = await fetchPlacement(deals, info, source, opts.fetchTimeoutMs ?? 60_000);
-          const id = toHex(networkDealId(chainId, fromHex(info.order), key.publicKey));
-          const terms: DealTerms = {
-            provider: key.publicKey, root: up.root, size: up.size, chunkSize: BigInt(info.chunkSize), pricePerEpoch: BigInt(info.pricePerEpoch),
-            durationEpochs: BigInt(info.durationEpochs), collateral: up.size * collateralPerByte, expiresAtHeight: BigInt(info.deadlineHeight),
-          };
-          await deals.commit(up.tmp, { id, client: info.client, terms: termsToJson(terms), acceptedAt: r.headHeight, order: info.order });
-          job.state = "fetched";
-          report("FETCHED", { order: info.order, dealId: id, source, size: info.size });
-        } catch (e) {
-          if (!(e instanceof PlacementError)) throw e;
-          job.failures++;
-          // a source that served the wrong bytes is dropped; one that was unreachable is tried again
-          if (e.code !== "FETCH_FAILED") job.sources.shift();
-          report("FETCH_FAILED", { order: info.order, source, code: e.code, message: e.message });
-        }
-      }
-      const next = job.state === "fetched" ? "accept" : action;
-      if (next === "accept" || next === "decline") {
-        try {
-          job.txHash = await send({ type: next === "accept" ? "storage.accept" : "storage.decline", order: fromHex(info.order) });
+          job.txHash = await send({ type: action === "accept" ? "storage.accept" : "storage.decline", order: fromHex(info.order) });
           job.sentAtHeight = r.headHeight;
-          job.state = next === "accept" ? "accepting" : "declining";
-          report(next === "accept" ? "ACCEPT" : "DECLINE", { order: info.order, hash: job.txHash, headHeight: r.headHeight, deadlineHeight: info.deadlineHeight });
+          job.state = action === "accept" ? "accepting" : "declining";
+          report(action === "accept" ? "ACCEPT" : "DECLINE", { order: info.order, hash: job.txHash, headHeight: r.headHeight, deadlineHeight: info.deadlineHeight });
         } catch (e) {
-          report("ERROR", { order: info.order, action: next, code: (e as { code?: string }).code ?? "ERROR", message: (e as Error).message });
+          report("ERROR", { order: info.order, action, code: (e as { code?: string }).code ?? "ERROR", message: (e as Error).message });
         }
       }
+    }
+  }
+
+  /** Fetches a placement's data from its first source and keeps it as the network deal's files; the next poll accepts. */
+  async function fetchInto(job: PlacementJob, head: number): Promise<void> {
+    const { info } = job;
+    const source = job.sources[0]!;
+    const id = toHex(networkDealId(chainId, fromHex(info.order), key.publicKey));
+    try {
+      const up = await fetchPlacement(deals, info, source, opts.fetchTimeoutMs ?? 60_000);
+      const terms: DealTerms = {
+        provider: key.publicKey, root: up.root, size: up.size, chunkSize: BigInt(info.chunkSize), pricePerEpoch: BigInt(info.pricePerEpoch),
+        durationEpochs: BigInt(info.durationEpochs), collateral: up.size * collateralPerByte, expiresAtHeight: BigInt(info.deadlineHeight),
+      };
+      await deals.commit(up.tmp, { id, client: info.client, terms: termsToJson(terms), acceptedAt: head, order: info.order });
+      if (placements.get(info.order) !== job || job.state !== "fetching") {
+        await deals.remove(id); // declined or ended while the data came
+        return;
+      }
+      job.state = "fetched";
+      report("FETCHED", { order: info.order, dealId: id, source, size: info.size });
+    } catch (e) {
+      job.failures++;
+      const code = e instanceof PlacementError ? e.code : "FETCH_FAILED";
+      // a source that served the wrong bytes is dropped; one that was unreachable is tried again
+      if (code !== "FETCH_FAILED" && job.sources[0] === source) job.sources.shift();
+      report("FETCH_FAILED", { order: info.order, source, code, message: (e as Error).message });
     }
   }
 

@@ -35,7 +35,7 @@ const job = (over: Partial<PlacementJob> = {}): PlacementJob => ({
   state: "fetching", sources: [], failures: 0, ...over,
 });
 
-t.test("placementAction: fetch while a source is known, accept once fetched, decline near the deadline, resend a stuck transaction", async (t) => {
+t.test("placementAction: fetch while a source is known (one at a time), accept once fetched, decline near the deadline or when the accept was refused, resend a stuck transaction", async (t) => {
   const o = { declineMarginBlocks: 3, resendAfterBlocks: 3 };
   t.equal(placementAction(job(), 30, o), "wait", "no source yet, time left: wait");
   t.equal(placementAction(job({ sources: ["http://x/"] }), 30, o), "fetch");
@@ -46,6 +46,9 @@ t.test("placementAction: fetch while a source is known, accept once fetched, dec
   t.equal(placementAction(job({ state: "accepting", sentAtHeight: 30 }), 32, o), "wait", "an accept in flight");
   t.equal(placementAction(job({ state: "accepting", sentAtHeight: 30 }), 33, o), "accept", "not landed after 3 blocks: again");
   t.equal(placementAction(job({ state: "declining", sentAtHeight: 30 }), 34, o), "decline");
+  t.equal(placementAction(job({ sources: ["http://x/"], fetching: true }), 30, o), "wait", "a fetch running: no second one");
+  t.equal(placementAction(job({ sources: ["http://x/"], fetching: true }), 37, o), "decline", "still running near the deadline: decline");
+  t.equal(placementAction(job({ state: "refused" }), 30, o), "decline", "an accept the chain refused: decline");
 });
 
 t.test("httpUrlOfMultiaddr and parseSource", async (t) => {
