@@ -11,6 +11,7 @@
  *   cloudcoin paych open|fund|voucher|redeem|close|withdraw|list ...   payment channels (DESIGN.md section 9)
  *   cloudcoin provider register|exit|show ...       storage providers and bandwidth relays (DESIGN.md section 6)
  *   cloudcoin storage root FILE | storage deal ID    a file's deal root; a deal on chain
+ *   cloudcoin storage order FILE ... | storage orders [--client ADDRESS|NAME]   storage orders (the network places them)
  *
  * `start` takes --service-key NAME (the key the node signs paych_redeem with) and reads RPC bearer
  * tokens from CLOUDCOIN_RPC_TOKENS ("token:sign,admin;token2:sign"). Client commands send
@@ -159,6 +160,42 @@ function txOut(sent: { hash: string; result: ResultOf<"tx_get"> | null }, extra:
   if (!r) return out(`sent ${sent.hash}${more}`, { hash: sent.hash, status: "pending", ...extra });
   if (r.receipt && !r.receipt.ok) failedReceipt = true;
   out(`finalized ${sent.hash} in block ${r.height}: ${r.receipt?.ok ? "ok" : `failed (${r.receipt?.code})`}${more}`, { ...r, ...extra });
+}
+
+/** A file's deal root (read as a stream, with a progress line on a terminal), as `storage root` and `storage order` compute it. */
+async function storageRoot(file: string, chunkSizeArg: unknown): Promise<{ d: { root: Uint8Array; size: bigint; chunkCount: bigint }; chunkSize: number }> {
+  const chunkSize = Number(chunkSizeArg);
+  let builder: ChunkedRootBuilder;
+  try {
+    builder = new ChunkedRootBuilder(chunkSize);
+  } catch {
+    throw new UsageError("--chunk-size must be a power of two from 256 to 65536");
+  }
+  // a progress line on a terminal (stderr) every half second: bytes read, rate, time left
+  const total = statSync(file).size;
+  const started = Date.now();
+  let shown = 0;
+  const progress = process.stderr.isTTY && !jsonOutput;
+  for await (const piece of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    builder.update(piece as Buffer);
+    const now = Date.now();
+    if (progress && now - shown >= 500) {
+      shown = now;
+      const done = Number(builder.size);
+      const rate = done / Math.max(0.001, (now - started) / 1000);
+      process.stderr.write(`\r${(done / 2 ** 20).toFixed(0)} of ${(total / 2 ** 20).toFixed(0)} MiB, ${(rate / 2 ** 20).toFixed(0)} MiB/s, ${Math.ceil((total - done) / rate)} s left   `);
+    }
+  }
+  if (progress && shown > 0) process.stderr.write("\r\x1b[K");
+  if (builder.size === 0n) throw new CodedError("EMPTY_FILE", `${file} is empty: a deal needs at least one byte`);
+  return { d: builder.digest(), chunkSize };
+}
+
+/** One line of a storage order. */
+function orderLine(o: NonNullable<ResultOf<"storage_getOrder">>): string {
+  return `order ${o.id} (${o.status}): ${o.client}, ${o.size} bytes, root ${o.root}; ${o.accepted}/${o.replicas} replicas accepted, ${o.pending} pending; ` +
+    `${formatClc(BigInt(o.pricePerEpoch))} CLC per replica-epoch for ${o.durationEpochs} epochs, escrow held ${formatClc(BigInt(o.escrow))} CLC; ` +
+    `placed from epoch ${o.firstPlacementEpoch}, closes after epoch ${o.closeEpoch}`;
 }
 
 export const commands: Record<string, Command> = {
@@ -530,42 +567,70 @@ export const commands: Record<string, Command> = {
     usage: [
       "cloudcoin storage root FILE [--chunk-size BYTES]   (the file's deal root, read as a stream; no node needed)",
       "cloudcoin storage deal ID [--rpc URL]              (a deal on chain: storage_getDeal)",
-      "  [--json]   deals are made with plugins/storage-provider/client.ts (the provider signs the terms)",
+      "cloudcoin storage order FILE --from NAME --replicas N --price CLC --epochs E [--chunk-size BYTES] [--fee CLC] [--no-wait]",
+      "                                                   (a storage order: price per replica-epoch; escrow price x epochs x replicas)",
+      "cloudcoin storage orders [ID] [--client ADDRESS|NAME] [--open] [--cursor ID] [--limit N]",
+      "                                                   (one order with its placements; a client's orders; without either every open order)",
+      "  common: [--rpc URL] [--token TOKEN] [--home DIR] [--json]",
+      "  direct deals are made with plugins/storage-provider/client.ts (the provider signs the terms); an order's data is served",
+      "  to the providers the network places it on by `client.ts order --order ID --file FILE`",
     ].join("\n       "),
-    summary: "Proof of storage: a file's RFC 6962 deal root, size, chunk size and chunk count (same chunking as deals); a deal's state on chain.",
-    options: { rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help, "chunk-size": { type: "string", default: "4096" } },
+    summary:
+      "Proof of storage: a file's RFC 6962 deal root, size, chunk size and chunk count (same chunking as deals); a deal's state on chain; " +
+      "storage orders (the network draws the providers; only such network deals earn the storage pool) and their placements.",
+    options: {
+      home: COMMON.home, "passphrase-file": COMMON["passphrase-file"], rpc: COMMON.rpc, token: COMMON.token, json: COMMON.json, help: COMMON.help,
+      "chunk-size": { type: "string", default: "4096" }, from: { type: "string" }, replicas: { type: "string" }, price: { type: "string" }, epochs: { type: "string" },
+      fee: { type: "string" }, "no-wait": { type: "boolean", default: false }, client: { type: "string" }, open: { type: "boolean", default: false },
+      cursor: { type: "string" }, limit: { type: "string" },
+    },
     async run(v, pos) {
       switch (pos[0]) {
         case "root": {
           const file = pos[1];
           if (!file) throw new UsageError("expected: storage root FILE");
-          const chunkSize = Number(v["chunk-size"]);
-          let builder: ChunkedRootBuilder;
-          try {
-            builder = new ChunkedRootBuilder(chunkSize);
-          } catch {
-            throw new UsageError("--chunk-size must be a power of two from 256 to 65536");
-          }
-          // a progress line on a terminal (stderr) every half second: bytes read, rate, time left
-          const total = statSync(file).size;
-          const started = Date.now();
-          let shown = 0;
-          const progress = process.stderr.isTTY && !jsonOutput;
-          for await (const piece of createReadStream(file, { highWaterMark: 1 << 20 })) {
-            builder.update(piece as Buffer);
-            const now = Date.now();
-            if (progress && now - shown >= 500) {
-              shown = now;
-              const done = Number(builder.size);
-              const rate = done / Math.max(0.001, (now - started) / 1000);
-              process.stderr.write(`\r${(done / 2 ** 20).toFixed(0)} of ${(total / 2 ** 20).toFixed(0)} MiB, ${(rate / 2 ** 20).toFixed(0)} MiB/s, ${Math.ceil((total - done) / rate)} s left   `);
-            }
-          }
-          if (progress && shown > 0) process.stderr.write("\r\x1b[K");
-          if (builder.size === 0n) throw new CodedError("EMPTY_FILE", `${file} is empty: a deal needs at least one byte`);
-          const d = builder.digest();
+          const { d, chunkSize } = await storageRoot(file, v["chunk-size"]);
           const r = { file, root: toHex(d.root), size: d.size.toString(), chunkSize, chunkCount: d.chunkCount.toString() };
           return out(`root ${r.root}\nsize ${r.size} bytes, chunk size ${chunkSize}, ${r.chunkCount} chunks`, r);
+        }
+        case "order": {
+          const file = pos[1];
+          if (!file) throw new UsageError("expected: storage order FILE --from NAME --replicas N --price CLC --epochs E");
+          const replicasText = str(v.replicas, "replicas");
+          if (!/^[1-9][0-9]{0,2}$/.test(replicasText)) throw new UsageError("--replicas must be a positive integer");
+          const epochsText = str(v.epochs, "epochs");
+          if (!/^[1-9][0-9]{0,18}$/.test(epochsText)) throw new UsageError("--epochs must be a positive integer");
+          const price = parseClc(str(v.price, "price"));
+          const key = await keyring(v).load(str(v.from, "from"));
+          const { d, chunkSize } = await storageRoot(file, v["chunk-size"]);
+          const replicas = Number(replicasText);
+          const epochs = BigInt(epochsText);
+          const op: Operation = { type: "storage.order", root: d.root, size: d.size, chunkSize: BigInt(chunkSize), pricePerEpoch: price, durationEpochs: epochs, replicas };
+          const sent = await sendOp(rpcClient(v), key, op, v.fee, v["no-wait"] === true);
+          return txOut(sent, {
+            order: sent.hash, root: toHex(d.root), size: d.size.toString(), chunkSize, replicas, pricePerEpoch: price.toString(), epochs: Number(epochs),
+            escrow: (price * epochs * BigInt(replicas)).toString(),
+          });
+        }
+        case "orders": {
+          const client = rpcClient(v);
+          const id = pos[1];
+          if (id !== undefined) {
+            if (!/^[0-9a-fA-F]{64}$/.test(id)) throw new UsageError("expected: storage orders [ID] (32 bytes of hex)");
+            const o = await client.call("storage_getOrder", { id });
+            if (!o) return out(`no order ${id}`, null);
+            return out([orderLine(o), ...o.placements.map((p) => `  ${p.provider} drawn in epoch ${p.epoch}: ${p.status}${p.deal ? ` (deal ${p.deal})` : p.status === "pending" ? ` until epoch ${p.deadline}` : ""}`)].join("\n"), o);
+          }
+          const params: { client?: string; openOnly: boolean; cursor?: string; limit?: number } = { openOnly: v.open === true };
+          if (typeof v.client === "string") params.client = toAddress(await resolveAddress(keyring(v), v.client));
+          if (typeof v.cursor === "string") params.cursor = v.cursor;
+          if (typeof v.limit === "string") {
+            if (!/^[1-9][0-9]{0,2}$/.test(v.limit) || Number(v.limit) > 100) throw new UsageError("--limit must be 1-100");
+            params.limit = Number(v.limit);
+          }
+          const r = await client.call("storage_listOrders", params);
+          const human = r.orders.length === 0 ? "no orders" : r.orders.map(orderLine).join("\n");
+          return out(human + (r.nextCursor ? `\nnext: --cursor ${r.nextCursor}` : ""), r);
         }
         case "deal": {
           const id = pos[1];
@@ -579,7 +644,7 @@ export const commands: Record<string, Command> = {
           );
         }
         default:
-          throw new UsageError("expected: storage root FILE | storage deal ID");
+          throw new UsageError("expected: storage root FILE | storage deal ID | storage order FILE ... | storage orders [ID]");
       }
     },
   },

@@ -1,6 +1,7 @@
 /**
  * The block-store indexes of storage (chain/registry.ts IndexSpec): deals by client and provider,
- * fed by storageDeal events, and the price payments of each epoch, fed by storagePayment events:
+ * fed by storageDeal events, orders by client, fed by storageOrder events, and the price payments
+ * of each epoch, fed by storagePayment events:
  *   'J' epoch(8) seq(4) -> [deal, provider, amount, network]
  */
 import { u32be, u64be } from "../../primitives/bytes.ts";
@@ -10,6 +11,7 @@ import type { ChainEvent } from "../../chain/exec.ts";
 
 type Deal = Extract<ChainEvent, { kind: "storageDeal" }>;
 type Payment = Extract<ChainEvent, { kind: "storagePayment" }>;
+type Order = Extract<ChainEvent, { kind: "storageOrder" }>;
 
 /** 'J' epoch seq -> one price payment of a proven epoch */
 export const STORAGE_PAYMENTS = 0x4a;
@@ -39,10 +41,13 @@ export async function readEpochStoragePayments(
 export const DEALS_BY_CLIENT = 0x44;
 /** 'E' provider dealId -> empty */
 export const DEALS_BY_PROVIDER = 0x45;
+/** 'O' client orderId -> empty */
+export const ORDERS_BY_CLIENT = 0x4f;
 
 export const storageIndexes = [
   defineIndex<Deal>({ code: DEALS_BY_CLIENT, name: "dealsByClient", kind: "storageDeal", entries: (e) => [{ key: [e.client, e.deal] }] }),
   defineIndex<Deal>({ code: DEALS_BY_PROVIDER, name: "dealsByProvider", kind: "storageDeal", entries: (e) => [{ key: [e.provider, e.deal] }] }),
+  defineIndex<Order>({ code: ORDERS_BY_CLIENT, name: "ordersByClient", kind: "storageOrder", entries: (e) => [{ key: [e.client, e.order] }] }),
   defineIndex<Payment>({
     code: STORAGE_PAYMENTS,
     name: "storagePayments",

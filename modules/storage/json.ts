@@ -2,7 +2,10 @@
 import { toHex } from "../../primitives/bytes.ts";
 import { toAddress } from "../../primitives/keys.ts";
 import type { ChainParams } from "../../chain/params.ts";
+import { lastHeightOfEpoch } from "../../chain/epoch.ts";
 import { DEAL_STATUS_NAMES, freeCollateral, isBanned, PROVIDER_KIND_NAMES, PROVIDER_STATUS_NAMES, reputationBps, type DealTerms, type Provider, type StorageDeal } from "./storage.ts";
+import { ORDER_STATUS_NAMES, PLACEMENT_STATUS_NAMES, type Placement, type StorageOrder } from "./records.ts";
+import { orderProgress } from "./orders.ts";
 
 export interface DealTermsJson {
   provider: string;
@@ -73,3 +76,39 @@ export function dealJson(d: StorageDeal) {
   };
 }
 
+
+/** One draw of a replica; `deadlineHeight` is the last block that can carry its storage.accept. */
+export function placementJson(p: Placement, params: ChainParams) {
+  return {
+    provider: toAddress(p.provider),
+    epoch: Number(p.epoch),
+    deadline: Number(p.deadline),
+    deadlineHeight: Number(lastHeightOfEpoch(p.deadline, params.epochLength)),
+    status: PLACEMENT_STATUS_NAMES[p.status],
+    deal: p.deal === null ? null : toHex(p.deal),
+  };
+}
+
+/** A storage order with every placement (in draw order) and the network deals of its accepted replicas. */
+export function orderJson(o: StorageOrder, params: ChainParams) {
+  const { accepted, pending } = orderProgress(o);
+  return {
+    id: toHex(o.id),
+    client: toAddress(o.client),
+    root: toHex(o.root),
+    size: o.size.toString(),
+    chunkSize: o.chunkSize,
+    pricePerEpoch: o.pricePerEpoch.toString(),
+    durationEpochs: Number(o.durationEpochs),
+    replicas: o.replicas,
+    escrow: o.escrow.toString(),
+    createdAt: Number(o.createdAt),
+    firstPlacementEpoch: Number(o.firstPlacementEpoch),
+    closeEpoch: Number(o.closeEpoch),
+    status: ORDER_STATUS_NAMES[o.status],
+    accepted,
+    pending,
+    placements: o.placements.map((p) => placementJson(p, params)),
+    deals: o.placements.flatMap((p) => (p.deal === null ? [] : [toHex(p.deal)])),
+  };
+}

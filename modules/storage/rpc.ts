@@ -1,6 +1,6 @@
 /**
  * The proof-of-storage part of the method table (DESIGN.md sections 6, 8 and 10), spread into
- * `methods` (rpc/methods.ts): providers, deals, challenges, proof submission and the emission of
+ * `methods` (rpc/methods.ts): providers, deals, orders and placements, challenges, proof submission and the emission of
  * an epoch. Read methods answer from the head state and the store's indexes (deals by client and
  * provider, the mints of each ended epoch: chain/store.ts); lists page by an exclusive cursor with
  * a hard cap of MAX_STORAGE_PAGE.
@@ -11,16 +11,18 @@
 import { z } from "zod";
 import { fromHex, toHex } from "../../primitives/bytes.ts";
 import { CodedError } from "../../primitives/errors.ts";
-import { epochSeed, firstHeightOfEpoch, proofWindow } from "../../chain/epoch.ts";
-import { fromAddress } from "../../primitives/keys.ts";
+import { epochSeed, firstHeightOfEpoch, lastHeightOfEpoch, proofWindow } from "../../chain/epoch.ts";
+import { fromAddress, toAddress } from "../../primitives/keys.ts";
 import { readKeyList } from "../../chain/state.ts";
 import { StorageKey } from "./records.ts";
-import { DEALS_BY_CLIENT, DEALS_BY_PROVIDER } from "./indexes.ts";
+import { DEALS_BY_CLIENT, DEALS_BY_PROVIDER, ORDERS_BY_CLIENT } from "./indexes.ts";
+import { OrderStatus } from "./records.ts";
+import { pendingPlacementsOf, readOrder } from "./orders.ts";
 import { challengesFor, checkStorageProof, DealStatus, ProviderKind, readDeal, readProvider } from "./storage.ts";
 import { decodeTx, validateTxBasic } from "../../chain/tx.ts";
 import type { RpcContext } from "../../rpc/context.ts";
 import { currentEpoch } from "../../rpc/json.ts";
-import { dealJson, providerJson } from "./json.ts";
+import { dealJson, orderJson, providerJson } from "./json.ts";
 import { defineMethod, type MethodTable } from "../../rpc/table.ts";
 import { TxErrorCode } from "../../chain/tx.ts";
 import { StorageErrorCode } from "./storage.ts";
@@ -54,17 +56,31 @@ const dealSchema = z.object({
   status: z.enum(["active", "completed", "failed"]), endedAt: z.number().nullable(), order: z.string().nullable(), network: z.boolean(),
 });
 
+const placementSchema = z.object({
+  provider: z.string(), epoch: z.number(), deadline: z.number(), deadlineHeight: z.number(), status: z.enum(["pending", "accepted", "expired", "declined"]),
+  deal: z.string().nullable(),
+});
+const orderSchema = z.object({
+  id: z.string(), client: z.string(), root: z.string(), size: decimal, chunkSize: z.number(), pricePerEpoch: decimal, durationEpochs: z.number(),
+  replicas: z.number(), escrow: decimal, createdAt: z.number(), firstPlacementEpoch: z.number(), closeEpoch: z.number(),
+  status: z.enum(["open", "filled", "expired"]), accepted: z.number(), pending: z.number(), placements: z.array(placementSchema), deals: z.array(z.string()),
+});
+
 const PROVIDER_KINDS = { storage: ProviderKind.STORAGE, bandwidth: ProviderKind.BANDWIDTH } as const;
 
 export const storageMethods = {
   provider_get: defineMethod({
-    description: "A registered (or exited) provider at the head: collateral (free and locked), capacity, status, ban, reputation (bps). Null if it never registered.",
+    description:
+      "A registered (or exited) provider at the head: collateral (free and locked), capacity, status, ban, reputation (bps), and pendingPlacements: " +
+      "the order replicas placed on it that it has not accepted or declined yet (storage_getPlacements lists them). Null if it never registered.",
     params: z.object({ address }),
-    result: providerSchema.nullable(),
+    result: providerSchema.extend({ pendingPlacements: z.number() }).nullable(),
     permission: "read",
     handler: (p, ctx: RpcContext) => {
-      const pr = readProvider(ctx.headState(), fromAddress(p.address));
-      return pr ? providerJson(pr, currentEpoch(ctx.store.head.height, ctx.params), ctx.params) : null;
+      const state = ctx.headState();
+      const key = fromAddress(p.address);
+      const pr = readProvider(state, key);
+      return pr ? { ...providerJson(pr, currentEpoch(ctx.store.head.height, ctx.params), ctx.params), pendingPlacements: pendingPlacementsOf(state, key).length } : null;
     },
   }),
 
@@ -144,6 +160,80 @@ export const storageMethods = {
       }
       // a full page may have more after it (the next page may then be empty, as with paych_list)
       return { deals, nextCursor: deals.length === p.limit ? deals[deals.length - 1]!.id : null };
+    },
+  }),
+
+  storage_getOrder: defineMethod({
+    description:
+      "A storage order by id (the hash of its storage.order): terms, escrow still held, status (open, filled, expired), the epochs its placements are drawn in " +
+      "(firstPlacementEpoch to closeEpoch), every placement in draw order (provider, epoch drawn, deadline epoch and its last height, status, network deal) " +
+      "and the deals of its accepted replicas. Null if unknown.",
+    params: z.object({ id: hex32 }),
+    result: orderSchema.nullable(),
+    permission: "read",
+    handler: (p, ctx: RpcContext) => {
+      const o = readOrder(ctx.headState(), fromHex(p.id));
+      return o ? orderJson(o, ctx.params) : null;
+    },
+  }),
+
+  storage_listOrders: defineMethod({
+    description:
+      `Storage orders of a client (every one it posted), or without client every open order, in id order, at most ${MAX_STORAGE_PAGE} a page; ` +
+      "openOnly leaves out filled and expired ones. Pass nextCursor back as cursor.",
+    params: z.object({ client: address.optional(), openOnly: z.boolean().default(false), cursor: hex32.optional(), limit }),
+    result: z.object({ orders: z.array(orderSchema), nextCursor: z.string().nullable() }),
+    permission: "read",
+    handler: async (p, ctx: RpcContext) => {
+      const state = ctx.headState();
+      const orders = [];
+      let after = p.cursor !== undefined ? fromHex(p.cursor) : undefined;
+      if (p.client === undefined) {
+        const ids = readKeyList(state, StorageKey.openOrders).filter((id) => after === undefined || toHex(id) > toHex(after));
+        for (const id of ids.slice(0, p.limit)) orders.push(orderJson(readOrder(state, id)!, ctx.params));
+        return { orders, nextCursor: ids.length > p.limit ? orders[orders.length - 1]!.id : null };
+      }
+      const client = fromAddress(p.client);
+      let more = true;
+      while (orders.length < p.limit && more) {
+        const ids = await ctx.store.listIndex(ORDERS_BY_CLIENT, client, { ...(after ? { after } : {}), limit: p.limit, idLength: 32 });
+        more = ids.length === p.limit;
+        for (const id of ids) {
+          after = id;
+          const o = readOrder(state, id);
+          if (!o || (p.openOnly && o.status !== OrderStatus.OPEN)) continue;
+          orders.push(orderJson(o, ctx.params));
+          if (orders.length === p.limit) break;
+        }
+      }
+      return { orders, nextCursor: orders.length === p.limit ? orders[orders.length - 1]!.id : null };
+    },
+  }),
+
+  storage_getPlacements: defineMethod({
+    description:
+      "The pending placements of a provider, in order id order: the replicas the network drew onto it that it must fetch from the client, check against the " +
+      "root and accept (storage.accept) by the end of epoch `deadline` (its last block is deadlineHeight), or decline (storage.decline). One left pending " +
+      "expires as a missed service epoch. Also the current epoch and the head height.",
+    params: z.object({ provider: address }),
+    result: z.object({
+      provider: z.string(), epoch: z.number(), headHeight: z.number(),
+      placements: z.array(z.object({
+        order: z.string(), client: z.string(), root: z.string(), size: decimal, chunkSize: z.number(), pricePerEpoch: decimal, durationEpochs: z.number(),
+        epoch: z.number(), deadline: z.number(), deadlineHeight: z.number(),
+      })),
+    }),
+    permission: "read",
+    handler: (p, ctx: RpcContext) => {
+      const head = ctx.store.head.height;
+      return {
+        provider: p.provider, epoch: Number(currentEpoch(head, ctx.params)), headHeight: Number(head),
+        placements: pendingPlacementsOf(ctx.headState(), fromAddress(p.provider)).map(({ order: o, placement: pl }) => ({
+          order: toHex(o.id), client: toAddress(o.client), root: toHex(o.root), size: o.size.toString(), chunkSize: o.chunkSize,
+          pricePerEpoch: o.pricePerEpoch.toString(), durationEpochs: Number(o.durationEpochs), epoch: Number(pl.epoch), deadline: Number(pl.deadline),
+          deadlineHeight: Number(lastHeightOfEpoch(pl.deadline, ctx.params.epochLength)),
+        })),
+      };
     },
   }),
 

@@ -52,6 +52,17 @@ export function termsFromJson(j: TermsJson): DealTerms {
   };
 }
 
+/**
+ * The HTTP URL of a provider's registered multiaddr (`/ip4/H/tcp/P/http`, also ip6, dns, dns4,
+ * dns6 and https), or undefined when it names no HTTP endpoint.
+ */
+export function httpUrlOfMultiaddr(ma: string): string | undefined {
+  const m = /^\/(ip4|ip6|dns|dns4|dns6)\/([^/]+)\/tcp\/(\d{1,5})\/(http|https)\/?$/.exec(ma);
+  if (!m || Number(m[3]) > 65535) return undefined;
+  const host = m[1] === "ip6" ? `[${m[2]}]` : m[2]!;
+  return `${m[4]}://${host}:${m[3]}/`;
+}
+
 // ---- keys and transactions ----
 
 /** Reads a `cloudcoin keys` JSON file (hex seed). */
@@ -89,6 +100,8 @@ export interface StoredDeal {
   readonly client: string;
   readonly terms: TermsJson;
   readonly acceptedAt: number;
+  /** The storage order of a network deal (its terms: the order's, collateral size x collateralPerByte, expiresAtHeight the placement's last block). */
+  readonly order?: string;
 }
 
 /** An upload streamed to disk: its size, root and chunk count (the leaf hashes are written next to it). */

@@ -9,7 +9,15 @@
  *                   computed. Answers {dealId, terms, signature}: the provider's signed acceptance,
  *                   valid until terms.expiresAtHeight. The client sends storage.deal itself
  *                   (client.ts does). 4xx {code, message} if the terms are refused.
- *   GET  /status    deals held, proofs sent, earnings so far
+ *   POST /placements/ORDER   {source}: the client of a storage order placed on this provider says
+ *                   where to fetch its data (an http(s) URL). 202; 400 for a bad order id or URL.
+ *   GET  /status    deals held, placements followed, proofs sent, earnings so far
+ *
+ * Placements (network deals): every `--poll-ms` it also asks storage_getPlacements for the order
+ * replicas the chain drew onto it, fetches each (in the background: proofs do not wait) from a source its client announced, checks the
+ * data's root against the order, saves it as the network deal's files and sends storage.accept;
+ * one it cannot fetch by `--decline-margin` blocks before its deadline it declines
+ * (placements.ts). The accepted deal is then proven like any other.
  *
  * Every `--poll-ms` it asks the node for its challenges (storage_getChallenges) and, for each deal
  * it holds that is not proven for the epoch yet, reads the challenged chunks from disk, builds
@@ -18,9 +26,10 @@
  *
  * Run: node --import tsx plugins/storage-provider/provider.ts --rpc URL --key FILE --dir DIR
  *        [--collateral CLC] [--capacity BYTES] [--multiaddr ADDR] [--host H] [--port P]
- *        [--price-per-mib UNITS] [--poll-ms MS] [--accept-blocks N]
+ *        [--price-per-mib UNITS] [--poll-ms MS] [--accept-blocks N] [--decline-margin BLOCKS]
  * Prints `READY {"url", "provider"}` once serving, then one JSON line per event (REGISTERED,
- * DEAL, PROOF, PROOF_FAILED, EPOCH, DEAL_ENDED); exits on SIGTERM/SIGINT.
+ * DEAL, PLACEMENT, SOURCE, FETCHED, FETCH_FAILED, ACCEPT, DECLINE, PLACEMENT_ENDED, PROOF,
+ * PROOF_FAILED, EPOCH, DEAL_ENDED); exits on SIGTERM/SIGINT.
  */
 import "../../modules/index.ts";
 import { pathToFileURL } from "node:url";
@@ -31,11 +40,13 @@ import { fromHex, toHex } from "../../primitives/bytes.ts";
 import { CodedError } from "../../primitives/errors.ts";
 import { fromAddress, isAddress, toAddress, type KeyPair } from "../../primitives/keys.ts";
 import { dealId, ProviderKind, signDealAcceptance, type DealTerms } from "../../modules/storage/storage.ts";
-import { signTx } from "../../chain/tx.ts";
+import { networkDealId } from "../../modules/storage/orders.ts";
+import { signTx, type Operation } from "../../chain/tx.ts";
 import { RpcClient, RpcClientError } from "../../rpc/client.ts";
 import { DealStore, DealStoreError, readSeedFile, sendAndWait, termsToJson, type StoredDeal } from "./deals.ts";
 import { LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
 import type { Logger } from "../../common/logging.ts";
+import { fetchPlacement, parseSource, PlacementError, placementAction, type PlacementJob } from "./placements.ts";
 
 export interface StorageProviderOptions {
   rpcUrl: string;
@@ -54,6 +65,10 @@ export interface StorageProviderOptions {
   pollMs?: number;
   /** Blocks an acceptance stays valid. */
   acceptBlocks?: number;
+  /** A placement not fetched this many blocks before its last block is declined (default 3). */
+  declineMarginBlocks?: number;
+  /** Timeout of one fetch of a placement's data (default 60 s). */
+  fetchTimeoutMs?: number;
   fee?: bigint;
   /** One JSON line per event; default: stdout. */
   report?: (kind: string, data: Record<string, unknown>) => void;
@@ -70,7 +85,8 @@ export interface StorageProvider {
 
 export interface ProviderStatusJson {
   provider: string;
-  deals: { id: string; client: string; size: string; ended: boolean }[];
+  deals: { id: string; client: string; size: string; ended: boolean; order: string | null }[];
+  placements: { order: string; state: string; deadlineHeight: number; sources: number; failures: number }[];
   proofs: { sent: number; failed: number; lastEpoch: number | null };
   earned: { rewards: string; balanceChange: string; epochs: number };
 }
@@ -99,9 +115,17 @@ export async function startStorageProvider(opts: StorageProviderOptions): Promis
   const address = toAddress(key.publicKey);
   const fee = opts.fee ?? 1000n;
   const acceptBlocks = BigInt(opts.acceptBlocks ?? 30);
+  const declineMarginBlocks = opts.declineMarginBlocks ?? 3;
   const status = await rpc.call("node_status", {});
   const chainId = status.chainId;
   const deals = await DealStore.open(opts.dir);
+  const { params } = await rpc.call("chain_getParams", {});
+  const collateralPerByte = BigInt(params.collateralPerByte!);
+  /** Pending placements followed, by order id; sources announced for orders not (yet) placed here. */
+  const placements = new Map<string, PlacementJob>();
+  const announced = new Map<string, string[]>();
+  const MAX_ANNOUNCED_ORDERS = 1024;
+  const MAX_SOURCES = 8;
   const app = Fastify({ logger: false });
   app.addContentTypeParser("application/octet-stream", (_req, payload, done) => done(null, payload));
 
@@ -155,6 +179,29 @@ export async function startStorageProvider(opts: StorageProviderOptions): Promis
     return { dealId: id, terms: d.terms, signature: toHex(signDealAcceptance(chainId, key, client, terms)) };
   });
 
+  app.post<{ Params: { order: string }; Body: { source?: unknown } | undefined }>("/placements/:order", async (req, reply) => {
+    const order = req.params.order.toLowerCase();
+    if (!/^[0-9a-f]{64}$/.test(order)) return reply.code(400).send({ code: "BAD_ORDER", message: "the order id is 32 bytes of hex" });
+    let source: string;
+    try {
+      source = parseSource(req.body?.source);
+    } catch (e) {
+      return reply.code(400).send({ code: (e as PlacementError).code, message: (e as Error).message });
+    }
+    const job = placements.get(order);
+    const list = job?.sources ?? announced.get(order) ?? [];
+    if (!list.includes(source)) {
+      if (list.length >= MAX_SOURCES) list.shift();
+      list.push(source);
+    }
+    if (!job && !announced.has(order)) {
+      if (announced.size >= MAX_ANNOUNCED_ORDERS) announced.delete(announced.keys().next().value!);
+      announced.set(order, list);
+    }
+    report("SOURCE", { order, source, placed: job !== undefined });
+    return reply.code(202).send({ order, placed: job !== undefined });
+  });
+
   app.get("/status", async () => statusJson());
 
   // ---- registration ----
@@ -180,11 +227,105 @@ export async function startStorageProvider(opts: StorageProviderOptions): Promis
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
 
+  /** Signs `op` at our next nonce and sends it with tx_send; the hash. */
+  async function send(op: Operation): Promise<string> {
+    nonce ??= BigInt((await rpc.call("state_getAccount", { address })).nonce);
+    const tx = signTx({ chainId, nonce, fee, op }, key);
+    try {
+      const r = await rpc.call("tx_send", { tx: toHex(tx.bytes) });
+      nonce++;
+      lastHash = r.hash;
+      return r.hash;
+    } catch (e) {
+      nonce = undefined;
+      throw e;
+    }
+  }
+
+  /** The placements: new ones followed, fetched, accepted or declined; ones that left the list reported. */
+  async function follow(): Promise<void> {
+    const r = await rpc.call("storage_getPlacements", { provider: address });
+    const pending = new Set(r.placements.map((x) => x.order));
+    for (const [order, job] of placements) {
+      if (pending.has(order)) continue;
+      placements.delete(order);
+      const id = toHex(networkDealId(chainId, fromHex(order), key.publicKey));
+      const deal = await rpc.call("storage_getDeal", { id });
+      report("PLACEMENT_ENDED", { order, accepted: deal !== null, dealId: deal ? id : null, state: job.state });
+      if (!deal && deals.get(id)) await deals.remove(id);
+    }
+    for (const info of r.placements) {
+      let job = placements.get(info.order);
+      if (!job) {
+        job = { info, state: "fetching", sources: announced.get(info.order) ?? [], failures: 0 };
+        announced.delete(info.order);
+        placements.set(info.order, job);
+        report("PLACEMENT", { order: info.order, client: info.client, root: info.root, size: info.size, deadline: info.deadline, deadlineHeight: info.deadlineHeight });
+        // kept from an earlier run: the data is already here
+        if (deals.get(toHex(networkDealId(chainId, fromHex(info.order), key.publicKey)))) job.state = "fetched";
+      }
+      if (job.state === "accepting" && job.txHash !== undefined) {
+        const sent = await rpc.call("tx_get", { hash: job.txHash });
+        if (sent.status === "finalized" && sent.receipt && !sent.receipt.ok) {
+          job.state = "refused";
+          report("ACCEPT_FAILED", { order: info.order, hash: job.txHash, code: sent.receipt.code });
+        }
+      }
+      const action = placementAction(job, r.headHeight, { declineMarginBlocks, resendAfterBlocks: 3 });
+      if (action === "fetch") {
+        job.fetching = true;
+        void fetchInto(job, r.headHeight).finally(() => (job.fetching = false));
+      } else if (action === "accept" || action === "decline") {
+        try {
+          job.txHash = await send({ type: action === "accept" ? "storage.accept" : "storage.decline", order: fromHex(info.order) });
+          job.sentAtHeight = r.headHeight;
+          job.state = action === "accept" ? "accepting" : "declining";
+          report(action === "accept" ? "ACCEPT" : "DECLINE", { order: info.order, hash: job.txHash, headHeight: r.headHeight, deadlineHeight: info.deadlineHeight });
+        } catch (e) {
+          report("ERROR", { order: info.order, action, code: (e as { code?: string }).code ?? "ERROR", message: (e as Error).message });
+        }
+      }
+    }
+  }
+
+  /** Fetches a placement's data from its first source and keeps it as the network deal's files; the next poll accepts. */
+  async function fetchInto(job: PlacementJob, head: number): Promise<void> {
+    const { info } = job;
+    const source = job.sources[0]!;
+    const id = toHex(networkDealId(chainId, fromHex(info.order), key.publicKey));
+    try {
+      const up = await fetchPlacement(deals, info, source, opts.fetchTimeoutMs ?? 60_000);
+      const terms: DealTerms = {
+        provider: key.publicKey, root: up.root, size: up.size, chunkSize: BigInt(info.chunkSize), pricePerEpoch: BigInt(info.pricePerEpoch),
+        durationEpochs: BigInt(info.durationEpochs), collateral: up.size * collateralPerByte, expiresAtHeight: BigInt(info.deadlineHeight),
+      };
+      await deals.commit(up.tmp, { id, client: info.client, terms: termsToJson(terms), acceptedAt: head, order: info.order });
+      if (placements.get(info.order) !== job || job.state !== "fetching") {
+        await deals.remove(id); // declined or ended while the data came
+        return;
+      }
+      job.state = "fetched";
+      report("FETCHED", { order: info.order, dealId: id, source, size: info.size });
+    } catch (e) {
+      job.failures++;
+      const code = e instanceof PlacementError ? e.code : "FETCH_FAILED";
+      // a source that served the wrong bytes is dropped; one that was unreachable is tried again
+      if (code !== "FETCH_FAILED" && job.sources[0] === source) job.sources.shift();
+      report("FETCH_FAILED", { order: info.order, source, code, message: (e as Error).message });
+    }
+  }
+
   async function prove(): Promise<void> {
-    // our last proof left the mempool (in a block, or dropped): the state's nonce is right again
+    // our last transaction left the mempool (in a block, or dropped): the state's nonce is right again
     if (lastHash !== undefined && (await rpc.call("tx_get", { hash: lastHash })).status !== "pending") {
       nonce = undefined;
       lastHash = undefined;
+    }
+    try {
+      await follow();
+    } catch (e) {
+      // the proofs below must not wait for a placement's trouble
+      report("ERROR", { code: (e as { code?: string }).code ?? "ERROR", message: (e as Error).message });
     }
     const ch = await rpc.call("storage_getChallenges", { provider: address });
     if (ch.known) {
@@ -237,7 +378,8 @@ export async function startStorageProvider(opts: StorageProviderOptions): Promis
         report("DEAL_ENDED", { dealId: d.id, status: onChain.status, misses: onChain.misses, challenged: onChain.challenged });
         await deals.remove(d.id);
       } else if (!onChain && BigInt(d.terms.expiresAtHeight) < BigInt(ch.headHeight)) {
-        ended.add(d.id); // the client never sent storage.deal before the acceptance expired
+        // a direct deal the client never sent before the acceptance expired, or a placement never accepted in its window
+        ended.add(d.id);
         report("DEAL_EXPIRED", { dealId: d.id });
         await deals.remove(d.id);
       }
@@ -258,7 +400,10 @@ export async function startStorageProvider(opts: StorageProviderOptions): Promis
   function statusJson(): ProviderStatusJson {
     return {
       provider: address,
-      deals: deals.list().map((d) => ({ id: d.id, client: d.client, size: d.terms.size, ended: ended.has(d.id) })),
+      deals: deals.list().map((d) => ({ id: d.id, client: d.client, size: d.terms.size, ended: ended.has(d.id), order: d.order ?? null })),
+      placements: [...placements.values()].map((j) => ({
+        order: j.info.order, state: j.state, deadlineHeight: j.info.deadlineHeight, sources: j.sources.length, failures: j.failures,
+      })),
       proofs: { sent: stats.sent, failed: stats.failed, lastEpoch: stats.lastEpoch },
       earned: { rewards: stats.rewards.toString(), balanceChange: stats.balanceChange.toString(), epochs: stats.epochs },
     };
@@ -276,7 +421,7 @@ export async function startStorageProvider(opts: StorageProviderOptions): Promis
 }
 
 async function main(): Promise<void> {
-  const usage = `usage: provider.ts --rpc URL --key FILE --dir DIR [--collateral CLC] [--capacity BYTES] [--port P] [--price-per-mib UNITS] [--poll-ms MS] ${LOG_USAGE}`;
+  const usage = `usage: provider.ts --rpc URL --key FILE --dir DIR [--collateral CLC] [--capacity BYTES] [--port P] [--price-per-mib UNITS] [--poll-ms MS] [--decline-margin BLOCKS] ${LOG_USAGE}`;
   standardFlags(process.argv.slice(2), usage);
   const { values: v } = parseArgs({
     options: {
@@ -285,6 +430,7 @@ async function main(): Promise<void> {
       collateral: { type: "string", default: "1" }, capacity: { type: "string", default: String(64 * 1024 * 1024) }, multiaddr: { type: "string" },
       host: { type: "string", default: "127.0.0.1" }, port: { type: "string", default: "8710" },
       "price-per-mib": { type: "string", default: "1000" }, "poll-ms": { type: "string", default: "1000" }, "accept-blocks": { type: "string", default: "30" },
+      "decline-margin": { type: "string", default: "3" },
       ...logOptions,
     },
   });
@@ -294,7 +440,7 @@ async function main(): Promise<void> {
   const p = await startStorageProvider({
     rpcUrl: v.rpc, key: await readSeedFile(v.key), dir: v.dir, collateral: parseClc(v.collateral), capacity: BigInt(v.capacity),
     ...(v.multiaddr ? { multiaddr: v.multiaddr } : {}), host: v.host, port: Number(v.port), pricePerMiB: BigInt(v["price-per-mib"]),
-    pollMs: Number(v["poll-ms"]), acceptBlocks: Number(v["accept-blocks"]), report: logReport(log),
+    pollMs: Number(v["poll-ms"]), acceptBlocks: Number(v["accept-blocks"]), declineMarginBlocks: Number(v["decline-margin"]), report: logReport(log),
   });
   log.info({ url: p.url, provider: p.address }, "ready");
   let stopping = false;

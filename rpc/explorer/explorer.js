@@ -2,7 +2,7 @@
 // (read-tier methods, POST to the same origin) and its WebSocket (the `finalizedBlocks`
 // subscription, for live updates). Views are addressed by the URL hash:
 //   #/  #/blocks/<height>  #/block/<height|hash>  #/tx/<hash>  #/account/<address>[/<cursor>]
-//   #/channel/<id>  #/epoch/<n>  #/providers[/<cursor>]  #/provider/<address>[/<deal cursor>]  #/deal/<id>
+//   #/channel/<id>  #/epoch/<n>  #/providers[/<cursor>]  #/provider/<address>[/<deal cursor>]  #/deal/<id>  #/order/<id>
 // The ledger's views are in chain.js, the providers' in storage.js, the shared helpers in lib.js.
 // A URL that names no view, or an id that is malformed or unknown, shows a not-found page.
 import * as chain from "./chain.js";
@@ -49,7 +49,8 @@ document.getElementById("search").addEventListener("submit", (e) => {
   else if (/^[0-9a-fA-F]{64}$/.test(q)) {
     // a transaction, else a storage deal, else a block hash
     rpc("tx_get", { hash: q })
-      .then(async (r) => (r.status !== "unknown" ? `#/tx/${q}` : (await rpc("storage_getDeal", { id: q })) ? `#/deal/${q}` : `#/block/${q}`))
+      .then(async (r) => (r.status !== "unknown" ? `#/tx/${q}` : (await rpc("storage_getDeal", { id: q })) ? `#/deal/${q}`
+        : (await rpc("storage_getOrder", { id: q })) ? `#/order/${q}` : `#/block/${q}`))
       .then((h) => (location.hash = h), () => (location.hash = `#/block/${q}`));
   } else location.hash = `#/search/${q}`;
 });

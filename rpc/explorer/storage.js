@@ -59,9 +59,32 @@ export async function deal(id) {
       ["collateral", units("deal-collateral", d.collateral)], ["collateral left", units("deal-collateral-left", d.collateralLeft)],
       ["epochs challenged", text("deal-challenged", d.challenged)], ["epochs missed", text("deal-misses", d.misses)],
       ["last proven", d.lastProvenEpoch === null ? "none yet" : epochLink(d.lastProvenEpoch)], ["made in", `<span id="deal-created">block ${link("block", d.createdAt)}</span>`],
-      ["ended", `<span id="deal-ended">${d.endedAt === null ? "not yet" : `at the end of ${epochLink(d.endedAt)}`}</span>`]])}`;
+      ["ended", `<span id="deal-ended">${d.endedAt === null ? "not yet" : `at the end of ${epochLink(d.endedAt)}`}</span>`],
+      ["placed by", d.order ? `<a id="deal-order" href="#/order/${esc(d.order)}" data-kind="order" class="mono">storage order ${esc(d.order)}</a>`
+        : `<span id="deal-order">direct deal (paid its price only)</span>`]])}`;
 }
 
-export const routes = { providers, provider, deal };
+/** A storage order: its terms, and every placement the network drew for it. */
+export async function order(id) {
+  if (!HEX32.test(id)) throw new NotFound("storage order", id, "an order id is 64 hex digits");
+  const o = await rpc("storage_getOrder", { id });
+  if (!o) throw new NotFound("storage order", id);
+  return `
+    <h2>Storage order</h2>
+    ${rows([["id", `<span class="mono" id="order-id">${esc(o.id)}</span> (${link("tx", o.id, "transaction")})`], ["status", text("order-status", o.status)],
+      ["client", link("account", o.client)], ["root", `<span class="mono" id="order-root">${esc(o.root)}</span>`],
+      ["size", `<span id="order-size" data-bytes="${esc(o.size)}">${bytes(o.size)}</span>`], ["chunk size", `${esc(o.chunkSize)} bytes`],
+      ["replicas", `<span id="order-replicas">${esc(o.accepted)} of ${esc(o.replicas)} accepted, ${esc(o.pending)} pending</span>`],
+      ["price per replica-epoch", units("order-price", o.pricePerEpoch)], ["duration", `${esc(o.durationEpochs)} epochs`],
+      ["escrow held", units("order-escrow", o.escrow)], ["placed", `from ${epochLink(o.firstPlacementEpoch)}; closes after ${epochLink(o.closeEpoch)}`],
+      ["made in", `block ${link("block", o.createdAt)}`]])}
+    <h2>Placements</h2>
+    <table id="order-placements"><tr><th>provider</th><th>drawn in epoch</th><th>accept by epoch</th><th>status</th><th>deal</th></tr>
+    ${o.placements.map((p) => `<tr data-provider="${esc(p.provider)}"><td><a href="#/provider/${encodeURIComponent(p.provider)}" data-kind="provider" class="mono">${esc(p.provider)}</a></td>` +
+      `<td>${epochLink(p.epoch)}</td><td>${epochLink(p.deadline)}</td><td class="status">${esc(p.status)}</td><td>${p.deal ? link("deal", p.deal) : ""}</td></tr>`).join("")}
+    </table>`;
+}
+
+export const routes = { providers, provider, deal, order };
 /** Views that show something without an id. */
 export const listViews = ["providers"];

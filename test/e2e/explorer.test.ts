@@ -8,6 +8,8 @@
  * to its provider view. The home page grows by itself (WebSocket), pages to older blocks, shows
  * the supply and the block time; both sides of the transfer show its amount and direction; a
  * relay's capacity is a rate; bad URLs and unknown ids show a not-found page.
+ * The faucet posts a storage order: its page shows the order as JSON-RPC does, and a direct deal
+ * says it is one.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -161,6 +163,7 @@ t.test("explorer: block -> transaction -> account, providers -> provider -> deal
   t.equal(await page.getAttribute("#deal-provider", "href"), `#/provider/${bob}`);
   t.ok(await page.locator(`a[data-kind="account"][href="#/account/${toAddress(faucet.publicKey)}"]`).count(), "the client links to its account");
   t.equal(await page.textContent("#deal-ended"), "not yet");
+  t.equal(await page.textContent("#deal-order"), "direct deal (paid its price only)", "a direct deal names no order");
   t.equal(await page.getAttribute(`#deal-created a[data-kind="block"]`, "href"), `#/block/${onChain.createdAt}`, "the height it was made at links a block");
   // its start is an epoch, linked as one (never as the block of the same number)
   await page.click(`#deal-duration a[data-kind="epoch"][href="#/epoch/${onChain.startEpoch}"]`);
@@ -182,6 +185,24 @@ t.test("explorer: block -> transaction -> account, providers -> provider -> deal
   t.equal(await row.locator(".capacity").textContent(), "1,000,000 bytes", "a storage provider's capacity stays in bytes");
   const relayShown = await runCli(["provider", "show", toAddress(faucet.publicKey), "--rpc", node.url, "--home", home]);
   t.match(relayShown.stdout, /capacity 125000 B\/s/, "cloudcoin provider show gives a relay's capacity as a rate too");
+
+
+  // a storage order (bob is the only provider it could be placed on): its page
+  const ordered = await sendAndWait(client, chainId, faucet, {
+    type: "storage.order", root: randomBytes(32), size: 20_000n, chunkSize: 4096n, pricePerEpoch: 1_000_000n, durationEpochs: 5n, replicas: 1,
+  });
+  await page.goto(`${node.url}explorer/#/order/${ordered.hash}`);
+  await page.waitForSelector("#order-id");
+  const o = (await rpc(node.url, "storage_getOrder", { id: ordered.hash })).result;
+  t.equal(await page.textContent("#order-id"), ordered.hash);
+  t.equal(await page.textContent("#order-status"), o.status);
+  t.equal(o.status, "open");
+  t.equal(await page.textContent("#order-root"), o.root);
+  t.equal(await page.getAttribute("#order-size", "data-bytes"), "20000");
+  t.equal(await page.textContent("#order-replicas"), "0 of 1 accepted, 0 pending");
+  t.equal(await page.getAttribute("#order-escrow", "data-units"), o.escrow);
+  t.equal(o.escrow, "5000000", "price x duration x replicas");
+  t.equal(await page.locator("#order-placements tr").count(), 1 + o.placements.length, "a row per placement");
 
   // bob's account page now links to his provider view
   await page.goto(`${node.url}explorer/#/account/${bob}`);
