@@ -138,6 +138,7 @@ const ops = [
     code: StorageOpCode.PROVIDER_REGISTER,
     type: "provider.register",
     topic: "tx",
+    debit: (op) => op.collateral,
     encode: (op) => [op.kind, u64(op.collateral), u64(op.capacity), op.multiaddr],
     decode: (arr, v) => {
       asArray(v, "provider.register", 5);
@@ -188,6 +189,7 @@ const ops = [
     code: StorageOpCode.STORAGE_DEAL,
     type: "storage.deal",
     topic: "tx",
+    debit: (op) => op.terms.pricePerEpoch * op.terms.durationEpochs, // the client's escrow
     encode: (op) => [dealTermsValue(op.terms), op.providerSignature],
     decode: (arr, v) => {
       asArray(v, "storage.deal", 3);
@@ -232,6 +234,7 @@ const ops = [
     code: StorageOpCode.STORAGE_ORDER,
     type: "storage.order",
     topic: "tx",
+    debit: (op) => op.pricePerEpoch * op.durationEpochs * BigInt(op.replicas),
     encode: (op) => [op.root, u64(op.size), u64(op.chunkSize), u64(op.pricePerEpoch), u64(op.durationEpochs), op.replicas],
     decode: (arr, v) => {
       asArray(v, "storage.order", 7);

@@ -589,6 +589,16 @@ t.test("admission: a sender that cannot cover the op's debit plus the fee is ref
   t.equal(covers({ type: "stake", amount: 10_000n }), MempoolErrorCode.INSUFFICIENT_BALANCE, "a stake is a debit");
   t.equal(covers({ type: "paych.open", payee: bob.publicKey, deposit: 9_500n, settleDelay: 100n }), MempoolErrorCode.INSUFFICIENT_BALANCE, "a channel deposit is a debit");
   t.equal(covers({ type: "unstake", amount: 1_000_000n }), undefined, "an unstake moves stake, not balance: the transition judges it");
+  t.equal(covers({ type: "provider.register", kind: 0, collateral: 9_001n, capacity: 1n, multiaddr: "" }), MempoolErrorCode.INSUFFICIENT_BALANCE, "provider collateral is a debit");
+  t.equal(covers({ type: "provider.register", kind: 0, collateral: 9_000n, capacity: 1n, multiaddr: "" }), undefined, "collateral + fee = balance: admitted");
+  const root = new Uint8Array(32);
+  t.equal(
+    covers({ type: "storage.order", root, size: 1n, chunkSize: 1n, pricePerEpoch: 1_001n, durationEpochs: 3n, replicas: 3 }),
+    MempoolErrorCode.INSUFFICIENT_BALANCE, "an order's escrow (price x duration x replicas) is a debit",
+  );
+  t.equal(covers({ type: "storage.order", root, size: 1n, chunkSize: 1n, pricePerEpoch: 1_001n, durationEpochs: 3n, replicas: 3 }, 0n), undefined, "the same order without its fee: admitted");
+  const terms = { provider: bob.publicKey, root, size: 1n, chunkSize: 1n, pricePerEpoch: 4_600n, durationEpochs: 2n, collateral: 0n, expiresAtHeight: 10n };
+  t.equal(covers({ type: "storage.deal", terms, providerSignature: new Uint8Array(64) }), MempoolErrorCode.INSUFFICIENT_BALANCE, "a direct deal's escrow is a debit");
   const err = (() => {
     try {
       checkSenderCovers(chain.state, tx(chain, alice, 0n, { type: "transfer", to: bob.publicKey, amount: 50_000n }));

@@ -36,6 +36,6 @@ t.test("the installed registry knows every op, event and evidence kind", async (
   t.equal(new Set(kinds).size, kinds.length, "event kinds are unique");
   for (const e of reg.events()) t.ok(e.schema, `${e.kind} has a JSON schema`);
   t.same(reg.evidenceKinds().map((e) => [e.code, e.kind]), [[1, "duplicateVote"], [2, "duplicateAttestation"]], "both evidence kinds");
-  t.same([...reg.storeCodes.keys()].sort((a, b) => a - b), [0x44, 0x45, 0x49, 0x4a, 0x50, 0x51, 0x58], "store codes: deals, mints, storage payments, channels, vouchers");
+  t.same([...reg.storeCodes.keys()].sort((a, b) => a - b), [0x44, 0x45, 0x49, 0x4a, 0x4f, 0x50, 0x51, 0x58], "store codes: deals, mints, storage payments, orders by client, channels, vouchers");
   t.same(reg.indexesFor("transfer"), [], "events without an index feed none");
 });
