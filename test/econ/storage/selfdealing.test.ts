@@ -45,7 +45,7 @@ t.test("self-dealing, serving whoever is placed: pays the other providers; its p
   t.comment(describe(honest, "no attack (the attacker's keys play honest)"));
   t.comment(describe(all, "self-dealing, serving everyone"));
   t.comment(formatOutcomes("returns per unit of capital", [...all.honest.slice(0, 3), all.selfDealer, all.attackerProvider]));
-  for (const m of [honest, all]) t.same(m.overCap, [], "the attacker provider's reward never exceeds its collateral share of an epoch's pool");
+  for (const m of [honest, all]) t.same(m.overCap, [], "no provider's reward ever exceeds its collateral share of an epoch's pool");
   t.ok(all.shareOfOffered <= all.collateralShare + 1e-9, `its share of the pool offered ${all.shareOfOffered.toFixed(4)} <= its collateral share ${all.collateralShare.toFixed(4)}`);
   const tol = 3 * all.honestSe;
   t.ok(all.selfDealer.returnPpm <= all.honestMean + tol, `the self-dealer's return ${all.selfDealer.returnPpm.toFixed(0)} <= the honest providers' ${all.honestMean.toFixed(0)} + ${tol.toFixed(0)} ppm`);
@@ -63,7 +63,7 @@ t.test("self-dealing, serving only its own provider: the cap holds; what it does
   t.comment(describe(noneHigh, "high demand, no attack"));
   t.comment(describe(high, "high demand, self-dealing to its own provider"));
   for (const m of [none, low, noneHigh, high]) {
-    t.same(m.overCap, [], "the cap: never more than its collateral share of an epoch's pool");
+    t.same(m.overCap, [], "the cap: no provider ever gets more than its collateral share of an epoch's pool");
     t.ok(m.shareOfOffered <= m.collateralShare + 1e-9, `its share of the pool offered ${m.shareOfOffered.toFixed(4)} <= its collateral share ${m.collateralShare.toFixed(4)}`);
   }
   // self-dealing buys nothing over playing the same keys honestly

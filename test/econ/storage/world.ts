@@ -26,7 +26,7 @@ import { epochOfHeight, epochSeed, firstHeightOfEpoch, lastHeightOfEpoch } from 
 import type { BuiltBlock, ChainEvent } from "../../../chain/transition.ts";
 import type { Operation, SignedTx } from "../../../chain/tx.ts";
 import type { GenesisFile } from "../../../genesis/schema.ts";
-import { listOpenOrders, networkDealId, pendingPlacementsOf } from "../../../modules/storage/orders.ts";
+import { listOpenOrders, networkDealId, pendingPlacementsOf, readStorageSnapshot } from "../../../modules/storage/orders.ts";
 import { PlacementStatus, type StorageOrder } from "../../../modules/storage/records.ts";
 import { listActiveDeals, listProviders, ProviderKind, ProviderStatus, readProvider } from "../../../modules/storage/storage.ts";
 import { dealRoot, StorageProver, type ChunkProof } from "../../../proofs/storage.ts";
@@ -139,11 +139,19 @@ export interface World {
   /** Deal id -> client, for the prices paid. */
   readonly dealClient: Map<string, string>;
   readonly events: { height: bigint; event: ChainEvent }[];
+  /** Storage rewards above the cap (the pool times the provider's share of the snapshot's collateral), as found. */
+  readonly overCap: string[];
   /** The proposer of the next block, if not the round-0 one (declining to propose). */
   proposer?: KeyPair;
 }
 
 export const height = (w: World): bigint => w.chain.state.meta().height;
+
+/** The storage pool of an epoch (the tests' params have no decay). */
+export function storagePool(w: World): bigint {
+  const p = w.chain.genesis.params;
+  return (p.emissionPerEpoch * BigInt(p.storageShareBps)) / 10_000n;
+}
 
 function price(size: bigint, perGiB: bigint): bigint {
   return (size * perGiB + (1n << 30n) - 1n) / (1n << 30n);
@@ -192,7 +200,7 @@ export function newWorld(t: Test, s: Setup): World {
   const others = [...s.providers.map((p) => p.key), ...s.clients.map((c) => c.key)];
   const chain = newTestChain({ validators: s.validators, params: { ...PARAMS, ...s.params }, balances: others.map((key) => ({ key, amount: FUNDS })) });
   const w: World = {
-    t, chain, providers: [...s.providers], clients: [...s.clients], accounts: new Map(), provers: new Map(), datasets: new Map(), dealClient: new Map(), events: [],
+    t, chain, providers: [...s.providers], clients: [...s.clients], accounts: new Map(), provers: new Map(), datasets: new Map(), dealClient: new Map(), events: [], overCap: [],
   };
   for (const p of s.providers) account(w, p.name, p.key);
   for (const c of s.clients) if (!w.accounts.has(hex(c.key))) account(w, c.name, c.key);
@@ -232,7 +240,16 @@ export function step(w: World, txs: SignedTx[] = [], opts: { allowRejected?: boo
     const acc = (k: Uint8Array) => w.accounts.get(hex(k));
     switch (e.kind) {
       case "reward":
-        if (e.pool === "storage") acc(e.to) && (acc(e.to)!.storageReward += e.amount);
+        if (e.pool !== "storage") break;
+        acc(e.to) && (acc(e.to)!.storageReward += e.amount);
+        {
+          // the cap of epoch e: the snapshot frozen at the end of e - 1 (still kept at the end of e)
+          const snap = readStorageSnapshot(w.chain.state, e.epoch - 1n);
+          const total = snap?.providers.reduce((a, x) => a + x.collateral, 0n) ?? 0n;
+          const mine = snap?.providers.find((x) => hex(x.key) === hex(e.to))?.collateral ?? 0n;
+          const cap = total === 0n ? 0n : (storagePool(w) * mine) / total;
+          if (!snap || e.amount > cap) w.overCap.push(`epoch ${e.epoch}: ${hex(e.to).slice(0, 8)} got ${e.amount}, cap ${cap}`);
+        }
         break;
       case "storageDeal":
         w.dealClient.set(hex(e.deal), hex(e.client));
