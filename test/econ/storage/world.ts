@@ -214,12 +214,12 @@ export function newWorld(t: Test, s: Setup): World {
 }
 
 /** Transactions from several senders in one block, each sender's nonces in order; fees are counted. */
-export function sign(w: World, list: readonly [KeyPair, Operation][]): SignedTx[] {
+export function sign(w: World, list: readonly [KeyPair, Operation][], chain: TestChain = w.chain): SignedTx[] {
   const nonces = new Map<string, bigint>();
   return list.map(([key, op]) => {
-    const n = nonces.get(hex(key)) ?? w.chain.state.account(key.publicKey).nonce;
+    const n = nonces.get(hex(key)) ?? chain.state.account(key.publicKey).nonce;
     nonces.set(hex(key), n + 1n);
-    return tx(w.chain, key, n, op, FEE);
+    return tx(chain, key, n, op, FEE);
   });
 }
 
@@ -288,9 +288,12 @@ export function toHeight(w: World, h: bigint): void {
   while (height(w) < h) step(w);
 }
 
-/** What each provider sends in the playing block of `epoch`: proofs of its active deals and answers to its placements. */
-function providerTxs(w: World, epoch: bigint): [KeyPair, Operation][] {
-  const s = w.chain.state;
+/**
+ * What each provider sends in the playing block of `epoch`: proofs of its active deals and answers
+ * to its placements, on `chain` (the world's, or a fork of it: a look-ahead).
+ */
+export function providerTxs(w: World, epoch: bigint, chain: TestChain = w.chain): [KeyPair, Operation][] {
+  const s = chain.state;
   const seed = epochSeed(s, epoch);
   if (!seed) throw new Error(`no seed for epoch ${epoch}`);
   const out: [KeyPair, Operation][] = [];
@@ -309,7 +312,7 @@ function providerTxs(w: World, epoch: bigint): [KeyPair, Operation][] {
     // placements drawn at this epoch's first block
     for (const { order } of pendingPlacementsOf(s, p.key.publicKey)) {
       const data = w.datasets.get(hex(order.id));
-      const id = networkDealId(w.chain.genesis.chainId, order.id, p.key.publicKey);
+      const id = networkDealId(chain.genesis.chainId, order.id, p.key.publicKey);
       const answer = decide(p, order, data);
       if (answer === "silent") continue;
       if (answer === "decline") {
