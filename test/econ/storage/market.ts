@@ -36,9 +36,11 @@ export interface Market {
   readonly w: World;
   readonly last: bigint;
   readonly honest: Outcome[];
-  /** Mean and standard error of the honest providers' returns (ppm). */
+  /** Mean and standard deviation of the honest providers' returns (ppm). */
   readonly honestMean: number;
-  readonly honestSe: number;
+  readonly honestSd: number;
+  /** The sampling tolerance of one provider's return against that mean: two standard deviations. */
+  readonly tolerance: number;
   readonly selfDealer: Outcome;
   readonly attackerProvider: Outcome;
   /** The attacker provider's collateral share. */
@@ -89,7 +91,7 @@ export function market(t: Test, spec: MarketSpec): Market {
   // the pool offered from the first epoch with proven network bytes (placed at 3, proven from 4)
   const offered = pool * (last - FIRST_PLACEMENT_EPOCH);
   return {
-    w, last, honest: honestOut, honestMean: mean, honestSe: sd / Math.sqrt(r.length),
+    w, last, honest: honestOut, honestMean: mean, honestSd: sd, tolerance: 2 * sd,
     selfDealer: outcome(w, spec.attack === "none" ? "attacker keys, honest" : `self-dealer (${spec.attack})`, ["attacker provider", "attacker client"]),
     attackerProvider: outcome(w, "its provider key alone", ["attacker provider"]),
     collateralShare: Number(apCollateral) / Number(totalCollateral),
@@ -101,7 +103,7 @@ export function market(t: Test, spec: MarketSpec): Market {
 
 export function describe(m: Market, label: string): string {
   return [
-    `${label}: honest providers' return ${m.honestMean.toFixed(0)} ppm (standard error ${m.honestSe.toFixed(0)}); ` +
+    `${label}: honest providers' return ${m.honestMean.toFixed(0)} ppm (sd ${m.honestSd.toFixed(0)}); ` +
       `${m.selfDealer.name} ${m.selfDealer.returnPpm.toFixed(0)} ppm on capital ${m.selfDealer.capital} (its provider alone ${m.attackerProvider.returnPpm.toFixed(0)} ppm)`,
     `  the attacker provider's collateral share ${(m.collateralShare * 100).toFixed(1)}%, its storage reward ${(m.shareOfOffered * 100).toFixed(1)}% of the pool offered, ` +
       `${(m.shareOfMinted * 100).toFixed(1)}% of the pool minted; pool minted ${storagePoolMinted(m.w)}`,
