@@ -7,7 +7,7 @@
  *        `capacity` bytes as a storage provider (kind 0) or a bandwidth relay (kind 1)
  *   provider.exit()
  *        no new deals; the collateral goes back to the balance at once if no deal is active,
- *        else at the end of the epoch in which its last deal ends. The record stays.
+ *        else at the end of the epoch in which its last deal ends and its last pending placement closes. The record stays.
  *   storage.deal(terms, providerSignature)
  *        sent by the client; the provider signed H("cloudcoin/deal/v1", [chainId, client, terms]).
  *        Locks price * duration of the client's balance in the deal (escrow) and `collateral` of
@@ -669,10 +669,11 @@ export interface StorageSettlement {
   readonly capBasis: StorageCapBasis | undefined;
 }
 
-/** Returns the collateral of the exiting providers whose unbonding ended with `epoch` and whose last deal ended, in key order. */
+/** Returns the collateral of the exiting providers whose unbonding ended with `epoch`, whose last deal ended and whose pending placements closed, in key order. */
 function releaseExited(w: StateWriter, ctx: BlockContext, epoch: bigint): void {
   for (let p of listProviders(w)) {
-    if (p.status !== ProviderStatus.EXITING || p.activeDeals !== 0 || p.releaseEpoch > epoch) continue;
+    // a pending placement (modules/storage/orders.ts) holds collateral and room too: wait until it is accepted, declined or expired
+    if (p.status !== ProviderStatus.EXITING || p.activeDeals !== 0 || p.locked !== 0n || p.used !== 0n || p.releaseEpoch > epoch) continue;
     const amount = p.collateral;
     credit(w, p.key, amount);
     p = { ...p, status: ProviderStatus.EXITED, collateral: 0n, locked: 0n, used: 0n, releaseEpoch: 0n };
