@@ -27,8 +27,8 @@ import type { BuiltBlock, ChainEvent } from "../../../chain/transition.ts";
 import type { Operation, SignedTx } from "../../../chain/tx.ts";
 import type { GenesisFile } from "../../../genesis/schema.ts";
 import { listOpenOrders, networkDealId, pendingPlacementsOf, readStorageSnapshot } from "../../../modules/storage/orders.ts";
-import { PlacementStatus, type StorageOrder } from "../../../modules/storage/records.ts";
-import { listActiveDeals, listProviders, ProviderKind, ProviderStatus, readProvider } from "../../../modules/storage/storage.ts";
+import type { StorageOrder } from "../../../modules/storage/records.ts";
+import { listActiveDeals, ProviderKind, ProviderStatus, readProvider } from "../../../modules/storage/storage.ts";
 import { dealRoot, StorageProver, type ChunkProof } from "../../../proofs/storage.ts";
 import { pseudoRandomBytes } from "../../helpers/random.ts";
 import { advanceChecked, newTestChain, supplyHolds, tx, type TestChain } from "../../helpers/chain.ts";
@@ -179,11 +179,18 @@ function escrowOf(w: World, key: Uint8Array): bigint {
   return e;
 }
 
-function account(w: World, name: string, key: KeyPair): Account {
-  const a: Account = {
+function newAccount(name: string, key: KeyPair): Account {
+  return {
     name, key, start: 0n, capital: 0n, registered: 0n, peakEscrow: 0n, storageReward: 0n, pricesReceived: 0n, pricesPaid: 0n, slashed: 0n, slashReceived: 0n,
     fees: 0n, placements: 0, accepted: 0, declined: 0, expired: 0,
   };
+}
+
+/** Where the events of keys outside the world are tallied (and ignored). */
+const NOBODY: Account = newAccount("nobody", { publicKey: new Uint8Array(32) } as KeyPair);
+
+function account(w: World, name: string, key: KeyPair): Account {
+  const a = newAccount(name, key);
   w.accounts.set(hex(key), a);
   return a;
 }
@@ -237,11 +244,11 @@ export function step(w: World, txs: SignedTx[] = [], opts: { allowRejected?: boo
   }
   for (const e of built.events) {
     w.events.push({ height: h, event: e });
-    const acc = (k: Uint8Array) => w.accounts.get(hex(k));
+    const acc = (k: Uint8Array): Account => w.accounts.get(hex(k)) ?? NOBODY;
     switch (e.kind) {
       case "reward":
         if (e.pool !== "storage") break;
-        acc(e.to) && (acc(e.to)!.storageReward += e.amount);
+        acc(e.to).storageReward += e.amount;
         {
           // the cap of epoch e: the snapshot frozen at the end of e - 1 (still kept at the end of e)
           const snap = readStorageSnapshot(w.chain.state, e.epoch - 1n);
@@ -253,25 +260,24 @@ export function step(w: World, txs: SignedTx[] = [], opts: { allowRejected?: boo
         break;
       case "storageDeal":
         w.dealClient.set(hex(e.deal), hex(e.client));
-        acc(e.provider) && acc(e.provider)!.accepted++;
+        acc(e.provider).accepted++;
         break;
       case "storagePayment": {
-        acc(e.provider) && (acc(e.provider)!.pricesReceived += e.amount);
+        acc(e.provider).pricesReceived += e.amount;
         const c = w.dealClient.get(hex(e.deal));
-        const ca = c ? w.accounts.get(c) : undefined;
-        if (ca) ca.pricesPaid += e.amount;
+        (c ? (w.accounts.get(c) ?? NOBODY) : NOBODY).pricesPaid += e.amount;
         break;
       }
       case "storageSlash":
-        acc(e.provider) && (acc(e.provider)!.slashed += e.amount);
-        acc(e.client) && (acc(e.client)!.slashReceived += e.amount);
+        acc(e.provider).slashed += e.amount;
+        acc(e.client).slashReceived += e.amount;
         break;
       case "storagePlacement":
-        acc(e.provider) && acc(e.provider)!.placements++;
+        acc(e.provider).placements++;
         break;
       case "storagePlacementEnd":
-        if (e.reason === "declined") acc(e.provider) && acc(e.provider)!.declined++;
-        else acc(e.provider) && acc(e.provider)!.expired++;
+        if (e.reason === "declined") acc(e.provider).declined++;
+        else acc(e.provider).expired++;
         break;
       default:
         break;
@@ -399,17 +405,11 @@ export function byName(w: World, name: string): Account {
   return a;
 }
 
-/** The storage pool minted over the run, and per key. */
+/** The storage pool minted over the run. */
 export function storagePoolMinted(w: World): bigint {
   let m = 0n;
   for (const { event } of w.events) if (event.kind === "reward" && event.pool === "storage") m += event.amount;
   return m;
-}
-
-/** The storage pool offered over epochs `from`..`to` (emission x the storage share). */
-export function storagePoolOffered(w: World, from: bigint, to: bigint): bigint {
-  const p = w.chain.genesis.params;
-  return ((p.emissionPerEpoch * BigInt(p.storageShareBps)) / 10_000n) * (to - from + 1n);
 }
 
 export function formatOutcomes(title: string, list: readonly Outcome[]): string {
@@ -420,14 +420,3 @@ export function formatAccount(a: Account): string {
   return `  ${a.name.padEnd(20)} reward ${a.storageReward}  prices in ${a.pricesReceived}  out ${a.pricesPaid}  slashed ${a.slashed}  fees ${a.fees}  placements ${a.placements} (accepted ${a.accepted}, declined ${a.declined}, expired ${a.expired})`;
 }
 
-/** Providers that are registered storage providers, by key (for the tests' sanity checks). */
-export const storageProviders = (w: World) => listProviders(w.chain.state).filter((p) => p.kind === ProviderKind.STORAGE);
-
-/** The accepted placements of every order so far, per provider key. */
-export function acceptedPlacements(w: World): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const { event } of w.events) if (event.kind === "storageDeal" && event.order !== null) m.set(hex(event.provider), (m.get(hex(event.provider)) ?? 0) + 1);
-  return m;
-}
-
-export { PlacementStatus };
