@@ -13,6 +13,9 @@ import {
   byName, COLLATERAL, formatAccount, formatOutcomes, hex, newWorld, outcome, playEpochs, realDataset, wealthOf, type ClientSpec, type ProviderSpec,
 } from "./world.ts";
 
+// the runner's 180 s per file, scaled with the size (npm run econ plays five times as long)
+t.setTimeout(econSize(180_000));
+
 t.test("a client that never serves its data gains nothing and gets its escrow back; a silent provider loses what a declining one keeps", async (t) => {
   const decliners = [0, 1, 2].map((i): ProviderSpec => ({ name: `declines ${i}`, key: testKey(7110 + i), collateral: COLLATERAL, behaviour: "honest" }));
   const silent = [0, 1, 2].map((i): ProviderSpec => ({ name: `silent ${i}`, key: testKey(7120 + i), collateral: COLLATERAL, behaviour: "silent" }));

@@ -25,6 +25,9 @@ import {
   byName, COLLATERAL, height, hex, L, newWorld, playEpoch, providerTxs, realDataset, sign, storagePool, wealthOf, type ClientSpec, type ProviderSpec,
 } from "./world.ts";
 
+// the runner's 180 s per file, scaled with the size (npm run econ plays five times as long)
+t.setTimeout(econSize(180_000));
+
 const SHARES = [0.1, 0.2, 0.33];
 const enc = (s: string) => new TextEncoder().encode(s);
 

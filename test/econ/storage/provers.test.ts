@@ -10,6 +10,9 @@ import {
   byName, COLLATERAL, formatAccount, formatOutcomes, hex, newWorld, outcome, playEpochs, realDataset, type ClientSpec, type ProviderSpec,
 } from "./world.ts";
 
+// the runner's 180 s per file, scaled with the size (npm run econ plays five times as long)
+t.setTimeout(econSize(180_000));
+
 t.test("a provider that accepts and never proves is slashed to the client each missed epoch, fails its deals, is banned, and earns less than honest", async (t) => {
   const honest = [0, 1, 2, 3, 4].map((i): ProviderSpec => ({ name: `honest ${i}`, key: testKey(7210 + i), collateral: COLLATERAL, behaviour: "honest" }));
   const lazy: ProviderSpec = { name: "never proves", key: testKey(7220), collateral: COLLATERAL, behaviour: "neverProve" };

@@ -16,6 +16,9 @@ import {
   byName, COLLATERAL, epochNow, height, hex, MIN_PRICE_PER_GIB, newWorld, playEpoch, sign, step, wealthOf, type ClientSpec, type OrderPlan, type ProviderSpec, type World,
 } from "./world.ts";
 
+// the runner's 180 s per file, scaled with the size (npm run econ plays five times as long)
+t.setTimeout(econSize(180_000));
+
 const V = testKey(7001);
 const HONEST = [0, 1, 2].map((i): ProviderSpec => ({ name: `honest ${i}`, key: testKey(7010 + i), collateral: COLLATERAL, behaviour: "honest" }));
 const AP: ProviderSpec = { name: "attacker provider", key: testKey(7020), collateral: COLLATERAL, behaviour: "fake" };
@@ -86,7 +89,7 @@ t.test("the same data under many orders: one deal per provider and root, and the
   const zeros = RegenerableData.zeros(SIZE, 1024);
   // every epoch, four orders of the same root, served only to its own provider
   const client: ClientSpec = {
-    name: "attacker client", key: AC, orders: () => Array.from({ length: 4 }, () => ({ data: zeros.dataset((p) => hex(p) === hex(AP.key)), replicas: 1, durationEpochs: 20n })),
+    name: "attacker client", key: AC, orders: () => Array.from({ length: 4 }, () => ({ data: zeros.dataset((p) => hex(p) === hex(AP.key)), replicas: 1, durationEpochs: 1000n })),
   };
   let n = 0;
   const honestClient: ClientSpec = {

@@ -12,7 +12,11 @@ import { listOpenOrders, readOrder } from "../../../modules/storage/orders.ts";
 import { OrderStatus, PlacementStatus } from "../../../modules/storage/records.ts";
 import { ProviderStatus, readProvider, StorageErrorCode } from "../../../modules/storage/storage.ts";
 import { testKey } from "../../helpers/chain.ts";
+import { econSize } from "../harness.ts";
 import { COLLATERAL, hex, L, newWorld, realDataset, sign, step, toHeight, type ProviderSpec, type World } from "./world.ts";
+
+// the runner's 180 s per file, scaled with the size (npm run econ plays five times as long)
+t.setTimeout(econSize(180_000));
 
 const V = testKey(7601);
 const P = [0, 1, 2, 3].map((i): ProviderSpec => ({ name: `p${i}`, key: testKey(7610 + i), collateral: COLLATERAL, behaviour: "honest" }));

@@ -10,6 +10,7 @@
  * standard deviations of the honest providers' returns.
  */
 import t from "tap";
+import { econSize } from "../harness.ts";
 import { equalBytes } from "../../../primitives/bytes.ts";
 import { dealRoot, StorageProver, verifyStorageProof } from "../../../proofs/storage.ts";
 import { sha256 } from "../../../primitives/hash.ts";
@@ -17,6 +18,9 @@ import { pseudoRandomBytes } from "../../helpers/random.ts";
 import { RegenerableData } from "./regenerable.ts";
 import { describe, market } from "./market.ts";
 import { formatOutcomes, storagePoolMinted } from "./world.ts";
+
+// the runner's 180 s per file, scaled with the size (npm run econ plays five times as long)
+t.setTimeout(econSize(180_000));
 
 t.test("regenerable data: the attacker answers every challenge without storing a byte, and the chain cannot tell", async (t) => {
   for (const [size, chunk] of [[1n, 256], [256n, 256], [257n, 256], [3000n, 256], [64n * 1024n + 5n, 1024], [4097n, 512]] as const) {
