@@ -7,7 +7,7 @@
  *        `capacity` bytes as a storage provider (kind 0) or a bandwidth relay (kind 1)
  *   provider.exit()
  *        no new deals; the collateral goes back to the balance at once if no deal is active,
- *        else at the end of the epoch in which its last deal ends. The record stays.
+ *        else at the end of the epoch in which its last deal ends and its last pending placement closes. The record stays.
  *   storage.deal(terms, providerSignature)
  *        sent by the client; the provider signed H("cloudcoin/deal/v1", [chainId, client, terms]).
  *        Locks price * duration of the client's balance in the deal (escrow) and `collateral` of

@@ -26,7 +26,7 @@ import { generateKeyPair, toAddress } from "../../primitives/keys.ts";
 import { signTx } from "../../chain/tx.ts";
 import { readKeyFile, writeKeyFile } from "../../node/keyring.ts";
 import { fileRoot } from "../../plugins/storage-provider/client.ts";
-import { rpc, runCli, runScript, startNode, startProcess, waitFor, type ReadyProcess } from "../helpers/process.ts";
+import { logEntry, readyUrl, rpc, runCli, runScript, startNode, startProcess, waitFor, type ReadyProcess } from "../helpers/process.ts";
 
 const PROVIDER = fileURLToPath(new URL("../../plugins/storage-provider/provider.ts", import.meta.url));
 const CLIENT = fileURLToPath(new URL("../../plugins/storage-provider/client.ts", import.meta.url));
@@ -51,8 +51,9 @@ const result = async (url: string, method: string, params: unknown = {}) => {
   return r.result;
 };
 const epochOf = (height: number): number => (height <= 0 ? 0 : Math.floor((height - 1) / EPOCH));
+/** The first of a provider plugin's log entries for `kind` (its `event`) that matches `pred`. */
 const lineOf = (logs: string[], kind: string, pred: (d: Record<string, unknown>) => boolean = () => true) =>
-  logs.filter((l) => l.startsWith(`${kind} `)).map((l) => JSON.parse(l.slice(kind.length + 1)) as Record<string, unknown>).find(pred);
+  logs.map((l) => logEntry(l, kind)).find((d): d is Record<string, unknown> => d !== undefined && pred(d));
 
 interface Placement { provider: string; status: string; epoch: number; deadline: number; deal: string | null }
 
@@ -99,7 +100,7 @@ t.test("orders are placed by the network, fetched, accepted, proven, paid and mi
   const providers = await Promise.all(Array.from({ length: PROVIDERS }, (_, i) => startProcess(PROVIDER, [
     "--rpc", url, "--key", join(dir, "keys", `provider${i}.json`), "--dir", join(dir, `provider${i}-data`), "--collateral", "1", "--capacity", "10000000",
     "--port", "0", "--poll-ms", "250", "--price-per-mib", "1000", "--decline-margin", "2",
-  ], (line) => (line.startsWith("READY ") ? (JSON.parse(line.slice(6)) as { url: string }).url : undefined), { timeoutMs: 60_000 })));
+  ], readyUrl, { timeoutMs: 60_000 })));
   procs.push(...providers);
   const registered = await Promise.all(addresses.slice(0, PROVIDERS).map((address) => result(url, "provider_get", { address })));
   for (const [i, p] of registered.entries()) {

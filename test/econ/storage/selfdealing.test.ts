@@ -1,0 +1,88 @@
+/**
+ * Strategies 1 and 2 of issue #15 on real blocks (./world.ts, ./market.ts): the honest provider
+ * (stores real data, proves every epoch) is the baseline; one person holding a client key and a
+ * provider key orders big amounts of regenerable zeros, which its provider "stores" by regenerating
+ * (./regenerable.ts), and either serves the data to whoever is placed or only to its own provider
+ * (the others decline, so the replica is drawn again until its own provider is placed).
+ *
+ * Tolerance: the honest baseline is the mean return of the nine honest providers; placements are
+ * random and one strategy is one sample, so it passes if its return is at most that mean plus two
+ * standard deviations of the honest providers' returns.
+ */
+import t from "tap";
+import { econSize } from "../harness.ts";
+import { equalBytes } from "../../../primitives/bytes.ts";
+import { dealRoot, StorageProver, verifyStorageProof } from "../../../proofs/storage.ts";
+import { sha256 } from "../../../primitives/hash.ts";
+import { pseudoRandomBytes } from "../../helpers/random.ts";
+import { RegenerableData } from "./regenerable.ts";
+import { describe, market } from "./market.ts";
+import { formatOutcomes, storagePoolMinted } from "./world.ts";
+
+// the runner's 180 s per file, scaled with the size (npm run econ plays five times as long)
+t.setTimeout(econSize(180_000));
+
+t.test("regenerable data: the attacker answers every challenge without storing a byte, and the chain cannot tell", async (t) => {
+  for (const [size, chunk] of [[1n, 256], [256n, 256], [257n, 256], [3000n, 256], [64n * 1024n + 5n, 1024], [4097n, 512]] as const) {
+    const z = RegenerableData.zeros(size, chunk);
+    t.ok(equalBytes(z.root, dealRoot(new Uint8Array(Number(size)), chunk)), `zeros, ${size} bytes in ${chunk}-byte chunks: the same root as the real bytes`);
+    const p = RegenerableData.prg(7, size, chunk);
+    t.ok(equalBytes(p.root, dealRoot(p.bytes(), chunk)), `PRG, ${size} bytes: the same root as its bytes`);
+    const real = new StorageProver(p.bytes(), chunk);
+    const seed = sha256(new Uint8Array([Number(size & 255n)]));
+    t.same(p.answer(seed, seed, 4), real.answer(seed, seed, 4), "the regenerated answers are the stored prover's");
+  }
+  // the issue's 2 TB of zeros: its root and proofs from a handful of regenerated chunks
+  const two = RegenerableData.zeros(2n * 10n ** 12n, 65_536);
+  const before = two.regenerated;
+  const answers = two.answer(sha256(new Uint8Array([1])), sha256(new Uint8Array([2])), 4);
+  t.ok(answers.every((a) => verifyStorageProof(two.root, two.count, a.index, a.chunk, a.path)), "2 TB of zeros: every answer verifies against the root");
+  t.ok(two.regenerated - before <= 4 * 2, `answered by regenerating ${two.regenerated - before} chunks (${two.count} in the data)`);
+  // a provider that stored nothing but claims other data cannot answer for it
+  const other = new StorageProver(pseudoRandomBytes(4096, 3), 512);
+  const fake = RegenerableData.zeros(4096n, 512).answer(sha256(new Uint8Array([3])), sha256(new Uint8Array([4])), 4);
+  t.ok(fake.every((a) => !verifyStorageProof(other.root, other.chunkCount, a.index, a.chunk, a.path)), "zeros do not verify against real data's root");
+});
+
+t.test("self-dealing, serving whoever is placed: pays the other providers; its pool share is at most its collateral share", async (t) => {
+  const honest = market(t, { attack: "none", share: 0.2, demand: "low", seed: 0 });
+  const all = market(t, { attack: "all", share: 0.2, demand: "low", seed: 0 });
+  t.comment(describe(honest, "no attack (the attacker's keys play honest)"));
+  t.comment(describe(all, "self-dealing, serving everyone"));
+  t.comment(formatOutcomes("returns per unit of capital", [...all.honest.slice(0, 3), all.selfDealer, all.attackerProvider]));
+  for (const m of [honest, all]) t.same(m.overCap, [], "no provider's reward ever exceeds its collateral share of an epoch's pool");
+  t.ok(all.shareOfOffered <= all.collateralShare + 1e-9, `its share of the pool offered ${all.shareOfOffered.toFixed(4)} <= its collateral share ${all.collateralShare.toFixed(4)}`);
+  const tol = all.tolerance;
+  t.ok(all.selfDealer.returnPpm <= all.honestMean + tol, `the self-dealer's return ${all.selfDealer.returnPpm.toFixed(0)} <= the honest providers' ${all.honestMean.toFixed(0)} + ${tol.toFixed(0)} ppm`);
+  t.ok(all.selfDealer.returnPpm <= honest.selfDealer.returnPpm + honest.tolerance, "and no more than the same keys earn playing honest");
+  t.ok(all.selfDealer.gain < all.attackerProvider.gain, "its client pays more in prices and fees than the orders bring back (the other providers are paid)");
+});
+
+t.test("self-dealing, serving only its own provider: the cap holds; what it does to honest providers depends on demand", async (t) => {
+  const none = market(t, { attack: "none", share: 0.2, demand: "low", seed: 2 });
+  const low = market(t, { attack: "own", share: 0.2, demand: "low", seed: 2 });
+  const noneHigh = market(t, { attack: "none", share: 0.2, demand: "high", seed: 4 });
+  const high = market(t, { attack: "own", share: 0.2, demand: "high", seed: 4 });
+  t.comment(describe(none, "low demand, no attack"));
+  t.comment(describe(low, "low demand, self-dealing to its own provider"));
+  t.comment(describe(noneHigh, "high demand, no attack"));
+  t.comment(describe(high, "high demand, self-dealing to its own provider"));
+  for (const m of [none, low, noneHigh, high]) {
+    t.same(m.overCap, [], "the cap: no provider ever gets more than its collateral share of an epoch's pool");
+    t.ok(m.shareOfOffered <= m.collateralShare + 1e-9, `its share of the pool offered ${m.shareOfOffered.toFixed(4)} <= its collateral share ${m.collateralShare.toFixed(4)}`);
+  }
+  // self-dealing buys nothing over playing the same keys honestly
+  for (const [attack, base] of [[low, none], [high, noneHigh]] as const) {
+    t.ok(attack.selfDealer.returnPpm <= base.selfDealer.returnPpm + base.tolerance, `self-dealing ${attack.selfDealer.returnPpm.toFixed(0)} <= the same keys honest ${base.selfDealer.returnPpm.toFixed(0)} + ${base.tolerance.toFixed(0)} ppm`);
+  }
+  const tol = high.tolerance;
+  t.ok(high.selfDealer.returnPpm <= high.honestMean + tol, `high demand: the self-dealer ${high.selfDealer.returnPpm.toFixed(0)} <= the honest providers ${high.honestMean.toFixed(0)} + ${tol.toFixed(0)} ppm`);
+  // low demand: the self-dealer's bytes (its own orders, drawn again until its provider is placed)
+  // weigh in the split though its reward is capped, so the honest providers' share shrinks
+  const diluted = 1 - low.honestMean / none.honestMean;
+  t.comment(`low demand: the honest providers earn ${(diluted * 100).toFixed(0)}% less than without the attack; the pool minted falls from ${storagePoolMinted(none.w)} to ${storagePoolMinted(low.w)}`);
+  t.ok(low.selfDealer.returnPpm <= low.honestMean + low.tolerance, `low demand: the self-dealer ${low.selfDealer.returnPpm.toFixed(0)} <= the honest providers ${low.honestMean.toFixed(0)} + ${low.tolerance.toFixed(0)} ppm`, {
+    todo: "fails: the capped excess of the self-dealer's weight is withheld from everyone rather than left to the others (reported to the lead; see test/econ/README.md)",
+  });
+});
+
