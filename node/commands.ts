@@ -194,7 +194,8 @@ async function storageRoot(file: string, chunkSizeArg: unknown): Promise<{ d: { 
 /** One line of a storage order. */
 function orderLine(o: NonNullable<ResultOf<"storage_getOrder">>): string {
   return `order ${o.id} (${o.status}): ${o.client}, ${o.size} bytes, root ${o.root}; ${o.accepted}/${o.replicas} replicas accepted, ${o.pending} pending; ` +
-    `${formatClc(BigInt(o.pricePerEpoch))} CLC per replica-epoch for ${o.durationEpochs} epochs, escrow held ${formatClc(BigInt(o.escrow))} CLC; ` +
+    `${formatClc(BigInt(o.pricePerEpoch))} CLC per replica-epoch for ${o.durationEpochs} epochs, escrow held ${formatClc(BigInt(o.escrow))} CLC, ` +
+    `placement bond ${formatClc(BigInt(o.bond))} CLC (${formatClc(BigInt(o.burned))} burned by declines); ` +
     `placed from epoch ${o.firstPlacementEpoch}, closes after epoch ${o.closeEpoch}`;
 }
 
@@ -568,7 +569,8 @@ export const commands: Record<string, Command> = {
       "cloudcoin storage root FILE [--chunk-size BYTES]   (the file's deal root, read as a stream; no node needed)",
       "cloudcoin storage deal ID [--rpc URL]              (a deal on chain: storage_getDeal)",
       "cloudcoin storage order FILE --from NAME --replicas N --price CLC --epochs E [--chunk-size BYTES] [--fee CLC] [--no-wait]",
-      "                                                   (a storage order: price per replica-epoch; escrow price x epochs x replicas)",
+      "                                                   (a storage order: price per replica-epoch; escrow price x epochs x replicas, plus a",
+      "                                                   placement bond the chain sets: a provider drawn that declines burns a share of it)",
       "cloudcoin storage orders [ID] [--client ADDRESS|NAME] [--open] [--cursor ID] [--limit N]",
       "                                                   (one order with its placements; a client's orders; without either every open order)",
       "  common: [--rpc URL] [--token TOKEN] [--home DIR] [--json]",

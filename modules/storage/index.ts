@@ -70,14 +70,23 @@ export type StorageEvent =
   | {
       readonly kind: "storageOrder"; readonly txHash: Uint8Array; readonly order: Uint8Array; readonly client: Uint8Array; readonly root: Uint8Array;
       readonly size: bigint; readonly replicas: number; readonly escrow: bigint; readonly firstPlacementEpoch: bigint; readonly closeEpoch: bigint;
+      /** The placement bond locked besides the escrow (failureCharge x replicas). */
+      readonly bond: bigint; readonly failureCharge: bigint;
     }
   /** A replica of `order` drawn onto `provider` at the first block of `epoch`; it may accept until the end of `deadline`. */
   | {
       readonly kind: "storagePlacement"; readonly order: Uint8Array; readonly provider: Uint8Array; readonly client: Uint8Array; readonly epoch: bigint;
       readonly deadline: bigint;
     }
-  /** A pending placement ended without a deal: declined by the provider, or expired (a missed service epoch). */
-  | { readonly kind: "storagePlacementEnd"; readonly order: Uint8Array; readonly provider: Uint8Array; readonly epoch: bigint; readonly reason: "declined" | "expired" }
+  /**
+   * A pending placement ended without a deal: declined by the provider (`burned` of the order's
+   * bond burned; `dropped`: the bond could not pay it, the replica is not drawn again), or expired
+   * (a missed service epoch of the provider; nothing burned).
+   */
+  | {
+      readonly kind: "storagePlacementEnd"; readonly order: Uint8Array; readonly provider: Uint8Array; readonly epoch: bigint; readonly reason: "declined" | "expired";
+      readonly burned: bigint; readonly dropped: boolean;
+    }
   /** An order closed: every replica accepted (filled), or its placement epochs over (expired); `refunded` went back to the client. */
   | {
       readonly kind: "storageOrderEnd"; readonly order: Uint8Array; readonly client: Uint8Array; readonly epoch: bigint; readonly status: "filled" | "expired";
@@ -332,11 +341,12 @@ const events = [
     kind: "storageOrder",
     json: (e) => ({
       txHash: toHex(e.txHash), order: toHex(e.order), client: toAddress(e.client), root: toHex(e.root), size: e.size.toString(), replicas: e.replicas,
-      escrow: e.escrow.toString(), firstPlacementEpoch: Number(e.firstPlacementEpoch), closeEpoch: Number(e.closeEpoch),
+      escrow: e.escrow.toString(), firstPlacementEpoch: Number(e.firstPlacementEpoch), closeEpoch: Number(e.closeEpoch), bond: e.bond.toString(),
+      failureCharge: e.failureCharge.toString(),
     }),
     schema: z.object({
       kind: z.literal("storageOrder"), ...txHash, order: hash, client: address, root: hash, size: decimal, replicas: count, escrow: decimal,
-      firstPlacementEpoch: count, closeEpoch: count,
+      firstPlacementEpoch: count, closeEpoch: count, bond: decimal, failureCharge: decimal,
     }),
   }),
   defineEvent<Ev<"storagePlacement">>({
@@ -346,8 +356,10 @@ const events = [
   }),
   defineEvent<Ev<"storagePlacementEnd">>({
     kind: "storagePlacementEnd",
-    json: (e) => ({ order: toHex(e.order), provider: toAddress(e.provider), epoch: Number(e.epoch), reason: e.reason }),
-    schema: z.object({ kind: z.literal("storagePlacementEnd"), order: hash, provider: address, epoch: count, reason: z.enum(["declined", "expired"]) }),
+    json: (e) => ({ order: toHex(e.order), provider: toAddress(e.provider), epoch: Number(e.epoch), reason: e.reason, burned: e.burned.toString(), dropped: e.dropped }),
+    schema: z.object({
+      kind: z.literal("storagePlacementEnd"), order: hash, provider: address, epoch: count, reason: z.enum(["declined", "expired"]), burned: decimal, dropped: z.boolean(),
+    }),
   }),
   defineEvent<Ev<"storageOrderEnd">>({
     kind: "storageOrderEnd",
@@ -390,8 +402,12 @@ export const storage: ModuleSpec = {
     { prefix: PREFIX_PROVIDER, name: "provider", held: (key, value) => (key.length === 33 ? decodeProvider(key.subarray(1), value).collateral : 0n) },
     // deal escrow (0x06 alone is the active-deal list)
     { prefix: PREFIX_DEAL, name: "deal", held: (key, value) => (key.length === 33 ? decodeDeal(key.subarray(1), value).escrow : 0n) },
-    // order escrow not yet in a deal (0x12 alone is the open-order list)
-    { prefix: PREFIX_ORDER, name: "order", held: (key, value) => (key.length === 33 ? decodeOrder(key.subarray(1), value).escrow : 0n) },
+    // order escrow not yet in a deal and the placement bond left (0x12 alone is the open-order list)
+    { prefix: PREFIX_ORDER, name: "order", held: (key, value) => {
+      if (key.length !== 33) return 0n;
+      const o = decodeOrder(key.subarray(1), value);
+      return o.escrow + o.bond;
+    } },
     { prefix: PREFIX_STORAGE_LOOKBACK, name: "storageLookback", held: () => 0n },
     { prefix: PREFIX_ROOT_HELD, name: "rootHeld", held: () => 0n },
   ],

@@ -4,7 +4,9 @@
  *
  *   storage.order(root, size, chunkSize, pricePerEpoch, durationEpochs, replicas)
  *        sent by the client in epoch d. Locks pricePerEpoch * durationEpochs * replicas of its
- *        balance in the order (escrow). Refused: a price under params.minStoragePrice per GiB, more
+ *        balance in the order (escrow) and a placement bond of failureCharge * replicas, the
+ *        failure charge being what the replica could earn from the storage pool over its duration
+ *        (placementFailureCharge). Refused: a price under params.minStoragePrice per GiB, more
  *        replicas than active unbanned storage providers other than the client, proofs that would
  *        not fit a block (all replicas' proofs of an epoch within params.maxBlockBytes).
  *   placement (beginEpoch hook: the end of the first block of epoch E, for every open order whose
@@ -21,12 +23,21 @@
  *        epoch and params.placementWindowEpochs - 1 more): the network deal starts (challenged
  *        from the next epoch), its escrow (price * duration) moved out of the order's.
  *   storage.decline(order)   by a placed provider in its window: the collateral and room are
- *        released, no penalty; the replica is drawn again at the next epoch.
+ *        released, no penalty for the provider; the order's bond burns one failure charge and the
+ *        replica is drawn again at the next epoch, or, the bond spent, the replica is dropped.
+ *        Why the client pays: a provider declines when the client does not serve it the data, and
+ *        a client that serves only its own provider would otherwise re-roll each replica for free
+ *        until that provider is drawn, choosing who stores after all. With the charge, one
+ *        placement on its own provider costs such a client (1 - p) / (p (2 - p)) failure charges
+ *        (p its provider's share of free collateral): more than the placement can earn for
+ *        p <= 1/3. An expired placement burns nothing: the provider that stayed silent pays (a
+ *        missed service epoch).
  *   end of epoch e (settleOrders, from the storage settlement)
  *        a placement still pending after its last epoch expires: its collateral and room are
  *        released and the provider owes the epoch one service it did not give (a missed service
  *        epoch: reputation and the 1/6/144 ban ladder); the replica is drawn again. An order whose
- *        closeEpoch is e closes: the escrow of the replicas never accepted goes back to the client.
+ *        closeEpoch is e closes (or sooner, once every replica is accepted or dropped): the escrow
+ *        of the replicas never accepted and the bond left go back to the client.
  *   boundary (freezeStorageSnapshot, end of epoch e after its settlement)
  *        every active or exiting storage provider with its free and total collateral; the snapshot
  *        S_e keeps the providers at both ends of e with the minimum of each weight. Placement reads
@@ -35,7 +46,7 @@
 import { compareBytes, equalBytes } from "../../primitives/bytes.ts";
 import { encode } from "../../primitives/codec.ts";
 import { Tag, taggedHash } from "../../primitives/hash.ts";
-import { epochOfHeight } from "../../chain/epoch.ts";
+import { epochOfHeight, readEpochRecord } from "../../chain/epoch.ts";
 import type { BlockContext } from "../../chain/exec.ts";
 import type { ChainParams } from "../../chain/params.ts";
 import { encodeKeyList, readKeyList, type StateReader, type StateWriter } from "../../chain/state.ts";
@@ -159,13 +170,17 @@ export function placeOrder(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: 
   if (tooLarge) fail(StorageErrorCode.PROOFS_TOO_LARGE, tooLarge);
   // bigint: a product beyond u64 is simply more than any balance
   const escrow = op.pricePerEpoch * op.durationEpochs * BigInt(op.replicas);
+  const failureCharge = placementFailureCharge(w, params, op.size, op.durationEpochs);
+  const bond = failureCharge * BigInt(op.replicas);
   const a = w.account(client);
-  if (escrow > a.balance) fail(StorageErrorCode.INSUFFICIENT_ESCROW, `escrow ${escrow} exceeds the balance ${a.balance}`, { escrow: escrow.toString() });
-  w.setAccount(client, { ...a, balance: a.balance - escrow });
+  if (escrow + bond > a.balance) {
+    fail(StorageErrorCode.INSUFFICIENT_ESCROW, `escrow ${escrow} and placement bond ${bond} exceed the balance ${a.balance}`, { escrow: escrow.toString(), bond: bond.toString() });
+  }
+  w.setAccount(client, { ...a, balance: a.balance - escrow - bond });
   const firstPlacementEpoch = epoch + 2n;
   const order: StorageOrder = {
     id: tx.hash, client, root: op.root, size: op.size, chunkSize: Number(op.chunkSize), pricePerEpoch: op.pricePerEpoch, durationEpochs: op.durationEpochs,
-    replicas: op.replicas, escrow, createdAt: height, firstPlacementEpoch,
+    replicas: op.replicas, escrow, bond, failureCharge, burned: 0n, dropped: 0, createdAt: height, firstPlacementEpoch,
     closeEpoch: firstPlacementEpoch + BigInt(params.orderPlacementEpochs) - 1n + BigInt(params.placementWindowEpochs) - 1n,
     status: OrderStatus.OPEN, placements: [],
   };
@@ -173,8 +188,41 @@ export function placeOrder(w: StateWriter, ctx: BlockContext, tx: SignedTx, op: 
   addToList(w, StorageKey.openOrders, order.id);
   ctx.events.push({
     kind: "storageOrder", txHash: tx.hash, order: order.id, client, root: op.root, size: op.size, replicas: op.replicas, escrow,
-    firstPlacementEpoch, closeEpoch: order.closeEpoch,
+    firstPlacementEpoch, closeEpoch: order.closeEpoch, bond, failureCharge,
   });
+}
+
+/**
+ * What one declined placement of a replica of `size` bytes for `durationEpochs` burns from its
+ * order's bond: the storage pool that replica could earn over its duration at this epoch's rate,
+ * S x size x collateralPerByte x duration / C (rounded up), S this epoch's storage pool and C the
+ * collateral of the storage providers (modules/rewards pays S x proven bytes x collateralPerByte / C
+ * at most). A client that serves its data only to its own provider, letting the others decline,
+ * so pays at least what it could gain once one placement in two fails (see the module comment).
+ */
+export function placementFailureCharge(r: StateReader, params: ChainParams, size: bigint, durationEpochs: bigint): bigint {
+  const pool = (readEpochRecord(r, params).reward * BigInt(params.storageShareBps)) / 10_000n;
+  let collateral = 0n;
+  for (const p of listProviders(r)) if (p.kind === ProviderKind.STORAGE && p.status !== ProviderStatus.EXITED) collateral += p.collateral;
+  if (collateral === 0n || pool === 0n) return 0n;
+  return (pool * size * params.collateralPerByte * durationEpochs + collateral - 1n) / collateral;
+}
+
+/** Closes `o` once every replica is accepted or dropped: refunds the escrow and bond left (the caller writes `o`). */
+function closeIfSettled(w: StateWriter, ctx: BlockContext, o: StorageOrder, epoch: bigint): StorageOrder {
+  const { accepted, pending } = orderProgress(o);
+  if (pending !== 0 || accepted + o.dropped < o.replicas) return o;
+  return closeOrder(w, ctx, o, epoch);
+}
+
+function closeOrder(w: StateWriter, ctx: BlockContext, o: StorageOrder, epoch: bigint): StorageOrder {
+  const { accepted } = orderProgress(o);
+  const refunded = o.escrow + o.bond;
+  credit(w, o.client, refunded);
+  const status = accepted === o.replicas ? "filled" : "expired";
+  removeFromOpen(w, o.id);
+  ctx.events.push({ kind: "storageOrderEnd", order: o.id, client: o.client, epoch, status, accepted, refunded });
+  return { ...o, escrow: 0n, bond: 0n, status: status === "filled" ? OrderStatus.FILLED : OrderStatus.EXPIRED };
 }
 
 /** The sender's pending placement in `id`, or the typed refusal. */
@@ -222,14 +270,7 @@ export function acceptPlacement(w: StateWriter, ctx: BlockContext, tx: SignedTx,
     kind: "storageDeal", txHash: tx.hash, deal: dealId, client: order.client, provider: provider.key, size: order.size, escrow, collateral,
     startEpoch: epoch + 1n, order: order.id,
   });
-  if (orderProgress(next).accepted === next.replicas) {
-    const refunded = next.escrow;
-    credit(w, next.client, refunded);
-    next = { ...next, escrow: 0n, status: OrderStatus.FILLED };
-    removeFromOpen(w, next.id);
-    ctx.events.push({ kind: "storageOrderEnd", order: next.id, client: next.client, epoch, status: "filled", accepted: next.replicas, refunded });
-  }
-  writeOrder(w, next);
+  writeOrder(w, closeIfSettled(w, ctx, next, epoch));
 }
 
 /** Releases a placement's locked collateral and room and its hold on the root. */
@@ -242,9 +283,23 @@ function release(w: StateWriter, order: StorageOrder, providerKey: Uint8Array, p
 
 export function declinePlacement(w: StateWriter, ctx: BlockContext, tx: SignedTx, id: Uint8Array): void {
   const { order, index } = pendingPlacement(w, id, tx.sender);
+  const epoch = epochOfHeight(ctx.height, ctx.params.epochLength);
+  // an exiting provider may not accept: its decline costs the client nothing
+  const charged = readProvider(w, tx.sender)!.status === ProviderStatus.ACTIVE;
   release(w, order, tx.sender, ctx.params);
-  writeOrder(w, withPlacement(order, index, { ...order.placements[index]!, status: PlacementStatus.DECLINED }));
-  ctx.events.push({ kind: "storagePlacementEnd", order: order.id, provider: tx.sender, epoch: epochOfHeight(ctx.height, ctx.params.epochLength), reason: "declined" });
+  let next = withPlacement(order, index, { ...order.placements[index]!, status: PlacementStatus.DECLINED });
+  let burned = 0n;
+  let dropped = false;
+  if (charged && next.bond >= next.failureCharge) {
+    burned = next.failureCharge;
+    next = { ...next, bond: next.bond - burned, burned: next.burned + burned };
+    ctx.burned += burned;
+  } else if (charged) {
+    dropped = true; // the bond is spent: the replica is not drawn again
+    next = { ...next, dropped: next.dropped + 1 };
+  }
+  ctx.events.push({ kind: "storagePlacementEnd", order: order.id, provider: tx.sender, epoch, reason: "declined", burned, dropped });
+  writeOrder(w, closeIfSettled(w, ctx, next, epoch));
 }
 
 // ---- placement: the beginEpoch hook ----
@@ -268,7 +323,7 @@ export function placeOrders(w: StateWriter, ctx: BlockContext, epoch: bigint, se
   for (const order of listOpenOrders(w)) {
     if (order.firstPlacementEpoch > epoch || epoch + window - 1n > order.closeEpoch) continue;
     const { accepted, pending } = orderProgress(order);
-    const needed = order.replicas - accepted - pending;
+    const needed = order.replicas - accepted - pending - order.dropped;
     if (needed <= 0) continue;
     const lock = dealCollateralFor(order.size, params);
     const eligible = snapshot.providers.filter((s) => {
@@ -310,15 +365,10 @@ export function settleOrders(w: StateWriter, ctx: BlockContext, epoch: bigint): 
       order = withPlacement(order, i, { ...p, status: PlacementStatus.EXPIRED });
       missed.push(p.provider);
       changed = true;
-      events.push({ kind: "storagePlacementEnd", order: order.id, provider: p.provider, epoch, reason: "expired" });
+      events.push({ kind: "storagePlacementEnd", order: order.id, provider: p.provider, epoch, reason: "expired", burned: 0n, dropped: false });
     });
     if (order.closeEpoch <= epoch) {
-      const refunded = order.escrow;
-      credit(w, order.client, refunded);
-      const { accepted } = orderProgress(order);
-      order = { ...order, escrow: 0n, status: accepted === order.replicas ? OrderStatus.FILLED : OrderStatus.EXPIRED };
-      removeFromOpen(w, order.id);
-      events.push({ kind: "storageOrderEnd", order: order.id, client: order.client, epoch, status: accepted === order.replicas ? "filled" : "expired", accepted, refunded });
+      order = closeOrder(w, ctx, order, epoch);
       changed = true;
     }
     if (changed) writeOrder(w, order);

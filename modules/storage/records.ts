@@ -339,6 +339,17 @@ export interface StorageOrder {
   readonly replicas: number;
   /** Escrow not yet moved into an accepted replica's deal (refunded when the order closes). */
   readonly escrow: bigint;
+  /**
+   * The placement bond left: failureCharge x replicas locked by the order, each declined placement
+   * burns failureCharge of it; what is left is refunded when the order closes.
+   */
+  readonly bond: bigint;
+  /** What one declined placement burns: the storage pool the replica could earn over its duration at the order's epoch. */
+  readonly failureCharge: bigint;
+  /** Bond burned so far. */
+  readonly burned: bigint;
+  /** Replicas given up: declined when the bond no longer held a failure charge (never drawn again). */
+  readonly dropped: number;
   /** Height of the storage.order. */
   readonly createdAt: bigint;
   /** First epoch whose first block draws placements (the epoch of the order + 2: the lookback). */
@@ -355,11 +366,12 @@ export function encodeOrder(o: StorageOrder): Uint8Array {
     o.client, o.root, u64(o.size), o.chunkSize, u64(o.pricePerEpoch), u64(o.durationEpochs), o.replicas, u64(o.escrow), u64(o.createdAt),
     u64(o.firstPlacementEpoch), u64(o.closeEpoch), o.status,
     o.placements.map((p): CborValue => [p.provider, u64(p.epoch), u64(p.deadline), p.status, p.deal]),
+    u64(o.bond), u64(o.failureCharge), u64(o.burned), o.dropped,
   ]);
 }
 
 export function decodeOrder(id: Uint8Array, b: Uint8Array, trusted = false): StorageOrder {
-  const v = asArray(readBytes(b, trusted), "order", 13);
+  const v = asArray(readBytes(b, trusted), "order", 17);
   const status = asUint(v[11], "status", 255);
   if (status !== 0 && status !== 1 && status !== 2) throw new CodecError(CodecErrorCode.OUT_OF_RANGE, `order status ${status}`);
   return {
@@ -385,6 +397,10 @@ export function decodeOrder(id: Uint8Array, b: Uint8Array, trusted = false): Sto
         status: ps as PlacementStatus, deal: p[4] === null ? null : asBytes(p[4], "deal", 32),
       };
     }),
+    bond: asU64(v[13], "bond"),
+    failureCharge: asU64(v[14], "failureCharge"),
+    burned: asU64(v[15], "burned"),
+    dropped: asUint(v[16], "dropped", 255),
   };
 }
 

@@ -62,7 +62,8 @@ const placementSchema = z.object({
 });
 const orderSchema = z.object({
   id: z.string(), client: z.string(), root: z.string(), size: decimal, chunkSize: z.number(), pricePerEpoch: decimal, durationEpochs: z.number(),
-  replicas: z.number(), escrow: decimal, createdAt: z.number(), firstPlacementEpoch: z.number(), closeEpoch: z.number(),
+  replicas: z.number(), escrow: decimal, bond: decimal, failureCharge: decimal, burned: decimal, dropped: z.number(), createdAt: z.number(),
+  firstPlacementEpoch: z.number(), closeEpoch: z.number(),
   status: z.enum(["open", "filled", "expired"]), accepted: z.number(), pending: z.number(), placements: z.array(placementSchema), deals: z.array(z.string()),
 });
 
@@ -165,7 +166,8 @@ export const storageMethods = {
 
   storage_getOrder: defineMethod({
     description:
-      "A storage order by id (the hash of its storage.order): terms, escrow still held, status (open, filled, expired), the epochs its placements are drawn in " +
+      "A storage order by id (the hash of its storage.order): terms, escrow still held, placement bond left (each declined placement burns failureCharge " +
+      "of it; burned so far; replicas dropped once it was spent), status (open, filled, expired), the epochs its placements are drawn in " +
       "(firstPlacementEpoch to closeEpoch), every placement in draw order (provider, epoch drawn, deadline epoch and its last height, status, network deal) " +
       "and the deals of its accepted replicas. Null if unknown.",
     params: z.object({ id: hex32 }),

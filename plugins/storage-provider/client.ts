@@ -8,7 +8,8 @@
  * is paid its price only.
  *
  * A storage order (`order`): the network picks the providers. It sends storage.order (escrow:
- * price x duration x replicas), serves the file over HTTP (GET /data/ROOT), and watches
+ * price x duration x replicas, and a placement bond the chain sets, of which each placed provider
+ * that declines burns a share: so it serves every provider drawn), serves the file over HTTP (GET /data/ROOT), and watches
  * storage_getOrder: each provider drawn is told where to fetch (POST PROVIDER/placements/ORDER
  * {source}, at the HTTP address of its registered multiaddr); the provider checks the root and
  * accepts. It serves until every replica is accepted (the order is filled) or the order closes.
@@ -134,6 +135,9 @@ export interface OrderOutcome {
   replicas: number;
   accepted: number;
   escrow: string;
+  /** The placement bond left (refunded when the order closes) and what declines burned of it. */
+  bond: string;
+  burned: string;
   deals: string[];
   /** Every placement: provider, status, epoch drawn. */
   placements: { provider: string; status: string; epoch: number }[];
@@ -194,7 +198,7 @@ export async function postOrder(r: OrderRequest): Promise<OrderOutcome> {
     if (o.root !== root || o.size !== local.size.toString() || o.chunkSize !== r.chunkSize) {
       throw new CodedError("NOT_THIS_FILE", `order ${order} is for root ${o.root} (${o.size} bytes, chunk size ${o.chunkSize}), not this file with chunk size ${r.chunkSize}`);
     }
-    report("ORDER", { order, root, size: o.size, replicas: o.replicas, escrow: o.escrow, firstPlacementEpoch: o.firstPlacementEpoch, closeEpoch: o.closeEpoch, source });
+    report("ORDER", { order, root, size: o.size, replicas: o.replicas, escrow: o.escrow, bond: o.bond, failureCharge: o.failureCharge, firstPlacementEpoch: o.firstPlacementEpoch, closeEpoch: o.closeEpoch, source });
     const announced = new Set<string>(); // provider:epoch told where to fetch
     const seen = new Map<string, string>(); // provider:epoch -> status reported
     const giveUp = r.timeoutMs !== undefined ? Date.now() + r.timeoutMs : Infinity;
@@ -232,7 +236,7 @@ export async function postOrder(r: OrderRequest): Promise<OrderOutcome> {
     }
     report("SERVED", { order, status: o.status, downloads: data.served() });
     return {
-      ok: o.status === "filled", order, status: o.status, root, size: o.size, replicas: o.replicas, accepted: o.accepted, escrow: o.escrow, deals: o.deals,
+      ok: o.status === "filled", order, status: o.status, root, size: o.size, replicas: o.replicas, accepted: o.accepted, escrow: o.escrow, bond: o.bond, burned: o.burned, deals: o.deals,
       placements: o.placements.map((p) => ({ provider: p.provider, status: p.status, epoch: p.epoch })), served: data.served(), ...(sent ?? {}),
     };
   } finally {

@@ -1,7 +1,7 @@
 /**
  * Strategy 4 of issue #15 on real blocks (./world.ts): a client that orders storage and never
- * serves the data. The providers drawn for it cannot fetch it: three decline (no penalty), three
- * stay silent (the placement expires: a missed service epoch, with its ban). An honest client orders
+ * serves the data. The providers drawn for it cannot fetch it: three decline (no penalty for them;
+ * each decline burns a failure charge of the client's placement bond), three stay silent (the placement expires: a missed service epoch, with its ban). An honest client orders
  * real data at the same time so that every provider has something to lose.
  */
 import t from "tap";
@@ -16,7 +16,7 @@ import {
 // the runner's 180 s per file, scaled with the size (npm run econ plays five times as long)
 t.setTimeout(econSize(180_000));
 
-t.test("a client that never serves its data gains nothing and gets its escrow back; a silent provider loses what a declining one keeps", async (t) => {
+t.test("a client that never serves its data gains nothing: its escrow comes back, each decline burns a failure charge; a silent provider loses what a declining one keeps", async (t) => {
   const decliners = [0, 1, 2].map((i): ProviderSpec => ({ name: `declines ${i}`, key: testKey(7110 + i), collateral: COLLATERAL, behaviour: "honest" }));
   const silent = [0, 1, 2].map((i): ProviderSpec => ({ name: `silent ${i}`, key: testKey(7120 + i), collateral: COLLATERAL, behaviour: "silent" }));
   let seed = 1;
@@ -38,11 +38,16 @@ t.test("a client that never serves its data gains nothing and gets its escrow ba
 
   const orders = muteOrders.map((o) => readOrder(w.chain.state, o.order)!);
   t.ok(orders.length >= 10, `${orders.length} orders never served`);
-  t.ok(orders.every((o) => o.status === OrderStatus.EXPIRED && o.escrow === 0n), "every one expired with its escrow refunded");
+  t.ok(orders.every((o) => o.status === OrderStatus.EXPIRED && o.escrow === 0n && o.bond === 0n), "every one expired with its escrow and the bond left refunded");
   t.ok(orders.every((o) => o.placements.every((p) => p.status === PlacementStatus.DECLINED || p.status === PlacementStatus.EXPIRED)), "every placement was declined or expired: no deal");
   const m = byName(w, "mute client");
   t.equal(m.pricesPaid, 0n, "it paid no price");
-  t.equal(wealthOf(w, mute.key.publicKey), start - m.fees, `it lost exactly its fees (${m.fees}): no gain`);
+  const burned = orders.reduce((a, o) => a + o.burned, 0n);
+  const declines = orders.reduce((a, o) => a + o.placements.filter((p) => p.status === PlacementStatus.DECLINED).length, 0);
+  t.ok(declines > 0, `${declines} placements declined`);
+  t.equal(burned, orders.reduce((a, o) => a + o.failureCharge * BigInt(Math.min(o.replicas, o.placements.filter((p) => p.status === PlacementStatus.DECLINED).length)), 0n),
+    "each decline burned one failure charge while the bond held one");
+  t.equal(wealthOf(w, mute.key.publicKey), start - m.fees - burned, `it lost exactly its fees (${m.fees}) and the charges its declines burned (${burned}): no gain`);
 
   // the providers drawn for it
   const bans = new Map<string, number>();

@@ -17,7 +17,7 @@ import { sha256 } from "../../../primitives/hash.ts";
 import { pseudoRandomBytes } from "../../helpers/random.ts";
 import { RegenerableData } from "./regenerable.ts";
 import { describe, market } from "./market.ts";
-import { formatOutcomes, storagePoolMinted } from "./world.ts";
+import { formatOutcomes } from "./world.ts";
 
 // the runner's 180 s per file, scaled with the size (npm run econ plays five times as long)
 t.setTimeout(econSize(180_000));
@@ -54,11 +54,16 @@ t.test("self-dealing, serving whoever is placed: pays the other providers; its p
   t.ok(all.shareOfOffered <= all.collateralShare + 1e-9, `its share of the pool offered ${all.shareOfOffered.toFixed(4)} <= its collateral share ${all.collateralShare.toFixed(4)}`);
   const tol = all.tolerance;
   t.ok(all.selfDealer.returnPpm <= all.honestMean + tol, `the self-dealer's return ${all.selfDealer.returnPpm.toFixed(0)} <= the honest providers' ${all.honestMean.toFixed(0)} + ${tol.toFixed(0)} ppm`);
-  t.ok(all.selfDealer.returnPpm <= honest.selfDealer.returnPpm + honest.tolerance, "and no more than the same keys earn playing honest");
+  // its orders lift every provider (they are paid the price and the pool for the bytes placed on
+  // them); the pool pays for proven collateral at a fixed rate, so the attacker gains less from its
+  // own orders than each honest provider does
+  const attackerGain = all.selfDealer.returnPpm - honest.selfDealer.returnPpm;
+  const honestGain = all.honestMean - honest.honestMean;
+  t.ok(attackerGain <= honestGain, `what its orders bring it (${attackerGain.toFixed(0)} ppm) <= what they bring an honest provider (${honestGain.toFixed(0)} ppm)`);
   t.ok(all.selfDealer.gain < all.attackerProvider.gain, "its client pays more in prices and fees than the orders bring back (the other providers are paid)");
 });
 
-t.test("self-dealing, serving only its own provider: the cap holds; what it does to honest providers depends on demand", async (t) => {
+t.test("self-dealing, serving only its own provider: each re-roll burns a failure charge, so it loses; the honest providers lose less than it does", async (t) => {
   const none = market(t, { attack: "none", share: 0.2, demand: "low", seed: 2 });
   const low = market(t, { attack: "own", share: 0.2, demand: "low", seed: 2 });
   const noneHigh = market(t, { attack: "none", share: 0.2, demand: "high", seed: 4 });
@@ -71,18 +76,14 @@ t.test("self-dealing, serving only its own provider: the cap holds; what it does
     t.same(m.overCap, [], "the cap: no provider ever gets more than its collateral share of an epoch's pool");
     t.ok(m.shareOfOffered <= m.collateralShare + 1e-9, `its share of the pool offered ${m.shareOfOffered.toFixed(4)} <= its collateral share ${m.collateralShare.toFixed(4)}`);
   }
-  // self-dealing buys nothing over playing the same keys honestly
-  for (const [attack, base] of [[low, none], [high, noneHigh]] as const) {
-    t.ok(attack.selfDealer.returnPpm <= base.selfDealer.returnPpm + base.tolerance, `self-dealing ${attack.selfDealer.returnPpm.toFixed(0)} <= the same keys honest ${base.selfDealer.returnPpm.toFixed(0)} + ${base.tolerance.toFixed(0)} ppm`);
+  for (const [label, attack, base] of [["low", low, none], ["high", high, noneHigh]] as const) {
+    // its provider is drawn for about a fifth of the replicas; every other draw is declined and burns a charge
+    t.ok(attack.selfDealer.returnPpm <= base.selfDealer.returnPpm + base.tolerance, `${label} demand: self-dealing ${attack.selfDealer.returnPpm.toFixed(0)} <= the same keys honest ${base.selfDealer.returnPpm.toFixed(0)} + ${base.tolerance.toFixed(0)} ppm`);
+    t.ok(attack.selfDealer.returnPpm <= attack.honestMean + attack.tolerance, `${label} demand: the self-dealer ${attack.selfDealer.returnPpm.toFixed(0)} <= the honest providers ${attack.honestMean.toFixed(0)} + ${attack.tolerance.toFixed(0)} ppm`);
+    // what it costs the honest providers (the fees of their declines, collateral held by placements they decline) is less than what it costs the attacker
+    const honestLoss = base.honest.reduce((a, o, i) => a + (o.gain - attack.honest[i]!.gain), 0n);
+    const attackerLoss = base.selfDealer.gain - attack.selfDealer.gain;
+    t.comment(`${label} demand: the honest providers lose ${honestLoss} together, the attacker ${attackerLoss}`);
+    t.ok(attackerLoss > honestLoss, `${label} demand: griefing costs the attacker more (${attackerLoss}) than all the honest providers (${honestLoss})`);
   }
-  const tol = high.tolerance;
-  t.ok(high.selfDealer.returnPpm <= high.honestMean + tol, `high demand: the self-dealer ${high.selfDealer.returnPpm.toFixed(0)} <= the honest providers ${high.honestMean.toFixed(0)} + ${tol.toFixed(0)} ppm`);
-  // low demand: the self-dealer's bytes (its own orders, drawn again until its provider is placed)
-  // weigh in the split though its reward is capped, so the honest providers' share shrinks
-  const diluted = 1 - low.honestMean / none.honestMean;
-  t.comment(`low demand: the honest providers earn ${(diluted * 100).toFixed(0)}% less than without the attack; the pool minted falls from ${storagePoolMinted(none.w)} to ${storagePoolMinted(low.w)}`);
-  t.ok(low.selfDealer.returnPpm <= low.honestMean + low.tolerance, `low demand: the self-dealer ${low.selfDealer.returnPpm.toFixed(0)} <= the honest providers ${low.honestMean.toFixed(0)} + ${low.tolerance.toFixed(0)} ppm`, {
-    todo: "fails: the capped excess of the self-dealer's weight is withheld from everyone rather than left to the others (reported to the lead; see test/econ/README.md)",
-  });
 });
-

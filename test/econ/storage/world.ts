@@ -15,8 +15,8 @@
  * and the audit path (./regenerable.ts).
  *
  * Accounting per key: wealth = balance + provider collateral (free and locked) + escrow held in its
- * open orders and active deals as a client; capital = the collateral it registers + the most escrow
- * it had locked at once. Return = (final wealth - initial wealth) / capital. Fees, prices paid and
+ * open orders (with their placement bond left) and active deals as a client; capital = the collateral
+ * it registers + the most escrow and bond it had locked at once. Return = (final wealth - initial wealth) / capital. Fees, prices paid and
  * slashes are all in the wealth difference. Nothing here is consensus code, so reports use floats.
  */
 import type { Test } from "tap";
@@ -166,7 +166,7 @@ export function wealthOf(w: World, key: Uint8Array): bigint {
   const p = readProvider(s, key);
   if (p && p.status !== ProviderStatus.EXITED) total += p.collateral;
   const k = hex(key);
-  for (const o of listOpenOrders(s)) if (hex(o.client) === k) total += o.escrow;
+  for (const o of listOpenOrders(s)) if (hex(o.client) === k) total += o.escrow + o.bond;
   for (const d of listActiveDeals(s)) if (hex(d.client) === k) total += d.escrow;
   return total;
 }
@@ -174,7 +174,7 @@ export function wealthOf(w: World, key: Uint8Array): bigint {
 function escrowOf(w: World, key: Uint8Array): bigint {
   const k = hex(key);
   let e = 0n;
-  for (const o of listOpenOrders(w.chain.state)) if (hex(o.client) === k) e += o.escrow;
+  for (const o of listOpenOrders(w.chain.state)) if (hex(o.client) === k) e += o.escrow + o.bond;
   for (const d of listActiveDeals(w.chain.state)) if (hex(d.client) === k) e += d.escrow;
   return e;
 }

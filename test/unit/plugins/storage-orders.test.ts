@@ -74,7 +74,7 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, ms: numbe
   for (;;) {
     const v = await f();
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${detail ? `: ${JSON.stringify(await detail())}` : ""}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${detail ? `: ${JSON.stringify(await detail(), (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))}` : ""}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

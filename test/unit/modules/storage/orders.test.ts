@@ -16,7 +16,7 @@ import { weightedDraw } from "../../../../proofs/draw.ts";
 import { StorageProver } from "../../../../proofs/storage.ts";
 import type { GenesisFile } from "../../../../genesis/schema.ts";
 import { rewardSchedule } from "../../../../modules/rewards/rewards.ts";
-import { networkDealId, pendingPlacementsOf, readOrder, readStorageSnapshot, MAX_ORDER_REPLICAS } from "../../../../modules/storage/orders.ts";
+import { networkDealId, pendingPlacementsOf, placementFailureCharge, readOrder, readStorageSnapshot, MAX_ORDER_REPLICAS } from "../../../../modules/storage/orders.ts";
 import { OrderStatus, PlacementStatus, StorageKey } from "../../../../modules/storage/records.ts";
 import { DealStatus, readDeal, readProvider, signDealAcceptance, StorageErrorCode, type DealTerms } from "../../../../modules/storage/storage.ts";
 import { advanceChecked, newTestChain, supplyHolds, testKey, txNext, type TestChain } from "../../../helpers/chain.ts";
@@ -72,6 +72,14 @@ const orderOp = (replicas: number, over: Partial<Extract<Operation, { type: "sto
   type: "storage.order", root: DATA.root, size: DATA.size, chunkSize: BigInt(DATA.chunkSize), pricePerEpoch: 10n, durationEpochs: 2n, replicas, ...over,
 });
 const key = (pub: Uint8Array): KeyPair => [CLIENT, ...STORERS, LATE].find((k) => equalBytes(k.publicKey, pub))!;
+/**
+ * The failure charge of an order of DATA for `duration` epochs posted now, by its definition: this
+ * epoch's storage pool x size x collateralPerByte x duration / the storage collateral, rounded up.
+ */
+function expectedCharge(chain: TestChain, duration: bigint, collateral: bigint): bigint {
+  const pool = rewardSchedule(chain.state, chain.genesis.params).storagePool;
+  return (pool * DATA.size * duration + collateral - 1n) / collateral;
+}
 
 /** A chain with the STORERS registered in epoch 0 and an order of `replicas` posted in epoch 1; returns its id. */
 function withOrder(t: Test, chain: TestChain, replicas: number): Uint8Array {
@@ -91,8 +99,11 @@ t.test("an order is placed by the lookback two epochs later, accepted, proven an
   const id = posted.built.receipts[0]!.txHash;
   const order = readOrder(chain.state, id)!;
   t.same([order.escrow, order.firstPlacementEpoch, order.closeEpoch, order.status], [40n, 3n, 5n, OrderStatus.OPEN], "escrow = price x duration x replicas; drawn from epoch 1 + 2");
-  t.equal(chain.state.account(CLIENT.publicKey).balance, before - 40n - 1000n, "the escrow and the fee left the client");
-  t.same(events(posted.built, "storageOrder").map((e) => [e.replicas, e.escrow, e.firstPlacementEpoch, e.closeEpoch]), [[2, 40n, 3n, 5n]]);
+  const charge = expectedCharge(chain, 2n, 4n * COLLATERAL);
+  t.ok(charge > 0n);
+  t.same([order.failureCharge, order.bond, order.burned, order.dropped], [charge, 2n * charge, 0n, 0], "the failure charge is the pool a replica could earn over its duration; the bond holds one per replica");
+  t.equal(chain.state.account(CLIENT.publicKey).balance, before - 40n - 2n * charge - 1000n, "the escrow, the bond and the fee left the client");
+  t.same(events(posted.built, "storageOrder").map((e) => [e.replicas, e.escrow, e.firstPlacementEpoch, e.closeEpoch, e.bond]), [[2, 40n, 3n, 5n, 2n * charge]]);
   // a provider that registers after the snapshot the draw uses is never placed
   register(t, chain, [LATE], COLLATERAL * 100n);
   // epoch 2's first block: nothing placed yet
@@ -113,7 +124,7 @@ t.test("an order is placed by the lookback two epochs later, accepted, proven an
 
   const acc = step(t, chain, [txNext(chain, a, { type: "storage.accept", order: id }), txNext(chain, b, { type: "storage.accept", order: id })]);
   t.same(acc.receipts.map((r) => r.code), ["", ""], "both accept");
-  t.same(events(acc, "storageOrderEnd").map((e) => [e.status, e.accepted, e.refunded]), [["filled", 2, 0n]], "the order is filled");
+  t.same(events(acc, "storageOrderEnd").map((e) => [e.status, e.accepted, e.refunded]), [["filled", 2, 2n * charge]], "the order is filled: the whole bond back");
   const dealA = networkDealId(chain.genesis.chainId, id, a.publicKey);
   const d = readDeal(chain.state, dealA)!;
   t.same([d.order && toHex(d.order), d.escrow, d.collateral, d.startEpoch, d.status], [toHex(id), 20n, DATA.size, 4n, DealStatus.ACTIVE], "a network deal with its share of the escrow");
@@ -143,20 +154,26 @@ t.test("an order is placed by the lookback two epochs later, accepted, proven an
   t.same(events(end, "storagePayment").map((e) => e.network), [true, true], "both paid their price, as network deals");
 });
 
-t.test("a declined placement costs nothing, an expired one is a missed service epoch; both are drawn again; the order closes and refunds", async (t) => {
+t.test("a declined placement burns a failure charge of the client's bond, an expired one is the provider's missed service epoch; both are drawn again; the order closes and refunds", async (t) => {
   const chain = newChain();
   const id = withOrder(t, chain, 2);
+  const charge = readOrder(chain.state, id)!.failureCharge;
   toHeight(t, chain, firstHeightOfEpoch(3n, L));
   const first = readOrder(chain.state, id)!.placements.map((p) => key(p.provider));
   const [decliner, silent] = first as [KeyPair, KeyPair];
+  const burnedBefore = chain.state.meta().burned;
+  const declinerBalance = chain.state.account(decliner.publicKey).balance;
   const declined = run(t, chain, decliner, { type: "storage.decline", order: id });
   t.equal(declined.code, "");
-  t.same(events(declined.built, "storagePlacementEnd").map((e) => e.reason), ["declined"]);
+  t.same(events(declined.built, "storagePlacementEnd").map((e) => [e.reason, e.burned, e.dropped]), [["declined", charge, false]]);
+  t.same([readOrder(chain.state, id)!.bond, readOrder(chain.state, id)!.burned], [charge, charge], "one failure charge burned from the bond");
+  t.equal(chain.state.meta().burned - burnedBefore, charge + events(declined.built, "fee").reduce((s, e) => s + e.burned, 0n), "burned: counted in the supply");
+  t.equal(chain.state.account(decliner.publicKey).balance, declinerBalance - 1000n, "the decliner pays only its fee: a burn, not a payment to it");
   t.same([readProvider(chain.state, decliner.publicKey)!.locked, readProvider(chain.state, decliner.publicKey)!.used], [0n, 0n], "the decline releases the collateral and the room");
   t.equal(run(t, chain, decliner, { type: "storage.accept", order: id }).code, StorageErrorCode.PLACEMENT_CLOSED, "a declined placement cannot be accepted");
   toHeight(t, chain, lastHeightOfEpoch(3n, L) - 1n);
   const end3 = step(t, chain);
-  t.same(events(end3, "storagePlacementEnd").map((e) => [toHex(e.provider), e.reason]), [[toHex(silent.publicKey), "expired"]], "the silent placement expires");
+  t.same(events(end3, "storagePlacementEnd").map((e) => [toHex(e.provider), e.reason, e.burned]), [[toHex(silent.publicKey), "expired", 0n]], "the silent placement expires; the client's bond is untouched");
   t.same(events(end3, "providerBan").map((e) => toHex(e.provider)), [toHex(silent.publicKey)], "a missed service epoch: banned");
   t.same(readProvider(chain.state, silent.publicKey)!.reputation, [{ epoch: 3n, made: 0, due: 1 }], "recorded in its reputation");
   t.notOk(readProvider(chain.state, decliner.publicKey)!.reputation.length, "the decliner's record is untouched");
@@ -172,13 +189,53 @@ t.test("a declined placement costs nothing, an expired one is a missed service e
   const before = chain.state.account(CLIENT.publicKey).balance;
   const closing = step(t, chain);
   const ends = events(closing, "storageOrderEnd");
-  t.same(ends.map((e) => [e.status, e.accepted, e.refunded]), [["expired", 1, 20n]], "the order closes: one replica's escrow back");
+  t.same(ends.map((e) => [e.status, e.accepted, e.refunded]), [["expired", 1, 20n + charge]], "the order closes: one replica's escrow and the bond left back");
   const slashed = events(closing, "storageSlash").reduce((s, e) => s + e.amount, 0n);
   t.same(events(closing, "storageSlash").map((e) => toHex(e.provider)), [toHex(taker.publicKey)], "(the taker never proved epoch 5: slashed to the client)");
-  t.equal(chain.state.account(CLIENT.publicKey).balance - before, 20n + slashed, "the client got the unplaced replica's escrow back");
+  t.equal(chain.state.account(CLIENT.publicKey).balance - before, 20n + charge + slashed, "the client got the unplaced replica's escrow and the bond left back");
   t.equal(readOrder(chain.state, id)!.status, OrderStatus.EXPIRED);
   t.same(readOrder(chain.state, id)!.placements.map((p) => p.status), [PlacementStatus.DECLINED, PlacementStatus.EXPIRED, PlacementStatus.ACCEPTED, PlacementStatus.EXPIRED]);
   t.equal(run(t, chain, taker, { type: "storage.accept", order: id }).code, StorageErrorCode.ORDER_CLOSED);
+});
+
+t.test("a replica whose failure the bond can no longer pay is dropped: never drawn again, and the order closes at once", async (t) => {
+  const chain = newChain({ orderPlacementEpochs: 6 });
+  const id = withOrder(t, chain, 1);
+  const charge = readOrder(chain.state, id)!.failureCharge;
+  toHeight(t, chain, firstHeightOfEpoch(3n, L));
+  const first = key(readOrder(chain.state, id)!.placements[0]!.provider);
+  const d1 = run(t, chain, first, { type: "storage.decline", order: id });
+  t.same(events(d1.built, "storagePlacementEnd").map((e) => [e.burned, e.dropped]), [[charge, false]], "the first decline burns the bond's one charge");
+  toHeight(t, chain, firstHeightOfEpoch(4n, L));
+  const second = readOrder(chain.state, id)!.placements[1];
+  t.ok(second && second.status === PlacementStatus.PENDING, "drawn again");
+  const before = chain.state.account(CLIENT.publicKey).balance;
+  const d2 = run(t, chain, key(second!.provider), { type: "storage.decline", order: id });
+  t.same(events(d2.built, "storagePlacementEnd").map((e) => [e.burned, e.dropped]), [[0n, true]], "the bond is spent: nothing burned, the replica dropped");
+  t.same(events(d2.built, "storageOrderEnd").map((e) => [e.status, e.accepted, e.refunded]), [["expired", 0, 20n]], "nothing left to place: the order closes and refunds its escrow");
+  t.equal(chain.state.account(CLIENT.publicKey).balance, before + 20n);
+  t.same([readOrder(chain.state, id)!.status, readOrder(chain.state, id)!.dropped, readOrder(chain.state, id)!.bond], [OrderStatus.EXPIRED, 1, 0n]);
+  const later = toHeight(t, chain, firstHeightOfEpoch(6n, L));
+  t.same(later.flatMap((b) => events(b, "storagePlacement")), [], "never drawn again");
+});
+
+t.test("the failure charge follows the pool rate: more collateral, a smaller charge; no pool, no charge", async (t) => {
+  const chain = newChain();
+  register(t, chain, STORERS);
+  t.equal(placementFailureCharge(chain.state, chain.genesis.params, DATA.size, 2n), expectedCharge(chain, 2n, 4n * COLLATERAL));
+  register(t, chain, [LATE], COLLATERAL * 4n);
+  t.equal(placementFailureCharge(chain.state, chain.genesis.params, DATA.size, 2n), expectedCharge(chain, 2n, 8n * COLLATERAL), "LATE doubles the collateral: half the charge");
+  t.equal(placementFailureCharge(chain.state, chain.genesis.params, DATA.size, 4n), expectedCharge(chain, 4n, 8n * COLLATERAL), "twice the duration: twice the charge");
+  const dry = newChain({ emissionPerEpoch: "0" });
+  register(t, dry, STORERS);
+  t.equal(placementFailureCharge(dry.state, dry.genesis.params, DATA.size, 2n), 0n, "a chain that mints no storage pool charges nothing: a declined placement could not have earned anything");
+  // a balance that covers the escrow but not the bond is refused
+  const poor = testKey(507);
+  const chain2 = newTestChain({ params: PARAMS, balances: [...[CLIENT, ...STORERS].map((k) => ({ key: k, amount: FUNDS })), { key: poor, amount: 1000n + 40n + 1n }] });
+  register(t, chain2, STORERS);
+  const refused = run(t, chain2, poor, orderOp(2));
+  t.equal(refused.code, StorageErrorCode.INSUFFICIENT_ESCROW, "escrow without the bond: refused");
+  t.equal(chain2.state.account(poor.publicKey).balance, 41n, "only the fee taken");
 });
 
 t.test("every refusal has its own code and changes nothing but the fee and nonce", async (t) => {
@@ -220,7 +277,9 @@ t.test("every refusal has its own code and changes nothing but the fee and nonce
   // an exiting provider cannot accept
   t.equal(run(t, chain, placed, { type: "provider.exit" }).code, "");
   t.equal(run(t, chain, placed, { type: "storage.accept", order: id }).code, StorageErrorCode.PROVIDER_EXITING, "an exiting provider declines, it does not accept");
-  t.equal(run(t, chain, placed, { type: "storage.decline", order: id }).code, "");
+  const exitDecline = run(t, chain, placed, { type: "storage.decline", order: id });
+  t.equal(exitDecline.code, "");
+  t.same(events(exitDecline.built, "storagePlacementEnd").map((e) => [e.burned, e.dropped]), [[0n, false]], "an exiting provider's decline burns nothing: it could not accept");
 
   // stateless: never in a block
   const bad = (op: Operation) => {
