@@ -195,7 +195,7 @@ async function storageRoot(file: string, chunkSizeArg: unknown): Promise<{ d: { 
 function orderLine(o: NonNullable<ResultOf<"storage_getOrder">>): string {
   return `order ${o.id} (${o.status}): ${o.client}, ${o.size} bytes, root ${o.root}; ${o.accepted}/${o.replicas} replicas accepted, ${o.pending} pending; ` +
     `${formatClc(BigInt(o.pricePerEpoch))} CLC per replica-epoch for ${o.durationEpochs} epochs, escrow held ${formatClc(BigInt(o.escrow))} CLC, ` +
-    `placement bond ${formatClc(BigInt(o.bond))} CLC (${formatClc(BigInt(o.burned))} burned by declines); ` +
+    `placement bond ${formatClc(BigInt(o.bond))} CLC (${formatClc(BigInt(o.burned))} CLC burned by declines); ` +
     `placed from epoch ${o.firstPlacementEpoch}, closes after epoch ${o.closeEpoch}`;
 }
 
@@ -608,10 +608,13 @@ export const commands: Record<string, Command> = {
           const replicas = Number(replicasText);
           const epochs = BigInt(epochsText);
           const op: Operation = { type: "storage.order", root: d.root, size: d.size, chunkSize: BigInt(chunkSize), pricePerEpoch: price, durationEpochs: epochs, replicas };
-          const sent = await sendOp(rpcClient(v), key, op, v.fee, v["no-wait"] === true);
+          const client = rpcClient(v);
+          const sent = await sendOp(client, key, op, v.fee, v["no-wait"] === true);
+          // the placement bond is set by the chain when the order lands: shown once it is in a block
+          const posted = sent.result?.receipt?.ok ? await client.call("storage_getOrder", { id: sent.hash }) : null;
           return txOut(sent, {
             order: sent.hash, root: toHex(d.root), size: d.size.toString(), chunkSize, replicas, pricePerEpoch: price.toString(), epochs: Number(epochs),
-            escrow: (price * epochs * BigInt(replicas)).toString(),
+            escrow: (price * epochs * BigInt(replicas)).toString(), ...(posted ? { bond: posted.bond, failureCharge: posted.failureCharge } : {}),
           });
         }
         case "orders": {

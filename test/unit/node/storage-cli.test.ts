@@ -58,7 +58,10 @@ t.test("storage order and storage orders", async (t) => {
   const sent = JSON.parse(made.stdout);
   t.match(sent, { status: "finalized", receipt: { ok: true }, order: sent.hash, root: root.root, size: "3000", chunkSize: 1024, replicas: 2, pricePerEpoch: "1000", epochs: 5, escrow: "10000" },
     "the order: the file's root as `storage root` computes it, escrow price x epochs x replicas");
-  t.match(await net.rpc.call("storage_getOrder", { id: sent.hash }), { client: toAddress(KEYS.client.publicKey), root: root.root, size: "3000", replicas: 2, escrow: "10000", status: "open" });
+  const onChain = (await net.rpc.call("storage_getOrder", { id: sent.hash }))!;
+  t.match(onChain, { client: toAddress(KEYS.client.publicKey), root: root.root, size: "3000", replicas: 2, escrow: "10000", status: "open" });
+  t.equal(sent.bond, onChain.bond, "the CLI shows the placement bond the chain locked");
+  t.equal(BigInt(sent.bond), 2n * BigInt(sent.failureCharge), "one failure charge per replica");
 
   // listed: by client (key name or address), every open order, one by id
   const byName = await cli(["storage", "orders", "--client", "client", ...common, "--json"]);
@@ -68,6 +71,7 @@ t.test("storage order and storage orders", async (t) => {
   t.same(JSON.parse((await cli(["storage", "orders", "--client", "p1", ...common, "--json"])).stdout).orders, [], "none of p1");
   const human = await cli(["storage", "orders", ...common]);
   t.match(human.stdout, new RegExp(`^order ${sent.hash} \\(open\\): .*0/2 replicas accepted, 0 pending`), "the human line");
+  t.match(human.stdout, /placement bond [0-9.]+ CLC \(0 CLC burned by declines\)/, "with its bond");
   const one = await cli(["storage", "orders", sent.hash, ...common, "--json"]);
   t.equal(JSON.parse(one.stdout).id, sent.hash, "one order by id");
   t.equal((await cli(["storage", "orders", "00".repeat(32), ...common])).stdout.trim(), `no order ${"00".repeat(32)}`);
