@@ -70,7 +70,7 @@ t.test("storage order and storage orders", async (t) => {
   t.same(JSON.parse((await cli(["storage", "orders", "--client", toAddress(KEYS.client.publicKey), "--open", ...common, "--json"])).stdout).orders.map((o: { id: string }) => o.id), [sent.hash]);
   t.same(JSON.parse((await cli(["storage", "orders", "--client", "p1", ...common, "--json"])).stdout).orders, [], "none of p1");
   const human = await cli(["storage", "orders", ...common]);
-  t.match(human.stdout, new RegExp(`^order ${sent.hash} \\(open\\): .*0/2 replicas accepted, 0 pending`), "the human line");
+  t.match(human.stdout, new RegExp(`^order ${sent.hash} \\(open\\): .*0/2 replicas accepted, [0-2] pending`), "the human line (the live chain may have placed it by now)");
   t.match(human.stdout, /placement bond [0-9.]+ CLC \(0 CLC burned by declines\)/, "with its bond");
   const one = await cli(["storage", "orders", sent.hash, ...common, "--json"]);
   t.equal(JSON.parse(one.stdout).id, sent.hash, "one order by id");
