@@ -60,7 +60,7 @@ import { CodedError } from "../primitives/errors.ts";
 import { commitHash, decodeBlock, decodeCommit, encodeCommit, verifyCommit, type Block, type Commit } from "./block.ts";
 import { evidenceRoot } from "./evidence.ts";
 import { receiptsRoot, txRoot } from "./transition.ts";
-import { ChainState, decodeValidators, encodeValidators, StateKey, type StateChange, type Validator } from "./state.ts";
+import { ChainState, decodeValidators, encodeValidators, StateKey, type StateChange, type StateTree, type Validator } from "./state.ts";
 import { SparseMerkleTree } from "./smt.ts";
 import { txParticipants, type SignedTx } from "./tx.ts";
 import type { BlockResult, Receipt } from "./transition.ts";
@@ -412,10 +412,10 @@ export class BlockStore {
    * `replayState`, `from` must be 1: the stored state changes are replayed from genesis against
    * every header's state root, and `tree` is the state at the last good height.
    */
-  async checkHeights(from: bigint, to: bigint, replayState: boolean): Promise<{ damage?: StoreDamage; tree?: SparseMerkleTree }> {
+  async checkHeights(from: bigint, to: bigint, replayState: boolean): Promise<{ damage?: StoreDamage; tree?: StateTree }> {
     if (replayState && from !== 1n) throw new RangeError("a state replay starts at height 1");
     const chainId = this.#chain.chainId;
-    let tree = replayState ? this.#chain.genesisState().tree : undefined;
+    let tree: StateTree | undefined = replayState ? this.#chain.genesisState().tree : undefined;
     let prevHash = this.#chain.genesisHash;
     if (from > 1n) {
       const prev = await this.#db.get(key(P.block, u64be(from - 1n)));
@@ -476,7 +476,7 @@ export class BlockStore {
    * `good`). Module index entries of the cut heights stay: the same blocks, synced again, write
    * the same entries.
    */
-  async #cutBack(good: bigint, tree: SparseMerkleTree): Promise<void> {
+  async #cutBack(good: bigint, tree: StateTree): Promise<void> {
     const db = this.#db;
     const batch = db.batch();
     const above = (p: number) => ({ gte: key(p, u64be(good + 1n)), lt: new Uint8Array([p + 1]) });
