@@ -410,6 +410,8 @@ class PLeaf {
   readonly key: Uint8Array;
   /** the depth whose record this is (-1: not stored yet) */
   readonly at: number;
+  /** the stored record it was read from */
+  raw: Uint8Array | undefined = undefined;
   h: Uint8Array | undefined = undefined;
   constructor(keyHash: Uint8Array, valueHash: Uint8Array, key: Uint8Array, at: number) {
     this.keyHash = keyHash;
@@ -427,6 +429,7 @@ class PInternal {
   readonly lh: Uint8Array;
   readonly rh: Uint8Array;
   readonly at: number;
+  raw: Uint8Array | undefined = undefined;
   h: Uint8Array | undefined = undefined;
   constructor(lk: number, rk: number, lh: Uint8Array, rh: Uint8Array, at: number) {
     this.lk = lk;
@@ -445,6 +448,8 @@ class PStub {
   readonly h: Uint8Array;
   readonly path: Uint8Array;
   readonly at: number;
+  /** the node once read */
+  resolved: PLeaf | PInternal | undefined = undefined;
   constructor(kind: number, h: Uint8Array, path: Uint8Array, at: number) {
     this.kind = kind;
     this.h = h;
@@ -475,8 +480,13 @@ function encodeNode(n: PLeaf | PInternal): Uint8Array {
 }
 
 function decodeNode(b: Uint8Array, at: number): PLeaf | PInternal {
-  if (b[0] === KIND_LEAF && b.length >= 65) return new PLeaf(b.subarray(1, 33), b.subarray(33, 65), b.subarray(65), at);
-  if (b[0] === KIND_INTERNAL && b.length === 66) return new PInternal(b[1]! & 3, b[1]! >> 2, b.subarray(2, 34), b.subarray(34, 66), at);
+  let n: PLeaf | PInternal | undefined;
+  if (b[0] === KIND_LEAF && b.length >= 65) n = new PLeaf(b.subarray(1, 33), b.subarray(33, 65), b.subarray(65), at);
+  else if (b[0] === KIND_INTERNAL && b.length === 66) n = new PInternal(b[1]! & 3, b[1]! >> 2, b.subarray(2, 34), b.subarray(34, 66), at);
+  if (n !== undefined) {
+    n.raw = b;
+    return n;
+  }
   throw new Error(`malformed state tree node record (${b.length} bytes, kind ${b[0]})`);
 }
 
@@ -486,8 +496,11 @@ function kindOf(n: PNode): number {
   return n instanceof PLeaf ? KIND_LEAF : KIND_INTERNAL;
 }
 
-/** A changed position: its new record, or null to delete it. */
-export type NodeWrite = readonly [path: Uint8Array, record: Uint8Array | null];
+/**
+ * A changed position: its new record, or null to delete it; and the record it replaces when known
+ * (null: there was none; undefined: not read, ask the source).
+ */
+export type NodeWrite = readonly [path: Uint8Array, record: Uint8Array | null, old?: Uint8Array | null];
 
 const ROOT_PATH = nodePath(EMPTY_HASH, 0);
 
@@ -506,7 +519,7 @@ class Pager {
 
   /** The node itself if it is a stub of a leaf that must be lifted or read. */
   resolve(n: PNode): PLeaf | PInternal | null {
-    return n instanceof PStub ? this.load(n.path, n.at) : n;
+    return n instanceof PStub ? (n.resolved ??= this.load(n.path, n.at)) : n;
   }
 
   /** `apply` of SparseMerkleTree over records. Returns the canonical node of the position. */
@@ -564,10 +577,11 @@ class Pager {
   /** Records what is now at a position: nothing to do if it is the record already there. */
   place(path: Uint8Array, depth: number, old: PNode, now: PNode): void {
     const stored = old !== null && old.at === depth;
+    const was = !stored ? null : old instanceof PStub ? old.resolved?.raw : old.raw;
     if (now === null) {
-      if (stored) this.writes.push([path, null]);
+      if (stored) this.writes.push([path, null, was]);
     } else if (now.at !== depth) {
-      this.writes.push([path, encodeNode(now as PLeaf | PInternal)]);
+      this.writes.push([path, encodeNode(now as PLeaf | PInternal), was]);
     }
   }
 }

@@ -20,9 +20,10 @@
  *   'S' stateKey              -> value             (the state records at the head)
  *   'N' position              -> state tree node   (chain/smt.ts paged tree at the head: the
  *                                state is read from here and 'S' on demand, never loaded whole)
- *   'U' height dbKey          -> [0] | [1, value]  (the 'S' or 'N' record dbKey held before block
- *                                height rewrote it; 0: absent. Kept for the last `stateHistory`
- *                                heights so that the state at a recent height can be read and proved)
+ *   'U' height dbKey          -> value | empty     (the 'S' or 'N' record dbKey held before block
+ *                                height rewrote it; empty: absent (no record is empty). Kept for the
+ *                                last `stateHistory` heights so that the state at a recent height can
+ *                                be read and proved)
  *   'M' "statefrom"           -> [height]: the oldest height whose state can still be read
  *   'W' height seq            -> one consensus input of the height in progress (the consensus
  *                                WAL, node/wal.ts; seq is a u32 counted from 0 per height)
@@ -204,13 +205,20 @@ class StateCache {
 function latin1(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
 }
-const UNDO_ABSENT = new Uint8Array([0]);
-function undoValue(old: Uint8Array | undefined): Uint8Array {
-  if (old === undefined) return UNDO_ABSENT;
-  const out = new Uint8Array(1 + old.length);
-  out[0] = 1;
-  out.set(old, 1);
-  return out;
+/** The undo record of a record that was absent (a stored record is never empty). */
+const UNDO_ABSENT = new Uint8Array(0);
+
+/**
+ * One allocation for a state write's two keys: 'U' height prefix record-key, and the record's own
+ * key (prefix record-key) as a view of its tail.
+ */
+function undoKeys(hb: Uint8Array, prefix: number, k: Uint8Array): [undo: Uint8Array, record: Uint8Array] {
+  const u = new Uint8Array(10 + k.length);
+  u[0] = P.undo;
+  u.set(hb, 1);
+  u[9] = prefix;
+  u.set(k, 10);
+  return [u, u.subarray(9)];
 }
 
 /** What `open` did to a store opened with repair (BlockStore.repaired). */
@@ -394,7 +402,7 @@ export class BlockStore {
     for (let h = version + 1n; h <= top; h++) {
       const u = this.#db.getSync(concatBytes(new Uint8Array([P.undo]), u64be(h), dk));
       if (u !== undefined) {
-        v = u[0] === 1 ? u.subarray(1) : undefined;
+        v = u.length === 0 ? undefined : u;
         break;
       }
     }
@@ -784,15 +792,16 @@ export class BlockStore {
     const undo = new Uint8Array([P.undo]);
     const written: [Uint8Array, Uint8Array | null][] = [];
     for (const [k, v] of result.changes) {
-      const dk = key(P.state, k);
-      batch.put(concatBytes(undo, hb, dk), undoValue(this.#readAt(dk, base)));
+      const [uk, dk] = undoKeys(hb, P.state, k);
+      batch.put(uk, this.#readAt(dk, base) ?? UNDO_ABSENT);
       if (v === null) batch.del(dk);
       else batch.put(dk, v);
       written.push([dk, v]);
     }
-    for (const [p, r] of nodeWrites) {
-      const dk = key(P.node, p);
-      batch.put(concatBytes(undo, hb, dk), undoValue(this.#readAt(dk, base)));
+    for (const [p, r, was] of nodeWrites) {
+      const [uk, dk] = undoKeys(hb, P.node, p);
+      // the replaced record came with the write when the update read it (it read the store at base)
+      batch.put(uk, (was === undefined ? this.#readAt(dk, base) : was) ?? UNDO_ABSENT);
       if (r === null) batch.del(dk);
       else batch.put(dk, r);
       written.push([dk, r]);

@@ -496,8 +496,9 @@ class MapPages {
   apply(changes: readonly (readonly [Uint8Array, Uint8Array | null])[]): Uint8Array {
     const { root, writes } = pagedUpdate(this.source, changes);
     const seen = new Set<string>();
-    for (const [p, r] of writes) {
+    for (const [p, r, old] of writes) {
       const id = toHex(p);
+      if (old !== undefined) assert.equal(old === null ? undefined : toHex(old), this.m.has(id) ? toHex(this.m.get(id)!) : undefined, "the replaced record it reports is the stored one");
       assert.ok(!seen.has(id), "a position is written at most once per update");
       seen.add(id);
       if (r === null) {
