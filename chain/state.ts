@@ -5,6 +5,10 @@
  * which is what lets consensus execute a proposal speculatively. `StateWriter` is the
  * scratch overlay one block executes in, with checkpoints so that a failed operation can be
  * rolled back while its fee and nonce stay consumed.
+ *
+ * A ChainState reads its records through a StateTree: on a node, a DiskTree over the block store
+ * (read on demand, synchronously, through the store's bounded cache; never loaded whole), in tests
+ * and replays the in-memory SparseMerkleTree. Both give the same root for the same records.
  */
 import { asArray, asBytes, asInt, asString, asU64, decode, decodeTrusted, encode, int, u64, type CborValue } from "../primitives/codec.ts";
 import { compareBytes, concatBytes, utf8 } from "../primitives/bytes.ts";

@@ -169,3 +169,32 @@ t.test("a store with state records but no tree nodes (written before the tree wa
   t.equal(toHex(state.root()), toHex(made.blocks[5]!.block.header.stateRoot), "and blocks go on from it");
   await reopened.close();
 });
+
+t.test("reads of the previous head while a block's batch is being written see the previous head, never a mix", async (t) => {
+  const dir = tmpDir(t);
+  // no room in the cache: every read of the old head goes to LevelDB and the undo records
+  const store = await BlockStore.open(dir, chainOf(gen), { stateCacheBytes: 0 });
+  let state = await store.loadState(() => genesisState(gen).root());
+  let reads = 0;
+  for (const b of made.blocks) {
+    const before = state;
+    const want = keys.map((k) => before.account(k.publicKey));
+    const result = applyBlock(state, b.block, gen.params, gen.chainId);
+    let done = false;
+    const writing = store.commitBlock(b.block, b.commit, result).then(() => void (done = true));
+    // read on every turn of the event loop until the batch has landed and the head has moved
+    while (!done) {
+      keys.forEach((k, i) => {
+        const got = before.account(k.publicKey);
+        if (got.balance !== want[i]!.balance || got.nonce !== want[i]!.nonce) t.fail(`height ${b.block.header.height}: key ${i} read a value of another height`);
+      });
+      reads++;
+      await new Promise((r) => setImmediate(r));
+    }
+    await writing;
+    t.same(keys.map((k) => before.account(k.publicKey)), want, `height ${b.block.header.height}: the previous head still reads its own records`);
+    state = result.state;
+  }
+  t.ok(reads > made.blocks.length, `${reads} rounds of reads during the writes`);
+  await store.close();
+});
