@@ -54,7 +54,7 @@ const generatedKey = (i: number): Uint8Array => sha256(utf8.encode("state-bench"
 async function generate(dir: string, n: number): Promise<Uint8Array> {
   await (await BlockStore.open(dir, chain)).close();
   const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: "view", valueEncoding: "view" });
-  await db.open();
+  await db.open({ compression: false }); // as chain/store.ts opens it
   let root: Uint8Array = new Uint8Array(32);
   try {
     for (let from = 0; from < n; from += CHUNK) {
