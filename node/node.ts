@@ -80,6 +80,9 @@ export interface NodeOptions {
   passphrase?: PassphraseSource;
   /** Browser origins allowed to call the RPC (CORS); none by default. */
   rpcCors?: string[];
+  /** The block store's state cache bound, bytes, and kept heights (chain/store.ts defaults when absent). */
+  stateCacheBytes?: number;
+  stateHistory?: number;
   /** Stops the node when aborted (as stop() does). */
   signal?: AbortSignal;
   /**
@@ -163,7 +166,11 @@ export async function openChain(opts: NodeOptions, log: Logger, life: Lifecycle)
   const dataDir = join(opts.home, "data");
   await mkdir(dataDir, { recursive: true });
   const t0 = performance.now();
-  const store = await BlockStore.open(join(dataDir, "chain"), { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) }, { repair: opts.resync === true });
+  const store = await BlockStore.open(join(dataDir, "chain"), { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) }, {
+    repair: opts.resync === true,
+    ...(opts.stateCacheBytes !== undefined ? { stateCacheBytes: opts.stateCacheBytes } : {}),
+    ...(opts.stateHistory !== undefined ? { stateHistory: opts.stateHistory } : {}),
+  });
   life.onStop("store", () => store.close());
   const fix = store.repaired;
   if (fix) {
@@ -192,7 +199,7 @@ export async function verifyStore(home: string): Promise<{ height: bigint; ms: n
   const t0 = performance.now();
   const store = await BlockStore.open(path, { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) }, { check: "full" });
   try {
-    await store.loadState(() => genesisState(genesis).root());
+    await store.loadState(() => genesisState(genesis).root(), { full: true });
     return { height: store.head.height, ms: Math.round(performance.now() - t0) };
   } finally {
     await store.close();

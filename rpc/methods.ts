@@ -6,7 +6,7 @@ import { z } from "zod";
 import { fromHex, toHex } from "../primitives/bytes.ts";
 import { CodedError } from "../primitives/errors.ts";
 import { fromAddress, isAddress, toAddress } from "../primitives/keys.ts";
-import { StateKey } from "../chain/state.ts";
+import { StateKey, type ChainState } from "../chain/state.ts";
 import { encodeStateProof } from "../chain/smt.ts";
 import type { RpcContext } from "./context.ts";
 import { blockJsonText, evidenceJson, headerJson, receiptJson, txJson } from "./json.ts";
@@ -286,14 +286,18 @@ export const coreMethods = {
   }),
 
   state_getAccount: defineMethod({
-    description: "An account at the head (zeros if it was never funded); `proof` adds a state proof (hex CBOR) against `stateRoot`.",
-    params: z.object({ address, proof: z.boolean().default(false) }),
+    description:
+      "An account at the head, or at a recent `height` (the node keeps the state of its last `stateHistory` heights; an older one is refused " +
+      "with STORE_STATE_PRUNED): zeros if it was never funded; `proof` adds a state proof (hex CBOR) against `stateRoot`.",
+    params: z.object({ address, proof: z.boolean().default(false), height: height.optional() }),
     result: accountSchema.extend({ height: z.number(), stateRoot: z.string(), proof: z.string().optional() }),
     permission: "read",
     handler: (p, ctx: RpcContext) => {
-      const state = ctx.headState();
-      if (!p.proof) return accountViewText(state, p.address);
-      return { ...accountView(state, p.address), proof: toHex(encodeStateProof(state.prove(StateKey.account(fromAddress(p.address))))) };
+      const view = (state: ChainState) =>
+        p.proof ? { ...accountView(state, p.address), proof: toHex(encodeStateProof(state.prove(StateKey.account(fromAddress(p.address))))) } : accountViewText(state, p.address);
+      const head = ctx.headState();
+      // the head synchronously (the hot path); an older height once the store has opened it
+      return p.height === undefined || p.height === head.meta().height ? view(head) : ctx.store.stateAt(p.height).then(view);
     },
   }),
 
