@@ -142,11 +142,37 @@ export function decodeTx(bytes: Uint8Array): SignedTx {
  * version executes, operation arguments, and the signature — the expensive check last.
  */
 export function validateTxBasic(tx: SignedTx, chainId: string): void {
+  validateTxShape(tx, chainId);
+  if (!verifyTxSignature(tx)) throw new TxError(TxErrorCode.BAD_SIGNATURE, "signature does not verify");
+}
+
+/**
+ * `validateTxBasic` without the signature: chain id, known operation, the op's own stateless rules.
+ * For callers that check the signature elsewhere (a worker thread) and then `rememberVerifiedTx`.
+ */
+export function validateTxShape(tx: SignedTx, chainId: string): void {
   if (tx.chainId !== chainId) throw new TxError(TxErrorCode.WRONG_CHAIN_ID, `transaction is for chain "${tx.chainId}"`);
   if (tx.op.type === "unknown") throw new TxError(TxErrorCode.UNKNOWN_OPERATION, `unknown operation code ${tx.op.code}`, { op: tx.op.code });
   const reason = specOf(tx.op).validateBasic(tx.op);
   if (reason !== undefined) throw new TxError(TxErrorCode.INVALID_OPERATION, reason);
-  if (!verifyTxSignature(tx)) throw new TxError(TxErrorCode.BAD_SIGNATURE, "signature does not verify");
+}
+
+/** Whether this transaction's exact signature is known to verify (no check is made on a miss). */
+export function isTxVerified(tx: SignedTx): boolean {
+  const known = verifiedTxs.get(toHex(tx.hash));
+  return known !== undefined && equalBytes(known, tx.signature);
+}
+
+/**
+ * Records that `verify(tx.sender, tx.hash, tx.signature)` returned true when run elsewhere (the
+ * verify worker pool runs this module's `verify`): later checks of the same bytes are lookups.
+ * Only for a true answer of that rule.
+ */
+export function rememberVerifiedTx(tx: SignedTx): void {
+  const id = toHex(tx.hash);
+  verifiedTxs.delete(id);
+  if (verifiedTxs.size >= VERIFIED_CACHE_MAX) verifiedTxs.delete(verifiedTxs.keys().next().value!);
+  verifiedTxs.set(id, tx.signature);
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
- * Signature checks on worker threads, for the RPC paths that verify a signature per request
- * (paych_checkVoucher): the event loop keeps serving HTTP while another core verifies. Requests
- * arriving in the same tick go to a worker as one batch, round robin, so the message overhead is
- * paid per batch. Consensus and block import keep the synchronous `verify` (deterministic order).
+ * Signature checks on worker threads: per-request checks of the RPC (paych_checkVoucher) and the
+ * transactions that arrive by gossip or tx_send (node/tx-ingest.ts), so the event loop keeps
+ * serving consensus and HTTP while the other cores verify. Requests arriving in the same tick go
+ * to the workers as batches (a large batch is split across all workers), so the message overhead
+ * is paid per batch. Consensus and block import keep the synchronous `verify` (deterministic order).
  */
 import { Worker } from "node:worker_threads";
 import { verify } from "../primitives/keys.ts";
@@ -11,15 +12,26 @@ export interface AsyncVerifier {
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
 }
 
-/** The synchronous rule behind the async interface (no workers: tests, one-core machines). */
-export const inlineVerifier: AsyncVerifier = { verify: async (p, m, s) => verify(p, m, s) };
+/** Many checks at once: the answers in order. */
+export interface BatchVerifier {
+  verifyMany(items: readonly (readonly [Uint8Array, Uint8Array, Uint8Array])[]): Promise<boolean[]>;
+}
+
+/** The synchronous rule behind the async interfaces (no workers: tests, one-core machines). */
+export const inlineVerifier: AsyncVerifier & BatchVerifier = {
+  verify: async (p, m, s) => verify(p, m, s),
+  verifyMany: async (items) => items.map(([p, m, s]) => verify(p, m, s)),
+};
+
+/** A batch this large or larger is split across the workers. */
+const SPLIT_AT = 32;
 
 interface Pending {
   readonly items: [Uint8Array, Uint8Array, Uint8Array][];
   readonly resolvers: ((ok: boolean) => void)[];
 }
 
-export class VerifyPool implements AsyncVerifier {
+export class VerifyPool implements AsyncVerifier, BatchVerifier {
   readonly #workers: Worker[] = [];
   readonly #inflight = new Map<number, Pending>();
   #batch: Pending | null = null;
@@ -64,10 +76,38 @@ export class VerifyPool implements AsyncVerifier {
     });
   }
 
+  /** Checks `items` (split evenly across the workers when large); the answers in order. */
+  verifyMany(items: readonly (readonly [Uint8Array, Uint8Array, Uint8Array])[]): Promise<boolean[]> {
+    if (this.#closed) return Promise.reject(new Error("verify pool is closed"));
+    if (items.length === 0) return Promise.resolve([]);
+    const parts = items.length >= SPLIT_AT ? this.#workers.length : 1;
+    const per = Math.ceil(items.length / parts);
+    const chunks: Promise<boolean[]>[] = [];
+    for (let i = 0; i < items.length; i += per) {
+      const slice = items.slice(i, i + per) as [Uint8Array, Uint8Array, Uint8Array][];
+      chunks.push(
+        new Promise<boolean[]>((resolve) => {
+          const out: boolean[] = new Array(slice.length);
+          let left = slice.length;
+          const resolvers = slice.map((_, j) => (ok: boolean) => {
+            out[j] = ok;
+            if (--left === 0) resolve(out);
+          });
+          this.#send({ items: slice, resolvers });
+        }),
+      );
+    }
+    return Promise.all(chunks).then((parts) => parts.flat());
+  }
+
   #flush(): void {
     const batch = this.#batch;
     this.#batch = null;
     if (batch === null) return;
+    this.#send(batch);
+  }
+
+  #send(batch: Pending): void {
     const id = this.#ids++;
     this.#inflight.set(id, batch);
     const worker = this.#workers[this.#next++ % this.#workers.length]!;

@@ -298,12 +298,13 @@ export const coreMethods = {
   }),
 
   tx_send: defineMethod({
-    description: "Submits a signed transaction (hex of its CBOR envelope) to the mempool. Returns its hash.",
+    description: "Submits a signed transaction (hex of its CBOR envelope) to the mempool. Returns its hash. When the node takes no more transactions for now it answers BUSY (-32006): nothing was taken, retry later.",
     params: z.object({ tx: z.string().regex(/^([0-9a-fA-F]{2})+$/, "must be hex bytes").max(2 * 1024 * 1024) }),
     result: z.object({ hash: z.string() }),
     permission: "write",
     errors: [...Object.values(TxErrorCode), ...Object.values(MempoolErrorCode)],
-    handler: (p, ctx: RpcContext) => ({ hash: toHex(ctx.submitTx(fromHex(p.tx)).hash) }),
+    busy: true,
+    handler: async (p, ctx: RpcContext) => ({ hash: toHex((ctx.sendTx ? await ctx.sendTx(fromHex(p.tx)) : ctx.submitTx(fromHex(p.tx))).hash) }),
   }),
 
   tx_get: defineMethod({
