@@ -52,6 +52,14 @@ interface QueuedInput {
   readonly origin: InputOrigin;
 }
 
+/**
+ * Transactions per own proposal by default: at the 1 s block interval that is far above what a
+ * devnet on two shared cores finalizes, while a block of it is built and checked by every
+ * validator in a fraction of the propose timeout (a 6,000-transaction block took seconds under
+ * load and its rounds failed, stalling the chain for 17 s).
+ */
+export const DEFAULT_MAX_PROPOSAL_TXS = 2_000;
+
 export interface DriverDeps<S> {
   readonly machine: ConsensusMachine<S>;
   readonly store: BlockStore;
@@ -72,6 +80,12 @@ export interface DriverDeps<S> {
   readonly onEvidence?: (ev: Evidence) => void;
   /** called after a block is durably committed; `commit` holds the round it was decided in */
   readonly onCommit: (block: Block, result: BlockResult, state: ChainState, commit: Commit) => void;
+  /**
+   * Most transactions this node puts in a block it proposes (default DEFAULT_MAX_PROPOSAL_TXS, never
+   * above the chain's maxBlockTxs). A local policy, not a validity rule: a block every validator can
+   * execute well within the propose timeout keeps rounds from failing under a deep mempool.
+   */
+  readonly maxProposalTxs?: number;
   /** WAL entries per height beyond which peer messages are no longer logged (default DEFAULT_WAL_MAX_ENTRIES) */
   readonly walMaxEntries?: number;
   /** test instrumentation, see DriverProbe */
@@ -306,7 +320,8 @@ export class ConsensusDriver<S> {
 
   #build(): Block {
     const d = this.#d;
-    const built = buildBlock(this.#state, d.mempool.select({ maxTxs: d.params.maxBlockTxs, maxBytes: d.params.maxBlockBytes }), {
+    const maxTxs = Math.min(d.params.maxBlockTxs, d.maxProposalTxs ?? DEFAULT_MAX_PROPOSAL_TXS);
+    const built = buildBlock(this.#state, d.mempool.select({ maxTxs, maxBytes: d.params.maxBlockBytes }), {
       chainId: d.chainId,
       params: d.params,
       proposer: d.key!,
