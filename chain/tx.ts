@@ -8,7 +8,7 @@
  * id = H("cloudcoin/tx/v1", bodyBytes); the sender signs the id. The chain id is inside the
  * body, so a transaction signed for one chain is invalid on every other.
  */
-import { asArray, asBytes, asString, asU64, asUint, decode, encode, u64, type CborValue } from "../primitives/codec.ts";
+import { asArray, asBytes, asString, asU64, asUint, decode, encode, u64, type CborValue, type DecodeOptions } from "../primitives/codec.ts";
 import { CodedError } from "../primitives/errors.ts";
 import { Tag, taggedHash } from "../primitives/hash.ts";
 import { equalBytes, toHex } from "../primitives/bytes.ts";
@@ -112,13 +112,13 @@ export function signTx(body: Omit<TxBody, "sender">, key: KeyPair): SignedTx {
  * Stateless decoding: canonical CBOR and the right shape, or TxError(MALFORMED / TOO_LARGE).
  * Does not check the signature; see `validateTxBasic`.
  */
-export function decodeTx(bytes: Uint8Array): SignedTx {
+export function decodeTx(bytes: Uint8Array, opts: DecodeOptions = {}): SignedTx {
   if (bytes.length > MAX_TX_BYTES) throw new TxError(TxErrorCode.TOO_LARGE, `transaction of ${bytes.length} bytes exceeds ${MAX_TX_BYTES}`);
   try {
-    const env = asArray(decode(bytes), "tx", 2);
+    const env = asArray(decode(bytes, undefined, opts), "tx", 2);
     const bodyBytes = asBytes(env[0], "tx.body");
     const signature = asBytes(env[1], "tx.signature", SIGNATURE_LENGTH);
-    const body = asArray(decode(bodyBytes), "tx.body", 5);
+    const body = asArray(decode(bodyBytes, undefined, opts), "tx.body", 5);
     return {
       chainId: asString(body[0], "tx.chainId", 64),
       sender: asBytes(body[1], "tx.sender", PUBLIC_KEY_LENGTH),

@@ -31,12 +31,22 @@ export function encode(value: CborValue): Uint8Array {
   return cborEncode(value);
 }
 
+export interface DecodeOptions {
+  /**
+   * The byte strings of the result are views into `bytes` instead of copies. Only for input the
+   * result keeps alive anyway (a block and its transactions: the block holds its bytes): a view
+   * keeps the whole input in memory. Copying each byte string into its own buffer was most of
+   * the decode of a proof-heavy block (tens of thousands of allocations per level).
+   */
+  readonly share?: boolean;
+}
+
 /** Decodes canonical bytes or throws a CodecError. `maxBytes` bounds work done on peer input. */
-export function decode(bytes: Uint8Array, maxBytes = 16 * 1024 * 1024): CborValue {
+export function decode(bytes: Uint8Array, maxBytes = 16 * 1024 * 1024, opts: DecodeOptions = {}): CborValue {
   if (bytes.length > maxBytes) throw new CodecError(CodecErrorCode.TOO_LARGE, `input of ${bytes.length} bytes exceeds ${maxBytes}`);
   let value: unknown;
   try {
-    value = cborDecode(bytes, DECODE_OPTIONS);
+    value = cborDecode(opts.share === true ? new SharingBytes(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength) : bytes, DECODE_OPTIONS);
   } catch (e) {
     throw new CodecError(CodecErrorCode.MALFORMED, `malformed CBOR: ${(e as Error).message}`);
   }
@@ -47,6 +57,16 @@ export function decode(bytes: Uint8Array, maxBytes = 16 * 1024 * 1024): CborValu
   const why = nonCanonical(bytes);
   if (why !== undefined) throw new CodecError(CodecErrorCode.NON_CANONICAL, why);
   return value as CborValue;
+}
+
+/**
+ * The input as cborg sees it under `share`: cborg takes each byte string with `slice`, which here
+ * makes a plain Uint8Array view instead of a copy (cborg calls it with 0 <= start <= end <= length).
+ */
+class SharingBytes extends Uint8Array {
+  override slice(start = 0, end = this.length): Uint8Array<ArrayBuffer> {
+    return new Uint8Array(this.buffer as ArrayBuffer, this.byteOffset + start, Math.max(0, end - start));
+  }
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -278,6 +278,35 @@ t.test("the one-pass canonical check accepts exactly what the re-encoding round 
   t.pass("the same verdict and code on every input");
 });
 
+t.test("share: byte strings are plain views into the input, the same values and verdicts as copies", async (t) => {
+  const v: CborValue = [new Uint8Array([1, 2, 3]), [new Uint8Array(300).fill(7), "text", 5], new Uint8Array(0)];
+  const bytes = encode(v);
+  const shared = decode(bytes, undefined, { share: true }) as [Uint8Array, [Uint8Array, string, number], Uint8Array];
+  t.same(shared, decode(bytes), "the same value");
+  for (const b of [shared[0], shared[1][0]]) {
+    t.equal(Object.getPrototypeOf(b), Uint8Array.prototype, "a plain Uint8Array (whose slice copies)");
+    t.equal(b.buffer, bytes.buffer, "a view into the input");
+  }
+  t.equal(Object.getPrototypeOf(shared[2]), Uint8Array.prototype, "the empty byte string too");
+  const copy = shared[0].slice();
+  copy[0] = 9;
+  t.equal(bytes[2], 1, "slice still copies: the input is untouched");
+  t.same(decode(encode(new Uint8Array([4])), undefined, { share: true }), new Uint8Array([4]), "a bare byte string");
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 48 }), (b) => decodeCode(b) === shareCode(b)),
+    { numRuns: 3000, seed: 25 },
+  );
+});
+
+function shareCode(bytes: Uint8Array): string {
+  try {
+    decode(bytes, undefined, { share: true });
+    return "accepted";
+  } catch (e) {
+    return e instanceof CodecError ? e.code : `not a CodecError: ${String(e)}`;
+  }
+}
+
 t.test("oversize input is rejected before any decoding", async (t) => {
   const small = encode([1, 2, 3]);
   t.equal(decodeCode(small, small.length), "accepted", "exactly maxBytes is fine");
