@@ -41,22 +41,27 @@ export class VerifyPool implements AsyncVerifier, BatchVerifier {
 
   private constructor() {}
 
-  /** Starts `size` workers and waits until each has loaded the verification rule. */
+  /**
+   * Starts `size` workers. Does not wait for them to load the verification rule (tsx and the
+   * chain's keys module: seconds on a busy machine, which delayed a node's start): work posted
+   * meanwhile waits in each worker's message queue.
+   */
   static async start(size: number): Promise<VerifyPool> {
     const pool = new VerifyPool();
-    await Promise.all(
-      Array.from({ length: size }, async () => {
-        const w = new Worker(new URL("./verify-worker.mjs", import.meta.url));
-        await new Promise<void>((resolve, reject) => {
-          w.once("error", reject);
-          w.once("message", () => resolve());
-        });
-        w.on("message", (m: { id: number; results: Uint8Array }) => pool.#settle(m.id, m.results));
-        w.on("error", (e) => pool.#failAll(e));
-        // Referenced, so a caller awaiting a result keeps the process alive; close() ends them.
-        pool.#workers.push(w);
-      }),
-    );
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(new URL("./verify-worker.mjs", import.meta.url));
+      w.on("message", (m: { id?: number; results?: Uint8Array }) => {
+        if (m.id !== undefined && m.results !== undefined) pool.#settle(m.id, m.results);
+      });
+      // A worker that fails (to load, or later) leaves the rotation; what was in flight is answered inline.
+      w.on("error", (e) => {
+        const at = pool.#workers.indexOf(w);
+        if (at >= 0) pool.#workers.splice(at, 1);
+        pool.#failAll(e);
+      });
+      // Referenced, so a caller awaiting a result keeps the process alive; close() ends them.
+      pool.#workers.push(w);
+    }
     return pool;
   }
 
@@ -108,6 +113,10 @@ export class VerifyPool implements AsyncVerifier, BatchVerifier {
   }
 
   #send(batch: Pending): void {
+    if (this.#workers.length === 0) {
+      batch.resolvers.forEach((resolve, i) => resolve(verify(...batch.items[i]!)));
+      return;
+    }
     const id = this.#ids++;
     this.#inflight.set(id, batch);
     const worker = this.#workers[this.#next++ % this.#workers.length]!;
