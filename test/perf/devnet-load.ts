@@ -16,7 +16,7 @@
  * Each step also records the longest gap between two finalized blocks while it ran and drained
  * (blocks must keep finalizing under overload), the submissions the nodes refused with the typed
  * BUSY error (-32006) apart from any other error, and `lost`: transactions a node accepted that
- * were never finalized (must be 0).
+ * were not finalized by the end of the step's wait (must be 0).
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -36,7 +36,10 @@ export interface LoadStep {
   /** Refused with the typed BUSY error (-32006). */
   readonly busy: number;
   readonly finalized: number;
-  /** Accepted (answered with a hash) and never finalized. */
+  /**
+   * Accepted (answered with a hash) and not finalized when the step's wait ended (15 s without a
+   * newly finalized one): lost, or only late; a later step's count tells which.
+   */
   readonly lost: number;
   readonly tps: number;
   readonly p50Ms: number;
@@ -258,7 +261,7 @@ export async function startDevnet(dir: string, opts: { validators: number; sende
         offered: rate, sent: total, rejected, busy, finalized: latencies.length, lost: accepted.size - latencies.length,
         tps: inWindow / ((windowTo - windowFrom) / 1000), p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxBlockGapMs,
       };
-      log(`  offered ${rate} tx/s for ${seconds} s: ${result.finalized} finalized of ${accepted.size} accepted (${busy} BUSY and re-sent, ${rejected} other errors, ${result.lost} lost), ${result.tps.toFixed(0)} tx/s, latency p50 ${result.p50Ms.toFixed(0)} ms p99 ${result.p99Ms.toFixed(0)} ms, longest block gap ${result.maxBlockGapMs.toFixed(0)} ms`);
+      log(`  offered ${rate} tx/s for ${seconds} s: ${result.finalized} finalized of ${accepted.size} accepted (${busy} BUSY and re-sent, ${rejected} other errors, ${result.lost} not finalized yet), ${result.tps.toFixed(0)} tx/s, latency p50 ${result.p50Ms.toFixed(0)} ms p99 ${result.p99Ms.toFixed(0)} ms, longest block gap ${result.maxBlockGapMs.toFixed(0)} ms`);
       return result;
     };
     return { validators: opts.validators, blockIntervalMs, step, stop };

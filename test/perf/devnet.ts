@@ -118,15 +118,15 @@ async function main(): Promise<void> {
   const rows: string[][] = [
     ["A finalized tx/s at 1,000 offered", ...col((r) => r.a.tps), fmtInt(median(reps.map(ceil))) + " (verify/validators)", fmtRatio(aRatio), `>= ${t.sustainedRatio}`, yes(aRatio >= t.sustainedRatio)],
     ["A p50 finality ms at 1,000 offered", ...col((r) => r.a.p50Ms), "-", "-", `<= ${t.p50Ms} ms`, yes(medRatio((r) => r.a.p50Ms) <= t.p50Ms)],
-    ["A lost (accepted, never finalized)", ...col((r) => r.a.lost), "-", "-", "0", yes(reps.every((r) => r.a.lost === 0))],
+    ["A accepted, not finalized at the end", ...col((r) => r.a.lost), "-", "-", "0", yes(reps.every((r) => r.a.lost === 0))],
     ["B overload finalized tx/s", ...col((r) => r.b.tps), fmtInt(median(reps.map(ceil))) + " (verify/validators)", fmtRatio(medRatio((r) => r.b.tps / ceil(r))), "-", "-"],
     ["B longest block gap ms", ...col((r) => r.b.maxBlockGapMs), "-", "-", `<= ${t.maxGapMs} ms`, yes(reps.every((r) => r.b.maxBlockGapMs <= t.maxGapMs))],
     ["B refused BUSY (typed)", ...col((r) => r.b.busy), "-", "-", "> 0 when over", yes(reps.every((r) => r.b.busy > 0 || r.b.tps >= r.b.offered * 0.9))],
     ["B other errors", ...col((r) => r.b.rejected), "-", "-", "0", yes(reps.every((r) => r.b.rejected === 0))],
-    ["B lost (accepted, never finalized)", ...col((r) => r.b.lost), "-", "-", "0", yes(reps.every((r) => r.b.lost === 0))],
+    ["B accepted, not finalized at the end", ...col((r) => r.b.lost), "-", "-", "0", yes(reps.every((r) => r.b.lost === 0))],
     ["C busy loops: finalized tx/s", ...col((r) => r.c.tps), fmtInt(median(reps.map(ceil))) + " (verify/validators)", fmtRatio(medRatio((r) => r.c.tps / ceil(r))), "-", "-"],
     ["C busy loops: longest block gap ms", ...col((r) => r.c.maxBlockGapMs), "-", "-", `<= ${t.maxGapMs} ms`, yes(reps.every((r) => r.c.maxBlockGapMs <= t.maxGapMs))],
-    ["C busy loops: lost", ...col((r) => r.c.lost), "-", "-", "0", yes(reps.every((r) => r.c.lost === 0))],
+    ["C busy loops: not finalized at the end", ...col((r) => r.c.lost), "-", "-", "0", yes(reps.every((r) => r.c.lost === 0))],
   ];
   log("");
   log(`== devnet summary: ${reps.length} repetition(s), ${CONFIG.validators} validators, ${CONFIG.seconds} s steps; ceilings measured between the steps ==`);
