@@ -175,10 +175,11 @@ export function makeBlock(header: BlockHeader, txs: readonly SignedTx[], lastCom
 export function decodeBlock(bytes: Uint8Array): Block {
   if (bytes.length > MAX_BLOCK_BYTES) throw new BlockError(BlockErrorCode.TOO_LARGE, `block of ${bytes.length} bytes`);
   try {
-    const v = asArray(decode(bytes, MAX_BLOCK_BYTES), "block", 4);
+    // the block keeps its bytes: its transactions' byte strings are views into them, not copies
+    const v = asArray(decode(bytes, MAX_BLOCK_BYTES, { share: true }), "block", 4);
     const headerBytes = asBytes(v[0], "header");
     const header = decodeHeader(headerBytes);
-    const txs = asArray(v[1], "txs").map((t) => decodeTx(asBytes(t, "tx")));
+    const txs = asArray(v[1], "txs").map((t) => decodeTx(asBytes(t, "tx"), { share: true }));
     const lastCommit = v[2] === null ? null : commitFromCbor(v[2]!);
     const evidenceList = asArray(v[3], "evidence");
     if (evidenceList.length > MAX_BLOCK_EVIDENCE) throw new BlockError(BlockErrorCode.TOO_MUCH_EVIDENCE, `${evidenceList.length} evidence > ${MAX_BLOCK_EVIDENCE}`);

@@ -360,3 +360,313 @@ export function decodeStateProof(b: Uint8Array): StateProof {
   }
   return { siblings, leaf };
 }
+
+// ---- the paged tree: the same tree, one node record per position, read through a source ----
+//
+// A node lives at its position: depth d and the first d bits of the keyHashes below it. Its record
+// (encoded by the functions below) holds what its hash is made of, so the root and proofs need only
+// the records on one path, and an update reads and rewrites only the records on the changed paths.
+// The shape and every hash are those of SparseMerkleTree above: the same set of (key, value) pairs
+// gives the same root, whichever of the two holds it (test/unit/chain/smt.test.ts checks this).
+//
+// Records (kinds: 0 empty, 1 leaf, 2 internal):
+//   leaf:     0x01 keyHash(32) valueHash(32) key
+//   internal: 0x02 kinds(1: left | right << 2) leftHash(32) rightHash(32)
+
+const KIND_EMPTY = 0;
+const KIND_LEAF = 1;
+const KIND_INTERNAL = 2;
+
+/**
+ * The position key of the node at `depth` on the path of `keyHash`: u16be(depth) and the first
+ * `depth` bits of keyHash, padded with zero bits to whole bytes.
+ */
+export function nodePath(keyHash: Uint8Array, depth: number): Uint8Array {
+  const n = (depth + 7) >> 3;
+  const out = new Uint8Array(2 + n);
+  out[0] = depth >> 8;
+  out[1] = depth & 0xff;
+  out.set(keyHash.subarray(0, n), 2);
+  const rest = depth & 7;
+  if (rest !== 0) out[1 + n] = out[1 + n]! & ((0xff << (8 - rest)) & 0xff);
+  return out;
+}
+
+/** The position of the child (bit `side`) of the node at `depth` on keyHash's path. */
+function childPath(keyHash: Uint8Array, depth: number, side: number): Uint8Array {
+  const p = nodePath(keyHash, depth + 1);
+  const byte = 2 + (depth >> 3);
+  const mask = 0x80 >> (depth & 7);
+  p[byte] = side === 1 ? p[byte]! | mask : p[byte]! & ~mask;
+  return p;
+}
+
+/** Reads the record at a position (undefined: no node there). */
+export type NodeSource = (path: Uint8Array) => Uint8Array | undefined;
+
+class PLeaf {
+  readonly keyHash: Uint8Array;
+  readonly valueHash: Uint8Array;
+  readonly key: Uint8Array;
+  /** the depth whose record this is (-1: not stored yet) */
+  readonly at: number;
+  /** the stored record it was read from */
+  raw: Uint8Array | undefined = undefined;
+  h: Uint8Array | undefined = undefined;
+  constructor(keyHash: Uint8Array, valueHash: Uint8Array, key: Uint8Array, at: number) {
+    this.keyHash = keyHash;
+    this.valueHash = valueHash;
+    this.key = key;
+    this.at = at;
+  }
+  hash(): Uint8Array {
+    return (this.h ??= leafHash(this.keyHash, this.valueHash));
+  }
+}
+class PInternal {
+  readonly lk: number;
+  readonly rk: number;
+  readonly lh: Uint8Array;
+  readonly rh: Uint8Array;
+  readonly at: number;
+  raw: Uint8Array | undefined = undefined;
+  h: Uint8Array | undefined = undefined;
+  constructor(lk: number, rk: number, lh: Uint8Array, rh: Uint8Array, at: number) {
+    this.lk = lk;
+    this.rk = rk;
+    this.lh = lh;
+    this.rh = rh;
+    this.at = at;
+  }
+  hash(): Uint8Array {
+    return (this.h ??= internalHash(this.lh, this.rh));
+  }
+}
+/** A child not read: its kind and hash, from its parent's record. */
+class PStub {
+  readonly kind: number;
+  readonly h: Uint8Array;
+  readonly path: Uint8Array;
+  readonly at: number;
+  /** the node once read */
+  resolved: PLeaf | PInternal | undefined = undefined;
+  constructor(kind: number, h: Uint8Array, path: Uint8Array, at: number) {
+    this.kind = kind;
+    this.h = h;
+    this.path = path;
+    this.at = at;
+  }
+  hash(): Uint8Array {
+    return this.h;
+  }
+}
+type PNode = PLeaf | PInternal | PStub | null;
+
+function encodeNode(n: PLeaf | PInternal): Uint8Array {
+  if (n instanceof PLeaf) {
+    const out = new Uint8Array(65 + n.key.length);
+    out[0] = KIND_LEAF;
+    out.set(n.keyHash, 1);
+    out.set(n.valueHash, 33);
+    out.set(n.key, 65);
+    return out;
+  }
+  const out = new Uint8Array(66);
+  out[0] = KIND_INTERNAL;
+  out[1] = n.lk | (n.rk << 2);
+  out.set(n.lh, 2);
+  out.set(n.rh, 34);
+  return out;
+}
+
+function decodeNode(b: Uint8Array, at: number): PLeaf | PInternal {
+  let n: PLeaf | PInternal | undefined;
+  if (b[0] === KIND_LEAF && b.length >= 65) n = new PLeaf(b.subarray(1, 33), b.subarray(33, 65), b.subarray(65), at);
+  else if (b[0] === KIND_INTERNAL && b.length === 66) n = new PInternal(b[1]! & 3, b[1]! >> 2, b.subarray(2, 34), b.subarray(34, 66), at);
+  if (n !== undefined) {
+    n.raw = b;
+    return n;
+  }
+  throw new Error(`malformed state tree node record (${b.length} bytes, kind ${b[0]})`);
+}
+
+function kindOf(n: PNode): number {
+  if (n === null) return KIND_EMPTY;
+  if (n instanceof PStub) return n.kind;
+  return n instanceof PLeaf ? KIND_LEAF : KIND_INTERNAL;
+}
+
+/**
+ * A changed position: its new record, or null to delete it; and the record it replaces when known
+ * (null: there was none; undefined: not read, ask the source).
+ */
+export type NodeWrite = readonly [path: Uint8Array, record: Uint8Array | null, old?: Uint8Array | null];
+
+const ROOT_PATH = nodePath(EMPTY_HASH, 0);
+
+class Pager {
+  readonly writes: NodeWrite[] = [];
+  readonly source: NodeSource;
+  constructor(source: NodeSource) {
+    this.source = source;
+  }
+
+  load(path: Uint8Array, depth: number): PLeaf | PInternal {
+    const b = this.source(path);
+    if (b === undefined) throw new Error(`state tree node missing at depth ${depth}`);
+    return decodeNode(b, depth);
+  }
+
+  /** The node itself if it is a stub of a leaf that must be lifted or read. */
+  resolve(n: PNode): PLeaf | PInternal | null {
+    return n instanceof PStub ? (n.resolved ??= this.load(n.path, n.at)) : n;
+  }
+
+  /** `apply` of SparseMerkleTree over records. Returns the canonical node of the position. */
+  apply(node: PNode, depth: number, ch: readonly PChange[], lo: number, hi: number): PNode {
+    if (lo === hi) return node;
+    if (node instanceof PStub) node = this.resolve(node);
+    if (node === null) {
+      if (hi - lo === 1) {
+        const c = ch[lo]!;
+        return c.value === null ? null : new PLeaf(c.keyHash, valueHashOf(c.value), c.key, -1);
+      }
+      return this.split(null, null, null, depth, ch, lo, hi);
+    }
+    if (node instanceof PLeaf) {
+      if (hi - lo === 1) {
+        const c = ch[lo]!;
+        if (equalBytes(c.keyHash, node.keyHash)) {
+          if (c.value === null) return null;
+          const vh = valueHashOf(c.value);
+          return equalBytes(vh, node.valueHash) ? node : new PLeaf(node.keyHash, vh, c.key, -1);
+        }
+      }
+      const right = bitAt(node.keyHash, depth) === 1;
+      return this.split(null, right ? null : node, right ? node : null, depth, ch, lo, hi);
+    }
+    return this.split(node, null, null, depth, ch, lo, hi);
+  }
+
+  /** Children of an internal node (or of a leaf moving down, given as l/r) after the changes, joined. */
+  split(parent: PInternal | null, l0: PNode, r0: PNode, depth: number, ch: readonly PChange[], lo: number, hi: number): PNode {
+    const mid = splitAt(ch as unknown as Change[], lo, hi, depth);
+    const kh = ch[lo]!.keyHash;
+    const lp = childPath(kh, depth, 0);
+    const rp = childPath(kh, depth, 1);
+    let oldL = l0;
+    let oldR = r0;
+    if (parent !== null) {
+      oldL = parent.lk === KIND_EMPTY ? null : lo < mid ? this.load(lp, depth + 1) : new PStub(parent.lk, parent.lh, lp, depth + 1);
+      oldR = parent.rk === KIND_EMPTY ? null : mid < hi ? this.load(rp, depth + 1) : new PStub(parent.rk, parent.rh, rp, depth + 1);
+    }
+    let l = this.apply(oldL, depth + 1, ch, lo, mid);
+    let r = this.apply(oldR, depth + 1, ch, mid, hi);
+    if (parent !== null && l === oldL && r === oldR) return parent;
+    // join: a lone leaf moves up, an empty subtree is Empty
+    let res: PNode;
+    if (l === null && (r === null || kindOf(r) === KIND_LEAF)) res = r = this.resolve(r);
+    else if (r === null && kindOf(l) === KIND_LEAF) res = l = this.resolve(l);
+    else res = new PInternal(kindOf(l), kindOf(r), nodeHash2(l), nodeHash2(r), -1);
+    const internal = res instanceof PInternal;
+    this.place(lp, depth + 1, oldL, internal ? l : null);
+    this.place(rp, depth + 1, oldR, internal ? r : null);
+    return res;
+  }
+
+  /** Records what is now at a position: nothing to do if it is the record already there. */
+  place(path: Uint8Array, depth: number, old: PNode, now: PNode): void {
+    const stored = old !== null && old.at === depth;
+    const was = !stored ? null : old instanceof PStub ? old.resolved?.raw : old.raw;
+    if (now === null) {
+      if (stored) this.writes.push([path, null, was]);
+    } else if (now.at !== depth) {
+      this.writes.push([path, encodeNode(now as PLeaf | PInternal), was]);
+    }
+  }
+}
+
+function nodeHash2(n: PNode): Uint8Array {
+  return n === null ? EMPTY_HASH : n.hash();
+}
+
+interface PChange extends Change {}
+
+/** The root hash of the paged tree in `source` (32 zero bytes when it is empty). */
+export function pagedRoot(source: NodeSource): Uint8Array {
+  const b = source(ROOT_PATH);
+  return b === undefined ? new Uint8Array(HASH_BYTES) : new Uint8Array(decodeNode(b, 0).hash());
+}
+
+/**
+ * Applies changes (as SparseMerkleTree.update: null deletes, the last change of a key wins) to the
+ * paged tree in `source`, which is not modified: returns the new root and the record writes that
+ * turn the old tree into the new one, in no particular order (each position at most once).
+ */
+export function pagedUpdate(source: NodeSource, changes: Iterable<readonly [Uint8Array, Uint8Array | null]>): { root: Uint8Array; writes: NodeWrite[] } {
+  const list: PChange[] = [];
+  for (const [key, value] of changes) list.push({ keyHash: keyHashOf(key), key: new Uint8Array(key), value: value === null ? null : new Uint8Array(value) });
+  const pager = new Pager(source);
+  const rb = source(ROOT_PATH);
+  const old = rb === undefined ? null : decodeNode(rb, 0);
+  if (list.length === 0) return { root: new Uint8Array(nodeHash2(old)), writes: [] };
+  list.sort(compareHashes);
+  let w = 0;
+  for (let i = 0; i < list.length; i++) {
+    const next = list[i + 1];
+    if (next !== undefined && compareHashes(list[i]!, next) === 0) continue;
+    list[w++] = list[i]!;
+  }
+  list.length = w;
+  const res = pager.resolve(pager.apply(old, 0, list, 0, list.length));
+  pager.place(ROOT_PATH, 0, old, res);
+  return { root: new Uint8Array(nodeHash2(res)), writes: pager.writes };
+}
+
+/** SparseMerkleTree.prove over the paged tree. */
+export function pagedProve(source: NodeSource, key: Uint8Array): StateProof {
+  const kh = keyHashOf(key);
+  const path: Uint8Array[] = [];
+  const rb = source(ROOT_PATH);
+  let n: PLeaf | PInternal | null = rb === undefined ? null : decodeNode(rb, 0);
+  for (let depth = 0; n instanceof PInternal; depth++) {
+    const side = bitAt(kh, depth);
+    path.push(side === 0 ? n.rh : n.lh);
+    const kind = side === 0 ? n.lk : n.rk;
+    if (kind === KIND_EMPTY) {
+      n = null;
+      break;
+    }
+    const p = childPath(kh, depth, side);
+    const b = source(p);
+    if (b === undefined) throw new Error(`state tree node missing at depth ${depth + 1}`);
+    n = decodeNode(b, depth + 1);
+  }
+  const siblings = path.reverse().map((h) => new Uint8Array(h));
+  const leaf = n === null || equalBytes(n.keyHash, kh) ? null : { keyHash: new Uint8Array(n.keyHash), valueHash: new Uint8Array(n.valueHash) };
+  return { siblings, leaf };
+}
+
+/** Every key of the paged tree, in keyHash order (a depth-first walk of the records). */
+export function* pagedKeys(source: NodeSource): IterableIterator<Uint8Array> {
+  const rb = source(ROOT_PATH);
+  if (rb === undefined) return;
+  const stack: [PLeaf | PInternal, Uint8Array, number][] = [[decodeNode(rb, 0), new Uint8Array(HASH_BYTES), 0]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [n, prefix, depth] = top;
+    if (n instanceof PLeaf) {
+      yield new Uint8Array(n.key);
+      continue;
+    }
+    for (const side of [1, 0]) {
+      const kind = side === 0 ? n.lk : n.rk;
+      if (kind === KIND_EMPTY) continue;
+      const p = childPath(prefix, depth, side);
+      const b = source(p);
+      if (b === undefined) throw new Error(`state tree node missing at depth ${depth + 1}`);
+      const childPrefix = new Uint8Array(prefix);
+      if (side === 1) childPrefix[depth >> 3] = childPrefix[depth >> 3]! | (0x80 >> (depth & 7));
+      stack.push([decodeNode(b, depth + 1), childPrefix, depth + 1]);
+    }
+  }
+}

@@ -5,10 +5,14 @@
  * which is what lets consensus execute a proposal speculatively. `StateWriter` is the
  * scratch overlay one block executes in, with checkpoints so that a failed operation can be
  * rolled back while its fee and nonce stay consumed.
+ *
+ * A ChainState reads its records through a StateTree: on a node, a DiskTree over the block store
+ * (read on demand, synchronously, through the store's bounded cache; never loaded whole), in tests
+ * and replays the in-memory SparseMerkleTree. Both give the same root for the same records.
  */
 import { asArray, asBytes, asInt, asString, asU64, decode, decodeTrusted, encode, int, u64, type CborValue } from "../primitives/codec.ts";
 import { compareBytes, concatBytes, utf8 } from "../primitives/bytes.ts";
-import { SparseMerkleTree, type StateProof } from "./smt.ts";
+import { pagedKeys, pagedProve, pagedRoot, pagedUpdate, type NodeWrite, type StateProof } from "./smt.ts";
 import { Tag, taggedHash } from "../primitives/hash.ts";
 import { registry } from "./registry.ts";
 
@@ -171,13 +175,151 @@ export function readKeyList(r: StateReader, key: Uint8Array): Uint8Array[] {
   return b ? decodeKeyList(b, true) : [];
 }
 
+/**
+ * The authenticated tree a ChainState reads: the in-memory SparseMerkleTree (chain/smt.ts; tests,
+ * genesis, replays) or a DiskTree over the block store. Both give the same root for the same records.
+ */
+export interface StateTree {
+  get(key: Uint8Array): Uint8Array | undefined;
+  root(): Uint8Array;
+  prove(key: Uint8Array): StateProof;
+  /** A new tree with the changes applied (null deletes); this one is left as it was. */
+  update(changes: Iterable<readonly [Uint8Array, Uint8Array | null]>): StateTree;
+  /** Every (key, value), in keyHash order. O(state size): for tests and audits. */
+  entries(): IterableIterator<[Uint8Array, Uint8Array]>;
+}
+
+/**
+ * Where a DiskTree reads committed state: the block store (chain/store.ts), synchronously. A
+ * version is a committed height; reads of a height older than the store keeps throw.
+ */
+export interface StateBackend {
+  /** A state record's value after block `version`. */
+  record(key: Uint8Array, version: bigint): Uint8Array | undefined;
+  /** A tree node record (chain/smt.ts paged tree) after block `version`. */
+  node(path: Uint8Array, version: bigint): Uint8Array | undefined;
+}
+
+/**
+ * One block's changes not yet in the store, over its parent layer; or, once the store has written
+ * them (`committed`), the store itself at that height (the maps are dropped).
+ */
+class StateLayer {
+  values: Map<string, Uint8Array | null> | null;
+  nodes: Map<string, Uint8Array | null> | null;
+  nodeWrites: readonly NodeWrite[] | null;
+  parent: StateLayer | null;
+  version: bigint | null;
+  constructor(parent: StateLayer | null, version: bigint | null, values: Map<string, Uint8Array | null> | null, nodeWrites: readonly NodeWrite[] | null) {
+    this.parent = parent;
+    this.version = version;
+    this.values = values;
+    this.nodeWrites = nodeWrites;
+    this.nodes = nodeWrites === null ? null : new Map(nodeWrites.map(([p, r]) => [latin1(p), r]));
+  }
+}
+
+/**
+ * The state tree kept in the block store: records and tree nodes are read from the store on demand
+ * (through its bounded cache), never loaded whole. Updating it keeps the block's changes and the
+ * node records they rewrite in memory (a layer) until the store commits them in the block's batch;
+ * from then on the layer reads from the store. Immutable like SparseMerkleTree: an older tree stays
+ * readable for as long as the store keeps its height.
+ */
+export class DiskTree implements StateTree {
+  readonly #backend: StateBackend;
+  readonly #layer: StateLayer;
+  readonly #root: Uint8Array;
+
+  private constructor(backend: StateBackend, layer: StateLayer, root: Uint8Array) {
+    this.#backend = backend;
+    this.#layer = layer;
+    this.#root = root;
+  }
+
+  /** The tree the store holds after block `version`. */
+  static at(backend: StateBackend, version: bigint): DiskTree {
+    const layer = new StateLayer(null, version, null, null);
+    return new DiskTree(backend, layer, pagedRoot((p) => backend.node(p, version)));
+  }
+
+  root(): Uint8Array {
+    return new Uint8Array(this.#root);
+  }
+
+  get(key: Uint8Array): Uint8Array | undefined {
+    let id: string | undefined;
+    for (let l: StateLayer | null = this.#layer; l !== null; l = l.parent) {
+      if (l.version !== null) return this.#backend.record(key, l.version);
+      const v = l.values!.get((id ??= latin1(key)));
+      if (v !== undefined) return v ?? undefined;
+    }
+    throw new Error("state layer chain has no committed base");
+  }
+
+  #node = (path: Uint8Array): Uint8Array | undefined => {
+    let id: string | undefined;
+    for (let l: StateLayer | null = this.#layer; l !== null; l = l.parent) {
+      if (l.version !== null) return this.#backend.node(path, l.version);
+      const v = l.nodes!.get((id ??= latin1(path)));
+      if (v !== undefined) return v ?? undefined;
+    }
+    throw new Error("state layer chain has no committed base");
+  };
+
+  update(changes: Iterable<readonly [Uint8Array, Uint8Array | null]>): DiskTree {
+    const list = [...changes];
+    if (list.length === 0) return this;
+    const { root, writes } = pagedUpdate(this.#node, list);
+    const values = new Map<string, Uint8Array | null>();
+    for (const [k, v] of list) values.set(latin1(k), v === null ? null : new Uint8Array(v));
+    return new DiskTree(this.#backend, new StateLayer(this.#layer, null, values, writes), root);
+  }
+
+  prove(key: Uint8Array): StateProof {
+    return pagedProve(this.#node, key);
+  }
+
+  *entries(): IterableIterator<[Uint8Array, Uint8Array]> {
+    for (const k of pagedKeys(this.#node)) {
+      const v = this.get(k);
+      if (v === undefined) throw new Error("state tree leaf without a record");
+      yield [k, v];
+    }
+  }
+
+  /**
+   * For the store: the node records this tree's own layer rewrites, if that layer sits directly on
+   * the store's tree at `version` (undefined otherwise: the store then recomputes them).
+   */
+  pendingOver(version: bigint): readonly NodeWrite[] | undefined {
+    const l = this.#layer;
+    return l.version === null && l.parent !== null && l.parent.version === version ? l.nodeWrites! : undefined;
+  }
+
+  /** For the store: this tree's layer is written at `version`; read it from the store from now on. */
+  committedAt(version: bigint): void {
+    const l = this.#layer;
+    l.version = version;
+    l.values = null;
+    l.nodes = null;
+    l.nodeWrites = null;
+    l.parent = null;
+  }
+
+  /** The height of the store this tree reads, if it is exactly the store's tree there. */
+  get version(): bigint | undefined {
+    return this.#layer.version ?? undefined;
+  }
+}
+
 /** An immutable state snapshot: the tree plus the hash of the block that produced it. */
 export class ChainState implements StateReader {
-  readonly tree: SparseMerkleTree;
+  readonly tree: StateTree;
   /** Hash of the last applied block (the genesis hash at height 0). Not part of the root. */
   readonly lastBlockHash: Uint8Array;
 
-  constructor(tree: SparseMerkleTree, lastBlockHash: Uint8Array) {
+  constructor(tree: StateTree, lastBlockHash: Uint8Array) {
     this.tree = tree;
     this.lastBlockHash = lastBlockHash;
   }
@@ -360,9 +502,14 @@ export class StateWriter implements StateReader {
  * invariant says it equals genesisSupply + minted - burned after every block.
  * O(state size): for tests and audits. */
 export function totalHeld(state: ChainState): bigint {
+  return totalHeldOf(state.tree.entries());
+}
+
+/** totalHeld over any (key, value) records of a state, e.g. streamed from the block store. */
+export function totalHeldOf(entries: Iterable<readonly [Uint8Array, Uint8Array]>): bigint {
   const holders = new Map(registry().holders.map((r) => [r.prefix, r] as const));
   let sum = 0n;
-  for (const [key, value] of state.tree.entries()) {
+  for (const [key, value] of entries) {
     const holder = holders.get(key[0]!);
     if (holder !== undefined) {
       sum += holder.held!(key, value);

@@ -17,7 +17,14 @@
  *   'C' height                -> state changes [[key, value | null], ...]
  *   'T' txHash                -> [height, index]
  *   'A' pubkey height index   -> txHash            (every account a tx touches)
- *   'S' stateKey              -> value             (the state at the head)
+ *   'S' stateKey              -> value             (the state records at the head)
+ *   'N' position              -> state tree node   (chain/smt.ts paged tree at the head: the
+ *                                state is read from here and 'S' on demand, never loaded whole)
+ *   'U' height dbKey          -> value | empty     (the 'S' or 'N' record dbKey held before block
+ *                                height rewrote it; empty: absent (no record is empty). Kept for the
+ *                                last `stateHistory` heights so that the state at a recent height can
+ *                                be read and proved)
+ *   'M' "statefrom"           -> [height]: the oldest height whose state can still be read
  *   'W' height seq            -> one consensus input of the height in progress (the consensus
  *                                WAL, node/wal.ts; seq is a u32 counted from 0 per height)
  *   'M' "walsync"             -> empty; rewritten with sync to make earlier WAL writes durable
@@ -60,8 +67,8 @@ import { CodedError } from "../primitives/errors.ts";
 import { commitHash, decodeBlock, decodeCommit, encodeCommit, verifyCommit, type Block, type Commit } from "./block.ts";
 import { evidenceRoot } from "./evidence.ts";
 import { receiptsRoot, txRoot } from "./transition.ts";
-import { ChainState, decodeValidators, encodeValidators, StateKey, type StateChange, type Validator } from "./state.ts";
-import { SparseMerkleTree } from "./smt.ts";
+import { ChainState, DiskTree, decodeValidators, encodeValidators, StateKey, type StateBackend, type StateChange, type StateTree, type Validator } from "./state.ts";
+import { nodePath, pagedRoot, pagedUpdate, SparseMerkleTree, type NodeWrite } from "./smt.ts";
 import { txParticipants, type SignedTx } from "./tx.ts";
 import type { BlockResult, Receipt } from "./transition.ts";
 import { decodeEpochRecord } from "./epoch.ts";
@@ -80,6 +87,8 @@ const P = {
   validators: 0x56, // V
   wal: 0x57, // W
   epochRewards: 0x47, // G
+  node: 0x4e, // N
+  undo: 0x55, // U
 } as const;
 const STORE_PREFIXES: ReadonlySet<number> = new Set(Object.values(P));
 
@@ -93,6 +102,14 @@ const PROPOSAL_KEY = key(P.meta, utf8.encode("proposal"));
 const WAL_SYNC_KEY = key(P.meta, utf8.encode("walsync"));
 const VERIFIED_KEY = key(P.meta, utf8.encode("verified"));
 const WAL_ABSTAIN_KEY = key(P.meta, utf8.encode("walabstain"));
+const STATE_FROM_KEY = key(P.meta, utf8.encode("statefrom"));
+const ROOT_NODE_KEY = key(P.node, nodePath(new Uint8Array(32), 0));
+/** Default bound of the state cache (StoreOpenOptions.stateCacheBytes). */
+export const DEFAULT_STATE_CACHE_BYTES = 64 * 1024 * 1024;
+/** Default number of recent heights whose state stays readable (StoreOpenOptions.stateHistory). */
+export const DEFAULT_STATE_HISTORY = 100;
+/** What a cache entry costs beyond its key and value bytes (Map slot, string, array header). */
+const CACHE_ENTRY_OVERHEAD = 160;
 /** The head this store reached, outside the database (a rolled-back .log cannot roll it back). */
 export const HEAD_MARK_FILE = "CLOUDCOIN-HEAD";
 /** 'W' + u64be height + u32be seq */
@@ -122,6 +139,8 @@ export const StoreErrorCode = {
   ROLLED_BACK: "STORE_ROLLED_BACK",
   /** the directory holds data that is not a store of any chain (no CURRENT, or keys but no chain record) */
   UNRECOGNISED: "STORE_UNRECOGNISED",
+  /** the state at a height older than the store keeps (stateHistory), or above the head; data.height, data.oldest, data.head */
+  STATE_PRUNED: "STORE_STATE_PRUNED",
 } as const;
 export type StoreErrorCode = (typeof StoreErrorCode)[keyof typeof StoreErrorCode];
 export class StoreError extends CodedError<StoreErrorCode> {}
@@ -134,6 +153,72 @@ export interface StoreOpenOptions {
   readonly check?: StoreCheck;
   /** Cut a damaged or rolled-back store back to its last good height instead of refusing (implies a full check). */
   readonly repair?: boolean;
+  /** Bound of the in-memory cache of state records and tree nodes, bytes (default DEFAULT_STATE_CACHE_BYTES). */
+  readonly stateCacheBytes?: number;
+  /** How many recent heights' state stays readable and provable (default DEFAULT_STATE_HISTORY, at least 1). */
+  readonly stateHistory?: number;
+}
+
+/**
+ * Least-recently-used records of the state at the head ('S' and 'N' database keys, as latin1
+ * strings; null: known absent), bounded by an estimate of their bytes.
+ */
+class StateCache {
+  readonly #map = new Map<string, Uint8Array | null>();
+  readonly #max: number;
+  #bytes = 0;
+  constructor(max: number) {
+    this.#max = max;
+  }
+  get(id: string): Uint8Array | null | undefined {
+    const v = this.#map.get(id);
+    if (v !== undefined) {
+      this.#map.delete(id);
+      this.#map.set(id, v);
+    }
+    return v;
+  }
+  set(id: string, v: Uint8Array | null): void {
+    const old = this.#map.get(id);
+    if (old !== undefined) {
+      this.#bytes -= id.length + (old?.length ?? 0) + CACHE_ENTRY_OVERHEAD;
+      this.#map.delete(id);
+    }
+    this.#map.set(id, v);
+    this.#bytes += id.length + (v?.length ?? 0) + CACHE_ENTRY_OVERHEAD;
+    if (this.#bytes <= this.#max) return;
+    for (const [k, x] of this.#map) {
+      if (this.#bytes <= this.#max) break;
+      this.#map.delete(k);
+      this.#bytes -= k.length + (x?.length ?? 0) + CACHE_ENTRY_OVERHEAD;
+    }
+  }
+  clear(): void {
+    this.#map.clear();
+    this.#bytes = 0;
+  }
+  get size(): number {
+    return this.#map.size;
+  }
+}
+
+function latin1(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
+}
+/** The undo record of a record that was absent (a stored record is never empty). */
+const UNDO_ABSENT = new Uint8Array(0);
+
+/**
+ * One allocation for a state write's two keys: 'U' height prefix record-key, and the record's own
+ * key (prefix record-key) as a view of its tail.
+ */
+function undoKeys(hb: Uint8Array, prefix: number, k: Uint8Array): [undo: Uint8Array, record: Uint8Array] {
+  const u = new Uint8Array(10 + k.length);
+  u[0] = P.undo;
+  u.set(hb, 1);
+  u[9] = prefix;
+  u.set(k, 10);
+  return [u, u.subarray(9)];
 }
 
 /** What `open` did to a store opened with repair (BlockStore.repaired). */
@@ -271,12 +356,58 @@ export class BlockStore {
   readonly #chain: ChainId;
   #repaired: StoreRepair | undefined;
 
-  private constructor(db: ClassicLevel<Uint8Array, Uint8Array>, path: string, chain: ChainId, head: Head, epochRecord: Uint8Array | undefined) {
+  readonly #cache: StateCache;
+  readonly #history: number;
+  /** The oldest height whose state can be read ('M' "statefrom"). */
+  #stateFrom = 0n;
+  /** The height whose batch is being written, while it is: reads then consult its undo records too. */
+  #writing: bigint | undefined;
+  /** What DiskTrees read: the state records and tree nodes at a committed height. */
+  readonly #backend: StateBackend = {
+    record: (k, version) => this.#readAt(key(P.state, k), version),
+    node: (p, version) => this.#readAt(key(P.node, p), version),
+  };
+
+  private constructor(db: ClassicLevel<Uint8Array, Uint8Array>, path: string, chain: ChainId, head: Head, epochRecord: Uint8Array | undefined, opts: StoreOpenOptions) {
     this.#db = db;
     this.#path = path;
     this.#chain = chain;
     this.#head = head;
     this.#epochRecord = epochRecord;
+    this.#cache = new StateCache(opts.stateCacheBytes ?? DEFAULT_STATE_CACHE_BYTES);
+    this.#history = Math.max(1, Math.floor(opts.stateHistory ?? DEFAULT_STATE_HISTORY));
+  }
+
+  /**
+   * The record under database key `dk` ('S' or 'N') after block `version`, synchronously: the
+   * current record, unless a later block rewrote it, in which case the first such block's undo
+   * record holds it. The current record is read first, so that a batch landing between the two
+   * reads still gives the right answer (the batch writes the record and its undo together).
+   */
+  #readAt(dk: Uint8Array, version: bigint): Uint8Array | undefined {
+    const atHead = version === this.#head.height;
+    const id = latin1(dk);
+    if (atHead) {
+      const c = this.#cache.get(id);
+      if (c !== undefined) return c ?? undefined;
+    } else if (version < this.#stateFrom || version > this.#head.height) {
+      throw new StoreError(StoreErrorCode.STATE_PRUNED, `the state at height ${version} is not kept (oldest ${this.#stateFrom}, head ${this.#head.height})`, {
+        height: version.toString(),
+        oldest: this.#stateFrom.toString(),
+        head: this.#head.height.toString(),
+      });
+    }
+    let v = this.#db.getSync(dk);
+    const top = this.#writing ?? this.#head.height;
+    for (let h = version + 1n; h <= top; h++) {
+      const u = this.#db.getSync(concatBytes(new Uint8Array([P.undo]), u64be(h), dk));
+      if (u !== undefined) {
+        v = u.length === 0 ? undefined : u;
+        break;
+      }
+    }
+    if (atHead && version === this.#head.height) this.#cache.set(id, v ?? null);
+    return v;
   }
 
   /**
@@ -300,7 +431,9 @@ export class BlockStore {
       movedTo = await moveAside(path);
     }
     const db = new ClassicLevel<Uint8Array, Uint8Array>(path, { keyEncoding: "view", valueEncoding: "view" });
-    await db.open();
+    // No block compression: state records and tree nodes are mostly hashes (snappy gains nothing on
+    // them) and decompressing a block on every cold state read cost ~3x the read here.
+    await db.open({ compression: false });
     try {
       const chainRec = await db.get(CHAIN_KEY);
       if (chainRec === undefined) {
@@ -318,14 +451,17 @@ export class BlockStore {
         }
         const genesis = chain.genesisState();
         const batch = db.batch();
-        for (const [k, v] of genesis.tree.entries()) batch.put(key(P.state, k), v);
+        const entries = [...genesis.tree.entries()];
+        for (const [k, v] of entries) batch.put(key(P.state, k), v);
+        for (const [p, r] of pagedUpdate(() => undefined, entries).writes) batch.put(key(P.node, p), r!);
+        batch.put(STATE_FROM_KEY, encode([0]));
         batch.put(CHAIN_KEY, encode([chain.chainId, chain.genesisHash]));
         batch.put(HEAD_KEY, encode([0, chain.genesisHash]));
         batch.put(VERIFIED_KEY, encode([0]));
         await batch.write({ sync: true });
         const head = { height: 0n, hash: chain.genesisHash };
         await writeHeadMark(path, chain.chainId, chain.genesisHash, head);
-        const store = new BlockStore(db, path, chain, head, genesis.get(StateKey.epoch));
+        const store = new BlockStore(db, path, chain, head, genesis.get(StateKey.epoch), opts);
         if (movedTo !== undefined) store.#repaired = { from: 0n, to: 0n, reason: "damaged directory moved aside", movedTo };
         return store;
       }
@@ -337,8 +473,9 @@ export class BlockStore {
       const h = await db.get(HEAD_KEY);
       if (h === undefined) throw new StoreError(StoreErrorCode.CORRUPT, "store has a chain record but no head");
       const hv = asArray(decode(h), "head", 2);
-      const store = new BlockStore(db, path, chain, { height: asU64(hv[0], "height"), hash: asBytes(hv[1], "hash", 32) }, await db.get(key(P.state, StateKey.epoch)));
+      const store = new BlockStore(db, path, chain, { height: asU64(hv[0], "height"), hash: asBytes(hv[1], "hash", 32) }, await db.get(key(P.state, StateKey.epoch)), opts);
       await store.#check(opts);
+      await store.#openState();
       return store;
     } catch (e) {
       if (db.status === "open") await db.close();
@@ -385,7 +522,8 @@ export class BlockStore {
     }
     if (opts.repair && tree !== undefined) {
       const good = damage === undefined ? head.height : damage.height - 1n;
-      const stateOk = damage === undefined && equalBytes((await this.#loadTree()).root(), tree.root());
+      const stateOk =
+        damage === undefined && equalBytes((await this.#loadTree()).root(), tree.root()) && (await this.#db.get(ROOT_NODE_KEY)) !== undefined && equalBytes(this.#storedRoot(), tree.root());
       if (good !== head.height || !stateOk) await this.#cutBack(good, tree);
       if (good !== head.height || !stateOk || rolledBack !== undefined) {
         this.#repaired = { from: head.height, to: good, reason: damage ? `height ${damage.height}: ${damage.reason}` : (rolledBack ?? "state records did not match the stored state changes") };
@@ -412,10 +550,10 @@ export class BlockStore {
    * `replayState`, `from` must be 1: the stored state changes are replayed from genesis against
    * every header's state root, and `tree` is the state at the last good height.
    */
-  async checkHeights(from: bigint, to: bigint, replayState: boolean): Promise<{ damage?: StoreDamage; tree?: SparseMerkleTree }> {
+  async checkHeights(from: bigint, to: bigint, replayState: boolean): Promise<{ damage?: StoreDamage; tree?: StateTree }> {
     if (replayState && from !== 1n) throw new RangeError("a state replay starts at height 1");
     const chainId = this.#chain.chainId;
-    let tree = replayState ? this.#chain.genesisState().tree : undefined;
+    let tree: StateTree | undefined = replayState ? this.#chain.genesisState().tree : undefined;
     let prevHash = this.#chain.genesisHash;
     if (from > 1n) {
       const prev = await this.#db.get(key(P.block, u64be(from - 1n)));
@@ -476,7 +614,7 @@ export class BlockStore {
    * `good`). Module index entries of the cut heights stay: the same blocks, synced again, write
    * the same entries.
    */
-  async #cutBack(good: bigint, tree: SparseMerkleTree): Promise<void> {
+  async #cutBack(good: bigint, tree: StateTree): Promise<void> {
     const db = this.#db;
     const batch = db.batch();
     const above = (p: number) => ({ gte: key(p, u64be(good + 1n)), lt: new Uint8Array([p + 1]) });
@@ -503,8 +641,11 @@ export class BlockStore {
       }
     }
     for await (const k of db.keys({ gt: new Uint8Array([P.wal]), lt: new Uint8Array([P.wal + 1]) })) batch.del(k);
-    for await (const k of db.keys({ gt: new Uint8Array([P.state]), lt: new Uint8Array([P.state + 1]) })) batch.del(k);
-    for (const [k, v] of tree.entries()) batch.put(key(P.state, k), v);
+    for (const p of [P.state, P.node, P.undo]) for await (const k of db.keys({ gt: new Uint8Array([p]), lt: new Uint8Array([p + 1]) })) batch.del(k);
+    const entries = [...tree.entries()];
+    for (const [k, v] of entries) batch.put(key(P.state, k), v);
+    for (const [p, r] of pagedUpdate(() => undefined, entries).writes) batch.put(key(P.node, p), r!);
+    batch.put(STATE_FROM_KEY, encode([u64(good)]));
     let hash = this.#chain.genesisHash;
     if (good > 0n) {
       const b = await db.get(key(P.block, u64be(good)));
@@ -514,6 +655,8 @@ export class BlockStore {
     batch.put(HEAD_KEY, encode([u64(good), hash]));
     batch.put(VERIFIED_KEY, encode([u64(good)]));
     await batch.write({ sync: true });
+    this.#cache.clear();
+    this.#stateFrom = good;
     this.#head = { height: good, hash };
     this.#epochRecord = tree.get(StateKey.epoch);
     this.#recent.clear();
@@ -524,22 +667,88 @@ export class BlockStore {
     return this.#head;
   }
 
-  /** Rebuilds the head state from the stored records and checks it against the head's state root. */
-  async loadState(expectedGenesisRoot: () => Uint8Array): Promise<ChainState> {
-    const entries: StateChange[] = [];
-    for await (const [k, v] of this.#db.iterator({ gt: new Uint8Array([P.state]), lt: new Uint8Array([P.state + 1]) })) {
-      entries.push([k.subarray(1), v]);
+  /**
+   * Reads the state bookkeeping at open; a store written before the state tree was kept on disk
+   * (state records but no tree nodes) gets its tree nodes built once from the records.
+   */
+  async #openState(): Promise<void> {
+    const from = await this.#db.get(STATE_FROM_KEY);
+    let stateFrom = this.#head.height;
+    if (from !== undefined) {
+      try {
+        stateFrom = asU64(asArray(decode(from), "statefrom", 1)[0], "statefrom");
+      } catch {
+        // unreadable: only the head is known to be readable
+      }
     }
-    const state = new ChainState(SparseMerkleTree.empty().update(entries), this.#head.hash);
+    this.#stateFrom = stateFrom > this.#head.height ? this.#head.height : stateFrom;
+    if ((await this.#db.get(ROOT_NODE_KEY)) !== undefined) return;
+    const entries: StateChange[] = [];
+    for await (const [k, v] of this.#db.iterator({ gt: new Uint8Array([P.state]), lt: new Uint8Array([P.state + 1]) })) entries.push([k.subarray(1), v]);
+    if (entries.length === 0) return;
+    const batch = this.#db.batch();
+    for await (const k of this.#db.keys({ gt: new Uint8Array([P.node]), lt: new Uint8Array([P.node + 1]) })) batch.del(k);
+    for await (const k of this.#db.keys({ gt: new Uint8Array([P.undo]), lt: new Uint8Array([P.undo + 1]) })) batch.del(k);
+    for (const [p, r] of pagedUpdate(() => undefined, entries).writes) batch.put(key(P.node, p), r!);
+    batch.put(STATE_FROM_KEY, encode([u64(this.#head.height)]));
+    await batch.write({ sync: true });
+    this.#stateFrom = this.#head.height;
+  }
+
+  /** The root of the tree nodes stored for the head. */
+  #storedRoot(): Uint8Array {
+    return pagedRoot((p) => this.#db.getSync(key(P.node, p)));
+  }
+
+  /**
+   * The head state, read from the store on demand (nothing is loaded): its root is checked
+   * against the head's header. With `full`, every state record is also read and the root they
+   * make is checked (O(state size) time and memory: `cloudcoin verify-store`).
+   */
+  async loadState(expectedGenesisRoot: () => Uint8Array, opts: { full?: boolean } = {}): Promise<ChainState> {
     const expected = this.#head.height === 0n ? expectedGenesisRoot() : (await this.getBlock(this.#head.height))?.header.stateRoot;
-    if (!expected || !equalBytes(state.root(), expected)) {
-      throw new StoreError(
+    const corrupt = () =>
+      new StoreError(
         StoreErrorCode.CORRUPT,
         `state root at head ${this.#head.height} does not match the stored records. Start with --resync to rebuild the state from the stored blocks' changes`,
         { height: this.#head.height.toString() },
       );
+    let state: ChainState;
+    try {
+      state = new ChainState(DiskTree.at(this.#backend, this.#head.height), this.#head.hash);
+    } catch {
+      throw corrupt(); // a malformed root record
     }
+    if (expected === undefined || !equalBytes(state.root(), expected)) throw corrupt();
+    if (opts.full && !equalBytes((await this.#loadTree()).root(), expected!)) throw corrupt();
     return state;
+  }
+
+  /**
+   * The state after block `height`, if the store still keeps it (the last `stateHistory` heights);
+   * else StoreError STATE_PRUNED. Read on demand like the head state.
+   */
+  async stateAt(height: bigint): Promise<ChainState> {
+    if (height < this.#stateFrom || height > this.#head.height) {
+      throw new StoreError(StoreErrorCode.STATE_PRUNED, `the state at height ${height} is not kept (oldest ${this.#stateFrom}, head ${this.#head.height})`, {
+        height: height.toString(),
+        oldest: this.#stateFrom.toString(),
+        head: this.#head.height.toString(),
+      });
+    }
+    const hash = height === 0n ? this.#chain.genesisHash : (await this.getBlock(height))?.hash;
+    if (hash === undefined) throw new StoreError(StoreErrorCode.CORRUPT, `block ${height} missing`);
+    return new ChainState(DiskTree.at(this.#backend, height), hash);
+  }
+
+  /** The oldest height whose state stateAt can read. */
+  get stateFrom(): bigint {
+    return this.#stateFrom;
+  }
+
+  /** Every state record at the head, streamed in key order (for audits: the supply invariant). */
+  async *stateRecords(): AsyncIterableIterator<[Uint8Array, Uint8Array]> {
+    for await (const [k, v] of this.#db.iterator({ gt: new Uint8Array([P.state]), lt: new Uint8Array([P.state + 1]) })) yield [k.subarray(1), v];
   }
 
   /**
@@ -571,14 +780,48 @@ export class BlockStore {
       for (const ix of reg.indexesFor(e.kind)) for (const entry of ix.entries(e, seq)) batch.put(key(ix.code, ...entry.key), entry.value ?? EMPTY);
     });
     if (ended) batch.put(key(P.epochRewards, u64be(ended.epoch)), encodeEndedEpoch(ended));
-    for (const [k, v] of result.changes) {
-      if (v === null) batch.del(key(P.state, k));
-      else batch.put(key(P.state, k), v);
+    // The state: its records, the tree nodes they rewrite, and what both held before (undo), so
+    // that the state at the last `stateHistory` heights stays readable.
+    const base = this.#head.height;
+    const tree = result.state.tree;
+    let nodeWrites: readonly NodeWrite[] | undefined = tree instanceof DiskTree ? tree.pendingOver(base) : undefined;
+    const pending = nodeWrites !== undefined;
+    if (nodeWrites === undefined) {
+      const r = pagedUpdate((p) => this.#backend.node(p, base), result.changes);
+      if (!equalBytes(r.root, block.header.stateRoot)) throw new StoreError(StoreErrorCode.CORRUPT, `block ${h}'s state changes do not reach its state root over the stored state`);
+      nodeWrites = r.writes;
     }
+    const undo = new Uint8Array([P.undo]);
+    const written: [Uint8Array, Uint8Array | null][] = [];
+    for (const [k, v] of result.changes) {
+      const [uk, dk] = undoKeys(hb, P.state, k);
+      batch.put(uk, this.#readAt(dk, base) ?? UNDO_ABSENT);
+      if (v === null) batch.del(dk);
+      else batch.put(dk, v);
+      written.push([dk, v]);
+    }
+    for (const [p, r, was] of nodeWrites) {
+      const [uk, dk] = undoKeys(hb, P.node, p);
+      // the replaced record came with the write when the update read it (it read the store at base)
+      batch.put(uk, (was === undefined ? this.#readAt(dk, base) : was) ?? UNDO_ABSENT);
+      if (r === null) batch.del(dk);
+      else batch.put(dk, r);
+      written.push([dk, r]);
+    }
+    const stateFrom = h - BigInt(this.#history) > this.#stateFrom ? h - BigInt(this.#history) : this.#stateFrom;
+    if (stateFrom !== this.#stateFrom) batch.put(STATE_FROM_KEY, encode([u64(stateFrom)]));
     batch.put(HEAD_KEY, encode([u64(h), block.hash]));
     batch.del(PROPOSAL_KEY);
     // sync: a block reported final must survive a power loss, not only a process crash.
-    await batch.write({ sync: true });
+    // Until the head moves (below, after the head mark), reads of the old head also consult this
+    // height's undo records, and the cache keeps the old head's records.
+    this.#writing = h;
+    try {
+      await batch.write({ sync: true });
+    } catch (e) {
+      this.#writing = undefined;
+      throw e;
+    }
     // After the batch is durable, never before: the mark must not get ahead of the database. And
     // before the new head shows in memory, so that the head moves in the same tick as this returns.
     const head = { height: h, hash: block.hash };
@@ -587,9 +830,22 @@ export class BlockStore {
     } catch {
       // advisory: a mark left behind weakens the rollback check, never fails it
     }
+    for (const [dk, v] of written) this.#cache.set(latin1(dk), v);
     this.#head = head;
+    this.#writing = undefined;
+    if (pending) (tree as DiskTree).committedAt(h);
     this.#remember(block);
     if (epochChange) this.#epochRecord = epochChange[1] ?? undefined;
+    if (stateFrom !== this.#stateFrom) {
+      // Undo records of heights up to stateFrom serve only older heights. Not in the batch: a crash
+      // before this leaves some behind, which the next prune removes.
+      this.#stateFrom = stateFrom;
+      try {
+        await this.#db.clear({ gte: undo, lt: concatBytes(undo, u64be(stateFrom + 1n)) });
+      } catch {
+        // left for the next commit's prune
+      }
+    }
   }
 
   /**

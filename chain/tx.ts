@@ -8,7 +8,7 @@
  * id = H("cloudcoin/tx/v1", bodyBytes); the sender signs the id. The chain id is inside the
  * body, so a transaction signed for one chain is invalid on every other.
  */
-import { asArray, asBytes, asString, asU64, asUint, decode, encode, u64, type CborValue } from "../primitives/codec.ts";
+import { asArray, asBytes, asString, asU64, asUint, decode, encode, u64, type CborValue, type DecodeOptions } from "../primitives/codec.ts";
 import { CodedError } from "../primitives/errors.ts";
 import { Tag, taggedHash } from "../primitives/hash.ts";
 import { equalBytes, toHex } from "../primitives/bytes.ts";
@@ -112,13 +112,13 @@ export function signTx(body: Omit<TxBody, "sender">, key: KeyPair): SignedTx {
  * Stateless decoding: canonical CBOR and the right shape, or TxError(MALFORMED / TOO_LARGE).
  * Does not check the signature; see `validateTxBasic`.
  */
-export function decodeTx(bytes: Uint8Array): SignedTx {
+export function decodeTx(bytes: Uint8Array, opts: DecodeOptions = {}): SignedTx {
   if (bytes.length > MAX_TX_BYTES) throw new TxError(TxErrorCode.TOO_LARGE, `transaction of ${bytes.length} bytes exceeds ${MAX_TX_BYTES}`);
   try {
-    const env = asArray(decode(bytes), "tx", 2);
+    const env = asArray(decode(bytes, undefined, opts), "tx", 2);
     const bodyBytes = asBytes(env[0], "tx.body");
     const signature = asBytes(env[1], "tx.signature", SIGNATURE_LENGTH);
-    const body = asArray(decode(bodyBytes), "tx.body", 5);
+    const body = asArray(decode(bodyBytes, undefined, opts), "tx.body", 5);
     return {
       chainId: asString(body[0], "tx.chainId", 64),
       sender: asBytes(body[1], "tx.sender", PUBLIC_KEY_LENGTH),
@@ -142,11 +142,37 @@ export function decodeTx(bytes: Uint8Array): SignedTx {
  * version executes, operation arguments, and the signature — the expensive check last.
  */
 export function validateTxBasic(tx: SignedTx, chainId: string): void {
+  validateTxShape(tx, chainId);
+  if (!verifyTxSignature(tx)) throw new TxError(TxErrorCode.BAD_SIGNATURE, "signature does not verify");
+}
+
+/**
+ * `validateTxBasic` without the signature: chain id, known operation, the op's own stateless rules.
+ * For callers that check the signature elsewhere (a worker thread) and then `rememberVerifiedTx`.
+ */
+export function validateTxShape(tx: SignedTx, chainId: string): void {
   if (tx.chainId !== chainId) throw new TxError(TxErrorCode.WRONG_CHAIN_ID, `transaction is for chain "${tx.chainId}"`);
   if (tx.op.type === "unknown") throw new TxError(TxErrorCode.UNKNOWN_OPERATION, `unknown operation code ${tx.op.code}`, { op: tx.op.code });
   const reason = specOf(tx.op).validateBasic(tx.op);
   if (reason !== undefined) throw new TxError(TxErrorCode.INVALID_OPERATION, reason);
-  if (!verifyTxSignature(tx)) throw new TxError(TxErrorCode.BAD_SIGNATURE, "signature does not verify");
+}
+
+/** Whether this transaction's exact signature is known to verify (no check is made on a miss). */
+export function isTxVerified(tx: SignedTx): boolean {
+  const known = verifiedTxs.get(toHex(tx.hash));
+  return known !== undefined && equalBytes(known, tx.signature);
+}
+
+/**
+ * Records that `verify(tx.sender, tx.hash, tx.signature)` returned true when run elsewhere (the
+ * verify worker pool runs this module's `verify`): later checks of the same bytes are lookups.
+ * Only for a true answer of that rule.
+ */
+export function rememberVerifiedTx(tx: SignedTx): void {
+  const id = toHex(tx.hash);
+  verifiedTxs.delete(id);
+  if (verifiedTxs.size >= VERIFIED_CACHE_MAX) verifiedTxs.delete(verifiedTxs.keys().next().value!);
+  verifiedTxs.set(id, tx.signature);
 }
 
 /**

@@ -247,6 +247,8 @@ export const commands: Record<string, Command> = {
         home, rpcHost: config.rpcHost, rpcPort: config.rpcPort, logLevel: config.logLevel, rpcCheckResults: process.env.CLOUDCOIN_RPC_CHECK_RESULTS === "1",
         rpcTokens: config.rpcTokens, ...(serviceKey ? { serviceKey } : {}),
         p2pListen: config.p2pListen, bootstrap: config.bootstrap, rpcCors: config.rpcCors, resync: v.resync === true,
+        ...(config.stateCacheMiB !== undefined ? { stateCacheBytes: config.stateCacheMiB * 1024 * 1024 } : {}),
+        ...(config.stateHistory !== undefined ? { stateHistory: config.stateHistory } : {}),
         ...(config.rpcRateLimit !== undefined ? { rpcRateLimit: config.rpcRateLimit === false ? false : { max: config.rpcRateLimit, timeWindowMs: 60_000 } } : {}),
       });
       node.log.info({ sources: config.sources }, "configuration");

@@ -8,12 +8,15 @@
  *                                CLOUDCOIN_SERVICE_KEY, CLOUDCOIN_RPC_TOKENS ("tok:sign,admin;tok2:sign"),
  *                                CLOUDCOIN_P2P_LISTEN, CLOUDCOIN_BOOTSTRAP (comma-separated multiaddrs),
  *                                CLOUDCOIN_RPC_RATE_LIMIT (HTTP requests per client IP, and messages per
- *                                WebSocket connection, per minute; or "off")
+ *                                WebSocket connection, per minute; or "off"),
+ *                                CLOUDCOIN_STATE_CACHE_MIB, CLOUDCOIN_STATE_HISTORY
  *   3. the file <home>/config.json  {"rpcHost", "rpcPort", "logLevel", "serviceKey",
  *                                    "rpcTokens": [{"token", "permissions": [...]}],
- *                                    "p2pListen": [...], "bootstrap": [...], "rpcRateLimit": N | false}
+ *                                    "p2pListen": [...], "bootstrap": [...], "rpcRateLimit": N | false,
+ *                                    "stateCacheMiB": N, "stateHistory": N}
  *   4. defaults                  127.0.0.1, 8645, info, no service key, no tokens,
- *                                p2p on /ip4/127.0.0.1/tcp/8646, no bootstrap peers, the RPC's default limit
+ *                                p2p on /ip4/127.0.0.1/tcp/8646, no bootstrap peers, the RPC's default limit,
+ *                                the block store's state cache and history defaults (chain/store.ts)
  *
  * Every layer is validated; a bad value is refused with the layer that gave it, never ignored.
  */
@@ -47,6 +50,10 @@ const layerSchema = z.strictObject({
   rpcRateLimit: z.union([z.int().min(1).max(10_000_000), z.literal(false)]).optional(),
   /** Browser origins allowed to call the RPC (CORS), e.g. "https://wallet.example"; "*" for any; empty: none (default). */
   rpcCors: z.array(z.string().regex(/^(\*|https?:\/\/[^\s/,]+)$/, 'an origin is "*" or scheme://host[:port]')).max(64).optional(),
+  /** Bound of the block store's cache of state records and tree nodes, MiB (the state itself stays on disk). */
+  stateCacheMiB: z.int().min(1).max(1_048_576).optional(),
+  /** How many recent heights' state stays readable and provable (state_getAccount at a height). */
+  stateHistory: z.int().min(1).max(10_000_000).optional(),
 });
 type Layer = z.infer<typeof layerSchema>;
 
@@ -61,6 +68,9 @@ export interface StartConfig {
   /** undefined: the RPC server's default */
   readonly rpcRateLimit: number | false | undefined;
   readonly rpcCors: string[];
+  /** undefined: the store's default */
+  readonly stateCacheMiB: number | undefined;
+  readonly stateHistory: number | undefined;
   /** Where each value came from, for the startup log. */
   readonly sources: Readonly<Record<keyof Layer, "flag" | "env" | "file" | "default">>;
 }
@@ -92,6 +102,11 @@ function check(source: string, raw: unknown): Layer {
   const r = layerSchema.safeParse(raw);
   if (!r.success) invalid(source, r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; "));
   return r.data;
+}
+
+function count(source: string, s: string): number {
+  if (!/^[0-9]{1,8}$/.test(s)) invalid(source, `"${s}" is not a whole number`);
+  return Number(s);
 }
 
 function port(source: string, s: string | undefined): number | undefined {
@@ -147,6 +162,8 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
     ...(e.CLOUDCOIN_BOOTSTRAP !== undefined ? { bootstrap: list(e.CLOUDCOIN_BOOTSTRAP) } : {}),
     ...(e.CLOUDCOIN_RPC_RATE_LIMIT ? { rpcRateLimit: rateLimit("CLOUDCOIN_RPC_RATE_LIMIT", e.CLOUDCOIN_RPC_RATE_LIMIT) } : {}),
     ...(e.CLOUDCOIN_RPC_CORS !== undefined ? { rpcCors: list(e.CLOUDCOIN_RPC_CORS) } : {}),
+    ...(e.CLOUDCOIN_STATE_CACHE_MIB ? { stateCacheMiB: count("CLOUDCOIN_STATE_CACHE_MIB", e.CLOUDCOIN_STATE_CACHE_MIB) } : {}),
+    ...(e.CLOUDCOIN_STATE_HISTORY ? { stateHistory: count("CLOUDCOIN_STATE_HISTORY", e.CLOUDCOIN_STATE_HISTORY) } : {}),
   });
   const f = layers.flags;
   const flags = check("flags", {
@@ -170,6 +187,8 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
   const [bootstrap, sBoot] = pick("bootstrap", []);
   const [rpcRateLimit, sRate] = pick("rpcRateLimit", undefined);
   const [rpcCors, sCors] = pick("rpcCors", []);
+  const [stateCacheMiB, sCache] = pick("stateCacheMiB", undefined);
+  const [stateHistory, sHistory] = pick("stateHistory", undefined);
   return {
     rpcHost: rpcHost!,
     rpcPort: rpcPort!,
@@ -180,6 +199,8 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
     bootstrap: bootstrap ?? [],
     rpcRateLimit,
     rpcCors: rpcCors ?? [],
-    sources: { rpcHost: sHost, rpcPort: sPort, logLevel: sLog, serviceKey: sKey, rpcTokens: sTok, p2pListen: sListen, bootstrap: sBoot, rpcRateLimit: sRate, rpcCors: sCors },
+    stateCacheMiB,
+    stateHistory,
+    sources: { rpcHost: sHost, rpcPort: sPort, logLevel: sLog, serviceKey: sKey, rpcTokens: sTok, p2pListen: sListen, bootstrap: sBoot, rpcRateLimit: sRate, rpcCors: sCors, stateCacheMiB: sCache, stateHistory: sHistory },
   };
 }

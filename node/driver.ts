@@ -52,6 +52,20 @@ interface QueuedInput {
   readonly origin: InputOrigin;
 }
 
+/**
+ * Transactions per own proposal by default, halved for each round past the first: at the 1 s
+ * block interval that is far above what a devnet on two shared cores finalizes, while a block of
+ * it is built and checked by every validator in a fraction of the propose timeout (a 6,000-
+ * transaction block took seconds under load and its rounds failed, stalling the chain for 17 s;
+ * at a load average of 20, 2,000-transaction blocks failed round after round).
+ */
+export const DEFAULT_MAX_PROPOSAL_TXS = 2_000;
+
+/** Transactions an own proposal of `round` may carry: the cap (at most the chain's maxBlockTxs) halved per round past the first, at least 1. */
+export function proposalTxCap(cap: number, maxBlockTxs: number, round: number): number {
+  return Math.max(1, Math.floor(Math.min(maxBlockTxs, cap) / 2 ** Math.min(round, 16)));
+}
+
 export interface DriverDeps<S> {
   readonly machine: ConsensusMachine<S>;
   readonly store: BlockStore;
@@ -72,6 +86,12 @@ export interface DriverDeps<S> {
   readonly onEvidence?: (ev: Evidence) => void;
   /** called after a block is durably committed; `commit` holds the round it was decided in */
   readonly onCommit: (block: Block, result: BlockResult, state: ChainState, commit: Commit) => void;
+  /**
+   * Most transactions this node puts in a block it proposes at round 0 (default
+   * DEFAULT_MAX_PROPOSAL_TXS, never above the chain's maxBlockTxs), halved for each later round. A local policy, not a validity rule: a block every validator can
+   * execute well within the propose timeout keeps rounds from failing under a deep mempool.
+   */
+  readonly maxProposalTxs?: number;
   /** WAL entries per height beyond which peer messages are no longer logged (default DEFAULT_WAL_MAX_ENTRIES) */
   readonly walMaxEntries?: number;
   /** test instrumentation, see DriverProbe */
@@ -297,16 +317,18 @@ export class ConsensusDriver<S> {
     }
     // The engine's valid value (a block this height already saw +2/3 prevotes for) is proposed
     // again as it is; otherwise a new block is built from the mempool and the evidence pool.
-    const block = validValue ?? this.#build();
+    const block = validValue ?? this.#build(round);
     await d.store.putOwnProposal({ height, round, block, signature: null });
     const signature = await signProposal(block);
     await d.store.putOwnProposal({ height, round, block, signature });
     return { block, signature };
   }
 
-  #build(): Block {
+  /** A new block for `round`: a round that failed was often one whose block took too long to build and check, so each later round halves the cap. */
+  #build(round: number): Block {
     const d = this.#d;
-    const built = buildBlock(this.#state, d.mempool.select({ maxTxs: d.params.maxBlockTxs, maxBytes: d.params.maxBlockBytes }), {
+    const maxTxs = proposalTxCap(d.maxProposalTxs ?? DEFAULT_MAX_PROPOSAL_TXS, d.params.maxBlockTxs, round);
+    const built = buildBlock(this.#state, d.mempool.select({ maxTxs, maxBytes: d.params.maxBlockBytes }), {
       chainId: d.chainId,
       params: d.params,
       proposer: d.key!,

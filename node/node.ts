@@ -45,6 +45,9 @@ import { readKeyFile, writeKeyFile, type PassphraseSource } from "./keyring.ts";
 import { createNodeMetrics, proofSamples } from "./metrics.ts";
 import { DurableSigner } from "./signer.ts";
 import { VerifyPool } from "./verify-pool.ts";
+import { IngestError, IngestErrorCode, TxIngest, type TxIngestOptions } from "./tx-ingest.ts";
+import { InboundQueue } from "../p2p/inbound.ts";
+import { RpcError, RpcErrorCode } from "../rpc/errors.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import { createLogger, logFormatFor, type LogFormat } from "../common/logging.ts";
 
@@ -80,6 +83,9 @@ export interface NodeOptions {
   passphrase?: PassphraseSource;
   /** Browser origins allowed to call the RPC (CORS); none by default. */
   rpcCors?: string[];
+  /** The block store's state cache bound, bytes, and kept heights (chain/store.ts defaults when absent). */
+  stateCacheBytes?: number;
+  stateHistory?: number;
   /** Stops the node when aborted (as stop() does). */
   signal?: AbortSignal;
   /**
@@ -87,6 +93,8 @@ export interface NodeOptions {
    * unrecognised directory aside) instead of refusing to start; block sync fetches the rest.
    */
   resync?: boolean;
+  /** Bounds of transaction admission (node/tx-ingest.ts defaultTxIngestOptions); past them tx_send answers BUSY. */
+  txIngest?: Partial<TxIngestOptions>;
 }
 
 export const defaultNodeOptions = (): NodeOptions => ({ home: defaultHome(), rpcHost: "127.0.0.1", rpcPort: DEFAULT_RPC_PORT, logLevel: "info", p2pListen: [DEFAULT_P2P_LISTEN] });
@@ -144,6 +152,10 @@ interface ConsensusParts {
   readonly metrics: ReturnType<typeof createNodeMetrics>;
   readonly subscriptions: Subscriptions;
   readonly txBatcher: TxBatcher;
+  /** Signature checks off the event loop: gossiped and submitted transactions, paych vouchers. */
+  readonly verifyPool: VerifyPool;
+  /** Bounded admission of gossiped and tx_send transactions, signatures on the verify pool. */
+  readonly ingest: TxIngest;
   headState(): ChainState;
   /** Stateless checks, the fee rules, then the mempool; throws the reason. */
   admit(tx: SignedTx): SignedTx;
@@ -163,7 +175,11 @@ export async function openChain(opts: NodeOptions, log: Logger, life: Lifecycle)
   const dataDir = join(opts.home, "data");
   await mkdir(dataDir, { recursive: true });
   const t0 = performance.now();
-  const store = await BlockStore.open(join(dataDir, "chain"), { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) }, { repair: opts.resync === true });
+  const store = await BlockStore.open(join(dataDir, "chain"), { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) }, {
+    repair: opts.resync === true,
+    ...(opts.stateCacheBytes !== undefined ? { stateCacheBytes: opts.stateCacheBytes } : {}),
+    ...(opts.stateHistory !== undefined ? { stateHistory: opts.stateHistory } : {}),
+  });
   life.onStop("store", () => store.close());
   const fix = store.repaired;
   if (fix) {
@@ -192,7 +208,7 @@ export async function verifyStore(home: string): Promise<{ height: bigint; ms: n
   const t0 = performance.now();
   const store = await BlockStore.open(path, { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) }, { check: "full" });
   try {
-    await store.loadState(() => genesisState(genesis).root());
+    await store.loadState(() => genesisState(genesis).root(), { full: true });
     return { height: store.head.height, ms: Math.round(performance.now() - t0) };
   } finally {
     await store.close();
@@ -200,7 +216,7 @@ export async function verifyStore(home: string): Promise<{ height: bigint; ms: n
 }
 
 /** The consensus side: mempool, evidence, signer and driver (not started), fed and observed. */
-async function createConsensus(chain: ChainParts, opts: NodeOptions, root: Logger, wires: NetWires): Promise<ConsensusParts> {
+async function createConsensus(chain: ChainParts, opts: NodeOptions, root: Logger, wires: NetWires, life: Lifecycle): Promise<ConsensusParts> {
   const { genesis, key, store, state } = chain;
   const log = root.child({ module: "node" });
   // The mempool reads nonces from the driver's head state, assigned just below.
@@ -292,14 +308,31 @@ async function createConsensus(chain: ChainParts, opts: NodeOptions, root: Logge
     state,
     chain.lastCommit,
   );
+  // The stateful admission rules, the same for every way in (admit below, batched ingest): the
+  // fee rules, the sender's balance against the op's debit, then the mempool.
+  const admitVerified = (tx: SignedTx): void => {
+    const head = headState();
+    checkTxFee(head, tx, genesis.params);
+    checkSenderCovers(head, tx);
+    mempool.add(tx);
+  };
   const admit = (tx: SignedTx): SignedTx => {
     validateTxBasic(tx, genesis.chainId);
-    checkTxFee(headState(), tx, genesis.params);
-    checkSenderCovers(headState(), tx);
-    mempool.add(tx);
+    admitVerified(tx);
     return tx;
   };
-  return { mempool, evidencePool, driver, machine, signer, metrics, subscriptions, txBatcher, headState, admit, reportEvidence };
+  // Signature checks of gossiped and submitted transactions (and paych vouchers) run here, on
+  // every core; consensus and block import keep the synchronous check (deterministic order).
+  const verifyPool = await VerifyPool.start(Math.max(1, availableParallelism()));
+  life.onStop("verify pool", () => verifyPool.close());
+  const ingest = new TxIngest(opts.txIngest ?? {}, {
+    chainId: genesis.chainId,
+    verifier: verifyPool,
+    pooled: () => mempool.size,
+    has: (hash) => mempool.has(hash),
+    admit: admitVerified,
+  });
+  return { mempool, evidencePool, driver, machine, signer, metrics, subscriptions, txBatcher, verifyPool, ingest, headState, admit, reportEvidence };
 }
 
 /** The p2p side: gossip topics, catch-up on stalls, block sync; connects the wires. */
@@ -330,12 +363,16 @@ async function startNetwork(chain: ChainParts, c: ConsensusParts, opts: NodeOpti
     genesis.params.maxBlockBytes,
     { onVerdict },
   );
+  // Consensus first: transaction and attestation batches wait here, one per event-loop turn.
+  const inbound = new InboundQueue();
+  life.onStop("inbound queue", () => inbound.close());
   const poolTopics = poolHandlers(
     {
-      admitTx: (tx) => void c.admit(tx),
+      admitTxs: (txs) => c.ingest.submit(txs),
       addEvidence: (ev) => c.evidencePool.add(ev, c.headState(), store.head.height, genesis.chainId, genesis.params),
     },
     { onVerdict },
+    inbound,
   );
   const listen = opts.p2pListen ?? [DEFAULT_P2P_LISTEN];
   const host = await P2PHost.start({
@@ -417,9 +454,7 @@ async function startRpc(chain: ChainParts, c: ConsensusParts, net: NetworkParts,
   const { genesis, store } = chain;
   const d = c.driver;
   const topics = topicNames(genesis.chainId);
-  // Per-request signature checks of the RPC run on the other cores (consensus keeps its own).
-  const verifyPool = await VerifyPool.start(Math.max(1, availableParallelism() - 1));
-  life.onStop("verify pool", () => verifyPool.close());
+  const verifyPool = c.verifyPool;
   const vouchers = await openVoucherStore(store);
   const serviceKey = opts.serviceKey ?? null;
   const startedAt = Date.now();
@@ -437,6 +472,18 @@ async function startRpc(chain: ChainParts, c: ConsensusParts, net: NetworkParts,
     headState: c.headState,
     mempool: c.mempool,
     submitTx: (bytes) => gossip(c.admit(decodeTx(bytes))),
+    sendTx: async (bytes) => {
+      const tx = decodeTx(bytes);
+      let results;
+      try {
+        results = await c.ingest.submit([tx]);
+      } catch (e) {
+        if (e instanceof IngestError && e.code === IngestErrorCode.BUSY) throw new RpcError(RpcErrorCode.BUSY, e.message, { ...e.data, code: e.code });
+        throw e;
+      }
+      if (results[0]) throw results[0];
+      return gossip(tx);
+    },
     vouchers,
     serviceAccount: serviceKey ? serviceKey.publicKey : null,
     submitServiceTx: (op) => {
@@ -527,7 +574,7 @@ export class CloudcoinNode {
     try {
       const chain = await openChain(opts, log, life);
       const wires: NetWires = { publish: () => undefined, askForMissed: () => undefined, peerCount: () => 0 };
-      const consensus = await createConsensus(chain, opts, root, wires);
+      const consensus = await createConsensus(chain, opts, root, wires, life);
       const net = await startNetwork(chain, consensus, opts, root, wires, life);
       const { rpc, verifyPool } = await startRpc(chain, consensus, net, opts, root, life);
       // Catch up from peers before joining consensus (a restarted or new node), then keep polling.

@@ -1,8 +1,9 @@
 /**
- * Signature checks on worker threads, for the RPC paths that verify a signature per request
- * (paych_checkVoucher): the event loop keeps serving HTTP while another core verifies. Requests
- * arriving in the same tick go to a worker as one batch, round robin, so the message overhead is
- * paid per batch. Consensus and block import keep the synchronous `verify` (deterministic order).
+ * Signature checks on worker threads: per-request checks of the RPC (paych_checkVoucher) and the
+ * transactions that arrive by gossip or tx_send (node/tx-ingest.ts), so the event loop keeps
+ * serving consensus and HTTP while the other cores verify. Requests arriving in the same tick go
+ * to the workers as batches (a large batch is split across all workers), so the message overhead
+ * is paid per batch. Consensus and block import keep the synchronous `verify` (deterministic order).
  */
 import { Worker } from "node:worker_threads";
 import { verify } from "../primitives/keys.ts";
@@ -11,15 +12,26 @@ export interface AsyncVerifier {
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
 }
 
-/** The synchronous rule behind the async interface (no workers: tests, one-core machines). */
-export const inlineVerifier: AsyncVerifier = { verify: async (p, m, s) => verify(p, m, s) };
+/** Many checks at once: the answers in order. */
+export interface BatchVerifier {
+  verifyMany(items: readonly (readonly [Uint8Array, Uint8Array, Uint8Array])[]): Promise<boolean[]>;
+}
+
+/** The synchronous rule behind the async interfaces (no workers: tests, one-core machines). */
+export const inlineVerifier: AsyncVerifier & BatchVerifier = {
+  verify: async (p, m, s) => verify(p, m, s),
+  verifyMany: async (items) => items.map(([p, m, s]) => verify(p, m, s)),
+};
+
+/** A batch this large or larger is split across the workers. */
+const SPLIT_AT = 32;
 
 interface Pending {
   readonly items: [Uint8Array, Uint8Array, Uint8Array][];
   readonly resolvers: ((ok: boolean) => void)[];
 }
 
-export class VerifyPool implements AsyncVerifier {
+export class VerifyPool implements AsyncVerifier, BatchVerifier {
   readonly #workers: Worker[] = [];
   readonly #inflight = new Map<number, Pending>();
   #batch: Pending | null = null;
@@ -29,22 +41,27 @@ export class VerifyPool implements AsyncVerifier {
 
   private constructor() {}
 
-  /** Starts `size` workers and waits until each has loaded the verification rule. */
+  /**
+   * Starts `size` workers. Does not wait for them to load the verification rule (tsx and the
+   * chain's keys module: seconds on a busy machine, which delayed a node's start): work posted
+   * meanwhile waits in each worker's message queue.
+   */
   static async start(size: number): Promise<VerifyPool> {
     const pool = new VerifyPool();
-    await Promise.all(
-      Array.from({ length: size }, async () => {
-        const w = new Worker(new URL("./verify-worker.mjs", import.meta.url));
-        await new Promise<void>((resolve, reject) => {
-          w.once("error", reject);
-          w.once("message", () => resolve());
-        });
-        w.on("message", (m: { id: number; results: Uint8Array }) => pool.#settle(m.id, m.results));
-        w.on("error", (e) => pool.#failAll(e));
-        // Referenced, so a caller awaiting a result keeps the process alive; close() ends them.
-        pool.#workers.push(w);
-      }),
-    );
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(new URL("./verify-worker.mjs", import.meta.url));
+      w.on("message", (m: { id?: number; results?: Uint8Array }) => {
+        if (m.id !== undefined && m.results !== undefined) pool.#settle(m.id, m.results);
+      });
+      // A worker that fails (to load, or later) leaves the rotation; what was in flight is answered inline.
+      w.on("error", (e) => {
+        const at = pool.#workers.indexOf(w);
+        if (at >= 0) pool.#workers.splice(at, 1);
+        pool.#failAll(e);
+      });
+      // Referenced, so a caller awaiting a result keeps the process alive; close() ends them.
+      pool.#workers.push(w);
+    }
     return pool;
   }
 
@@ -64,10 +81,42 @@ export class VerifyPool implements AsyncVerifier {
     });
   }
 
+  /** Checks `items` (split evenly across the workers when large); the answers in order. */
+  verifyMany(items: readonly (readonly [Uint8Array, Uint8Array, Uint8Array])[]): Promise<boolean[]> {
+    if (this.#closed) return Promise.reject(new Error("verify pool is closed"));
+    if (items.length === 0) return Promise.resolve([]);
+    const parts = items.length >= SPLIT_AT ? this.#workers.length : 1;
+    const per = Math.ceil(items.length / parts);
+    const chunks: Promise<boolean[]>[] = [];
+    for (let i = 0; i < items.length; i += per) {
+      const slice = items.slice(i, i + per) as [Uint8Array, Uint8Array, Uint8Array][];
+      chunks.push(
+        new Promise<boolean[]>((resolve) => {
+          const out: boolean[] = new Array(slice.length);
+          let left = slice.length;
+          const resolvers = slice.map((_, j) => (ok: boolean) => {
+            out[j] = ok;
+            if (--left === 0) resolve(out);
+          });
+          this.#send({ items: slice, resolvers });
+        }),
+      );
+    }
+    return Promise.all(chunks).then((parts) => parts.flat());
+  }
+
   #flush(): void {
     const batch = this.#batch;
     this.#batch = null;
     if (batch === null) return;
+    this.#send(batch);
+  }
+
+  #send(batch: Pending): void {
+    if (this.#workers.length === 0) {
+      batch.resolvers.forEach((resolve, i) => resolve(verify(...batch.items[i]!)));
+      return;
+    }
     const id = this.#ids++;
     this.#inflight.set(id, batch);
     const worker = this.#workers[this.#next++ % this.#workers.length]!;

@@ -12,6 +12,11 @@
  * MAX_BATCH_TXS): gossip costs per message (validation, noise, yamux, forwarding to every mesh
  * peer) far more than per byte, and one message a transaction starved consensus messages under load.
  *
+ * Consensus first: proposals and votes are handled the moment they arrive; transaction and
+ * attestation batches wait their turn in a bounded queue (p2p/inbound.ts), one per turn of the
+ * event loop, and their signatures are checked off the event loop. So a flood of transactions
+ * cannot delay a vote by more than the one batch slice running when it arrives.
+ *
  * Each validator runs the stateless checks first (size, decoding, shape, chain id), then the
  * stateful ones (height, membership, signature) and delivers what passes. Verdicts:
  *   reject  the message is invalid whoever forwards it (malformed, bad signature, unknown
@@ -32,6 +37,7 @@ import { decodeTx, MAX_TX_BYTES, TxErrorCode, type SignedTx } from "../chain/tx.
 import { registry } from "../chain/registry.ts";
 import { voteSignBytes } from "../chain/vote.ts";
 import type { TopicHandler, Verdict } from "./host.ts";
+import type { InboundQueue } from "./inbound.ts";
 
 export function topicNames(chainId: string) {
   const t = (name: string, version = 1) => `/cloudcoin/${chainId}/${name}/${version}`;
@@ -57,8 +63,12 @@ export interface ConsensusView {
 
 /** Submission of transactions and evidence: returns normally when taken, throws CodedError otherwise. */
 export interface PoolView {
-  /** Admits a transaction to the mempool (stateless checks, then fee and balance). */
-  admitTx(tx: SignedTx): void;
+  /**
+   * Admits transactions to the mempool in order (stateless checks, signature, fee and balance):
+   * per transaction null when admitted, else the reason. Rejects with a CodedError (e.g. the node
+   * is busy) when it takes none of them.
+   */
+  admitTxs(txs: readonly SignedTx[]): Promise<(CodedError | null)[]>;
   /** Pools evidence after verifying it against the head. */
   addEvidence(ev: Evidence): boolean;
 }
@@ -156,40 +166,58 @@ export function decodeTxBatch(data: Uint8Array): Uint8Array[] {
 /**
  * A batch is rejected (the forwarding peer penalized) if any transaction in it is malformed,
  * forged or on the wrong topic: a node only gossips what it checked. Transactions that do not fit
- * this node's state (nonce, balance, pool full, already known) are skipped. Accepted, and
- * forwarded, if at least one transaction was new here.
+ * this node's state (nonce, balance, pool full, already known, node busy) are skipped. Accepted,
+ * and forwarded, if at least one transaction was new here.
+ *
+ * With a queue (p2p/inbound.ts) the batch waits for its turn behind the consensus messages, and is
+ * ignored at once when the queue is full. Signatures are checked by `pools.admitTxs` (the node
+ * sends them to its verify workers).
  */
-function txHandler(topic: TopicKind, pools: PoolView, accepts: (tx: SignedTx) => boolean, observer: GossipObserver): TopicHandler {
-  return {
-    maxBytes: MAX_BATCH_BYTES,
-    handle(data) {
-      let envelopes: Uint8Array[];
+function txHandler(topic: TopicKind, pools: PoolView, accepts: (tx: SignedTx) => boolean, observer: GossipObserver, queue: InboundQueue | undefined): TopicHandler {
+  const check = (data: Uint8Array): Verdict | Promise<Verdict> => {
+    let envelopes: Uint8Array[];
+    try {
+      envelopes = decodeTxBatch(data);
+    } catch (e) {
+      return verdict(topic, "reject", (e as CodedError).code ?? "malformed", observer);
+    }
+    const txs: SignedTx[] = [];
+    for (const bytes of envelopes) {
+      let tx: SignedTx;
       try {
-        envelopes = decodeTxBatch(data);
+        tx = decodeTx(bytes);
       } catch (e) {
         return verdict(topic, "reject", (e as CodedError).code ?? "malformed", observer);
       }
-      let admitted = 0;
-      let skipped: string | null = null;
-      for (const bytes of envelopes) {
-        let tx: SignedTx;
-        try {
-          tx = decodeTx(bytes);
-        } catch (e) {
-          return verdict(topic, "reject", (e as CodedError).code ?? "malformed", observer);
+      if (!accepts(tx)) return verdict(topic, "reject", "wrong topic for this operation", observer);
+      txs.push(tx);
+    }
+    return pools.admitTxs(txs).then(
+      (results) => {
+        let admitted = 0;
+        let skipped: string | null = null;
+        for (const r of results) {
+          if (r === null) {
+            admitted++;
+            continue;
+          }
+          if (TX_REJECT.has(r.code)) return verdict(topic, "reject", r.code, observer);
+          skipped = r.code;
         }
-        if (!accepts(tx)) return verdict(topic, "reject", "wrong topic for this operation", observer);
-        try {
-          pools.admitTx(tx);
-          admitted++;
-        } catch (e) {
-          const code = (e as CodedError).code;
-          if (typeof code !== "string") throw e;
-          if (TX_REJECT.has(code)) return verdict(topic, "reject", code, observer);
-          skipped = code;
-        }
-      }
-      return admitted > 0 ? verdict(topic, "accept", null, observer) : verdict(topic, "ignore", skipped, observer);
+        return admitted > 0 ? verdict(topic, "accept", null, observer) : verdict(topic, "ignore", skipped, observer);
+      },
+      (e: unknown) => {
+        const code = (e as CodedError).code;
+        if (typeof code !== "string") throw e;
+        return verdict(topic, "ignore", code, observer);
+      },
+    );
+  };
+  return {
+    maxBytes: MAX_BATCH_BYTES,
+    handle(data) {
+      if (queue === undefined) return check(data);
+      return queue.run(() => check(data)) ?? verdict(topic, "ignore", "inbound queue full", observer);
     },
   };
 }
@@ -244,11 +272,14 @@ function verdict(topic: TopicKind, v: Verdict, reason: string | null, observer: 
 /** Ops whose spec puts them on the attestation topic (storage proofs, bandwidth attestations); everything else, unknown ops too, is `tx`. */
 const isProofOp = (tx: SignedTx): boolean => tx.op.type !== "unknown" && registry().op(tx.op.type)?.topic === "attestation";
 
-/** Handlers for the transaction, attestation and evidence topics. */
-export function poolHandlers(pools: PoolView, observer: GossipObserver = {}): { tx: TopicHandler; attestation: TopicHandler; evidence: TopicHandler } {
+/**
+ * Handlers for the transaction, attestation and evidence topics. With `queue`, transaction and
+ * attestation batches wait their turn there (consensus first); evidence is rare and runs at once.
+ */
+export function poolHandlers(pools: PoolView, observer: GossipObserver = {}, queue?: InboundQueue): { tx: TopicHandler; attestation: TopicHandler; evidence: TopicHandler } {
   return {
-    tx: txHandler("tx", pools, (tx) => !isProofOp(tx), observer),
-    attestation: txHandler("attestation", pools, isProofOp, observer),
+    tx: txHandler("tx", pools, (tx) => !isProofOp(tx), observer, queue),
+    attestation: txHandler("attestation", pools, isProofOp, observer, queue),
     evidence: {
       maxBytes: MAX_EVIDENCE_BYTES,
       handle(data) {

@@ -4,15 +4,14 @@
  * such, e.g. proposer priorities), byte strings, text strings, booleans, null and nested arrays.
  *
  * Decoding is strict: cborg rejects non-minimal integers and lengths, indefinite lengths,
- * undefined, NaN and Infinity; maps and non-integer floats are rejected by a walk over the
- * decoded value (cborg would re-encode them to the same bytes); on top of that, bytes are
- * canonical only if re-encoding the decoded value gives the same bytes, which also rejects
- * integral floats (1.0), invalid UTF-8 and trailing bytes. So "hash the bytes you received"
- * and "hash the re-encoded object" agree.
+ * undefined, NaN and Infinity; then one pass over the bytes (`nonCanonical`) accepts exactly the
+ * bytes that re-encoding the decoded value would reproduce: it rejects maps, tags, floats
+ * (integral ones too), invalid UTF-8, text led by a byte-order mark (which the decoder drops) and
+ * trailing bytes. So "hash the bytes you received" and "hash the re-encoded object" agree.
  */
 import { decode as cborDecode, encode as cborEncode } from "cborg";
 import { U64_MAX } from "./amount.ts";
-import { equalBytes } from "./bytes.ts";
+import { isUtf8 } from "node:buffer";
 import { CodecError, CodecErrorCode } from "./errors.ts";
 
 export type CborValue = number | bigint | string | boolean | null | Uint8Array | CborValue[];
@@ -32,43 +31,130 @@ export function encode(value: CborValue): Uint8Array {
   return cborEncode(value);
 }
 
+export interface DecodeOptions {
+  /**
+   * The byte strings of the result are views into `bytes` instead of copies. Only for input the
+   * result keeps alive anyway (a block and its transactions: the block holds its bytes): a view
+   * keeps the whole input in memory. Copying each byte string into its own buffer was most of
+   * the decode of a proof-heavy block (tens of thousands of allocations per level).
+   */
+  readonly share?: boolean;
+}
+
 /** Decodes canonical bytes or throws a CodecError. `maxBytes` bounds work done on peer input. */
-export function decode(bytes: Uint8Array, maxBytes = 16 * 1024 * 1024): CborValue {
+export function decode(bytes: Uint8Array, maxBytes = 16 * 1024 * 1024, opts: DecodeOptions = {}): CborValue {
   if (bytes.length > maxBytes) throw new CodecError(CodecErrorCode.TOO_LARGE, `input of ${bytes.length} bytes exceeds ${maxBytes}`);
   let value: unknown;
   try {
-    value = cborDecode(bytes, DECODE_OPTIONS);
+    value = cborDecode(opts.share === true ? new SharingBytes(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength) : bytes, DECODE_OPTIONS);
   } catch (e) {
     throw new CodecError(CodecErrorCode.MALFORMED, `malformed CBOR: ${(e as Error).message}`);
   }
-  // cborg re-encodes a Map or a non-integer float to the very bytes it came from, so the
-  // round-trip check alone lets them through: reject what is outside the data model first.
-  const outside = outsideDataModel(value);
-  if (outside !== undefined) throw new CodecError(CodecErrorCode.NON_CANONICAL, `${outside} is not part of the data model`);
-  let again: Uint8Array;
-  try {
-    again = cborEncode(value);
-  } catch {
-    throw new CodecError(CodecErrorCode.NON_CANONICAL, "value cannot be re-encoded canonically");
-  }
-  if (!equalBytes(again, bytes)) throw new CodecError(CodecErrorCode.NON_CANONICAL, "bytes are not in canonical form");
+  // cborg re-encodes a Map or a non-integer float to the very bytes it came from, and accepts
+  // integral floats, text that is not UTF-8 and text led by a byte-order mark (which it drops):
+  // one pass over the bytes rejects all of that, as a re-encoding round trip does, without
+  // building a second copy of the input (which cost most of a 17 MiB block's decode).
+  const why = nonCanonical(bytes);
+  if (why !== undefined) throw new CodecError(CodecErrorCode.NON_CANONICAL, why);
   return value as CborValue;
 }
 
-/** Names the first value that is no CborValue (a map, a non-integer number), or undefined. Iterative. */
-function outsideDataModel(root: unknown): string | undefined {
-  const stack: unknown[] = [root];
-  while (stack.length > 0) {
-    const v = stack.pop();
-    if (Array.isArray(v)) {
-      for (const x of v) stack.push(x);
-    } else if (typeof v === "number") {
-      if (!Number.isInteger(v)) return "a float";
-    } else if (!(typeof v === "bigint" || typeof v === "string" || typeof v === "boolean" || v === null || v instanceof Uint8Array)) {
-      return v instanceof Map ? "a map" : `a value of type ${typeof v}`;
-    }
+/**
+ * The input as cborg sees it under `share`: cborg takes each byte string with `slice`, which here
+ * makes a plain Uint8Array view instead of a copy (cborg calls it with 0 <= start <= end <= length).
+ */
+class SharingBytes extends Uint8Array {
+  override slice(start = 0, end = this.length): Uint8Array<ArrayBuffer> {
+    return new Uint8Array(this.buffer as ArrayBuffer, this.byteOffset + start, Math.max(0, end - start));
   }
-  return undefined;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Why `bytes` (which cborg's strict decoder accepted) is not the canonical encoding of a data-model
+ * value, or undefined if it is: exactly the bytes that re-encoding the decoded value reproduces.
+ * Integers and lengths minimal, definite lengths, no map, tag, float or simple value other than
+ * false, true and null, text valid UTF-8 not led by a byte-order mark, nothing after the item.
+ * Iterative: the array nesting costs heap, not stack.
+ */
+function nonCanonical(bytes: Uint8Array): string | undefined {
+  const n = bytes.length;
+  const open: number[] = [];
+  const u32 = (at: number): number => bytes[at]! * 0x100_0000 + ((bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!);
+  let left = 1;
+  let pos = 0;
+  for (;;) {
+    if (left === 0) {
+      if (open.length === 0) break;
+      left = open.pop()!;
+      continue;
+    }
+    left--;
+    if (pos >= n) return "truncated input";
+    const ib = bytes[pos++]!;
+    const major = ib >> 5;
+    const ai = ib & 31;
+    if (major === 7) {
+      if (ai === 20 || ai === 21 || ai === 22) continue;
+      if (ai < 25 || ai > 27) return "a simple value is not part of the data model";
+      // A float. The round-trip rule this check replaces let one kind through: an integral value
+      // past 2^53 that cborg encodes back to the same float bytes. Kept exactly, so that what is
+      // valid does not change; the typed readers (asU64, asUint, ...) refuse such a value anyway.
+      const width = ai === 25 ? 2 : ai === 26 ? 4 : 8;
+      if (pos + width > n) return "truncated input";
+      const view = new DataView(bytes.buffer, bytes.byteOffset + pos, width);
+      const v = ai === 25 ? NaN : ai === 26 ? view.getFloat32(0) : view.getFloat64(0);
+      if (!(Number.isInteger(v) && !Number.isSafeInteger(v) && sameBytes(cborEncode(v), bytes.subarray(pos - 1, pos + width)))) return "a float is not part of the data model";
+      pos += width;
+      continue;
+    }
+    if (major === 5) return "a map is not part of the data model";
+    if (major === 6) return "a tag is not part of the data model";
+    let arg: number;
+    if (ai < 24) arg = ai;
+    else if (ai === 24) {
+      if (pos + 1 > n) return "truncated input";
+      arg = bytes[pos]!;
+      pos += 1;
+      if (arg < 24) return "bytes are not in canonical form";
+    } else if (ai === 25) {
+      if (pos + 2 > n) return "truncated input";
+      arg = (bytes[pos]! << 8) | bytes[pos + 1]!;
+      pos += 2;
+      if (arg < 0x100) return "bytes are not in canonical form";
+    } else if (ai === 26) {
+      if (pos + 4 > n) return "truncated input";
+      arg = u32(pos);
+      pos += 4;
+      if (arg < 0x1_0000) return "bytes are not in canonical form";
+    } else if (ai === 27) {
+      if (pos + 8 > n) return "truncated input";
+      const hi = u32(pos);
+      arg = hi * 0x1_0000_0000 + u32(pos + 4); // inexact past 2^53: then only compared with the input length
+      pos += 8;
+      if (hi === 0) return "bytes are not in canonical form";
+    } else return "reserved or indefinite additional information";
+    if (major === 0 || major === 1) continue;
+    if (major === 4) {
+      open.push(left);
+      left = arg;
+      continue;
+    }
+    // byte (2) and text (3) strings
+    if (arg > n - pos) return "truncated input";
+    if (major === 3 && arg > 0) {
+      const text = bytes.subarray(pos, pos + arg);
+      if (!isUtf8(text)) return "text is not valid UTF-8";
+      if (arg >= 3 && text[0] === 0xef && text[1] === 0xbb && text[2] === 0xbf) return "text led by a byte-order mark is not canonical";
+    }
+    pos += arg;
+  }
+  return pos === n ? undefined : "trailing bytes";
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Operation, SignedTx } from "../chain/tx.ts";
 
 export type ChainReader = Pick<
   BlockStore,
-  "head" | "recentBlock" | "getBlock" | "getBlockByHash" | "getCommit" | "getReceipts" | "getTx" | "listAccountTxs" | "getValidators" | "listIndex" | "readIndex" | "getEndedEpoch"
+  "head" | "recentBlock" | "getBlock" | "getBlockByHash" | "getCommit" | "getReceipts" | "getTx" | "listAccountTxs" | "getValidators" | "listIndex" | "readIndex" | "getEndedEpoch" | "stateAt"
 >;
 
 /** Checks one signature with the chain's rule, possibly on another thread. */
@@ -52,6 +52,11 @@ export interface RpcContext {
   consensusState(): TendermintInspection;
   /** Decodes, validates and admits a transaction to the mempool; throws a CodedError with the reason. */
   submitTx(bytes: Uint8Array): SignedTx;
+  /**
+   * tx_send's path: as submitTx, but the signature is checked off the event loop and admission is
+   * bounded: past the bound it rejects with the BUSY RPC error. Absent: tx_send uses submitTx.
+   */
+  readonly sendTx?: (bytes: Uint8Array) => Promise<SignedTx>;
   /** The node's service account (the payee key paych_redeem signs with), or null without one. */
   readonly serviceAccount: Uint8Array | null;
   /**

@@ -20,6 +20,8 @@ export const RpcErrorCode = {
   SERVER_ERROR: -32000,
   UNAUTHORIZED: -32001,
   RATE_LIMITED: -32005,
+  /** The node takes no more of this work for now (e.g. transactions waiting to be checked); retry later. */
+  BUSY: -32006,
 } as const;
 export type RpcErrorCode = (typeof RpcErrorCode)[keyof typeof RpcErrorCode];
 export type RpcErrorName = keyof typeof RpcErrorCode;

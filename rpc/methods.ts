@@ -3,17 +3,26 @@
  * params and result schemas, permission tier and stateless handler.
  */
 import { z } from "zod";
-import { fromHex, toHex } from "../primitives/bytes.ts";
+import { equalBytes, fromHex, toHex } from "../primitives/bytes.ts";
 import { CodedError } from "../primitives/errors.ts";
 import { fromAddress, isAddress, toAddress } from "../primitives/keys.ts";
-import { StateKey } from "../chain/state.ts";
+import { StateKey, type ChainState } from "../chain/state.ts";
 import { encodeStateProof } from "../chain/smt.ts";
 import type { RpcContext } from "./context.ts";
 import { blockJsonText, evidenceJson, headerJson, receiptJson, txJson } from "./json.ts";
 import { accountView, accountViewText } from "./views.ts";
-import { defineMethod, type MethodTable } from "./table.ts";
+import { defineMethod, JsonText, type MethodTable } from "./table.ts";
+import type { Block } from "../chain/block.ts";
 import { TxErrorCode } from "../chain/tx.ts";
 import { MempoolErrorCode } from "../chain/mempool.ts";
+
+/** chain_getHead's answer per store: the head block's header as JSON text. */
+const headTexts = new WeakMap<object, { height: bigint; hash: Uint8Array; text: JsonText<z.input<typeof headerSchema>> }>();
+function headText(store: object, header: Block["header"], hash: Uint8Array): JsonText<z.input<typeof headerSchema>> {
+  const text = new JsonText<z.input<typeof headerSchema>>(JSON.stringify(headerJson(header, hash)));
+  headTexts.set(store, { height: header.height, hash, text });
+  return text;
+}
 
 export const RpcAppErrorCode = {
   NOT_FOUND: "NOT_FOUND",
@@ -159,11 +168,17 @@ export const coreMethods = {
     params: z.object({}),
     result: headerSchema.nullable(),
     permission: "read",
-    handler: async (_p, ctx: RpcContext) => {
+    // The hottest read: answered synchronously from the header's text, made once per head block
+    // (no promise, no store read, no serialization); a head block not in the store's recent cache
+    // is read once.
+    handler: (_p, ctx: RpcContext) => {
       const head = ctx.store.head;
       if (head.height === 0n) return null;
-      const b = await ctx.store.getBlock(head.height);
-      return b ? headerJson(b.header, b.hash) : null;
+      const cached = headTexts.get(ctx.store);
+      if (cached !== undefined && cached.height === head.height && equalBytes(cached.hash, head.hash)) return cached.text;
+      const recent = ctx.store.recentBlock(head.height);
+      if (recent !== undefined) return headText(ctx.store, recent.header, recent.hash);
+      return ctx.store.getBlock(head.height).then((b) => (b ? headText(ctx.store, b.header, b.hash) : null));
     },
   }),
 
@@ -286,24 +301,29 @@ export const coreMethods = {
   }),
 
   state_getAccount: defineMethod({
-    description: "An account at the head (zeros if it was never funded); `proof` adds a state proof (hex CBOR) against `stateRoot`.",
-    params: z.object({ address, proof: z.boolean().default(false) }),
+    description:
+      "An account at the head, or at a recent `height` (the node keeps the state of its last `stateHistory` heights; an older one is refused " +
+      "with STORE_STATE_PRUNED): zeros if it was never funded; `proof` adds a state proof (hex CBOR) against `stateRoot`.",
+    params: z.object({ address, proof: z.boolean().default(false), height: height.optional() }),
     result: accountSchema.extend({ height: z.number(), stateRoot: z.string(), proof: z.string().optional() }),
     permission: "read",
     handler: (p, ctx: RpcContext) => {
-      const state = ctx.headState();
-      if (!p.proof) return accountViewText(state, p.address);
-      return { ...accountView(state, p.address), proof: toHex(encodeStateProof(state.prove(StateKey.account(fromAddress(p.address))))) };
+      const view = (state: ChainState) =>
+        p.proof ? { ...accountView(state, p.address), proof: toHex(encodeStateProof(state.prove(StateKey.account(fromAddress(p.address))))) } : accountViewText(state, p.address);
+      const head = ctx.headState();
+      // the head synchronously (the hot path); an older height once the store has opened it
+      return p.height === undefined || p.height === head.meta().height ? view(head) : ctx.store.stateAt(p.height).then(view);
     },
   }),
 
   tx_send: defineMethod({
-    description: "Submits a signed transaction (hex of its CBOR envelope) to the mempool. Returns its hash.",
+    description: "Submits a signed transaction (hex of its CBOR envelope) to the mempool. Returns its hash. When the node takes no more transactions for now it answers BUSY (-32006): nothing was taken, retry later.",
     params: z.object({ tx: z.string().regex(/^([0-9a-fA-F]{2})+$/, "must be hex bytes").max(2 * 1024 * 1024) }),
     result: z.object({ hash: z.string() }),
     permission: "write",
     errors: [...Object.values(TxErrorCode), ...Object.values(MempoolErrorCode)],
-    handler: (p, ctx: RpcContext) => ({ hash: toHex(ctx.submitTx(fromHex(p.tx)).hash) }),
+    busy: true,
+    handler: async (p, ctx: RpcContext) => ({ hash: toHex((ctx.sendTx ? await ctx.sendTx(fromHex(p.tx)) : ctx.submitTx(fromHex(p.tx))).hash) }),
   }),
 
   tx_get: defineMethod({

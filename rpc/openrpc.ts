@@ -124,6 +124,7 @@ function methodErrors<Ctx>(spec: MethodSpec<any, any, Ctx>): OpenRpcError[] {
     { code: RpcErrorCode.RATE_LIMITED, message: "rate limited" },
   ];
   if (spec.permission === "sign" || spec.permission === "admin") out.push({ code: RpcErrorCode.UNAUTHORIZED, message: "unauthorized: this method needs a token" });
+  if (spec.busy === true) out.push({ code: RpcErrorCode.BUSY, message: "busy: the node takes no more of this work for now; retry later", data: { code: "TX_INGEST_BUSY" } });
   for (const code of spec.errors ?? []) out.push({ code: RpcErrorCode.SERVER_ERROR, message: code, data: { code } });
   return out;
 }

@@ -21,6 +21,8 @@ export interface MethodSpec<P extends z.ZodObject, R extends z.ZodType, Ctx> {
    * protocol's own errors; listed per method in the OpenRPC document.
    */
   errors?: readonly string[];
+  /** The method may answer BUSY (-32006): the node takes no more of this work for now; retry later. */
+  busy?: boolean;
   /** Must hold no state of its own: everything it needs comes from `ctx`. */
   handler: (params: z.output<P>, ctx: Ctx) => Promise<z.input<R> | JsonText<z.input<R>>> | z.input<R> | JsonText<z.input<R>>;
 }

@@ -6,6 +6,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
+import { fromHex } from "../../primitives/bytes.ts";
+import { fromAddress } from "../../primitives/keys.ts";
+import { decodeStateProof, verifyStateProof } from "../../chain/smt.ts";
+import { encodeAccount, StateKey } from "../../chain/state.ts";
 import { rpc, runCli, startNode, waitFor } from "../helpers/process.ts";
 
 const home = mkdtempSync(join(tmpdir(), "cloudcoin-e2e-"));
@@ -34,6 +38,20 @@ t.test("a transfer sent with the CLI is finalized and moves both balances", asyn
   const faucetAcc = (await rpc(node.url, "state_getAccount", { address: faucet })).result;
   t.equal(BigInt(faucetAcc.balance), faucetBefore - 2_500_000_000n - BigInt(result.receipt.fee));
   t.equal(faucetAcc.nonce, "1");
+
+  // the state of a recent height, proved against that block's state root
+  for (const [h, balance] of [[result.height - 1, 0n], [result.height, 2_500_000_000n]] as const) {
+    const at = (await rpc(node.url, "state_getAccount", { address: bob, height: h, proof: true })).result;
+    t.equal(at.height, h, `bob at height ${h}`);
+    t.equal(at.balance, balance.toString());
+    const header = (await rpc(node.url, "chain_getBlock", { height: h })).result;
+    t.equal(at.stateRoot, header.header.stateRoot, "the state root of that block");
+    const key = StateKey.account(fromAddress(bob));
+    const value = balance === 0n ? null : encodeAccount({ balance, nonce: 0n, staked: 0n, unbonding: [] });
+    t.ok(verifyStateProof(fromHex(at.stateRoot), key, value, decodeStateProof(fromHex(at.proof))), `the proof at ${h} verifies`);
+  }
+  const beyond = await rpc(node.url, "state_getAccount", { address: bob, height: 1_000_000 });
+  t.equal(beyond.error?.data?.code, "STORE_STATE_PRUNED", "a height the node does not keep is refused with a typed error");
 
   const got = (await rpc(node.url, "tx_get", { hash: result.hash })).result;
   t.equal(got.status, "finalized");

@@ -12,8 +12,13 @@
  * the step. A step's throughput is what was finalized in its steady window (from 3 s after its
  * first send to its last send) per second: a network that keeps up finalizes about what is
  * offered, one that does not finalizes its capacity.
+ *
+ * Each step also records the longest gap between two finalized blocks while it ran and drained
+ * (blocks must keep finalizing under overload), the submissions the nodes refused with the typed
+ * BUSY error (-32006) apart from any other error, and `lost`: transactions a node accepted that
+ * were not finalized by the end of the step's wait (must be 0).
  */
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { toHex } from "../../primitives/bytes.ts";
@@ -26,11 +31,21 @@ import { CLI, rpc, rpcListeningUrl, startProcess, waitFor, type ReadyProcess } f
 export interface LoadStep {
   readonly offered: number;
   readonly sent: number;
+  /** Refused with an error other than BUSY (or a failed request). */
   readonly rejected: number;
+  /** Refused with the typed BUSY error (-32006). */
+  readonly busy: number;
   readonly finalized: number;
+  /**
+   * Accepted (answered with a hash) and not finalized when the step's wait ended (15 s without a
+   * newly finalized one): lost, or only late; a later step's count tells which.
+   */
+  readonly lost: number;
   readonly tps: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** Longest time between two finalized blocks from the step's first send to the end of its drain. */
+  readonly maxBlockGapMs: number;
 }
 
 export interface DevnetFigures {
@@ -44,6 +59,7 @@ export interface DevnetFigures {
 const TX_FEE = 1_000n;
 /** Finality takes a block or two: the first seconds of a step are not steady yet. */
 const WARMUP_MS = 3_000;
+const BUSY = -32006;
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -53,20 +69,33 @@ function percentile(sorted: readonly number[], p: number): number {
 async function startValidator(net: LocalNetwork, i: number): Promise<ReadyProcess> {
   const m = net.members[i]!;
   // as an operator runs it: no result checking (the e2e helper turns it on), no RPC rate limit for the load generator
-  const p = await startProcess(CLI, ["start", "--home", m.home, "--rpc-port", "0", "--p2p-listen", m.listen, "--rpc-rate-limit", "off"], rpcListeningUrl, { timeoutMs: 60_000 });
+  const p = await startProcess(CLI, ["start", "--home", m.home, "--rpc-port", "0", "--p2p-listen", m.listen, "--rpc-rate-limit", "off", ...(process.env.BENCH_NODE_LOG_LEVEL ? ["--log-level", process.env.BENCH_NODE_LOG_LEVEL] : [])], rpcListeningUrl, { timeoutMs: 60_000 });
   m.proc = p;
   return p;
 }
 
-async function sendBatch(url: string, txs: readonly SignedTx[]): Promise<number> {
+/** Per transaction of the batch: accepted, busy, or another error. */
+async function sendBatch(url: string, txs: readonly SignedTx[]): Promise<("ok" | "busy" | "error")[]> {
   const body = JSON.stringify(txs.map((tx, i) => ({ jsonrpc: "2.0", id: i, method: "tx_send", params: { tx: toHex(tx.bytes) } })));
   const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
-  const out = (await res.json()) as { error?: unknown }[] | { error?: unknown };
-  if (!Array.isArray(out)) return txs.length;
-  return out.filter((r) => r.error !== undefined).length;
+  const out = (await res.json()) as { id: number; error?: { code: number } }[] | { error?: unknown };
+  if (!Array.isArray(out)) return txs.map(() => "error");
+  const by = new Map(out.map((r) => [r.id, r]));
+  return txs.map((_, i) => {
+    const r = by.get(i);
+    return r === undefined ? "error" : r.error === undefined ? "ok" : r.error.code === BUSY ? "busy" : "error";
+  });
 }
 
-export async function benchDevnet(dir: string, opts: { validators: number; senders: number; rates: readonly number[]; seconds: number }, log: (s: string) => void): Promise<DevnetFigures> {
+/** A running devnet with funded senders and a finalized-block feed, for load steps. */
+export interface Devnet {
+  readonly validators: number;
+  readonly blockIntervalMs: number;
+  step(rate: number, seconds: number, log: (s: string) => void): Promise<LoadStep>;
+  stop(): Promise<void>;
+}
+
+export async function startDevnet(dir: string, opts: { validators: number; senders: number }, log: (s: string) => void): Promise<Devnet> {
   await mkdir(dir, { recursive: true });
   const net = await initNetwork(join(dir, "net"), opts.validators);
   const sockets: WebSocket[] = [];
@@ -75,8 +104,19 @@ export async function benchDevnet(dir: string, opts: { validators: number; sende
     for (const m of net.members) m.proc?.child.kill("SIGKILL");
   };
   process.on("exit", killAll);
+  const stop = async (): Promise<void> => {
+    // BENCH_LOG_DIR=<dir>: keep each node's log there, to see what a step did to consensus
+    const keep = process.env.BENCH_LOG_DIR;
+    if (keep) {
+      await mkdir(keep, { recursive: true });
+      await Promise.all(net.members.map((m, i) => writeFile(join(keep, `node${i}.log`), (m.proc?.logs ?? []).join("\n"))));
+    }
+    for (const ws of sockets) ws.terminate();
+    await net.stopAll();
+    process.off("exit", killAll);
+  };
   try {
-    // every start settles before anything can throw, so `finally` stops whatever did start
+    // every start settles before anything can throw, so the catch stops whatever did start
     const started = await Promise.allSettled(net.members.map((_, i) => startValidator(net, i)));
     const failed = started.find((r) => r.status === "rejected");
     if (failed) throw failed.reason;
@@ -89,6 +129,7 @@ export async function benchDevnet(dir: string, opts: { validators: number; sende
 
     // finalized blocks, announced over WebSocket by node 0
     const finalizedAt = new Map<string, number>();
+    const blockTimes: number[] = [];
     const ws = new WebSocket(urls[0]!.replace(/^http/, "ws"));
     sockets.push(ws);
     await new Promise<void>((resolve, reject) => {
@@ -99,6 +140,7 @@ export async function benchDevnet(dir: string, opts: { validators: number; sende
       const now = performance.now();
       const m = JSON.parse(data.toString()) as { method?: string; params?: { result?: { txs?: string[] } } };
       if (m.method !== "chain_subscription") return;
+      blockTimes.push(now);
       for (const h of m.params?.result?.txs ?? []) finalizedAt.set(h, now);
     });
     ws.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "chain_subscribe", params: { topic: "finalizedBlocks" } }));
@@ -110,85 +152,144 @@ export async function benchDevnet(dir: string, opts: { validators: number; sende
     let faucetNonce = BigInt((await rpc(urls[0]!, "state_getAccount", { address: toAddress(faucet.publicKey) })).result.nonce);
     for (let i = 0; i < senders.length; i += 50) {
       const txs = senders.slice(i, i + 50).map((s) => signTx({ chainId, nonce: faucetNonce++, fee: TX_FEE, op: { type: "transfer", to: s.publicKey, amount: 1_000_000_000_000n } }, faucet));
-      const rejected = await sendBatch(urls[0]!, txs);
-      if (rejected > 0) throw new Error(`${rejected} funding transfers rejected`);
+      const answers = await sendBatch(urls[0]!, txs);
+      if (answers.some((a) => a !== "ok")) throw new Error(`funding transfers refused: ${answers.join(",")}`);
       await waitFor("funding finalized", async () => (finalizedAt.has(toHex(txs.at(-1)!.hash)) ? true : undefined), 60_000, 50);
     }
     log(`  devnet: ${opts.validators} validators up, ${senders.length} senders funded; block interval ${blockIntervalMs} ms`);
 
+    // Each sender signs its next nonce once; a transaction refused BUSY is sent again on that
+    // sender's next turn (as a client retries), so every later nonce of it can execute.
     const nonces = senders.map(() => 0n);
-    const steps: LoadStep[] = [];
-    for (const rate of opts.rates) {
-      const total = rate * opts.seconds;
-      // signed ahead, round-robin over the senders
-      const txs: SignedTx[] = [];
-      for (let k = 0; k < total; k++) {
-        const s = k % senders.length;
+    const retry: SignedTx[][] = senders.map(() => []);
+    let turn = 0;
+    const nextTxs = (n: number): { tx: SignedTx; s: number }[] => {
+      const out: { tx: SignedTx; s: number }[] = [];
+      for (let k = 0; k < n; k++, turn++) {
+        const s = turn % senders.length;
+        const again = retry[s]!.shift();
+        if (again) {
+          out.push({ tx: again, s });
+          continue;
+        }
         const to = senders[(s + 1) % senders.length]!.publicKey;
-        txs.push(signTx({ chainId, nonce: nonces[s]!++, fee: TX_FEE, op: { type: "transfer", to, amount: 1_000n } }, senders[s]!));
+        out.push({ tx: signTx({ chainId, nonce: nonces[s]!++, fee: TX_FEE, op: { type: "transfer", to, amount: 1_000n } }, senders[s]!), s });
       }
+      return out;
+    };
+
+    const step = async (rate: number, seconds: number, log: (s: string) => void): Promise<LoadStep> => {
+      const total = rate * seconds;
       const sentAt = new Map<string, number>();
+      const accepted = new Set<string>();
       const perTick = Math.max(1, Math.round(rate / 10));
       let rejected = 0;
+      let busy = 0;
+      const blocksBefore = blockTimes.length;
       const start = performance.now();
       const pending: Promise<void>[] = [];
-      for (let tick = 0, k = 0; k < total; tick++) {
-        const due = start + tick * 100;
-        const wait = due - performance.now();
+      const send = (tick: number, batch: { tx: SignedTx; s: number }[]): void => {
+        const now = performance.now();
+        for (const { tx } of batch) if (!sentAt.has(toHex(tx.hash))) sentAt.set(toHex(tx.hash), now);
+        const url = urls[tick % urls.length]!;
+        pending.push(sendBatch(url, batch.map((b) => b.tx)).then(
+          (answers) => answers.forEach((a, i) => {
+            const { tx, s } = batch[i]!;
+            if (a === "ok") accepted.add(toHex(tx.hash));
+            else if (a === "busy") {
+              busy++;
+              retry[s]!.push(tx);
+            } else rejected++;
+          }),
+          () => void (rejected += batch.length),
+        ));
+      };
+      let tick = 0;
+      for (let k = 0; k < total; tick++) {
+        const wait = start + tick * 100 - performance.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        const slice = txs.slice(k, k + perTick);
-        k += slice.length;
+        const n = Math.min(perTick, total - k);
+        k += n;
         // round-robin over the validators, in batches of at most 100 (the server's cap)
-        for (let b = 0; b < slice.length; b += 100) {
-          const part = slice.slice(b, b + 100);
-          const now = performance.now();
-          for (const tx of part) sentAt.set(toHex(tx.hash), now);
-          const url = urls[(tick + b / 100) % urls.length]!;
-          pending.push(sendBatch(url, part).then((n) => void (rejected += n), () => void (rejected += part.length)));
-        }
+        for (let b = 0; b < n; b += 100) send(tick + b / 100, nextTxs(Math.min(100, n - b)));
       }
       await Promise.all(pending);
-      const sent = total - rejected;
+      // what was refused BUSY is sent again until taken, at most the step's rate, so that every
+      // accepted transaction behind it can execute
+      for (let left = retry.reduce((a, r) => a + r.length, 0); left > 0; left = retry.reduce((a, r) => a + r.length, 0), tick++) {
+        const batch: { tx: SignedTx; s: number }[] = [];
+        for (let s = 0; s < senders.length && batch.length < Math.min(100, perTick); s++) {
+          const tx = retry[s]!.shift();
+          if (tx) batch.push({ tx, s });
+        }
+        pending.length = 0;
+        send(tick, batch);
+        await Promise.all(pending);
+        await new Promise((r) => setTimeout(r, 100));
+      }
       // wait until every accepted tx is finalized, or nothing new is finalized for 15 s
       let last = -1;
       let lastChange = performance.now();
       for (;;) {
-        const done = [...sentAt.keys()].filter((h) => finalizedAt.has(h)).length;
-        if (done >= sent) break;
+        let done = 0;
+        for (const h of accepted) if (finalizedAt.has(h)) done++;
+        if (done >= accepted.size) break;
         if (done !== last) {
           last = done;
           lastChange = performance.now();
         } else if (performance.now() - lastChange > 15_000) break;
         await new Promise((r) => setTimeout(r, 100));
       }
-      // the steady window: from WARMUP_MS after the first send to the last send
+      const end = performance.now();
+      // the steady window: from WARMUP_MS after the first send to the last scheduled send
       const windowFrom = start + WARMUP_MS;
-      const windowTo = start + opts.seconds * 1000;
+      const windowTo = start + seconds * 1000;
       const latencies: number[] = [];
       let inWindow = 0;
-      for (const [h, t] of sentAt) {
+      for (const h of accepted) {
         const f = finalizedAt.get(h);
         if (f === undefined) continue;
-        latencies.push(f - t);
+        latencies.push(f - sentAt.get(h)!);
         if (f >= windowFrom && f < windowTo) inWindow++;
       }
       latencies.sort((a, b) => a - b);
-      const step: LoadStep = {
-        offered: rate, sent: total, rejected, finalized: latencies.length,
-        tps: inWindow / ((windowTo - windowFrom) / 1000), p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99),
+      // longest gap between finalized blocks over the step (its start and end count as edges)
+      const times = [start, ...blockTimes.slice(blocksBefore).filter((t) => t <= end), end];
+      let maxBlockGapMs = 0;
+      for (let i = 1; i < times.length; i++) maxBlockGapMs = Math.max(maxBlockGapMs, times[i]! - times[i - 1]!);
+      const result: LoadStep = {
+        offered: rate, sent: total, rejected, busy, finalized: latencies.length, lost: accepted.size - latencies.length,
+        tps: inWindow / ((windowTo - windowFrom) / 1000), p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxBlockGapMs,
       };
+      log(`  offered ${rate} tx/s for ${seconds} s: ${result.finalized} finalized of ${accepted.size} accepted (${busy} BUSY and re-sent, ${rejected} other errors, ${result.lost} not finalized yet), ${result.tps.toFixed(0)} tx/s, latency p50 ${result.p50Ms.toFixed(0)} ms p99 ${result.p99Ms.toFixed(0)} ms, longest block gap ${result.maxBlockGapMs.toFixed(0)} ms`);
+      return result;
+    };
+    return { validators: opts.validators, blockIntervalMs, step, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** The ramp of the network bench: steps until one falls far behind; sustained = best step that kept up. */
+export async function benchDevnet(dir: string, opts: { validators: number; senders: number; rates: readonly number[]; seconds: number }, log: (s: string) => void): Promise<DevnetFigures> {
+  const devnet = await startDevnet(dir, opts, log);
+  try {
+    const steps: LoadStep[] = [];
+    for (const rate of opts.rates) {
+      const step = await devnet.step(rate, opts.seconds, log);
       steps.push(step);
-      log(`  offered ${rate} tx/s for ${opts.seconds} s: ${step.finalized}/${total} finalized (${rejected} rejected), ${step.tps.toFixed(0)} tx/s, latency p50 ${step.p50Ms.toFixed(0)} ms p99 ${step.p99Ms.toFixed(0)} ms`);
-      if (step.finalized < total * 0.5) break; // far past saturation: the next step only adds backlog
-      // let the backlog drain before the next step (nonces already used stay consumed)
+      if (step.tps < rate * 0.5) break; // far past saturation: the next step only adds backlog
       await new Promise((r) => setTimeout(r, 2_000));
     }
-    const kept = steps.filter((s) => s.finalized >= s.sent * 0.98 && s.tps >= s.offered * 0.9);
-    const sustainedTps = kept.length > 0 ? Math.max(...kept.map((s) => s.tps)) : 0;
-    return { validators: opts.validators, steps, sustainedTps, blockIntervalMs };
+    return { validators: opts.validators, steps, sustainedTps: sustainedOf(steps), blockIntervalMs: devnet.blockIntervalMs };
   } finally {
-    for (const ws of sockets) ws.terminate();
-    await net.stopAll();
-    process.off("exit", killAll);
+    await devnet.stop();
   }
+}
+
+/** The best finalized rate of a step that kept up: at least 90% of what it offered, nothing lost. */
+export function sustainedOf(steps: readonly LoadStep[]): number {
+  const kept = steps.filter((s) => s.lost === 0 && s.tps >= s.offered * 0.9);
+  return kept.length > 0 ? Math.max(...kept.map((s) => s.tps)) : 0;
 }

@@ -15,5 +15,5 @@ import { decodeTx } from "../../chain/tx.ts";
 export type { ExecutedBlock };
 
 export function executeBlockTxs(state: ChainState, block: Block, txBytes: readonly Uint8Array[], params: ChainParams, chainId: string): ExecutedBlock {
-  return executeBlock(state, { ...block, txs: txBytes.map(decodeTx) }, params, chainId);
+  return executeBlock(state, { ...block, txs: txBytes.map((b) => decodeTx(b)) }, params, chainId);
 }

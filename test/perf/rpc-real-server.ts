@@ -33,6 +33,7 @@ serveForParent(async () => {
       listIndex: notUsed("store.listIndex"),
       readIndex: notUsed("store.readIndex"),
       getEndedEpoch: notUsed("store.getEndedEpoch"),
+      stateAt: notUsed("store.stateAt"),
     },
     headState: () => state,
   });

@@ -9,6 +9,11 @@ import {
   decodeStateProof,
   encodeStateProof,
   hashStateKey,
+  nodePath,
+  pagedKeys,
+  pagedProve,
+  pagedRoot,
+  pagedUpdate,
   SparseMerkleTree,
   verifyStateProof,
   type StateProof,
@@ -480,4 +485,91 @@ t.test("decodeStateProof rejects malformed input with a CodecError", async (t) =
   expectCodecError(t, encode([[], [h, new Uint8Array(3)]]), "leaf valueHash short", "CODEC_WRONG_SHAPE");
   expectCodecError(t, encode([Array.from({ length: 257 }, () => h), null]), "257 siblings", "CODEC_OUT_OF_RANGE");
   expectCodecError(t, new Uint8Array(20_000), "oversized input", "CODEC_TOO_LARGE");
+});
+
+// ---- the paged tree (one record per position, what the block store keeps) ----
+
+/** A paged tree in a Map: applies pagedUpdate's writes, as the store's batch does. */
+class MapPages {
+  readonly m = new Map<string, Uint8Array>();
+  readonly source = (p: Uint8Array): Uint8Array | undefined => this.m.get(toHex(p));
+  apply(changes: readonly (readonly [Uint8Array, Uint8Array | null])[]): Uint8Array {
+    const { root, writes } = pagedUpdate(this.source, changes);
+    const seen = new Set<string>();
+    for (const [p, r, old] of writes) {
+      const id = toHex(p);
+      if (old !== undefined) assert.equal(old === null ? undefined : toHex(old), this.m.has(id) ? toHex(this.m.get(id)!) : undefined, "the replaced record it reports is the stored one");
+      assert.ok(!seen.has(id), "a position is written at most once per update");
+      seen.add(id);
+      if (r === null) {
+        assert.ok(this.m.has(id), "only a stored record is deleted");
+        this.m.delete(id);
+      } else this.m.set(id, r);
+    }
+    assert.equal(toHex(pagedRoot(this.source)), toHex(root), "the written records give the returned root");
+    return root;
+  }
+}
+
+/** Records reachable from the root record, following the child kinds of internal records. */
+function reachable(source: (p: Uint8Array) => Uint8Array | undefined): number {
+  let n = 0;
+  const stack: [Uint8Array, number][] = [[new Uint8Array(32), 0]];
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    const [prefix, depth] = top;
+    const r = source(nodePath(prefix, depth));
+    if (depth === 0 && r === undefined) return 0; // the empty tree
+    assert.ok(r, "a record the parent names is stored");
+    n++;
+    if (r[0] !== 2) continue;
+    for (const side of [0, 1]) {
+      if (((r[1]! >> (2 * side)) & 3) === 0) continue;
+      const child = new Uint8Array(prefix);
+      if (side === 1) child[depth >> 3] = child[depth >> 3]! | (0x80 >> (depth & 7));
+      stack.push([child, depth + 1]);
+    }
+  }
+  return n;
+}
+
+t.test("property: the paged tree gives SparseMerkleTree's roots, proofs and keys, and no stale records", async (t) => {
+  const change = fc.tuple(fc.integer({ min: 0, max: 39 }), fc.option(fc.integer({ min: 0, max: 3 }), { nil: null }));
+  fc.assert(
+    fc.property(fc.array(fc.array(change, { maxLength: 25 }), { maxLength: 8 }), (batches) => {
+      let tree = SparseMerkleTree.empty();
+      const pages = new MapPages();
+      for (const batch of batches) {
+        const changes = batch.map(([k, v]) => [POOL[k]!, v === null ? null : val(k, v)] as const);
+        tree = tree.update(changes);
+        assert.equal(toHex(pages.apply(changes)), toHex(tree.root()));
+        for (const k of POOL.slice(0, 12)) assert.deepEqual(pagedProve(pages.source, k), tree.prove(k));
+        assert.deepEqual([...pagedKeys(pages.source)].map(toHex).sort(), [...tree.entries()].map(([k]) => toHex(k)).sort());
+        // no stale records: every stored record is reachable from the root
+        assert.equal(pages.m.size, reachable(pages.source));
+      }
+    }),
+    { numRuns: 300 },
+  );
+  t.pass("300 random histories agree");
+});
+
+t.test("paged tree: a deep pair of leaves, split and collapsed, matches the in-memory tree", async (t) => {
+  // keys whose keyHashes share a long prefix are rare; find two that share 12 bits
+  const byPrefix = new Map<number, Uint8Array>();
+  let pair: [Uint8Array, Uint8Array] | undefined;
+  for (let i = 0; pair === undefined; i++) {
+    const k = utf8(`deep/${i}`);
+    const h = hashStateKey(k);
+    const p = (h[0]! << 4) | (h[1]! >> 4);
+    const other = byPrefix.get(p);
+    if (other) pair = [other, k];
+    else byPrefix.set(p, k);
+  }
+  const pages = new MapPages();
+  let tree = SparseMerkleTree.empty();
+  for (const changes of [[[pair[0], val(1)]], [[pair[1], val(2)]], [[key(5), val(5)]], [[pair[0], null]], [[pair[1], null], [key(6), val(6)]], [[key(5), null], [key(6), null]]] as const) {
+    tree = tree.update(changes);
+    t.equal(toHex(pages.apply(changes)), toHex(tree.root()));
+  }
+  t.equal(pages.m.size, 0, "nothing left once every key is deleted");
 });

@@ -17,7 +17,7 @@ import { ClassicLevel } from "classic-level";
 import { readU64be, toHex } from "../../../primitives/bytes.ts";
 import { decode } from "../../../primitives/codec.ts";
 import { verifyCommit, type Block } from "../../../chain/block.ts";
-import { totalHeld } from "../../../chain/state.ts";
+import { totalHeld, totalHeldOf } from "../../../chain/state.ts";
 import { BlockStore } from "../../../chain/store.ts";
 import { applyBlock } from "../../../chain/transition.ts";
 import { txParticipants } from "../../../chain/tx.ts";
@@ -119,6 +119,12 @@ async function rawValues(db: ClassicLevel<Uint8Array, Uint8Array>, prefix: numbe
   return out;
 }
 
+async function fromAsync<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
 const range = (n: bigint): bigint[] => Array.from({ length: Number(n) }, (_, i) => BigInt(i + 1));
 
 /** Reopens the store after a crash and checks that everything agrees with its head. Returns the head height. */
@@ -129,7 +135,8 @@ async function checkConsistent(t: Test, dir: string): Promise<bigint> {
   let totalAccountEntries = 0;
   try {
     head = store.head.height;
-    const state = await store.loadState(genesisRoot);
+    // full: every state record, not only the tree's root, must be the head's
+    const state = await store.loadState(genesisRoot, { full: true });
     const meta = state.meta();
     t.equal(meta.height, head, "state is at the head height");
     t.equal(hex(state.lastBlockHash), hex(store.head.hash), "loaded state is labelled with the head hash");
@@ -142,7 +149,16 @@ async function checkConsistent(t: Test, dir: string): Promise<bigint> {
     t.equal(await store.getCommit(head + 1n), undefined, "no commit above the head");
     t.equal(await store.getReceipts(head + 1n), undefined, "no receipts above the head");
     t.equal(await store.getStateChanges(head + 1n), undefined, "no state changes above the head");
-    t.equal(totalHeld(state), meta.genesisSupply + meta.minted - meta.burned, "supply invariant");
+    t.equal(totalHeld(state), meta.genesisSupply + meta.minted - meta.burned, "supply invariant (state read through the tree)");
+    t.equal(totalHeldOf(await fromAsync(store.stateRecords())), meta.genesisSupply + meta.minted - meta.burned, "supply invariant (the stored records)");
+    // the recent heights the writer kept (stateHistory 3 in fixtures/commit-loop.ts) are whole too
+    for (let h = head - 1n; h >= 0n && h >= head - 3n; h--) {
+      const old = await store.stateAt(h);
+      const want = h === 0n ? genesisRoot() : (await store.getBlock(h))!.header.stateRoot;
+      t.equal(hex(old.root()), hex(want), `the kept state at ${h} has its header's root`);
+      const m = old.meta();
+      t.equal(totalHeld(old), m.genesisSupply + m.minted - m.burned, `supply invariant at ${h}`);
+    }
 
     // Replay the stored chain from genesis: every block is valid on its parent, its commit
     // finalizes it, and the stored receipts, changes and tx index are what executing it gives.

@@ -356,7 +356,10 @@ t.test("a data directory of another chain is refused", async (t) => {
   t.equal(hex((await reopened.loadState(genesisRoot)).root()), hex(b1.block.header.stateRoot));
 });
 
-t.test("tampered state records make loadState fail instead of serving a wrong state", async (t) => {
+// The state is not read whole at start (its size must not set the start-up time): the default
+// loadState checks the stored tree's root against the head, and the full one (verify-store) also
+// rebuilds the root from every state record.
+t.test("tampered state records make the full loadState fail instead of serving a wrong state", async (t) => {
   const dir = tmpDir(t);
   const store = await openStore(dir);
   const c = new ChainBuilder();
@@ -382,7 +385,7 @@ t.test("tampered state records make loadState fail instead of serving a wrong st
   for (const [what, tamper] of tamperings) {
     await withRawDb(dir, tamper);
     const s = await openStore(dir);
-    await t.rejects(s.loadState(genesisRoot), { name: "StoreError", code: StoreErrorCode.CORRUPT }, what);
+    await t.rejects(s.loadState(genesisRoot, { full: true }), { name: "StoreError", code: StoreErrorCode.CORRUPT }, what);
     await s.close();
     // undo, and the same store loads again: the failure was the tampering
     await withRawDb(dir, async (db) => {
@@ -391,10 +394,36 @@ t.test("tampered state records make loadState fail instead of serving a wrong st
       await batch.write();
     });
     const ok = await openStore(dir);
-    t.equal(hex((await ok.loadState(genesisRoot)).root()), root, `loads again once ${what} is undone`);
+    t.equal(hex((await ok.loadState(genesisRoot, { full: true })).root()), root, `loads again once ${what} is undone`);
     await ok.close();
   }
   t.ok(decode(richer), "the changed record is well-formed");
+});
+
+t.test("a tampered or missing root node of the state tree makes loadState fail", async (t) => {
+  const dir = tmpDir(t);
+  const store = await openStore(dir);
+  const c = new ChainBuilder();
+  const b = c.next([c.tx(faucet, alice, 1_000_000n)]);
+  await store.commitBlock(b.block, b.commit, b.built);
+  await store.close();
+  const rootKey = new Uint8Array([0x4e, 0, 0]); // 'N', depth 0
+  const rootRecord = await withRawDb(dir, async (db) => db.get(rootKey));
+  t.ok(rootRecord, "the root node is stored under 'N'");
+  const changed = new Uint8Array(rootRecord!);
+  changed[40] = changed[40]! ^ 1;
+  await withRawDb(dir, (db) => db.put(rootKey, changed));
+  const s = await openStore(dir);
+  await t.rejects(s.loadState(genesisRoot), { name: "StoreError", code: StoreErrorCode.CORRUPT }, "a changed root node");
+  await s.close();
+  await withRawDb(dir, (db) => db.put(rootKey, new Uint8Array([9, 9])));
+  const s2 = await openStore(dir);
+  await t.rejects(s2.loadState(genesisRoot), { name: "StoreError", code: StoreErrorCode.CORRUPT }, "a malformed root node");
+  await s2.close();
+  await withRawDb(dir, (db) => db.put(rootKey, rootRecord!));
+  const ok = await openStore(dir);
+  t.equal(hex((await ok.loadState(genesisRoot)).root()), hex(b.block.header.stateRoot), "loads again once undone");
+  await ok.close();
 });
 
 t.test("a tampered genesis state is detected at height 0", async (t) => {
@@ -404,6 +433,6 @@ t.test("a tampered genesis state is detected at height 0", async (t) => {
   const s = await openStore(dir);
   t.teardown(() => s.close());
   t.equal(s.head.height, 0n);
-  await t.rejects(s.loadState(genesisRoot), { code: StoreErrorCode.CORRUPT });
+  await t.rejects(s.loadState(genesisRoot, { full: true }), { code: StoreErrorCode.CORRUPT });
 });
 

@@ -18,7 +18,7 @@ t.test("precedence: flags over environment over config.json over defaults", asyn
   t.same(fromEnv.rpcTokens, [{ token: "e", permissions: ["admin", "sign"] }]);
   const fromFlags = resolveStartConfig({ file, env, flags: { rpcPort: "0", logLevel: "error" } });
   t.same([fromFlags.rpcPort, fromFlags.logLevel, fromFlags.rpcHost], [0, "error", "127.0.0.2"]);
-  t.same(fromFlags.sources, { rpcHost: "file", rpcPort: "flag", logLevel: "flag", serviceKey: "file", rpcTokens: "env", p2pListen: "default", bootstrap: "default", rpcRateLimit: "default", rpcCors: "default" });
+  t.same(fromFlags.sources, { rpcHost: "file", rpcPort: "flag", logLevel: "flag", serviceKey: "file", rpcTokens: "env", p2pListen: "default", bootstrap: "default", rpcRateLimit: "default", rpcCors: "default", stateCacheMiB: "default", stateHistory: "default" });
 });
 
 t.test("p2p listen addresses, bootstrap peers and the RPC rate limit follow the same precedence", async (t) => {
@@ -61,4 +61,14 @@ t.test("config.json is read from the home directory; a broken file is an error, 
   t.same(await readConfigFile(home), { rpcPort: 9200 });
   writeFileSync(join(home, "config.json"), "{ nope");
   await t.rejects(readConfigFile(home), { code: ConfigErrorCode.INVALID, message: /not valid JSON/ });
+});
+
+t.test("state cache and history: file, then environment; bad values refused", async (t) => {
+  const c = resolveStartConfig({ file: { stateCacheMiB: 32, stateHistory: 10 }, env: { CLOUDCOIN_STATE_HISTORY: "500" }, flags: {} });
+  t.equal(c.stateCacheMiB, 32);
+  t.equal(c.stateHistory, 500);
+  t.same([c.sources.stateCacheMiB, c.sources.stateHistory], ["file", "env"]);
+  t.equal(resolveStartConfig({ env: {}, flags: {} }).stateCacheMiB, undefined, "default: the store's own");
+  t.throws(() => resolveStartConfig({ file: { stateHistory: 0 }, env: {}, flags: {} }), { code: "CONFIG_INVALID" });
+  t.throws(() => resolveStartConfig({ env: { CLOUDCOIN_STATE_CACHE_MIB: "lots" }, flags: {} }), { code: "CONFIG_INVALID" });
 });

@@ -25,7 +25,7 @@ import { applyBlock, buildBlock } from "../../../chain/transition.ts";
 import type { SignedTx } from "../../../chain/tx.ts";
 import { devnetGenesis, devnetValidatorKey, insecureDevKey } from "../../../genesis/devnet.ts";
 import { genesisState, type Genesis } from "../../../genesis/schema.ts";
-import { ConsensusDriver, type DriverProbe } from "../../../node/driver.ts";
+import { ConsensusDriver, DEFAULT_MAX_PROPOSAL_TXS, proposalTxCap, type DriverProbe } from "../../../node/driver.ts";
 import { DurableSigner, SignStep, SignerErrorCode } from "../../../node/signer.ts";
 import { WalErrorCode, decodeWalInput, encodeWalInput, inputHeight, type WalInput } from "../../../node/wal.ts";
 import { newTestChain } from "../../helpers/chain.ts";
@@ -564,4 +564,13 @@ t.test("blocks synced concurrently are applied one after another, never spinning
   t.equal(follower.store.head.height, 3n, "every block applied");
   t.equal(toHex(follower.store.head.hash), toHex(blocks[2]!.block.hash));
   await follower.close();
+});
+
+t.test("own proposals: the transaction cap halves with each round past the first (a failed round is often a block too slow to build and check)", async (t) => {
+  t.equal(proposalTxCap(2_000, 10_000, 0), 2_000);
+  t.equal(proposalTxCap(2_000, 10_000, 1), 1_000);
+  t.equal(proposalTxCap(2_000, 10_000, 3), 250);
+  t.equal(proposalTxCap(2_000, 500, 0), 500, "never above the chain's maxBlockTxs");
+  t.equal(proposalTxCap(2_000, 10_000, 40), 1, "at least one transaction, however late the round");
+  t.equal(proposalTxCap(DEFAULT_MAX_PROPOSAL_TXS, 10_000, 0), DEFAULT_MAX_PROPOSAL_TXS);
 });

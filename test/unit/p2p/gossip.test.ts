@@ -12,7 +12,8 @@ import { encodeInput } from "../../../chain/consensus/messages.ts";
 import { proposerIndex } from "../../../chain/consensus/proposer.ts";
 import type { Proposal, Vote } from "../../../chain/consensus/types.ts";
 import { applyBlock } from "../../../chain/transition.ts";
-import { signTx, validateTxBasic } from "../../../chain/tx.ts";
+import { signTx, validateTxBasic, type SignedTx } from "../../../chain/tx.ts";
+import { CodedError } from "../../../primitives/errors.ts";
 import { voteSignBytes } from "../../../chain/vote.ts";
 import { verifyCommit } from "../../../chain/block.ts";
 import { consensusHandlers, decodeTxBatch, encodeTxBatch, MAX_BATCH_TXS, poolHandlers, topicNames, TxBatcher, MAX_VOTE_MESSAGE_BYTES } from "../../../p2p/gossip.ts";
@@ -71,35 +72,48 @@ t.test("consensus topic validators: stateless then stateful checks, delivery onl
 
 t.test("transaction and evidence topic validators", async (t) => {
   const admitted: string[] = [];
-  const h = poolHandlers({
-    admitTx: (tx) => {
+  const admitOne = (tx: SignedTx): CodedError | null => {
+    try {
       validateTxBasic(tx, chainId); // as the node's admission does, before the pool
-      if (tx.fee < 1000n) throw Object.assign(new Error("low"), { code: "TX_FEE_TOO_LOW" });
-      if (tx.nonce > 5n) throw Object.assign(new Error("gap"), { code: "MEMPOOL_NONCE_TOO_HIGH" });
+      if (tx.fee < 1000n) throw new CodedError("TX_FEE_TOO_LOW", "low");
+      if (tx.nonce > 5n) throw new CodedError("MEMPOOL_NONCE_TOO_HIGH", "gap");
       admitted.push(tx.nonce.toString());
+      return null;
+    } catch (e) {
+      return e as CodedError;
+    }
+  };
+  let busy = false;
+  const h = poolHandlers({
+    admitTxs: async (txs) => {
+      if (busy) throw new CodedError("TX_INGEST_BUSY", "busy");
+      return txs.map(admitOne);
     },
     addEvidence: () => true,
   });
   const tx = (nonce: bigint, fee = 1000n) => signTx({ chainId, nonce, fee, op: { type: "transfer", to: keys[1]!.publicKey, amount: 1n } }, chain.faucet);
   const batch = (...envelopes: Uint8Array[]) => encodeTxBatch(envelopes);
-  t.equal(h.tx.handle(batch(tx(0n).bytes), "p"), "accept");
-  t.equal(h.tx.handle(batch(tx(9n).bytes), "p"), "ignore", "stateful misfit: not the relay's fault");
-  t.equal(h.tx.handle(batch(tx(1n, 1n).bytes), "p"), "reject", "fee below the chain's minimum");
+  t.equal(await h.tx.handle(batch(tx(0n).bytes), "p"), "accept");
+  t.equal(await h.tx.handle(batch(tx(9n).bytes), "p"), "ignore", "stateful misfit: not the relay's fault");
+  t.equal(await h.tx.handle(batch(tx(1n, 1n).bytes), "p"), "reject", "fee below the chain's minimum");
   const forged = tx(2n).bytes.slice();
   forged[forged.length - 1]! ^= 1;
-  t.equal(h.tx.handle(batch(forged), "p"), "reject", "bad signature");
-  t.equal(h.tx.handle(batch(new Uint8Array([0x82, 0x40])), "p"), "reject", "malformed envelope");
-  t.equal(h.attestation.handle(batch(tx(3n).bytes), "p"), "reject", "a transfer on the attestation topic");
+  t.equal(await h.tx.handle(batch(forged), "p"), "reject", "bad signature");
+  t.equal(await h.tx.handle(batch(new Uint8Array([0x82, 0x40])), "p"), "reject", "malformed envelope");
+  t.equal(await h.attestation.handle(batch(tx(3n).bytes), "p"), "reject", "a transfer on the attestation topic");
   t.same(admitted, ["0"]);
   // batches: one new transaction among known or misfit ones is worth forwarding; one forged one spoils the batch
-  t.equal(h.tx.handle(batch(tx(9n).bytes, tx(1n).bytes, tx(8n).bytes), "p"), "accept", "a batch with one new transaction");
-  t.equal(h.tx.handle(batch(tx(9n).bytes, tx(8n).bytes), "p"), "ignore", "nothing new in it");
-  t.equal(h.tx.handle(batch(tx(2n).bytes, forged), "p"), "reject", "a forged transaction in a batch");
-  t.same(admitted, ["0", "1", "2"], "what came before the forged one was admitted (each is valid on its own)");
-  t.equal(h.tx.handle(tx(3n).bytes, "p"), "reject", "a bare envelope is not a batch");
-  t.equal(h.tx.handle(encodeTxBatch([]), "p"), "reject", "an empty batch");
-  t.equal(h.tx.handle(encodeTxBatch(Array.from({ length: MAX_BATCH_TXS + 1 }, () => tx(3n).bytes)), "p"), "reject", "more than MAX_BATCH_TXS");
-  t.equal(h.tx.handle(encode([1, 2]), "p"), "reject", "items that are not byte strings");
+  t.equal(await h.tx.handle(batch(tx(9n).bytes, tx(1n).bytes, tx(8n).bytes), "p"), "accept", "a batch with one new transaction");
+  t.equal(await h.tx.handle(batch(tx(9n).bytes, tx(8n).bytes), "p"), "ignore", "nothing new in it");
+  t.equal(await h.tx.handle(batch(tx(2n).bytes, forged), "p"), "reject", "a forged transaction in a batch");
+  t.same(admitted, ["0", "1", "2"], "the valid one beside the forged one was admitted (each is valid on its own)");
+  busy = true;
+  t.equal(await h.tx.handle(batch(tx(3n).bytes), "p"), "ignore", "a busy node drops the batch without blame");
+  busy = false;
+  t.equal(await h.tx.handle(tx(3n).bytes, "p"), "reject", "a bare envelope is not a batch");
+  t.equal(await h.tx.handle(encodeTxBatch([]), "p"), "reject", "an empty batch");
+  t.equal(await h.tx.handle(encodeTxBatch(Array.from({ length: MAX_BATCH_TXS + 1 }, () => tx(3n).bytes)), "p"), "reject", "more than MAX_BATCH_TXS");
+  t.equal(await h.tx.handle(encode([1, 2]), "p"), "reject", "items that are not byte strings");
 
   // the batcher: one message per topic for what arrives within BATCH_DELAY_MS, at once when full
   const sent: { topic: string; n: number }[] = [];

@@ -12,6 +12,7 @@ import { AmountError, AmountErrorCode, U64_MAX, UNITS_PER_CLC, addU64, formatClc
 import { equalBytes, fromHex, toHex } from "../../../primitives/bytes.ts";
 import { asArray, asBool, asBytes, asInt, asString, asU64, asUint, CBOR_INT_MAX, CBOR_INT_MIN, decode, encode, int, u64, type CborValue } from "../../../primitives/codec.ts";
 import { CodecError, CodecErrorCode } from "../../../primitives/errors.ts";
+import { decode as cborgDecode, encode as cborgEncode } from "cborg";
 
 /** The CodecError code decode(hex) throws, or "accepted". */
 function decodeCode(bytes: Uint8Array, maxBytes?: number): string {
@@ -151,6 +152,9 @@ t.test("non-canonical and out-of-model inputs are rejected with their codes", as
     ["62c0af", N, "overlong UTF-8"],
     ["63eda080", N, "UTF-8 of a surrogate"],
     ["61ff", N, "a lone 0xff byte as text"],
+    ["63efbbbf", N, "text that is only a byte-order mark (the decoder drops it)"],
+    ["64efbbbf61", N, "text led by a byte-order mark"],
+    ["8263efbbbf01", N, "a byte-order mark inside an array"],
     // trailing and missing bytes
     ["0100", M, "trailing byte after an integer"],
     ["8100" + "00", M, "trailing byte after an array"],
@@ -222,6 +226,86 @@ t.test("canonical-form invariant on arbitrary and mutated bytes", async (t) => {
   );
   t.pass("invariant held");
 });
+
+t.test("the one-pass canonical check accepts exactly what the re-encoding round trip accepts", async (t) => {
+  // the rule before the one-pass check: cborg's strict decode, nothing outside the data model, and
+  // re-encoding the value gives the very bytes
+  const opts = { strict: true, allowIndefinite: false, allowUndefined: false, allowInfinity: false, allowNaN: false, rejectDuplicateMapKeys: true, allowBigInt: true, useMaps: true } as const;
+  const outside = (v: unknown): boolean =>
+    Array.isArray(v) ? v.some(outside) : typeof v === "number" ? !Number.isInteger(v) : !(typeof v === "bigint" || typeof v === "string" || typeof v === "boolean" || v === null || v instanceof Uint8Array);
+  const reference = (bytes: Uint8Array): string => {
+    let v: unknown;
+    try {
+      v = cborgDecode(bytes, opts);
+    } catch {
+      return CodecErrorCode.MALFORMED;
+    }
+    if (outside(v)) return CodecErrorCode.NON_CANONICAL;
+    try {
+      return equalBytes(cborgEncode(v), bytes) ? "accepted" : CodecErrorCode.NON_CANONICAL;
+    } catch {
+      return CodecErrorCode.NON_CANONICAL;
+    }
+  };
+  const same = (bytes: Uint8Array): boolean => decodeCode(bytes) === reference(bytes);
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 48 }), same), { numRuns: 5000, seed: 21 });
+  // text-heavy: random bytes as the body of a text string, alone and inside an array
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 23 }), (body) => same(new Uint8Array([0x60 | body.length, ...body])) && same(new Uint8Array([0x82, 0x01, 0x60 | body.length, ...body]))),
+    { numRuns: 5000, seed: 22 },
+  );
+  // floats of each width with random bits (the old rule let integral ones past 2^53 through when they re-encode the same)
+  fc.assert(
+    fc.property(fc.constantFrom(0xf9, 0xfa, 0xfb), fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.boolean(), (head, bits, big) => {
+      const body = bits.subarray(0, head === 0xf9 ? 2 : head === 0xfa ? 4 : 8);
+      if (big) body[0] = head === 0xf9 ? body[0]! : (body[0]! & 0x80) | (head === 0xfa ? 0x5f : 0x44); // exponents past 2^53
+      return same(new Uint8Array([head, ...body])) && same(new Uint8Array([0x82, head, ...body, 0x01]));
+    }),
+    { numRuns: 5000, seed: 24 },
+  );
+  // valid encodings with one byte changed, removed or appended
+  fc.assert(
+    fc.property(valueArb, fc.nat(), fc.integer({ min: 0, max: 255 }), (v, at, byte) => {
+      const enc = encode(v);
+      const i = at % enc.length;
+      const changed = new Uint8Array(enc);
+      changed[i] = byte;
+      const removed = new Uint8Array([...enc.subarray(0, i), ...enc.subarray(i + 1)]);
+      return same(enc) && same(changed) && same(removed) && same(new Uint8Array([...enc, byte]));
+    }),
+    { numRuns: 3000, seed: 23 },
+  );
+  t.pass("the same verdict and code on every input");
+});
+
+t.test("share: byte strings are plain views into the input, the same values and verdicts as copies", async (t) => {
+  const v: CborValue = [new Uint8Array([1, 2, 3]), [new Uint8Array(300).fill(7), "text", 5], new Uint8Array(0)];
+  const bytes = encode(v);
+  const shared = decode(bytes, undefined, { share: true }) as [Uint8Array, [Uint8Array, string, number], Uint8Array];
+  t.same(shared, decode(bytes), "the same value");
+  for (const b of [shared[0], shared[1][0]]) {
+    t.equal(Object.getPrototypeOf(b), Uint8Array.prototype, "a plain Uint8Array (whose slice copies)");
+    t.equal(b.buffer, bytes.buffer, "a view into the input");
+  }
+  t.equal(Object.getPrototypeOf(shared[2]), Uint8Array.prototype, "the empty byte string too");
+  const copy = shared[0].slice();
+  copy[0] = 9;
+  t.equal(bytes[2], 1, "slice still copies: the input is untouched");
+  t.same(decode(encode(new Uint8Array([4])), undefined, { share: true }), new Uint8Array([4]), "a bare byte string");
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 48 }), (b) => decodeCode(b) === shareCode(b)),
+    { numRuns: 3000, seed: 25 },
+  );
+});
+
+function shareCode(bytes: Uint8Array): string {
+  try {
+    decode(bytes, undefined, { share: true });
+    return "accepted";
+  } catch (e) {
+    return e instanceof CodecError ? e.code : `not a CodecError: ${String(e)}`;
+  }
+}
 
 t.test("oversize input is rejected before any decoding", async (t) => {
   const small = encode([1, 2, 3]);

@@ -55,7 +55,7 @@ t.test("rpc_discover over a real server", async (t) => {
     t.same((getBlock.params[0]!.schema["anyOf"] as Array<{ type: string }>).map((s) => s.type), ["integer", "string"]);
 
     const account = byName("state_getAccount");
-    t.same(account.params.map((p) => [p.name, p.required]), [["address", true], ["proof", false]]);
+    t.same(account.params.map((p) => [p.name, p.required]), [["address", true], ["proof", false], ["height", false]]);
     t.equal(account.params[0]!.schema["type"], "string");
     const result = account.result.schema as { type: string; required: string[]; properties: Record<string, unknown> };
     t.equal(result.type, "object");

@@ -1,0 +1,166 @@
+/**
+ * How transactions enter the mempool, from gossip and from tx_send alike:
+ *
+ *   1. on the event loop, cheap: already pooled? the stateless rules (chain id, known op, the op's
+ *      own checks, chain/tx.ts validateTxShape); room left?
+ *   2. on the verify worker pool (node/verify-pool.ts, every core), in batches: the signatures;
+ *   3. on the event loop again, in arrival order: the fee rules, the sender's balance against
+ *      the op's debit (chain/mempool.ts checkSenderCovers), then the mempool (`admit`).
+ *
+ * Admission is bounded. A submission is refused with IngestError BUSY, before any work, when the
+ * transactions waiting for their signature check would exceed `maxPending`, or when the mempool
+ * and those waiting would hold `maxPooled` or more. tx_send answers that as the BUSY RPC error;
+ * gossip drops the batch without blame (its sender keeps it). Whatever is taken is admitted or
+ * answered with its own reason: nothing waits without limit and nothing taken is dropped.
+ */
+import { CodedError } from "../primitives/errors.ts";
+import { isTxVerified, rememberVerifiedTx, TxError, TxErrorCode, validateTxShape, type SignedTx } from "../chain/tx.ts";
+import { MempoolError, MempoolErrorCode } from "../chain/mempool.ts";
+import type { BatchVerifier } from "./verify-pool.ts";
+import { inlineVerifier } from "./verify-pool.ts";
+
+export const IngestErrorCode = {
+  /** The node takes no more transactions for now: too many wait for a signature check or the mempool is full enough. */
+  BUSY: "TX_INGEST_BUSY",
+} as const;
+export type IngestErrorCode = (typeof IngestErrorCode)[keyof typeof IngestErrorCode];
+export class IngestError extends CodedError<IngestErrorCode> {}
+
+export interface TxIngestOptions {
+  /** Most transactions waiting for their signature check at once. */
+  readonly maxPending: number;
+  /** Past this many transactions pooled plus waiting, submissions are refused BUSY. */
+  readonly maxPooled: number;
+}
+
+/**
+ * About a second of signature checks waiting on two shared cores, and a mempool of a few blocks:
+ * past that, more waiting only adds latency (a measured run with 8,192 let blocks take seconds).
+ */
+export const defaultTxIngestOptions: TxIngestOptions = Object.freeze({ maxPending: 1_024, maxPooled: 4_096 });
+
+export interface TxIngestDeps {
+  readonly chainId: string;
+  /** Where signatures are checked (the worker pool; inline in tests). */
+  readonly verifier: BatchVerifier;
+  /** Transactions in the mempool. */
+  pooled(): number;
+  /** Whether the mempool holds this hash already. */
+  has(hash: Uint8Array): boolean;
+  /** The stateful admission of a transaction whose signature verified: fee rules, balance covers the debit, then the mempool. Throws a CodedError. */
+  admit(tx: SignedTx): void;
+}
+
+/** Per transaction: null when admitted, else why not. */
+export type IngestResult = CodedError | null;
+
+interface Entry {
+  readonly txs: readonly SignedTx[];
+  /** Per tx: a reason found at once, or null to go on. */
+  readonly early: IngestResult[];
+  /** Per tx: the signature verified (true), did not (false); null until known. */
+  oks: boolean[] | null;
+  readonly resolve: (r: IngestResult[]) => void;
+}
+
+export class TxIngest {
+  readonly opts: TxIngestOptions;
+  readonly #deps: TxIngestDeps;
+  readonly #fifo: Entry[] = [];
+  #pending = 0;
+  #refused = 0;
+
+  constructor(opts: Partial<TxIngestOptions>, deps: TxIngestDeps) {
+    this.opts = Object.freeze({ ...defaultTxIngestOptions, ...opts });
+    for (const k of ["maxPending", "maxPooled"] as const) {
+      if (!Number.isSafeInteger(this.opts[k]) || this.opts[k] < 1) throw new RangeError(`tx ingest option ${k} must be a positive integer`);
+    }
+    this.#deps = deps;
+  }
+
+  /** Transactions taken and not yet admitted or refused. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /** Submissions refused BUSY since start. */
+  get refused(): number {
+    return this.#refused;
+  }
+
+  /** The BUSY error a submission of `n` transactions would get now, or null if there is room. */
+  busy(n: number): IngestError | null {
+    const { maxPending, maxPooled } = this.opts;
+    const pooled = this.#deps.pooled();
+    if (this.#pending + n > maxPending || pooled + this.#pending + n > maxPooled) {
+      return new IngestError(IngestErrorCode.BUSY, "the node is busy: too many transactions wait to be checked or included; retry later", {
+        pending: this.#pending, pooled, maxPending, maxPooled,
+      });
+    }
+    return null;
+  }
+
+  /**
+   * Takes `txs` (in order) and answers, per tx, null when it entered the mempool or the error that
+   * kept it out. Rejects with IngestError BUSY, taking none of them, when there is no room.
+   */
+  submit(txs: readonly SignedTx[]): Promise<IngestResult[]> {
+    const busy = this.busy(txs.length);
+    if (busy) {
+      this.#refused++;
+      return Promise.reject(busy);
+    }
+    const early: IngestResult[] = [];
+    const toCheck: number[] = [];
+    for (let i = 0; i < txs.length; i++) {
+      const tx = txs[i]!;
+      try {
+        validateTxShape(tx, this.#deps.chainId);
+        if (this.#deps.has(tx.hash)) {
+          early.push(new MempoolError(MempoolErrorCode.ALREADY_KNOWN, "transaction already in the pool"));
+          continue;
+        }
+        early.push(null);
+        if (!isTxVerified(tx)) toCheck.push(i);
+      } catch (e) {
+        if (!(e instanceof CodedError)) throw e;
+        early.push(e);
+      }
+    }
+    this.#pending += txs.length;
+    return new Promise<IngestResult[]>((resolve) => {
+      const entry: Entry = { txs, early, oks: null, resolve };
+      this.#fifo.push(entry);
+      const items = toCheck.map((i) => [txs[i]!.sender, txs[i]!.hash, txs[i]!.signature] as const);
+      const checked = items.length === 0 ? Promise.resolve([]) : this.#deps.verifier.verifyMany(items).catch(() => inlineVerifier.verifyMany(items));
+      void checked.then((answers) => {
+        const oks = txs.map(() => true);
+        toCheck.forEach((i, j) => (oks[i] = answers[j] === true));
+        entry.oks = oks;
+        this.#drain();
+      });
+    });
+  }
+
+  /** Admits, in arrival order, every entry at the front whose signatures are known. */
+  #drain(): void {
+    while (this.#fifo.length > 0 && this.#fifo[0]!.oks !== null) {
+      const entry = this.#fifo.shift()!;
+      const results = entry.txs.map((tx, i): IngestResult => {
+        const early = entry.early[i]!;
+        if (early !== null) return early;
+        if (!entry.oks![i]) return new TxError(TxErrorCode.BAD_SIGNATURE, "signature does not verify");
+        rememberVerifiedTx(tx);
+        try {
+          this.#deps.admit(tx);
+          return null;
+        } catch (e) {
+          if (e instanceof CodedError) return e;
+          throw e;
+        }
+      });
+      this.#pending -= entry.txs.length;
+      entry.resolve(results);
+    }
+  }
+}
