@@ -23,7 +23,8 @@ import { parseClc } from "../../primitives/amount.ts";
 import { fromHex } from "../../primitives/bytes.ts";
 import type { KeyPair } from "../../primitives/keys.ts";
 import { RpcClient } from "../../rpc/client.ts";
-import { channelStart, readSeedFile, VoucherWallet } from "./client.ts";
+import { readKeyFile } from "../shared/keyfile.ts";
+import { channelStart, VoucherWallet } from "./client.ts";
 import { checkAdmin } from "./server.ts";
 import { VoucherGate, watchCloses, type SettleEntry } from "./vouchers.ts";
 import { LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
@@ -158,7 +159,7 @@ async function main(): Promise<void> {
     const channel = v.channel.toLowerCase();
     const [status, start] = await Promise.all([rpc.call("node_status", {}), channelStart(rpc, channel)]);
     svc = await startAdvertiser({
-      chainId: status.chainId, key: await readSeedFile(v["key-file"]), channel: fromHex(channel), start, price,
+      chainId: status.chainId, key: await readKeyFile(v["key-file"]), channel: fromHex(channel), start, price,
       budget: v.budget ? parseClc(v.budget) : 1n << 62n, creative: v.creative, host: v.host, port: Number(v.port ?? 8711),
     });
   } else throw new Error("usage: ad-slot.ts site|advertiser ...");

@@ -11,15 +11,16 @@
  */
 import "../../modules/index.ts";
 import { createHash } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { fromHex, toHex } from "../../primitives/bytes.ts";
 import { CodedError } from "../../primitives/errors.ts";
-import { keyPairFromSeed, type KeyPair } from "../../primitives/keys.ts";
+import type { KeyPair } from "../../primitives/keys.ts";
 import { encodeVoucher, signVoucher } from "../../modules/paych/paych.ts";
 import { RpcClient } from "../../rpc/client.ts";
 import { standardFlags } from "../shared/cli.ts";
+import { readKeyFile } from "../shared/keyfile.ts";
 
 export interface ContentInfo {
   payee: string;
@@ -95,12 +96,6 @@ export async function downloadPaid(baseUrl: string, wallet: VoucherWallet, info:
   return { content, sha256, paid: wallet.amount - startAmount };
 }
 
-/** Reads a `cloudcoin keys` JSON file (hex seed). */
-export async function readSeedFile(path: string): Promise<KeyPair> {
-  const f = JSON.parse(await readFile(path, "utf8")) as { seed?: unknown };
-  if (typeof f.seed !== "string" || !/^[0-9a-fA-F]{64}$/.test(f.seed)) throw new Error(`${path}: no 32-byte hex seed`);
-  return keyPairFromSeed(fromHex(f.seed));
-}
 
 /** Where the payer's vouchers on `channel` stand according to the node. */
 export async function channelStart(rpc: RpcClient, channel: string): Promise<{ amount: bigint; nonce: bigint }> {
@@ -124,7 +119,7 @@ async function main(): Promise<void> {
   });
   if (!v.channel || !/^[0-9a-fA-F]{64}$/.test(v.channel) || !v["key-file"]) throw new Error("usage: client.ts --url URL --channel HEX --key-file PATH [--rpc URL] [--out FILE]");
   const rpc = new RpcClient(v.rpc);
-  const key = await readSeedFile(v["key-file"]);
+  const key = await readKeyFile(v["key-file"]);
   const [status, info] = await Promise.all([rpc.call("node_status", {}), fetchInfo(v.url)]);
   const start =
     v["start-amount"] !== undefined && v["start-nonce"] !== undefined

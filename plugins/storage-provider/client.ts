@@ -38,7 +38,8 @@ import { toAddress, verify, type KeyPair } from "../../primitives/keys.ts";
 import { dealId, dealSignBytes, type DealTerms } from "../../modules/storage/storage.ts";
 import { ChunkedRootBuilder } from "../../proofs/storage.ts";
 import { RpcClient } from "../../rpc/client.ts";
-import { httpUrlOfMultiaddr, readSeedFile, sendAndWait, termsFromJson, type TermsJson } from "./deals.ts";
+import { readKeyFile } from "../shared/keyfile.ts";
+import { httpUrlOfMultiaddr, sendAndWait, termsFromJson, type TermsJson } from "./deals.ts";
 import { standardFlags } from "../shared/cli.ts";
 
 export interface DealRequest {
@@ -271,7 +272,7 @@ async function mainOrder(args: string[]): Promise<void> {
     if (val !== undefined && !/^(0|[1-9][0-9]{0,19})$/.test(val)) throw new CodedError("USAGE", `--${name} must be a non-negative integer`);
   }
   const outcome = await postOrder({
-    rpcUrl: v.rpc, key: await readSeedFile(v.key), file: v.file, chunkSize: Number(v["chunk-size"]),
+    rpcUrl: v.rpc, key: await readKeyFile(v.key), file: v.file, chunkSize: Number(v["chunk-size"]),
     ...(v.order !== undefined ? { order: v.order } : { replicas: Number(v.replicas), pricePerEpoch: BigInt(v["price-per-epoch"]), durationEpochs: BigInt(v.duration) }),
     host: v.host, port: Number(v.port), ...(v["public-url"] ? { publicUrl: v["public-url"] } : {}), pollMs: Number(v["poll-ms"]),
     ...(v["timeout-ms"] ? { timeoutMs: Number(v["timeout-ms"]) } : {}),
@@ -291,7 +292,7 @@ async function mainDeal(): Promise<void> {
   });
   if (!v.key || !v.file) throw new CodedError("USAGE", "usage: client.ts --rpc URL --key FILE --provider URL --file FILE [--chunk-size N] [--price-per-epoch UNITS] [--duration EPOCHS] [--collateral UNITS]");
   const made = await makeDeal({
-    rpcUrl: v.rpc, key: await readSeedFile(v.key), providerUrl: v.provider, file: v.file, chunkSize: Number(v["chunk-size"]),
+    rpcUrl: v.rpc, key: await readKeyFile(v.key), providerUrl: v.provider, file: v.file, chunkSize: Number(v["chunk-size"]),
     pricePerEpoch: BigInt(v["price-per-epoch"]), durationEpochs: BigInt(v.duration), collateral: BigInt(v.collateral),
   });
   process.stdout.write(JSON.stringify({ ok: true, ...made }) + "\n");

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { once } from "node:events";
 import { fromHex, toHex } from "../../primitives/bytes.ts";
 import { CodedError } from "../../primitives/errors.ts";
-import { fromAddress, keyPairFromSeed, toAddress, type KeyPair } from "../../primitives/keys.ts";
+import { fromAddress, toAddress, type KeyPair } from "../../primitives/keys.ts";
 import type { DealTerms } from "../../modules/storage/storage.ts";
 import { signTx, type Operation } from "../../chain/tx.ts";
 import { leafHash, MerkleTree, rootFromLeafHashes } from "../../proofs/merkle.ts";
@@ -65,12 +65,6 @@ export function httpUrlOfMultiaddr(ma: string): string | undefined {
 
 // ---- keys and transactions ----
 
-/** Reads a `cloudcoin keys` JSON file (hex seed). */
-export async function readSeedFile(path: string): Promise<KeyPair> {
-  const f = JSON.parse(await readFile(path, "utf8")) as { seed?: unknown };
-  if (typeof f.seed !== "string" || !/^[0-9a-fA-F]{64}$/.test(f.seed)) throw new Error(`${path}: no 32-byte hex seed`);
-  return keyPairFromSeed(fromHex(f.seed));
-}
 
 /** Waits until `hash` is finalized (or `timeoutMs` passed); the tx_get answer. */
 export async function waitFinal(rpc: RpcClient, hash: string, timeoutMs = 30_000): Promise<ResultOf<"tx_get">> {

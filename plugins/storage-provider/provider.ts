@@ -43,7 +43,8 @@ import { dealId, ProviderKind, signDealAcceptance, type DealTerms } from "../../
 import { networkDealId } from "../../modules/storage/orders.ts";
 import { signTx, type Operation } from "../../chain/tx.ts";
 import { RpcClient, RpcClientError } from "../../rpc/client.ts";
-import { DealStore, DealStoreError, readSeedFile, sendAndWait, termsToJson, type StoredDeal } from "./deals.ts";
+import { readKeyFile } from "../shared/keyfile.ts";
+import { DealStore, DealStoreError, sendAndWait, termsToJson, type StoredDeal } from "./deals.ts";
 import { LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
 import type { Logger } from "../../common/logging.ts";
 import { fetchPlacement, parseSource, PlacementError, placementAction, type PlacementJob } from "./placements.ts";
@@ -438,7 +439,7 @@ async function main(): Promise<void> {
   if (!v.key || !v.dir) throw new Error(usage);
   if (!DEC.test(v.capacity) || !DEC.test(v["price-per-mib"])) throw new CodedError("BAD_ARGS", "--capacity and --price-per-mib must be integers");
   const p = await startStorageProvider({
-    rpcUrl: v.rpc, key: await readSeedFile(v.key), dir: v.dir, collateral: parseClc(v.collateral), capacity: BigInt(v.capacity),
+    rpcUrl: v.rpc, key: await readKeyFile(v.key), dir: v.dir, collateral: parseClc(v.collateral), capacity: BigInt(v.capacity),
     ...(v.multiaddr ? { multiaddr: v.multiaddr } : {}), host: v.host, port: Number(v.port), pricePerMiB: BigInt(v["price-per-mib"]),
     pollMs: Number(v["poll-ms"]), acceptBlocks: Number(v["accept-blocks"]), declineMarginBlocks: Number(v["decline-margin"]), report: logReport(log),
   });

@@ -21,7 +21,8 @@ import { toHex } from "../../primitives/bytes.ts";
 import { toAddress } from "../../primitives/keys.ts";
 import { dealId, ProviderKind, signDealAcceptance, type DealTerms } from "../../modules/storage/storage.ts";
 import { devnetFaucetKey } from "../../genesis/devnet.ts";
-import { readSeedFile, sendAndWait } from "../../plugins/storage-provider/deals.ts";
+import { readKeyFile } from "../../plugins/shared/keyfile.ts";
+import { sendAndWait } from "../../plugins/storage-provider/deals.ts";
 import { RpcClient } from "../../rpc/client.ts";
 import { rpc, runCli, startNode } from "../helpers/process.ts";
 
@@ -111,7 +112,7 @@ t.test("explorer: block -> transaction -> account, providers -> provider -> deal
   // bob registers as a storage provider; the faucet makes a deal with him (bob signs the acceptance)
   const client = new RpcClient(node.url);
   const { chainId } = await client.call("node_status", {});
-  const bobKey = await readSeedFile(join(home, "keys", "bob.json"));
+  const bobKey = await readKeyFile(join(home, "keys", "bob.json"));
   const faucet = devnetFaucetKey();
   await sendAndWait(client, chainId, bobKey, { type: "provider.register", kind: ProviderKind.STORAGE, collateral: 2n * CLC, capacity: 1_000_000n, multiaddr: "/ip4/127.0.0.1/tcp/9999" });
   const head = (await client.call("node_status", {})).head.height;
