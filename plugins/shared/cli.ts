@@ -24,6 +24,17 @@ export function pluginLogger(plugin: string, values: { "log-format"?: string | u
   }
 }
 
+/**
+ * A reporter of named events through `log`: each event one line, `event: KIND` with its data
+ * (warn for ERROR and *_FAILED, info otherwise), the message the kind in words.
+ */
+export function eventReporter(log: Logger): (kind: string, data: Record<string, unknown>) => void {
+  return (kind, data) => {
+    const level = kind === "ERROR" || kind.endsWith("_FAILED") ? "warn" : "info";
+    log[level]({ event: kind, ...data }, kind.toLowerCase().replace(/_/g, " "));
+  };
+}
+
 export function standardFlags(argv: readonly string[], usage: string): void {
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${usage}\n`);

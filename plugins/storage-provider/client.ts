@@ -19,10 +19,11 @@
  *        [--chunk-size 4096] [--price-per-epoch UNITS] [--duration EPOCHS] [--collateral UNITS]
  *      node --import tsx plugins/storage-provider/client.ts order --rpc URL --key FILE --file FILE
  *        (--replicas N [--price-per-epoch UNITS] [--duration EPOCHS] | --order ID) [--chunk-size 4096]
- *        [--host H] [--port P] [--public-url URL] [--poll-ms MS] [--timeout-ms MS]
- * A deal prints one JSON line {ok, dealId, hash, height, root, size, escrow, ...}; an order prints a
- * line per event (ORDER, PLACED, ANNOUNCED, ACCEPTED, REPLACED, SERVED) then {ok, order, status,
- * accepted, deals, ...} (ok: filled). Exits 1 on failure.
+ *        [--host H] [--port P] [--public-url URL] [--poll-ms MS] [--timeout-ms MS] [--log-format json|pretty]
+ * A deal prints one JSON line {ok, dealId, hash, height, root, size, escrow, ...}; an order logs each
+ * event like every plugin (common/logging.ts; `event`: ORDER, PLACED, ANNOUNCED, ACCEPTED, REPLACED,
+ * SERVED) and prints {ok, order, status, accepted, deals, ...} as its last line (ok: filled). Exits 1
+ * on failure.
  */
 import "../../modules/index.ts";
 import { createReadStream } from "node:fs";
@@ -40,7 +41,7 @@ import { ChunkedRootBuilder } from "../../proofs/storage.ts";
 import { RpcClient } from "../../rpc/client.ts";
 import { readKeyFile } from "../shared/keyfile.ts";
 import { httpUrlOfMultiaddr, sendAndWait, termsFromJson, type TermsJson } from "./deals.ts";
-import { standardFlags } from "../shared/cli.ts";
+import { eventReporter, LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
 
 export interface DealRequest {
   rpcUrl: string;
@@ -176,7 +177,7 @@ export async function serveFile(file: string, root: string, host: string, port: 
  * provider where to fetch it, until the order is filled or closed (see the module comment).
  */
 export async function postOrder(r: OrderRequest): Promise<OrderOutcome> {
-  const report = r.report ?? ((kind: string, data: Record<string, unknown>) => void process.stdout.write(`${kind} ${JSON.stringify(data)}\n`));
+  const report = r.report ?? eventReporter(pluginLogger("storage-client"));
   const rpc = new RpcClient(r.rpcUrl);
   const [{ chainId }, local] = await Promise.all([rpc.call("node_status", {}), fileRoot(r.file, r.chunkSize)]);
   const root = toHex(local.root);
@@ -248,7 +249,7 @@ export async function postOrder(r: OrderRequest): Promise<OrderOutcome> {
 const USAGE =
   "usage: client.ts --rpc URL --key FILE --provider URL --file FILE [--chunk-size N] [--price-per-epoch UNITS] [--duration EPOCHS] [--collateral UNITS]\n" +
   "       client.ts order --rpc URL --key FILE --file FILE (--replicas N [--price-per-epoch UNITS] [--duration EPOCHS] | --order ID) [--chunk-size N]\n" +
-  "         [--host H] [--port P] [--public-url URL] [--poll-ms MS] [--timeout-ms MS]";
+  `         [--host H] [--port P] [--public-url URL] [--poll-ms MS] [--timeout-ms MS] ${LOG_USAGE}`;
 
 async function main(): Promise<void> {
   standardFlags(process.argv.slice(2), USAGE);
@@ -264,8 +265,10 @@ async function mainOrder(args: string[]): Promise<void> {
       "chunk-size": { type: "string", default: "4096" }, replicas: { type: "string" }, "price-per-epoch": { type: "string", default: "1000" },
       duration: { type: "string", default: "10" }, order: { type: "string" }, host: { type: "string", default: "127.0.0.1" }, port: { type: "string", default: "0" },
       "public-url": { type: "string" }, "poll-ms": { type: "string", default: "1000" }, "timeout-ms": { type: "string" },
+      ...logOptions,
     },
   });
+  const log = pluginLogger("storage-client", v);
   if (!v.key || !v.file || (v.replicas === undefined) === (v.order === undefined)) throw new CodedError("USAGE", USAGE);
   if (v.order !== undefined && !/^[0-9a-fA-F]{64}$/.test(v.order)) throw new CodedError("USAGE", "--order is the order id: 32 bytes of hex");
   for (const [name, val] of [["replicas", v.replicas], ["price-per-epoch", v["price-per-epoch"]], ["duration", v.duration], ["chunk-size", v["chunk-size"]], ["port", v.port]] as const) {
@@ -275,7 +278,7 @@ async function mainOrder(args: string[]): Promise<void> {
     rpcUrl: v.rpc, key: await readKeyFile(v.key), file: v.file, chunkSize: Number(v["chunk-size"]),
     ...(v.order !== undefined ? { order: v.order } : { replicas: Number(v.replicas), pricePerEpoch: BigInt(v["price-per-epoch"]), durationEpochs: BigInt(v.duration) }),
     host: v.host, port: Number(v.port), ...(v["public-url"] ? { publicUrl: v["public-url"] } : {}), pollMs: Number(v["poll-ms"]),
-    ...(v["timeout-ms"] ? { timeoutMs: Number(v["timeout-ms"]) } : {}),
+    ...(v["timeout-ms"] ? { timeoutMs: Number(v["timeout-ms"]) } : {}), report: eventReporter(log),
   });
   process.stdout.write(JSON.stringify(outcome) + "\n");
   if (!outcome.ok) process.exit(1);

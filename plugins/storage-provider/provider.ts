@@ -45,8 +45,7 @@ import { signTx, type Operation } from "../../chain/tx.ts";
 import { RpcClient, RpcClientError } from "../../rpc/client.ts";
 import { readKeyFile } from "../shared/keyfile.ts";
 import { DealStore, DealStoreError, sendAndWait, termsToJson, type StoredDeal } from "./deals.ts";
-import { LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
-import type { Logger } from "../../common/logging.ts";
+import { eventReporter, LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
 import { fetchPlacement, parseSource, PlacementError, placementAction, type PlacementJob } from "./placements.ts";
 
 export interface StorageProviderOptions {
@@ -95,18 +94,11 @@ export interface ProviderStatusJson {
 const MIB = 1n << 20n;
 const DEC = /^(0|[1-9][0-9]{0,19})$/;
 
-/** What happened (`DEAL`, `PROOF`, `PROOF_FAILED`, `EPOCH`, …) as a log line: `event` is the kind, the message its lower-case words. */
-export function logReport(log: Logger): (kind: string, data: Record<string, unknown>) => void {
-  return (kind, data) => {
-    const level = kind === "ERROR" || kind === "PROOF_FAILED" ? "warn" : "info";
-    log[level]({ event: kind, ...data }, kind.toLowerCase().replace(/_/g, " "));
-  };
-}
 
 let fallbackReport: ((kind: string, data: Record<string, unknown>) => void) | undefined;
 /** The report of a provider started without one: the plugin's logger with its defaults. */
 export function defaultReport(kind: string, data: Record<string, unknown>): void {
-  (fallbackReport ??= logReport(pluginLogger("storage-provider")))(kind, data);
+  (fallbackReport ??= eventReporter(pluginLogger("storage-provider")))(kind, data);
 }
 
 export async function startStorageProvider(opts: StorageProviderOptions): Promise<StorageProvider> {
@@ -441,7 +433,7 @@ async function main(): Promise<void> {
   const p = await startStorageProvider({
     rpcUrl: v.rpc, key: await readKeyFile(v.key), dir: v.dir, collateral: parseClc(v.collateral), capacity: BigInt(v.capacity),
     ...(v.multiaddr ? { multiaddr: v.multiaddr } : {}), host: v.host, port: Number(v.port), pricePerMiB: BigInt(v["price-per-mib"]),
-    pollMs: Number(v["poll-ms"]), acceptBlocks: Number(v["accept-blocks"]), declineMarginBlocks: Number(v["decline-margin"]), report: logReport(log),
+    pollMs: Number(v["poll-ms"]), acceptBlocks: Number(v["accept-blocks"]), declineMarginBlocks: Number(v["decline-margin"]), report: eventReporter(log),
   });
   log.info({ url: p.url, provider: p.address }, "ready");
   let stopping = false;

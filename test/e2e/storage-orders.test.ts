@@ -127,7 +127,7 @@ t.test("orders are placed by the network, fetched, accepted, proven, paid and mi
   t.equal(made.code, 0, made.stdout + made.stderr);
   const outcome = JSON.parse(outLines[outLines.length - 1]!) as { ok: boolean; order: string; status: string; deals: string[]; accepted: number; root: string; served: number; placements: Placement[] };
   t.match(outcome, { ok: true, status: "filled", accepted: 3, root: toHex(local.root), size: "50000" }, "filled: every replica accepted");
-  t.ok(outLines.some((l) => l.startsWith("ANNOUNCED ")), "the client told the placed providers where to fetch");
+  t.ok(outLines.some((l) => logEntry(l, "ANNOUNCED")), "the client told the placed providers where to fetch (its log, like every plugin's)");
   t.ok(outcome.served >= 3, "and served the file to each");
   const order = await result(url, "storage_getOrder", { id: outcome.order });
   t.match(order, { client, replicas: 3, status: "filled", escrow: "0", accepted: 3, pending: 0 });
@@ -198,7 +198,7 @@ t.test("orders are placed by the network, fetched, accepted, proven, paid and mi
   t.match(byProvider.get(victim), { status: "expired" }, "the killed provider's placement expired");
   t.match(byProvider.get(spare), { status: "accepted" }, "the replica was drawn onto the fourth provider, which accepted");
   t.ok(byProvider.get(spare)!.epoch > placed[0]!.deadline, "drawn after the expiry");
-  t.ok(servedLines.some((l) => l.startsWith("REPLACED ") && l.includes(victim)), "the client saw the replacement");
+  t.ok(servedLines.some((l) => logEntry(l, "REPLACED")?.provider === victim), "the client saw the replacement");
   const v = await result(url, "provider_get", { address: victim });
   t.ok(v.reputation.some((r: { made: number; due: number }) => r.made < r.due), "the expiry is a missed service epoch in its reputation");
 });
