@@ -7,9 +7,7 @@
 FROM node:20-bookworm-slim
 WORKDIR /opt/cloudcoin
 # sources first: npm ci's prepare step compiles them to dist/ (TypeScript is a dev dependency,
-# pruned after the build), so the CLI in the container runs JavaScript, not tsx. The optional
-# dependency @foundry-rs/anvil is only a benchmark's peer (npm run bench anvil): removed too (not
-# with --omit=optional, which would also drop esbuild's binary that the tsx fallback needs)
+# pruned after the build), so the CLI in the container runs JavaScript, not tsx
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY scripts/build.mjs ./scripts/
 COPY bin ./bin
@@ -23,7 +21,7 @@ COPY p2p ./p2p
 COPY rpc ./rpc
 COPY node ./node
 COPY plugins ./plugins
-RUN npm ci --no-audit --no-fund && test -f dist/BUILD && npm prune --omit=dev && rm -rf node_modules/@foundry-rs node_modules/.bin/anvil && npm cache clean --force
+RUN npm ci --no-audit --no-fund && test -f dist/BUILD && npm prune --omit=dev && npm cache clean --force
 RUN mkdir -p /data && chown node:node /data
 USER node
 ENV CLOUDCOIN_HOME=/data
