@@ -1,6 +1,8 @@
 /**
- * `npm run bench anvil`: a peer comparison against anvil (Foundry's local Ethereum node, the
- * optional dependency `@foundry-rs/anvil`, whose binary comes in a per-platform package).
+ * `npm run bench anvil`: a peer comparison against anvil (Foundry's local Ethereum node, from the
+ * npm package `@foundry-rs/anvil`, whose binary comes in a per-platform package). It is not a
+ * dependency of the node (a 44 MB binary no operator needs): the bench installs the pinned
+ * version on first use into node_modules/.cache/cloudcoin-anvil and reuses it.
  *
  *   chain_getHead                             against anvil's eth_blockNumber
  *   state_getAccount, 100,000 random funded   against anvil's eth_getBalance, 100,000 random
@@ -16,14 +18,15 @@
  * verdict, each server's CPU per request (Linux, from /proc), and the load average. Timings are
  * never asserted; a wrong answer, a non-2xx answer, a socket error or a timeout fails the run.
  *
- * Where the anvil binary is not installed (an unsupported platform, `npm install --omit=optional`)
- * it says so and exits 0. ANVIL_BIN=/path/to/anvil uses another binary.
+ * Where the anvil binary cannot be had (an unsupported platform, no registry) it says so and exits
+ * 0. ANVIL_BIN=/path/to/anvil uses another binary.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { loadavg } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { freePortRange } from "../../node/ports.ts";
 import { CLI, rpc, rpcListeningUrl, runCli, startProcess, waitFor, type ReadyProcess } from "../helpers/process.ts";
@@ -41,20 +44,38 @@ const TARGET = 0.7;
 
 // ---- the anvil binary ----
 
-/** The anvil binary of the installed per-platform package, ANVIL_BIN, or why there is none. */
+/** The version compared against, pinned so that figures of different runs compare. */
+const ANVIL_VERSION = "1.7.1";
+/** Where the bench installs it on first use (inside node_modules: never committed, gone with a clean install). */
+const ANVIL_CACHE = fileURLToPath(new URL("../../node_modules/.cache/cloudcoin-anvil", import.meta.url));
+
+/** ANVIL_BIN, an installed per-platform anvil package, the one the bench installed before, or one installed now; or why there is none. */
 function findAnvil(): { bin: string } | { missing: string } {
   const fromEnv = process.env.ANVIL_BIN;
   if (fromEnv !== undefined && fromEnv !== "") return existsSync(fromEnv) ? { bin: fromEnv } : { missing: `ANVIL_BIN=${fromEnv} does not exist` };
   const arch = ({ x64: "amd64", arm64: "arm64" } as Record<string, string>)[process.arch];
   const pkg = `@foundry-rs/anvil-${process.platform}-${arch ?? process.arch}`;
   const exe = process.platform === "win32" ? "anvil.exe" : "anvil";
-  try {
-    const bin = createRequire(import.meta.url).resolve(`${pkg}/bin/${exe}`);
-    if (existsSync(bin)) return { bin };
-  } catch {
-    // not installed: below
-  }
-  return { missing: `${pkg} (the anvil binary for ${process.platform}/${process.arch}) is not installed` };
+  const resolve = (from: string): string | undefined => {
+    try {
+      const bin = createRequire(from).resolve(`${pkg}/bin/${exe}`);
+      return existsSync(bin) ? bin : undefined;
+    } catch {
+      return undefined; // not installed there
+    }
+  };
+  const cached = join(ANVIL_CACHE, "package.json");
+  const found = resolve(import.meta.url) ?? resolve(cached);
+  if (found) return { bin: found };
+  console.log(`installing @foundry-rs/anvil@${ANVIL_VERSION} into ${ANVIL_CACHE} (first use) ...`);
+  mkdirSync(ANVIL_CACHE, { recursive: true });
+  if (!existsSync(cached)) writeFileSync(cached, JSON.stringify({ name: "cloudcoin-anvil-cache", private: true }));
+  const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+  const r = spawnSync(npm, ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact", `@foundry-rs/anvil@${ANVIL_VERSION}`], {
+    cwd: ANVIL_CACHE, stdio: ["ignore", "inherit", "inherit"], timeout: 600_000,
+  });
+  const installed = r.status === 0 ? resolve(cached) : undefined;
+  return installed ? { bin: installed } : { missing: `@foundry-rs/anvil@${ANVIL_VERSION} could not be installed for ${process.platform}/${process.arch} (npm exited ${r.status ?? r.error?.message})` };
 }
 
 // ---- servers ----
@@ -218,7 +239,7 @@ const load3 = () => loadavg().map((x) => x.toFixed(2)).join(" ");
 const anvil = findAnvil();
 if ("missing" in anvil) {
   console.log(`anvil peer comparison SKIPPED: ${anvil.missing}.`);
-  console.log("  It ships with the optional dependency @foundry-rs/anvil (npm install without --omit=optional, on linux/darwin x64/arm64 or win32 x64), or set ANVIL_BIN.");
+  console.log("  The bench installs @foundry-rs/anvil (linux/darwin x64/arm64, win32 x64) from the npm registry on first use; or set ANVIL_BIN.");
   process.exit(0);
 }
 
