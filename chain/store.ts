@@ -92,7 +92,29 @@ const P = {
 } as const;
 const STORE_PREFIXES: ReadonlySet<number> = new Set(Object.values(P));
 
-const key = (prefix: number, ...parts: Uint8Array[]) => concatBytes(new Uint8Array([prefix]), ...parts);
+/** A database key: the prefix byte, then the parts. */
+function key(prefix: number, ...parts: Uint8Array[]): Uint8Array {
+  let length = 1;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  out[0] = prefix;
+  let at = 1;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** 'A' pubkey height index (`hb`: the height as u64be): a block writes one per tx and account. */
+function accountTxKey(publicKey: Uint8Array, hb: Uint8Array, index: number): Uint8Array {
+  const out = new Uint8Array(1 + publicKey.length + 12);
+  out[0] = P.account;
+  out.set(publicKey, 1);
+  out.set(hb, 1 + publicKey.length);
+  new DataView(out.buffer).setUint32(out.length - 4, index);
+  return out;
+}
 const EMPTY = new Uint8Array(0);
 /** Encoded size of the decoded blocks BlockStore keeps for reads (the latest ones, mostly). */
 const MAX_CACHED_BLOCK_BYTES = 32 * 1024 * 1024;
@@ -434,7 +456,7 @@ export class BlockStore {
     let v = this.#db.getSync(dk);
     const top = this.#writing ?? this.#head.height;
     for (let h = version + 1n; h <= top; h++) {
-      const u = this.#db.getSync(concatBytes(new Uint8Array([P.undo]), u64be(h), dk));
+      const u = this.#db.getSync(key(P.undo, u64be(h), dk));
       if (u !== undefined) {
         v = u.length === 0 ? undefined : u;
         break;
@@ -660,7 +682,7 @@ export class BlockStore {
         batch.del(key(P.hash, block.hash));
         block.txs.forEach((tx, i) => {
           batch.del(key(P.tx, tx.hash));
-          for (const who of txParticipants(tx)) batch.del(key(P.account, who, hb, u32be(i)));
+          for (const who of txParticipants(tx)) batch.del(accountTxKey(who, hb, i));
         });
       } catch {
         // unreadable: its index entries point above the head, where reads ignore them
@@ -807,7 +829,7 @@ export class BlockStore {
     batch.put(key(P.changes, hb), encode(result.changes.map(([k, v]) => [k, v])));
     block.txs.forEach((tx, i) => {
       batch.put(key(P.tx, tx.hash), encode([u64(h), i]));
-      for (const who of txParticipants(tx)) batch.put(key(P.account, who, hb, u32be(i)), tx.hash);
+      for (const who of txParticipants(tx)) batch.put(accountTxKey(who, hb, i), tx.hash);
     });
     const reg = registry();
     result.events.forEach((e, seq) => {
@@ -1102,7 +1124,7 @@ export class BlockStore {
    */
   async listAccountTxs(publicKey: Uint8Array, opts: { before?: TxLocation; limit: number }): Promise<AccountTxEntry[]> {
     const lower = key(P.account, publicKey);
-    const upper = opts.before ? key(P.account, publicKey, u64be(opts.before.height), u32be(opts.before.index)) : key(P.account, publicKey, new Uint8Array(12).fill(0xff));
+    const upper = opts.before ? accountTxKey(publicKey, u64be(opts.before.height), opts.before.index) : key(P.account, publicKey, new Uint8Array(12).fill(0xff));
     const out: AccountTxEntry[] = [];
     for await (const [k, v] of this.#db.iterator({ gt: lower, lt: upper, reverse: true, limit: opts.limit })) {
       const off = 1 + publicKey.length;
