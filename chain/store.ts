@@ -112,9 +112,15 @@ function accountTxKey(publicKey: Uint8Array, hb: Uint8Array, index: number): Uin
   out[0] = P.account;
   out.set(publicKey, 1);
   out.set(hb, 1 + publicKey.length);
-  new DataView(out.buffer).setUint32(out.length - 4, index);
+  // by hand: a DataView would first move the small array's bytes out of the JS heap (costly)
+  const at = out.length - 4;
+  out[at] = index >>> 24;
+  out[at + 1] = index >>> 16;
+  out[at + 2] = index >>> 8;
+  out[at + 3] = index;
   return out;
 }
+
 const EMPTY = new Uint8Array(0);
 /** Encoded size of the decoded blocks BlockStore keeps for reads (the latest ones, mostly). */
 const MAX_CACHED_BLOCK_BYTES = 32 * 1024 * 1024;
