@@ -92,7 +92,35 @@ const P = {
 } as const;
 const STORE_PREFIXES: ReadonlySet<number> = new Set(Object.values(P));
 
-const key = (prefix: number, ...parts: Uint8Array[]) => concatBytes(new Uint8Array([prefix]), ...parts);
+/** A database key: the prefix byte, then the parts. */
+function key(prefix: number, ...parts: Uint8Array[]): Uint8Array {
+  let length = 1;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  out[0] = prefix;
+  let at = 1;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** 'A' pubkey height index (`hb`: the height as u64be): a block writes one per tx and account. */
+function accountTxKey(publicKey: Uint8Array, hb: Uint8Array, index: number): Uint8Array {
+  const out = new Uint8Array(1 + publicKey.length + 12);
+  out[0] = P.account;
+  out.set(publicKey, 1);
+  out.set(hb, 1 + publicKey.length);
+  // by hand: a DataView would first move the small array's bytes out of the JS heap (costly)
+  const at = out.length - 4;
+  out[at] = index >>> 24;
+  out[at + 1] = index >>> 16;
+  out[at + 2] = index >>> 8;
+  out[at + 3] = index;
+  return out;
+}
+
 const EMPTY = new Uint8Array(0);
 /** Encoded size of the decoded blocks BlockStore keeps for reads (the latest ones, mostly). */
 const MAX_CACHED_BLOCK_BYTES = 32 * 1024 * 1024;
@@ -159,46 +187,54 @@ export interface StoreOpenOptions {
   readonly stateHistory?: number;
 }
 
+/** What a cache entry is estimated to cost in memory. */
+const cacheCost = (id: string, v: Uint8Array | null): number => id.length + (v?.length ?? 0) + CACHE_ENTRY_OVERHEAD;
+
 /**
- * Least-recently-used records of the state at the head ('S' and 'N' database keys, as latin1
- * strings; null: known absent), bounded by an estimate of their bytes.
+ * Recently used records of the state at the head ('S' and 'N' database keys, as latin1 strings;
+ * null: known absent), bounded by an estimate of their bytes. Two generations of half the bound
+ * each, instead of a strict least-recently-used order: reads and writes go to the young map (a read
+ * found only in the old one is copied into the young), and when the young map is full it becomes
+ * the old one and the old one is dropped. So a hit costs one Map lookup and a write two, instead of
+ * the delete and re-insert a strict order needs on every access (a block's commit writes ~75,000
+ * records here); what is dropped went unused for a whole generation. The young map shadows the old.
  */
 class StateCache {
-  readonly #map = new Map<string, Uint8Array | null>();
-  readonly #max: number;
-  #bytes = 0;
+  #young = new Map<string, Uint8Array | null>();
+  #old = new Map<string, Uint8Array | null>();
+  #youngBytes = 0;
+  readonly #half: number;
   constructor(max: number) {
-    this.#max = max;
+    this.#half = max / 2;
   }
   get(id: string): Uint8Array | null | undefined {
-    const v = this.#map.get(id);
-    if (v !== undefined) {
-      this.#map.delete(id);
-      this.#map.set(id, v);
-    }
-    return v;
+    const v = this.#young.get(id);
+    if (v !== undefined) return v;
+    const o = this.#old.get(id);
+    if (o !== undefined) this.set(id, o);
+    return o;
   }
   set(id: string, v: Uint8Array | null): void {
-    const old = this.#map.get(id);
-    if (old !== undefined) {
-      this.#bytes -= id.length + (old?.length ?? 0) + CACHE_ENTRY_OVERHEAD;
-      this.#map.delete(id);
+    const cost = cacheCost(id, v);
+    const prev = this.#young.get(id);
+    if (prev !== undefined) this.#youngBytes -= cacheCost(id, prev);
+    if (this.#youngBytes + cost > this.#half) {
+      this.#old = this.#young;
+      this.#young = new Map();
+      this.#youngBytes = 0;
+      if (cost > this.#half) {
+        // too big to keep: no older value of it may stay visible either
+        this.#old.delete(id);
+        return;
+      }
     }
-    this.#map.set(id, v);
-    this.#bytes += id.length + (v?.length ?? 0) + CACHE_ENTRY_OVERHEAD;
-    if (this.#bytes <= this.#max) return;
-    for (const [k, x] of this.#map) {
-      if (this.#bytes <= this.#max) break;
-      this.#map.delete(k);
-      this.#bytes -= k.length + (x?.length ?? 0) + CACHE_ENTRY_OVERHEAD;
-    }
+    this.#young.set(id, v);
+    this.#youngBytes += cost;
   }
   clear(): void {
-    this.#map.clear();
-    this.#bytes = 0;
-  }
-  get size(): number {
-    return this.#map.size;
+    this.#young.clear();
+    this.#old.clear();
+    this.#youngBytes = 0;
   }
 }
 
@@ -209,16 +245,42 @@ function latin1(b: Uint8Array): string {
 const UNDO_ABSENT = new Uint8Array(0);
 
 /**
- * One allocation for a state write's two keys: 'U' height prefix record-key, and the record's own
- * key (prefix record-key) as a view of its tail.
+ * The keys of a block's state writes, all in one allocation: a block rewrites tens of thousands of
+ * records, and separate small keys cost more to allocate and collect than to write. Per record, in
+ * turn (`next`): its undo key ('U' height prefix record-key), its own key (prefix record-key, the
+ * undo key's tail) and its cache id (its own key as latin1).
  */
-function undoKeys(hb: Uint8Array, prefix: number, k: Uint8Array): [undo: Uint8Array, record: Uint8Array] {
-  const u = new Uint8Array(10 + k.length);
-  u[0] = P.undo;
-  u.set(hb, 1);
-  u[9] = prefix;
-  u.set(k, 10);
-  return [u, u.subarray(9)];
+class StateWriteKeys {
+  readonly #bytes: Uint8Array;
+  readonly #text: Buffer;
+  readonly #hb: Uint8Array;
+  #start = 0;
+  #end = 0;
+  /** For block height `hb` (u64be) and records whose keys are `keyBytes` long in all. */
+  constructor(hb: Uint8Array, records: number, keyBytes: number) {
+    this.#bytes = new Uint8Array(records * 10 + keyBytes);
+    this.#text = Buffer.from(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength);
+    this.#hb = hb;
+  }
+  /** Moves on to the record `k` under `prefix` ('S' or 'N'). */
+  next(prefix: number, k: Uint8Array): void {
+    const b = this.#bytes;
+    const at = (this.#start = this.#end);
+    b[at] = P.undo;
+    b.set(this.#hb, at + 1);
+    b[at + 9] = prefix;
+    b.set(k, at + 10);
+    this.#end = at + 10 + k.length;
+  }
+  get undo(): Uint8Array {
+    return this.#bytes.subarray(this.#start, this.#end);
+  }
+  get record(): Uint8Array {
+    return this.#bytes.subarray(this.#start + 9, this.#end);
+  }
+  get id(): string {
+    return this.#text.toString("latin1", this.#start + 9, this.#end);
+  }
 }
 
 /** What `open` did to a store opened with repair (BlockStore.repaired). */
@@ -382,11 +444,11 @@ export class BlockStore {
    * The record under database key `dk` ('S' or 'N') after block `version`, synchronously: the
    * current record, unless a later block rewrote it, in which case the first such block's undo
    * record holds it. The current record is read first, so that a batch landing between the two
-   * reads still gives the right answer (the batch writes the record and its undo together).
+   * reads still gives the right answer (the batch writes the record and its undo together). `id`:
+   * the cache id of `dk`, when the caller has it already.
    */
-  #readAt(dk: Uint8Array, version: bigint): Uint8Array | undefined {
+  #readAt(dk: Uint8Array, version: bigint, id = latin1(dk)): Uint8Array | undefined {
     const atHead = version === this.#head.height;
-    const id = latin1(dk);
     if (atHead) {
       const c = this.#cache.get(id);
       if (c !== undefined) return c ?? undefined;
@@ -400,7 +462,7 @@ export class BlockStore {
     let v = this.#db.getSync(dk);
     const top = this.#writing ?? this.#head.height;
     for (let h = version + 1n; h <= top; h++) {
-      const u = this.#db.getSync(concatBytes(new Uint8Array([P.undo]), u64be(h), dk));
+      const u = this.#db.getSync(key(P.undo, u64be(h), dk));
       if (u !== undefined) {
         v = u.length === 0 ? undefined : u;
         break;
@@ -626,7 +688,7 @@ export class BlockStore {
         batch.del(key(P.hash, block.hash));
         block.txs.forEach((tx, i) => {
           batch.del(key(P.tx, tx.hash));
-          for (const who of txParticipants(tx)) batch.del(key(P.account, who, hb, u32be(i)));
+          for (const who of txParticipants(tx)) batch.del(accountTxKey(who, hb, i));
         });
       } catch {
         // unreadable: its index entries point above the head, where reads ignore them
@@ -773,7 +835,7 @@ export class BlockStore {
     batch.put(key(P.changes, hb), encode(result.changes.map(([k, v]) => [k, v])));
     block.txs.forEach((tx, i) => {
       batch.put(key(P.tx, tx.hash), encode([u64(h), i]));
-      for (const who of txParticipants(tx)) batch.put(key(P.account, who, hb, u32be(i)), tx.hash);
+      for (const who of txParticipants(tx)) batch.put(accountTxKey(who, hb, i), tx.hash);
     });
     const reg = registry();
     result.events.forEach((e, seq) => {
@@ -791,22 +853,33 @@ export class BlockStore {
       if (!equalBytes(r.root, block.header.stateRoot)) throw new StoreError(StoreErrorCode.CORRUPT, `block ${h}'s state changes do not reach its state root over the stored state`);
       nodeWrites = r.writes;
     }
-    const undo = new Uint8Array([P.undo]);
-    const written: [Uint8Array, Uint8Array | null][] = [];
+    let keyBytes = 0;
+    for (const [k] of result.changes) keyBytes += k.length;
+    for (const [p] of nodeWrites) keyBytes += p.length;
+    const keys = new StateWriteKeys(hb, result.changes.length + nodeWrites.length, keyBytes);
+    // the records' cache ids and new values, for the cache once the batch is durable
+    const writtenIds: string[] = [];
+    const writtenValues: (Uint8Array | null)[] = [];
     for (const [k, v] of result.changes) {
-      const [uk, dk] = undoKeys(hb, P.state, k);
-      batch.put(uk, this.#readAt(dk, base) ?? UNDO_ABSENT);
+      keys.next(P.state, k);
+      const dk = keys.record;
+      const id = keys.id;
+      batch.put(keys.undo, this.#readAt(dk, base, id) ?? UNDO_ABSENT);
       if (v === null) batch.del(dk);
       else batch.put(dk, v);
-      written.push([dk, v]);
+      writtenIds.push(id);
+      writtenValues.push(v);
     }
     for (const [p, r, was] of nodeWrites) {
-      const [uk, dk] = undoKeys(hb, P.node, p);
+      keys.next(P.node, p);
+      const dk = keys.record;
+      const id = keys.id;
       // the replaced record came with the write when the update read it (it read the store at base)
-      batch.put(uk, (was === undefined ? this.#readAt(dk, base) : was) ?? UNDO_ABSENT);
+      batch.put(keys.undo, (was === undefined ? this.#readAt(dk, base, id) : was) ?? UNDO_ABSENT);
       if (r === null) batch.del(dk);
       else batch.put(dk, r);
-      written.push([dk, r]);
+      writtenIds.push(id);
+      writtenValues.push(r);
     }
     const stateFrom = h - BigInt(this.#history) > this.#stateFrom ? h - BigInt(this.#history) : this.#stateFrom;
     if (stateFrom !== this.#stateFrom) batch.put(STATE_FROM_KEY, encode([u64(stateFrom)]));
@@ -830,7 +903,7 @@ export class BlockStore {
     } catch {
       // advisory: a mark left behind weakens the rollback check, never fails it
     }
-    for (const [dk, v] of written) this.#cache.set(latin1(dk), v);
+    for (let i = 0; i < writtenIds.length; i++) this.#cache.set(writtenIds[i]!, writtenValues[i]!);
     this.#head = head;
     this.#writing = undefined;
     if (pending) (tree as DiskTree).committedAt(h);
@@ -841,7 +914,7 @@ export class BlockStore {
       // before this leaves some behind, which the next prune removes.
       this.#stateFrom = stateFrom;
       try {
-        await this.#db.clear({ gte: undo, lt: concatBytes(undo, u64be(stateFrom + 1n)) });
+        await this.#db.clear({ gte: new Uint8Array([P.undo]), lt: key(P.undo, u64be(stateFrom + 1n)) });
       } catch {
         // left for the next commit's prune
       }
@@ -1057,7 +1130,7 @@ export class BlockStore {
    */
   async listAccountTxs(publicKey: Uint8Array, opts: { before?: TxLocation; limit: number }): Promise<AccountTxEntry[]> {
     const lower = key(P.account, publicKey);
-    const upper = opts.before ? key(P.account, publicKey, u64be(opts.before.height), u32be(opts.before.index)) : key(P.account, publicKey, new Uint8Array(12).fill(0xff));
+    const upper = opts.before ? accountTxKey(publicKey, u64be(opts.before.height), opts.before.index) : key(P.account, publicKey, new Uint8Array(12).fill(0xff));
     const out: AccountTxEntry[] = [];
     for await (const [k, v] of this.#db.iterator({ gt: lower, lt: upper, reverse: true, limit: opts.limit })) {
       const off = 1 + publicKey.length;
