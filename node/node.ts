@@ -32,6 +32,7 @@ import { encodeInput } from "../chain/consensus/messages.ts";
 import { encodeEvidence, type Evidence } from "../chain/evidence.ts";
 import { registry } from "../modules/index.ts";
 import { readValidatorInfo } from "../modules/staking/records.ts";
+import { standingAlert } from "./standing.ts";
 import type { Block, Commit } from "../chain/block.ts";
 import { checkTxFee, type Receipt } from "../chain/transition.ts";
 import { P2PHost } from "../p2p/host.ts";
@@ -266,14 +267,8 @@ async function createConsensus(chain: ChainParts, opts: NodeOptions, root: Logge
   const watchOwnValidator = (after: ChainState): void => {
     if (!key) return;
     const now = readValidatorInfo(after, key.publicKey);
-    if (now && now.tombstoned && !standing?.tombstoned) {
-      log.error({}, "this node's validator is TOMBSTONED for double-signing: it can never rejoin the set");
-    } else if (now && now.jailed && !standing?.jailed) {
-      log.error({ until: Number(now.jailedUntil) }, "this node's validator is JAILED and out of the set: send `cloudcoin tx unjail` once the jail height is reached");
-    } else if (now && !now.jailed && now.missed > (standing?.missed ?? 0)) {
-      const max = genesis.params.downtimeWindow - genesis.params.downtimeMinSigned;
-      log.warn({ missed: now.missed, window: genesis.params.downtimeWindow, jailedAbove: max }, "this node's validator missed signing a block");
-    }
+    const alert = standingAlert(standing, now, genesis.params);
+    if (alert) log[alert.level](alert.fields, alert.message);
     standing = now;
   };
   // WebSocket subscribers (rpc/ws.ts), fed every finalized block from onCommit.
