@@ -10,7 +10,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ClassicLevel } from "classic-level";
-import { readU64be, toHex } from "../../../primitives/bytes.ts";
+import { readU64be, toHex, u64be } from "../../../primitives/bytes.ts";
 import { VoteType, voteSignBytes, type Block, type Commit } from "../../../chain/block.ts";
 import { verifyStateProof } from "../../../chain/smt.ts";
 import { DiskTree, encodeAccount, StateKey, totalHeld, type ChainState } from "../../../chain/state.ts";
@@ -20,7 +20,7 @@ import { signTx } from "../../../chain/tx.ts";
 import { genesisState, type Genesis } from "../../../genesis/schema.ts";
 import { advance, newTestChain, testKey, tx, txNext, type TestChain } from "../../helpers/chain.ts";
 
-const RAW = { node: 0x4e, undo: 0x55, meta: 0x4d } as const;
+const RAW = { node: 0x4e, undo: 0x55, meta: 0x4d, state: 0x53 } as const;
 
 function tmpDir(t: Test): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cloudcoin-state-disk-"));
@@ -110,12 +110,22 @@ t.test("blocks executed on the disk state: the in-memory chain's roots, history 
   const undoHeights = (await rawKeys(dir, RAW.undo)).map((k) => readU64be(k, 1));
   t.ok(undoHeights.length > 0 && undoHeights.every((h) => h > 7n), `undo records only for heights above 7 (${new Set(undoHeights).size} heights)`);
 
+  // what a crash between a commit and its prune leaves: undo records below the kept range
+  const leftovers = [3n, 7n].map((h) => Uint8Array.from([RAW.undo, ...u64be(h), RAW.state, 1, 2, 3]));
+  {
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: "view", valueEncoding: "view" });
+    await db.open();
+    for (const k of leftovers) await db.put(k, new Uint8Array(0));
+    await db.close();
+  }
   const again = await BlockStore.open(dir, chainOf(gen), { stateHistory: 5 });
   t.equal(again.stateFrom, 7n, "the kept range survives a restart");
   const head = await again.loadState(() => genesisState(gen).root(), { full: true });
   t.equal(toHex(head.root()), toHex(made.chain.state.root()));
   t.equal(toHex((await again.stateAt(8n)).root()), toHex(made.blocks[7]!.block.header.stateRoot));
   await again.close();
+  const afterOpen = (await rawKeys(dir, RAW.undo)).map((k) => readU64be(k, 1));
+  t.ok(afterOpen.length > 0 && afterOpen.every((h) => h > 7n), "open removed the undo records a crash left below the kept range");
 });
 
 t.test("two proposals at one height: committing one leaves the other readable as it was", async (t) => {
