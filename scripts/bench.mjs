@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench: every benchmark script runs, whether or not another missed its target or failed,
 // and a summary at the end names each script's outcome and time. Exit code 1 if any failed.
-// Usage: node scripts/bench.mjs [name ...]   (names: run, sim, paych, ws, storage, bandwidth, network, cli, state, devnet, rpc-layers, anvil)
+// Usage: node scripts/bench.mjs [name ...]   (names: run, sim, paych, ws, storage, bandwidth, network, cli, state, devnet, rpc-layers, anvil, sync)
 import { spawnSync } from "node:child_process";
 
 const SCRIPTS = {
@@ -12,12 +12,15 @@ const SCRIPTS = {
   storage: "test/perf/storage.ts",
   bandwidth: "test/perf/bandwidth.ts",
   network: "test/perf/network.ts",
+  sync: ["test/perf/network.ts", "--sync-only"],
   cli: "test/perf/cli-start.ts",
   state: "test/perf/state.ts",
   devnet: "test/perf/devnet.ts",
   "rpc-layers": "test/perf/rpc-layers.ts",
   anvil: "test/perf/anvil.ts",
 };
+// run only when named: `network` already runs the sync part
+const ONLY_BY_NAME = new Set(["sync"]);
 const wanted = process.argv.slice(2);
 for (const w of wanted) {
   if (!(w in SCRIPTS)) {
@@ -27,10 +30,11 @@ for (const w of wanted) {
 }
 const results = [];
 for (const [name, file] of Object.entries(SCRIPTS)) {
-  if (wanted.length > 0 && !wanted.includes(name)) continue;
-  console.log(`\n=== ${name} (${file})`);
+  if (wanted.length > 0 ? !wanted.includes(name) : ONLY_BY_NAME.has(name)) continue;
+  console.log(`\n=== ${name} (${[file].flat().join(" ")})`);
   const started = Date.now();
-  const r = spawnSync(process.execPath, ["--import", "tsx", file], { stdio: "inherit" });
+  const [path, ...args] = Array.isArray(file) ? file : [file];
+  const r = spawnSync(process.execPath, ["--import", "tsx", path, ...args], { stdio: "inherit" });
   results.push({ name, status: r.status === 0 ? "ok" : `failed (exit ${r.status ?? r.signal})`, seconds: ((Date.now() - started) / 1000).toFixed(0) });
 }
 console.log("\n=== summary");

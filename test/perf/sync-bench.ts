@@ -34,6 +34,12 @@ export interface SyncFigures {
   readonly syncBlocksPerSec: number;
   readonly syncTxsPerSec: number;
   readonly ratio: number;
+  /** The local replay's time split by phase, in seconds: reading the stored bytes, decoding them,
+   * verifying the commit, applyBlock (signatures, execution and the state root) and commitBlock. */
+  readonly phases: { read: number; decode: number; verifyCommit: number; apply: number; commit: number };
+  /** Local replay time / (apply + commit time alone): what the replay costs beyond the work any
+   * node must do for a block (the issue's bound: within 2x). */
+  readonly replayOverPartsRatio: number;
   /** Largest number of blocks applied between two requests (memory bound: one batch). */
   readonly maxBatch: number;
 }
@@ -75,11 +81,18 @@ function applier(world: BenchWorld, store: BlockStore) {
   return {
     height: () => state.meta().height,
     root: () => state.root(),
-    async apply(block: Block, commit: Commit): Promise<void> {
+    async apply(block: Block, commit: Commit, time?: (phase: "verifyCommit" | "apply" | "commit", ms: number) => void): Promise<void> {
+      const t0 = performance.now();
       verifyCommit(BENCH_CHAIN_ID, state.validators(), block.header.height, block.hash, commit);
+      const t1 = performance.now();
       const result = applyBlock(state, block, world.params, BENCH_CHAIN_ID);
+      const t2 = performance.now();
       await store.commitBlock(block, commit, result);
+      const t3 = performance.now();
       state = result.state;
+      time?.("verifyCommit", t1 - t0);
+      time?.("apply", t2 - t1);
+      time?.("commit", t3 - t2);
     },
   };
 }
@@ -98,12 +111,21 @@ export async function benchSync(dir: string, opts: { blocks: number; txsPerBlock
   const local = applier(world, localStore);
   // a node catching up has verified none of these transactions (building them filled the cache)
   clearVerifiedTxCache();
+  const phases = { read: 0, decode: 0, verifyCommit: 0, apply: 0, commit: 0 };
   const t1 = performance.now();
   for (let h = 1n; h <= BigInt(opts.blocks); h++) {
+    const p0 = performance.now();
     const [b, c] = await Promise.all([source.getBlockBytes(h), source.getCommitBytes(h)]);
-    await local.apply(decodeBlock(b!), decodeCommit(c!));
+    const p1 = performance.now();
+    const block = decodeBlock(b!);
+    const commit = decodeCommit(c!);
+    const p2 = performance.now();
+    await local.apply(block, commit, (name, ms) => (phases[name] += ms));
+    phases.read += p1 - p0;
+    phases.decode += p2 - p1;
   }
   const localSeconds = (performance.now() - t1) / 1000;
+  const secs = { read: phases.read / 1000, decode: phases.decode / 1000, verifyCommit: phases.verifyCommit / 1000, apply: phases.apply / 1000, commit: phases.commit / 1000 };
 
   // the real thing: BlockSync over libp2p
   const server = await P2PHost.start({
@@ -150,9 +172,27 @@ export async function benchSync(dir: string, opts: { blocks: number; txsPerBlock
       localBlocksPerSec: opts.blocks / localSeconds, localTxsPerSec: txs / localSeconds,
       syncBlocksPerSec: opts.blocks / syncSeconds, syncTxsPerSec: txs / syncSeconds,
       ratio: localSeconds / syncSeconds, maxBatch,
+      phases: secs, replayOverPartsRatio: localSeconds / (secs.apply + secs.commit),
     };
   } finally {
     await Promise.all([me.stop(), server.stop()]);
     await Promise.all([source.close(), localStore.close(), syncedStore.close()]);
   }
+}
+
+/** The figures of `benchSync` as the lines and table rows every entry point prints. */
+export function syncReport(sync: SyncFigures): { lines: string[]; rows: string[][] } {
+  const ph = sync.phases;
+  const fmt = (s: number): string => `${s.toFixed(2)} s`;
+  return {
+    lines: [
+      `  local replay (verify commit + apply + store, no network): ${Math.round(sync.localBlocksPerSec)} blocks/s, ${Math.round(sync.localTxsPerSec)} tx/s`,
+      `    of which read ${fmt(ph.read)}, decode ${fmt(ph.decode)}, verify commit ${fmt(ph.verifyCommit)}, applyBlock (incl. signatures and root) ${fmt(ph.apply)}, commitBlock ${fmt(ph.commit)}`,
+      `  block sync over libp2p:                                  ${Math.round(sync.syncBlocksPerSec)} blocks/s, ${Math.round(sync.syncTxsPerSec)} tx/s  (at most ${sync.maxBatch} blocks per request)`,
+    ],
+    rows: [
+      ["4. block sync (blocks/s) vs local replay", String(Math.round(sync.syncBlocksPerSec)), String(Math.round(sync.localBlocksPerSec)), sync.ratio.toFixed(2), ">= 0.8"],
+      ["4. local replay time vs apply + commit alone", fmt(ph.apply + ph.commit), fmt(sync.blocks / sync.localBlocksPerSec), (1 / sync.replayOverPartsRatio).toFixed(2), ">= 0.5 (within 2x)"],
+    ],
+  };
 }
