@@ -15,7 +15,8 @@
  *   'V' height                -> the validator set that produced and committed the block at height
  *   'R' height                -> receipts [[txHash, ok, code, fee], ...]
  *   'C' height                -> state changes [[key, value | null], ...]
- *   'T' txHash                -> [height, index]
+ *   'T' txHash                -> height u64be, index u32be (12 bytes; a store written before holds
+ *                                CBOR [height, index], still read)
  *   'A' pubkey height index   -> txHash            (every account a tx touches)
  *   'S' stateKey              -> value             (the state records at the head)
  *   'N' position              -> state tree node   (chain/smt.ts paged tree at the head: the
@@ -104,6 +105,24 @@ function key(prefix: number, ...parts: Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
+}
+
+/** 'T' value: the height (`hb`, u64be) and the index (u32be), fixed-width: no CBOR per transaction. */
+function txLocationValue(hb: Uint8Array, index: number): Uint8Array {
+  const out = new Uint8Array(12);
+  out.set(hb);
+  out[8] = index >>> 24;
+  out[9] = index >>> 16;
+  out[10] = index >>> 8;
+  out[11] = index;
+  return out;
+}
+
+/** A 'T' value: fixed-width, or the CBOR [height, index] of a store written before (it begins 0x82). */
+function decodeTxLocation(b: Uint8Array): TxLocation {
+  if (b.length === 12 && b[0] !== 0x82) return { height: readU64be(b, 0), index: ((b[8]! << 24) | (b[9]! << 16) | (b[10]! << 8) | b[11]!) >>> 0 };
+  const v = asArray(decode(b), "txloc", 2);
+  return { height: asU64(v[0], "height"), index: asUint(v[1], "index") };
 }
 
 /** 'A' pubkey height index (`hb`: the height as u64be): a block writes one per tx and account. */
@@ -833,7 +852,7 @@ export class BlockStore {
     batch.put(key(P.receipts, hb), encodeReceipts(result.receipts));
     batch.put(key(P.changes, hb), encode(result.changes.map(([k, v]) => [k, v])));
     block.txs.forEach((tx, i) => {
-      batch.put(key(P.tx, tx.hash), encode([u64(h), i]));
+      batch.put(key(P.tx, tx.hash), txLocationValue(hb, i));
       for (const who of txParticipants(tx)) batch.put(accountTxKey(who, hb, i), tx.hash);
     });
     const reg = registry();
@@ -1111,8 +1130,7 @@ export class BlockStore {
   async getTxLocation(hash: Uint8Array): Promise<TxLocation | undefined> {
     const b = await this.#db.get(key(P.tx, hash));
     if (b === undefined) return undefined;
-    const v = asArray(decode(b), "txloc", 2);
-    const loc = { height: asU64(v[0], "height"), index: asUint(v[1], "index") };
+    const loc = decodeTxLocation(b);
     // an entry left above the head by a repair (its block is fetched again)
     return loc.height > this.#head.height ? undefined : loc;
   }

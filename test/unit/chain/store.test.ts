@@ -328,6 +328,28 @@ t.test("a block that does not extend the head is refused and writes nothing", as
   t.equal(hex((await again.loadState(genesisRoot)).root()), hex(b4.block.header.stateRoot));
 });
 
+t.test("tx index: fixed-width values, and the CBOR values of a store written before are still read", async (t) => {
+  const dir = tmpDir(t);
+  const store = await openStore(dir);
+  const c = new ChainBuilder();
+  const b1 = c.next([c.tx(faucet, alice, 1n), c.tx(faucet, bob, 2n)]);
+  await store.commitBlock(b1.block, b1.commit, b1.built);
+  await store.close();
+  const [first, second] = b1.block.txs;
+  await withRawDb(dir, async (db) => {
+    const v = await db.get(concatBytes(Uint8Array.of(RAW.tx), second!.hash));
+    t.equal(v?.length, 12, "12 bytes: height and index");
+    t.equal(readU64be(v!), 1n);
+    // the first as an older store wrote it
+    await db.put(concatBytes(Uint8Array.of(RAW.tx), first!.hash), encode([1, 0]));
+  });
+  const reopened = await openStore(dir);
+  t.teardown(() => reopened.close());
+  t.same(await reopened.getTxLocation(first!.hash), { height: 1n, index: 0 }, "the CBOR value");
+  t.same(await reopened.getTxLocation(second!.hash), { height: 1n, index: 1 }, "the fixed-width value");
+  t.equal(hex((await reopened.getTx(first!.hash))!.tx.bytes), hex(first!.bytes));
+});
+
 t.test("a data directory of another chain is refused", async (t) => {
   const dir = tmpDir(t);
   const store = await openStore(dir);
