@@ -104,7 +104,7 @@ t.test("a chunk with a record forged, missing, added or misplaced is refused wit
 
   // a wrong manifest entry: the fold no longer reaches the root
   const hashes = new Uint8Array(m.hashes);
-  hashes[index * 32] ^= 1;
+  hashes[index * 32] = hashes[index * 32]! ^ 1;
   t.equal(codeOf(() => verifyManifest({ ...m, hashes }, root)), StateSyncErrorCode.MANIFEST_MISMATCH, "a changed entry hash");
   // a changed kind beside an empty sibling changes the fold (a leaf moves up, an internal node does not)
   const deep: Manifest = { depth: 10, ...pagedCut(paged(recs), 10) };
