@@ -1,0 +1,160 @@
+/**
+ * The state sync protocol (p2p/state-sync.ts) over real libp2p hosts on 127.0.0.1 and real block
+ * stores in temp dirs: a fresh node installs an honest peer's snapshot (chunks fetched from every
+ * peer offering it, some in several pages); a peer that forges a record is penalized and its chunks
+ * come from the other; malformed requests cost the requester, a height no longer kept answers null.
+ */
+import t, { type Test } from "tap";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { pino } from "pino";
+import { generateKeyPair } from "@libp2p/crypto/keys";
+import { toHex } from "../../../primitives/bytes.ts";
+import { asArray, decode, encode } from "../../../primitives/codec.ts";
+import type { Block, Commit } from "../../../chain/block.ts";
+import { BlockStore } from "../../../chain/store.ts";
+import type { BuiltBlock } from "../../../chain/transition.ts";
+import { StateSyncErrorCode } from "../../../chain/snapshot.ts";
+import { genesisState, type Genesis } from "../../../genesis/schema.ts";
+import { P2PHost, PeerMisbehaviour, type RequestHandler } from "../../../p2p/host.ts";
+import {
+  decodeChunkPage,
+  decodeOffer,
+  encodeChunkRequest,
+  encodeManifestRequest,
+  encodeOfferRequest,
+  offerHeight,
+  snapshotHandler,
+  snapshotProtocol,
+  StateSyncClient,
+} from "../../../p2p/state-sync.ts";
+import { advance, newTestChain, testKey, tx, type TestChain } from "../../helpers/chain.ts";
+
+const log = pino({ level: "silent" });
+const chainOf = (gen: Genesis) => ({ chainId: gen.chainId, genesisHash: gen.hash, genesisState: () => genesisState(gen) });
+
+function tmpDir(t: Test, name: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cloudcoin-ss-p2p-"));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return path.join(dir, name);
+}
+
+interface Made {
+  readonly chain: TestChain;
+  readonly blocks: { block: Block; commit: Commit; built: BuiltBlock }[];
+}
+function makeChain(n: number, perBlock = 12): Made {
+  const chain = newTestChain();
+  const blocks: Made["blocks"] = [];
+  for (let i = 0; i < n; i++) {
+    const nonce = chain.state.account(chain.faucet.publicKey).nonce;
+    const txs = Array.from({ length: perBlock }, (_, j) => tx(chain, chain.faucet, nonce + BigInt(j), { type: "transfer", to: testKey(i * perBlock + j).publicKey, amount: 1000n + BigInt(j) }));
+    const built = advance(chain, txs);
+    blocks.push({ block: built.block, commit: chain.lastCommit!, built });
+  }
+  return { chain, blocks };
+}
+
+async function storeWith(t: Test, made: Made, name: string, history = 100): Promise<BlockStore> {
+  const store = await BlockStore.open(tmpDir(t, name), chainOf(made.chain.genesis), { stateHistory: history });
+  t.teardown(() => store.close());
+  for (const b of made.blocks) await store.commitBlock(b.block, b.commit, b.built);
+  return store;
+}
+
+async function host(t: Test, protocols: Map<string, RequestHandler>, bootstrap: string[] = []): Promise<P2PHost> {
+  const h = await P2PHost.start({ privateKey: await generateKeyPair("Ed25519"), listen: bootstrap.length === 0 ? ["/ip4/127.0.0.1/tcp/0"] : [], bootstrap, log, topics: new Map(), protocols });
+  t.teardown(() => h.stop());
+  return h;
+}
+
+/** A handler that serves `inner`'s answers but changes the value of one record in every chunk page. */
+function forging(inner: RequestHandler): RequestHandler {
+  return {
+    maxRequestBytes: inner.maxRequestBytes,
+    async respond(req, from) {
+      const res = await inner.respond(req, from);
+      if (asArray(decode(req), "req")[0] !== 2) return res;
+      const page = decodeChunkPage(res);
+      if (page === null || page.records.length === 0) return res;
+      page.records[0] = [page.records[0]![0], new Uint8Array([0xde, 0xad])];
+      return encode([page.records, page.more]);
+    },
+  };
+}
+
+t.test("offerHeight: a multiple of the interval still kept, else the head", async (t) => {
+  t.equal(offerHeight({ head: { height: 0n }, stateFrom: 0n, base: 1n }, 10), undefined);
+  t.equal(offerHeight({ head: { height: 7n }, stateFrom: 0n, base: 1n }, 10), 7n);
+  t.equal(offerHeight({ head: { height: 27n }, stateFrom: 0n, base: 1n }, 10), 20n);
+  t.equal(offerHeight({ head: { height: 27n }, stateFrom: 22n, base: 1n }, 10), 27n);
+  t.equal(offerHeight({ head: { height: 27n }, stateFrom: 15n, base: 21n }, 10), 27n);
+});
+
+t.test("the server: malformed requests are the requester's fault; a height not kept answers null", async (t) => {
+  const made = makeChain(5);
+  const store = await storeWith(t, made, "s", 2);
+  const h = snapshotHandler(store, { depth: 4, interval: 1 });
+  for (const bad of [new Uint8Array([0xff]), encode([9]), encode([1]), encode([2, 4, 1 << 4, null]), encode([2, 4, 0, new Uint8Array(5)]), encode("x")]) {
+    const e = await h.respond(bad, "p").then(() => undefined, (e: unknown) => e);
+    t.ok(e instanceof PeerMisbehaviour && e.points > 0, `refused as the requester's fault: ${toHex(bad)}`);
+  }
+  const offer = decodeOffer(await h.respond(encodeOfferRequest(), "p"));
+  t.equal(offer?.height, 5n, "the head is offered with interval 1");
+  t.equal(decode(await h.respond(encodeManifestRequest(1n), "p")), null, "manifest of a pruned height: null");
+  t.equal(decode(await h.respond(encodeChunkRequest(1n, 0, null), "p")), null, "chunk of a pruned height: null");
+  t.not(decode(await h.respond(encodeManifestRequest(5n), "p")), null);
+});
+
+t.test("a fresh node installs the snapshot from its peers; a forging peer is penalized and avoided", async (t) => {
+  const made = makeChain(12);
+  const honestStore = await storeWith(t, made, "honest");
+  const lyingStore = await storeWith(t, made, "lying");
+  const opts = { depth: 6, interval: 5, pageBytes: 200 };
+  const honest = await host(t, new Map([[snapshotProtocol(made.chain.genesis.chainId), snapshotHandler(honestStore, opts)]]));
+  const liar = await host(t, new Map([[snapshotProtocol(made.chain.genesis.chainId), forging(snapshotHandler(lyingStore, opts))]]));
+  const client = await host(t, new Map(), [honest.listenAddresses()[0]!, liar.listenAddresses()[0]!]);
+  const target = await BlockStore.open(tmpDir(t, "fresh"), chainOf(made.chain.genesis));
+  t.teardown(() => target.close());
+
+  const ss = new StateSyncClient({
+    net: { connectedPeers: () => client.peers().map((p) => p.peerId), request: (p, proto, d, max) => client.request(p, proto, d, max), penalize: (p, n, r) => client.penalize(p, n, r) },
+    target,
+    chainId: made.chain.genesis.chainId,
+    genesisValidators: genesisState(made.chain.genesis).validators(),
+    log,
+    opts: { timeoutMs: 30_000, concurrency: 4 },
+  });
+  // wait for both peers, so that both are offered chunks to serve
+  for (let i = 0; i < 100 && client.peers().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+  t.equal(client.peers().length, 2, "connected to both peers");
+  const r = await ss.run();
+  t.equal(r.height, 10n, "the latest multiple of the interval");
+  t.ok(r.chunks > 1 && r.records > 100, `${r.chunks} chunks, ${r.records} records`);
+  t.equal(target.head.height, 10n);
+  t.equal(target.base, 10n);
+  const state = await target.loadState(() => new Uint8Array(32), { full: true });
+  t.equal(toHex(state.root()), toHex(made.blocks[9]!.block.header.stateRoot));
+  t.ok(client.banned().some((b) => b.peerId === liar.peerId), "the forging peer is banned");
+  t.notOk(client.banned().some((b) => b.peerId === honest.peerId), "the honest one is not");
+  // and the blocks after the snapshot apply over it
+  await target.commitBlock(made.blocks[10]!.block, made.blocks[10]!.commit, made.blocks[10]!.built);
+  t.equal(target.head.height, 11n);
+});
+
+t.test("no peer with a snapshot: STATE_SYNC_NO_SNAPSHOT when the time is up", async (t) => {
+  const made = makeChain(1);
+  const target = await BlockStore.open(tmpDir(t, "fresh"), chainOf(made.chain.genesis));
+  t.teardown(() => target.close());
+  const ss = new StateSyncClient({
+    net: { connectedPeers: () => [], request: () => Promise.reject(new Error("no")), penalize: () => undefined },
+    target,
+    chainId: made.chain.genesis.chainId,
+    genesisValidators: genesisState(made.chain.genesis).validators(),
+    log,
+    opts: { timeoutMs: 300 },
+  });
+  await t.rejects(ss.run(), { code: StateSyncErrorCode.NO_SNAPSHOT });
+  t.equal(target.head.height, 0n);
+});
