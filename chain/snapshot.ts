@@ -6,9 +6,13 @@
  * - An offer is a block H, the commit that finalized it and the validator set that signed it. The
  *   set must hash to the header's validatorsHash, its commit must carry +2/3 of its power, and the
  *   set must be trusted: the genesis set itself, or (skipping verification, as Tendermint's light
- *   client does) a set of which more than 1/3 of the genesis set's power signed H's commit. Any
- *   other set is refused (STATE_SYNC_UNTRUSTED): this node cannot trace it to genesis without the
- *   headers between (bisection is not built).
+ *   client does) a set of which more than 1/3 of a trusted set's power signed H's commit. The
+ *   genesis set is trusted; when too little of it signed H, intermediate headers (with their
+ *   commits and sets, fetched from the peer) are verified by bisection, each trusted by the last
+ *   trusted one, until one vouches for H (bisectTrust). What cannot be traced that way is refused
+ *   (STATE_SYNC_UNTRUSTED). As in any light client, this trusts that the genesis validators (or
+ *   the later sets they vouch for) did not sign a conflicting history after leaving: there is no
+ *   trusting period from genesis, so a node should state-sync from peers it has reason to trust.
  * - A manifest is the state tree cut at depth D (chain/smt.ts pagedCut): 2^D subtree summaries
  *   that must fold to header(H).stateRoot.
  * - A chunk is every state record whose keyHash starts with one D-bit prefix, in keyHash order; its
@@ -17,7 +21,7 @@
  */
 import { equalBytes } from "../primitives/bytes.ts";
 import { CodedError } from "../primitives/errors.ts";
-import { commitHash, decodeBlock, decodeCommit, verifyCommit, type Block, type Commit } from "./block.ts";
+import { blockHash, commitHash, decodeBlock, decodeCommit, decodeHeader, verifyCommit, type Block, type Commit } from "./block.ts";
 import { evidenceRoot } from "./evidence.ts";
 import { foldSubtrees, hashStateKey, MAX_CUT_DEPTH, prefixOf, SubtreeKind, subtreeSummary } from "./smt.ts";
 import { decodeValidators, validatorsHash, type Validator } from "./state.ts";
@@ -69,8 +73,8 @@ export interface VerifiedOffer {
   readonly commit: Commit;
   readonly validators: Validator[];
   readonly depth: number;
-  /** how the set was trusted */
-  readonly trust: "genesis" | "skipping";
+  /** how the set was trusted: it is the genesis set, the genesis set vouched for it, or through intermediate headers */
+  readonly trust: "genesis" | "skipping" | "bisection";
 }
 
 function totalPower(vs: readonly Validator[]): bigint {
@@ -81,9 +85,19 @@ function totalPower(vs: readonly Validator[]): bigint {
 
 /**
  * Checks an offer against the chain (chainId) and the genesis validator set; returns it decoded.
- * Throws StateSyncError BAD_OFFER (the peer's fault) or UNTRUSTED (not provable from genesis).
+ * Throws StateSyncError BAD_OFFER (the peer's fault) or UNTRUSTED (not provable from genesis
+ * without the headers between: see bisectTrust).
  */
 export function verifyOffer(chainId: string, genesisValidators: readonly Validator[], raw: RawOffer): VerifiedOffer {
+  const offer = checkOffer(chainId, raw);
+  return { ...offer, trust: trustOffer(genesisValidators, offer) };
+}
+
+/** An offer whose block, commit and own set check; its set not trusted yet. */
+export type CheckedOffer = Omit<VerifiedOffer, "trust">;
+
+/** The stateless checks of an offer (see verifyOffer). Throws BAD_OFFER. */
+export function checkOffer(chainId: string, raw: RawOffer): CheckedOffer {
   const bad = (why: string): StateSyncError => new StateSyncError(StateSyncErrorCode.BAD_OFFER, `snapshot offer at height ${raw.height}: ${why}`);
   if (raw.height < 1n) throw bad("height below 1");
   if (!Number.isInteger(raw.depth) || raw.depth < MIN_CUT_DEPTH || raw.depth > MAX_CUT_DEPTH) throw bad(`manifest depth ${raw.depth} outside ${MIN_CUT_DEPTH}..${MAX_CUT_DEPTH}`);
@@ -107,18 +121,107 @@ export function verifyOffer(chainId: string, genesisValidators: readonly Validat
   } catch (e) {
     throw bad(`commit: ${(e as Error).message}`);
   }
-  if (equalBytes(validatorsHash(genesisValidators), hd.validatorsHash)) return { height: raw.height, block, commit, validators, depth: raw.depth, trust: "genesis" };
-  // Skipping verification: more than 1/3 of the trusted (genesis) set's power signed this commit,
-  // so at least one honest member of the trusted set vouches for it. (Signatures were checked above.)
-  const trusted = new Map(genesisValidators.map((v) => [Buffer.from(v.publicKey).toString("hex"), v.power]));
-  let vouched = 0n;
-  for (const s of commit.signatures) vouched += trusted.get(Buffer.from(validators[s.validatorIndex]!.publicKey).toString("hex")) ?? 0n;
-  if (vouched * 3n > totalPower(genesisValidators)) return { height: raw.height, block, commit, validators, depth: raw.depth, trust: "skipping" };
+  return { height: raw.height, block, commit, validators, depth: raw.depth };
+}
+
+/**
+ * How the genesis set trusts a checked offer: it is the genesis set, or more than 1/3 of the
+ * genesis set's power signed its commit. Throws UNTRUSTED otherwise.
+ */
+export function trustOffer(genesisValidators: readonly Validator[], offer: CheckedOffer): "genesis" | "skipping" {
+  if (equalBytes(validatorsHash(genesisValidators), offer.block.header.validatorsHash)) return "genesis";
+  if (vouches(genesisValidators, offer)) return "skipping";
   throw new StateSyncError(
     StateSyncErrorCode.UNTRUSTED,
-    `the set that signed height ${raw.height} is not the genesis set and at most 1/3 of the genesis set's power signed it: it cannot be trusted without the headers between (not supported)`,
-    { height: raw.height.toString() },
+    `the set that signed height ${offer.height} is not the genesis set and at most 1/3 of the genesis set's power signed it`,
+    { height: offer.height.toString() },
   );
+}
+
+/** A header with the commit that finalized it and the set that signed it, checked against each other. */
+export interface LightBlock {
+  readonly height: bigint;
+  readonly hash: Uint8Array;
+  readonly commit: Commit;
+  readonly validators: readonly Validator[];
+}
+
+/**
+ * Skipping verification: more than 1/3 of `trusted`'s power signed `lb`'s commit (whose signatures
+ * were checked against lb's own set), so at least one honest member of the trusted set vouches for it.
+ */
+export function vouches(trusted: readonly Validator[], lb: Pick<LightBlock, "commit" | "validators">): boolean {
+  const power = new Map(trusted.map((v) => [Buffer.from(v.publicKey).toString("hex"), v.power]));
+  let signed = 0n;
+  for (const s of lb.commit.signatures) {
+    const v = lb.validators[s.validatorIndex];
+    if (v !== undefined) signed += power.get(Buffer.from(v.publicKey).toString("hex")) ?? 0n;
+  }
+  return signed * 3n > totalPower(trusted);
+}
+
+/** A light block as it arrives: the header's bytes, the commit's, the set's. */
+export interface RawLightBlock {
+  readonly header: Uint8Array;
+  readonly commit: Uint8Array;
+  readonly validators: Uint8Array;
+}
+
+/** Decodes and checks a light block of `height` (own set, +2/3 commit). Throws BAD_OFFER. */
+export function checkLightBlock(chainId: string, height: bigint, raw: RawLightBlock): LightBlock {
+  const bad = (why: string): StateSyncError => new StateSyncError(StateSyncErrorCode.BAD_OFFER, `light block at height ${height}: ${why}`);
+  let header, commit: Commit, validators: Validator[];
+  try {
+    header = decodeHeader(raw.header);
+    commit = decodeCommit(raw.commit);
+    validators = decodeValidators(raw.validators);
+  } catch (e) {
+    throw bad(`undecodable: ${(e as Error).message}`);
+  }
+  if (header.height !== height || header.chainId !== chainId) throw bad(`header is for ${header.chainId} height ${header.height}`);
+  if (validators.length === 0 || !equalBytes(validatorsHash(validators), header.validatorsHash)) throw bad("validator set does not hash to the header's validatorsHash");
+  const hash = blockHash(raw.header);
+  try {
+    verifyCommit(chainId, validators, height, hash, commit);
+  } catch (e) {
+    throw bad(`commit: ${(e as Error).message}`);
+  }
+  return { height, hash, commit, validators };
+}
+
+/** Most intermediate headers bisectTrust fetches for one target. */
+export const MAX_BISECTION_FETCHES = 64;
+
+/**
+ * Bisection (Tendermint's light client, from the genesis set): while the last trusted set does not
+ * vouch for the header in question, fetch the header halfway between them and verify that first.
+ * Each header fetched is checked against its own set (+2/3) and trusted once a trusted set vouches
+ * for it. Resolves once the target is trusted; throws UNTRUSTED when adjacent heights cannot be
+ * bridged (the whole set changed at once), the peer has no header there (`fetch` gives null), or
+ * after MAX_BISECTION_FETCHES; `fetch` throws BAD_OFFER for a header that does not check.
+ */
+export async function bisectTrust(genesisValidators: readonly Validator[], target: LightBlock, fetch: (height: bigint) => Promise<LightBlock | null>): Promise<{ fetched: number }> {
+  let trusted: { height: bigint; validators: readonly Validator[] } = { height: 0n, validators: genesisValidators };
+  const pending: LightBlock[] = [target];
+  let fetched = 0;
+  const untrusted = (why: string): StateSyncError =>
+    new StateSyncError(StateSyncErrorCode.UNTRUSTED, `the set that signed height ${target.height} cannot be traced to the genesis set: ${why}`, { height: target.height.toString() });
+  for (let lb = pending.at(-1); lb !== undefined; lb = pending.at(-1)) {
+    if (vouches(trusted.validators, lb)) {
+      trusted = lb;
+      pending.pop();
+      continue;
+    }
+    const pivot = (trusted.height + lb.height) / 2n;
+    if (pivot <= trusted.height) throw untrusted(`at most 1/3 of the set of height ${trusted.height} signed height ${lb.height}`);
+    if (fetched >= MAX_BISECTION_FETCHES) throw untrusted(`more than ${MAX_BISECTION_FETCHES} headers would be needed`);
+    fetched++;
+    const next = await fetch(pivot);
+    if (next === null) throw untrusted(`the peer has no header at ${pivot}`);
+    if (next.height !== pivot) throw new StateSyncError(StateSyncErrorCode.BAD_OFFER, `asked for the header at ${pivot}, got ${next.height}`);
+    pending.push(next);
+  }
+  return { fetched };
 }
 
 /** A manifest: one kind byte and one 32-byte hash per prefix at `depth`. */

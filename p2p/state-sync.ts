@@ -8,6 +8,8 @@
  *             [1, H]                       manifest of the state at H
  *             [2, H, index, after | null]  chunk `index`: the records under that prefix, after
  *                                          keyHash `after` (paging)
+ *             [3, h]                       light block h (bisection, when the genesis set does not
+ *                                          vouch for H directly)
  *   response  null | [H, blockBytes, commitBytes, validatorsBytes, depth]
  *                                          the snapshot the peer serves: block H, its commit, the
  *                                          set that signed it, the manifest's cut depth
@@ -15,6 +17,8 @@
  *             null | [[[key, value], ...], more]
  *                                          records in keyHash order, at most CHUNK_PAGE_BYTES of
  *                                          keys and values (at least one); `more` if some are left
+ *             null | [headerBytes, commitBytes, validatorsBytes]
+ *                                          block h's header, its commit, the set that signed it
  *   null: the peer does not keep (or no longer keeps) that state; not its fault.
  *
  * The server offers a height that is a multiple of `interval` (so that peers offer the same one
@@ -29,9 +33,12 @@ import type { Logger } from "pino";
 import { asArray, asBool, asBytes, asU64, asUint, decode, encode, u64, type CborValue } from "../primitives/codec.ts";
 import { CodedError } from "../primitives/errors.ts";
 import { hashStateKey, MAX_CUT_DEPTH } from "../chain/smt.ts";
-import { StateSyncError, StateSyncErrorCode, verifyChunk, verifyManifest, verifyOffer, type Manifest, type VerifiedOffer } from "../chain/snapshot.ts";
+import {
+  bisectTrust, checkLightBlock, checkOffer, StateSyncError, StateSyncErrorCode, trustOffer, verifyChunk, verifyManifest,
+  type LightBlock, type Manifest, type VerifiedOffer,
+} from "../chain/snapshot.ts";
 import { encodeValidators, type Validator } from "../chain/state.ts";
-import { MAX_BLOCK_BYTES } from "../chain/block.ts";
+import { decodeBlock, MAX_BLOCK_BYTES } from "../chain/block.ts";
 import type { BlockStore, SnapshotBase } from "../chain/store.ts";
 import { StoreErrorCode } from "../chain/store.ts";
 import { PENALTY, PeerMisbehaviour, type RequestHandler } from "./host.ts";
@@ -56,6 +63,8 @@ const manifestBytes = (depth: number): number => (1 << depth) * 33 + 64;
 export const encodeOfferRequest = (): Uint8Array => encode([0]);
 export const encodeManifestRequest = (height: bigint): Uint8Array => encode([1, u64(height)]);
 export const encodeChunkRequest = (height: bigint, index: number, after: Uint8Array | null): Uint8Array => encode([2, u64(height), index, after]);
+export const encodeLightBlockRequest = (height: bigint): Uint8Array => encode([3, u64(height)]);
+const MAX_LIGHT_BLOCK_BYTES = 4 * 1024 * 1024;
 
 // ---- the server side ----
 
@@ -114,11 +123,17 @@ export function snapshotHandler(source: SnapshotSource, opts: Partial<SnapshotSe
         if (req[0] === 2 && req.length === 4) {
           index = asUint(req[2], "index");
           after = req[3] === null ? undefined : asBytes(req[3], "after", 32);
-        } else if (!(req[0] === 1 && req.length === 2)) throw new Error("unknown request");
+        } else if (!((req[0] === 1 || req[0] === 3) && req.length === 2)) throw new Error("unknown request");
       } catch (e) {
         throw new PeerMisbehaviour(`malformed snapshot request: ${(e as Error).message}`, PENALTY.MALFORMED);
       }
       if (index >= 1 << o.depth) throw new PeerMisbehaviour(`chunk ${index} out of range`, PENALTY.MALFORMED);
+      if (req[0] === 3) {
+        if (height < source.base || height > source.head.height) return encode(null);
+        const [block, commit, validators] = await Promise.all([source.getBlockBytes(height), source.getCommitBytes(height), source.getValidators(height)]);
+        if (!block || !commit || !validators) return encode(null);
+        return encode([decodeBlock(block).headerBytes, commit, encodeValidators(validators)]);
+      }
       try {
         if (req[0] === 1) {
           const m = source.snapshotManifest(height, o.depth);
@@ -161,6 +176,18 @@ export function decodeManifest(bytes: Uint8Array, depth: number): Manifest | nul
     return { depth, kinds: asBytes(a[0], "kinds", 1 << depth), hashes: asBytes(a[1], "hashes", (1 << depth) * 32) };
   } catch (e) {
     throw malformed("manifest", e);
+  }
+}
+
+/** Light block response: null (not stored there) or its raw parts. */
+export function decodeLightBlock(bytes: Uint8Array): { header: Uint8Array; commit: Uint8Array; validators: Uint8Array } | null {
+  try {
+    const v = decode(bytes, MAX_LIGHT_BLOCK_BYTES);
+    if (v === null) return null;
+    const a = asArray(v, "lightBlock", 3);
+    return { header: asBytes(a[0], "header"), commit: asBytes(a[1], "commit"), validators: asBytes(a[2], "validators") };
+  } catch (e) {
+    throw malformed("light block", e);
   }
 }
 
@@ -288,7 +315,18 @@ export class StateSyncClient {
         }
         if (raw === null) return;
         try {
-          out.push({ peer, offer: verifyOffer(this.#chainId, this.#genesisValidators, raw) });
+          const offer = checkOffer(this.#chainId, raw);
+          let trust: VerifiedOffer["trust"];
+          try {
+            trust = trustOffer(this.#genesisValidators, offer);
+          } catch (e) {
+            if ((e as CodedError).code !== StateSyncErrorCode.UNTRUSTED) throw e;
+            // the set changed since genesis: verify the headers between, from this peer
+            const { fetched } = await bisectTrust(this.#genesisValidators, { height: offer.height, hash: offer.block.hash, commit: offer.commit, validators: offer.validators }, (h) => this.#lightBlock(peer, h));
+            this.#log.info({ peer, height: Number(offer.height), headers: fetched }, "state sync: the offer's validator set traced to genesis by bisection");
+            trust = "bisection";
+          }
+          out.push({ peer, offer: { ...offer, trust } });
         } catch (e) {
           if (PEER_FAULTS.has((e as CodedError).code)) this.#penalize(peer, e);
           else this.#log.warn({ peer, height: Number(raw.height), code: (e as CodedError).code, err: (e as Error).message }, "state sync: offer refused");
@@ -296,6 +334,11 @@ export class StateSyncClient {
       }),
     );
     return out;
+  }
+
+  async #lightBlock(peer: string, height: bigint): Promise<LightBlock | null> {
+    const raw = decodeLightBlock(await this.#net.request(peer, this.#protocol, encodeLightBlockRequest(height), MAX_LIGHT_BLOCK_BYTES));
+    return raw === null ? null : checkLightBlock(this.#chainId, height, raw);
   }
 
   async #manifest(offer: VerifiedOffer, sources: string[]): Promise<Manifest> {

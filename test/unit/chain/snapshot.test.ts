@@ -7,11 +7,12 @@
 import t from "tap";
 import { concatBytes, u32be } from "../../../primitives/bytes.ts";
 import { foldSubtrees, hashStateKey, pagedCut, pagedLeavesUnder, pagedUpdate, prefixOf, SparseMerkleTree, SubtreeKind, subtreeSummary } from "../../../chain/smt.ts";
-import { StateSyncErrorCode, verifyChunk, verifyManifest, verifyOffer, type Manifest, type RawOffer } from "../../../chain/snapshot.ts";
-import { encodeCommit, type Commit } from "../../../chain/block.ts";
+import { bisectTrust, checkLightBlock, StateSyncErrorCode, verifyChunk, verifyManifest, verifyOffer, vouches, type LightBlock, type Manifest, type RawOffer } from "../../../chain/snapshot.ts";
+import { decodeBlock, encodeCommit, encodeHeader, type Commit } from "../../../chain/block.ts";
+import type { SignedTx } from "../../../chain/tx.ts";
 import { encodeValidators } from "../../../chain/state.ts";
 import { genesisState } from "../../../genesis/schema.ts";
-import { advance, newTestChain, testKey, txNext } from "../../helpers/chain.ts";
+import { advance, newTestChain, testKey, tx, txNext } from "../../helpers/chain.ts";
 import { pseudoRandomBytes } from "../../helpers/random.ts";
 
 type Rec = [Uint8Array, Uint8Array];
@@ -163,4 +164,60 @@ t.test("an offer is trusted through the genesis set, or when more than 1/3 of it
   t.equal(verifyOffer(chain.genesis.chainId, twoOfThree, raw).trust, "skipping", "2/3 of a trusted set signed");
   const oneOfThree = [genesisSet[0]!, stranger(0), stranger(1)];
   t.equal(codeOf(() => verifyOffer(chain.genesis.chainId, oneOfThree, raw)), StateSyncErrorCode.UNTRUSTED, "exactly 1/3 of the trusted set is not enough");
+});
+
+t.test("bisection: a set that replaced the genesis set is traced through the headers between", async (t) => {
+  const CLC = 1_000_000_000n;
+  const P = 1_000n * CLC;
+  const old = [testKey(910), testKey(911), testKey(912), testKey(913)];
+  const fresh = [testKey(920), testKey(921), testKey(922), testKey(923)];
+  const chain = newTestChain({ validators: old.map((key) => ({ key, power: P })), balances: fresh.map((key) => ({ key, amount: 10n * P })) });
+  chain.keys.push(...fresh);
+  const light = new Map<bigint, LightBlock>();
+  const step = (txs: SignedTx[] = []) => {
+    const built = advance(chain, txs);
+    light.set(built.block.header.height, { height: built.block.header.height, hash: built.block.hash, commit: chain.lastCommit!, validators: chain.state.lastValidators() });
+  };
+  step(fresh.flatMap((k) => [tx(chain, k, 0n, { type: "stake", amount: P }), tx(chain, k, 1n, { type: "validator.register", name: "fresh" })])); // 1: 8 validators from 3
+  step(); // 2
+  step(); // 3
+  step(old.map((k) => txNext(chain, k, { type: "unstake", amount: P }))); // 4: the old ones leave at 6
+  for (let i = 0; i < 6; i++) step(); // 5..10
+  const at = (h: bigint) => light.get(h)!;
+  t.equal(at(3n).validators.length, 8, "height 3 is signed by old and new together");
+  t.equal(at(10n).validators.length, 4, "height 10 by the new ones alone");
+  const genesisSet = genesisState(chain.genesis).validators();
+  t.notOk(vouches(genesisSet, at(10n)), "the genesis set does not vouch for height 10");
+
+  const asked: bigint[] = [];
+  const fetch = async (h: bigint) => {
+    asked.push(h);
+    return light.get(h) ?? null;
+  };
+  const r = await bisectTrust(genesisSet, at(10n), fetch);
+  t.equal(r.fetched, asked.length);
+  t.ok(asked.length >= 1 && asked.every((h) => h > 0n && h < 10n), `headers fetched between: ${asked.join(", ")}`);
+  // each fetched header must itself check: the light block of a real chain does
+  const raw = { header: encodeHeader(decodeBlock(advance(chain, []).block.bytes).header), commit: encodeCommit(chain.lastCommit!), validators: encodeValidators(chain.state.lastValidators()) };
+  const h11 = checkLightBlock(chain.genesis.chainId, 11n, raw);
+  t.equal(h11.height, 11n);
+  t.equal(codeOf(() => checkLightBlock(chain.genesis.chainId, 11n, { ...raw, validators: encodeValidators(genesisSet) })), StateSyncErrorCode.BAD_OFFER, "a light block with another set");
+  t.equal(codeOf(() => checkLightBlock(chain.genesis.chainId, 12n, raw)), StateSyncErrorCode.BAD_OFFER, "a light block of another height");
+
+  // a peer that cannot serve the headers between: untrusted
+  await t.rejects(bisectTrust(genesisSet, at(10n), async () => null), { code: StateSyncErrorCode.UNTRUSTED });
+  t.same(asked, [5n], "one header, halfway, bridges the change");
+  // a gap no header bridges: every header between signed by the new set alone (the whole set
+  // changed from one height to the next): bisection narrows down to heights 0..1 and gives up
+  const asked2: bigint[] = [];
+  await t.rejects(
+    bisectTrust(genesisSet, at(10n), async (h) => {
+      asked2.push(h);
+      return { ...at(10n), height: h };
+    }),
+    { code: StateSyncErrorCode.UNTRUSTED },
+    "headers that never vouch",
+  );
+  t.same(asked2, [5n, 2n, 1n], "halving down to the adjacent height");
+  await t.rejects(bisectTrust(genesisSet, at(10n), async () => at(3n)), { code: StateSyncErrorCode.BAD_OFFER }, "a header of another height than asked");
 });

@@ -22,6 +22,7 @@ import {
   decodeChunkPage,
   decodeOffer,
   encodeChunkRequest,
+  encodeLightBlockRequest,
   encodeManifestRequest,
   encodeOfferRequest,
   offerHeight,
@@ -157,4 +158,45 @@ t.test("no peer with a snapshot: STATE_SYNC_NO_SNAPSHOT when the time is up", as
   });
   await t.rejects(ss.run(), { code: StateSyncErrorCode.NO_SNAPSHOT });
   t.equal(target.head.height, 0n);
+});
+
+t.test("an offer signed by a set that replaced the genesis set is traced by bisection over the wire", async (t) => {
+  const P = 1_000_000_000_000n;
+  const old = [testKey(910), testKey(911), testKey(912), testKey(913)];
+  const fresh = [testKey(920), testKey(921), testKey(922), testKey(923)];
+  const chain = newTestChain({ validators: old.map((key) => ({ key, power: P })), balances: fresh.map((key) => ({ key, amount: 10n * P })) });
+  chain.keys.push(...fresh);
+  const made: Made = { chain, blocks: [] };
+  const step = (txs: Parameters<typeof advance>[1] = []) => {
+    const built = advance(chain, txs);
+    made.blocks.push({ block: built.block, commit: chain.lastCommit!, built });
+  };
+  step(fresh.flatMap((k) => [tx(chain, k, 0n, { type: "stake", amount: P }), tx(chain, k, 1n, { type: "validator.register", name: "fresh" })]));
+  step();
+  step();
+  step(old.map((k) => tx(chain, k, chain.state.account(k.publicKey).nonce, { type: "unstake", amount: P })));
+  for (let i = 0; i < 8; i++) step(); // 5..12: the old set left at 6
+  const served = await storeWith(t, made, "served");
+  const server = await host(t, new Map([[snapshotProtocol(chain.genesis.chainId), snapshotHandler(served, { depth: 4, interval: 10 })]]));
+  const client = await host(t, new Map(), [server.listenAddresses()[0]!]);
+  const target = await BlockStore.open(tmpDir(t, "fresh"), chainOf(chain.genesis));
+  t.teardown(() => target.close());
+  const lines: Record<string, unknown>[] = [];
+  const ss = new StateSyncClient({
+    net: { connectedPeers: () => client.peers().map((p) => p.peerId), request: (p, proto, d, max) => client.request(p, proto, d, max), penalize: (p, n, r) => client.penalize(p, n, r) },
+    target,
+    chainId: chain.genesis.chainId,
+    genesisValidators: genesisState(chain.genesis).validators(),
+    log: pino({ level: "info" }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) }),
+    opts: { timeoutMs: 20_000 },
+  });
+  const r = await ss.run();
+  t.equal(r.height, 10n);
+  t.ok(lines.some((l) => l.msg === "state sync: the offer's validator set traced to genesis by bisection"), "traced by bisection");
+  t.ok(lines.some((l) => l.msg === "state sync: fetching a snapshot" && l.trust === "bisection"));
+  t.equal(toHex((await target.loadState(() => new Uint8Array(32))).root()), toHex(made.blocks[9]!.block.header.stateRoot));
+  // the light block request: below the base or above the head, null
+  const h = snapshotHandler(target, { depth: 4 });
+  t.equal(decode(await h.respond(encodeLightBlockRequest(3n), "p")), null, "no header below the base");
+  t.not(decode(await h.respond(encodeLightBlockRequest(10n), "p")), null, "the base's header");
 });
