@@ -477,6 +477,8 @@ export class BlockStore {
   #stateSyncPending: bigint | undefined;
   /** State-sync writes, one after another (each reads the tree nodes the one before wrote). */
   #installing: Promise<void> = Promise.resolve();
+  /** Heights whose state stays readable past stateHistory while peers fetch its snapshot: height -> lease end (ms since the epoch). */
+  readonly #pins = new Map<bigint, number>();
   /** The height whose batch is being written, while it is: reads then consult its undo records too. */
   #writing: bigint | undefined;
   /** What DiskTrees read: the state records and tree nodes at a committed height. */
@@ -932,6 +934,28 @@ export class BlockStore {
     this.#recentBytes = 0;
   }
 
+  /**
+   * Keeps the state at `height` readable until `untilMs` (ms since the epoch) even past
+   * stateHistory, so that a snapshot being fetched by peers is not pruned under them (p2p/state-sync.ts
+   * renews the lease on each request). Local bookkeeping, not chain data; a height no longer kept is
+   * ignored. The undo records of the pinned heights accumulate until the lease ends.
+   */
+  pinState(height: bigint, untilMs: number): void {
+    if (height < this.#stateFrom || height > this.#head.height) return;
+    this.#pins.set(height, Math.max(untilMs, this.#pins.get(height) ?? 0));
+  }
+
+  /** The oldest height with a live lease (expired ones are dropped). */
+  #oldestPin(): bigint | undefined {
+    const now = Date.now();
+    let oldest: bigint | undefined;
+    for (const [h, until] of this.#pins) {
+      if (until <= now) this.#pins.delete(h);
+      else if (oldest === undefined || h < oldest) oldest = h;
+    }
+    return oldest;
+  }
+
   /** The node source of the paged tree after block `height` (StoreError STATE_PRUNED when not kept). */
   #nodesAt(height: bigint): (p: Uint8Array) => Uint8Array | undefined {
     if (height < this.#stateFrom || height > this.#head.height) {
@@ -1120,7 +1144,9 @@ export class BlockStore {
       writtenIds.push(id);
       writtenValues.push(r);
     }
-    const stateFrom = h - BigInt(this.#history) > this.#stateFrom ? h - BigInt(this.#history) : this.#stateFrom;
+    let stateFrom = h - BigInt(this.#history) > this.#stateFrom ? h - BigInt(this.#history) : this.#stateFrom;
+    const pinned = this.#oldestPin();
+    if (pinned !== undefined && pinned < stateFrom) stateFrom = pinned > this.#stateFrom ? pinned : this.#stateFrom;
     if (stateFrom !== this.#stateFrom) batch.put(STATE_FROM_KEY, encode([u64(stateFrom)]));
     batch.put(HEAD_KEY, encode([u64(h), block.hash]));
     batch.del(PROPOSAL_KEY);

@@ -78,14 +78,18 @@ export interface SnapshotSource {
   getValidators(height: bigint): Promise<Validator[] | undefined>;
   snapshotManifest(height: bigint, depth: number): { kinds: Uint8Array; hashes: Uint8Array };
   snapshotChunk(height: bigint, depth: number, index: number, after: Uint8Array | undefined, maxBytes: number): { records: [Uint8Array, Uint8Array][]; more: boolean };
+  /** Keeps the state at `height` readable until `untilMs` (a lease renewed by each request for it). */
+  pinState?(height: bigint, untilMs: number): void;
 }
 
 export interface SnapshotServerOptions {
   readonly depth: number;
   readonly interval: number;
   readonly pageBytes: number;
+  /** How long a request keeps its height's state readable past stateHistory, ms. */
+  readonly leaseMs: number;
 }
-export const defaultSnapshotServerOptions: SnapshotServerOptions = { depth: DEFAULT_SNAPSHOT_DEPTH, interval: DEFAULT_SNAPSHOT_INTERVAL, pageBytes: CHUNK_PAGE_BYTES };
+export const defaultSnapshotServerOptions: SnapshotServerOptions = { depth: DEFAULT_SNAPSHOT_DEPTH, interval: DEFAULT_SNAPSHOT_INTERVAL, pageBytes: CHUNK_PAGE_BYTES, leaseMs: 120_000 };
 
 /** The height the source offers now (see the module comment), or undefined (nothing past genesis). */
 export function offerHeight(source: Pick<SnapshotSource, "head" | "stateFrom" | "base">, interval: number): bigint | undefined {
@@ -113,6 +117,8 @@ export function snapshotHandler(source: SnapshotSource, opts: Partial<SnapshotSe
       if (req[0] === 0 && req.length === 1) {
         const h = offerHeight(source, o.interval);
         if (h === undefined) return encode(null);
+        // the state offered stays readable while the client fetches it (each request renews this)
+        source.pinState?.(h, Date.now() + o.leaseMs);
         const [block, commit, validators] = await Promise.all([source.getBlockBytes(h), source.getCommitBytes(h), source.getValidators(h)]);
         if (!block || !commit || !validators) return encode(null);
         return encode([u64(h), block, commit, encodeValidators(validators), o.depth]);
@@ -135,6 +141,7 @@ export function snapshotHandler(source: SnapshotSource, opts: Partial<SnapshotSe
         return encode([decodeBlock(block).headerBytes, commit, encodeValidators(validators)]);
       }
       try {
+        source.pinState?.(height, Date.now() + o.leaseMs);
         if (req[0] === 1) {
           const m = source.snapshotManifest(height, o.depth);
           return encode([m.kinds, m.hashes]);
@@ -394,44 +401,56 @@ export class StateSyncClient {
     const failures = new Map<string, number>();
     let turn = 0;
     let fatal: unknown;
+    let inflight = 0;
     const worker = async (): Promise<void> => {
-      for (let index = queue.shift(); index !== undefined && fatal === undefined && !this.#stopped; index = queue.shift()) {
-        if (sources.length === 0) {
-          queue.unshift(index);
-          return;
-        }
-        const peer = sources[turn++ % sources.length]!;
-        let chunk;
-        try {
-          chunk = await this.#chunk(peer, m, offer.height, index);
-        } catch (e) {
-          queue.push(index);
-          const code = (e as CodedError).code;
-          if (PEER_FAULTS.has(code)) this.#penalize(peer, e);
-          const n = (failures.get(peer) ?? 0) + 1;
-          failures.set(peer, n);
-          // a peer at fault, one that lost the state, or one failing again and again is dropped
-          if (PEER_FAULTS.has(code) || code === StateSyncErrorCode.UNAVAILABLE || code === StateSyncErrorCode.CHUNK_TOO_LARGE || n >= 3) {
-            const at = sources.indexOf(peer);
-            if (at >= 0) sources.splice(at, 1);
-          } else log.debug({ peer, index, err: (e as Error).message }, "state sync: chunk request failed");
+      while (fatal === undefined && !this.#stopped && sources.length > 0) {
+        const index = queue.shift();
+        if (index === undefined) {
+          // a chunk in flight elsewhere may fail and come back to the queue
+          if (inflight === 0) return;
+          await sleep(20);
           continue;
         }
+        inflight++;
         try {
-          await this.#target.putSnapshotRecords(chunk.records);
-        } catch (e) {
-          fatal = e;
-          return;
+          await fetchOne(index);
+        } finally {
+          inflight--;
         }
-        done++;
-        records += chunk.records.length;
-        bytes += chunk.bytes;
-        const now = Date.now();
-        if (now - lastReport >= this.#opts.reportMs) {
-          lastReport = now;
-          const rate = (done * 1000) / Math.max(1, now - started);
-          log.info({ height: Number(offer.height), chunks: done, total, records, chunksPerSecond: Math.round(rate * 10) / 10, etaSeconds: rate > 0 ? Math.ceil((total - done) / rate) : null }, "state sync: fetching chunks");
-        }
+      }
+    };
+    const fetchOne = async (index: number): Promise<void> => {
+      const peer = sources[turn++ % sources.length]!;
+      let chunk;
+      try {
+        chunk = await this.#chunk(peer, m, offer.height, index);
+      } catch (e) {
+        queue.push(index);
+        const code = (e as CodedError).code;
+        if (PEER_FAULTS.has(code)) this.#penalize(peer, e);
+        const n = (failures.get(peer) ?? 0) + 1;
+        failures.set(peer, n);
+        // a peer at fault, one that lost the state, or one failing again and again is dropped
+        if (PEER_FAULTS.has(code) || code === StateSyncErrorCode.UNAVAILABLE || code === StateSyncErrorCode.CHUNK_TOO_LARGE || n >= 3) {
+          const at = sources.indexOf(peer);
+          if (at >= 0) sources.splice(at, 1);
+        } else log.debug({ peer, index, err: (e as Error).message }, "state sync: chunk request failed");
+        return;
+      }
+      try {
+        await this.#target.putSnapshotRecords(chunk.records);
+      } catch (e) {
+        fatal = e;
+        return;
+      }
+      done++;
+      records += chunk.records.length;
+      bytes += chunk.bytes;
+      const now = Date.now();
+      if (now - lastReport >= this.#opts.reportMs) {
+        lastReport = now;
+        const rate = (done * 1000) / Math.max(1, now - started);
+        log.info({ height: Number(offer.height), chunks: done, total, records, chunksPerSecond: Math.round(rate * 10) / 10, etaSeconds: rate > 0 ? Math.ceil((total - done) / rate) : null }, "state sync: fetching chunks");
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(this.#opts.concurrency, total)) }, worker));

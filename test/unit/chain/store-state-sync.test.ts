@@ -18,7 +18,7 @@ import type { BuiltBlock } from "../../../chain/transition.ts";
 import { verifyChunk, verifyManifest, type Manifest } from "../../../chain/snapshot.ts";
 import { hashStateKey, SubtreeKind } from "../../../chain/smt.ts";
 import { genesisState, type Genesis } from "../../../genesis/schema.ts";
-import { advance, newTestChain, testKey, txNext, type TestChain } from "../../helpers/chain.ts";
+import { advance, newTestChain, testKey, tx, type TestChain } from "../../helpers/chain.ts";
 
 function tmpDir(t: Test, name: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cloudcoin-statesync-"));
@@ -38,7 +38,8 @@ function makeChain(n: number, perBlock = 6): Made {
   const chain = newTestChain();
   const blocks: Made["blocks"] = [];
   for (let i = 0; i < n; i++) {
-    const txs = Array.from({ length: perBlock }, (_, j) => txNext(chain, chain.faucet, { type: "transfer", to: testKey(i * perBlock + j).publicKey, amount: 1000n + BigInt(j) }));
+    const nonce = chain.state.account(chain.faucet.publicKey).nonce;
+    const txs = Array.from({ length: perBlock }, (_, j) => tx(chain, chain.faucet, nonce + BigInt(j), { type: "transfer", to: testKey(i * perBlock + j).publicKey, amount: 1000n + BigInt(j) }));
     const built = advance(chain, txs);
     blocks.push({ block: built.block, commit: chain.lastCommit!, built });
   }
@@ -214,4 +215,31 @@ t.test("the state at a height no longer kept is not served", async (t) => {
   t.equal(await codeOf(Promise.resolve().then(() => source.snapshotManifest(2n, 4))), StoreErrorCode.STATE_PRUNED);
   t.equal(await codeOf(Promise.resolve().then(() => source.snapshotChunk(2n, 4, 0, undefined, 1000))), StoreErrorCode.STATE_PRUNED);
   t.ok(source.snapshotManifest(6n, 4).kinds.length === 16, "a kept height is served");
+});
+
+t.test("a height pinned by a snapshot lease stays readable past stateHistory until the lease ends", async (t) => {
+  const made = makeChain(12, 2);
+  const store = await BlockStore.open(tmpDir(t, "pinned"), chainOf(made.chain.genesis), { stateHistory: 3 });
+  t.teardown(() => store.close());
+  for (const b of made.blocks.slice(0, 5)) await store.commitBlock(b.block, b.commit, b.built);
+  store.pinState(4n, Date.now() + 60_000);
+  store.pinState(1n, Date.now() + 60_000); // already pruned: ignored
+  for (const b of made.blocks.slice(5, 10)) await store.commitBlock(b.block, b.commit, b.built);
+  t.equal(store.stateFrom, 4n, "pruning stops at the pinned height");
+  t.equal(toHex((await store.stateAt(4n)).root()), toHex(made.blocks[3]!.block.header.stateRoot), "its state is still read exactly");
+  t.equal(store.snapshotManifest(4n, 4).kinds.length, 16);
+  // the lease ends: the next commit prunes as usual
+  store.pinState(4n, 0); // a shorter lease does not shorten a longer one
+  t.equal(store.stateFrom, 4n);
+  const later = await BlockStore.open(tmpDir(t, "lease"), chainOf(made.chain.genesis), { stateHistory: 3 });
+  t.teardown(() => later.close());
+  for (const b of made.blocks.slice(0, 5)) await later.commitBlock(b.block, b.commit, b.built);
+  later.pinState(4n, Date.now() + 150);
+  await later.commitBlock(made.blocks[5]!.block, made.blocks[5]!.commit, made.blocks[5]!.built);
+  await later.commitBlock(made.blocks[6]!.block, made.blocks[6]!.commit, made.blocks[6]!.built);
+  t.equal(later.stateFrom, 4n, "pinned while the lease lasts");
+  await new Promise((r) => setTimeout(r, 200));
+  await later.commitBlock(made.blocks[7]!.block, made.blocks[7]!.commit, made.blocks[7]!.built);
+  t.equal(later.stateFrom, 5n, "pruned to head - stateHistory once it ended");
+  t.equal(await codeOf(later.stateAt(4n)), StoreErrorCode.STATE_PRUNED);
 });
