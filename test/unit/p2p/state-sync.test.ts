@@ -30,6 +30,9 @@ import {
   snapshotProtocol,
   StateSyncClient,
 } from "../../../p2p/state-sync.ts";
+import { BlockSync, decodeBlocks, encodeBlocksRequest, storeBlockSource, syncHandler } from "../../../p2p/sync.ts";
+import { verifyCommit } from "../../../chain/block.ts";
+import { applyBlock } from "../../../chain/transition.ts";
 import { advance, newTestChain, testKey, tx, type TestChain } from "../../helpers/chain.ts";
 
 const log = pino({ level: "silent" });
@@ -199,4 +202,55 @@ t.test("an offer signed by a set that replaced the genesis set is traced by bise
   const h = snapshotHandler(target, { depth: 4 });
   t.equal(decode(await h.respond(encodeLightBlockRequest(3n), "p")), null, "no header below the base");
   t.not(decode(await h.respond(encodeLightBlockRequest(10n), "p")), null, "the base's header");
+});
+
+t.test("block sync: a state-synced peer serves heights from its base only, and the client takes the rest from another peer", async (t) => {
+  const made = makeChain(14, 2);
+  const full = await storeWith(t, made, "full");
+  // a peer installed by state sync at 10, then following to 14
+  const synced = await BlockStore.open(tmpDir(t, "synced"), chainOf(made.chain.genesis));
+  t.teardown(() => synced.close());
+  await synced.beginStateSync(10n);
+  const recs: [Uint8Array, Uint8Array][] = [];
+  for await (const r of (await full.stateAt(10n)).tree.entries()) recs.push(r);
+  await synced.putSnapshotRecords(recs);
+  await synced.finishStateSync({ block: made.blocks[9]!.block, commit: made.blocks[9]!.commit, validators: (await full.getValidators(10n))! });
+  for (const b of made.blocks.slice(10)) await synced.commitBlock(b.block, b.commit, b.built);
+  const g = made.chain.genesis;
+  const servers = new Map([["synced", syncHandler(storeBlockSource(synced, g.hash))], ["full", syncHandler(storeBlockSource(full, g.hash))]]);
+  t.same(decodeBlocks(await servers.get("synced")!.respond(encodeBlocksRequest(1n, 5), "c")), [], "nothing below the base");
+  t.equal(decodeBlocks(await servers.get("synced")!.respond(encodeBlocksRequest(10n, 5), "c")).length, 5, "from the base on");
+
+  // a fresh client that hears of the state-synced peer first
+  const client = await BlockStore.open(tmpDir(t, "client"), chainOf(g));
+  t.teardown(() => client.close());
+  let state = await client.loadState(() => genesisState(g).root());
+  const asked: string[] = [];
+  const sync = new BlockSync({
+    net: {
+      connectedPeers: () => ["synced", "full"],
+      request: async (peer, _proto, data) => {
+        const req = asArray(decode(data), "req");
+        if (req[0] === 1) asked.push(`${peer}:${req[1]}`);
+        return servers.get(peer)!.respond(data, "client");
+      },
+      penalize: () => t.fail("no peer is at fault"),
+    },
+    target: {
+      headHeight: () => client.head.height,
+      applySynced: async (block, commit) => {
+        verifyCommit(g.chainId, state.validators(), block.header.height, block.hash, commit);
+        const r = applyBlock(state, block, g.params, g.chainId);
+        await client.commitBlock(block, commit, r);
+        state = r.state;
+      },
+    },
+    chainId: g.chainId,
+    genesisHash: g.hash,
+    log,
+  });
+  await sync.initialSync(0);
+  await sync.stop();
+  t.equal(client.head.height, 14n, "caught up to the head");
+  t.ok(asked.includes("full:1"), `the blocks below the synced peer's base came from the full peer (asked: ${asked.join(" ")})`);
 });
