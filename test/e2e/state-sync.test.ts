@@ -3,7 +3,8 @@
  * blocks with transfers; a full node started late with --state-sync on a fresh home installs a
  * snapshot from them instead of replaying from genesis, reports a base above 1, then follows the
  * chain: every later block (hash, hence state root) equals the validators', and an account's state
- * agrees. Checked through JSON-RPC and the node's log lines only.
+ * agrees; restarted, it keeps following; stopped, `cloudcoin verify-store` passes from its base.
+ * Checked through JSON-RPC, the CLI and the node's log lines only.
  */
 import t from "tap";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,7 +15,7 @@ import { toAddress, type KeyPair } from "../../primitives/keys.ts";
 import { signTx } from "../../chain/tx.ts";
 import { readKeyFile } from "../../node/keyring.ts";
 import { headHeight, initNetwork, waitForHeight } from "../helpers/network.ts";
-import { rpc, startNode, waitFor } from "../helpers/process.ts";
+import { rpc, runCli, startNode, waitFor } from "../helpers/process.ts";
 
 t.setTimeout(120_000);
 const dir = mkdtempSync(join(tmpdir(), "cloudcoin-statesync-"));
@@ -88,4 +89,11 @@ t.test("a late node joins by snapshot and agrees on every later block", async (t
   await waitForHeight(again.url, h2, 30_000);
   const [a, b] = await Promise.all([rpc(net.url(0), "chain_getBlock", { height: h2 }), rpc(again.url, "chain_getBlock", { height: h2 })]);
   t.equal(b.result.header.hash, a.result.header.hash, `after the restart, block ${h2} agrees`);
+
+  // stopped, its whole store checks from the base (the state cannot be replayed from genesis there)
+  await net.kill(2);
+  const v = await runCli(["verify-store", "--home", late.home, "--json"]);
+  t.equal(v.code, 0, `verify-store passes: ${v.stderr.trim().slice(-300)}`);
+  const out = JSON.parse(v.stdout) as { ok: boolean; base?: string; replayed?: boolean };
+  t.same([out.ok, out.base, out.replayed], [true, String(status.base), false], "and says it checked from the base without a replay");
 });
