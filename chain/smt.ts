@@ -704,10 +704,11 @@ export function prefixOf(keyHash: Uint8Array, depth: number): number {
 
 /**
  * The canonical subtree at `depth` holding exactly `records` (every keyHash must share its first
- * `depth` bits; keys must be distinct: the caller checks both). Its kind and hash.
+ * `depth` bits; keys must be distinct: the caller checks both). Its kind and hash. `keyHashes`:
+ * the records' keyHashes when the caller has them already (hashStateKey of each key, in order).
  */
-export function subtreeSummary(depth: number, records: readonly (readonly [Uint8Array, Uint8Array])[]): SubtreeSummary {
-  const list: Change[] = records.map(([key, value]) => ({ keyHash: keyHashOf(key), key, value }));
+export function subtreeSummary(depth: number, records: readonly (readonly [Uint8Array, Uint8Array])[], keyHashes?: readonly Uint8Array[]): SubtreeSummary {
+  const list: Change[] = records.map(([key, value], i) => ({ keyHash: keyHashes?.[i] ?? keyHashOf(key), key, value }));
   list.sort(compareHashes);
   const node = apply(null, depth, list, 0, list.length, { n: 0 });
   return { kind: node === null ? KIND_EMPTY : node instanceof Leaf ? KIND_LEAF : KIND_INTERNAL, hash: new Uint8Array(nodeHash(node)) };

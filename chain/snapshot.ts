@@ -252,8 +252,10 @@ export function verifyManifest(m: Manifest, stateRoot: Uint8Array): void {
  */
 export function verifyChunk(m: Manifest, index: number, records: readonly (readonly [Uint8Array, Uint8Array])[]): void {
   let prev: Uint8Array | undefined;
+  const keyHashes: Uint8Array[] = [];
   for (const [k] of records) {
     const kh = hashStateKey(k);
+    keyHashes.push(kh);
     if (prefixOf(kh, m.depth) !== index) throw new StateSyncError(StateSyncErrorCode.CHUNK_OUT_OF_RANGE, `chunk ${index}: a record is under prefix ${prefixOf(kh, m.depth)}`);
     if (prev !== undefined && Buffer.compare(prev, kh) >= 0) throw new StateSyncError(StateSyncErrorCode.CHUNK_UNORDERED, `chunk ${index}: records not in increasing keyHash order`);
     prev = kh;
@@ -261,7 +263,7 @@ export function verifyChunk(m: Manifest, index: number, records: readonly (reado
   // The hash alone decides: leaf and internal hashes have their own domain tags, so equal hashes are
   // equal kinds. A manifest's kind byte matters to the fold only beside an empty sibling, where a
   // wrong one changes the root; elsewhere a wrong kind byte must not make an honest chunk fail.
-  const s = subtreeSummary(m.depth, records);
+  const s = subtreeSummary(m.depth, records, keyHashes);
   if (!equalBytes(s.hash, m.hashes.subarray(index * 32, index * 32 + 32))) {
     throw new StateSyncError(StateSyncErrorCode.CHUNK_MISMATCH, `chunk ${index}: its ${records.length} records do not make the manifest's subtree`, { index });
   }

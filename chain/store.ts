@@ -502,11 +502,14 @@ export class BlockStore {
    * current record, unless a later block rewrote it, in which case the first such block's undo
    * record holds it. The current record is read first, so that a batch landing between the two
    * reads still gives the right answer (the batch writes the record and its undo together). `id`:
-   * the cache id of `dk`, when the caller has it already.
+   * the cache id of `dk`, when the caller has it already. `cached` false: neither consult nor fill
+   * the cache (snapshot serving reads the whole state once: it would push the records consensus
+   * reads out of the cache).
    */
-  #readAt(dk: Uint8Array, version: bigint, id = latin1(dk)): Uint8Array | undefined {
-    const atHead = version === this.#head.height;
+  #readAt(dk: Uint8Array, version: bigint, id?: string, cached = true): Uint8Array | undefined {
+    const atHead = cached && version === this.#head.height;
     if (atHead) {
+      id ??= latin1(dk);
       const c = this.#cache.get(id);
       if (c !== undefined) return c ?? undefined;
     } else if (version < this.#stateFrom || version > this.#head.height) {
@@ -525,7 +528,7 @@ export class BlockStore {
         break;
       }
     }
-    if (atHead && version === this.#head.height) this.#cache.set(id, v ?? null);
+    if (atHead && version === this.#head.height) this.#cache.set(id!, v ?? null);
     return v;
   }
 
@@ -965,7 +968,7 @@ export class BlockStore {
         head: this.#head.height.toString(),
       });
     }
-    return (p) => this.#readAt(key(P.node, p), height);
+    return (p) => this.#readAt(key(P.node, p), height, undefined, false);
   }
 
   /** The state at `height` cut at `depth` (chain/smt.ts pagedCut): a snapshot's manifest. StoreError STATE_PRUNED when not kept. */
@@ -983,7 +986,7 @@ export class BlockStore {
     let bytes = 0;
     for (const { keyHash, key: k } of pagedLeavesUnder(this.#nodesAt(height), depth, index)) {
       if (after !== undefined && Buffer.compare(keyHash, after) <= 0) continue;
-      const v = this.#readAt(key(P.state, k), height);
+      const v = this.#readAt(key(P.state, k), height, undefined, false);
       if (v === undefined) throw new StoreError(StoreErrorCode.CORRUPT, `state tree leaf without its record at height ${height}`);
       if (records.length > 0 && bytes + k.length + v.length > maxBytes) return { records, more: true };
       records.push([k, v]);
