@@ -19,7 +19,8 @@ import { rpc, runCli, startNode, waitFor } from "../helpers/process.ts";
 
 t.setTimeout(120_000);
 const dir = mkdtempSync(join(tmpdir(), "cloudcoin-statesync-"));
-const net = await initNetwork(join(dir, "net"), 2, 1, { blockIntervalMs: 300 });
+// short epochs: epochs end (rewards, seeds, the lookback snapshot) both before and after the snapshot
+const net = await initNetwork(join(dir, "net"), 2, 1, { blockIntervalMs: 300, epochLength: 4 });
 t.teardown(async () => {
   await net.stopAll();
   rmSync(dir, { recursive: true, force: true });
