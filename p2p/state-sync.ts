@@ -256,6 +256,8 @@ export class StateSyncClient {
   readonly #protocol: string;
   readonly #log: Logger;
   readonly #opts: StateSyncOptions;
+  /** Blocks (hex hash) whose signing set was traced to genesis by bisection: not traced again each round. */
+  readonly #traced = new Set<string>();
   #stopped = false;
 
   constructor(o: { net: SyncNetwork; target: SnapshotTarget; chainId: string; genesisValidators: readonly Validator[]; log: Logger; opts?: Partial<StateSyncOptions> }) {
@@ -302,6 +304,7 @@ export class StateSyncClient {
 
   #penalize(peer: string, e: unknown): void {
     const code = (e as CodedError).code;
+    this.#log.debug({ peer, err: (e as Error).message }, "state sync: invalid snapshot part");
     const points = code === StateSyncErrorCode.MALFORMED ? PENALTY.MALFORMED : PENALTY.BAD_BLOCKS;
     this.#log.warn({ peer, code }, "state sync: peer sent an invalid snapshot part");
     this.#net.penalize(peer, points, `state sync: ${code}`);
@@ -324,19 +327,23 @@ export class StateSyncClient {
         try {
           const offer = checkOffer(this.#chainId, raw);
           let trust: VerifiedOffer["trust"];
+          const id = Buffer.from(offer.block.hash).toString("hex");
           try {
-            trust = trustOffer(this.#genesisValidators, offer);
+            trust = this.#traced.has(id) ? "bisection" : trustOffer(this.#genesisValidators, offer);
           } catch (e) {
             if ((e as CodedError).code !== StateSyncErrorCode.UNTRUSTED) throw e;
             // the set changed since genesis: verify the headers between, from this peer
             const { fetched } = await bisectTrust(this.#genesisValidators, { height: offer.height, hash: offer.block.hash, commit: offer.commit, validators: offer.validators }, (h) => this.#lightBlock(peer, h));
             this.#log.info({ peer, height: Number(offer.height), headers: fetched }, "state sync: the offer's validator set traced to genesis by bisection");
+            this.#traced.add(id);
             trust = "bisection";
           }
           out.push({ peer, offer: { ...offer, trust } });
         } catch (e) {
+          // the reason's text carries what the peer sent: debug only (STYLE.md point 8)
+          this.#log.debug({ peer, err: (e as Error).message }, "state sync: offer refused");
           if (PEER_FAULTS.has((e as CodedError).code)) this.#penalize(peer, e);
-          else this.#log.warn({ peer, height: Number(raw.height), code: (e as CodedError).code, err: (e as Error).message }, "state sync: offer refused");
+          else this.#log.warn({ peer, height: Number(raw.height), code: (e as CodedError).code }, "state sync: offer refused");
         }
       }),
     );
