@@ -670,3 +670,170 @@ export function* pagedKeys(source: NodeSource): IterableIterator<Uint8Array> {
     }
   }
 }
+
+// ---- subtrees at a fixed depth: the state snapshot's manifest and chunks (p2p/state-sync.ts) ----
+//
+// Cut the tree at depth D: the 2^D positions at depth D, each the canonical subtree of the keys
+// whose keyHash starts with that D-bit prefix (Empty, a single Leaf, or an Internal node). Folding
+// the 2^D summaries pairwise with the tree's own rule (two Empties give Empty, a Leaf beside an
+// Empty moves up, anything else is an Internal node) gives the root. A subtree's summary is a
+// function of its records alone, so a snapshot chunk (the records under one prefix) is checked
+// against its manifest entry, and the manifest against a header's state root.
+
+/** Deepest cut a manifest may use (2^16 entries). */
+export const MAX_CUT_DEPTH = 16;
+
+/** A subtree's kind and hash (hash of Empty: 32 zero bytes). */
+export interface SubtreeSummary {
+  readonly kind: number;
+  readonly hash: Uint8Array;
+}
+export const SubtreeKind = { EMPTY: KIND_EMPTY, LEAF: KIND_LEAF, INTERNAL: KIND_INTERNAL } as const;
+
+/** Whether the first `depth` bits of keyHash are `index` (depth <= MAX_CUT_DEPTH). */
+export function hasPrefix(keyHash: Uint8Array, depth: number, index: number): boolean {
+  return prefixOf(keyHash, depth) === index;
+}
+
+/** The first `depth` bits of a keyHash as a number (depth <= MAX_CUT_DEPTH). */
+export function prefixOf(keyHash: Uint8Array, depth: number): number {
+  if (depth === 0) return 0;
+  const top = (keyHash[0]! << 16) | (keyHash[1]! << 8) | keyHash[2]!;
+  return top >>> (24 - depth);
+}
+
+/**
+ * The canonical subtree at `depth` holding exactly `records` (every keyHash must share its first
+ * `depth` bits; keys must be distinct: the caller checks both). Its kind and hash. `keyHashes`:
+ * the records' keyHashes when the caller has them already (hashStateKey of each key, in order).
+ */
+export function subtreeSummary(depth: number, records: readonly (readonly [Uint8Array, Uint8Array])[], keyHashes?: readonly Uint8Array[]): SubtreeSummary {
+  const list: Change[] = records.map(([key, value], i) => ({ keyHash: keyHashes?.[i] ?? keyHashOf(key), key, value }));
+  list.sort(compareHashes);
+  const node = apply(null, depth, list, 0, list.length, { n: 0 });
+  return { kind: node === null ? KIND_EMPTY : node instanceof Leaf ? KIND_LEAF : KIND_INTERNAL, hash: new Uint8Array(nodeHash(node)) };
+}
+
+/**
+ * Folds the 2^depth summaries at `depth` (kinds: one byte each; hashes: 32 bytes each, in prefix
+ * order) up to the root, with the canonical rule. Returns the root hash.
+ */
+export function foldSubtrees(depth: number, kinds: Uint8Array, hashes: Uint8Array): Uint8Array {
+  let k = kinds;
+  let h = hashes;
+  for (let d = depth; d > 0; d--) {
+    const n = k.length >> 1;
+    const nk = new Uint8Array(n);
+    const nh = new Uint8Array(n * HASH_BYTES);
+    for (let i = 0; i < n; i++) {
+      const lk = k[2 * i]!;
+      const rk = k[2 * i + 1]!;
+      const lh = h.subarray(2 * i * HASH_BYTES, (2 * i + 1) * HASH_BYTES);
+      const rh = h.subarray((2 * i + 1) * HASH_BYTES, (2 * i + 2) * HASH_BYTES);
+      if (lk === KIND_EMPTY && (rk === KIND_EMPTY || rk === KIND_LEAF)) {
+        nk[i] = rk;
+        nh.set(rh, i * HASH_BYTES);
+      } else if (rk === KIND_EMPTY && lk === KIND_LEAF) {
+        nk[i] = lk;
+        nh.set(lh, i * HASH_BYTES);
+      } else {
+        nk[i] = KIND_INTERNAL;
+        nh.set(internalHash(lh, rh), i * HASH_BYTES);
+      }
+    }
+    k = nk;
+    h = nh;
+  }
+  return new Uint8Array(h.subarray(0, HASH_BYTES));
+}
+
+/** The position of the node at `depth` whose keyHashes start with the `depth` bits of `index`. */
+function cutPath(depth: number, index: number): Uint8Array {
+  const kh = new Uint8Array(HASH_BYTES);
+  const v = depth === 0 ? 0 : index << (24 - depth);
+  kh[0] = (v >>> 16) & 0xff;
+  kh[1] = (v >>> 8) & 0xff;
+  kh[2] = v & 0xff;
+  return nodePath(kh, depth);
+}
+
+/**
+ * The summaries of the paged tree in `source` cut at `depth` (foldSubtrees of them is its root):
+ * reads only the records above the cut. `kinds` one byte per prefix, `hashes` 32 bytes per prefix.
+ */
+export function pagedCut(source: NodeSource, depth: number): { kinds: Uint8Array; hashes: Uint8Array } {
+  if (!Number.isInteger(depth) || depth < 0 || depth > MAX_CUT_DEPTH) throw new RangeError(`cut depth ${depth} is outside 0..${MAX_CUT_DEPTH}`);
+  const kinds = new Uint8Array(1 << depth);
+  const hashes = new Uint8Array((1 << depth) * HASH_BYTES);
+  const rb = source(ROOT_PATH);
+  if (rb === undefined) return { kinds, hashes };
+  const visit = (n: PLeaf | PInternal, d: number, index: number): void => {
+    if (n instanceof PLeaf) {
+      const at = prefixOf(n.keyHash, depth);
+      kinds[at] = KIND_LEAF;
+      hashes.set(n.hash(), at * HASH_BYTES);
+      return;
+    }
+    if (d === depth) {
+      kinds[index] = KIND_INTERNAL;
+      hashes.set(n.hash(), index * HASH_BYTES);
+      return;
+    }
+    for (const side of [0, 1]) {
+      const kind = side === 0 ? n.lk : n.rk;
+      if (kind === KIND_EMPTY) continue;
+      const child = index * 2 + side;
+      if (d + 1 === depth) {
+        kinds[child] = kind;
+        hashes.set(side === 0 ? n.lh : n.rh, child * HASH_BYTES);
+        continue;
+      }
+      const b = source(cutPath(d + 1, child));
+      if (b === undefined) throw new Error(`state tree node missing at depth ${d + 1}`);
+      visit(decodeNode(b, d + 1), d + 1, child);
+    }
+  };
+  visit(decodeNode(rb, 0), 0, 0);
+  return { kinds, hashes };
+}
+
+/**
+ * The leaves of the paged tree in `source` whose keyHash starts with the `depth` bits of `index`,
+ * in keyHash order: keyHash and key (the value is the state record of the key).
+ */
+export function* pagedLeavesUnder(source: NodeSource, depth: number, index: number): IterableIterator<{ keyHash: Uint8Array; key: Uint8Array }> {
+  if (!Number.isInteger(depth) || depth < 0 || depth > MAX_CUT_DEPTH) throw new RangeError(`cut depth ${depth} is outside 0..${MAX_CUT_DEPTH}`);
+  const rb = source(ROOT_PATH);
+  if (rb === undefined) return;
+  let n: PLeaf | PInternal = decodeNode(rb, 0);
+  // down the prefix's path to the cut (or to a leaf above it)
+  for (let d = 0; d < depth && n instanceof PInternal; d++) {
+    const side = (index >>> (depth - 1 - d)) & 1;
+    if ((side === 0 ? n.lk : n.rk) === KIND_EMPTY) return;
+    const b = source(cutPath(d + 1, index >>> (depth - 1 - d)));
+    if (b === undefined) throw new Error(`state tree node missing at depth ${d + 1}`);
+    n = decodeNode(b, d + 1);
+  }
+  if (n instanceof PLeaf) {
+    if (hasPrefix(n.keyHash, depth, index)) yield { keyHash: new Uint8Array(n.keyHash), key: new Uint8Array(n.key) };
+    return;
+  }
+  // depth-first, left before right, below the cut
+  const stack: [PLeaf | PInternal, Uint8Array, number][] = [[n, cutPath(depth, index).subarray(2), depth]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [node, prefixBytes, d] = top;
+    if (node instanceof PLeaf) {
+      yield { keyHash: new Uint8Array(node.keyHash), key: new Uint8Array(node.key) };
+      continue;
+    }
+    const prefix = new Uint8Array(HASH_BYTES);
+    prefix.set(prefixBytes);
+    for (const side of [1, 0]) {
+      if ((side === 0 ? node.lk : node.rk) === KIND_EMPTY) continue;
+      const p = childPath(prefix, d, side);
+      const b = source(p);
+      if (b === undefined) throw new Error(`state tree node missing at depth ${d + 1}`);
+      stack.push([decodeNode(b, d + 1), p.subarray(2), d + 1]);
+    }
+  }
+}

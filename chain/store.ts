@@ -34,6 +34,12 @@
  *   'M' "verified"            -> [height]: heights 1..height passed the integrity check (see open)
  *   'M' "walabstain"          -> [height]: a height whose WAL was damaged after this node signed at it
  *                                (node/driver.ts signs nothing more there, across restarts too)
+ *   'M' "base"                -> [height]: the oldest stored block, when it is not 1: a store installed
+ *                                by state sync (p2p/state-sync.ts) holds blocks from the snapshot's
+ *                                height on; below it nothing is stored (reads say STORE_BLOCK_PRUNED)
+ *   'M' "statesync"           -> [height]: a state sync into this store began and has not finished;
+ *                                the final batch of the install removes it. `open` refuses a store
+ *                                that has it (a half-written state is never taken for a state)
  *
  * Integrity (DESIGN.md section 11; classic-level has no paranoid checks: a damaged .log loses or
  * rolls back records with no error, and a missing CURRENT opens an empty database):
@@ -48,10 +54,15 @@
  *   header, the state changes present, and its commit against the stored set 'V' of the height;
  * - the full check (`check: "full"`, the `cloudcoin verify-store` command) does the same from
  *   height 1 and also replays the stored state changes 'C' from genesis against every header's
- *   state root;
+ *   state root; on a store installed by state sync it checks from the base, and cannot replay the
+ *   state (the changes before the base are not stored): the head state's records are checked
+ *   against the head's state root instead (loadState full);
+ * - the base block of a state-synced store has no receipts, state changes or tx index entries (its
+ *   execution was not seen here), and no parent to link to: the checks skip those for it;
  * - `repair: true` (`cloudcoin start --resync`) cuts a damaged store back to its last good height
  *   instead of refusing (state rebuilt by replaying 'C' from genesis), and moves an unrecognised
- *   directory aside; block sync then fetches the rest from peers, verifying it again.
+ *   directory aside; block sync then fetches the rest from peers, verifying it again. A
+ *   state-synced store cannot be cut back (no replay from genesis): STORE_CANNOT_REPLAY.
  *
  * Every other prefix byte belongs to a module (chain/registry.ts): its secondary indexes, fed by
  * events and written in the block's batch (IndexSpec: e.g. 'P'/'Q' channels by payer/payee, 'D'/'E'
@@ -68,8 +79,8 @@ import { CodedError } from "../primitives/errors.ts";
 import { commitHash, decodeBlock, decodeCommit, encodeCommit, verifyCommit, type Block, type Commit } from "./block.ts";
 import { evidenceRoot } from "./evidence.ts";
 import { receiptsRoot, txRoot } from "./transition.ts";
-import { ChainState, DiskTree, decodeValidators, encodeValidators, StateKey, type StateBackend, type StateChange, type StateTree, type Validator } from "./state.ts";
-import { nodePath, pagedRoot, pagedUpdate, SparseMerkleTree, type NodeWrite } from "./smt.ts";
+import { ChainState, DiskTree, decodeValidators, encodeValidators, StateKey, validatorsHash, type StateBackend, type StateChange, type StateTree, type Validator } from "./state.ts";
+import { nodePath, pagedCut, pagedLeavesUnder, pagedRoot, pagedUpdate, SparseMerkleTree, type NodeWrite } from "./smt.ts";
 import { txParticipants, type SignedTx } from "./tx.ts";
 import type { BlockResult, Receipt } from "./transition.ts";
 import { decodeEpochRecord } from "./epoch.ts";
@@ -150,6 +161,8 @@ const WAL_SYNC_KEY = key(P.meta, utf8.encode("walsync"));
 const VERIFIED_KEY = key(P.meta, utf8.encode("verified"));
 const WAL_ABSTAIN_KEY = key(P.meta, utf8.encode("walabstain"));
 const STATE_FROM_KEY = key(P.meta, utf8.encode("statefrom"));
+const BASE_KEY = key(P.meta, utf8.encode("base"));
+const STATE_SYNC_KEY = key(P.meta, utf8.encode("statesync"));
 const ROOT_NODE_KEY = key(P.node, nodePath(new Uint8Array(32), 0));
 /** Default bound of the state cache (StoreOpenOptions.stateCacheBytes). */
 export const DEFAULT_STATE_CACHE_BYTES = 64 * 1024 * 1024;
@@ -188,6 +201,14 @@ export const StoreErrorCode = {
   UNRECOGNISED: "STORE_UNRECOGNISED",
   /** the state at a height older than the store keeps (stateHistory), or above the head; data.height, data.oldest, data.head */
   STATE_PRUNED: "STORE_STATE_PRUNED",
+  /** a block below the store's base (a state-synced store keeps none below it); data.height, data.base */
+  BLOCK_PRUNED: "STORE_BLOCK_PRUNED",
+  /** a state sync into this store began and did not finish: data.height, the snapshot's height */
+  STATE_SYNC_INCOMPLETE: "STORE_STATE_SYNC_INCOMPLETE",
+  /** state sync into a store that already holds blocks past genesis */
+  NOT_FRESH: "STORE_NOT_FRESH",
+  /** a repair or state replay that needs the blocks below a state-synced store's base; data.base */
+  CANNOT_REPLAY: "STORE_CANNOT_REPLAY",
 } as const;
 export type StoreErrorCode = (typeof StoreErrorCode)[keyof typeof StoreErrorCode];
 export class StoreError extends CodedError<StoreErrorCode> {}
@@ -204,6 +225,11 @@ export interface StoreOpenOptions {
   readonly stateCacheBytes?: number;
   /** How many recent heights' state stays readable and provable (default DEFAULT_STATE_HISTORY, at least 1). */
   readonly stateHistory?: number;
+  /**
+   * The caller is about to state-sync into this store: a store left with an unfinished state sync
+   * opens (stateSyncPending says so) instead of being refused; beginStateSync starts over.
+   */
+  readonly stateSync?: boolean;
 }
 
 /** What a cache entry is estimated to cost in memory. */
@@ -413,6 +439,29 @@ async function moveAside(path: string): Promise<string> {
   return to;
 }
 
+/** Writes a new store's genesis records (the whole database: it must be empty) and its head mark. */
+async function writeGenesis(db: ClassicLevel<Uint8Array, Uint8Array>, path: string, chain: ChainId): Promise<ChainState> {
+  const genesis = chain.genesisState();
+  const batch = db.batch();
+  const entries = [...genesis.tree.entries()];
+  for (const [k, v] of entries) batch.put(key(P.state, k), v);
+  for (const [p, r] of pagedUpdate(() => undefined, entries).writes) batch.put(key(P.node, p), r!);
+  batch.put(STATE_FROM_KEY, encode([0]));
+  batch.put(CHAIN_KEY, encode([chain.chainId, chain.genesisHash]));
+  batch.put(HEAD_KEY, encode([0, chain.genesisHash]));
+  batch.put(VERIFIED_KEY, encode([0]));
+  await batch.write({ sync: true });
+  await writeHeadMark(path, chain.chainId, chain.genesisHash, { height: 0n, hash: chain.genesisHash });
+  return genesis;
+}
+
+/** A block installed by state sync: the block, its commit and the set that signed it. */
+export interface SnapshotBase {
+  readonly block: Block;
+  readonly commit: Commit;
+  readonly validators: readonly Validator[];
+}
+
 export class BlockStore {
   readonly #db: ClassicLevel<Uint8Array, Uint8Array>;
   #head: Head;
@@ -438,6 +487,14 @@ export class BlockStore {
   readonly #history: number;
   /** The oldest height whose state can be read ('M' "statefrom"). */
   #stateFrom = 0n;
+  /** The oldest stored block ('M' "base"; 1 unless the store was installed by state sync). */
+  #base = 1n;
+  /** The snapshot height of a state sync begun and not finished ('M' "statesync"). */
+  #stateSyncPending: bigint | undefined;
+  /** State-sync writes, one after another (each reads the tree nodes the one before wrote). */
+  #installing: Promise<void> = Promise.resolve();
+  /** Heights whose state stays readable past stateHistory while peers fetch its snapshot: height -> lease end (ms since the epoch). */
+  readonly #pins = new Map<bigint, number>();
   /** The height whose batch is being written, while it is: reads then consult its undo records too. */
   #writing: bigint | undefined;
   /** What DiskTrees read: the state records and tree nodes at a committed height. */
@@ -461,11 +518,14 @@ export class BlockStore {
    * current record, unless a later block rewrote it, in which case the first such block's undo
    * record holds it. The current record is read first, so that a batch landing between the two
    * reads still gives the right answer (the batch writes the record and its undo together). `id`:
-   * the cache id of `dk`, when the caller has it already.
+   * the cache id of `dk`, when the caller has it already. `cached` false: neither consult nor fill
+   * the cache (snapshot serving reads the whole state once: it would push the records consensus
+   * reads out of the cache).
    */
-  #readAt(dk: Uint8Array, version: bigint, id = latin1(dk)): Uint8Array | undefined {
-    const atHead = version === this.#head.height;
+  #readAt(dk: Uint8Array, version: bigint, id?: string, cached = true): Uint8Array | undefined {
+    const atHead = cached && version === this.#head.height;
     if (atHead) {
+      id ??= latin1(dk);
       const c = this.#cache.get(id);
       if (c !== undefined) return c ?? undefined;
     } else if (version < this.#stateFrom || version > this.#head.height) {
@@ -484,7 +544,7 @@ export class BlockStore {
         break;
       }
     }
-    if (atHead && version === this.#head.height) this.#cache.set(id, v ?? null);
+    if (atHead && version === this.#head.height) this.#cache.set(id!, v ?? null);
     return v;
   }
 
@@ -527,18 +587,8 @@ export class BlockStore {
             return s;
           });
         }
-        const genesis = chain.genesisState();
-        const batch = db.batch();
-        const entries = [...genesis.tree.entries()];
-        for (const [k, v] of entries) batch.put(key(P.state, k), v);
-        for (const [p, r] of pagedUpdate(() => undefined, entries).writes) batch.put(key(P.node, p), r!);
-        batch.put(STATE_FROM_KEY, encode([0]));
-        batch.put(CHAIN_KEY, encode([chain.chainId, chain.genesisHash]));
-        batch.put(HEAD_KEY, encode([0, chain.genesisHash]));
-        batch.put(VERIFIED_KEY, encode([0]));
-        await batch.write({ sync: true });
+        const genesis = await writeGenesis(db, path, chain);
         const head = { height: 0n, hash: chain.genesisHash };
-        await writeHeadMark(path, chain.chainId, chain.genesisHash, head);
         const store = new BlockStore(db, path, chain, head, genesis.get(StateKey.epoch), opts);
         if (movedTo !== undefined) store.#repaired = { from: 0n, to: 0n, reason: "damaged directory moved aside", movedTo };
         return store;
@@ -552,6 +602,27 @@ export class BlockStore {
       if (h === undefined) throw new StoreError(StoreErrorCode.CORRUPT, "store has a chain record but no head");
       const hv = asArray(decode(h), "head", 2);
       const store = new BlockStore(db, path, chain, { height: asU64(hv[0], "height"), hash: asBytes(hv[1], "hash", 32) }, await db.get(key(P.state, StateKey.epoch)), opts);
+      const base = await db.get(BASE_KEY);
+      if (base !== undefined) store.#base = asU64(asArray(decode(base), "base", 1)[0], "base");
+      const pending = await db.get(STATE_SYNC_KEY);
+      if (pending !== undefined) {
+        const at = asU64(asArray(decode(pending), "statesync", 1)[0], "statesync");
+        if (opts.stateSync) {
+          // the caller starts the state sync over (beginStateSync clears what the last one wrote)
+          store.#stateSyncPending = at;
+          return store;
+        }
+        if (!opts.repair) {
+          throw new StoreError(
+            StoreErrorCode.STATE_SYNC_INCOMPLETE,
+            `a state sync into this store (snapshot height ${at}) did not finish: its state is incomplete. Start again with --state-sync to redo it, or with --resync to return the store to genesis and sync every block`,
+            { height: at.toString() },
+          );
+        }
+        await store.#resetToGenesis();
+        store.#repaired = { from: 0n, to: 0n, reason: `unfinished state sync (snapshot height ${at}) removed` };
+        return store;
+      }
       await store.#check(opts);
       await store.#openState();
       return store;
@@ -589,15 +660,22 @@ export class BlockStore {
         throw new StoreError(StoreErrorCode.ROLLED_BACK, `${rolledBack}. Start with --resync to keep the blocks up to the last good height and fetch the rest from peers`, { head: head.height.toString(), recorded: verified.toString() });
       }
     }
-    const from = check === "full" || verified > head.height ? 1n : verified + 1n;
-    const { damage, tree } = await this.checkHeights(from, head.height, check === "full");
-    if (damage !== undefined && !opts.repair) {
+    // A state-synced store holds blocks from its base on, and its state cannot be replayed from genesis.
+    const base = this.#base;
+    const from = check === "full" || verified > head.height || verified < base ? base : verified + 1n;
+    const { damage, tree } = await this.checkHeights(from, head.height, check === "full" && base === 1n);
+    if (damage !== undefined && (!opts.repair || base > 1n)) {
+      const fix =
+        base > 1n
+          ? `This store was installed by state sync (base ${base}): it cannot be cut back, since its state cannot be rebuilt by replaying from genesis. Move data/chain aside and start with --state-sync, or restore data/chain from a backup`
+          : `Run \`cloudcoin verify-store\` for a full check; start with --resync to cut the store back to height ${damage.height - 1n} and fetch the rest from peers, or restore data/chain from a backup`;
       throw new StoreError(
-        StoreErrorCode.DAMAGED,
-        `block store damaged at height ${damage.height}: ${damage.reason}. Run \`cloudcoin verify-store\` for a full check; start with --resync to cut the store back to height ${damage.height - 1n} and fetch the rest from peers, or restore data/chain from a backup`,
-        { height: damage.height.toString(), good: (damage.height - 1n).toString(), head: head.height.toString() },
+        opts.repair ? StoreErrorCode.CANNOT_REPLAY : StoreErrorCode.DAMAGED,
+        `block store damaged at height ${damage.height}: ${damage.reason}. ${fix}`,
+        { height: damage.height.toString(), good: (damage.height - 1n).toString(), head: head.height.toString(), base: base.toString() },
       );
     }
+    if (opts.repair && base > 1n && rolledBack !== undefined) this.#repaired = { from: head.height, to: head.height, reason: rolledBack };
     if (opts.repair && tree !== undefined) {
       const good = damage === undefined ? head.height : damage.height - 1n;
       const stateOk =
@@ -630,10 +708,24 @@ export class BlockStore {
    */
   async checkHeights(from: bigint, to: bigint, replayState: boolean): Promise<{ damage?: StoreDamage; tree?: StateTree }> {
     if (replayState && from !== 1n) throw new RangeError("a state replay starts at height 1");
+    const base = this.#base;
+    if (replayState && base > 1n) {
+      throw new StoreError(StoreErrorCode.CANNOT_REPLAY, `this store was installed by state sync at height ${base}: the blocks below it are not stored, so the state cannot be replayed from genesis`, { base: base.toString() });
+    }
+    if (from < base) throw new StoreError(StoreErrorCode.BLOCK_PRUNED, `heights below ${base} are not stored (state-synced store)`, { height: from.toString(), base: base.toString() });
     const chainId = this.#chain.chainId;
     let tree: StateTree | undefined = replayState ? this.#chain.genesisState().tree : undefined;
     let prevHash = this.#chain.genesisHash;
-    if (from > 1n) {
+    if (from === base && base > 1n) {
+      // the base block's parent is not stored: its link is taken as it is (its commit is checked)
+      const b = await this.#db.get(key(P.block, u64be(base)));
+      try {
+        if (b === undefined) throw new Error("block missing");
+        prevHash = decodeBlock(b).header.parentHash;
+      } catch (e) {
+        return { damage: { height: base, reason: (e as Error).message } };
+      }
+    } else if (from > 1n) {
       const prev = await this.#db.get(key(P.block, u64be(from - 1n)));
       try {
         if (prev === undefined) throw new Error("block missing");
@@ -660,6 +752,11 @@ export class BlockStore {
         if (vals === undefined) throw new Error("validator set missing");
         if (commit === undefined) throw new Error("commit missing");
         verifyCommit(chainId, decodeValidators(vals), h, block.hash, decodeCommit(commit));
+        if (h === base && base > 1n) {
+          // installed by state sync: not executed here, so no receipts or changes
+          prevHash = block.hash;
+          continue;
+        }
         if (receipts === undefined) throw new Error("receipts missing");
         if (!equalBytes(hd.receiptsRoot, receiptsRoot(decodeReceipts(receipts)))) throw new Error("receipts do not match the header");
         if (changes === undefined) throw new Error("state changes missing");
@@ -743,6 +840,175 @@ export class BlockStore {
 
   get head(): Head {
     return this.#head;
+  }
+
+  /** The oldest stored block: 1, or the snapshot height of a store installed by state sync. */
+  get base(): bigint {
+    return this.#base;
+  }
+
+  /** The snapshot height of a state sync that began in this store and did not finish, if any. */
+  get stateSyncPending(): bigint | undefined {
+    return this.#stateSyncPending;
+  }
+
+  /** Empties the database and writes genesis again (an unfinished state sync, removed by repair). */
+  async #resetToGenesis(): Promise<void> {
+    await this.#db.clear();
+    const genesis = await writeGenesis(this.#db, this.#path, this.#chain);
+    this.#head = { height: 0n, hash: this.#chain.genesisHash };
+    this.#epochRecord = genesis.get(StateKey.epoch);
+    this.#base = 1n;
+    this.#stateFrom = 0n;
+    this.#stateSyncPending = undefined;
+    this.#cache.clear();
+  }
+
+  // ---- state sync (p2p/state-sync.ts): install a verified snapshot into a fresh store ----
+
+  /**
+   * Starts installing the state at `height` into this store, which must hold nothing past genesis:
+   * one durable batch removes the state records, tree nodes and undo records (genesis's, or an
+   * unfinished sync's) and writes the 'M' "statesync" marker, so that a crash from here until
+   * finishStateSync leaves a store `open` refuses. StoreError NOT_FRESH if it has blocks.
+   */
+  async beginStateSync(height: bigint): Promise<void> {
+    if (this.#head.height !== 0n) {
+      throw new StoreError(StoreErrorCode.NOT_FRESH, `the store already holds blocks up to ${this.#head.height}: state sync installs only into a fresh store`, { head: this.#head.height.toString() });
+    }
+    await this.#installing;
+    const batch = this.#db.batch();
+    batch.put(STATE_SYNC_KEY, encode([u64(height)]));
+    await batch.write({ sync: true });
+    // after the marker is durable: a crash while clearing leaves a marked store
+    for (const p of [P.state, P.node, P.undo]) await this.#db.clear({ gt: new Uint8Array([p]), lt: new Uint8Array([p + 1]) });
+    this.#cache.clear();
+    this.#stateSyncPending = height;
+  }
+
+  /**
+   * Writes verified snapshot records (state records of one or more chunks) and the tree nodes they
+   * add, one call after another (each update reads the nodes the one before wrote). Not synced:
+   * finishStateSync's synced batch makes every earlier write durable.
+   */
+  putSnapshotRecords(records: readonly (readonly [Uint8Array, Uint8Array])[]): Promise<void> {
+    if (this.#stateSyncPending === undefined) return Promise.reject(new StoreError(StoreErrorCode.CORRUPT, "snapshot records outside a state sync"));
+    const run = this.#installing.then(async () => {
+      const db = this.#db;
+      const { writes } = pagedUpdate((p) => db.getSync(key(P.node, p)), records);
+      const batch = db.batch();
+      for (const [k, v] of records) batch.put(key(P.state, k), v);
+      for (const [p, r] of writes) {
+        if (r === null) batch.del(key(P.node, p));
+        else batch.put(key(P.node, p), r);
+      }
+      await batch.write();
+    });
+    this.#installing = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Ends the install: checks that the written state's root is `base.block`'s state root and that
+   * its lastValidators record is the set that signed it, then ONE durable batch stores the block,
+   * its commit and set, the head, the base, the verified mark and the state bookkeeping, and
+   * removes the marker. StoreError CORRUPT if the state does not reach the root (nothing is
+   * committed then; the marker stays).
+   */
+  async finishStateSync(base: SnapshotBase): Promise<void> {
+    await this.#installing;
+    const h = base.block.header.height;
+    if (this.#stateSyncPending !== h) throw new StoreError(StoreErrorCode.CORRUPT, `no state sync at height ${h} in progress`);
+    const db = this.#db;
+    const root = pagedRoot((p) => db.getSync(key(P.node, p)));
+    if (!equalBytes(root, base.block.header.stateRoot)) {
+      throw new StoreError(StoreErrorCode.CORRUPT, `the installed state's root does not match block ${h}'s state root`, { height: h.toString() });
+    }
+    const last = db.getSync(key(P.state, StateKey.lastValidators));
+    if (last === undefined || !equalBytes(validatorsHash(decodeValidators(last)), base.block.header.validatorsHash)) {
+      throw new StoreError(StoreErrorCode.CORRUPT, `the installed state's last validator set is not the set that signed block ${h}`, { height: h.toString() });
+    }
+    const hb = u64be(h);
+    const batch = db.batch();
+    batch.put(key(P.block, hb), base.block.bytes);
+    batch.put(key(P.hash, base.block.hash), hb);
+    batch.put(key(P.commit, hb), encodeCommit(base.commit));
+    batch.put(key(P.validators, hb), encodeValidators(base.validators));
+    batch.put(HEAD_KEY, encode([u64(h), base.block.hash]));
+    batch.put(BASE_KEY, encode([u64(h)]));
+    batch.put(VERIFIED_KEY, encode([u64(h)]));
+    batch.put(STATE_FROM_KEY, encode([u64(h)]));
+    batch.del(STATE_SYNC_KEY);
+    batch.del(PROPOSAL_KEY);
+    await batch.write({ sync: true });
+    const head = { height: h, hash: base.block.hash };
+    await writeHeadMark(this.#path, this.#chain.chainId, this.#chain.genesisHash, head);
+    this.#head = head;
+    this.#base = h;
+    this.#stateFrom = h;
+    this.#stateSyncPending = undefined;
+    this.#epochRecord = db.getSync(key(P.state, StateKey.epoch));
+    this.#cache.clear();
+    this.#recent.clear();
+    this.#recentBytes = 0;
+  }
+
+  /**
+   * Keeps the state at `height` readable until `untilMs` (ms since the epoch) even past
+   * stateHistory, so that a snapshot being fetched by peers is not pruned under them (p2p/state-sync.ts
+   * renews the lease on each request). Local bookkeeping, not chain data; a height no longer kept is
+   * ignored. The undo records of the pinned heights accumulate until the lease ends.
+   */
+  pinState(height: bigint, untilMs: number): void {
+    if (height < this.#stateFrom || height > this.#head.height) return;
+    this.#pins.set(height, Math.max(untilMs, this.#pins.get(height) ?? 0));
+  }
+
+  /** The oldest height with a live lease (expired ones are dropped). */
+  #oldestPin(): bigint | undefined {
+    const now = Date.now();
+    let oldest: bigint | undefined;
+    for (const [h, until] of this.#pins) {
+      if (until <= now) this.#pins.delete(h);
+      else if (oldest === undefined || h < oldest) oldest = h;
+    }
+    return oldest;
+  }
+
+  /** The node source of the paged tree after block `height` (StoreError STATE_PRUNED when not kept). */
+  #nodesAt(height: bigint): (p: Uint8Array) => Uint8Array | undefined {
+    if (height < this.#stateFrom || height > this.#head.height) {
+      throw new StoreError(StoreErrorCode.STATE_PRUNED, `the state at height ${height} is not kept (oldest ${this.#stateFrom}, head ${this.#head.height})`, {
+        height: height.toString(),
+        oldest: this.#stateFrom.toString(),
+        head: this.#head.height.toString(),
+      });
+    }
+    return (p) => this.#readAt(key(P.node, p), height, undefined, false);
+  }
+
+  /** The state at `height` cut at `depth` (chain/smt.ts pagedCut): a snapshot's manifest. StoreError STATE_PRUNED when not kept. */
+  snapshotManifest(height: bigint, depth: number): { kinds: Uint8Array; hashes: Uint8Array } {
+    return pagedCut(this.#nodesAt(height), depth);
+  }
+
+  /**
+   * The state records at `height` under prefix `index` at `depth` (a snapshot chunk), in keyHash
+   * order, after the keyHash `after` (exclusive; undefined: from the first), until `maxBytes` of
+   * keys and values (at least one record); `more` when some are left. StoreError STATE_PRUNED.
+   */
+  snapshotChunk(height: bigint, depth: number, index: number, after: Uint8Array | undefined, maxBytes: number): { records: [Uint8Array, Uint8Array][]; more: boolean } {
+    const records: [Uint8Array, Uint8Array][] = [];
+    let bytes = 0;
+    for (const { keyHash, key: k } of pagedLeavesUnder(this.#nodesAt(height), depth, index)) {
+      if (after !== undefined && Buffer.compare(keyHash, after) <= 0) continue;
+      const v = this.#readAt(key(P.state, k), height, undefined, false);
+      if (v === undefined) throw new StoreError(StoreErrorCode.CORRUPT, `state tree leaf without its record at height ${height}`);
+      if (records.length > 0 && bytes + k.length + v.length > maxBytes) return { records, more: true };
+      records.push([k, v]);
+      bytes += k.length + v.length;
+    }
+    return { records, more: false };
   }
 
   /**
@@ -899,7 +1165,9 @@ export class BlockStore {
       writtenIds.push(id);
       writtenValues.push(r);
     }
-    const stateFrom = h - BigInt(this.#history) > this.#stateFrom ? h - BigInt(this.#history) : this.#stateFrom;
+    let stateFrom = h - BigInt(this.#history) > this.#stateFrom ? h - BigInt(this.#history) : this.#stateFrom;
+    const pinned = this.#oldestPin();
+    if (pinned !== undefined && pinned < stateFrom) stateFrom = pinned > this.#stateFrom ? pinned : this.#stateFrom;
     if (stateFrom !== this.#stateFrom) batch.put(STATE_FROM_KEY, encode([u64(stateFrom)]));
     batch.put(HEAD_KEY, encode([u64(h), block.hash]));
     batch.del(PROPOSAL_KEY);
@@ -1092,7 +1360,7 @@ export class BlockStore {
 
   /** The stored bytes of the block at `height`, undecoded (block sync serves them as they are). */
   async getBlockBytes(height: bigint): Promise<Uint8Array | undefined> {
-    if (height < 1n || height > this.#head.height) return undefined;
+    if (height < this.#base || height > this.#head.height) return undefined;
     return this.#db.get(key(P.block, u64be(height)));
   }
 

@@ -3,7 +3,7 @@
  *
  *   1. command-line flags        --rpc-host, --rpc-port, --log-level, --service-key,
  *                                --p2p-listen ADDR[,ADDR], --bootstrap ADDR[,ADDR], --rpc-rate-limit N|off,
- *                                --rpc-cors ORIGIN[,ORIGIN] (CLOUDCOIN_RPC_CORS)
+ *                                --rpc-cors ORIGIN[,ORIGIN] (CLOUDCOIN_RPC_CORS), --state-sync
  *   2. environment variables     CLOUDCOIN_RPC_HOST, CLOUDCOIN_RPC_PORT, CLOUDCOIN_LOG_LEVEL,
  *                                CLOUDCOIN_SERVICE_KEY, CLOUDCOIN_RPC_TOKENS ("tok:sign,admin;tok2:sign"),
  *                                CLOUDCOIN_P2P_LISTEN, CLOUDCOIN_BOOTSTRAP (comma-separated multiaddrs),
@@ -13,10 +13,10 @@
  *   3. the file <home>/config.json  {"rpcHost", "rpcPort", "logLevel", "serviceKey",
  *                                    "rpcTokens": [{"token", "permissions": [...]}],
  *                                    "p2pListen": [...], "bootstrap": [...], "rpcRateLimit": N | false,
- *                                    "stateCacheMiB": N, "stateHistory": N}
+ *                                    "stateCacheMiB": N, "stateHistory": N, "stateSync": true|false}
  *   4. defaults                  127.0.0.1, 8645, info, no service key, no tokens,
  *                                p2p on /ip4/127.0.0.1/tcp/8646, no bootstrap peers, the RPC's default limit,
- *                                the block store's state cache and history defaults (chain/store.ts)
+ *                                the block store's state cache and history defaults (chain/store.ts), no state sync
  *
  * Every layer is validated; a bad value is refused with the layer that gave it, never ignored.
  */
@@ -54,6 +54,8 @@ const layerSchema = z.strictObject({
   stateCacheMiB: z.int().min(1).max(1_048_576).optional(),
   /** How many recent heights' state stays readable and provable (state_getAccount at a height). */
   stateHistory: z.int().min(1).max(10_000_000).optional(),
+  /** A node with a fresh store fetches a recent state snapshot from its peers instead of replaying every block (p2p/state-sync.ts). */
+  stateSync: z.boolean().optional(),
 });
 type Layer = z.infer<typeof layerSchema>;
 
@@ -71,6 +73,7 @@ export interface StartConfig {
   /** undefined: the store's default */
   readonly stateCacheMiB: number | undefined;
   readonly stateHistory: number | undefined;
+  readonly stateSync: boolean;
   /** Where each value came from, for the startup log. */
   readonly sources: Readonly<Record<keyof Layer, "flag" | "env" | "file" | "default">>;
 }
@@ -84,6 +87,8 @@ export interface StartFlags {
   readonly bootstrap?: string | undefined;
   readonly rpcRateLimit?: string | undefined;
   readonly rpcCors?: string | undefined;
+  /** --state-sync: true when given (a boolean flag cannot say false) */
+  readonly stateSync?: boolean | undefined;
 }
 
 const list = (s: string | undefined): string[] | undefined => (s === undefined ? undefined : s.split(",").map((x) => x.trim()).filter((x) => x !== ""));
@@ -175,6 +180,7 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
     ...(f.bootstrap !== undefined ? { bootstrap: list(f.bootstrap) } : {}),
     ...(f.rpcRateLimit !== undefined ? { rpcRateLimit: rateLimit("--rpc-rate-limit", f.rpcRateLimit) } : {}),
     ...(f.rpcCors !== undefined ? { rpcCors: list(f.rpcCors) } : {}),
+    ...(f.stateSync === true ? { stateSync: true } : {}),
   });
   const pick = <K extends keyof Layer>(k: K, fallback: Layer[K]): [Layer[K], "flag" | "env" | "file" | "default"] =>
     flags[k] !== undefined ? [flags[k], "flag"] : env[k] !== undefined ? [env[k], "env"] : file[k] !== undefined ? [file[k], "file"] : [fallback, "default"];
@@ -189,6 +195,7 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
   const [rpcCors, sCors] = pick("rpcCors", []);
   const [stateCacheMiB, sCache] = pick("stateCacheMiB", undefined);
   const [stateHistory, sHistory] = pick("stateHistory", undefined);
+  const [stateSync, sStateSync] = pick("stateSync", false);
   return {
     rpcHost: rpcHost!,
     rpcPort: rpcPort!,
@@ -201,6 +208,7 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
     rpcCors: rpcCors ?? [],
     stateCacheMiB,
     stateHistory,
-    sources: { rpcHost: sHost, rpcPort: sPort, logLevel: sLog, serviceKey: sKey, rpcTokens: sTok, p2pListen: sListen, bootstrap: sBoot, rpcRateLimit: sRate, rpcCors: sCors, stateCacheMiB: sCache, stateHistory: sHistory },
+    stateSync: stateSync === true,
+    sources: { rpcHost: sHost, rpcPort: sPort, logLevel: sLog, serviceKey: sKey, rpcTokens: sTok, p2pListen: sListen, bootstrap: sBoot, rpcRateLimit: sRate, rpcCors: sCors, stateCacheMiB: sCache, stateHistory: sHistory, stateSync: sStateSync },
   };
 }

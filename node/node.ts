@@ -41,6 +41,8 @@ import { loadOrCreatePeerKey } from "../p2p/peer-key.ts";
 import { catchupHandler, catchupProtocol, encodeCatchupRequest, feedCatchup, MAX_CATCHUP_BYTES } from "../p2p/catchup.ts";
 import { PeerMisbehaviour } from "../p2p/host.ts";
 import { BlockSync, storeBlockSource, syncHandler, syncProtocol } from "../p2p/sync.ts";
+import { snapshotHandler, snapshotProtocol, StateSyncClient, type StateSyncOptions } from "../p2p/state-sync.ts";
+import { StateSyncError, StateSyncErrorCode } from "../chain/snapshot.ts";
 import { ConsensusDriver } from "./driver.ts";
 import { readKeyFile, writeKeyFile, type PassphraseSource } from "./keyring.ts";
 import { createNodeMetrics, proofSamples } from "./metrics.ts";
@@ -96,6 +98,13 @@ export interface NodeOptions {
   resync?: boolean;
   /** Bounds of transaction admission (node/tx-ingest.ts defaultTxIngestOptions); past them tx_send answers BUSY. */
   txIngest?: Partial<TxIngestOptions>;
+  /**
+   * With a fresh block store, fetch a recent state snapshot from the bootstrap peers and sync only
+   * the blocks after it (p2p/state-sync.ts); a store that holds blocks already starts as usual.
+   */
+  stateSync?: boolean;
+  /** Bounds of the state sync client (p2p/state-sync.ts defaultStateSyncOptions). */
+  stateSyncOptions?: Partial<StateSyncOptions>;
 }
 
 export const defaultNodeOptions = (): NodeOptions => ({ home: defaultHome(), rpcHost: "127.0.0.1", rpcPort: DEFAULT_RPC_PORT, logLevel: "info", p2pListen: [DEFAULT_P2P_LISTEN] });
@@ -178,6 +187,7 @@ export async function openChain(opts: NodeOptions, log: Logger, life: Lifecycle)
   const t0 = performance.now();
   const store = await BlockStore.open(join(dataDir, "chain"), { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) }, {
     repair: opts.resync === true,
+    stateSync: opts.stateSync === true,
     ...(opts.stateCacheBytes !== undefined ? { stateCacheBytes: opts.stateCacheBytes } : {}),
     ...(opts.stateHistory !== undefined ? { stateHistory: opts.stateHistory } : {}),
   });
@@ -190,6 +200,7 @@ export async function openChain(opts: NodeOptions, log: Logger, life: Lifecycle)
     );
   }
   log.info({ height: Number(store.head.height), ms: Math.round(performance.now() - t0), mode: opts.resync ? "full" : "rolling" }, "block store checked");
+  if (opts.stateSync) await stateSync(store, genesis, opts, log);
   const state = await store.loadState(() => genesisState(genesis).root());
   const lastCommit = store.head.height > 0n ? ((await store.getCommit(store.head.height)) ?? null) : null;
   log.info({ chainId: genesis.chainId, height: Number(store.head.height), stateRoot: toHex(state.root()), home: opts.home }, "loaded chain");
@@ -197,11 +208,49 @@ export async function openChain(opts: NodeOptions, log: Logger, life: Lifecycle)
 }
 
 /**
+ * `--state-sync`: into a fresh store, a snapshot fetched from the bootstrap peers over a host of its
+ * own (dial only, this node's peer id), stopped before the node's own host starts. Consensus and
+ * block sync then start from the snapshot's height as from any head. A store with blocks is left
+ * as it is. Throws StateSyncError NO_SNAPSHOT when no peer served one in time.
+ */
+async function stateSync(store: BlockStore, genesis: Genesis, opts: NodeOptions, log: Logger): Promise<void> {
+  if (store.head.height > 0n) {
+    log.info({ height: Number(store.head.height), base: Number(store.base) }, "state sync skipped: the block store already holds blocks");
+    return;
+  }
+  const bootstrap = opts.bootstrap ?? [];
+  if (bootstrap.length === 0) throw new StateSyncError(StateSyncErrorCode.NO_SNAPSHOT, "--state-sync needs peers to fetch the state from: give --bootstrap (or bootstrap in config.json)");
+  const { key: peerKey } = await loadOrCreatePeerKey(join(opts.home, "p2p.key"));
+  const host = await P2PHost.start({ privateKey: peerKey, listen: [], bootstrap, topics: new Map(), protocols: new Map(), log: log.child({ module: "p2p" }) });
+  const client = new StateSyncClient({
+    net: {
+      connectedPeers: () => host.peers().map((p) => p.peerId),
+      request: (peer, protocol, data, max) => host.request(peer, protocol, data, max),
+      penalize: (peer, points, reason) => host.penalize(peer, points, reason),
+    },
+    target: store,
+    chainId: genesis.chainId,
+    genesisValidators: genesisState(genesis).validators(),
+    log: log.child({ module: "statesync" }),
+    ...(opts.stateSyncOptions ? { opts: opts.stateSyncOptions } : {}),
+  });
+  const stop = (): void => client.stop();
+  opts.signal?.addEventListener("abort", stop);
+  try {
+    if (opts.signal?.aborted) throw new CodedError("NODE_STOPPED", "stopped before state sync");
+    await client.run();
+  } finally {
+    opts.signal?.removeEventListener("abort", stop);
+    await host.stop();
+  }
+}
+
+/**
  * The full check of a stopped node's block store (`cloudcoin verify-store`): every height, and the
  * state replayed from genesis, then the stored head state. Throws StoreError (DAMAGED names the
  * first bad height in data.height; ROLLED_BACK; UNRECOGNISED; CORRUPT).
  */
-export async function verifyStore(home: string): Promise<{ height: bigint; ms: number }> {
+export async function verifyStore(home: string): Promise<{ height: bigint; base: bigint; ms: number }> {
   const genesisPath = join(home, "genesis.json");
   const genesis = existsSync(genesisPath) ? parseGenesisJson(await readFile(genesisPath, "utf8")) : devnetGenesis();
   const path = join(home, "data", "chain");
@@ -210,7 +259,7 @@ export async function verifyStore(home: string): Promise<{ height: bigint; ms: n
   const store = await BlockStore.open(path, { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) }, { check: "full" });
   try {
     await store.loadState(() => genesisState(genesis).root(), { full: true });
-    return { height: store.head.height, ms: Math.round(performance.now() - t0) };
+    return { height: store.head.height, base: store.base, ms: Math.round(performance.now() - t0) };
   } finally {
     await store.close();
   }
@@ -384,6 +433,7 @@ async function startNetwork(chain: ChainParts, c: ConsensusParts, opts: NodeOpti
     protocols: new Map([
       [syncProtocol(genesis.chainId), syncHandler(storeBlockSource(store, genesis.hash))],
       [catchupProtocol(genesis.chainId), catchupHandler((height) => d.messagesOf(height).map((m) => encodeInput(m)))],
+      [snapshotProtocol(genesis.chainId), snapshotHandler(store)],
     ]),
     log: p2pLog,
     onPeerConnected: () => sync?.peerConnected(),

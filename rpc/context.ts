@@ -11,7 +11,7 @@ import type { Operation, SignedTx } from "../chain/tx.ts";
 
 export type ChainReader = Pick<
   BlockStore,
-  "head" | "recentBlock" | "getBlock" | "getBlockByHash" | "getCommit" | "getReceipts" | "getTx" | "listAccountTxs" | "getValidators" | "listIndex" | "readIndex" | "getEndedEpoch" | "stateAt"
+  "head" | "base" | "recentBlock" | "getBlock" | "getBlockByHash" | "getCommit" | "getReceipts" | "getTx" | "listAccountTxs" | "getValidators" | "listIndex" | "readIndex" | "getEndedEpoch" | "stateAt"
 >;
 
 /** Checks one signature with the chain's rule, possibly on another thread. */

@@ -15,6 +15,7 @@ import { defineMethod, JsonText, type MethodTable } from "./table.ts";
 import type { Block } from "../chain/block.ts";
 import { TxErrorCode } from "../chain/tx.ts";
 import { MempoolErrorCode } from "../chain/mempool.ts";
+import { StoreErrorCode } from "../chain/store.ts";
 
 /** chain_getHead's answer per store: the head block's header as JSON text. */
 const headTexts = new WeakMap<object, { height: bigint; hash: Uint8Array; text: JsonText<z.input<typeof headerSchema>> }>();
@@ -34,6 +35,20 @@ export const RpcAppErrorCode = {
   /** net_* on a node running without its p2p layer */
   NO_NETWORK: "NO_NETWORK",
 } as const;
+
+/**
+ * Refuses a height below the store's base (a node installed by state sync keeps no blocks below
+ * the snapshot's height): STORE_BLOCK_PRUNED, rather than a null that reads as "no such block".
+ */
+function requireStored(ctx: RpcContext, h: bigint): void {
+  const base = ctx.store.base;
+  if (h >= 1n && h < base) {
+    throw new CodedError(StoreErrorCode.BLOCK_PRUNED, `block ${h} is not stored here: this node was installed by state sync at height ${base} and keeps blocks from there on`, {
+      height: Number(h),
+      base: Number(base),
+    });
+  }
+}
 
 function requireNetwork(ctx: RpcContext): NonNullable<RpcContext["network"]> {
   if (!ctx.network) throw new CodedError(RpcAppErrorCode.NO_NETWORK, "this node runs without a p2p layer");
@@ -101,6 +116,8 @@ export const coreMethods = {
     result: z.object({
       chainId: z.string(), genesisHash: z.string(), nodeVersion: z.string(),
       head: z.object({ height: z.number(), hash: z.string(), time: z.number().nullable() }),
+      /** the oldest stored block: 1, or the snapshot height of a node installed by state sync */
+      base: z.number(),
       validator: z.string().nullable(),
       consensus: z.object({ engine: z.string(), height: z.number(), round: z.number(), step: z.number().nullable() }),
       mempool: z.object({ size: z.number(), bytes: z.number() }),
@@ -117,6 +134,7 @@ export const coreMethods = {
         genesisHash: toHex(ctx.genesisHash),
         nodeVersion: ctx.nodeVersion,
         head: { height: Number(head.height), hash: toHex(head.hash), time: head.height === 0n ? null : Number(ctx.headState().meta().time) },
+        base: Number(ctx.store.base),
         validator: s.validator ? toAddress(s.validator) : null,
         consensus: { engine: s.consensus.engine, height: Number(s.consensus.height), round: s.consensus.round, step: s.consensus.step },
         mempool: { size: ctx.mempool.size, bytes: ctx.mempool.bytes },
@@ -194,6 +212,7 @@ export const coreMethods = {
       // anything else is read from the store.
       const recent = p.height !== undefined ? ctx.store.recentBlock(p.height) : undefined;
       if (recent !== undefined) return blockJsonText(recent, p.full);
+      if (p.height !== undefined) requireStored(ctx, p.height);
       const read = p.height !== undefined ? ctx.store.getBlock(p.height) : ctx.store.getBlockByHash(fromHex(p.hash!));
       return read.then((b) => (b ? blockJsonText(b, p.full) : null));
     },
@@ -205,6 +224,7 @@ export const coreMethods = {
     result: commitSchema.nullable(),
     permission: "read",
     handler: async (p, ctx: RpcContext) => {
+      requireStored(ctx, p.height);
       const c = p.height <= ctx.store.head.height ? await ctx.store.getCommit(p.height) : undefined;
       return c ? { height: Number(c.height), round: c.round, blockHash: toHex(c.blockHash), signatures: c.signatures.map((s) => ({ validatorIndex: s.validatorIndex, signature: toHex(s.signature) })) } : null;
     },
@@ -227,6 +247,7 @@ export const coreMethods = {
       const head = ctx.store.head.height;
       const h = p.height ?? head + 1n;
       const state = ctx.headState();
+      requireStored(ctx, h);
       const set = h === head + 1n ? state.validators() : h === head + 2n ? state.nextValidators() : h >= 1n && h <= head ? await ctx.store.getValidators(h) : undefined;
       if (!set) return null;
       let total = 0n;
@@ -246,6 +267,7 @@ export const coreMethods = {
     permission: "read",
     handler: async (p, ctx: RpcContext) => {
       if (p.height === undefined) return { height: null, evidence: ctx.evidencePool.list().map(evidenceJson) };
+      requireStored(ctx, p.height);
       const b = await ctx.store.getBlock(p.height);
       return b ? { height: Number(p.height), evidence: b.evidence.map(evidenceJson) } : null;
     },

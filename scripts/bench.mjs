@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench: every benchmark script runs, whether or not another missed its target or failed,
 // and a summary at the end names each script's outcome and time. Exit code 1 if any failed.
-// Usage: node scripts/bench.mjs [name ...]   (names: run, sim, paych, ws, storage, bandwidth, network, cli, state, devnet, rpc-layers, anvil, sync)
+// Usage: node scripts/bench.mjs [name ...]   (names: run, sim, paych, ws, storage, bandwidth, network, sync, cli, state, state-sync, devnet, rpc-layers, anvil)
 import { spawnSync } from "node:child_process";
 
 const SCRIPTS = {
@@ -15,6 +15,7 @@ const SCRIPTS = {
   sync: ["test/perf/network.ts", "--sync-only"],
   cli: "test/perf/cli-start.ts",
   state: "test/perf/state.ts",
+  "state-sync": "test/perf/state-sync.ts",
   devnet: "test/perf/devnet.ts",
   "rpc-layers": "test/perf/rpc-layers.ts",
   anvil: "test/perf/anvil.ts",

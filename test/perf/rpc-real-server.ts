@@ -22,6 +22,7 @@ serveForParent(async () => {
     params: world.params,
     store: {
       head: { height: 0n, hash: world.genesis.hash },
+      base: 1n,
       recentBlock: notUsed("store.recentBlock"),
       getBlock: notUsed("store.getBlock"),
       getBlockByHash: notUsed("store.getBlockByHash"),

@@ -18,7 +18,17 @@ t.test("precedence: flags over environment over config.json over defaults", asyn
   t.same(fromEnv.rpcTokens, [{ token: "e", permissions: ["admin", "sign"] }]);
   const fromFlags = resolveStartConfig({ file, env, flags: { rpcPort: "0", logLevel: "error" } });
   t.same([fromFlags.rpcPort, fromFlags.logLevel, fromFlags.rpcHost], [0, "error", "127.0.0.2"]);
-  t.same(fromFlags.sources, { rpcHost: "file", rpcPort: "flag", logLevel: "flag", serviceKey: "file", rpcTokens: "env", p2pListen: "default", bootstrap: "default", rpcRateLimit: "default", rpcCors: "default", stateCacheMiB: "default", stateHistory: "default" });
+  t.same(fromFlags.sources, { rpcHost: "file", rpcPort: "flag", logLevel: "flag", serviceKey: "file", rpcTokens: "env", p2pListen: "default", bootstrap: "default", rpcRateLimit: "default", rpcCors: "default", stateCacheMiB: "default", stateHistory: "default", stateSync: "default" });
+  t.equal(fromFlags.stateSync, false, "no state sync by default");
+});
+
+t.test("state sync: off by default, on from config.json or the --state-sync flag", async (t) => {
+  t.equal(resolveStartConfig({ env: {}, flags: {} }).stateSync, false);
+  const fromFile = resolveStartConfig({ file: { stateSync: true }, env: {}, flags: {} });
+  t.same([fromFile.stateSync, fromFile.sources.stateSync], [true, "file"]);
+  const fromFlag = resolveStartConfig({ file: { stateSync: false }, env: {}, flags: { stateSync: true } });
+  t.same([fromFlag.stateSync, fromFlag.sources.stateSync], [true, "flag"]);
+  t.throws(() => resolveStartConfig({ file: { stateSync: "yes" }, env: {}, flags: {} }), { code: ConfigErrorCode.INVALID }, "a non-boolean in config.json is refused");
 });
 
 t.test("p2p listen addresses, bootstrap peers and the RPC rate limit follow the same precedence", async (t) => {
