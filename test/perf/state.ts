@@ -19,7 +19,7 @@
  *   STATE_BENCH_ACCOUNTS=10000000 node --import tsx test/perf/state.ts
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -80,12 +80,35 @@ async function generate(dir: string, n: number): Promise<Uint8Array> {
 }
 
 interface ChildFigures {
+  /** The resident set split as Linux counts it (/proc/self/status): anonymous memory (heaps,
+   * LevelDB's caches) and file-backed pages (LevelDB maps its table files: pages a read touched
+   * stay resident, clean, and the kernel takes them back under memory pressure). */
+  rssAnonMiB: number | null;
+  rssFileMiB: number | null;
+  dbMiB: number;
   openMs: number;
   rssOpenMiB: number;
   rssAfterMiB: number;
   coldPerSec: number;
   hotPerSec: number;
   heapUsedMiB: number;
+}
+
+function rssSplit(): { rssAnonMiB: number | null; rssFileMiB: number | null } {
+  try {
+    const status = readFileSync("/proc/self/status", "utf8");
+    const kib = (name: string): number | null => {
+      const m = new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status);
+      return m ? Number(m[1]) / 1024 : null;
+    };
+    return { rssAnonMiB: kib("RssAnon"), rssFileMiB: kib("RssFile") };
+  } catch {
+    return { rssAnonMiB: null, rssFileMiB: null }; // not Linux
+  }
+}
+
+function dirBytes(dir: string): number {
+  return readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
 }
 
 /** In a fresh process: open the store as the node does, read accounts cold then hot. */
@@ -115,6 +138,8 @@ async function child(dir: string, rootHex: string, n: number): Promise<void> {
     coldPerSec: READS / (coldMs / 1000),
     hotPerSec: READS / (hotMs / 1000),
     heapUsedMiB: process.memoryUsage().heapUsed / MiB,
+    ...rssSplit(),
+    dbMiB: dirBytes(dir) / MiB,
   };
   await store.close();
   console.log(`FIGURES ${JSON.stringify(figures)}`);
@@ -137,6 +162,9 @@ async function main(): Promise<void> {
     console.log(`  open (rolling check + loadState): ${f.openMs.toFixed(0)} ms`);
     console.log(`  RSS after open: ${f.rssOpenMiB.toFixed(0)} MiB; after ${fmtInt(READS * 2)} account reads: ${f.rssAfterMiB.toFixed(0)} MiB (heap used ${f.heapUsedMiB.toFixed(0)} MiB)`);
     console.log(`    target <= ${TARGETS.rssMiB} MiB -> ${f.rssAfterMiB <= TARGETS.rssMiB ? "MET" : "MISSED"}`);
+    if (f.rssAnonMiB !== null && f.rssFileMiB !== null) {
+      console.log(`    of which anonymous ${f.rssAnonMiB.toFixed(0)} MiB, file-backed ${f.rssFileMiB.toFixed(0)} MiB (table files LevelDB maps; the database is ${f.dbMiB.toFixed(0)} MiB)`);
+    }
     console.log(`  account reads, ${fmtInt(READS)} random accounts: cold ${fmtInt(f.coldPerSec)}/s, hot ${fmtInt(f.hotPerSec)}/s`);
     console.log(`    cold / hot ${fmtRatio(coldHot)} -> ${verdict(coldHot, TARGETS.coldHot)}`);
     rmSync(dir, { recursive: true, force: true });
