@@ -54,19 +54,38 @@ export async function blocks(top) {
 
 /**
  * A new finalized block (the `finalizedBlocks` subscription): the home page puts it on top of its
- * list (keeping PAGE rows) and refreshes the height; other views are left alone.
+ * list (keeping PAGE rows) and refreshes the height; other views are left alone. Blocks between
+ * the list's top and this one are fetched first: one finalized while the page was still loading
+ * (no list yet to put it in) or while the socket was reconnecting would otherwise leave a gap.
  */
-export function onBlock(b) {
+export async function onBlock(b) {
   const table = document.querySelector('#blocks[data-live="true"]');
   if (!table || table.querySelector(`tr[data-height="${b.header.height}"]`)) return;
-  table.rows[0].insertAdjacentHTML("afterend", blockRow(b));
+  const topRow = table.querySelector("tr[data-height]");
+  const top = topRow ? Number(topRow.dataset.height) : b.header.height - 1;
+  if (b.header.height < top) return; // older than the list's top: a late message
+  const missing = [];
+  for (let h = Math.max(top + 1, b.header.height - PAGE + 1); h < b.header.height; h++) missing.push(h);
+  const filled = (await Promise.all(missing.map((h) => rpc("chain_getBlock", { height: h }).catch(() => null)))).filter(Boolean);
+  if (!table.isConnected) return; // the page moved on meanwhile
+  for (const x of [...filled, b]) insertRow(table, x);
   while (table.rows.length > PAGE + 1) table.deleteRow(table.rows.length - 1);
   const height = document.getElementById("stat-height");
-  if (height) height.textContent = String(b.header.height);
+  const shownTop = Number(table.querySelector("tr[data-height]")?.dataset.height ?? b.header.height);
+  if (height) height.textContent = String(shownTop);
   rpc("chain_getSupply").then((s) => {
     const el = document.getElementById("stat-supply");
     if (el) el.outerHTML = units("stat-supply", s.total);
   }, () => {});
+}
+
+/** Puts a block's row in height order (newest first), once. */
+function insertRow(table, b) {
+  const h = b.header.height;
+  if (table.querySelector(`tr[data-height="${h}"]`)) return;
+  const below = [...table.querySelectorAll("tr[data-height]")].find((r) => Number(r.dataset.height) < h);
+  if (below) below.insertAdjacentHTML("beforebegin", blockRow(b));
+  else table.insertAdjacentHTML("beforeend", blockRow(b));
 }
 
 export async function block(id) {
