@@ -167,3 +167,16 @@ export function advanceChecked(fail: (message: string) => void, chain: TestChain
   }
   return built;
 }
+
+/** `n` blocks (on a new test chain), each funding `perBlock` new accounts from the faucet, so the state grows. */
+export function fundingChain(n: number, perBlock: number): { chain: TestChain; blocks: { block: Block; commit: Commit; built: BuiltBlock }[] } {
+  const chain = newTestChain();
+  const blocks: { block: Block; commit: Commit; built: BuiltBlock }[] = [];
+  for (let i = 0; i < n; i++) {
+    const nonce = chain.state.account(chain.faucet.publicKey).nonce;
+    const txs = Array.from({ length: perBlock }, (_, j) => tx(chain, chain.faucet, nonce + BigInt(j), { type: "transfer", to: testKey(i * perBlock + j).publicKey, amount: 1000n + BigInt(j) }));
+    const built = advance(chain, txs);
+    blocks.push({ block: built.block, commit: chain.lastCommit!, built });
+  }
+  return { chain, blocks };
+}

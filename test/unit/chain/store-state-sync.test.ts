@@ -18,7 +18,7 @@ import type { BuiltBlock } from "../../../chain/transition.ts";
 import { verifyChunk, verifyManifest, type Manifest } from "../../../chain/snapshot.ts";
 import { hashStateKey, SubtreeKind } from "../../../chain/smt.ts";
 import { genesisState, type Genesis } from "../../../genesis/schema.ts";
-import { advance, newTestChain, testKey, tx, type TestChain } from "../../helpers/chain.ts";
+import { fundingChain, type TestChain } from "../../helpers/chain.ts";
 
 function tmpDir(t: Test, name: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cloudcoin-statesync-"));
@@ -33,18 +33,7 @@ interface Made {
   readonly blocks: { block: Block; commit: Commit; built: BuiltBlock }[];
 }
 
-/** A chain of `n` blocks, each funding a few new accounts (so the state grows). */
-function makeChain(n: number, perBlock = 6): Made {
-  const chain = newTestChain();
-  const blocks: Made["blocks"] = [];
-  for (let i = 0; i < n; i++) {
-    const nonce = chain.state.account(chain.faucet.publicKey).nonce;
-    const txs = Array.from({ length: perBlock }, (_, j) => tx(chain, chain.faucet, nonce + BigInt(j), { type: "transfer", to: testKey(i * perBlock + j).publicKey, amount: 1000n + BigInt(j) }));
-    const built = advance(chain, txs);
-    blocks.push({ block: built.block, commit: chain.lastCommit!, built });
-  }
-  return { chain, blocks };
-}
+const makeChain = (n: number, perBlock = 6): Made => fundingChain(n, perBlock);
 
 /** The snapshot of `source` at `height`, as a client fetches it: manifest and every non-empty chunk, paged. */
 function snapshotOf(source: BlockStore, height: bigint, depth: number, pageBytes: number): { manifest: Manifest; chunks: Map<number, [Uint8Array, Uint8Array][]> } {

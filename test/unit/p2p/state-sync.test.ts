@@ -33,7 +33,7 @@ import {
 import { BlockSync, decodeBlocks, encodeBlocksRequest, storeBlockSource, syncHandler } from "../../../p2p/sync.ts";
 import { verifyCommit } from "../../../chain/block.ts";
 import { applyBlock } from "../../../chain/transition.ts";
-import { advance, newTestChain, testKey, tx, type TestChain } from "../../helpers/chain.ts";
+import { advance, fundingChain, newTestChain, testKey, tx, type TestChain } from "../../helpers/chain.ts";
 
 const log = pino({ level: "silent" });
 const chainOf = (gen: Genesis) => ({ chainId: gen.chainId, genesisHash: gen.hash, genesisState: () => genesisState(gen) });
@@ -48,17 +48,7 @@ interface Made {
   readonly chain: TestChain;
   readonly blocks: { block: Block; commit: Commit; built: BuiltBlock }[];
 }
-function makeChain(n: number, perBlock = 12): Made {
-  const chain = newTestChain();
-  const blocks: Made["blocks"] = [];
-  for (let i = 0; i < n; i++) {
-    const nonce = chain.state.account(chain.faucet.publicKey).nonce;
-    const txs = Array.from({ length: perBlock }, (_, j) => tx(chain, chain.faucet, nonce + BigInt(j), { type: "transfer", to: testKey(i * perBlock + j).publicKey, amount: 1000n + BigInt(j) }));
-    const built = advance(chain, txs);
-    blocks.push({ block: built.block, commit: chain.lastCommit!, built });
-  }
-  return { chain, blocks };
-}
+const makeChain = (n: number, perBlock = 12): Made => fundingChain(n, perBlock);
 
 async function storeWith(t: Test, made: Made, name: string, history = 100): Promise<BlockStore> {
   const store = await BlockStore.open(tmpDir(t, name), chainOf(made.chain.genesis), { stateHistory: history });
