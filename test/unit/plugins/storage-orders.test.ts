@@ -24,7 +24,11 @@ import { pseudoRandomBytes as bytes } from "../../helpers/random.ts";
 
 const L = 8;
 const PARAMS: Partial<GenesisFile["params"]> = {
-  epochLength: L, challengesPerDeal: 2, maxMissedProofs: 3, collateralPerByte: "1", emissionPerEpoch: "1000000", placementWindowEpochs: 2, orderPlacementEpochs: 3,
+  epochLength: L, challengesPerDeal: 2, maxMissedProofs: 3, collateralPerByte: "1", emissionPerEpoch: "1000000", placementWindowEpochs: 2,
+  // four placement epochs: the bad order's first provider declines three blocks before its deadline, and
+  // on a loaded machine that decline can land in the next epoch's first block, after that epoch's draw;
+  // the redraw then happens one epoch later rather than never
+  orderPlacementEpochs: 4,
 };
 const PROVIDERS = [testKey(701), testKey(702), testKey(703)];
 const CLIENT = testKey(704);
