@@ -290,11 +290,12 @@ export class DiskTree implements StateTree {
 
   /**
    * For the store: the node records this tree's own layer rewrites, if that layer sits directly on
-   * the store's tree at `version` (undefined otherwise: the store then recomputes them).
+   * the store's tree at `version` (undefined otherwise: the store then recomputes them), and the same
+   * records by path as latin1 strings (`ids`, the store's cache ids for them).
    */
-  pendingOver(version: bigint): readonly NodeWrite[] | undefined {
+  pendingOver(version: bigint): { readonly writes: readonly NodeWrite[]; readonly ids: ReadonlyMap<string, Uint8Array | null> } | undefined {
     const l = this.#layer;
-    return l.version === null && l.parent !== null && l.parent.version === version ? l.nodeWrites! : undefined;
+    return l.version === null && l.parent !== null && l.parent.version === version ? { writes: l.nodeWrites!, ids: l.nodes! } : undefined;
   }
 
   /** For the store: this tree's layer is written at `version`; read it from the store from now on. */

@@ -80,7 +80,7 @@ import { commitHash, decodeBlock, decodeCommit, encodeCommit, verifyCommit, type
 import { evidenceRoot } from "./evidence.ts";
 import { receiptsRoot, txRoot } from "./transition.ts";
 import { ChainState, DiskTree, decodeValidators, encodeValidators, StateKey, validatorsHash, type StateBackend, type StateChange, type StateTree, type Validator } from "./state.ts";
-import { nodePath, pagedCut, pagedLeavesUnder, pagedRoot, pagedUpdate, SparseMerkleTree, type NodeWrite } from "./smt.ts";
+import { nodePath, pagedCut, pagedLeavesUnder, pagedRoot, pagedUpdate, SparseMerkleTree } from "./smt.ts";
 import { txParticipants, type SignedTx } from "./tx.ts";
 import type { BlockResult, Receipt } from "./transition.ts";
 import { decodeEpochRecord } from "./epoch.ts";
@@ -104,11 +104,37 @@ const P = {
 } as const;
 const STORE_PREFIXES: ReadonlySet<number> = new Set(Object.values(P));
 
+/** Allocates `n` zeroed bytes: a new array, or a slice of an Arena's block. */
+type Alloc = (n: number) => Uint8Array;
+const newBytes: Alloc = (n) => new Uint8Array(n);
+
+/**
+ * Small arrays cut from shared 64 KiB blocks. A block's commit makes tens of thousands of index
+ * keys and values; as separate small arrays they cost about twice as much to allocate, hand to
+ * LevelDB (which copies them into its batch) and collect as slices of a few large ones.
+ */
+class Arena {
+  #block = new Uint8Array(0);
+  #at = 0;
+  readonly alloc: Alloc = (n) => {
+    if (this.#at + n > this.#block.length) {
+      this.#block = new Uint8Array(Math.max(65536, n));
+      this.#at = 0;
+    }
+    const out = this.#block.subarray(this.#at, this.#at + n);
+    this.#at += n;
+    return out;
+  };
+}
+
 /** A database key: the prefix byte, then the parts. */
 function key(prefix: number, ...parts: Uint8Array[]): Uint8Array {
+  return keyIn(newBytes, prefix, ...parts);
+}
+function keyIn(alloc: Alloc, prefix: number, ...parts: Uint8Array[]): Uint8Array {
   let length = 1;
   for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
+  const out = alloc(length);
   out[0] = prefix;
   let at = 1;
   for (const p of parts) {
@@ -119,8 +145,8 @@ function key(prefix: number, ...parts: Uint8Array[]): Uint8Array {
 }
 
 /** 'T' value: the height (`hb`, u64be) and the index (u32be), fixed-width: no CBOR per transaction. */
-function txLocationValue(hb: Uint8Array, index: number): Uint8Array {
-  const out = new Uint8Array(12);
+function txLocationValue(hb: Uint8Array, index: number, alloc: Alloc = newBytes): Uint8Array {
+  const out = alloc(12);
   out.set(hb);
   out[8] = index >>> 24;
   out[9] = index >>> 16;
@@ -137,8 +163,8 @@ function decodeTxLocation(b: Uint8Array): TxLocation {
 }
 
 /** 'A' pubkey height index (`hb`: the height as u64be): a block writes one per tx and account. */
-function accountTxKey(publicKey: Uint8Array, hb: Uint8Array, index: number): Uint8Array {
-  const out = new Uint8Array(1 + publicKey.length + 12);
+function accountTxKey(publicKey: Uint8Array, hb: Uint8Array, index: number, alloc: Alloc = newBytes): Uint8Array {
+  const out = alloc(1 + publicKey.length + 12);
   out[0] = P.account;
   out.set(publicKey, 1);
   out.set(hb, 1 + publicKey.length);
@@ -235,50 +261,60 @@ export interface StoreOpenOptions {
 /** What a cache entry is estimated to cost in memory. */
 const cacheCost = (id: string, v: Uint8Array | null): number => id.length + (v?.length ?? 0) + CACHE_ENTRY_OVERHEAD;
 
+/** What a cache entry is: a state record ('S', by its state key) or a tree node ('N', by its path). */
+const RECORD = 0;
+const NODE = 1;
+type CacheKind = typeof RECORD | typeof NODE;
+
 /**
- * Recently used records of the state at the head ('S' and 'N' database keys, as latin1 strings;
- * null: known absent), bounded by an estimate of their bytes. Two generations of half the bound
- * each, instead of a strict least-recently-used order: reads and writes go to the young map (a read
- * found only in the old one is copied into the young), and when the young map is full it becomes
- * the old one and the old one is dropped. So a hit costs one Map lookup and a write two, instead of
- * the delete and re-insert a strict order needs on every access (a block's commit writes ~75,000
- * records here); what is dropped went unused for a whole generation. The young map shadows the old.
+ * Recently used records of the state at the head (state records by their key, tree nodes by their
+ * path, each as a latin1 string, in one map per kind; null: known absent), bounded by an estimate of
+ * their bytes. Ids without the database prefix are the strings the DiskTree's layers already hold,
+ * so a block's commit fills the cache with them instead of making ~90,000 new ones. Two
+ * generations of half the bound each, instead of a strict least-recently-used order: reads and
+ * writes go to the young maps (a read found only in the old one is copied into the young), and when
+ * the young maps are full they become the old ones and the old ones are dropped. So a hit costs one
+ * Map lookup and a write two, instead of the delete and re-insert a strict order needs on every
+ * access (a block's commit writes ~75,000 records here); what is dropped went unused for a whole
+ * generation. The young maps shadow the old.
  */
 class StateCache {
-  #young = new Map<string, Uint8Array | null>();
-  #old = new Map<string, Uint8Array | null>();
+  #young: [Map<string, Uint8Array | null>, Map<string, Uint8Array | null>] = [new Map(), new Map()];
+  #old: [Map<string, Uint8Array | null>, Map<string, Uint8Array | null>] = [new Map(), new Map()];
   #youngBytes = 0;
   readonly #half: number;
   constructor(max: number) {
     this.#half = max / 2;
   }
-  get(id: string): Uint8Array | null | undefined {
-    const v = this.#young.get(id);
+  get(kind: CacheKind, id: string): Uint8Array | null | undefined {
+    const v = this.#young[kind].get(id);
     if (v !== undefined) return v;
-    const o = this.#old.get(id);
-    if (o !== undefined) this.set(id, o);
+    const o = this.#old[kind].get(id);
+    if (o !== undefined) this.set(kind, id, o);
     return o;
   }
-  set(id: string, v: Uint8Array | null): void {
+  set(kind: CacheKind, id: string, v: Uint8Array | null): void {
     const cost = cacheCost(id, v);
-    const prev = this.#young.get(id);
+    const young = this.#young[kind];
+    const prev = young.get(id);
     if (prev !== undefined) this.#youngBytes -= cacheCost(id, prev);
     if (this.#youngBytes + cost > this.#half) {
       this.#old = this.#young;
-      this.#young = new Map();
+      this.#young = [new Map(), new Map()];
       this.#youngBytes = 0;
       if (cost > this.#half) {
         // too big to keep: no older value of it may stay visible either
-        this.#old.delete(id);
+        this.#old[kind].delete(id);
         return;
       }
+      this.#young[kind].set(id, v);
+    } else {
+      young.set(id, v);
     }
-    this.#young.set(id, v);
     this.#youngBytes += cost;
   }
   clear(): void {
-    this.#young.clear();
-    this.#old.clear();
+    for (const m of [...this.#young, ...this.#old]) m.clear();
     this.#youngBytes = 0;
   }
 }
@@ -292,19 +328,17 @@ const UNDO_ABSENT = new Uint8Array(0);
 /**
  * The keys of a block's state writes, all in one allocation: a block rewrites tens of thousands of
  * records, and separate small keys cost more to allocate and collect than to write. Per record, in
- * turn (`next`): its undo key ('U' height prefix record-key), its own key (prefix record-key, the
- * undo key's tail) and its cache id (its own key as latin1).
+ * turn (`next`): its undo key ('U' height prefix record-key) and its own key (prefix record-key,
+ * the undo key's tail).
  */
 class StateWriteKeys {
   readonly #bytes: Uint8Array;
-  readonly #text: Buffer;
   readonly #hb: Uint8Array;
   #start = 0;
   #end = 0;
   /** For block height `hb` (u64be) and records whose keys are `keyBytes` long in all. */
   constructor(hb: Uint8Array, records: number, keyBytes: number) {
     this.#bytes = new Uint8Array(records * 10 + keyBytes);
-    this.#text = Buffer.from(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength);
     this.#hb = hb;
   }
   /** Moves on to the record `k` under `prefix` ('S' or 'N'). */
@@ -322,9 +356,6 @@ class StateWriteKeys {
   }
   get record(): Uint8Array {
     return this.#bytes.subarray(this.#start + 9, this.#end);
-  }
-  get id(): string {
-    return this.#text.toString("latin1", this.#start + 9, this.#end);
   }
 }
 
@@ -499,8 +530,8 @@ export class BlockStore {
   #writing: bigint | undefined;
   /** What DiskTrees read: the state records and tree nodes at a committed height. */
   readonly #backend: StateBackend = {
-    record: (k, version) => this.#readAt(key(P.state, k), version),
-    node: (p, version) => this.#readAt(key(P.node, p), version),
+    record: (k, version) => this.#readAt(RECORD, k, version),
+    node: (p, version) => this.#readAt(NODE, p, version),
   };
 
   private constructor(db: ClassicLevel<Uint8Array, Uint8Array>, path: string, chain: ChainId, head: Head, epochRecord: Uint8Array | undefined, opts: StoreOpenOptions) {
@@ -514,19 +545,21 @@ export class BlockStore {
   }
 
   /**
-   * The record under database key `dk` ('S' or 'N') after block `version`, synchronously: the
-   * current record, unless a later block rewrote it, in which case the first such block's undo
-   * record holds it. The current record is read first, so that a batch landing between the two
-   * reads still gives the right answer (the batch writes the record and its undo together). `id`:
-   * the cache id of `dk`, when the caller has it already. `cached` false: neither consult nor fill
-   * the cache (snapshot serving reads the whole state once: it would push the records consensus
-   * reads out of the cache).
+   * The state record with key `k` (kind RECORD, database key 'S' k) or the tree node at path `k`
+   * (NODE, 'N' k) after block `version`, synchronously: the current record, unless a later block
+   * rewrote it, in which case the first such block's undo record holds it. The current record is
+   * read first, so that a batch landing between the two reads still gives the right answer (the
+   * batch writes the record and its undo together). `dk`: the database key, when the caller has it
+   * already (made only on a cache miss otherwise). `cached` false: neither consult nor fill the
+   * cache (snapshot serving reads the whole state once: it would push the records consensus reads
+   * out of the cache).
    */
-  #readAt(dk: Uint8Array, version: bigint, id?: string, cached = true): Uint8Array | undefined {
+  #readAt(kind: CacheKind, k: Uint8Array, version: bigint, dk?: Uint8Array, cached = true): Uint8Array | undefined {
     const atHead = cached && version === this.#head.height;
+    let id: string | undefined;
     if (atHead) {
-      id ??= latin1(dk);
-      const c = this.#cache.get(id);
+      id = latin1(k);
+      const c = this.#cache.get(kind, id);
       if (c !== undefined) return c ?? undefined;
     } else if (version < this.#stateFrom || version > this.#head.height) {
       throw new StoreError(StoreErrorCode.STATE_PRUNED, `the state at height ${version} is not kept (oldest ${this.#stateFrom}, head ${this.#head.height})`, {
@@ -535,6 +568,7 @@ export class BlockStore {
         head: this.#head.height.toString(),
       });
     }
+    dk ??= key(kind === RECORD ? P.state : P.node, k);
     let v = this.#db.getSync(dk);
     const top = this.#writing ?? this.#head.height;
     for (let h = version + 1n; h <= top; h++) {
@@ -544,7 +578,7 @@ export class BlockStore {
         break;
       }
     }
-    if (atHead && version === this.#head.height) this.#cache.set(id!, v ?? null);
+    if (atHead && version === this.#head.height) this.#cache.set(kind, id!, v ?? null);
     return v;
   }
 
@@ -984,7 +1018,7 @@ export class BlockStore {
         head: this.#head.height.toString(),
       });
     }
-    return (p) => this.#readAt(key(P.node, p), height, undefined, false);
+    return (p) => this.#readAt(NODE, p, height, undefined, false);
   }
 
   /** The state at `height` cut at `depth` (chain/smt.ts pagedCut): a snapshot's manifest. StoreError STATE_PRUNED when not kept. */
@@ -1002,7 +1036,7 @@ export class BlockStore {
     let bytes = 0;
     for (const { keyHash, key: k } of pagedLeavesUnder(this.#nodesAt(height), depth, index)) {
       if (after !== undefined && Buffer.compare(keyHash, after) <= 0) continue;
-      const v = this.#readAt(key(P.state, k), height, undefined, false);
+      const v = this.#readAt(RECORD, k, height, undefined, false);
       if (v === undefined) throw new StoreError(StoreErrorCode.CORRUPT, `state tree leaf without its record at height ${height}`);
       if (records.length > 0 && bytes + k.length + v.length > maxBytes) return { records, more: true };
       records.push([k, v]);
@@ -1117,21 +1151,22 @@ export class BlockStore {
     batch.put(key(P.validators, hb), encodeValidators(result.state.lastValidators()));
     batch.put(key(P.receipts, hb), encodeReceipts(result.receipts));
     batch.put(key(P.changes, hb), encode(result.changes.map(([k, v]) => [k, v])));
+    const { alloc } = new Arena();
     block.txs.forEach((tx, i) => {
-      batch.put(key(P.tx, tx.hash), txLocationValue(hb, i));
-      for (const who of txParticipants(tx)) batch.put(accountTxKey(who, hb, i), tx.hash);
+      batch.put(keyIn(alloc, P.tx, tx.hash), txLocationValue(hb, i, alloc));
+      for (const who of txParticipants(tx)) batch.put(accountTxKey(who, hb, i, alloc), tx.hash);
     });
     const reg = registry();
     result.events.forEach((e, seq) => {
-      for (const ix of reg.indexesFor(e.kind)) for (const entry of ix.entries(e, seq)) batch.put(key(ix.code, ...entry.key), entry.value ?? EMPTY);
+      for (const ix of reg.indexesFor(e.kind)) for (const entry of ix.entries(e, seq)) batch.put(keyIn(alloc, ix.code, ...entry.key), entry.value ?? EMPTY);
     });
     if (ended) batch.put(key(P.epochRewards, u64be(ended.epoch)), encodeEndedEpoch(ended));
     // The state: its records, the tree nodes they rewrite, and what both held before (undo), so
     // that the state at the last `stateHistory` heights stays readable.
     const base = this.#head.height;
     const tree = result.state.tree;
-    let nodeWrites: readonly NodeWrite[] | undefined = tree instanceof DiskTree ? tree.pendingOver(base) : undefined;
-    const pending = nodeWrites !== undefined;
+    const pendingLayer = tree instanceof DiskTree ? tree.pendingOver(base) : undefined;
+    let nodeWrites = pendingLayer?.writes;
     if (nodeWrites === undefined) {
       const r = pagedUpdate((p) => this.#backend.node(p, base), result.changes);
       if (!equalBytes(r.root, block.header.stateRoot)) throw new StoreError(StoreErrorCode.CORRUPT, `block ${h}'s state changes do not reach its state root over the stored state`);
@@ -1141,29 +1176,20 @@ export class BlockStore {
     for (const [k] of result.changes) keyBytes += k.length;
     for (const [p] of nodeWrites) keyBytes += p.length;
     const keys = new StateWriteKeys(hb, result.changes.length + nodeWrites.length, keyBytes);
-    // the records' cache ids and new values, for the cache once the batch is durable
-    const writtenIds: string[] = [];
-    const writtenValues: (Uint8Array | null)[] = [];
     for (const [k, v] of result.changes) {
       keys.next(P.state, k);
       const dk = keys.record;
-      const id = keys.id;
-      batch.put(keys.undo, this.#readAt(dk, base, id) ?? UNDO_ABSENT);
+      batch.put(keys.undo, this.#readAt(RECORD, k, base, dk) ?? UNDO_ABSENT);
       if (v === null) batch.del(dk);
       else batch.put(dk, v);
-      writtenIds.push(id);
-      writtenValues.push(v);
     }
     for (const [p, r, was] of nodeWrites) {
       keys.next(P.node, p);
       const dk = keys.record;
-      const id = keys.id;
       // the replaced record came with the write when the update read it (it read the store at base)
-      batch.put(keys.undo, (was === undefined ? this.#readAt(dk, base, id) : was) ?? UNDO_ABSENT);
+      batch.put(keys.undo, (was === undefined ? this.#readAt(NODE, p, base, dk) : was) ?? UNDO_ABSENT);
       if (r === null) batch.del(dk);
       else batch.put(dk, r);
-      writtenIds.push(id);
-      writtenValues.push(r);
     }
     let stateFrom = h - BigInt(this.#history) > this.#stateFrom ? h - BigInt(this.#history) : this.#stateFrom;
     const pinned = this.#oldestPin();
@@ -1189,10 +1215,14 @@ export class BlockStore {
     } catch {
       // advisory: a mark left behind weakens the rollback check, never fails it
     }
-    for (let i = 0; i < writtenIds.length; i++) this.#cache.set(writtenIds[i]!, writtenValues[i]!);
+    // the new records into the cache (replacing what it held of the old head): the tree nodes under
+    // the ids the tree's layer made for them (they are most of a block's writes)
+    for (const [k, v] of result.changes) this.#cache.set(RECORD, latin1(k), v);
+    if (pendingLayer !== undefined) for (const [id, r] of pendingLayer.ids) this.#cache.set(NODE, id, r);
+    else for (const [p, r] of nodeWrites) this.#cache.set(NODE, latin1(p), r);
     this.#head = head;
     this.#writing = undefined;
-    if (pending) (tree as DiskTree).committedAt(h);
+    if (pendingLayer !== undefined) (tree as DiskTree).committedAt(h);
     this.#remember(block);
     if (epochChange) this.#epochRecord = epochChange[1] ?? undefined;
     if (stateFrom !== this.#stateFrom) {
