@@ -90,15 +90,16 @@ process.on("exit", () => {
   for (const c of live) c.kill("SIGKILL");
 });
 
-interface ServerHandle {
+export interface ServerHandle {
   readonly name: string;
   readonly url: string;
+  readonly pid: number | undefined;
   /** CPU time (user + system, µs) the server process has used so far. */
   cpuUs(): Promise<number>;
   stop(): Promise<void>;
 }
 
-function spawnServer(name: string, script: string, readyTimeoutMs: number, args: readonly string[] = []): Promise<ServerHandle> {
+export function spawnServer(name: string, script: string, readyTimeoutMs: number, args: readonly string[] = []): Promise<ServerHandle> {
   const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: REPO_ROOT, stdio: ["pipe", "pipe", "inherit"] });
   live.add(child);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -138,7 +139,7 @@ function spawnServer(name: string, script: string, readyTimeoutMs: number, args:
         clearTimeout(timer);
         child.off("exit", onEarlyExit);
         const { port } = JSON.parse(line.slice(READY_PREFIX.length)) as { port: number };
-        resolve({ name, url: `http://127.0.0.1:${port}/`, cpuUs, stop });
+        resolve({ name, url: `http://127.0.0.1:${port}/`, pid: child.pid, cpuUs, stop });
       }
     });
   });

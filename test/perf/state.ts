@@ -17,9 +17,15 @@
  *
  *   node --import tsx test/perf/state.ts            (or: npm run bench state)
  *   STATE_BENCH_ACCOUNTS=10000000 node --import tsx test/perf/state.ts
+ *
+ * STATE_BENCH_DIR=<dir> keeps the generated state in <dir> (it is not removed at the end) and
+ * reuses it on the next run with the same STATE_BENCH_ACCOUNTS: 10,000,000 accounts take about
+ * half an hour to generate on two cores, the measurements a minute.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { loadavg } from "node:os";
+import autocannon from "autocannon";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,12 +40,19 @@ import { devnetGenesis } from "../../genesis/devnet.ts";
 import { genesisState } from "../../genesis/schema.ts";
 import { benchCommit } from "./commit.ts";
 import { buildWorld, prng } from "./fixtures.ts";
+import { serveForParent } from "./child.ts";
+import { notUsedBy, startBenchRpcServer } from "./rpc-bench-server.ts";
+import { spawnServer, type ServerHandle } from "./rpc.ts";
+import { toAddress } from "../../primitives/keys.ts";
 import { fmtInt, fmtRatio, verdict } from "./stats.ts";
 
 const ACCOUNTS = Number(process.env.STATE_BENCH_ACCOUNTS ?? 1_000_000);
 const READS = 100_000;
 const CHUNK = 100_000;
 const TARGETS = { rssMiB: 400, coldHot: 0.5, commit: 0.7 };
+/** Load of the HTTP figure: connections, and requests of other accounts first (JIT, connections; not counted). */
+const RPC_CONNECTIONS = 50;
+const RPC_WARMUP = 10_000;
 const MiB = 1024 * 1024;
 
 const g = devnetGenesis();
@@ -145,19 +158,219 @@ async function child(dir: string, rootHex: string, n: number): Promise<void> {
   console.log(`FIGURES ${JSON.stringify(figures)}`);
 }
 
+/** The i-th generated account's balance (see generate). */
+const generatedBalance = (i: number): bigint => 1_000_000n + BigInt(i);
+
+/**
+ * In a fresh process: the node's JSON-RPC server (the real method table and server, as
+ * test/perf/rpc-bench-server.ts sets it up) over the store, opened as the node opens it; the
+ * parent loads it (child.ts protocol).
+ */
+function rpcChild(dir: string, rootHex: string): void {
+  serveForParent(async () => {
+    const store = await BlockStore.open(dir, chain);
+    const state = await store.loadState(() => fromHex(rootHex));
+    const notUsed = notUsedBy("state (state_getAccount over HTTP)");
+    const server = await startBenchRpcServer("state", {
+      chainId: g.chainId,
+      genesisHash: g.hash,
+      params: g.params,
+      store: {
+        head: store.head,
+        base: store.base,
+        recentBlock: notUsed("store.recentBlock"),
+        getBlock: notUsed("store.getBlock"),
+        getBlockByHash: notUsed("store.getBlockByHash"),
+        getCommit: notUsed("store.getCommit"),
+        getReceipts: notUsed("store.getReceipts"),
+        getTx: notUsed("store.getTx"),
+        listAccountTxs: notUsed("store.listAccountTxs"),
+        getValidators: notUsed("store.getValidators"),
+        listIndex: notUsed("store.listIndex"),
+        readIndex: notUsed("store.readIndex"),
+        getEndedEpoch: notUsed("store.getEndedEpoch"),
+        stateAt: notUsed("store.stateAt"),
+      },
+      headState: () => state,
+    });
+    return {
+      port: server.port,
+      close: async () => {
+        await server.close();
+        await store.close();
+      },
+    };
+  });
+}
+
+interface HttpFigures {
+  coldPerSec: number;
+  hotPerSec: number;
+  coldCpuUs: number;
+  hotCpuUs: number;
+  rssMiB: number | null;
+}
+
+/** The server process's resident set (Linux), MiB. */
+function rssOfPid(pid: number | undefined): number | null {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * state_getAccount over HTTP on a fresh server: RPC_WARMUP requests for other accounts (not
+ * counted), then `keys` in order (cold: no account asked before), then the same again (hot).
+ * Every answer's status counted; a few answers checked for the right balance.
+ */
+async function httpColdHot(dir: string, rootHex: string, accounts: readonly number[]): Promise<HttpFigures> {
+  const server: ServerHandle = await spawnServer("state", fileURLToPath(import.meta.url), 120_000, ["rpc-child", dir, rootHex]);
+  try {
+    const body = (i: number, id: number) => JSON.stringify({ jsonrpc: "2.0", id, method: "state_getAccount", params: { address: toAddress(generatedKey(i)) } });
+    const pass = async (name: string, list: readonly number[]): Promise<{ perSec: number; cpuUs: number }> => {
+      const bodies = list.map((i, k) => body(i, k));
+      let next = 0;
+      const cpu0 = await server.cpuUs();
+      const t0 = performance.now();
+      const r = await autocannon({
+        url: server.url,
+        connections: RPC_CONNECTIONS,
+        amount: bodies.length,
+        timeout: 30,
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        requests: [{ setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length]! }) }],
+      });
+      const seconds = (performance.now() - t0) / 1000;
+      const cpuUs = (await server.cpuUs()) - cpu0;
+      if (r.errors > 0 || r.timeouts > 0 || r.non2xx > 0 || r.requests.total < bodies.length) {
+        throw new Error(`state_getAccount ${name}: ${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx, ${r.requests.total} of ${bodies.length} answered`);
+      }
+      return { perSec: bodies.length / seconds, cpuUs: cpuUs / bodies.length };
+    };
+    const check = async (i: number): Promise<void> => {
+      const res = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: body(i, 1) });
+      const reply = (await res.json()) as { result?: { balance?: string } };
+      if (reply.result?.balance !== generatedBalance(i).toString()) throw new Error(`state_getAccount of account ${i}: ${JSON.stringify(reply).slice(0, 200)}`);
+    };
+    const warm = accounts.slice(0, RPC_WARMUP);
+    const measured = accounts.slice(RPC_WARMUP);
+    await pass("warm-up", warm);
+    const cold = await pass("cold", measured);
+    const hot = await pass("hot", measured);
+    for (const i of [measured[0]!, measured[measured.length - 1]!]) await check(i);
+    return { coldPerSec: cold.perSec, hotPerSec: hot.perSec, coldCpuUs: cold.cpuUs, hotCpuUs: hot.cpuUs, rssMiB: rssOfPid(server.pid) };
+  } finally {
+    await server.stop();
+  }
+}
+
+/**
+ * A memory cgroup capping a child process at `bytes` (page cache included, no swap), where this
+ * process may make one (root; cgroup v1's memory controller, or v2 with memory delegated):
+ * `wrap` turns a command into one that first moves itself into the cgroup. Undefined, with the
+ * reason, elsewhere.
+ */
+function memoryCap(bytes: number): { wrap: (cmd: string, args: readonly string[]) => [string, string[]]; peakMiB: () => number | null; remove: () => void } | string {
+  let lines: string[];
+  try {
+    lines = readFileSync("/proc/self/cgroup", "utf8").split("\n");
+  } catch {
+    return "no /proc/self/cgroup (not Linux)";
+  }
+  const v1 = lines.map((l) => /^\d+:(?:[^:]*,)?memory(?:,[^:]*)?:(.*)$/.exec(l)).find((m) => m !== null);
+  const v2 = lines.map((l) => /^0::(.*)$/.exec(l)).find((m) => m !== null);
+  let dir: string;
+  let files: { limit: string[]; peak: string };
+  if (v1) {
+    dir = join("/sys/fs/cgroup/memory", v1[1]!, `cloudcoin-state-bench-${process.pid}`);
+    files = { limit: ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"], peak: "memory.max_usage_in_bytes" };
+  } else if (v2 && existsSync("/sys/fs/cgroup/cgroup.controllers")) {
+    dir = join("/sys/fs/cgroup", v2[1]!, `cloudcoin-state-bench-${process.pid}`);
+    files = { limit: ["memory.max"], peak: "memory.peak" };
+  } else {
+    return "no memory cgroup found";
+  }
+  try {
+    mkdirSync(dir);
+    writeFileSync(join(dir, files.limit[0]!), String(bytes));
+    if (v1 && existsSync(join(dir, files.limit[1]!))) writeFileSync(join(dir, files.limit[1]!), String(bytes));
+    if (!v1 && existsSync(join(dir, "memory.swap.max"))) writeFileSync(join(dir, "memory.swap.max"), "0");
+  } catch (e) {
+    try {
+      rmSync(dir, { recursive: false });
+    } catch {
+      // not made
+    }
+    return `cannot make a memory cgroup (${(e as Error).message.split("\n")[0]}; needs root and a writable cgroup tree)`;
+  }
+  return {
+    wrap: (cmd, args) => ["/bin/sh", ["-c", `echo $$ > ${join(dir, "cgroup.procs")} && exec "$@"`, "sh", cmd, ...args]],
+    peakMiB: () => {
+      try {
+        return Number(readFileSync(join(dir, files.peak), "utf8").trim()) / MiB;
+      } catch {
+        return null;
+      }
+    },
+    remove: () => {
+      try {
+        rmSync(dir, { recursive: false });
+      } catch {
+        // a cgroup directory goes with rmdir once empty; left behind it holds nothing
+      }
+    },
+  };
+}
+
+/** The direct-read child (`child`) in a fresh process, optionally wrapped (memoryCap); its figures, or why it failed. */
+function runChild(dir: string, root: Uint8Array, wrap?: (cmd: string, args: readonly string[]) => [string, string[]]): ChildFigures | string {
+  const args = ["--expose-gc", "--import", "tsx", fileURLToPath(import.meta.url), "child", dir, toHex(root), String(ACCOUNTS)];
+  const [cmd, argv] = wrap ? wrap(process.execPath, args) : [process.execPath, args];
+  const r = spawnSync(cmd, argv, { encoding: "utf8", maxBuffer: 64 * MiB });
+  const line = r.stdout.split("\n").find((l) => l.startsWith("FIGURES "));
+  if (r.status !== 0 || line === undefined) return `child failed (status ${r.status}, signal ${r.signal}): ${r.stderr.slice(-500)}`;
+  return JSON.parse(line.slice(8)) as ChildFigures;
+}
+
+/**
+ * The generated state: in a temporary directory, or with STATE_BENCH_DIR in that directory, reused
+ * when it already holds a state of ACCOUNTS accounts (its root is kept beside it in root.json).
+ */
+async function generatedState(tmp: string): Promise<{ dir: string; root: Uint8Array; keep: boolean }> {
+  const kept = process.env.STATE_BENCH_DIR;
+  const dir = kept ? join(kept, `chain-${ACCOUNTS}`) : join(tmp, "chain");
+  const meta = `${dir}.root.json`;
+  if (kept && existsSync(meta)) {
+    const m = JSON.parse(readFileSync(meta, "utf8")) as { accounts: number; root: string };
+    if (m.accounts === ACCOUNTS) {
+      console.log(`  reusing the state generated in ${dir}; root ${m.root.slice(0, 16)}...`);
+      return { dir, root: fromHex(m.root), keep: true };
+    }
+  }
+  if (kept) {
+    mkdirSync(kept, { recursive: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const g0 = performance.now();
+  const root = await generate(dir, ACCOUNTS);
+  console.log(`  generated in ${((performance.now() - g0) / 1000).toFixed(1)} s; root ${toHex(root).slice(0, 16)}...`);
+  if (kept) writeFileSync(meta, JSON.stringify({ accounts: ACCOUNTS, root: toHex(root) }));
+  return { dir, root, keep: kept !== undefined };
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === "child") return child(process.argv[3]!, process.argv[4]!, Number(process.argv[5]));
+  if (process.argv[2] === "rpc-child") return rpcChild(process.argv[3]!, process.argv[4]!);
   const tmp = mkdtempSync(join(tmpdir(), "cloudcoin-state-bench-"));
   try {
     console.log(`== 1. A state of ${fmtInt(ACCOUNTS)} accounts on disk (default cache ${DEFAULT_STATE_CACHE_BYTES / MiB} MiB) ==`);
-    const dir = join(tmp, "chain");
-    const g0 = performance.now();
-    const root = await generate(dir, ACCOUNTS);
-    console.log(`  generated in ${((performance.now() - g0) / 1000).toFixed(1)} s; root ${toHex(root).slice(0, 16)}...`);
-    const r = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", fileURLToPath(import.meta.url), "child", dir, toHex(root), String(ACCOUNTS)], { encoding: "utf8" });
-    const line = r.stdout.split("\n").find((l) => l.startsWith("FIGURES "));
-    if (r.status !== 0 || line === undefined) throw new Error(`child failed (${r.status}): ${r.stderr}`);
-    const f = JSON.parse(line.slice(8)) as ChildFigures;
+    const { dir, root, keep } = await generatedState(tmp);
+    const f = runChild(dir, root);
+    if (typeof f === "string") throw new Error(f);
     const coldHot = f.coldPerSec / f.hotPerSec;
     console.log(`  open (rolling check + loadState): ${f.openMs.toFixed(0)} ms`);
     console.log(`  RSS after open: ${f.rssOpenMiB.toFixed(0)} MiB; after ${fmtInt(READS * 2)} account reads: ${f.rssAfterMiB.toFixed(0)} MiB (heap used ${f.heapUsedMiB.toFixed(0)} MiB)`);
@@ -165,15 +378,47 @@ async function main(): Promise<void> {
     if (f.rssAnonMiB !== null && f.rssFileMiB !== null) {
       console.log(`    of which anonymous ${f.rssAnonMiB.toFixed(0)} MiB, file-backed ${f.rssFileMiB.toFixed(0)} MiB (table files LevelDB maps; the database is ${f.dbMiB.toFixed(0)} MiB)`);
     }
-    console.log(`  account reads, ${fmtInt(READS)} random accounts: cold ${fmtInt(f.coldPerSec)}/s, hot ${fmtInt(f.hotPerSec)}/s`);
+    console.log(`  account reads in the store (ChainState.account: the store's cache, else one LevelDB read), ${fmtInt(READS)} random accounts: cold ${fmtInt(f.coldPerSec)}/s, hot ${fmtInt(f.hotPerSec)}/s`);
     console.log(`    cold / hot ${fmtRatio(coldHot)} -> ${verdict(coldHot, TARGETS.coldHot)}`);
-    rmSync(dir, { recursive: true, force: true });
+
+    // What a wallet sees: state_getAccount over HTTP on the node's RPC server, a fresh process.
+    const next = prng(11);
+    const accounts = Array.from({ length: RPC_WARMUP + READS }, () => Math.floor(next() * ACCOUNTS));
+    const hf = await httpColdHot(dir, toHex(root), accounts);
+    const httpRatio = hf.coldPerSec / hf.hotPerSec;
+    console.log(`  state_getAccount over HTTP (the node's RPC server, ${RPC_CONNECTIONS} connections), ${fmtInt(READS)} random accounts after ${fmtInt(RPC_WARMUP)} others:`);
+    console.log(`    cold ${fmtInt(hf.coldPerSec)} req/s (${hf.coldCpuUs.toFixed(0)} µs CPU/req), hot ${fmtInt(hf.hotPerSec)} req/s (${hf.hotCpuUs.toFixed(0)} µs CPU/req); server RSS after ${hf.rssMiB === null ? "?" : hf.rssMiB.toFixed(0)} MiB`);
+    console.log(`    cold / hot ${fmtRatio(httpRatio)} -> ${verdict(httpRatio, TARGETS.coldHot)}`);
+
+    // Memory the kernel can take back: the same reads with the process capped at the RSS target
+    // (a memory cgroup counting page cache too, no swap). Mapped table pages are reclaimed; a
+    // node that needed more than the cap for itself would be killed.
+    const cap = memoryCap(TARGETS.rssMiB * MiB);
+    if (typeof cap === "string") {
+      console.log(`  under a ${TARGETS.rssMiB} MiB memory cap: not measured: ${cap}`);
+    } else {
+      try {
+        const capped = runChild(dir, root, cap.wrap);
+        if (typeof capped === "string") {
+          console.log(`  under a ${TARGETS.rssMiB} MiB memory cap (cgroup): FAILED: ${capped}`);
+        } else {
+          const peak = cap.peakMiB();
+          console.log(`  under a ${TARGETS.rssMiB} MiB memory cap (cgroup, page cache counted): finished; RSS after ${capped.rssAfterMiB.toFixed(0)} MiB (anonymous ${capped.rssAnonMiB?.toFixed(0) ?? "?"}, file-backed ${capped.rssFileMiB?.toFixed(0) ?? "?"}), peak charged ${peak === null ? "?" : peak.toFixed(0)} MiB`);
+          console.log(`    reads: cold ${fmtInt(capped.coldPerSec)}/s, hot ${fmtInt(capped.hotPerSec)}/s -> runs within ${TARGETS.rssMiB} MiB: MET`);
+        }
+      } finally {
+        cap.remove();
+      }
+    }
+    console.log(`  load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+    if (!keep) rmSync(dir, { recursive: true, force: true });
 
     console.log(`\n== 2. Commit of a 10,000-transfer block on a state of 100,000 accounts vs a raw batch ==`);
     const world = buildWorld({ senders: 2_000, totalAccounts: 100_000 });
     const c = await benchCommit(world, { txs: 10_000, reps: 3, tmpDir: tmp, seed: 101 }, (s) => console.log(s));
     console.log(`  ${fmtInt(c.puts)} puts; root (disk tree, cold cache) ${c.rootMs.toFixed(0)} ms; commitBlock ${c.writeMs.toFixed(0)} ms; raw batch ${c.rawWriteMs.toFixed(0)} ms`);
     console.log(`    raw / commitBlock ${fmtRatio(c.writeRatio)} -> ${verdict(c.writeRatio, TARGETS.commit)}`);
+    console.log(`    in CPU time (this process, all threads): commitBlock ${c.writeCpuMs.toFixed(0)} ms, raw batch ${c.rawCpuMs.toFixed(0)} ms, raw / commitBlock ${fmtRatio(c.cpuRatio)}`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
