@@ -15,6 +15,27 @@ export function notUsedBy(figure: string) {
   };
 }
 
+/** A store for a figure that reads only the head state: its head and base, and every read a stub that throws. */
+export function headOnlyStore(figure: string, head: RpcContext["store"]["head"], base: bigint): RpcContext["store"] {
+  const notUsed = notUsedBy(figure);
+  return {
+    head,
+    base,
+    recentBlock: notUsed("store.recentBlock"),
+    getBlock: notUsed("store.getBlock"),
+    getBlockByHash: notUsed("store.getBlockByHash"),
+    getCommit: notUsed("store.getCommit"),
+    getReceipts: notUsed("store.getReceipts"),
+    getTx: notUsed("store.getTx"),
+    listAccountTxs: notUsed("store.listAccountTxs"),
+    getValidators: notUsed("store.getValidators"),
+    listIndex: notUsed("store.listIndex"),
+    readIndex: notUsed("store.readIndex"),
+    getEndedEpoch: notUsed("store.getEndedEpoch"),
+    stateAt: notUsed("store.stateAt"),
+  };
+}
+
 export function startBenchRpcServer(
   figure: string,
   parts: Pick<RpcContext, "chainId" | "genesisHash" | "params" | "store" | "headState">,

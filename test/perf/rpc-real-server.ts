@@ -8,10 +8,8 @@
  */
 import { serveForParent } from "./child.ts";
 import { buildWorld } from "./fixtures.ts";
-import { notUsedBy, startBenchRpcServer } from "./rpc-bench-server.ts";
+import { headOnlyStore, startBenchRpcServer } from "./rpc-bench-server.ts";
 import { RPC_ACCOUNTS } from "./rpc-shared.ts";
-
-const notUsed = notUsedBy("state_getAccount");
 
 serveForParent(async () => {
   const world = buildWorld({ senders: 0, totalAccounts: RPC_ACCOUNTS });
@@ -20,22 +18,7 @@ serveForParent(async () => {
     chainId: world.genesis.chainId,
     genesisHash: world.genesis.hash,
     params: world.params,
-    store: {
-      head: { height: 0n, hash: world.genesis.hash },
-      base: 1n,
-      recentBlock: notUsed("store.recentBlock"),
-      getBlock: notUsed("store.getBlock"),
-      getBlockByHash: notUsed("store.getBlockByHash"),
-      getCommit: notUsed("store.getCommit"),
-      getReceipts: notUsed("store.getReceipts"),
-      getTx: notUsed("store.getTx"),
-      listAccountTxs: notUsed("store.listAccountTxs"),
-      getValidators: notUsed("store.getValidators"),
-      listIndex: notUsed("store.listIndex"),
-      readIndex: notUsed("store.readIndex"),
-      getEndedEpoch: notUsed("store.getEndedEpoch"),
-      stateAt: notUsed("store.stateAt"),
-    },
+    store: headOnlyStore("state_getAccount", { height: 0n, hash: world.genesis.hash }, 1n),
     headState: () => state,
   });
 });

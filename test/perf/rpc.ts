@@ -99,8 +99,16 @@ export interface ServerHandle {
   stop(): Promise<void>;
 }
 
-export function spawnServer(name: string, script: string, readyTimeoutMs: number, args: readonly string[] = []): Promise<ServerHandle> {
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: REPO_ROOT, stdio: ["pipe", "pipe", "inherit"] });
+/** `wrap`: turns the command into another that runs it (e.g. inside a memory cgroup). */
+export function spawnServer(
+  name: string,
+  script: string,
+  readyTimeoutMs: number,
+  args: readonly string[] = [],
+  wrap: (cmd: string, args: readonly string[]) => [string, readonly string[]] = (cmd, a) => [cmd, a],
+): Promise<ServerHandle> {
+  const [cmd, argv] = wrap(process.execPath, ["--import", "tsx", script, ...args]);
+  const child = spawn(cmd, argv, { cwd: REPO_ROOT, stdio: ["pipe", "pipe", "inherit"] });
   live.add(child);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   void exited.then(() => live.delete(child));
