@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Parser } from "tap-parser";
@@ -62,6 +63,10 @@ const isDir = (a) => !a.startsWith("-") && existsSync(a) && statSync(a).isDirect
 const args = process.argv.slice(2).flatMap((a) =>
   isDir(a) ? readdirSync(a, { recursive: true }).map(String).filter((f) => f.endsWith(".test.ts") && !/(^|\/)(node_modules|\.git|fixtures?|dist)\//.test(f)).sort().map((f) => join(a, f)) : [a],
 );
+// tap runs one file at a time on 2 CPUs (its default leaves a CPU free), so the single-threaded unit,
+// econ, sim and golden files used one core of two. Two at a time there; the e2e files, each a
+// network of processes that loads both cores by itself, still run alone (package.json's tap.serial).
+if (availableParallelism() <= 2 && !args.some((a) => /^(-j|--jobs)/.test(a))) args.unshift("--jobs=2");
 const env = { ...process.env };
 if (dist) env.CLOUDCOIN_TEST_DIST = dist;
 else delete env.CLOUDCOIN_TEST_DIST;
