@@ -1,7 +1,7 @@
 /** Real node and CLI processes for e2e tests, bounded in time, always killed at teardown. */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { join, relative, sep } from "node:path";
+import { join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const CLI = fileURLToPath(new URL("../../node/cli.ts", import.meta.url));
@@ -11,10 +11,11 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
  * The node arguments that run a source entry point (the CLI, a plugin): its compiled copy in dist/
  * when scripts/test.mjs found dist/ current (CLOUDCOIN_TEST_DIST, see there: a start through tsx
  * costs 1-2 s of CPU more), else the source through tsx. Files outside dist/ (test fixtures) run through tsx.
+ * A relative `script` is taken from the repository's root (the tests' working directory).
  */
 export function nodeArgs(script: string): string[] {
   const dist = process.env.CLOUDCOIN_TEST_DIST;
-  const rel = relative(ROOT, script);
+  const rel = relative(ROOT, resolve(ROOT, script));
   if (dist && !rel.startsWith("..") && rel.endsWith(".ts")) {
     const compiled = join(dist, rel.slice(0, -".ts".length) + ".js");
     if (!rel.startsWith(`test${sep}`) && existsSync(compiled)) return [compiled];
