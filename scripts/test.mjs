@@ -65,7 +65,8 @@ const args = process.argv.slice(2).flatMap((a) =>
 );
 // tap runs one file at a time on 2 CPUs (its default leaves a CPU free), so the single-threaded unit,
 // econ, sim and golden files used one core of two. Two at a time there; the e2e files, each a
-// network of processes that loads both cores by itself, still run alone (package.json's tap.serial).
+// network of processes that loads both cores by itself, still run alone (package.json's tap.serial),
+// and so does ratelimit.test.ts, whose four requests must fit in one 400 ms window.
 if (availableParallelism() <= 2 && !args.some((a) => /^(-j|--jobs)/.test(a))) args.unshift("--jobs=2");
 const env = { ...process.env };
 if (dist) env.CLOUDCOIN_TEST_DIST = dist;
