@@ -5,7 +5,9 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Parser } from "tap-parser";
 
 const require = createRequire(import.meta.url);
@@ -23,6 +25,37 @@ if (build.status !== 0) {
   process.exit(build.status ?? 1);
 }
 
+// e2e tests start the node, the CLI and the plugins as processes, about 150 per run. Through tsx
+// each start costs 1-2 s of CPU more than the compiled JavaScript in dist/ (its ESM hooks see every
+// module loaded), minutes of a run on 2 cores. So the spawned processes run dist/, what the
+// `cloudcoin` executable runs, when it is current: its BUILD stamp newer than every source file
+// (bin/cloudcoin.js's test). A stale or missing dist/ is rebuilt first; if that fails they run the
+// sources through tsx, as they do under `CLOUDCOIN_FROM_SOURCE=1` or when tap runs a file directly
+// (test/helpers/process.ts reads CLOUDCOIN_TEST_DIST). The test files themselves run through tsx.
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** The source folders of scripts/build.mjs and bin/cloudcoin.js. */
+const SOURCE_DIRS = ["common", "primitives", "proofs", "chain", "modules", "genesis", "p2p", "rpc", "node", "plugins"];
+const distIsCurrent = () => {
+  const stamp = join(ROOT, "dist", "BUILD");
+  if (!existsSync(stamp)) return false;
+  let newest = 0;
+  for (const d of SOURCE_DIRS) {
+    for (const f of readdirSync(join(ROOT, d), { recursive: true }).map(String)) {
+      if (/\.(ts|mjs|js|html)$/.test(f)) newest = Math.max(newest, statSync(join(ROOT, d, f)).mtimeMs);
+    }
+  }
+  return statSync(stamp).mtimeMs >= newest;
+};
+let dist = null;
+if (process.env.CLOUDCOIN_FROM_SOURCE !== "1") {
+  if (!distIsCurrent()) {
+    console.error("test: dist/ is missing or older than the sources: building it (npm run build)");
+    spawnSync(process.execPath, [join(ROOT, "scripts", "build.mjs"), "--if-possible"], { stdio: ["ignore", "ignore", "inherit"] });
+  }
+  if (distIsCurrent()) dist = join(ROOT, "dist");
+  else console.error("test: no current dist/: spawned processes run the sources through tsx");
+}
+
 // A directory argument stands for the *.test.ts files under it: tap expands a directory with the
 // extensions of its loaded plugins only, and without its TypeScript plugin that is js/cjs/mjs, so
 // `test/sim` alone would find no test file.
@@ -30,7 +63,15 @@ const isDir = (a) => !a.startsWith("-") && existsSync(a) && statSync(a).isDirect
 const args = process.argv.slice(2).flatMap((a) =>
   isDir(a) ? readdirSync(a, { recursive: true }).map(String).filter((f) => f.endsWith(".test.ts") && !/(^|\/)(node_modules|\.git|fixtures?|dist)\//.test(f)).sort().map((f) => join(a, f)) : [a],
 );
-const child = spawn(process.execPath, [tapBin, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+// tap runs one file at a time on 2 CPUs (its default leaves a CPU free), so the single-threaded unit,
+// econ, sim and golden files used one core of two. Two at a time there; the e2e files, each a
+// network of processes that loads both cores by itself, still run alone (package.json's tap.serial),
+// and so does ratelimit.test.ts, whose four requests must fit in one 400 ms window.
+if (availableParallelism() <= 2 && !args.some((a) => /^(-j|--jobs)/.test(a))) args.unshift("--jobs=2");
+const env = { ...process.env };
+if (dist) env.CLOUDCOIN_TEST_DIST = dist;
+else delete env.CLOUDCOIN_TEST_DIST;
+const child = spawn(process.execPath, [tapBin, ...args], { stdio: ["ignore", "pipe", "inherit"], env });
 let tail = "";
 // Every failed assertion and subtest, at any depth, for the list printed before the closing line:
 // a reader of only the end of the output (a CI log's tail) learns what failed and where.

@@ -111,7 +111,7 @@ t.test("relays are witnessed, credited by the median and paid; a stopped relay i
     // what the plugins said, when something failed
     const all = Boolean(process.env.CLOUDCOIN_E2E_LOGS);
     if (!t.passing() || all) {
-      for (const p of procs.slice(1)) process.stderr.write(`---- ${p.child.spawnargs.slice(3).join(" ")}\n${(all ? p.logs : p.logs.slice(-80)).join("\n")}\n`);
+      for (const p of procs.slice(1)) process.stderr.write(`---- ${[p.script, ...p.args].join(" ")}\n${(all ? p.logs : p.logs.slice(-80)).join("\n")}\n`);
     }
     await Promise.all(procs.map((p) => p.stop("SIGKILL")));
   });

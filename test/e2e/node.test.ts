@@ -10,14 +10,20 @@ import { fromHex } from "../../primitives/bytes.ts";
 import { fromAddress } from "../../primitives/keys.ts";
 import { decodeStateProof, verifyStateProof } from "../../chain/smt.ts";
 import { encodeAccount, StateKey } from "../../chain/state.ts";
-import { rpc, runCli, startNode, waitFor } from "../helpers/process.ts";
+import { rpc, runCli, startNode, waitFor, type NodeProcess } from "../helpers/process.ts";
 
 const home = mkdtempSync(join(tmpdir(), "cloudcoin-e2e-"));
 t.teardown(() => rmSync(home, { recursive: true, force: true }));
 
+// One node process serves the tests until the last one restarts it. They all ran on this home's one
+// chain already (each test restarted the node on it); a start is the costliest step here (seconds of
+// CPU), and the last test is the one that checks a restart.
+let shared: NodeProcess | undefined;
+const sharedNode = async (): Promise<NodeProcess> => (shared ??= await startNode(home));
+t.teardown(() => shared?.stop("SIGKILL"));
+
 t.test("a transfer sent with the CLI is finalized and moves both balances", async (t) => {
-  const node = await startNode(home);
-  t.teardown(() => node.stop("SIGKILL"));
+  const node = await sharedNode();
   await waitFor("first block", async () => ((await rpc(node.url, "node_status")).result.head.height >= 1 ? true : undefined));
   t.ok(node.logs.some((l) => l.includes('"finalized block"')), "the node logs finalized blocks");
 
@@ -71,8 +77,7 @@ t.test("a transfer sent with the CLI is finalized and moves both balances", asyn
 });
 
 t.test("the one-validator network runs the BFT engine, visible through the consensus methods", async (t) => {
-  const node = await startNode(home);
-  t.teardown(() => node.stop("SIGKILL"));
+  const node = await sharedNode();
   const status = await waitFor("a block", async () => {
     const s = (await rpc(node.url, "node_status")).result;
     return s.head.height >= 2 ? s : undefined;
@@ -97,8 +102,7 @@ t.test("the one-validator network runs the BFT engine, visible through the conse
 });
 
 t.test("stake and register-validator from the CLI: the set grows at h+2 and the chain keeps finalizing", async (t) => {
-  const node = await startNode(home);
-  t.teardown(() => node.stop("SIGKILL"));
+  const node = await sharedNode();
   const faucet = JSON.parse((await runCli(["keys", "show", "devnet-faucet", "--home", home, "--json"])).stdout).address as string;
   const staked = await runCli(["tx", "stake", "--from", "devnet-faucet", "--amount", "1000", "--home", home, "--rpc", node.url, "--json"]);
   t.equal(staked.code, 0, staked.stderr);
@@ -135,8 +139,7 @@ t.test("stake and register-validator from the CLI: the set grows at h+2 and the 
 });
 
 t.test("malformed JSON-RPC gets the spec's errors and the node keeps serving", async (t) => {
-  const node = await startNode(home);
-  t.teardown(() => node.stop("SIGKILL"));
+  const node = await sharedNode();
   const post = async (body: string): Promise<any> => (await fetch(node.url, { method: "POST", headers: { "content-type": "application/json" }, body })).json();
   t.equal((await post("{")).error.code, -32700);
   t.equal((await post('{"jsonrpc":"2.0","id":1}')).error.code, -32600);
@@ -157,7 +160,7 @@ t.test("malformed JSON-RPC gets the spec's errors and the node keeps serving", a
 });
 
 t.test("a restarted node resumes from its head and keeps finalizing", async (t) => {
-  const first = await startNode(home);
+  const first = await sharedNode();
   const h1 = await waitFor("a few blocks", async () => {
     const h = (await rpc(first.url, "node_status")).result.head.height;
     return h >= 3 ? h : undefined;

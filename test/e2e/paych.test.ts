@@ -30,8 +30,9 @@ const FEE_BURN_BPS = BigInt(devnetGenesis().params.feeBurnBps);
 
 const home = mkdtempSync(join(tmpdir(), "cloudcoin-e2e-paych-"));
 t.teardown(() => rmSync(home, { recursive: true, force: true }));
-// the devnet with a one-block minSettleDelay (the default is one epoch, 100 s): the CLI's close and withdraw run within seconds
-writeFileSync(join(home, "genesis.json"), JSON.stringify({ ...devnetGenesisFile(), params: { ...devnetGenesisFile().params, minSettleDelay: 1 } }));
+// the devnet with a one-block minSettleDelay (the default is one epoch, 100 s): the CLI's close and withdraw run within seconds;
+// and 250 ms blocks (the default is 1 s): a dozen transactions are each sent and waited for, one after another
+writeFileSync(join(home, "genesis.json"), JSON.stringify({ ...devnetGenesisFile(), params: { ...devnetGenesisFile().params, minSettleDelay: 1, blockIntervalMs: 250 } }));
 writeFileSync(join(home, "validator.key.json"), keyFileJson("devnet-validator-0", devnetValidatorKey(), true), { mode: 0o600 });
 
 /** A plugin process: ready once it logs "ready" with its url. */

@@ -68,7 +68,7 @@ t.test("orders are placed by the network, fetched, accepted, proven, paid and mi
   t.teardown(async () => {
     const all = Boolean(process.env.CLOUDCOIN_E2E_LOGS);
     if (!t.passing() || all) {
-      for (const p of procs.slice(1)) process.stderr.write(`---- ${p.child.spawnargs.slice(3, 4).join(" ")}\n${(all ? p.logs : p.logs.slice(-60)).join("\n")}\n`);
+      for (const p of procs.slice(1)) process.stderr.write(`---- ${p.script}\n${(all ? p.logs : p.logs.slice(-60)).join("\n")}\n`);
     }
     await Promise.all(procs.map((p) => p.stop("SIGKILL")));
   });

@@ -1,11 +1,33 @@
 /** Real node and CLI processes for e2e tests, bounded in time, always killed at teardown. */
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const CLI = fileURLToPath(new URL("../../node/cli.ts", import.meta.url));
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/**
+ * The node arguments that run a source entry point (the CLI, a plugin): its compiled copy in dist/
+ * when scripts/test.mjs found dist/ current (CLOUDCOIN_TEST_DIST, see there: a start through tsx
+ * costs 1-2 s of CPU more), else the source through tsx. Files outside dist/ (test fixtures) run through tsx.
+ * A relative `script` is taken from the repository's root (the tests' working directory).
+ */
+export function nodeArgs(script: string): string[] {
+  const dist = process.env.CLOUDCOIN_TEST_DIST;
+  const rel = relative(ROOT, resolve(ROOT, script));
+  if (dist && !rel.startsWith("..") && rel.endsWith(".ts")) {
+    const compiled = join(dist, rel.slice(0, -".ts".length) + ".js");
+    if (!rel.startsWith(`test${sep}`) && existsSync(compiled)) return [compiled];
+  }
+  return ["--import", "tsx", script];
+}
 
 export interface ReadyProcess {
   child: ChildProcess;
+  /** the entry point (source path) and arguments it was started with */
+  script: string;
+  args: string[];
   url: string;
   /** every stdout and stderr line so far */
   logs: string[];
@@ -16,7 +38,7 @@ export interface ReadyProcess {
 export type NodeProcess = ReadyProcess;
 
 /**
- * Spawns `node --import tsx script ...args` and resolves once a stdout line yields its URL
+ * Spawns `script ...args` (see nodeArgs) and resolves once a stdout line yields its URL
  * (`urlOf`); rejects if the process exits first or is not ready within `timeoutMs`.
  */
 export function startProcess(
@@ -26,7 +48,7 @@ export function startProcess(
   opts: { env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<ReadyProcess> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
+  const child = spawn(process.execPath, [...nodeArgs(script), ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
   const logs: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
@@ -52,7 +74,7 @@ export function startProcess(
         const url = urlOf(line);
         if (url !== undefined) {
           clearTimeout(timer);
-          resolve({ child, url, logs, exited, stop });
+          resolve({ child, script, args, url, logs, exited, stop });
         }
       }
     });
@@ -81,10 +103,10 @@ export function startNode(home: string, extraArgs: string[] = [], timeoutMs = 30
   return startProcess(CLI, ["start", "--home", home, "--rpc-port", "0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0", ...extraArgs], rpcListeningUrl, { env: { CLOUDCOIN_RPC_CHECK_RESULTS: "1" }, timeoutMs });
 }
 
-/** Runs `node --import tsx script ...args` to completion; resolves with exit code and output. */
+/** Runs `script ...args` (see nodeArgs) to completion; resolves with exit code and output. */
 export function runScript(script: string, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...nodeArgs(script), ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));

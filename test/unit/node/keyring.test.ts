@@ -8,6 +8,7 @@ import { toHex } from "../../../primitives/bytes.ts";
 import { equalBytes } from "../../../primitives/bytes.ts";
 import { KeyFileErrorCode, parseKeyFile } from "../../../primitives/keyfile.ts";
 import { Keyring } from "../../../node/keyring.ts";
+import { CLI, nodeArgs } from "../../helpers/process.ts";
 
 const FAST = { n: 1 << 10, r: 8, p: 1 };
 const home = () => mkdtempSync(join(tmpdir(), "cloudcoin-keys-"));
@@ -60,7 +61,7 @@ t.test("the CLI: a passphrase from a file or the environment, a wrong one refuse
   const pass = join(dir, "pass.txt");
   writeFileSync(pass, "s3cret\n");
   const cli = (args: string[], env: Record<string, string> = {}) =>
-    spawnSync(process.execPath, ["--import", "tsx", "node/cli.ts", ...args, "--home", dir], { encoding: "utf8", env: { ...process.env, ...env }, timeout: 60_000 });
+    spawnSync(process.execPath, [...nodeArgs(CLI), ...args, "--home", dir], { encoding: "utf8", env: { ...process.env, ...env }, timeout: 60_000 });
   const made = cli(["keys", "new", "carol", "--passphrase-file", pass, "--json"]);
   t.equal(made.status, 0, made.stderr);
   const address = (JSON.parse(made.stdout) as { address: string }).address;

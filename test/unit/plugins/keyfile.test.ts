@@ -13,6 +13,7 @@ import { toHex } from "../../../primitives/bytes.ts";
 import { encryptedKeyFileJson, keyFileJson, KeyFileErrorCode } from "../../../primitives/keyfile.ts";
 import { generateKeyPair } from "../../../primitives/keys.ts";
 import { readKeyFile } from "../../../plugins/shared/keyfile.ts";
+import { nodeArgs } from "../../helpers/process.ts";
 
 // the cheapest scrypt cost: the format is under test, not the work factor
 const FAST = { n: 1024, r: 8, p: 1 };
@@ -50,7 +51,7 @@ function run(file: string, args: string[]): Promise<{ code: number | null; out: 
   return new Promise((resolve) => {
     const env = { ...process.env };
     delete env.CLOUDCOIN_PASSPHRASE;
-    const child = spawn(process.execPath, ["--import", "tsx", file, ...args], { stdio: ["ignore", "pipe", "pipe"], env, timeout: 60_000 });
+    const child = spawn(process.execPath, [...nodeArgs(file), ...args], { stdio: ["ignore", "pipe", "pipe"], env, timeout: 60_000 });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
