@@ -11,7 +11,7 @@
  * and replays the in-memory SparseMerkleTree. Both give the same root for the same records.
  */
 import { asArray, asBytes, asInt, asString, asU64, decode, decodeTrusted, encode, int, u64, type CborValue } from "../primitives/codec.ts";
-import { compareBytes, concatBytes, utf8 } from "../primitives/bytes.ts";
+import { compareBytes, concatBytes, latin1, utf8 } from "../primitives/bytes.ts";
 import { pagedKeys, pagedProve, pagedRoot, pagedUpdate, type NodeWrite, type StateProof } from "./smt.ts";
 import { Tag, taggedHash } from "../primitives/hash.ts";
 import { registry } from "./registry.ts";
@@ -438,9 +438,6 @@ type JournalEntry =
   | { readonly kind: "raw"; readonly id: string; readonly value: Uint8Array | null; readonly fresh: boolean }
   | { readonly kind: "account"; readonly id: string; readonly account: Account; readonly written: boolean };
 
-function latin1(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
-}
 
 /**
  * A block's scratch overlay over a ChainState, with a journal for checkpoints. Accounts are
