@@ -25,6 +25,11 @@ function headText(store: object, header: Block["header"], hash: Uint8Array): Jso
   return text;
 }
 
+/** state_getAccount's answer at `state`: the account's text, or with `proof` its view and proof. */
+function accountAnswer(state: ChainState, p: { readonly address: string; readonly proof: boolean }) {
+  return p.proof ? { ...accountView(state, p.address), proof: toHex(encodeStateProof(state.prove(StateKey.account(fromAddress(p.address))))) } : accountViewText(state, p.address);
+}
+
 export const RpcAppErrorCode = {
   NOT_FOUND: "NOT_FOUND",
   BAD_CURSOR: "BAD_CURSOR",
@@ -330,11 +335,9 @@ export const coreMethods = {
     result: accountSchema.extend({ height: z.number(), stateRoot: z.string(), proof: z.string().optional() }),
     permission: "read",
     handler: (p, ctx: RpcContext) => {
-      const view = (state: ChainState) =>
-        p.proof ? { ...accountView(state, p.address), proof: toHex(encodeStateProof(state.prove(StateKey.account(fromAddress(p.address))))) } : accountViewText(state, p.address);
       const head = ctx.headState();
       // the head synchronously (the hot path); an older height once the store has opened it
-      return p.height === undefined || p.height === head.meta().height ? view(head) : ctx.store.stateAt(p.height).then(view);
+      return p.height === undefined || p.height === head.meta().height ? accountAnswer(head, p) : ctx.store.stateAt(p.height).then((state) => accountAnswer(state, p));
     },
   }),
 
