@@ -74,7 +74,7 @@ import { readdir, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { asArray, asBool, asBytes, asString, asU64, asUint, decode, encode, u64 } from "../primitives/codec.ts";
-import { concatBytes, equalBytes, readU64be, toHex, u32be, u64be, utf8 } from "../primitives/bytes.ts";
+import { concatBytes, equalBytes, latin1, readU64be, toHex, u32be, u64be, utf8 } from "../primitives/bytes.ts";
 import { CodedError } from "../primitives/errors.ts";
 import { commitHash, decodeBlock, decodeCommit, encodeCommit, verifyCommit, type Block, type Commit } from "./block.ts";
 import { evidenceRoot } from "./evidence.ts";
@@ -332,9 +332,6 @@ class StateCache {
   }
 }
 
-function latin1(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
-}
 /** The undo record of a record that was absent (a stored record is never empty). */
 const UNDO_ABSENT = new Uint8Array(0);
 

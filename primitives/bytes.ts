@@ -6,6 +6,16 @@ export function toHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 }
 
+/**
+ * The bytes as a string of the same code units (latin1), for Map keys. Short arrays go through
+ * String.fromCharCode, which reads them where they are: a Buffer over a small array made in JS first
+ * moves its bytes out of the JS heap, which cost ~1 µs a call, as much as the rest of a cached state
+ * read. Longer ones (a bound well inside any engine's argument limit) through a Buffer.
+ */
+export function latin1(b: Uint8Array): string {
+  return b.length <= 1024 ? String.fromCharCode.apply(null, b as unknown as number[]) : Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
+}
+
 /** Parses lowercase or uppercase hex (no 0x prefix); throws on anything else. */
 export function fromHex(s: string): Uint8Array {
   const lower = s.toLowerCase();

@@ -25,6 +25,24 @@ function headText(store: object, header: Block["header"], hash: Uint8Array): Jso
   return text;
 }
 
+/**
+ * state_getAccount's params in their usual form, `{ address }` with `proof` a boolean or absent, as
+ * its schema parses them; anything else (a height, an unknown key, a bad value) is left to the schema.
+ */
+export function accountParams(input: Record<string, unknown>): { address: string; proof: boolean } | undefined {
+  // for-in sees every key the schema's unknown-key check can see (and inherited enumerable ones too)
+  for (const k in input) if (k !== "address" && k !== "proof") return undefined;
+  const a = input["address"];
+  const proof = input["proof"];
+  if (typeof a !== "string" || (proof !== undefined && typeof proof !== "boolean") || !isAddress(a)) return undefined;
+  return { address: a, proof: proof ?? false };
+}
+
+/** state_getAccount's answer at `state`: the account's text, or with `proof` its view and proof. */
+function accountAnswer(state: ChainState, p: { readonly address: string; readonly proof: boolean }) {
+  return p.proof ? { ...accountView(state, p.address), proof: toHex(encodeStateProof(state.prove(StateKey.account(fromAddress(p.address))))) } : accountViewText(state, p.address);
+}
+
 export const RpcAppErrorCode = {
   NOT_FOUND: "NOT_FOUND",
   BAD_CURSOR: "BAD_CURSOR",
@@ -329,12 +347,11 @@ export const coreMethods = {
     params: z.object({ address, proof: z.boolean().default(false), height: height.optional() }),
     result: accountSchema.extend({ height: z.number(), stateRoot: z.string(), proof: z.string().optional() }),
     permission: "read",
+    fastParams: accountParams,
     handler: (p, ctx: RpcContext) => {
-      const view = (state: ChainState) =>
-        p.proof ? { ...accountView(state, p.address), proof: toHex(encodeStateProof(state.prove(StateKey.account(fromAddress(p.address))))) } : accountViewText(state, p.address);
       const head = ctx.headState();
       // the head synchronously (the hot path); an older height once the store has opened it
-      return p.height === undefined || p.height === head.meta().height ? view(head) : ctx.store.stateAt(p.height).then(view);
+      return p.height === undefined || p.height === head.meta().height ? accountAnswer(head, p) : ctx.store.stateAt(p.height).then((state) => accountAnswer(state, p));
     },
   }),
 

@@ -23,6 +23,14 @@ export interface MethodSpec<P extends z.ZodObject, R extends z.ZodType, Ctx> {
   errors?: readonly string[];
   /** The method may answer BUSY (-32006): the node takes no more of this work for now; retry later. */
   busy?: boolean;
+  /**
+   * A hand-written check of a hot method's plainly well-formed params (named, after positional ones
+   * are mapped): returns exactly what the strict `params` schema would parse them to, or undefined
+   * to leave them to the schema, which then answers or refuses them as always (so every error, and
+   * every less common form, comes from the schema). It may only skip work, never change an answer;
+   * its tests hold it to the schema on random input.
+   */
+  fastParams?: (input: Record<string, unknown>) => z.output<P> | undefined;
   /** Must hold no state of its own: everything it needs comes from `ctx`. */
   handler: (params: z.output<P>, ctx: Ctx) => Promise<z.input<R> | JsonText<z.input<R>>> | z.input<R> | JsonText<z.input<R>>;
 }
