@@ -151,81 +151,18 @@ export function toAddress(publicKey: Uint8Array): string {
   return bech32m.encode(ADDRESS_PREFIX, bech32m.toWords(publicKey));
 }
 
-/** The bech32 alphabet (BIP-173), and each character's 5-bit value by char code (-1: not in it). */
-const BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-const BECH32_VALUE = (() => {
-  const v = new Int8Array(128).fill(-1);
-  for (let i = 0; i < BECH32_CHARSET.length; i++) v[BECH32_CHARSET.charCodeAt(i)] = i;
-  return v;
-})();
-/** BIP-350's constant: the checksum of a valid bech32m string leaves the polymod at this value. */
-const BECH32M_CONST = 0x2bc830a3;
-
-/** BIP-173's generator terms, combined for each value of the polymod's top 5 bits. */
-const POLYMOD_GEN = (() => {
-  const gen = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
-  const t = new Int32Array(32);
-  for (let b = 0; b < 32; b++) for (let i = 0; i < 5; i++) if ((b >> i) & 1) t[b]! ^= gen[i]!;
-  return t;
-})();
-
-function polymodStep(chk: number, v: number): number {
-  return (((chk & 0x1ffffff) << 5) ^ v ^ POLYMOD_GEN[chk >>> 25]!) >>> 0;
-}
-
-/** The polymod after the expanded prefix (BIP-173: high bits, 0, low bits of each character). */
-const PREFIX_CHECKSUM = (() => {
-  let chk = 1;
-  for (let i = 0; i < ADDRESS_PREFIX.length; i++) chk = polymodStep(chk, ADDRESS_PREFIX.charCodeAt(i) >> 5);
-  chk = polymodStep(chk, 0);
-  for (let i = 0; i < ADDRESS_PREFIX.length; i++) chk = polymodStep(chk, ADDRESS_PREFIX.charCodeAt(i) & 31);
-  return chk;
-})();
-
-/** "cc1", 52 characters of 5 bits (256 bits of key and 4 of padding), 6 of checksum. */
-const DATA_CHARS = Math.ceil((PUBLIC_KEY_LENGTH * 8) / 5);
-const ADDRESS_LENGTH = ADDRESS_PREFIX.length + 1 + DATA_CHARS + 6;
-
 /**
- * The key of an address in the form toAddress writes (lowercase `cc1`, 58 characters of the
- * alphabet, a valid bech32m checksum, zero padding bits), decoded in one pass without allocating
- * anything but the result; undefined for anything else, which the general decoder below then
- * accepts (all-uppercase) or refuses with its reason. What this accepts the general decoder accepts
- * too, with the same key (test/unit/primitives/keys.test.ts checks both on random and damaged input).
+ * Decoded addresses, bounded: decoding is a pure function of the string, and RPC clients ask
+ * about the same few addresses again and again (the check runs in params validation, then in
+ * the handler). Only successful decodes are kept; the cache is cleared when full.
  */
-function decodeCanonicalAddress(s: string): Uint8Array | undefined {
-  if (s.length !== ADDRESS_LENGTH || !s.startsWith(ADDRESS_PREFIX) || s.charCodeAt(ADDRESS_PREFIX.length) !== 49 /* "1" */) return undefined;
-  const out = new Uint8Array(PUBLIC_KEY_LENGTH);
-  let chk = PREFIX_CHECKSUM;
-  let acc = 0;
-  let bits = 0;
-  let o = 0;
-  const dataEnd = ADDRESS_PREFIX.length + 1 + DATA_CHARS;
-  for (let i = ADDRESS_PREFIX.length + 1; i < ADDRESS_LENGTH; i++) {
-    const c = s.charCodeAt(i);
-    const v = c < 128 ? BECH32_VALUE[c]! : -1;
-    if (v < 0) return undefined;
-    chk = polymodStep(chk, v);
-    if (i < dataEnd) {
-      acc = ((acc << 5) | v) & 0xfff;
-      bits += 5;
-      if (bits >= 8) {
-        bits -= 8;
-        out[o++] = (acc >>> bits) & 0xff;
-      }
-    }
-  }
-  if (chk !== BECH32M_CONST || (acc & ((1 << bits) - 1)) !== 0) return undefined;
-  return out;
-}
+const addressCache = new Map<string, Uint8Array>();
+const ADDRESS_CACHE_MAX = 16_384;
 
 /** The public key inside a `cc1...` address; throws KeyError(BAD_ADDRESS) with the reason. */
 export function fromAddress(address: string): Uint8Array {
-  // The common case (RPC params, every request of state_getAccount) costs one pass over the string.
-  if (typeof address === "string") {
-    const key = decodeCanonicalAddress(address);
-    if (key !== undefined) return key;
-  }
+  const cached = addressCache.get(address);
+  if (cached) return new Uint8Array(cached);
   let decoded: { prefix: string; words: number[] };
   try {
     decoded = bech32m.decode(address as `${string}1${string}`);
@@ -240,6 +177,8 @@ export function fromAddress(address: string): Uint8Array {
     throw new KeyError(KeyErrorCode.BAD_ADDRESS, `invalid address payload: ${(e as Error).message}`);
   }
   if (bytes.length !== PUBLIC_KEY_LENGTH) throw new KeyError(KeyErrorCode.BAD_ADDRESS, "address must hold a 32-byte key");
+  if (addressCache.size >= ADDRESS_CACHE_MAX) addressCache.clear();
+  addressCache.set(address, new Uint8Array(bytes));
   return bytes;
 }
 
