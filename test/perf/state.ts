@@ -122,8 +122,9 @@ function rssSplit(): { rssAnonMiB: number | null; rssFileMiB: number | null } {
   }
 }
 
+/** Bytes of the files in `dir` (one LevelDB's compaction may remove a file while this runs). */
 function dirBytes(dir: string): number {
-  return readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
+  return readdirSync(dir).reduce((sum, f) => sum + (statSync(join(dir, f), { throwIfNoEntry: false })?.size ?? 0), 0);
 }
 
 /** In a fresh process: open the store as the node does, read accounts cold then hot. */
@@ -319,6 +320,17 @@ function memoryCap(bytes: number): MemoryCap | string {
   };
 }
 
+/**
+ * Drops the database's files from the page cache (GNU dd's nocache: posix_fadvise DONTNEED), so
+ * that a capped process reading them is charged for the pages it brings in: pages already cached
+ * stay charged to whichever cgroup read them first, and a cap would not see them. False where it
+ * cannot (no GNU dd).
+ */
+function evictFromPageCache(dir: string): boolean {
+  const r = spawnSync("/bin/sh", ["-c", 'for f in "$1"/*; do dd if="$f" iflag=nocache count=0 status=none || exit 1; done', "sh", dir], { encoding: "utf8" });
+  return r.status === 0;
+}
+
 /** The direct-read child (`child`) in a fresh process, optionally wrapped (memoryCap); its figures, or why it failed. */
 function runChild(dir: string, root: Uint8Array, wrap?: MemoryCap["wrap"]): ChildFigures | string {
   const args = ["--expose-gc", "--import", "tsx", fileURLToPath(import.meta.url), "child", dir, toHex(root), String(ACCOUNTS)];
@@ -390,6 +402,7 @@ async function main(): Promise<void> {
     if (typeof cap === "string") {
       console.log(`  under a ${TARGETS.rssMiB} MiB memory cap: not measured: ${cap}`);
     } else {
+      if (!evictFromPageCache(dir)) console.log(`  (could not drop the database from the page cache: pages cached before are not charged to the capped process)`);
       try {
         const capped = runChild(dir, root, cap.wrap);
         if (typeof capped === "string") {
@@ -405,6 +418,7 @@ async function main(): Promise<void> {
       // the RPC server too, in a cgroup of its own, under the same load as above
       const serverCap = memoryCap(TARGETS.rssMiB * MiB);
       if (typeof serverCap !== "string") {
+        evictFromPageCache(dir);
         try {
           const ch = await httpColdHot(dir, toHex(root), accounts, serverCap);
           const peak = serverCap.peakMiB();
