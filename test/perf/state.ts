@@ -435,7 +435,7 @@ async function main(): Promise<void> {
 
     console.log(`\n== 2. Commit of a 10,000-transfer block on a state of 100,000 accounts vs a raw batch ==`);
     const world = buildWorld({ senders: 2_000, totalAccounts: 100_000 });
-    const c = await benchCommit(world, { txs: 10_000, reps: 3, tmpDir: tmp, seed: 101 }, (s) => console.log(s));
+    const c = await benchCommit(world, { txs: 10_000, reps: 7, tmpDir: tmp, seed: 101 }, (s) => console.log(s));
     console.log(`  ${fmtInt(c.puts)} puts; root (disk tree, cold cache) ${c.rootMs.toFixed(0)} ms; commitBlock ${c.writeMs.toFixed(0)} ms; raw batch ${c.rawWriteMs.toFixed(0)} ms`);
     console.log(`    raw / commitBlock ${fmtRatio(c.writeRatio)} -> ${verdict(c.writeRatio, TARGETS.commit)}`);
     console.log(`    in CPU time (this process, all threads): commitBlock ${c.writeCpuMs.toFixed(0)} ms, raw batch ${c.rawCpuMs.toFixed(0)} ms, raw / commitBlock ${fmtRatio(c.cpuRatio)}`);
