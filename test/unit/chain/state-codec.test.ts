@@ -1,29 +1,18 @@
 /**
  * chain/state.ts account records: decodeAccount reads the canonical encoding in one pass of its own
  * and leaves everything else to strict cborg. Here both are held to the general decoder (cborg plus
- * the codec readers, written out below as the reference): on random accounts, on every integer width
+ * the codec readers, decodeAccountGeneral, as the reference): on random accounts, on every integer width
  * and its boundaries, on unbonding lists past 23 entries, and on random damage to valid records.
  */
 import t from "tap";
 import fc from "fast-check";
-import { asArray, asU64, decode, decodeTrusted } from "../../../primitives/codec.ts";
 import { CodecError } from "../../../primitives/errors.ts";
-import { decodeAccount, encodeAccount, type Account } from "../../../chain/state.ts";
+import { decodeAccount, decodeAccountGeneral, encodeAccount, type Account } from "../../../chain/state.ts";
 
 const U64_MAX = (1n << 64n) - 1n;
 
-function reference(b: Uint8Array, trusted: boolean): Account {
-  const v = asArray(trusted ? decodeTrusted(b) : decode(b), "account", 4);
-  return {
-    balance: asU64(v[0], "balance"),
-    nonce: asU64(v[1], "nonce"),
-    staked: asU64(v[2], "staked"),
-    unbonding: asArray(v[3], "unbonding").map((x) => {
-      const u = asArray(x, "unbonding entry", 2);
-      return { amount: asU64(u[0], "amount"), releaseHeight: asU64(u[1], "releaseHeight") };
-    }),
-  };
-}
+/** The general decoder (cborg plus the codec readers), which decodeAccount falls back to. */
+const reference = (b: Uint8Array, trusted: boolean): Account => decodeAccountGeneral(b, trusted);
 
 type Outcome = { account: Account } | { error: string };
 function outcome(f: () => Account): Outcome {
