@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the tap suite and ends with the plain line CI reads: "N passed, N failed[, N skipped]".
 // tap's own exit code is kept. tap must be rebuilt once after install because the project
-// swaps its TypeScript plugin for tsx (see ../shared/STACK.md); `tap build` is cheap when current.
+// swaps its TypeScript plugin for tsx (package.json "tap": "!@tapjs/typescript", --import=tsx); `tap build` is cheap when current.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
