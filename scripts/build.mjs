@@ -16,8 +16,6 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const lenient = process.argv.includes("--if-possible");
-/** Source folders compiled to dist/ (the same list as tsconfig.build.json and bin/cloudcoin.js). */
-export const SOURCE_DIRS = ["common", "primitives", "proofs", "chain", "modules", "genesis", "p2p", "rpc", "node", "plugins"];
 /** Files tsc does not emit that the compiled code reads beside itself. */
 const ASSETS = ["rpc/explorer", "node/verify-worker.mjs"];
 

@@ -9,6 +9,7 @@ import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Parser } from "tap-parser";
+import { distState } from "../bin/dist-current.js";
 
 const require = createRequire(import.meta.url);
 // tap exports no bin path; find it from its package.json so the script needs no npx.
@@ -29,23 +30,11 @@ if (build.status !== 0) {
 // each start costs 1-2 s of CPU more than the compiled JavaScript in dist/ (its ESM hooks see every
 // module loaded), minutes of a run on 2 cores. So the spawned processes run dist/, what the
 // `cloudcoin` executable runs, when it is current: its BUILD stamp newer than every source file
-// (bin/cloudcoin.js's test). A stale or missing dist/ is rebuilt first; if that fails they run the
+// (bin/dist-current.js, which bin/cloudcoin.js uses too). A stale or missing dist/ is rebuilt first; if that fails they run the
 // sources through tsx, as they do under `CLOUDCOIN_FROM_SOURCE=1` or when tap runs a file directly
 // (test/helpers/process.ts reads CLOUDCOIN_TEST_DIST). The test files themselves run through tsx.
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-/** The source folders of scripts/build.mjs and bin/cloudcoin.js. */
-const SOURCE_DIRS = ["common", "primitives", "proofs", "chain", "modules", "genesis", "p2p", "rpc", "node", "plugins"];
-const distIsCurrent = () => {
-  const stamp = join(ROOT, "dist", "BUILD");
-  if (!existsSync(stamp)) return false;
-  let newest = 0;
-  for (const d of SOURCE_DIRS) {
-    for (const f of readdirSync(join(ROOT, d), { recursive: true }).map(String)) {
-      if (/\.(ts|mjs|js|html)$/.test(f)) newest = Math.max(newest, statSync(join(ROOT, d, f)).mtimeMs);
-    }
-  }
-  return statSync(stamp).mtimeMs >= newest;
-};
+const distIsCurrent = () => distState() === "current";
 let dist = null;
 if (process.env.CLOUDCOIN_FROM_SOURCE !== "1") {
   if (!distIsCurrent()) {
