@@ -11,8 +11,12 @@
  *   commits and sets, fetched from the peer) are verified by bisection, each trusted by the last
  *   trusted one, until one vouches for H (bisectTrust). What cannot be traced that way is refused
  *   (STATE_SYNC_UNTRUSTED). As in any light client, this trusts that the genesis validators (or
- *   the later sets they vouch for) did not sign a conflicting history after leaving: there is no
- *   trusting period from genesis, so a node should state-sync from peers it has reason to trust.
+ *   the later sets they vouch for) did not sign a conflicting history after leaving. Against that
+ *   (a long-range attack by keys that have since unbonded) an operator gives a checkpoint (a
+ *   TrustRoot: a recent height and its block hash, from a source it trusts, as CometBFT's
+ *   trust_height and trust_hash): the checkpoint's set then takes the genesis set's place, offers
+ *   below it are refused, and a peer whose block at that height differs is refused
+ *   (STATE_SYNC_TRUST_MISMATCH).
  * - A manifest is the state tree cut at depth D (chain/smt.ts pagedCut): 2^D subtree summaries
  *   that must fold to header(H).stateRoot.
  * - A chunk is every state record whose keyHash starts with one D-bit prefix, in keyHash order; its
@@ -50,6 +54,8 @@ export const StateSyncErrorCode = {
   NO_SNAPSHOT: "STATE_SYNC_NO_SNAPSHOT",
   /** state sync into a store that already holds blocks past genesis */
   NOT_FRESH: "STATE_SYNC_NOT_FRESH",
+  /** a peer whose block at the checkpoint's height is not the checkpoint's block */
+  TRUST_MISMATCH: "STATE_SYNC_TRUST_MISMATCH",
 } as const;
 export type StateSyncErrorCode = (typeof StateSyncErrorCode)[keyof typeof StateSyncErrorCode];
 export class StateSyncError extends CodedError<StateSyncErrorCode> {}
@@ -73,8 +79,42 @@ export interface VerifiedOffer {
   readonly commit: Commit;
   readonly validators: Validator[];
   readonly depth: number;
-  /** how the set was trusted: it is the genesis set, the genesis set vouched for it, or through intermediate headers */
-  readonly trust: "genesis" | "skipping" | "bisection";
+  /**
+   * how the set was trusted: it is the trusted set (the genesis set, or the checkpoint's block
+   * itself), the trusted set vouched for it, or through intermediate headers
+   */
+  readonly trust: "genesis" | "checkpoint" | "skipping" | "bisection";
+}
+
+/**
+ * A checkpoint an operator trusts (CometBFT's trust_height and trust_hash): the hash of the block
+ * at a height. Height 0 is genesis, which every node trusts already.
+ */
+export interface TrustRoot {
+  readonly height: bigint;
+  readonly hash: Uint8Array;
+}
+
+/** The set a node trusts and the height it signed: the genesis set at 0, or a checkpoint's. */
+export interface TrustedSet {
+  readonly height: bigint;
+  readonly validators: readonly Validator[];
+  /** the block hash at `height` (absent for genesis: its set is the genesis file's) */
+  readonly hash?: Uint8Array;
+}
+
+/** The genesis set as a TrustedSet. */
+export const genesisTrust = (validators: readonly Validator[]): TrustedSet => ({ height: 0n, validators });
+
+/**
+ * The trusted set of a checkpoint from a peer's light block at its height (checked with
+ * checkLightBlock): the block must be the checkpoint's. Throws TRUST_MISMATCH.
+ */
+export function checkpointTrust(root: TrustRoot, lb: LightBlock): TrustedSet {
+  if (lb.height !== root.height || !equalBytes(lb.hash, root.hash)) {
+    throw new StateSyncError(StateSyncErrorCode.TRUST_MISMATCH, `the block at the trusted height ${root.height} is not the trusted one`, { height: root.height.toString() });
+  }
+  return { height: lb.height, validators: lb.validators, hash: lb.hash };
 }
 
 function totalPower(vs: readonly Validator[]): bigint {
@@ -84,13 +124,14 @@ function totalPower(vs: readonly Validator[]): bigint {
 }
 
 /**
- * Checks an offer against the chain (chainId) and the genesis validator set; returns it decoded.
- * Throws StateSyncError BAD_OFFER (the peer's fault) or UNTRUSTED (not provable from genesis
- * without the headers between: see bisectTrust).
+ * Checks an offer against the chain (chainId) and the trusted set (the genesis set, or a
+ * checkpoint's); returns it decoded. Throws StateSyncError BAD_OFFER (the peer's fault), UNTRUSTED
+ * (not provable from the trusted set without the headers between: see bisectTrust; or below a
+ * checkpoint) or TRUST_MISMATCH (another block at the checkpoint's height).
  */
-export function verifyOffer(chainId: string, genesisValidators: readonly Validator[], raw: RawOffer): VerifiedOffer {
+export function verifyOffer(chainId: string, trusted: TrustedSet, raw: RawOffer): VerifiedOffer {
   const offer = checkOffer(chainId, raw);
-  return { ...offer, trust: trustOffer(genesisValidators, offer) };
+  return { ...offer, trust: trustOffer(trusted, offer) };
 }
 
 /** An offer whose block, commit and own set check; its set not trusted yet. */
@@ -125,15 +166,24 @@ export function checkOffer(chainId: string, raw: RawOffer): CheckedOffer {
 }
 
 /**
- * How the genesis set trusts a checked offer: it is the genesis set, or more than 1/3 of the
- * genesis set's power signed its commit. Throws UNTRUSTED otherwise.
+ * How the trusted set trusts a checked offer: it is the genesis set (or the checkpoint's block), or
+ * more than 1/3 of the trusted set's power signed its commit. Throws UNTRUSTED otherwise, and for
+ * an offer below a checkpoint; TRUST_MISMATCH for another block at the checkpoint's height.
  */
-export function trustOffer(genesisValidators: readonly Validator[], offer: CheckedOffer): "genesis" | "skipping" {
-  if (equalBytes(validatorsHash(genesisValidators), offer.block.header.validatorsHash)) return "genesis";
-  if (vouches(genesisValidators, offer)) return "skipping";
+export function trustOffer(trusted: TrustedSet, offer: CheckedOffer): "genesis" | "checkpoint" | "skipping" {
+  if (trusted.height > 0n) {
+    if (offer.height < trusted.height) {
+      throw new StateSyncError(StateSyncErrorCode.UNTRUSTED, `height ${offer.height} is below the trusted height ${trusted.height}`, { height: offer.height.toString() });
+    }
+    if (offer.height === trusted.height) {
+      if (trusted.hash !== undefined && equalBytes(trusted.hash, offer.block.hash)) return "checkpoint";
+      throw new StateSyncError(StateSyncErrorCode.TRUST_MISMATCH, `the offer at the trusted height ${trusted.height} is not the trusted block`, { height: offer.height.toString() });
+    }
+  } else if (equalBytes(validatorsHash(trusted.validators), offer.block.header.validatorsHash)) return "genesis";
+  if (vouches(trusted.validators, offer)) return "skipping";
   throw new StateSyncError(
     StateSyncErrorCode.UNTRUSTED,
-    `the set that signed height ${offer.height} is not the genesis set and at most 1/3 of the genesis set's power signed it`,
+    `the set that signed height ${offer.height} is not the ${trusted.height > 0n ? "trusted" : "genesis"} set and at most 1/3 of its power signed it`,
     { height: offer.height.toString() },
   );
 }
@@ -193,19 +243,20 @@ export function checkLightBlock(chainId: string, height: bigint, raw: RawLightBl
 export const MAX_BISECTION_FETCHES = 64;
 
 /**
- * Bisection (Tendermint's light client, from the genesis set): while the last trusted set does not
+ * Bisection (Tendermint's light client, from the trusted set: genesis or a checkpoint): while the last trusted set does not
  * vouch for the header in question, fetch the header halfway between them and verify that first.
  * Each header fetched is checked against its own set (+2/3) and trusted once a trusted set vouches
  * for it. Resolves once the target is trusted; throws UNTRUSTED when adjacent heights cannot be
  * bridged (the whole set changed at once), the peer has no header there (`fetch` gives null), or
  * after MAX_BISECTION_FETCHES; `fetch` throws BAD_OFFER for a header that does not check.
  */
-export async function bisectTrust(genesisValidators: readonly Validator[], target: LightBlock, fetch: (height: bigint) => Promise<LightBlock | null>): Promise<{ fetched: number }> {
-  let trusted: { height: bigint; validators: readonly Validator[] } = { height: 0n, validators: genesisValidators };
+export async function bisectTrust(from: TrustedSet, target: LightBlock, fetch: (height: bigint) => Promise<LightBlock | null>): Promise<{ fetched: number }> {
+  let trusted: { height: bigint; validators: readonly Validator[] } = from;
   const pending: LightBlock[] = [target];
   let fetched = 0;
   const untrusted = (why: string): StateSyncError =>
-    new StateSyncError(StateSyncErrorCode.UNTRUSTED, `the set that signed height ${target.height} cannot be traced to the genesis set: ${why}`, { height: target.height.toString() });
+    new StateSyncError(StateSyncErrorCode.UNTRUSTED, `the set that signed height ${target.height} cannot be traced to the ${from.height > 0n ? `trusted set of height ${from.height}` : "genesis set"}: ${why}`, { height: target.height.toString() });
+  if (target.height <= from.height) throw untrusted("it is not above the trusted height");
   for (let lb = pending.at(-1); lb !== undefined; lb = pending.at(-1)) {
     if (vouches(trusted.validators, lb)) {
       trusted = lb;

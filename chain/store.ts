@@ -246,6 +246,8 @@ export const StoreErrorCode = {
   NOT_FRESH: "STORE_NOT_FRESH",
   /** a repair or state replay that needs the blocks below a state-synced store's base; data.base */
   CANNOT_REPLAY: "STORE_CANNOT_REPLAY",
+  /** a block at the operator's checkpoint height that is not the checkpoint's block; data.height */
+  CHECKPOINT_MISMATCH: "STORE_CHECKPOINT_MISMATCH",
 } as const;
 export type StoreErrorCode = (typeof StoreErrorCode)[keyof typeof StoreErrorCode];
 export class StoreError extends CodedError<StoreErrorCode> {}
@@ -269,6 +271,12 @@ export interface StoreOpenOptions {
    * opens (stateSyncPending says so) instead of being refused; beginStateSync starts over.
    */
   readonly stateSync?: boolean;
+  /**
+   * A block the operator trusts (--trust-height, --trust-hash): a store holding another block at
+   * that height is refused at open, and commitBlock refuses another block there (CHECKPOINT_MISMATCH),
+   * so that the node never follows a history that contradicts it (a long-range fork).
+   */
+  readonly checkpoint?: { readonly height: bigint; readonly hash: Uint8Array };
 }
 
 /** What a cache entry is estimated to cost in memory. */
@@ -530,6 +538,7 @@ export class BlockStore {
   #stateFrom = 0n;
   /** The oldest stored block ('M' "base"; 1 unless the store was installed by state sync). */
   #base = 1n;
+  readonly #checkpoint: StoreOpenOptions["checkpoint"];
   /** The snapshot height of a state sync begun and not finished ('M' "statesync"). */
   #stateSyncPending: bigint | undefined;
   /** State-sync writes, one after another (each reads the tree nodes the one before wrote). */
@@ -552,6 +561,18 @@ export class BlockStore {
     this.#epochRecord = epochRecord;
     this.#cache = new StateCache(opts.stateCacheBytes ?? DEFAULT_STATE_CACHE_BYTES);
     this.#history = Math.max(1, Math.floor(opts.stateHistory ?? DEFAULT_STATE_HISTORY));
+    this.#checkpoint = opts.checkpoint;
+  }
+
+  /** Refuses `hash` at `height` when it contradicts the checkpoint. */
+  #holdCheckpoint(height: bigint, hash: Uint8Array, what: string): void {
+    const cp = this.#checkpoint;
+    if (cp === undefined || cp.height !== height || equalBytes(cp.hash, hash)) return;
+    throw new StoreError(
+      StoreErrorCode.CHECKPOINT_MISMATCH,
+      `${what} at the trusted height ${height} is ${toHex(hash)}, not the trusted ${toHex(cp.hash)}: this is another history than the one the checkpoint (--trust-height, --trust-hash) names`,
+      { height: height.toString() },
+    );
   }
 
   /**
@@ -669,6 +690,11 @@ export class BlockStore {
       }
       await store.#check(opts);
       await store.#openState();
+      const cp = opts.checkpoint;
+      if (cp !== undefined && cp.height >= store.#base && cp.height <= store.#head.height) {
+        const held = await store.getBlock(cp.height);
+        if (held !== undefined) store.#holdCheckpoint(cp.height, held.hash, "the stored block");
+      }
       return store;
     } catch (e) {
       if (db.status === "open") await db.close();
@@ -963,6 +989,7 @@ export class BlockStore {
     await this.#installing;
     const h = base.block.header.height;
     if (this.#stateSyncPending !== h) throw new StoreError(StoreErrorCode.CORRUPT, `no state sync at height ${h} in progress`);
+    this.#holdCheckpoint(h, base.block.hash, "the snapshot's block");
     const db = this.#db;
     const root = pagedRoot((p) => db.getSync(key(P.node, p)));
     if (!equalBytes(root, base.block.header.stateRoot)) {
@@ -1150,6 +1177,7 @@ export class BlockStore {
     if (h !== this.#head.height + 1n || !equalBytes(block.header.parentHash, this.#head.hash)) {
       throw new StoreError(StoreErrorCode.NOT_NEXT, `block ${h} does not extend head ${this.#head.height}`);
     }
+    this.#holdCheckpoint(h, block.hash, "the block");
     const epochChange = result.changes.find(([k]) => equalBytes(k, StateKey.epoch));
     const ended = epochChange ? this.#endedEpoch(epochChange[1], h) : undefined;
     const hb = u64be(h);

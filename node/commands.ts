@@ -203,7 +203,7 @@ export const commands: Record<string, Command> = {
   start: {
     usage:
       "cloudcoin start [--home DIR] [--rpc-host HOST] [--rpc-port PORT] [--log-level LEVEL] [--log-format json|pretty] [--service-key NAME] " +
-      "[--p2p-listen MULTIADDR,...] [--bootstrap MULTIADDR/p2p/ID,...] [--rpc-rate-limit N|off] [--rpc-cors ORIGIN,...] [--resync] [--state-sync]",
+      "[--p2p-listen MULTIADDR,...] [--bootstrap MULTIADDR/p2p/ID,...] [--rpc-rate-limit N|off] [--rpc-cors ORIGIN,...] [--resync] [--state-sync] [--trust-height N --trust-hash HEX]",
     summary:
       "Run a node. Without <home>/genesis.json it runs the embedded single-validator devnet. " +
       "Settings come from flags, then CLOUDCOIN_* environment variables, then <home>/config.json, then defaults " +
@@ -213,10 +213,14 @@ export const commands: Record<string, Command> = {
       "--rpc-rate-limit: RPC requests per client IP per minute, or off; " +
       "--resync: a damaged block store is cut back to its last good height (an unreadable one moved aside) and the rest synced from peers, instead of refusing to start; " +
       "--state-sync: a node with a fresh data directory fetches a recent state snapshot from its peers (verified against a committed header) " +
-      "and syncs only the blocks after it, instead of replaying every block from genesis (also \"stateSync\": true in config.json).",
+      "and syncs only the blocks after it, instead of replaying every block from genesis (also \"stateSync\": true in config.json); " +
+      "--trust-height N --trust-hash HEX: a checkpoint, the hash of block N from a source you trust: state sync traces its snapshot to that block's validators " +
+      "instead of the genesis set's (a snapshot below N is refused), and the node refuses any other block at height N.",
     options: {
       resync: { type: "boolean" },
       "state-sync": { type: "boolean" },
+      "trust-height": { type: "string" },
+      "trust-hash": { type: "string" },
       home: COMMON.home, "passphrase-file": COMMON["passphrase-file"],
       "service-key": { type: "string" },
       "rpc-host": { type: "string" },
@@ -238,7 +242,7 @@ export const commands: Record<string, Command> = {
         flags: {
           rpcHost: flag("rpc-host"), rpcPort: flag("rpc-port"), logLevel: flag("log-level"), serviceKey: flag("service-key"),
           p2pListen: flag("p2p-listen"), bootstrap: flag("bootstrap"), rpcRateLimit: flag("rpc-rate-limit"), rpcCors: flag("rpc-cors"),
-          stateSync: v["state-sync"] === true,
+          stateSync: v["state-sync"] === true, trustHeight: flag("trust-height"), trustHash: flag("trust-hash"),
         },
       });
       const serviceKey = config.serviceKey !== undefined ? await new Keyring(home, { passphrase: passphraseSource(v) }).load(config.serviceKey) : undefined;
@@ -251,6 +255,7 @@ export const commands: Record<string, Command> = {
         home, rpcHost: config.rpcHost, rpcPort: config.rpcPort, logLevel: config.logLevel, rpcCheckResults: process.env.CLOUDCOIN_RPC_CHECK_RESULTS === "1",
         rpcTokens: config.rpcTokens, ...(serviceKey ? { serviceKey } : {}),
         p2pListen: config.p2pListen, bootstrap: config.bootstrap, rpcCors: config.rpcCors, resync: v.resync === true, stateSync: config.stateSync,
+        ...(config.trust !== undefined ? { trust: { height: config.trust.height, hash: fromHex(config.trust.hash) } } : {}),
         ...(config.stateCacheMiB !== undefined ? { stateCacheBytes: config.stateCacheMiB * 1024 * 1024 } : {}),
         ...(config.stateHistory !== undefined ? { stateHistory: config.stateHistory } : {}),
         ...(config.rpcRateLimit !== undefined ? { rpcRateLimit: config.rpcRateLimit === false ? false : { max: config.rpcRateLimit, timeWindowMs: 60_000 } } : {}),

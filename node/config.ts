@@ -3,22 +3,27 @@
  *
  *   1. command-line flags        --rpc-host, --rpc-port, --log-level, --service-key,
  *                                --p2p-listen ADDR[,ADDR], --bootstrap ADDR[,ADDR], --rpc-rate-limit N|off,
- *                                --rpc-cors ORIGIN[,ORIGIN] (CLOUDCOIN_RPC_CORS), --state-sync
+ *                                --rpc-cors ORIGIN[,ORIGIN] (CLOUDCOIN_RPC_CORS), --state-sync,
+ *                                --trust-height N --trust-hash HEX (a checkpoint: the block hash at a height)
  *   2. environment variables     CLOUDCOIN_RPC_HOST, CLOUDCOIN_RPC_PORT, CLOUDCOIN_LOG_LEVEL,
  *                                CLOUDCOIN_SERVICE_KEY, CLOUDCOIN_RPC_TOKENS ("tok:sign,admin;tok2:sign"),
  *                                CLOUDCOIN_P2P_LISTEN, CLOUDCOIN_BOOTSTRAP (comma-separated multiaddrs),
  *                                CLOUDCOIN_RPC_RATE_LIMIT (HTTP requests per client IP, and messages per
  *                                WebSocket connection, per minute; or "off"),
- *                                CLOUDCOIN_STATE_CACHE_MIB, CLOUDCOIN_STATE_HISTORY
+ *                                CLOUDCOIN_STATE_CACHE_MIB, CLOUDCOIN_STATE_HISTORY, CLOUDCOIN_TRUST_HEIGHT,
+ *                                CLOUDCOIN_TRUST_HASH
  *   3. the file <home>/config.json  {"rpcHost", "rpcPort", "logLevel", "serviceKey",
  *                                    "rpcTokens": [{"token", "permissions": [...]}],
  *                                    "p2pListen": [...], "bootstrap": [...], "rpcRateLimit": N | false,
- *                                    "stateCacheMiB": N, "stateHistory": N, "stateSync": true|false}
+ *                                    "stateCacheMiB": N, "stateHistory": N, "stateSync": true|false,
+ *                                    "trustHeight": N, "trustHash": "<64 hex digits>"}
  *   4. defaults                  127.0.0.1, 8645, info, no service key, no tokens,
  *                                p2p on /ip4/127.0.0.1/tcp/8646, no bootstrap peers, the RPC's default limit,
- *                                the block store's state cache and history defaults (chain/store.ts), no state sync
+ *                                the block store's state cache and history defaults (chain/store.ts), no state sync,
+ *                                no checkpoint (the genesis set is the one trusted)
  *
- * Every layer is validated; a bad value is refused with the layer that gave it, never ignored.
+ * Every layer is validated; a bad value is refused with the layer that gave it, never ignored. The
+ * checkpoint's height and hash come together (from one layer or two), or neither is set.
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -56,6 +61,13 @@ const layerSchema = z.strictObject({
   stateHistory: z.int().min(1).max(10_000_000).optional(),
   /** A node with a fresh store fetches a recent state snapshot from its peers instead of replaying every block (p2p/state-sync.ts). */
   stateSync: z.boolean().optional(),
+  /**
+   * A checkpoint from a source the operator trusts (a block explorer, another operator): the
+   * height of a recent block and its hash. State sync traces offers to that block's validator set
+   * instead of the genesis set's, and the node refuses any other block at that height.
+   */
+  trustHeight: z.int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+  trustHash: z.string().regex(/^[0-9a-fA-F]{64}$/, "a block hash: 64 hex digits").optional(),
 });
 type Layer = z.infer<typeof layerSchema>;
 
@@ -74,6 +86,8 @@ export interface StartConfig {
   readonly stateCacheMiB: number | undefined;
   readonly stateHistory: number | undefined;
   readonly stateSync: boolean;
+  /** The checkpoint (--trust-height, --trust-hash), if one was given. */
+  readonly trust: { readonly height: bigint; readonly hash: string } | undefined;
   /** Where each value came from, for the startup log. */
   readonly sources: Readonly<Record<keyof Layer, "flag" | "env" | "file" | "default">>;
 }
@@ -89,6 +103,8 @@ export interface StartFlags {
   readonly rpcCors?: string | undefined;
   /** --state-sync: true when given (a boolean flag cannot say false) */
   readonly stateSync?: boolean | undefined;
+  readonly trustHeight?: string | undefined;
+  readonly trustHash?: string | undefined;
 }
 
 const list = (s: string | undefined): string[] | undefined => (s === undefined ? undefined : s.split(",").map((x) => x.trim()).filter((x) => x !== ""));
@@ -111,6 +127,11 @@ function check(source: string, raw: unknown): Layer {
 
 function count(source: string, s: string): number {
   if (!/^[0-9]{1,8}$/.test(s)) invalid(source, `"${s}" is not a whole number`);
+  return Number(s);
+}
+
+function height(source: string, s: string): number {
+  if (!/^[0-9]{1,15}$/.test(s) || Number(s) < 1) invalid(source, `"${s}" is not a block height (a whole number from 1)`);
   return Number(s);
 }
 
@@ -169,6 +190,8 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
     ...(e.CLOUDCOIN_RPC_CORS !== undefined ? { rpcCors: list(e.CLOUDCOIN_RPC_CORS) } : {}),
     ...(e.CLOUDCOIN_STATE_CACHE_MIB ? { stateCacheMiB: count("CLOUDCOIN_STATE_CACHE_MIB", e.CLOUDCOIN_STATE_CACHE_MIB) } : {}),
     ...(e.CLOUDCOIN_STATE_HISTORY ? { stateHistory: count("CLOUDCOIN_STATE_HISTORY", e.CLOUDCOIN_STATE_HISTORY) } : {}),
+    ...(e.CLOUDCOIN_TRUST_HEIGHT ? { trustHeight: height("CLOUDCOIN_TRUST_HEIGHT", e.CLOUDCOIN_TRUST_HEIGHT) } : {}),
+    ...(e.CLOUDCOIN_TRUST_HASH ? { trustHash: e.CLOUDCOIN_TRUST_HASH } : {}),
   });
   const f = layers.flags;
   const flags = check("flags", {
@@ -181,6 +204,8 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
     ...(f.rpcRateLimit !== undefined ? { rpcRateLimit: rateLimit("--rpc-rate-limit", f.rpcRateLimit) } : {}),
     ...(f.rpcCors !== undefined ? { rpcCors: list(f.rpcCors) } : {}),
     ...(f.stateSync === true ? { stateSync: true } : {}),
+    ...(f.trustHeight !== undefined ? { trustHeight: height("--trust-height", f.trustHeight) } : {}),
+    ...(f.trustHash !== undefined ? { trustHash: f.trustHash } : {}),
   });
   const pick = <K extends keyof Layer>(k: K, fallback: Layer[K]): [Layer[K], "flag" | "env" | "file" | "default"] =>
     flags[k] !== undefined ? [flags[k], "flag"] : env[k] !== undefined ? [env[k], "env"] : file[k] !== undefined ? [file[k], "file"] : [fallback, "default"];
@@ -196,6 +221,11 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
   const [stateCacheMiB, sCache] = pick("stateCacheMiB", undefined);
   const [stateHistory, sHistory] = pick("stateHistory", undefined);
   const [stateSync, sStateSync] = pick("stateSync", false);
+  const [trustHeight, sTrustHeight] = pick("trustHeight", undefined);
+  const [trustHash, sTrustHash] = pick("trustHash", undefined);
+  if ((trustHeight === undefined) !== (trustHash === undefined)) {
+    invalid(trustHeight === undefined ? `trustHash (${sTrustHash})` : `trustHeight (${sTrustHeight})`, "a checkpoint needs both its height and its block hash (--trust-height and --trust-hash)");
+  }
   return {
     rpcHost: rpcHost!,
     rpcPort: rpcPort!,
@@ -209,6 +239,7 @@ export function resolveStartConfig(layers: { file?: unknown; env: Readonly<Recor
     stateCacheMiB,
     stateHistory,
     stateSync: stateSync === true,
-    sources: { rpcHost: sHost, rpcPort: sPort, logLevel: sLog, serviceKey: sKey, rpcTokens: sTok, p2pListen: sListen, bootstrap: sBoot, rpcRateLimit: sRate, rpcCors: sCors, stateCacheMiB: sCache, stateHistory: sHistory, stateSync: sStateSync },
+    trust: trustHeight !== undefined && trustHash !== undefined ? { height: BigInt(trustHeight), hash: trustHash.toLowerCase() } : undefined,
+    sources: { rpcHost: sHost, rpcPort: sPort, logLevel: sLog, serviceKey: sKey, rpcTokens: sTok, p2pListen: sListen, bootstrap: sBoot, rpcRateLimit: sRate, rpcCors: sCors, stateCacheMiB: sCache, stateHistory: sHistory, stateSync: sStateSync, trustHeight: sTrustHeight, trustHash: sTrustHash },
   };
 }

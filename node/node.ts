@@ -42,7 +42,7 @@ import { catchupHandler, catchupProtocol, encodeCatchupRequest, feedCatchup, MAX
 import { PeerMisbehaviour } from "../p2p/host.ts";
 import { BlockSync, storeBlockSource, syncHandler, syncProtocol } from "../p2p/sync.ts";
 import { snapshotHandler, snapshotProtocol, StateSyncClient, type StateSyncOptions } from "../p2p/state-sync.ts";
-import { StateSyncError, StateSyncErrorCode } from "../chain/snapshot.ts";
+import { StateSyncError, StateSyncErrorCode, type TrustRoot } from "../chain/snapshot.ts";
 import { ConsensusDriver } from "./driver.ts";
 import { readKeyFile, writeKeyFile, type PassphraseSource } from "./keyring.ts";
 import { createNodeMetrics, proofSamples } from "./metrics.ts";
@@ -105,6 +105,12 @@ export interface NodeOptions {
   stateSync?: boolean;
   /** Bounds of the state sync client (p2p/state-sync.ts defaultStateSyncOptions). */
   stateSyncOptions?: Partial<StateSyncOptions>;
+  /**
+   * A checkpoint the operator trusts (--trust-height, --trust-hash): state sync traces snapshots
+   * to its block's set instead of the genesis set's, and the store refuses any other block at its
+   * height (chain/store.ts StoreOpenOptions.checkpoint).
+   */
+  trust?: TrustRoot;
 }
 
 export const defaultNodeOptions = (): NodeOptions => ({ home: defaultHome(), rpcHost: "127.0.0.1", rpcPort: DEFAULT_RPC_PORT, logLevel: "info", p2pListen: [DEFAULT_P2P_LISTEN] });
@@ -188,6 +194,7 @@ export async function openChain(opts: NodeOptions, log: Logger, life: Lifecycle)
   const store = await BlockStore.open(join(dataDir, "chain"), { chainId: genesis.chainId, genesisHash: genesis.hash, genesisState: () => genesisState(genesis) }, {
     repair: opts.resync === true,
     stateSync: opts.stateSync === true,
+    ...(opts.trust !== undefined ? { checkpoint: opts.trust } : {}),
     ...(opts.stateCacheBytes !== undefined ? { stateCacheBytes: opts.stateCacheBytes } : {}),
     ...(opts.stateHistory !== undefined ? { stateHistory: opts.stateHistory } : {}),
   });
@@ -231,6 +238,7 @@ async function stateSync(store: BlockStore, genesis: Genesis, opts: NodeOptions,
     target: store,
     chainId: genesis.chainId,
     genesisValidators: genesisState(genesis).validators(),
+    ...(opts.trust !== undefined ? { trust: opts.trust } : {}),
     log: log.child({ module: "statesync" }),
     ...(opts.stateSyncOptions ? { opts: opts.stateSyncOptions } : {}),
   });

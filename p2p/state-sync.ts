@@ -34,8 +34,8 @@ import { asArray, asBool, asBytes, asU64, asUint, decode, encode, u64, type Cbor
 import { CodedError } from "../primitives/errors.ts";
 import { hashStateKey, MAX_CUT_DEPTH } from "../chain/smt.ts";
 import {
-  bisectTrust, checkLightBlock, checkOffer, StateSyncError, StateSyncErrorCode, trustOffer, verifyChunk, verifyManifest,
-  type LightBlock, type Manifest, type VerifiedOffer,
+  bisectTrust, checkLightBlock, checkOffer, checkpointTrust, genesisTrust, StateSyncError, StateSyncErrorCode, trustOffer, verifyChunk, verifyManifest,
+  type LightBlock, type Manifest, type TrustedSet, type TrustRoot, type VerifiedOffer,
 } from "../chain/snapshot.ts";
 import { encodeValidators, type Validator } from "../chain/state.ts";
 import { decodeBlock, MAX_BLOCK_BYTES } from "../chain/block.ts";
@@ -243,6 +243,7 @@ export interface StateSyncResult {
 const PEER_FAULTS: ReadonlySet<string> = new Set([
   StateSyncErrorCode.MALFORMED, StateSyncErrorCode.BAD_OFFER, StateSyncErrorCode.MANIFEST_MISMATCH,
   StateSyncErrorCode.CHUNK_OUT_OF_RANGE, StateSyncErrorCode.CHUNK_UNORDERED, StateSyncErrorCode.CHUNK_MISMATCH,
+  StateSyncErrorCode.TRUST_MISMATCH,
 ]);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -252,19 +253,24 @@ export class StateSyncClient {
   readonly #net: SyncNetwork;
   readonly #target: SnapshotTarget;
   readonly #chainId: string;
-  readonly #genesisValidators: readonly Validator[];
+  /** The checkpoint the operator trusts, if any (else the genesis set is the trusted one). */
+  readonly #root: TrustRoot | undefined;
+  /** The set offers are traced to: the genesis set, or the checkpoint's once a peer served its block. */
+  #trusted: TrustedSet | undefined;
   readonly #protocol: string;
   readonly #log: Logger;
   readonly #opts: StateSyncOptions;
-  /** Blocks (hex hash) whose signing set was traced to genesis by bisection: not traced again each round. */
+  /** Blocks (hex hash) whose signing set was traced to the trusted set by bisection: not traced again each round. */
   readonly #traced = new Set<string>();
   #stopped = false;
 
-  constructor(o: { net: SyncNetwork; target: SnapshotTarget; chainId: string; genesisValidators: readonly Validator[]; log: Logger; opts?: Partial<StateSyncOptions> }) {
+  /** `trust`: a checkpoint (height >= 1 and its block hash) to trace offers to instead of the genesis set. */
+  constructor(o: { net: SyncNetwork; target: SnapshotTarget; chainId: string; genesisValidators: readonly Validator[]; trust?: TrustRoot; log: Logger; opts?: Partial<StateSyncOptions> }) {
     this.#net = o.net;
     this.#target = o.target;
     this.#chainId = o.chainId;
-    this.#genesisValidators = o.genesisValidators;
+    this.#root = o.trust !== undefined && o.trust.height > 0n ? o.trust : undefined;
+    this.#trusted = this.#root === undefined ? genesisTrust(o.genesisValidators) : undefined;
     this.#protocol = snapshotProtocol(o.chainId);
     this.#log = o.log;
     this.#opts = { ...defaultStateSyncOptions, ...o.opts };
@@ -326,15 +332,17 @@ export class StateSyncClient {
         if (raw === null) return;
         try {
           const offer = checkOffer(this.#chainId, raw);
+          const trusted = await this.#trustedSet(peer);
+          if (trusted === undefined) return;
           let trust: VerifiedOffer["trust"];
           const id = Buffer.from(offer.block.hash).toString("hex");
           try {
-            trust = this.#traced.has(id) ? "bisection" : trustOffer(this.#genesisValidators, offer);
+            trust = this.#traced.has(id) ? "bisection" : trustOffer(trusted, offer);
           } catch (e) {
-            if ((e as CodedError).code !== StateSyncErrorCode.UNTRUSTED) throw e;
-            // the set changed since genesis: verify the headers between, from this peer
-            const { fetched } = await bisectTrust(this.#genesisValidators, { height: offer.height, hash: offer.block.hash, commit: offer.commit, validators: offer.validators }, (h) => this.#lightBlock(peer, h));
-            this.#log.info({ peer, height: Number(offer.height), headers: fetched }, "state sync: the offer's validator set traced to genesis by bisection");
+            if ((e as CodedError).code !== StateSyncErrorCode.UNTRUSTED || offer.height <= trusted.height) throw e;
+            // the set changed since the trusted one: verify the headers between, from this peer
+            const { fetched } = await bisectTrust(trusted, { height: offer.height, hash: offer.block.hash, commit: offer.commit, validators: offer.validators }, (h) => this.#lightBlock(peer, h));
+            this.#log.info({ peer, height: Number(offer.height), headers: fetched, from: Number(trusted.height) }, "state sync: the offer's validator set traced to the trusted set by bisection");
             this.#traced.add(id);
             trust = "bisection";
           }
@@ -348,6 +356,31 @@ export class StateSyncClient {
       }),
     );
     return out;
+  }
+
+  /**
+   * The set offers are traced to: the genesis set, or (with a checkpoint) the set of the
+   * checkpoint's block, asked of `peer` until one serves it; undefined while none has. A peer whose
+   * block there is another (validly signed: a fork, or keys that left) throws TRUST_MISMATCH.
+   */
+  async #trustedSet(peer: string): Promise<TrustedSet | undefined> {
+    if (this.#trusted !== undefined || this.#root === undefined) return this.#trusted;
+    const root = this.#root;
+    let lb: LightBlock | null;
+    try {
+      lb = await this.#lightBlock(peer, root.height);
+    } catch (e) {
+      if (PEER_FAULTS.has((e as CodedError).code)) throw e;
+      this.#log.debug({ peer, err: (e as Error).message }, "state sync: checkpoint request failed");
+      return undefined;
+    }
+    if (lb === null) {
+      this.#log.info({ peer, height: Number(root.height) }, "state sync: the peer does not keep the checkpoint's block");
+      return undefined;
+    }
+    this.#trusted ??= checkpointTrust(root, lb);
+    this.#log.info({ height: Number(root.height), validators: lb.validators.length }, "state sync: the checkpoint's block and set verified");
+    return this.#trusted;
   }
 
   async #lightBlock(peer: string, height: bigint): Promise<LightBlock | null> {

@@ -46,13 +46,20 @@ t.test("a late node joins by snapshot and agrees on every later block", async (t
   await waitForHeight(net.url(0), 12, 40_000);
 
   const late = net.members[2]!;
-  const p = await startNode(late.home, ["--p2p-listen", late.listen, "--state-sync"], 60_000).catch((e: Error) => {
+  // a checkpoint half-way (block 5's hash, as an operator would take it from a source it trusts)
+  const cpHash = (await rpc(net.url(0), "chain_getBlock", { height: 5 })).result.header.hash as string;
+  const trust = ["--trust-height", "5", "--trust-hash", cpHash];
+  const half = await runCli(["start", "--home", late.home, "--trust-height", "5"]);
+  t.not(half.code, 0, "a checkpoint height without its hash is refused");
+  t.match(half.stderr, /CONFIG_INVALID.*needs both its height and its block hash/, "naming what is missing");
+  const p = await startNode(late.home, ["--p2p-listen", late.listen, "--state-sync", ...trust], 60_000).catch((e: Error) => {
     t.comment(e.message.slice(-4000));
     throw e;
   });
   late.proc = p;
   const installed = p.logs.map((l) => (l.startsWith("{") ? (JSON.parse(l) as Record<string, unknown>) : {})).find((l) => l.msg === "state sync: snapshot installed");
   t.ok(installed, "the late node logged the install");
+  t.ok(p.logs.some((l) => l.includes("state sync: the checkpoint's block and set verified")), "the snapshot was traced from the checkpoint");
   const status = (await rpc(p.url, "node_status")).result;
   t.ok(status.base > 1, `base ${status.base} > 1: it did not replay from genesis`);
   t.equal(status.base % 10, 0, "the snapshot height is a multiple of the offer interval");
@@ -83,7 +90,7 @@ t.test("a late node joins by snapshot and agrees on every later block", async (t
 
   // restarted, the state-synced node opens its store (rolling check from the base) and keeps following
   await net.kill(2);
-  const again = await startNode(late.home, ["--p2p-listen", late.listen, "--state-sync"], 60_000);
+  const again = await startNode(late.home, ["--p2p-listen", late.listen, "--state-sync", ...trust], 60_000);
   late.proc = again;
   t.ok(again.logs.some((l) => l.includes("state sync skipped")), "a store with blocks skips state sync");
   const h2 = (await headHeight(net.url(0))) + 2;

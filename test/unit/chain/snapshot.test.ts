@@ -7,7 +7,7 @@
 import t from "tap";
 import { concatBytes, u32be } from "../../../primitives/bytes.ts";
 import { foldSubtrees, hashStateKey, pagedCut, pagedLeavesUnder, pagedUpdate, prefixOf, SparseMerkleTree, SubtreeKind, subtreeSummary } from "../../../chain/smt.ts";
-import { bisectTrust, checkLightBlock, StateSyncErrorCode, verifyChunk, verifyManifest, verifyOffer, vouches, type LightBlock, type Manifest, type RawOffer } from "../../../chain/snapshot.ts";
+import { bisectTrust, checkLightBlock, checkpointTrust, genesisTrust, StateSyncErrorCode, verifyChunk, verifyManifest, verifyOffer, vouches, type LightBlock, type Manifest, type RawOffer } from "../../../chain/snapshot.ts";
 import { decodeBlock, encodeCommit, encodeHeader, type Commit } from "../../../chain/block.ts";
 import type { SignedTx } from "../../../chain/tx.ts";
 import { encodeValidators } from "../../../chain/state.ts";
@@ -143,7 +143,7 @@ t.test("an offer is trusted through the genesis set, or when more than 1/3 of it
   const commit = chain.lastCommit!;
   const set = chain.state.lastValidators();
   const raw: RawOffer = { height: block.header.height, block: block.bytes, commit: encodeCommit(commit), validators: encodeValidators(set), depth: 8 };
-  const genesisSet = genesisState(chain.genesis).validators();
+  const genesisSet = genesisTrust(genesisState(chain.genesis).validators());
   const ok = verifyOffer(chain.genesis.chainId, genesisSet, raw);
   t.equal(ok.trust, "genesis");
   t.equal(ok.height, block.header.height);
@@ -160,9 +160,9 @@ t.test("an offer is trusted through the genesis set, or when more than 1/3 of it
 
   // a trusted set that differs from the signing set: more than 1/3 of it signed, or not
   const stranger = (i: number) => ({ publicKey: testKey(950 + i).publicKey, power, name: `s${i}`, priority: 0n });
-  const twoOfThree = [genesisSet[0]!, genesisSet[1]!, stranger(0)];
+  const twoOfThree = genesisTrust([genesisSet.validators[0]!, genesisSet.validators[1]!, stranger(0)]);
   t.equal(verifyOffer(chain.genesis.chainId, twoOfThree, raw).trust, "skipping", "2/3 of a trusted set signed");
-  const oneOfThree = [genesisSet[0]!, stranger(0), stranger(1)];
+  const oneOfThree = genesisTrust([genesisSet.validators[0]!, stranger(0), stranger(1)]);
   t.equal(codeOf(() => verifyOffer(chain.genesis.chainId, oneOfThree, raw)), StateSyncErrorCode.UNTRUSTED, "exactly 1/3 of the trusted set is not enough");
 });
 
@@ -194,7 +194,7 @@ t.test("bisection: a set that replaced the genesis set is traced through the hea
     asked.push(h);
     return light.get(h) ?? null;
   };
-  const r = await bisectTrust(genesisSet, at(10n), fetch);
+  const r = await bisectTrust(genesisTrust(genesisSet), at(10n), fetch);
   t.equal(r.fetched, asked.length);
   t.ok(asked.length >= 1 && asked.every((h) => h > 0n && h < 10n), `headers fetched between: ${asked.join(", ")}`);
   // each fetched header must itself check: the light block of a real chain does
@@ -205,13 +205,13 @@ t.test("bisection: a set that replaced the genesis set is traced through the hea
   t.equal(codeOf(() => checkLightBlock(chain.genesis.chainId, 12n, raw)), StateSyncErrorCode.BAD_OFFER, "a light block of another height");
 
   // a peer that cannot serve the headers between: untrusted
-  await t.rejects(bisectTrust(genesisSet, at(10n), async () => null), { code: StateSyncErrorCode.UNTRUSTED });
+  await t.rejects(bisectTrust(genesisTrust(genesisSet), at(10n), async () => null), { code: StateSyncErrorCode.UNTRUSTED });
   t.same(asked, [5n], "one header, halfway, bridges the change");
   // a gap no header bridges: every header between signed by the new set alone (the whole set
   // changed from one height to the next): bisection narrows down to heights 0..1 and gives up
   const asked2: bigint[] = [];
   await t.rejects(
-    bisectTrust(genesisSet, at(10n), async (h) => {
+    bisectTrust(genesisTrust(genesisSet), at(10n), async (h) => {
       asked2.push(h);
       return { ...at(10n), height: h };
     }),
@@ -219,5 +219,61 @@ t.test("bisection: a set that replaced the genesis set is traced through the hea
     "headers that never vouch",
   );
   t.same(asked2, [5n, 2n, 1n], "halving down to the adjacent height");
-  await t.rejects(bisectTrust(genesisSet, at(10n), async () => at(3n)), { code: StateSyncErrorCode.BAD_OFFER }, "a header of another height than asked");
+  await t.rejects(bisectTrust(genesisTrust(genesisSet), at(10n), async () => at(3n)), { code: StateSyncErrorCode.BAD_OFFER }, "a header of another height than asked");
+});
+
+t.test("a checkpoint refuses a long-range fork that the genesis set alone would trust", async (t) => {
+  const CLC = 1_000_000_000n;
+  const P = 1_000n * CLC;
+  const old = [testKey(930), testKey(931), testKey(932), testKey(933)];
+  const fresh = [testKey(940), testKey(941), testKey(942), testKey(943)];
+  const opts = { validators: old.map((key) => ({ key, power: P })), balances: fresh.map((key) => ({ key, amount: 10n * P })) };
+  // the real chain: the genesis validators hand over to new ones and leave (heights 1..10)
+  const chain = newTestChain(opts);
+  chain.keys.push(...fresh);
+  const light = new Map<bigint, LightBlock>();
+  const offers = new Map<bigint, RawOffer>();
+  const step = (txs: SignedTx[] = []) => {
+    const built = advance(chain, txs);
+    const h = built.block.header.height;
+    light.set(h, { height: h, hash: built.block.hash, commit: chain.lastCommit!, validators: chain.state.lastValidators() });
+    offers.set(h, { height: h, block: built.block.bytes, commit: encodeCommit(chain.lastCommit!), validators: encodeValidators(chain.state.lastValidators()), depth: 8 });
+  };
+  step(fresh.flatMap((k) => [tx(chain, k, 0n, { type: "stake", amount: P }), tx(chain, k, 1n, { type: "validator.register", name: "fresh" })]));
+  step();
+  step();
+  step(old.map((k) => txNext(chain, k, { type: "unstake", amount: P })));
+  for (let i = 0; i < 6; i++) step();
+  // the fork: the same genesis, and the departed genesis keys keep signing their own history
+  const fork = newTestChain(opts);
+  let forkOffer: RawOffer | undefined;
+  for (let i = 0; i < 10; i++) {
+    const built = advance(fork, []);
+    forkOffer = { height: built.block.header.height, block: built.block.bytes, commit: encodeCommit(fork.lastCommit!), validators: encodeValidators(fork.state.lastValidators()), depth: 8 };
+  }
+  const chainId = chain.genesis.chainId;
+  const genesis = genesisTrust(genesisState(chain.genesis).validators());
+  t.equal(verifyOffer(chainId, genesis, forkOffer!).trust, "genesis", "from genesis alone, the fork's height 10 is trusted: the attack a checkpoint stops");
+  t.not(Buffer.from(verifyOffer(chainId, genesis, forkOffer!).block.hash).toString("hex"), Buffer.from(light.get(10n)!.hash).toString("hex"), "the fork is another block at 10");
+
+  // a checkpoint at 8 (after the genesis keys left), from a source the operator trusts
+  const cp = checkpointTrust({ height: 8n, hash: light.get(8n)!.hash }, light.get(8n)!);
+  t.equal(cp.height, 8n);
+  t.equal(codeOf(() => verifyOffer(chainId, cp, forkOffer!)), StateSyncErrorCode.UNTRUSTED, "the fork is refused from the checkpoint");
+  t.equal(verifyOffer(chainId, cp, offers.get(10n)!).trust, "skipping", "the real height 10 is trusted from the checkpoint");
+  t.equal(verifyOffer(chainId, cp, offers.get(8n)!).trust, "checkpoint", "the checkpoint's own block");
+  t.equal(codeOf(() => verifyOffer(chainId, cp, offers.get(7n)!)), StateSyncErrorCode.UNTRUSTED, "an offer below the checkpoint");
+  t.equal(codeOf(() => verifyOffer(chainId, { ...cp, hash: light.get(9n)!.hash }, offers.get(8n)!)), StateSyncErrorCode.TRUST_MISMATCH, "another block at the checkpoint's height");
+  t.equal(codeOf(() => checkpointTrust({ height: 8n, hash: light.get(9n)!.hash }, light.get(8n)!)), StateSyncErrorCode.TRUST_MISMATCH, "a peer's block at the checkpoint's height that is not the trusted one");
+  t.equal(codeOf(() => checkpointTrust({ height: 9n, hash: light.get(8n)!.hash }, light.get(8n)!)), StateSyncErrorCode.TRUST_MISMATCH, "a light block of another height");
+
+  // bisection starts at the checkpoint: it fetches only headers above it, and never goes below
+  const cp2 = checkpointTrust({ height: 2n, hash: light.get(2n)!.hash }, light.get(2n)!);
+  const asked: bigint[] = [];
+  const r = await bisectTrust(cp2, light.get(10n)!, async (h) => {
+    asked.push(h);
+    return light.get(h) ?? null;
+  });
+  t.ok(r.fetched >= 1 && asked.every((h) => h > 2n && h < 10n), `headers fetched between the checkpoint and the target: ${asked.join(", ")}`);
+  await t.rejects(bisectTrust(cp, light.get(7n)!, async (h) => light.get(h) ?? null), { code: StateSyncErrorCode.UNTRUSTED }, "a target below the checkpoint is never bisected");
 });

@@ -232,3 +232,41 @@ t.test("a height pinned by a snapshot lease stays readable past stateHistory unt
   t.equal(later.stateFrom, 5n, "pruned to head - stateHistory once it ended");
   t.equal(await codeOf(later.stateAt(4n)), StoreErrorCode.STATE_PRUNED);
 });
+
+t.test("a checkpoint: the store refuses another block at its height, at commit, at open and at a snapshot's install", async (t) => {
+  const real = makeChain(6); // the history the operator trusts
+  const fork = makeChain(6, 3); // the same genesis, other blocks from height 1
+  t.not(toHex(real.blocks[2]!.block.hash), toHex(fork.blocks[2]!.block.hash), "the two histories differ at 3");
+  const checkpoint = { height: 3n, hash: real.blocks[2]!.block.hash };
+
+  // commit: the fork's block 3 is refused and nothing of it is written
+  const dir = tmpDir(t, "forked");
+  const store = await BlockStore.open(dir, chainOf(fork.chain.genesis), { checkpoint });
+  for (const b of fork.blocks.slice(0, 2)) await store.commitBlock(b.block, b.commit, b.built);
+  const b3 = fork.blocks[2]!;
+  t.equal(await codeOf(store.commitBlock(b3.block, b3.commit, b3.built)), StoreErrorCode.CHECKPOINT_MISMATCH, "another block at the trusted height");
+  t.equal(store.head.height, 2n, "the head stays");
+  t.equal(await store.getBlock(3n), undefined, "nothing of it is stored");
+  // the same store without the checkpoint takes it; reopened with it, the store is refused
+  await store.close();
+  const plain = await BlockStore.open(dir, chainOf(fork.chain.genesis));
+  await plain.commitBlock(b3.block, b3.commit, b3.built);
+  await plain.close();
+  t.equal(await codeOf(BlockStore.open(dir, chainOf(fork.chain.genesis), { checkpoint })), StoreErrorCode.CHECKPOINT_MISMATCH, "a store that holds another block there is refused at open");
+
+  // the trusted history passes the checkpoint, and a store below it opens
+  const ok = await BlockStore.open(tmpDir(t, "real"), chainOf(real.chain.genesis), { checkpoint });
+  t.teardown(() => ok.close());
+  for (const b of real.blocks) await ok.commitBlock(b.block, b.commit, b.built);
+  t.equal(ok.head.height, 6n, "the trusted block and those after it are committed");
+
+  // a snapshot installed at the checkpoint's height must be of the trusted block
+  const source = await sourceStore(t, fork);
+  const snap = snapshotOf(source, 3n, 6, 300);
+  const target = await BlockStore.open(tmpDir(t, "target"), chainOf(fork.chain.genesis), { checkpoint });
+  t.teardown(() => target.close());
+  await target.beginStateSync(3n);
+  for (const records of snap.chunks.values()) await target.putSnapshotRecords(records);
+  t.equal(await codeOf(target.finishStateSync({ block: b3.block, commit: b3.commit, validators: (await source.getValidators(3n))! })), StoreErrorCode.CHECKPOINT_MISMATCH, "a snapshot of another block at the trusted height");
+  t.equal(target.head.height, 0n, "not installed");
+});

@@ -18,8 +18,9 @@ t.test("precedence: flags over environment over config.json over defaults", asyn
   t.same(fromEnv.rpcTokens, [{ token: "e", permissions: ["admin", "sign"] }]);
   const fromFlags = resolveStartConfig({ file, env, flags: { rpcPort: "0", logLevel: "error" } });
   t.same([fromFlags.rpcPort, fromFlags.logLevel, fromFlags.rpcHost], [0, "error", "127.0.0.2"]);
-  t.same(fromFlags.sources, { rpcHost: "file", rpcPort: "flag", logLevel: "flag", serviceKey: "file", rpcTokens: "env", p2pListen: "default", bootstrap: "default", rpcRateLimit: "default", rpcCors: "default", stateCacheMiB: "default", stateHistory: "default", stateSync: "default" });
+  t.same(fromFlags.sources, { rpcHost: "file", rpcPort: "flag", logLevel: "flag", serviceKey: "file", rpcTokens: "env", p2pListen: "default", bootstrap: "default", rpcRateLimit: "default", rpcCors: "default", stateCacheMiB: "default", stateHistory: "default", stateSync: "default", trustHeight: "default", trustHash: "default" });
   t.equal(fromFlags.stateSync, false, "no state sync by default");
+  t.equal(fromFlags.trust, undefined, "no checkpoint by default");
 });
 
 t.test("state sync: off by default, on from config.json or the --state-sync flag", async (t) => {
@@ -29,6 +30,24 @@ t.test("state sync: off by default, on from config.json or the --state-sync flag
   const fromFlag = resolveStartConfig({ file: { stateSync: false }, env: {}, flags: { stateSync: true } });
   t.same([fromFlag.stateSync, fromFlag.sources.stateSync], [true, "flag"]);
   t.throws(() => resolveStartConfig({ file: { stateSync: "yes" }, env: {}, flags: {} }), { code: ConfigErrorCode.INVALID }, "a non-boolean in config.json is refused");
+});
+
+t.test("a checkpoint: height and hash together, from any layer; anything else refused", async (t) => {
+  const hash = "AB".repeat(32);
+  const fromFlags = resolveStartConfig({ env: {}, flags: { trustHeight: "1200", trustHash: hash } });
+  t.same(fromFlags.trust, { height: 1200n, hash: "ab".repeat(32) }, "from flags; the hash in lower case");
+  const fromFile = resolveStartConfig({ file: { trustHeight: 7, trustHash: "cd".repeat(32) }, env: {}, flags: {} });
+  t.same(fromFile.trust, { height: 7n, hash: "cd".repeat(32) });
+  const split = resolveStartConfig({ file: { trustHash: "cd".repeat(32) }, env: { CLOUDCOIN_TRUST_HEIGHT: "9" }, flags: {} });
+  t.same([split.trust, split.sources.trustHeight, split.sources.trustHash], [{ height: 9n, hash: "cd".repeat(32) }, "env", "file"], "one layer each");
+  const refused = (layers: Parameters<typeof resolveStartConfig>[0], why: string, text: RegExp) => t.throws(() => resolveStartConfig(layers), { code: ConfigErrorCode.INVALID, message: text }, why);
+  refused({ env: {}, flags: { trustHeight: "5" } }, "a height without its hash", /needs both/);
+  refused({ file: { trustHash: hash }, env: {}, flags: {} }, "a hash without its height", /needs both/);
+  refused({ env: {}, flags: { trustHeight: "0", trustHash: hash } }, "height 0 (genesis is trusted already)", /--trust-height/);
+  refused({ env: {}, flags: { trustHeight: "-3", trustHash: hash } }, "a negative height", /--trust-height/);
+  refused({ env: {}, flags: { trustHeight: "5", trustHash: "ab".repeat(31) } }, "a short hash", /64 hex digits/);
+  refused({ env: {}, flags: { trustHeight: "5", trustHash: "zz".repeat(32) } }, "a hash that is not hex", /64 hex digits/);
+  refused({ file: { trustHeight: "5", trustHash: hash }, env: {}, flags: {} }, "a string height in config.json", /config.json/);
 });
 
 t.test("p2p listen addresses, bootstrap peers and the RPC rate limit follow the same precedence", async (t) => {

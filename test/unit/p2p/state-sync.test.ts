@@ -185,13 +185,67 @@ t.test("an offer signed by a set that replaced the genesis set is traced by bise
   });
   const r = await ss.run();
   t.equal(r.height, 10n);
-  t.ok(lines.some((l) => l.msg === "state sync: the offer's validator set traced to genesis by bisection"), "traced by bisection");
+  t.ok(lines.some((l) => l.msg === "state sync: the offer's validator set traced to the trusted set by bisection" && l.from === 0), "traced from genesis by bisection");
   t.ok(lines.some((l) => l.msg === "state sync: fetching a snapshot" && l.trust === "bisection"));
   t.equal(toHex((await target.loadState(() => new Uint8Array(32))).root()), toHex(made.blocks[9]!.block.header.stateRoot));
   // the light block request: below the base or above the head, null
   const h = snapshotHandler(target, { depth: 4 });
   t.equal(decode(await h.respond(encodeLightBlockRequest(3n), "p")), null, "no header below the base");
   t.not(decode(await h.respond(encodeLightBlockRequest(10n), "p")), null, "the base's header");
+});
+
+t.test("a checkpoint: the snapshot is traced from the checkpoint's set; a peer with another block there is penalized and never used", async (t) => {
+  const P = 1_000_000_000_000n;
+  const old = [testKey(910), testKey(911), testKey(912), testKey(913)];
+  const fresh = [testKey(920), testKey(921), testKey(922), testKey(923)];
+  const chain = newTestChain({ validators: old.map((key) => ({ key, power: P })), balances: fresh.map((key) => ({ key, amount: 10n * P })) });
+  chain.keys.push(...fresh);
+  const made: Made = { chain, blocks: [] };
+  const step = (txs: Parameters<typeof advance>[1] = []) => {
+    const built = advance(chain, txs);
+    made.blocks.push({ block: built.block, commit: chain.lastCommit!, built });
+  };
+  step(fresh.flatMap((k) => [tx(chain, k, 0n, { type: "stake", amount: P }), tx(chain, k, 1n, { type: "validator.register", name: "fresh" })]));
+  step();
+  step();
+  step(old.map((k) => tx(chain, k, chain.state.account(k.publicKey).nonce, { type: "unstake", amount: P })));
+  for (let i = 0; i < 8; i++) step(); // 5..12: the old set left at 6
+  const served = await storeWith(t, made, "served");
+  const server = await host(t, new Map([[snapshotProtocol(chain.genesis.chainId), snapshotHandler(served, { depth: 4, interval: 10 })]]));
+  const sync = async (name: string, trust: { height: bigint; hash: Uint8Array }, timeoutMs: number) => {
+    const client = await host(t, new Map(), [server.listenAddresses()[0]!]);
+    const target = await BlockStore.open(tmpDir(t, name), chainOf(chain.genesis), { checkpoint: trust });
+    t.teardown(() => target.close());
+    const lines: Record<string, unknown>[] = [];
+    const ss = new StateSyncClient({
+      net: { connectedPeers: () => client.peers().map((p) => p.peerId), request: (p, proto, d, max) => client.request(p, proto, d, max), penalize: (p, n, r) => client.penalize(p, n, r) },
+      target,
+      chainId: chain.genesis.chainId,
+      genesisValidators: genesisState(chain.genesis).validators(),
+      trust,
+      log: pino({ level: "info" }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) }),
+      opts: { timeoutMs },
+    });
+    return { client, target, lines, run: ss.run() };
+  };
+  // the checkpoint at 8 (the new set alone): height 10 is vouched for by it, no bisection from genesis
+  const good = await sync("good", { height: 8n, hash: made.blocks[7]!.block.hash }, 20_000);
+  const r = await good.run;
+  t.equal(r.height, 10n);
+  t.ok(good.lines.some((l) => l.msg === "state sync: the checkpoint's block and set verified" && l.height === 8), "the checkpoint's block came from the peer and checked");
+  t.ok(good.lines.some((l) => l.msg === "state sync: fetching a snapshot" && l.trust === "skipping"), "the offer trusted from the checkpoint's set");
+  t.notOk(good.lines.some((l) => typeof l.msg === "string" && l.msg.includes("by bisection")), "no bisection from genesis");
+  t.equal(toHex((await good.target.loadState(() => new Uint8Array(32))).root()), toHex(made.blocks[9]!.block.header.stateRoot));
+
+  // a checkpoint the peer's history contradicts (another hash at 8): refused, penalized, nothing installed
+  const bad = await sync("bad", { height: 8n, hash: made.blocks[8]!.block.hash }, 1_500);
+  await t.rejects(bad.run, { code: StateSyncErrorCode.NO_SNAPSHOT });
+  t.ok(bad.client.banned().some((b) => b.peerId === server.peerId), "the peer whose block at the checkpoint differs is banned");
+  t.equal(bad.target.head.height, 0n, "nothing installed");
+  // a checkpoint above every offer: no snapshot is trusted from below it
+  const high = await sync("high", { height: 11n, hash: made.blocks[10]!.block.hash }, 1_500);
+  await t.rejects(high.run, { code: StateSyncErrorCode.NO_SNAPSHOT });
+  t.notOk(high.client.banned().some((b) => b.peerId === server.peerId), "an offer below the checkpoint is not the peer's fault");
 });
 
 t.test("block sync: a state-synced peer serves heights from its base only, and the client takes the rest from another peer", async (t) => {
