@@ -62,3 +62,32 @@ t.test("files the documents cite exist, and links stay inside the repository", a
     t.notMatch(text, /DESIGN\.md|\.\.\/shared/, `${f} cites no document users do not have`);
   }
 });
+
+t.test("every test a document cites by name is a test of that file", async (t) => {
+  // `test/x.test.ts` ("title", "…part of a title…"): "…" stands for words left out, so each
+  // quoted name must match one line of the file (a t.test title, or an assertion's message) with
+  // its pieces in order.
+  let checked = 0;
+  for (const f of DOCS) {
+    for (const m of read(f).matchAll(/`(test\/[A-Za-z0-9_./-]+\.ts)` \(([^)]*)\)/g)) {
+      const [, path, inner] = m;
+      if (!existsSync(join(ROOT, path!))) continue; // reported by the test above
+      const lines = read(path!).split("\n");
+      for (const q of inner!.matchAll(/"([^"]+)"/g)) {
+        checked++;
+        const pieces = q[1]!.split("…").map((p) => p.trim()).filter((p) => p !== "");
+        const found = lines.some((line) => {
+          let at = 0;
+          for (const p of pieces) {
+            const i = line.indexOf(p, at);
+            if (i < 0) return false;
+            at = i + p.length;
+          }
+          return true;
+        });
+        t.ok(found, `${f}: ${path} has a test or assertion "${q[1]}"`);
+      }
+    }
+  }
+  t.ok(checked >= 20, `test names were found in the documents (${checked})`);
+});
