@@ -8,8 +8,8 @@
  *   cloudcoin tx transfer --from NAME --to ADDRESS --amount CLC
  *   cloudcoin balance ADDRESS|NAME
  *   cloudcoin status
- *   cloudcoin paych open|fund|voucher|redeem|close|withdraw|list ...   payment channels (DESIGN.md section 9)
- *   cloudcoin provider register|exit|show ...       storage providers and bandwidth relays (DESIGN.md section 6)
+ *   cloudcoin paych open|fund|voucher|redeem|close|withdraw|list ...   payment channels (docs/protocol.md section 8)
+ *   cloudcoin provider register|exit|show ...       storage providers and bandwidth relays (docs/protocol.md section 5)
  *   cloudcoin storage root FILE | storage deal ID    a file's deal root; a deal on chain
  *   cloudcoin storage order FILE ... | storage orders [--client ADDRESS|NAME]   storage orders (the network places them)
  *

@@ -1,5 +1,5 @@
 /**
- * Block sync (DESIGN.md section 2): a request/response protocol over which a node that is behind
+ * Block sync (docs/architecture.md): a request/response protocol over which a node that is behind
  * fetches finalized blocks with their commits, verifies each commit against the validator set it
  * knows, applies the block, and then joins consensus at the head.
  *

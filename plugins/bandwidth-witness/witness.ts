@@ -1,5 +1,5 @@
 /**
- * A bandwidth witness (DESIGN.md section 7, steps 3 and 4) as a separate process: for each of its
+ * A bandwidth witness (docs/protocol.md section 6) as a separate process: for each of its
  * witness keys and each relay the chain assigned that key in the current epoch, it probes the relay
  * once over the probe protocol (p2p/probe.ts: a fresh random nonce, every byte checked), signs the
  * attestation (relay, epoch, bytes, throughput, latency) with the witness key and sends it in a

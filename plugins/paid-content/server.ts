@@ -1,6 +1,6 @@
 /**
  * Paid content over HTTP: serves one file in fixed-size chunks, each paid for with a payment-channel
- * voucher (DESIGN.md section 9).
+ * voucher (docs/protocol.md section 8).
  *
  *   GET  /info           {payee, price, chunkSize, chunks, size, sha256}
  *   GET  /chunk/:i       needs `x-voucher: <hex>` on a channel paying this server, whose cumulative

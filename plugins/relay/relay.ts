@@ -1,5 +1,5 @@
 /**
- * A bandwidth relay (DESIGN.md section 7, steps 1 and 3) as a separate process: it runs a libp2p
+ * A bandwidth relay (docs/protocol.md section 6) as a separate process: it runs a libp2p
  * probe host (p2p/probe.ts) that answers its witnesses' probes for its public key, and registers
  * on chain as a bandwidth provider if it is not registered.
  *

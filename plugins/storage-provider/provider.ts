@@ -1,5 +1,5 @@
 /**
- * A storage provider (DESIGN.md section 6) as a separate process: it keeps clients' files in its
+ * A storage provider (docs/protocol.md section 5) as a separate process: it keeps clients' files in its
  * own directory, registers on chain if it is not registered, accepts deals over HTTP, answers its
  * challenges every epoch with storage proofs, and reports what it earned.
  *
