@@ -38,6 +38,7 @@ import { Keyring, keyFileJson, type PassphraseSource } from "./keyring.ts";
 import { keyFromMnemonic, newMnemonic } from "../primitives/mnemonic.ts";
 import { defaultHome, NODE_VERSION } from "./home.ts";
 import { LOG_FORMATS, type LogFormat } from "../common/logging.ts";
+import { negativeNumbersAsValues } from "../common/args.ts";
 import { DEFAULT_RPC_PORT, readConfigFile, resolveStartConfig } from "./config.ts";
 import { ChunkedRootBuilder } from "../proofs/storage.ts";
 import { ProviderKind } from "../modules/storage/storage.ts";
@@ -748,7 +749,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     // "--amount -3": a negative number after an option is its value (then refused with a reason), not an unknown flag
-    const args = rest.flatMap((a, i) => (a.startsWith("--") && !a.includes("=") && /^-[0-9.]/.test(rest[i + 1] ?? "") ? [`${a}=${rest[i + 1]}`] : /^-[0-9.]/.test(a) && rest[i - 1]?.startsWith("--") && !rest[i - 1]!.includes("=") ? [] : [a]));
+    const args = negativeNumbersAsValues(rest);
     const { values, positionals } = parseArgs({ args, options: cmd.options ?? {}, allowPositionals: true, strict: true });
     jsonOutput = values.json === true;
     if (values.help) {

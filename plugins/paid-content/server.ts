@@ -24,6 +24,7 @@ import { parseClc } from "../../primitives/amount.ts";
 import { isAddress } from "../../primitives/keys.ts";
 import { GateErrorCode, VoucherGate, watchCloses, type GateResult, type SettleEntry } from "./vouchers.ts";
 import { LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
+import { negativeNumbersAsValues } from "../../common/args.ts";
 
 export interface PaidContentOptions {
   content: Uint8Array;
@@ -117,6 +118,7 @@ async function main(): Promise<void> {
   const usage = `usage: server.ts --file FILE --payee cc1... --price CLC [--chunk-size N] [--rpc URL] [--token T] [--port P] [--min-settle-delay BLOCKS] ${LOG_USAGE}`;
   standardFlags(process.argv.slice(2), usage);
   const { values: v } = parseArgs({
+    args: negativeNumbersAsValues(process.argv.slice(2)),
     options: {
       file: { type: "string" }, payee: { type: "string" }, price: { type: "string" }, "chunk-size": { type: "string", default: "65536" },
       rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },

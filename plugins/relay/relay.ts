@@ -41,6 +41,7 @@ import { sendAndWait } from "../storage-provider/deals.ts";
 import { decimalFlag, errorCode, exitOnSignals, intFlag, isMain, pluginLogger, runMain, PluginArgsError } from "../shared/bandwidth.ts";
 import { CodedError } from "../../primitives/errors.ts";
 import { LOG_USAGE, logOptions, standardFlags } from "../shared/cli.ts";
+import { negativeNumbersAsValues } from "../../common/args.ts";
 
 export interface RelayOptions {
   readonly rpcUrl: string;
@@ -217,6 +218,7 @@ async function ensureRegistered(rpc: RpcClient, chainId: string, o: RelayOptions
 async function main(): Promise<void> {
   if (process.argv.slice(2).includes("--version")) standardFlags(["--version"], "");
   const { values: v } = parseArgs({
+    args: negativeNumbersAsValues(process.argv.slice(2)),
     options: {
       rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
       key: { type: "string" },
