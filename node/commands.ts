@@ -159,8 +159,13 @@ function txOut(sent: { hash: string; result: ResultOf<"tx_get"> | null }, extra:
   const r = sent.result;
   const more = Object.entries(extra).map(([k, x]) => `, ${k} ${String(x)}`).join("");
   if (!r) return out(`sent ${sent.hash}${more}`, { hash: sent.hash, status: "pending", ...extra });
-  if (r.receipt && !r.receipt.ok) failedReceipt = true;
   out(`finalized ${sent.hash} in block ${r.height}: ${r.receipt?.ok ? "ok" : `failed (${r.receipt?.code})`}${more}`, { ...r, ...extra });
+  if (r.receipt && !r.receipt.ok) {
+    failedReceipt = true;
+    // the error line every failure prints (stderr, JSON with --json): the code and what it means for the sender
+    const message = `transaction ${sent.hash} failed in block ${r.height} with ${r.receipt.code}: its fee was paid and its operation changed nothing`;
+    console.error(jsonOutput ? JSON.stringify({ error: { code: r.receipt.code, message } }) : `error [${r.receipt.code}]: ${message}`);
+  }
 }
 
 /** A file's deal root (read as a stream, with a progress line on a terminal), as `storage root` and `storage order` compute it. */

@@ -94,6 +94,11 @@ t.test("storage order and storage orders", async (t) => {
   const tooMany = await cli(["storage", "order", file, "--from", "client", "--replicas", "3", "--price", "0.000001", "--epochs", "5", "--chunk-size", "512", ...common, "--json"]);
   t.equal(tooMany.code, 1, "more replicas than providers: the transaction fails in its block");
   t.equal(JSON.parse(tooMany.stdout).receipt.code, "STORAGE_TOO_MANY_REPLICAS");
+  t.match(JSON.parse(tooMany.stderr), { error: { code: "STORAGE_TOO_MANY_REPLICAS", message: /failed in block [0-9]+ with STORAGE_TOO_MANY_REPLICAS: its fee was paid/ } }, "and says so on stderr, as every error");
+  const tooManyText = await cli(["storage", "order", file, "--from", "client", "--replicas", "3", "--price", "0.000001", "--epochs", "5", "--chunk-size", "256", ...common]);
+  t.equal(tooManyText.code, 1, "without --json too");
+  t.match(tooManyText.stdout, /^finalized [0-9a-f]{64} in block [0-9]+: failed \(STORAGE_TOO_MANY_REPLICAS\)/);
+  t.match(tooManyText.stderr, /^error \[STORAGE_TOO_MANY_REPLICAS\]: transaction [0-9a-f]{64} failed in block [0-9]+ with STORAGE_TOO_MANY_REPLICAS: its fee was paid and its operation changed nothing\n$/, "one line naming the code and what it cost");
   const cheap = await cli(["storage", "order", file, "--from", "client", "--replicas", "1", "--price", "0", "--epochs", "5", "--chunk-size", "512", ...common, "--json"]);
   t.equal(cheap.code, 1);
   t.equal(JSON.parse(cheap.stdout).receipt.code, "STORAGE_PRICE_TOO_LOW");
