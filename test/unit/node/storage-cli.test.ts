@@ -108,3 +108,33 @@ t.test("storage order and storage orders", async (t) => {
   t.equal(e.code, 1);
   t.equal(JSON.parse(e.stderr).error.code, "EMPTY_FILE");
 });
+
+t.test("storage root shows its progress on a terminal (bytes, rate, time left) and clears it; none in a pipe or with --json", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cloudcoin-storage-root-"));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, "big.bin");
+  fs.writeFileSync(file, bytes(3 * 2 ** 20, 7)); // 3 MiB: read in 1 MiB pieces
+  const withStderr = async (isTTY: boolean, args: string[]) => {
+    const written: string[] = [];
+    const write = process.stderr.write;
+    const was = Object.getOwnPropertyDescriptor(process.stderr, "isTTY");
+    Object.defineProperty(process.stderr, "isTTY", { value: isTTY, configurable: true });
+    process.stderr.write = ((chunk: string | Uint8Array) => (written.push(String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      return { ...(await cli(["storage", "root", file, ...args])), progress: written.join("") };
+    } finally {
+      process.stderr.write = write;
+      if (was) Object.defineProperty(process.stderr, "isTTY", was);
+      else delete (process.stderr as { isTTY?: boolean }).isTTY;
+    }
+  };
+  const tty = await withStderr(true, []);
+  t.equal(tty.code, 0, tty.stderr);
+  t.match(tty.progress, /\r[0-9]+ of 3 MiB, [0-9]+ MiB\/s, [0-9]+ s left/, `a progress line on the terminal (${JSON.stringify(tty.progress.slice(0, 60))})`);
+  t.ok(tty.progress.endsWith("\r\x1b[K"), "cleared before the result");
+  t.match(tty.stdout, /^root [0-9a-f]{64}\nsize 3145728 bytes/);
+  const piped = await withStderr(false, []);
+  t.equal(piped.progress, "", "nothing on a pipe");
+  t.equal(piped.stdout, tty.stdout, "the same result");
+  t.equal((await withStderr(true, ["--json"])).progress, "", "nothing with --json");
+});
