@@ -166,7 +166,8 @@ async function main(): Promise<void> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((e: unknown) => {
-    process.stderr.write(`${(e as Error).message}\n`);
+    // as every long-running plugin ends (plugins/shared/bandwidth.ts runMain): its code, then why
+    process.stderr.write(`${(e as { code?: string }).code ?? "ERROR"}: ${(e as Error).message}\n`);
     process.exit(1);
   });
 }
