@@ -1,5 +1,5 @@
 /**
- * Blocks and commits (DESIGN.md sections 4 and 5).
+ * Blocks and commits (docs/protocol.md sections 2 and 3).
  *
  * header = [version, chainId, height, time, parentHash, proposer, txRoot, evidenceRoot,
  *           receiptsRoot, stateRoot, lastCommitHash, validatorsHash, seedSig]

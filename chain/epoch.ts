@@ -1,5 +1,5 @@
 /**
- * Epochs (DESIGN.md section 5, "Randomness"; sections 6 and 8): arithmetic and the epoch record.
+ * Epochs (docs/protocol.md sections 4, 5 and 7): arithmetic and the epoch record.
  * Pure.
  *
  * With L = params.epochLength (>= 2), epoch e is heights e*L+1 .. (e+1)*L (epoch 0 is 1..L).

@@ -6,7 +6,7 @@
  * whose kind is a module's `EvidenceSpec` (chain/registry.ts): duplicate votes (double signing,
  * modules/staking/evidence.ts) and duplicate attestations (modules/bandwidth/evidence.ts). This
  * file holds what is common: the codec by code, the hash and root, the two validation stages
- * (STYLE.md point 4: `validateEvidenceBasic` needs no state, `verifyEvidence` adds the checks
+ * (`validateEvidenceBasic` needs no state, `verifyEvidence` adds the checks
  * against the state a block would include it on), and `applyEvidence`, which verifies and then
  * punishes. The node runs `verifyEvidence` on gossiped evidence before pooling it; the transition
  * runs `applyEvidence` on every evidence in a block, and a block with an invalid one is invalid.

@@ -16,7 +16,7 @@ export interface ChainParams {
    */
   readonly epochLength: number;
 
-  // ---- staking and validator sets (DESIGN.md section 5) ----
+  // ---- staking and validator sets (docs/protocol.md section 3) ----
   /** An `unstake` in block h is released to the balance at the end of block h + unbondingBlocks. */
   readonly unbondingBlocks: number;
   /** The set for h+2 is the top `maxValidators` eligible candidates by stake. */
@@ -46,7 +46,7 @@ export interface ChainParams {
   readonly proposerBaseBps: number;
   readonly proposerBonusBps: number;
 
-  // ---- emission (DESIGN.md section 8; chain/rewards.ts) ----
+  // ---- emission (docs/protocol.md section 7; chain/rewards.ts) ----
   /** Base units minted for epoch 0 if every pool is earned. */
   readonly emissionPerEpoch: bigint;
   /** reward(e+1) = reward(e) * (10000 - emissionDecayBps) / 10000, integer division. */
@@ -56,7 +56,7 @@ export interface ChainParams {
   readonly bandwidthShareBps: number;
   readonly validatorShareBps: number;
 
-  // ---- proof of storage (DESIGN.md sections 6 and 8; chain/storage.ts) ----
+  // ---- proof of storage (docs/protocol.md sections 5 and 7; chain/storage.ts) ----
   /** Chunks challenged per deal and epoch (k); at most MAX_CHALLENGES_PER_DEAL so that a proof fits a transaction. */
   readonly challengesPerDeal: number;
   /** Longest deal, in epochs. */
@@ -76,7 +76,7 @@ export interface ChainParams {
   /** Epochs in which an order's replicas are drawn (again, after a miss or a decline); then the order closes and what was never accepted is refunded. */
   readonly orderPlacementEpochs: number;
 
-  // ---- proof of bandwidth (DESIGN.md section 7; chain/bandwidth.ts) ----
+  // ---- proof of bandwidth (docs/protocol.md section 6; chain/bandwidth.ts) ----
   /** Witnesses the chain assigns to each relay every epoch (w), 1..16. */
   readonly witnessesPerRelay: number;
   /** Attestations by assigned witnesses a relay needs to be credited for an epoch, 1..witnessesPerRelay. */
@@ -86,7 +86,7 @@ export interface ChainParams {
   /** Share of a double-attesting witness's free provider collateral and of its stake burned, in basis points. */
   readonly attestSlashBps: number;
 
-  // ---- payment channels (DESIGN.md section 9; modules/paych) ----
+  // ---- payment channels (docs/protocol.md section 8; modules/paych) ----
   /** Shortest settleDelay paych.open accepts (blocks): time for a payee to redeem after a close. */
   readonly minSettleDelay: number;
   // ---- bandwidth witnesses: pay, tolerance, relays per IP (issue #16; modules/bandwidth) ----

@@ -1,5 +1,5 @@
 /**
- * The module registry (DESIGN.md section 2): how the kernel reaches the services without naming
+ * The module registry (docs/architecture.md): how the kernel reaches the services without naming
  * them. Each module in `modules/` declares a `ModuleSpec`: its operations, events, state records,
  * evidence kinds and block hooks; `modules/index.ts` builds one `Registry` from a static list and
  * installs it. The kernel (transition, tx codec, block codec, evidence pool, RPC and gossip through

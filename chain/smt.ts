@@ -1,5 +1,5 @@
 /**
- * The authenticated state structure (DESIGN.md section 4): a compact binary sparse Merkle
+ * The authenticated state structure (docs/protocol.md section 2): a compact binary sparse Merkle
  * tree over 256-bit hashed keys, canonical in the way Diem's Jellyfish tree is.
  *
  * - A key is placed by its keyHash = H(STATE_KEY, key), read bit by bit from the most

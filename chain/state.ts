@@ -1,5 +1,5 @@
 /**
- * The ledger state (DESIGN.md section 4): typed records over the authenticated tree.
+ * The ledger state (docs/protocol.md section 2): typed records over the authenticated tree.
  *
  * `ChainState` is immutable: executing a block yields a new one and the old one stays valid,
  * which is what lets consensus execute a proposal speculatively. `StateWriter` is the

@@ -1,5 +1,5 @@
 /**
- * The block store (DESIGN.md section 4) on classic-level.
+ * The block store (docs/protocol.md section 2) on classic-level.
  *
  * A block, its commit, its receipts, its state changes, the current-state records, the tx and
  * account indexes and the new head are written in ONE atomic batch: a crash at any instruction
@@ -41,7 +41,7 @@
  *                                the final batch of the install removes it. `open` refuses a store
  *                                that has it (a half-written state is never taken for a state)
  *
- * Integrity (DESIGN.md section 11; classic-level has no paranoid checks: a damaged .log loses or
+ * Integrity (classic-level has no paranoid checks: a damaged .log loses or
  * rolls back records with no error, and a missing CURRENT opens an empty database):
  * - before LevelDB opens the directory, a directory with table or log files but no CURRENT is
  *   refused (LevelDB would start an empty database there and delete the old tables);

@@ -1,5 +1,5 @@
 /**
- * The state transition (DESIGN.md section 4): pure and deterministic. No clock, no randomness,
+ * The state transition (docs/protocol.md section 2): pure and deterministic. No clock, no randomness,
  * no I/O, no floats; iteration only over arrays in block order or over sorted keys.
  *
  *   applyBlock(state, block, params) -> { state, receipts, events, changes }   (verify a block)

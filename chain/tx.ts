@@ -1,5 +1,5 @@
 /**
- * Transactions (DESIGN.md section 4).
+ * Transactions (docs/protocol.md section 2).
  *
  * Wire form (deterministic CBOR):  envelope = [bodyBytes: bstr, signature: bstr(64)]
  *                                   body     = [chainId, sender(32), nonce, fee, op]
@@ -138,7 +138,7 @@ export function decodeTx(bytes: Uint8Array, opts: DecodeOptions = {}): SignedTx 
 }
 
 /**
- * Stateless validation (STYLE.md: validateBasic before any lookup): chain id, an operation this
+ * Stateless validation (validateBasic before any lookup): chain id, an operation this
  * version executes, operation arguments, and the signature — the expensive check last.
  */
 export function validateTxBasic(tx: SignedTx, chainId: string): void {

@@ -1,5 +1,5 @@
 /**
- * Votes (DESIGN.md section 5): what a validator signs for a prevote or a precommit. Kept apart
+ * Votes (docs/protocol.md section 3): what a validator signs for a prevote or a precommit. Kept apart
  * from block.ts so that evidence (which carries signed votes) and blocks (which carry evidence)
  * do not import each other.
  */

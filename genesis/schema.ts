@@ -1,5 +1,5 @@
 /**
- * The genesis file (JSON) and its validate-and-complete step (STYLE.md point 6): the file is
+ * The genesis file (JSON) and its validate-and-complete step: the file is
  * checked once, completed into typed values (public keys, bigints, the genesis hash), and every
  * derived value is computed here and nowhere else.
  */

@@ -1,5 +1,5 @@
 /**
- * The module list (DESIGN.md section 2): every service the chain runs, in the order their hooks
+ * The module list (docs/architecture.md): every service the chain runs, in the order their hooks
  * run. Adding a module or an op touches its folder and, for a new module, one line here. Importing
  * this file builds the registry (which refuses duplicate op codes, event kinds, key prefixes and
  * evidence codes) and installs it for the kernel.

@@ -8,8 +8,8 @@
  *   cloudcoin tx transfer --from NAME --to ADDRESS --amount CLC
  *   cloudcoin balance ADDRESS|NAME
  *   cloudcoin status
- *   cloudcoin paych open|fund|voucher|redeem|close|withdraw|list ...   payment channels (DESIGN.md section 9)
- *   cloudcoin provider register|exit|show ...       storage providers and bandwidth relays (DESIGN.md section 6)
+ *   cloudcoin paych open|fund|voucher|redeem|close|withdraw|list ...   payment channels (docs/protocol.md section 8)
+ *   cloudcoin provider register|exit|show ...       storage providers and bandwidth relays (docs/protocol.md section 5)
  *   cloudcoin storage root FILE | storage deal ID    a file's deal root; a deal on chain
  *   cloudcoin storage order FILE ... | storage orders [--client ADDRESS|NAME]   storage orders (the network places them)
  *
@@ -38,6 +38,7 @@ import { Keyring, keyFileJson, type PassphraseSource } from "./keyring.ts";
 import { keyFromMnemonic, newMnemonic } from "../primitives/mnemonic.ts";
 import { defaultHome, NODE_VERSION } from "./home.ts";
 import { LOG_FORMATS, type LogFormat } from "../common/logging.ts";
+import { negativeNumbersAsValues } from "../common/args.ts";
 import { DEFAULT_RPC_PORT, readConfigFile, resolveStartConfig } from "./config.ts";
 import { ChunkedRootBuilder } from "../proofs/storage.ts";
 import { ProviderKind } from "../modules/storage/storage.ts";
@@ -158,8 +159,13 @@ function txOut(sent: { hash: string; result: ResultOf<"tx_get"> | null }, extra:
   const r = sent.result;
   const more = Object.entries(extra).map(([k, x]) => `, ${k} ${String(x)}`).join("");
   if (!r) return out(`sent ${sent.hash}${more}`, { hash: sent.hash, status: "pending", ...extra });
-  if (r.receipt && !r.receipt.ok) failedReceipt = true;
   out(`finalized ${sent.hash} in block ${r.height}: ${r.receipt?.ok ? "ok" : `failed (${r.receipt?.code})`}${more}`, { ...r, ...extra });
+  if (r.receipt && !r.receipt.ok) {
+    failedReceipt = true;
+    // the error line every failure prints (stderr, JSON with --json): the code and what it means for the sender
+    const message = `transaction ${sent.hash} failed in block ${r.height} with ${r.receipt.code}: its fee was paid and its operation changed nothing`;
+    console.error(jsonOutput ? JSON.stringify({ error: { code: r.receipt.code, message } }) : `error [${r.receipt.code}]: ${message}`);
+  }
 }
 
 /** A file's deal root (read as a stream, with a progress line on a terminal), as `storage root` and `storage order` compute it. */
@@ -753,7 +759,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     // "--amount -3": a negative number after an option is its value (then refused with a reason), not an unknown flag
-    const args = rest.flatMap((a, i) => (a.startsWith("--") && !a.includes("=") && /^-[0-9.]/.test(rest[i + 1] ?? "") ? [`${a}=${rest[i + 1]}`] : /^-[0-9.]/.test(a) && rest[i - 1]?.startsWith("--") && !rest[i - 1]!.includes("=") ? [] : [a]));
+    const args = negativeNumbersAsValues(rest);
     const { values, positionals } = parseArgs({ args, options: cmd.options ?? {}, allowPositionals: true, strict: true });
     jsonOutput = values.json === true;
     if (values.help) {

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { freePortRange } from "./ports.ts";
+import { negativeNumbersAsValues } from "../common/args.ts";
 
 /** bin/cloudcoin.js: the compiled CLI when dist/ is current, the sources through tsx otherwise (from node/ or dist/node/). */
 const CLI = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../bin/cloudcoin.js" : "../../bin/cloudcoin.js", import.meta.url));
@@ -18,6 +19,7 @@ const USAGE = "usage: npm run devnet -- --validators N [--nodes K] [--dir DIR] [
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
+    args: negativeNumbersAsValues(process.argv.slice(2)),
     options: {
       validators: { type: "string", default: "4" }, nodes: { type: "string", default: "0" }, dir: { type: "string" },
       params: { type: "string" }, "log-level": { type: "string", default: "warn" }, help: { type: "boolean", short: "h", default: false },

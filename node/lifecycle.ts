@@ -1,5 +1,5 @@
 /**
- * Start in order, stop in reverse, with one AbortSignal (DESIGN.md section 2): each part of the
+ * Start in order, stop in reverse, with one AbortSignal (docs/architecture.md): each part of the
  * node registers how it stops as it starts; `stop()` (or the caller's signal) aborts the shared
  * signal and runs the stops in reverse order, once, even if a part failed to start halfway.
  */

@@ -1,5 +1,5 @@
 /**
- * The one place that constructs and wires the node (STYLE.md point 5), in four parts that each
+ * The one place that constructs and wires the node, in four parts that each
  * read alone: openChain (genesis, keys, store, head state), createConsensus (mempool, evidence,
  * signer, driver), startNetwork (gossip, catch-up, block sync), startRpc (verify pool, context,
  * server). Started in that order, stopped in reverse through one Lifecycle (./lifecycle.ts).

@@ -1,5 +1,5 @@
 /**
- * The validator's signer with a durable last-signed record (DESIGN.md section 5: never
+ * The validator's signer with a durable last-signed record (docs/protocol.md section 3: never
  * double-sign). Before a vote or proposal signature leaves this object, (height, round, step,
  * hash, signature) is written to disk and fsync'ed; after a crash the record is read back and
  * anything that conflicts with it is refused. Re-signing the very same thing returns the

@@ -1,5 +1,5 @@
 /**
- * The consensus write-ahead log (DESIGN.md sections 5 and 11; CometBFT's consensus WAL).
+ * The consensus write-ahead log (docs/protocol.md section 3; CometBFT's consensus WAL).
  *
  * The engine's state (lock, valid value, votes seen) lives in memory. A node that crashes in
  * the middle of a height and restarts from round 0 without it would try to vote again (the

@@ -1,6 +1,6 @@
 /**
- * The gossip topics of one chain and their validators (DESIGN.md section 11: arbitrary bytes
- * from peers are rejected with a clear reason and the peer penalized, nothing else affected).
+ * The gossip topics of one chain and their validators (arbitrary bytes from
+ * peers are rejected with a clear reason and the peer penalized, nothing else affected).
  *
  *   /cloudcoin/<chainId>/tx/2           transactions: a batch, CBOR [envelope bytes, ...]
  *   /cloudcoin/<chainId>/proposal/1     consensus proposals  (chain/consensus/messages.ts)

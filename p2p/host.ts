@@ -1,5 +1,5 @@
 /**
- * The libp2p host (DESIGN.md sections 2 and 11): TCP, noise, yamux, identify, gossipsub.
+ * The libp2p host (docs/architecture.md): TCP, noise, yamux, identify, gossipsub.
  *
  * - The peer key is persisted in the data directory (p2p/peer-key.ts), so the peer id survives
  *   restarts and other nodes can list it in their bootstrap addresses.

@@ -1,5 +1,5 @@
 /**
- * libp2p 3 and its helpers call Promise.withResolvers, which Node 20 lacks (STACK.md). Imported
+ * libp2p 3 and its helpers call Promise.withResolvers, which Node 20 lacks. Imported
  * first by p2p/host.ts, so it runs before any libp2p module is evaluated; Node >= 22 has it.
  */
 declare global {

@@ -1,5 +1,5 @@
 /**
- * The probe protocol of proof of bandwidth (DESIGN.md section 7, step 3): a witness downloads
+ * The probe protocol of proof of bandwidth (docs/protocol.md section 6): a witness downloads
  * bytes that its relay must generate from a fresh nonce, checks every byte as it arrives, and
  * measures throughput and latency.
  *

@@ -348,7 +348,7 @@ export class StateSyncClient {
           }
           out.push({ peer, offer: { ...offer, trust } });
         } catch (e) {
-          // the reason's text carries what the peer sent: debug only (STYLE.md point 8)
+          // the reason's text carries what the peer sent: debug only, never at a level an operator reads
           this.#log.debug({ peer, err: (e as Error).message }, "state sync: offer refused");
           if (PEER_FAULTS.has((e as CodedError).code)) this.#penalize(peer, e);
           else this.#log.warn({ peer, height: Number(raw.height), code: (e as CodedError).code }, "state sync: offer refused");

@@ -1,5 +1,5 @@
 /**
- * Block sync (DESIGN.md section 2): a request/response protocol over which a node that is behind
+ * Block sync (docs/architecture.md): a request/response protocol over which a node that is behind
  * fetches finalized blocks with their commits, verifies each commit against the validator set it
  * knows, applies the block, and then joins consensus at the head.
  *
@@ -147,6 +147,7 @@ export class BlockSync {
   readonly #peerHeights = new Map<string, bigint>();
   readonly #pollMs: number;
   readonly #graceMs: number;
+  readonly #progressMs: number;
   #gapSince: number | null = null;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | null = null;
@@ -154,7 +155,7 @@ export class BlockSync {
   #stopped = false;
   #blocksSynced = 0;
 
-  constructor(opts: { net: SyncNetwork; target: SyncTarget; chainId: string; genesisHash: Uint8Array; log: Logger; pollMs?: number; graceMs?: number }) {
+  constructor(opts: { net: SyncNetwork; target: SyncTarget; chainId: string; genesisHash: Uint8Array; log: Logger; pollMs?: number; graceMs?: number; progressMs?: number }) {
     this.#net = opts.net;
     this.#target = opts.target;
     this.#protocol = syncProtocol(opts.chainId);
@@ -162,6 +163,8 @@ export class BlockSync {
     this.#log = opts.log;
     this.#pollMs = opts.pollMs ?? 1000;
     this.#graceMs = opts.graceMs ?? 2000;
+    /** How often a long catch-up logs its progress (height, target, rate, time left). */
+    this.#progressMs = opts.progressMs ?? 5_000;
   }
 
   start(): void {
@@ -306,9 +309,9 @@ export class BlockSync {
               this.#blocksSynced++;
             }
             progressed = true;
-            // long catch-ups report their progress every 5 s: height, target, rate and time left
+            // long catch-ups report their progress every progressMs (5 s): height, target, rate and time left
             const now = Date.now();
-            if (now - lastReport >= 5_000) {
+            if (now - lastReport >= this.#progressMs) {
               lastReport = now;
               const at = this.#target.headHeight();
               const rate = (Number(at - started) * 1000) / Math.max(1, now - startedAt);

@@ -1,5 +1,5 @@
 /**
- * Deterministic CBOR (DESIGN.md section 3). Every hashed or signed object is a positional
+ * Deterministic CBOR (docs/protocol.md section 1). Every hashed or signed object is a positional
  * array of integers (unsigned almost everywhere; signed only where a field is documented as
  * such, e.g. proposer priorities), byte strings, text strings, booleans, null and nested arrays.
  *

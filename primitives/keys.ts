@@ -1,5 +1,5 @@
 /**
- * ed25519 keys, signatures and `cc` addresses (DESIGN.md section 3).
+ * ed25519 keys, signatures and `cc` addresses (docs/protocol.md section 1).
  *
  * ONE verification rule for the whole chain, implemented once in `verify`:
  *   1. lengths: public key 32 bytes, signature 64 bytes;

@@ -1,5 +1,5 @@
 /**
- * Proof of bandwidth, the pure parts (DESIGN.md section 7): the attestation a witness signs, the
+ * Proof of bandwidth, the pure parts (docs/protocol.md section 6): the attestation a witness signs, the
  * witness assignment anyone can recompute from an epoch seed, and the credited throughput. No I/O
  * and no state: the state transition (chain/bandwidth.ts), the probe protocol and the RPC share
  * these rules.

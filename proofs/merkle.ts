@@ -1,5 +1,5 @@
 /**
- * RFC 6962 Merkle trees (DESIGN.md section 6.3), so any tool that speaks RFC 6962 / RFC 9162
+ * RFC 6962 Merkle trees (docs/protocol.md section 5), so any tool that speaks RFC 6962 / RFC 9162
  * can check our roots and audit paths:
  *   leaf hash  = SHA-256(0x00 || leaf)
  *   node hash  = SHA-256(0x01 || left || right)

@@ -1,5 +1,5 @@
 /**
- * Proof of storage, the pure parts (DESIGN.md section 6): chunking, deal roots, challenges and
+ * Proof of storage, the pure parts (docs/protocol.md section 5): chunking, deal roots, challenges and
  * the check of one challenged chunk. No I/O; the state transition (chain/storage.ts) and the
  * storage plugin (through the RPC) share these rules.
  *

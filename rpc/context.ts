@@ -1,6 +1,6 @@
 /**
- * What the RPC handlers may use: narrow interfaces over the chain, built by node/ (STYLE.md
- * point 5). Handlers hold no state; everything comes from here.
+ * What the RPC handlers may use: narrow interfaces over the chain, built by node/
+ * (docs/architecture.md). Handlers hold no state; everything comes from here.
  */
 import type { TendermintInspection } from "../chain/consensus/tendermint.ts";
 import type { Evidence } from "../chain/evidence.ts";

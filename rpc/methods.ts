@@ -1,5 +1,5 @@
 /**
- * The node's JSON-RPC method table (DESIGN.md section 10): one entry per method with its zod
+ * The node's JSON-RPC method table (docs/rpc-guide.md): one entry per method with its zod
  * params and result schemas, permission tier and stateless handler.
  */
 import { z } from "zod";

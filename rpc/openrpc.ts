@@ -1,6 +1,6 @@
 /**
- * The OpenRPC 1.3 document (`rpc_discover`), generated from the method table (DESIGN.md
- * section 10): the same schemas the dispatcher validates with, so the document cannot drift
+ * The OpenRPC 1.3 document (`rpc_discover`), generated from the method table
+ * (docs/rpc-guide.md): the same schemas the dispatcher validates with, so the document cannot drift
  * from the server. Params are by name (the zod object's keys, in declared order, which is also
  * the positional order); `x-permission` carries the tier.
  */

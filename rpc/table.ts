@@ -1,5 +1,5 @@
 /**
- * The RPC method table: routes as data (STYLE.md point 7). Each entry declares its params
+ * The RPC method table: routes as data. Each entry declares its params
  * and result schemas, its permission tier and a stateless handler; the dispatcher validates
  * every call against it, and the same table is meant to produce the OpenRPC document and
  * the typed client.

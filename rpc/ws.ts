@@ -1,5 +1,5 @@
 /**
- * JSON-RPC 2.0 over WebSocket (DESIGN.md section 10), on the HTTP server's listener at GET /.
+ * JSON-RPC 2.0 over WebSocket (docs/rpc-guide.md), on the HTTP server's listener at GET /.
  *
  * Every method of the table works over a socket exactly as over HTTP: each text frame goes
  * through `dispatch` with the caller's permission tiers, resolved once from the upgrade

@@ -1,6 +1,6 @@
 /**
  * The Tendermint BFT engine: Algorithm 1 of Buchman, Kwon, Milosevic, "The latest gossip on
- * BFT consensus" (2018), as a pure state machine (DESIGN.md section 5, types.ts).
+ * BFT consensus" (2018), as a pure state machine (docs/protocol.md section 3, types.ts).
  *
  * Every input first updates the message log of the current height (proposals, prevotes,
  * precommits, block validity), then `settle` fires the paper's upon-rules in a fixed order until

@@ -1,5 +1,5 @@
 /**
- * The consensus engine interface (DESIGN.md section 5).
+ * The consensus engine interface (docs/protocol.md section 3).
  *
  * An engine is a PURE state machine: `step(state, input) -> { state, effects }`. It never
  * reads a clock, a socket or a disk; the driver in node/ turns effects into I/O (timers,

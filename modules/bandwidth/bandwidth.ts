@@ -1,5 +1,5 @@
 /**
- * Proof of bandwidth (DESIGN.md sections 5 "Randomness", 7 and 8), run by the state transition.
+ * Proof of bandwidth (docs/protocol.md sections 4, 6 and 7), run by the state transition.
  * Pure and deterministic: bigint arithmetic, sorted key lists, no clock. The pure rules (attestation
  * sign bytes, witness assignment, median, per-IP limit) are proofs/bandwidth.ts; the records ./records.ts.
  *
@@ -120,7 +120,7 @@ function fail(code: BandwidthErrorCode, message: string, data?: Record<string, u
 /** Stateless rules of bandwidth.attest (TX_INVALID_OPERATION in validateTxBasic); the reason, or undefined. */
 export function invalidBandwidthOp(op: BandwidthOp): string | undefined {
   const a = op.attestation;
-  // throughput 0 is a failed probe, attested too (DESIGN.md section 7)
+  // throughput 0 is a failed probe, attested too (docs/protocol.md section 6)
   if (a.bytes === 0n) return "bandwidth.attest bytes must be positive";
   return undefined;
 }

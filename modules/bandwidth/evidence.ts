@@ -1,5 +1,5 @@
 /**
- * Duplicate-attestation evidence (DESIGN.md section 7): two attestations signed by one witness for
+ * Duplicate-attestation evidence (docs/protocol.md section 6): two attestations signed by one witness for
  * the same relay and epoch that report different measurements (bytes, throughput or latency).
  *
  *   evidence    = [2, attA, attB]

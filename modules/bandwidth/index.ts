@@ -1,5 +1,5 @@
 /**
- * The bandwidth module (DESIGN.md section 7): witness assignment, attestations, crediting and
+ * The bandwidth module (docs/protocol.md section 6): witness assignment, attestations, crediting and
  * double-attestation evidence. Rules in ./bandwidth.ts; this file is what the registry needs.
  *
  *   bandwidth.attest  [8, relay(32), epoch, bytes, throughput, latency, witness(32), signature(64)]

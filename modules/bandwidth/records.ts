@@ -1,5 +1,5 @@
 /**
- * The records of proof of bandwidth (DESIGN.md section 7) and their codecs: the attestation's wire
+ * The records of proof of bandwidth (docs/protocol.md section 6) and their codecs: the attestation's wire
  * form (shared by bandwidth.attest and duplicate-attestation evidence), a relay's record for an
  * epoch, and the marks of witnesses punished for relays without a record. chain/bandwidth.ts
  * executes on them. Pure.

@@ -1,5 +1,5 @@
 /**
- * The proof-of-bandwidth part of the method table (DESIGN.md sections 7 and 10), spread into
+ * The proof-of-bandwidth part of the method table (docs/protocol.md section 6; docs/rpc-guide.md), spread into
  * `methods` (rpc/methods.ts): witness assignments, relays, attestations, and submitting an
  * attestation. Everything is read from the head state, which keeps the records of the last
  * BANDWIDTH_RECORD_EPOCHS epochs (chain/bandwidth.ts); lists page by an exclusive cursor (a relay

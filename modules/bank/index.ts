@@ -1,5 +1,5 @@
 /**
- * The bank module: plain transfers between accounts (DESIGN.md section 4). Accounts themselves are
+ * The bank module: plain transfers between accounts (docs/protocol.md section 2). Accounts themselves are
  * the kernel's (chain/state.ts), since every transaction pays its fee and nonce from one.
  *
  *   transfer   [0, to(32), amount]

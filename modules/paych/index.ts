@@ -1,5 +1,5 @@
 /**
- * The payment-channel module (DESIGN.md section 9). Rules in ./paych.ts; this file is what the
+ * The payment-channel module (docs/protocol.md section 8). Rules in ./paych.ts; this file is what the
  * registry needs.
  *
  *   paych.open      [9, payee(32), deposit, settleDelay]

@@ -1,5 +1,5 @@
 /**
- * Payment channels (DESIGN.md section 9): unidirectional, as in Filecoin's payment-channel actor.
+ * Payment channels (docs/protocol.md section 8): unidirectional, as in Filecoin's payment-channel actor.
  *
  *   paych.open(payee, deposit, settleDelay)  the sender (payer) locks `deposit` in a new channel,
  *                                            id = H("cloudcoin/paych/v1", [payer, tx nonce])
@@ -226,8 +226,8 @@ function checkRedeem(chainId: string, c: Channel, sender: Uint8Array, v: Voucher
 
 /**
  * What a paych.redeem by `tx.sender` would pay it now (0 if it would fail): the OpSpec's
- * feeFromPayout, so a payee with no balance can redeem and pay the fee from the payout (DESIGN.md
- * section 9). Runs every check paych.redeem runs, the signature included. Reads only.
+ * feeFromPayout, so a payee with no balance can redeem and pay the fee from the payout (docs/protocol.md
+ * section 8). Runs every check paych.redeem runs, the signature included. Reads only.
  */
 export function redeemPayout(state: StateReader, tx: SignedTx, voucher: Voucher): bigint {
   const c = readChannel(state, voucher.channel);

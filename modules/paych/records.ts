@@ -14,7 +14,7 @@ export function channelOfKey(key: Uint8Array): Uint8Array | undefined {
 }
 
 /**
- * A unidirectional payment channel (DESIGN.md section 9; modules/paych/paych.ts executes its operations).
+ * A unidirectional payment channel (docs/protocol.md section 8; modules/paych/paych.ts executes its operations).
  * Escrow = deposit - redeemed until it is settled; the record stays after settlement, so that a
  * late voucher is rejected as closed rather than unknown.
  */

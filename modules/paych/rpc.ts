@@ -1,4 +1,4 @@
-/** The payment-channel RPC methods (DESIGN.md sections 9 and 10). */
+/** The payment-channel RPC methods (docs/protocol.md section 8; docs/rpc-guide.md). */
 import { z } from "zod";
 import { equalBytes, fromHex, toHex } from "../../primitives/bytes.ts";
 import { CodedError } from "../../primitives/errors.ts";

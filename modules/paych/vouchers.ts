@@ -1,5 +1,5 @@
 /**
- * The best voucher per channel a payee holds (DESIGN.md section 9), node-local: not chain state,
+ * The best voucher per channel a payee holds (docs/protocol.md section 8), node-local: not chain state,
  * kept in the block store's local keyspace 'X' (channelId -> voucher). Reads come from memory
  * (paych_checkVoucher must not touch the disk); writes are serialised, so concurrent submissions
  * leave exactly the best one. It checks no signature: callers check a voucher against the channel

@@ -1,5 +1,5 @@
 /**
- * The rewards module (DESIGN.md section 8): the epoch's emission, split into the storage,
+ * The rewards module (docs/protocol.md section 7): the epoch's emission, split into the storage,
  * bandwidth and validator pools and minted only to those who earned them. No ops; two hooks.
  */
 import { z } from "zod";

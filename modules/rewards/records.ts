@@ -2,7 +2,7 @@
 import { asArray, asBytes, asU64, asUint, decode, decodeTrusted, encode, u64, type CborValue } from "../../primitives/codec.ts";
 
 /**
- * What one validator earned so far in the current epoch's validator pool (DESIGN.md section 5:
+ * What one validator earned so far in the current epoch's validator pool (docs/protocol.md section 7:
  * commit signatures are paid for): as a signer of the lastCommits of the epoch's blocks, and as
  * the proposer that included them. Amounts in base units, minted at the end of the epoch.
  */

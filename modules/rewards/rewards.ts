@@ -1,5 +1,5 @@
 /**
- * Emission (DESIGN.md section 8), run by the state transition at the end of each epoch. Pure.
+ * Emission (docs/protocol.md section 7), run by the state transition at the end of each epoch. Pure.
  *
  * Epoch e's reward R_e is in the epoch record (chain/epoch.ts): R_0 = params.emissionPerEpoch,
  * R_{e+1} = R_e * (10000 - params.emissionDecayBps) / 10000 (integer division). At the end of
@@ -201,12 +201,12 @@ function storagePoolEarners(settlement: StorageSettlement, amount: bigint, param
   return { earners, denominator: basis.total * BigInt(FULL_REPUTATION_BPS) };
 }
 
-/** DESIGN.md section 7: credited throughput x uptime (the reputation). */
+/** docs/protocol.md section 6: credited throughput x uptime (the reputation). */
 function bandwidthPoolEarners(earners: readonly BandwidthEarner[]): PoolEarner[] {
   return earners.map((e) => ({ to: e.relay, weight: e.credited * BigInt(e.reputationBps), basis: e.credited, reputationBps: e.reputationBps }));
 }
 
-/** DESIGN.md section 7: attestations within tolerance of the median x the witness's reputation. */
+/** docs/protocol.md section 6: attestations within tolerance of the median x the witness's reputation. */
 function witnessPoolEarners(earners: readonly WitnessEarner[]): PoolEarner[] {
   return earners.map((e) => ({ to: e.witness, weight: BigInt(e.paid) * BigInt(e.reputationBps), basis: BigInt(e.paid), reputationBps: e.reputationBps }));
 }

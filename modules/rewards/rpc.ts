@@ -1,4 +1,4 @@
-/** The emission's RPC method (DESIGN.md sections 8 and 10): an epoch's reward, pools and mints. */
+/** The emission's RPC method (docs/protocol.md section 7; docs/rpc-guide.md): an epoch's reward, pools and mints. */
 import { z } from "zod";
 import { toAddress } from "../../primitives/keys.ts";
 import { firstHeightOfEpoch, proofWindow, readEpochRecord } from "../../chain/epoch.ts";

@@ -1,5 +1,5 @@
 /**
- * Duplicate-vote evidence (DESIGN.md section 5): two votes signed by one validator for different
+ * Duplicate-vote evidence (docs/protocol.md section 3): two votes signed by one validator for different
  * blocks at the same height, round and step ("double sign").
  *
  *   evidence = [1, voteA, voteB]
@@ -110,7 +110,7 @@ export const duplicateVote = defineEvidence<DuplicateVoteEvidence>({
     const { voteA: a, voteB: b } = ev;
     checkVoteShape(a, "A");
     checkVoteShape(b, "B");
-    // "two signed votes by one validator ... at the same height/round/step" (DESIGN.md section 5)
+    // "two signed votes by one validator ... at the same height/round/step" (docs/protocol.md section 3)
     if (!equalBytes(a.validator, b.validator)) throw new EvidenceError(DuplicateVoteErrorCode.DIFFERENT_VALIDATORS, "the votes are by different validators");
     if (a.height !== b.height) throw new EvidenceError(DuplicateVoteErrorCode.DIFFERENT_HEIGHTS, `heights ${a.height} and ${b.height} differ`);
     if (a.round !== b.round) throw new EvidenceError(DuplicateVoteErrorCode.DIFFERENT_ROUNDS, `rounds ${a.round} and ${b.round} differ`);

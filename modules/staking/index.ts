@@ -1,5 +1,5 @@
 /**
- * The staking module (DESIGN.md sections 4 and 5): stake, unbonding, validator candidates, the
+ * The staking module (docs/protocol.md sections 2 and 3): stake, unbonding, validator candidates, the
  * validator sets, downtime, and double-sign evidence. The rules are in ./staking.ts; this file is
  * what the registry needs: ops, events, records, evidence and block hooks.
  *

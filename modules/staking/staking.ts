@@ -1,5 +1,5 @@
 /**
- * Staking and the validator sets (DESIGN.md sections 4 and 5), run by the state transition.
+ * Staking and the validator sets (docs/protocol.md sections 2 and 3), run by the state transition.
  * Pure and deterministic: bigint arithmetic, sorted key lists; maps are iterated only where the
  * order cannot change the result (their output is sorted).
  *
@@ -238,7 +238,7 @@ function jail(ctx: BlockContext, publicKey: Uint8Array, info: ValidatorInfo, blo
 }
 
 /**
- * Punishes a verified double-sign, once per validator (DESIGN.md section 5: one double-sign fault
+ * Punishes a verified double-sign, once per validator (docs/protocol.md section 3: one double-sign fault
  * is slashed once): params.slashDoubleSignBps of the validator's stake is burned (of `staked`, and
  * of every unbonding entry begun at or after the infraction height, so unstaking after
  * double-signing does not escape), it is jailed and tombstoned (validator.unjail is refused
@@ -350,7 +350,7 @@ function memberKeys(set: readonly Validator[]): Uint8Array[] {
 }
 
 /**
- * The set history evidence is judged by (DESIGN.md section 5: duplicate votes are evidence against
+ * The set history evidence is judged by (docs/protocol.md section 3: duplicate votes are evidence against
  * the set that was active at that height): when the set for `from` has other members than the set
  * before it, its members are recorded under StakingKey.setAt(from). Records no evidence can refer
  * to any more (evidence in the next block names heights >= from - evidenceMaxAgeBlocks) are dropped,

@@ -1,5 +1,5 @@
 /**
- * The storage module (DESIGN.md sections 6 and 8): providers (storage providers and bandwidth
+ * The storage module (docs/protocol.md sections 5 and 7): providers (storage providers and bandwidth
  * relays register here), storage deals and their proofs. Rules in ./storage.ts; this file is what
  * the registry needs.
  *

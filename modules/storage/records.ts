@@ -1,5 +1,5 @@
 /**
- * The records of proof of storage and of the emission (DESIGN.md sections 6-8) and their
+ * The records of proof of storage and of the emission (docs/protocol.md sections 5, 6 and 7) and their
  * codecs: providers, storage deals, the epoch record (reward schedule and challenge seed) and
  * the per-epoch tally of validator signatures. chain/storage.ts and chain/rewards.ts execute on
  * them; chain/state.ts reads providers and deals for the supply invariant. Pure.

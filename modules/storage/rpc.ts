@@ -1,5 +1,5 @@
 /**
- * The proof-of-storage part of the method table (DESIGN.md sections 6, 8 and 10), spread into
+ * The proof-of-storage part of the method table (docs/protocol.md sections 5 and 7; docs/rpc-guide.md), spread into
  * `methods` (rpc/methods.ts): providers, deals, orders and placements, challenges, proof submission and the emission of
  * an epoch. Read methods answer from the head state and the store's indexes (deals by client and
  * provider, the mints of each ended epoch: chain/store.ts); lists page by an exclusive cursor with

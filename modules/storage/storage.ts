@@ -1,5 +1,5 @@
 /**
- * Providers and proof of storage (DESIGN.md sections 6 and 8), run by the state transition.
+ * Providers and proof of storage (docs/protocol.md sections 5 and 7), run by the state transition.
  * Pure and deterministic: bigint arithmetic, sorted key lists, no clock.
  *
  *   provider.register(kind, collateral, capacity, multiaddr)

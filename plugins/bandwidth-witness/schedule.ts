@@ -1,5 +1,5 @@
 /**
- * What a bandwidth witness does next (DESIGN.md section 7, step 3), pure: no clock (callers pass
+ * What a bandwidth witness does next (docs/protocol.md section 6), pure: no clock (callers pass
  * `now` in ms), no I/O. One job per (witness key, relay, epoch) it is assigned:
  *
  *   ready      to probe (or, with `attestation` set, to submit again) once `notBefore` has passed

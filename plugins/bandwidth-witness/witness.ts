@@ -1,5 +1,5 @@
 /**
- * A bandwidth witness (DESIGN.md section 7, steps 3 and 4) as a separate process: for each of its
+ * A bandwidth witness (docs/protocol.md section 6) as a separate process: for each of its
  * witness keys and each relay the chain assigned that key in the current epoch, it probes the relay
  * once over the probe protocol (p2p/probe.ts: a fresh random nonce, every byte checked), signs the
  * attestation (relay, epoch, bytes, throughput, latency) with the witness key and sends it in a
@@ -56,6 +56,7 @@ import { AttestationJournal } from "./journal.ts";
 import { NONCE_ERROR_CODES, NonceTracker, onNonceError } from "./nonces.ts";
 import { WitnessSchedule, type ScheduleOptions, type WitnessJob } from "./schedule.ts";
 import { LOG_USAGE, logOptions, standardFlags } from "../shared/cli.ts";
+import { negativeNumbersAsValues } from "../../common/args.ts";
 
 export const DEFAULT_PROBE_BYTES = 1024 * 1024;
 
@@ -462,6 +463,7 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
 async function main(): Promise<void> {
   if (process.argv.slice(2).includes("--version")) standardFlags(["--version"], "");
   const { values: v } = parseArgs({
+    args: negativeNumbersAsValues(process.argv.slice(2)),
     options: {
       rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
       key: { type: "string", multiple: true },

@@ -28,6 +28,7 @@ import { channelStart, VoucherWallet } from "./client.ts";
 import { checkAdmin } from "./server.ts";
 import { VoucherGate, watchCloses, type SettleEntry } from "./vouchers.ts";
 import { LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
+import { negativeNumbersAsValues } from "../../common/args.ts";
 
 export interface AdvertiserOptions {
   chainId: string;
@@ -132,7 +133,7 @@ async function main(): Promise<void> {
   const role = process.argv[2];
   standardFlags(process.argv.slice(2), `usage: ad-slot.ts site --price CLC ... | ad-slot.ts advertiser ... ${LOG_USAGE}`);
   const { values: v } = parseArgs({
-    args: process.argv.slice(3),
+    args: negativeNumbersAsValues(process.argv.slice(3)),
     options: {
       payee: { type: "string" }, price: { type: "string" }, advertiser: { type: "string" }, budget: { type: "string" },
       "key-file": { type: "string" }, channel: { type: "string" }, creative: { type: "string", default: "Cloudcoin: get paid for your spare disk" },
@@ -171,7 +172,8 @@ async function main(): Promise<void> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((e: unknown) => {
-    process.stderr.write(`${(e as Error).message}\n`);
+    // as every long-running plugin ends (plugins/shared/bandwidth.ts runMain): its code, then why
+    process.stderr.write(`${(e as { code?: string }).code ?? "ERROR"}: ${(e as Error).message}\n`);
     process.exit(1);
   });
 }

@@ -21,6 +21,7 @@ import { encodeVoucher, signVoucher } from "../../modules/paych/paych.ts";
 import { RpcClient } from "../../rpc/client.ts";
 import { standardFlags } from "../shared/cli.ts";
 import { readKeyFile } from "../shared/keyfile.ts";
+import { negativeNumbersAsValues } from "../../common/args.ts";
 
 export interface ContentInfo {
   payee: string;
@@ -110,6 +111,7 @@ export async function channelStart(rpc: RpcClient, channel: string): Promise<{ a
 async function main(): Promise<void> {
   standardFlags(process.argv.slice(2), "usage: client.ts --url URL --channel HEX --key-file PATH [--rpc URL] [--out FILE]");
   const { values: v } = parseArgs({
+    args: negativeNumbersAsValues(process.argv.slice(2)),
     options: {
       url: { type: "string", default: "http://127.0.0.1:8700/" },
       rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },

@@ -1,6 +1,6 @@
 /**
  * Paid content over HTTP: serves one file in fixed-size chunks, each paid for with a payment-channel
- * voucher (DESIGN.md section 9).
+ * voucher (docs/protocol.md section 8).
  *
  *   GET  /info           {payee, price, chunkSize, chunks, size, sha256}
  *   GET  /chunk/:i       needs `x-voucher: <hex>` on a channel paying this server, whose cumulative
@@ -24,6 +24,7 @@ import { parseClc } from "../../primitives/amount.ts";
 import { isAddress } from "../../primitives/keys.ts";
 import { GateErrorCode, VoucherGate, watchCloses, type GateResult, type SettleEntry } from "./vouchers.ts";
 import { LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
+import { negativeNumbersAsValues } from "../../common/args.ts";
 
 export interface PaidContentOptions {
   content: Uint8Array;
@@ -117,6 +118,7 @@ async function main(): Promise<void> {
   const usage = `usage: server.ts --file FILE --payee cc1... --price CLC [--chunk-size N] [--rpc URL] [--token T] [--port P] [--min-settle-delay BLOCKS] ${LOG_USAGE}`;
   standardFlags(process.argv.slice(2), usage);
   const { values: v } = parseArgs({
+    args: negativeNumbersAsValues(process.argv.slice(2)),
     options: {
       file: { type: "string" }, payee: { type: "string" }, price: { type: "string" }, "chunk-size": { type: "string", default: "65536" },
       rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
@@ -164,7 +166,8 @@ async function main(): Promise<void> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((e: unknown) => {
-    process.stderr.write(`${(e as Error).message}\n`);
+    // as every long-running plugin ends (plugins/shared/bandwidth.ts runMain): its code, then why
+    process.stderr.write(`${(e as { code?: string }).code ?? "ERROR"}: ${(e as Error).message}\n`);
     process.exit(1);
   });
 }

@@ -5,7 +5,7 @@
  * last voucher accepted on that channel; then hand it to the node (paych_submitVoucher) so the
  * node keeps the best one, and redeem through the node's service key (paych_redeem) at settle.
  *
- * A payee stays safe against a payer that closes the channel under it (DESIGN.md section 9): the
+ * A payee stays safe against a payer that closes the channel under it (docs/protocol.md section 8): the
  * gate refuses channels whose settle delay is below its own minimum (minSettleDelay, time enough
  * to notice a close and get a redeem into a block), refuses vouchers on a channel already closing,
  * and `watchCloses` polls the channels it holds vouchers for and redeems one as soon as it sees it

@@ -1,5 +1,5 @@
 /**
- * A bandwidth relay (DESIGN.md section 7, steps 1 and 3) as a separate process: it runs a libp2p
+ * A bandwidth relay (docs/protocol.md section 6) as a separate process: it runs a libp2p
  * probe host (p2p/probe.ts) that answers its witnesses' probes for its public key, and registers
  * on chain as a bandwidth provider if it is not registered.
  *
@@ -41,6 +41,7 @@ import { sendAndWait } from "../storage-provider/deals.ts";
 import { decimalFlag, errorCode, exitOnSignals, intFlag, isMain, pluginLogger, runMain, PluginArgsError } from "../shared/bandwidth.ts";
 import { CodedError } from "../../primitives/errors.ts";
 import { LOG_USAGE, logOptions, standardFlags } from "../shared/cli.ts";
+import { negativeNumbersAsValues } from "../../common/args.ts";
 
 export interface RelayOptions {
   readonly rpcUrl: string;
@@ -217,6 +218,7 @@ async function ensureRegistered(rpc: RpcClient, chainId: string, o: RelayOptions
 async function main(): Promise<void> {
   if (process.argv.slice(2).includes("--version")) standardFlags(["--version"], "");
   const { values: v } = parseArgs({
+    args: negativeNumbersAsValues(process.argv.slice(2)),
     options: {
       rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
       key: { type: "string" },

@@ -1,5 +1,5 @@
 /**
- * What the relay and bandwidth-witness plugins (DESIGN.md section 7) share: their JSON-line logger,
+ * What the relay and bandwidth-witness plugins (docs/protocol.md section 6) share: their JSON-line logger,
  * the run guard and graceful shutdown of a plugin process, the decimal/flag helpers of their
  * command lines, and walking every page of bandwidth_getAssignments. Both talk to the node only
  * through JSON-RPC (rpc/client.ts) and sign with the pure helpers of chain/.

@@ -42,6 +42,7 @@ import { RpcClient } from "../../rpc/client.ts";
 import { readKeyFile } from "../shared/keyfile.ts";
 import { httpUrlOfMultiaddr, sendAndWait, termsFromJson, type TermsJson } from "./deals.ts";
 import { eventReporter, LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
+import { negativeNumbersAsValues } from "../../common/args.ts";
 
 export interface DealRequest {
   rpcUrl: string;
@@ -259,7 +260,7 @@ async function main(): Promise<void> {
 
 async function mainOrder(args: string[]): Promise<void> {
   const { values: v } = parseArgs({
-    args,
+    args: negativeNumbersAsValues(args),
     options: {
       rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" }, key: { type: "string" }, file: { type: "string" },
       "chunk-size": { type: "string", default: "4096" }, replicas: { type: "string" }, "price-per-epoch": { type: "string", default: "1000" },
@@ -286,6 +287,7 @@ async function mainOrder(args: string[]): Promise<void> {
 
 async function mainDeal(): Promise<void> {
   const { values: v } = parseArgs({
+    args: negativeNumbersAsValues(process.argv.slice(2)),
     options: {
       rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
       key: { type: "string" }, provider: { type: "string", default: "http://127.0.0.1:8710/" }, file: { type: "string" },

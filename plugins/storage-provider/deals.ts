@@ -2,7 +2,7 @@
  * What the storage provider and its client share: deal terms on the wire (JSON), key files,
  * sending a transaction through the node, and the provider's on-disk deal store.
  *
- * Pure chain/ and proofs/ helpers plus the typed RPC client only (DESIGN.md section 2).
+ * Pure chain/ and proofs/ helpers plus the typed RPC client only (docs/architecture.md).
  *
  * On disk, per deal (DIR/deals/):
  *   <id>.data     the client's bytes, as received

@@ -1,5 +1,5 @@
 /**
- * A storage provider (DESIGN.md section 6) as a separate process: it keeps clients' files in its
+ * A storage provider (docs/protocol.md section 5) as a separate process: it keeps clients' files in its
  * own directory, registers on chain if it is not registered, accepts deals over HTTP, answers its
  * challenges every epoch with storage proofs, and reports what it earned.
  *
@@ -47,6 +47,7 @@ import { readKeyFile } from "../shared/keyfile.ts";
 import { DealStore, DealStoreError, sendAndWait, termsToJson, type StoredDeal } from "./deals.ts";
 import { eventReporter, LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
 import { fetchPlacement, parseSource, PlacementError, placementAction, type PlacementJob } from "./placements.ts";
+import { negativeNumbersAsValues } from "../../common/args.ts";
 
 export interface StorageProviderOptions {
   rpcUrl: string;
@@ -417,6 +418,7 @@ async function main(): Promise<void> {
   const usage = `usage: provider.ts --rpc URL --key FILE --dir DIR [--collateral CLC] [--capacity BYTES] [--port P] [--price-per-mib UNITS] [--poll-ms MS] [--decline-margin BLOCKS] ${LOG_USAGE}`;
   standardFlags(process.argv.slice(2), usage);
   const { values: v } = parseArgs({
+    args: negativeNumbersAsValues(process.argv.slice(2)),
     options: {
       rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
       key: { type: "string" }, dir: { type: "string" },

@@ -1,5 +1,5 @@
 /**
- * Payment channels closed under the payee (issue #17; DESIGN.md section 9): a payer that closes
+ * Payment channels closed under the payee (issue #17; docs/protocol.md section 8): a payer that closes
  * the channel right after it was served, and withdraws at the first height it may, must not keep
  * what it owes, even when the payee holds no balance to pay a redeem's fee with.
  */

@@ -1,5 +1,5 @@
 /**
- * Double-signing (issue #17; DESIGN.md section 5): one double-sign fault is slashed once, however
+ * Double-signing (issue #17; docs/protocol.md section 3): one double-sign fault is slashed once, however
  * many heights it spans, and tombstones the validator: it never unjails. Unstaking right after
  * the fault does not escape the slash.
  */

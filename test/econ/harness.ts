@@ -1,6 +1,6 @@
 /**
- * The economics harness (DESIGN.md section 8: "economic soundness is tested like consensus
- * safety"): plays strategies against each other on real blocks and reports what each earned per
+ * The economics harness (economic soundness is tested like consensus safety; docs/protocol.md
+ * section 7): plays strategies against each other on real blocks and reports what each earned per
  * unit of capital.
  *
  * Every block is built with buildBlock and replayed by a follower with applyBlock

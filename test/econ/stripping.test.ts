@@ -1,5 +1,5 @@
 /**
- * Signature stripping (issue #17; DESIGN.md section 5 "commit signatures are paid for"): a
+ * Signature stripping (issue #17; commit signatures are paid for, docs/protocol.md section 7): a
  * proposer needs only +2/3 of the power in the commit it carries, so it may leave one validator's
  * precommit out of every commit it proposes. That must cost the stripper more than the victim
  * loses, and must never jail the victim for downtime.

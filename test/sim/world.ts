@@ -226,7 +226,7 @@ const hex8 = (b: Uint8Array | null): string => (b === null ? "nil" : toHex(b.sub
 const valueKey = (b: Uint8Array | null): string => (b === null ? "nil" : toHex(b));
 const evidenceId = (e: Evidence): string => toHex(evidenceHash(e));
 /** What the ledger punishes once: (validator, height), or (witness, relay, epoch). */
-/** A double-sign's subject is the validator: the first evidence tombstones it, later heights are the same infraction (DESIGN.md section 5). */
+/** A double-sign's subject is the validator: the first evidence tombstones it, later heights are the same infraction (docs/protocol.md section 3). */
 const subjectKey = (validator: Uint8Array): string => toHex(validator).slice(0, 16);
 const evidenceKey = (e: Evidence): string =>
   e.kind === "duplicateVote" ? subjectKey(e.voteA.validator) : `${toHex(e.a.witness).slice(0, 16)}:${toHex(e.a.relay).slice(0, 16)}@e${e.a.epoch}`;

@@ -1,5 +1,5 @@
 /**
- * Seed grinding against the lookback (issue #16; DESIGN.md section 5 "Randomness"), on real blocks
+ * Seed grinding against the lookback (issue #16; docs/protocol.md section 4), on real blocks
  * replayed by a follower with the supply invariant checked (./world.ts):
  *  - by registration: the proposer of an epoch's first block (who knows its seed in advance)
  *    registers a witness with chosen collateral in that block, or in the block before: the

@@ -1,5 +1,5 @@
 /**
- * Sybil relays behind one IP (issue #16; DESIGN.md section 7, Tor's rule), on real blocks replayed
+ * Sybil relays behind one IP (issue #16; docs/protocol.md section 6, Tor's rule), on real blocks replayed
  * by a follower with the supply invariant checked (./world.ts): one link registers four relays
  * behind one IPv4 address, each probed at the link's full throughput. At most maxRelaysPerIp (2)
  * are assigned witnesses (most collateral, then key); the others are refused as

@@ -1,6 +1,6 @@
 /**
- * Adversarial witness strategies against honest ones on real blocks (issue #16; DESIGN.md
- * sections 7 and 8): silent witnesses against a competitor, two of seven colluders with one honest
+ * Adversarial witness strategies against honest ones on real blocks (issue #16;
+ * docs/protocol.md sections 6 and 7): silent witnesses against a competitor, two of seven colluders with one honest
  * witness present (the rest silent, or attesting), lying minorities, a down relay whose failure is
  * attested (and two witnesses claiming it is up), borrowed weight, and exit-to-escape. Each block is replayed
  * by a follower and the supply invariant is checked after it (./world.ts). Pass: no strategy earns

@@ -1,6 +1,6 @@
 /**
  * A small bandwidth economy on real blocks for the adversarial tests of test/econ/bandwidth
- * (DESIGN.md section 8, issue #16): validators, witness providers and relays, each relay behind
+ * (docs/protocol.md section 7, issue #16): validators, witness providers and relays, each relay behind
  * its own IP unless told otherwise; every block is built by the real transition, replayed by a
  * follower (advanceChecked) and the supply invariant is checked after it. Rewards are tallied per
  * key so strategies can be compared per unit of capital (collateral + stake).

@@ -40,7 +40,7 @@ function bit(h: Uint8Array, depth: number): number {
 }
 
 /**
- * The root as DESIGN.md defines it, computed from the set of pairs alone with hash.ts:
+ * The root by its definition (docs/protocol.md section 2), computed from the set of pairs alone with hash.ts:
  * no leaf -> zeros, one leaf -> its leaf hash, else split on the next keyHash bit.
  */
 function specRoot(pairs: Iterable<readonly [Uint8Array, Uint8Array]>): Uint8Array {

@@ -1,5 +1,5 @@
 /**
- * Crash consistency of chain/store.ts (DESIGN.md section 4: one atomic batch per block, so a
+ * Crash consistency of chain/store.ts (docs/protocol.md section 2: one atomic batch per block, so a
  * crash leaves either the old block or the new one, never half).
  *
  * A child process (fixtures/commit-loop.ts) commits blocks in a loop on a real classic-level

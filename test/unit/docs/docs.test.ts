@@ -5,7 +5,7 @@
  * whose usage lists that subcommand, every test file and source file a document cites exists,
  * and every relative link resolves inside the repository (none points outside it).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, normalize, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
@@ -61,4 +61,57 @@ t.test("files the documents cite exist, and links stay inside the repository", a
     }
     t.notMatch(text, /DESIGN\.md|\.\.\/shared/, `${f} cites no document users do not have`);
   }
+});
+
+/** Every file of the repository (not node_modules, the build, git's or tap's own), relative to ROOT. */
+function repositoryFiles(dir = ""): string[] {
+  const skip = new Set(["node_modules", "dist", ".git", ".tap", "data", ".cloudcoin"]);
+  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
+    const rel = dir === "" ? e.name : `${dir}/${e.name}`;
+    if (e.isDirectory()) return skip.has(e.name) ? [] : repositoryFiles(rel);
+    return e.isFile() ? [rel] : [];
+  });
+}
+
+t.test("no file of the repository cites a document a clone does not have; every README's links resolve inside it", async (t) => {
+  const files = repositoryFiles().filter((f) => /\.(ts|mjs|js|md|json|html|service|ya?ml)$|(^|\/)(Dockerfile|LICENSE|run)$/.test(f));
+  t.ok(files.length > 100, `the repository's text files (${files.length})`);
+  const citing = files.filter((f) => f !== "test/unit/docs/docs.test.ts" && /DESIGN\.md|STACK\.md|STYLE\.md|\.\.\/shared\/[A-Z]|\/work\/shared/.test(read(f)));
+  t.same(citing, [], "no file names the team's design notes, which a clone does not have");
+  for (const f of files.filter((x) => x.endsWith(".md") && !DOCS.includes(x))) {
+    for (const m of read(f).matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+      if (/^https?:/.test(m[1]!)) continue;
+      const abs = normalize(join(ROOT, dirname(f), m[1]!));
+      t.ok(!relative(ROOT, abs).startsWith("..") && existsSync(abs), `${f}: ${m[1]} is a file of the repository`);
+    }
+  }
+});
+
+t.test("every test a document cites by name is a test of that file", async (t) => {
+  // `test/x.test.ts` ("title", "…part of a title…"): "…" stands for words left out, so each
+  // quoted name must match one line of the file (a t.test title, or an assertion's message) with
+  // its pieces in order.
+  let checked = 0;
+  for (const f of DOCS) {
+    for (const m of read(f).matchAll(/`(test\/[A-Za-z0-9_./-]+\.ts)` \(([^)]*)\)/g)) {
+      const [, path, inner] = m;
+      if (!existsSync(join(ROOT, path!))) continue; // reported by the test above
+      const lines = read(path!).split("\n");
+      for (const q of inner!.matchAll(/"([^"]+)"/g)) {
+        checked++;
+        const pieces = q[1]!.split("…").map((p) => p.trim()).filter((p) => p !== "");
+        const found = lines.some((line) => {
+          let at = 0;
+          for (const p of pieces) {
+            const i = line.indexOf(p, at);
+            if (i < 0) return false;
+            at = i + p.length;
+          }
+          return true;
+        });
+        t.ok(found, `${f}: ${path} has a test or assertion "${q[1]}"`);
+      }
+    }
+  }
+  t.ok(checked >= 20, `test names were found in the documents (${checked})`);
 });

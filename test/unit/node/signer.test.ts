@@ -1,5 +1,5 @@
 /**
- * node/signer.ts: the durable last-signed record (DESIGN.md section 5, never double-sign).
+ * node/signer.ts: the durable last-signed record (docs/protocol.md section 3, never double-sign).
  * Real files in a temp dir; a "restart" is a fresh DurableSigner.open on the same file.
  */
 import t, { type Test } from "tap";

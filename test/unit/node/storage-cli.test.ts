@@ -94,6 +94,11 @@ t.test("storage order and storage orders", async (t) => {
   const tooMany = await cli(["storage", "order", file, "--from", "client", "--replicas", "3", "--price", "0.000001", "--epochs", "5", "--chunk-size", "512", ...common, "--json"]);
   t.equal(tooMany.code, 1, "more replicas than providers: the transaction fails in its block");
   t.equal(JSON.parse(tooMany.stdout).receipt.code, "STORAGE_TOO_MANY_REPLICAS");
+  t.match(JSON.parse(tooMany.stderr), { error: { code: "STORAGE_TOO_MANY_REPLICAS", message: /failed in block [0-9]+ with STORAGE_TOO_MANY_REPLICAS: its fee was paid/ } }, "and says so on stderr, as every error");
+  const tooManyText = await cli(["storage", "order", file, "--from", "client", "--replicas", "3", "--price", "0.000001", "--epochs", "5", "--chunk-size", "256", ...common]);
+  t.equal(tooManyText.code, 1, "without --json too");
+  t.match(tooManyText.stdout, /^finalized [0-9a-f]{64} in block [0-9]+: failed \(STORAGE_TOO_MANY_REPLICAS\)/);
+  t.match(tooManyText.stderr, /^error \[STORAGE_TOO_MANY_REPLICAS\]: transaction [0-9a-f]{64} failed in block [0-9]+ with STORAGE_TOO_MANY_REPLICAS: its fee was paid and its operation changed nothing\n$/, "one line naming the code and what it cost");
   const cheap = await cli(["storage", "order", file, "--from", "client", "--replicas", "1", "--price", "0", "--epochs", "5", "--chunk-size", "512", ...common, "--json"]);
   t.equal(cheap.code, 1);
   t.equal(JSON.parse(cheap.stdout).receipt.code, "STORAGE_PRICE_TOO_LOW");
@@ -102,4 +107,34 @@ t.test("storage order and storage orders", async (t) => {
   const e = await cli(["storage", "order", empty, "--from", "client", "--replicas", "1", "--price", "1", "--epochs", "5", ...common, "--json"]);
   t.equal(e.code, 1);
   t.equal(JSON.parse(e.stderr).error.code, "EMPTY_FILE");
+});
+
+t.test("storage root shows its progress on a terminal (bytes, rate, time left) and clears it; none in a pipe or with --json", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cloudcoin-storage-root-"));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, "big.bin");
+  fs.writeFileSync(file, bytes(3 * 2 ** 20, 7)); // 3 MiB: read in 1 MiB pieces
+  const withStderr = async (isTTY: boolean, args: string[]) => {
+    const written: string[] = [];
+    const write = process.stderr.write;
+    const was = Object.getOwnPropertyDescriptor(process.stderr, "isTTY");
+    Object.defineProperty(process.stderr, "isTTY", { value: isTTY, configurable: true });
+    process.stderr.write = ((chunk: string | Uint8Array) => (written.push(String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      return { ...(await cli(["storage", "root", file, ...args])), progress: written.join("") };
+    } finally {
+      process.stderr.write = write;
+      if (was) Object.defineProperty(process.stderr, "isTTY", was);
+      else delete (process.stderr as { isTTY?: boolean }).isTTY;
+    }
+  };
+  const tty = await withStderr(true, []);
+  t.equal(tty.code, 0, tty.stderr);
+  t.match(tty.progress, /\r[0-9]+ of 3 MiB, [0-9]+ MiB\/s, [0-9]+ s left/, `a progress line on the terminal (${JSON.stringify(tty.progress.slice(0, 60))})`);
+  t.ok(tty.progress.endsWith("\r\x1b[K"), "cleared before the result");
+  t.match(tty.stdout, /^root [0-9a-f]{64}\nsize 3145728 bytes/);
+  const piped = await withStderr(false, []);
+  t.equal(piped.progress, "", "nothing on a pipe");
+  t.equal(piped.stdout, tty.stdout, "the same result");
+  t.equal((await withStderr(true, ["--json"])).progress, "", "nothing with --json");
 });

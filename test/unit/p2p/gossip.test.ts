@@ -172,6 +172,9 @@ t.test("block sync over real libp2p hosts: catches up in bounded batches; a peer
   await waitFor("connected to both", async () => (me.peers().length === 2 ? true : undefined), 10_000);
 
   let state = genesisState;
+  // the sync's log lines, parsed: its progress reports are checked below
+  const lines: Record<string, unknown>[] = [];
+  const syncLog = pino({ level: "info" }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
   let maxBatch = 0;
   let batch = 0;
   const sync = new BlockSync({
@@ -184,7 +187,7 @@ t.test("block sync over real libp2p hosts: catches up in bounded batches; a peer
         batch++;
       },
     },
-    chainId, genesisHash: src.genesis.hash, log,
+    chainId, genesisHash: src.genesis.hash, log: syncLog, progressMs: 0,
   });
   const origRequest = me.request.bind(me);
   me.request = async (p, proto, d, m) => {
@@ -199,6 +202,16 @@ t.test("block sync over real libp2p hosts: catches up in bounded batches; a peer
   t.ok(me.isBanned(liar.peerId), "the peer that served a forged block is banned");
   t.notOk(me.isBanned(honest.peerId));
   t.equal(sync.status().blocksSynced, 300);
+  // a long catch-up says where it is: height, target, rate and time left (every batch here, progressMs 0)
+  const progress = lines.filter((l) => l.msg === "syncing blocks from peers");
+  t.ok(progress.length >= 2, `progress was reported batch by batch (${progress.length} lines)`);
+  const heights = progress.map((p) => p.height as number);
+  t.same(heights, [...heights].sort((a, b) => a - b), "at rising heights");
+  const mid = progress.find((p) => (p.height as number) < 300)!;
+  t.ok(mid, "before the end");
+  t.match(mid, { target: 300, blocksPerSecond: Number }, "toward the peer's head, with the rate");
+  t.ok(typeof mid.etaSeconds === "number" && mid.etaSeconds >= 0, `and the time left (${mid.etaSeconds} s)`);
+  t.match(lines.find((l) => l.msg === "caught up from peers"), { from: 0, to: 300, blocks: 300 }, "and the end");
 });
 
 t.test("gossip message ids cover the topic: a vote's bytes relayed first on another topic do not get the real vote dropped", async (t) => {

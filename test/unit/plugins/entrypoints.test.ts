@@ -9,9 +9,9 @@ const ENTRY_POINTS = [
 ];
 const VERSION = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
-function run(file: string, arg: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(file: string, args: string | string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", file, arg], { stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 });
+    const child = spawn(process.execPath, ["--import", "tsx", file, ...[args].flat()], { stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -49,4 +49,17 @@ t.test("--help everywhere, --version on the node CLI and a plugin", async (t) =>
     t.equal(version.code, 0, "--version exits 0");
     t.match(version.stdout, new RegExp(VERSION.replace(/\./g, "\\.")), `--version prints ${VERSION}`);
   }
+});
+
+t.test("a negative number after an option is its value, refused by the option's own check (not parseArgs' 'ambiguous')", async (t) => {
+  const [relay, adSlot] = await bounded([
+    () => run("plugins/relay/relay.ts", ["--capacity", "-3", "--key", "x", "--listen", "/ip4/127.0.0.1/tcp/0"]),
+    () => run("plugins/paid-content/ad-slot.ts", ["site", "--price", "-1", "--payee", "cc1x", "--advertiser", "http://127.0.0.1:1/"]),
+  ], 2);
+  t.equal(relay!.code, 1, relay!.stderr);
+  t.match(relay!.stderr, /--capacity must be a non-negative integer, got "-3"/, "the relay names its option and the value");
+  t.notMatch(relay!.stderr, /ambiguous/);
+  t.equal(adSlot!.code, 1);
+  t.match(adSlot!.stderr, /^[A-Z_]+: .*amount/i, "the ad slot refuses the price as an amount, its code first like every service plugin");
+  t.notMatch(adSlot!.stderr + adSlot!.stdout, /ambiguous/);
 });

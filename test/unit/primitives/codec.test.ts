@@ -1,5 +1,5 @@
 /**
- * primitives/codec.ts (strict deterministic CBOR, DESIGN.md section 3) and primitives/amount.ts.
+ * primitives/codec.ts (strict deterministic CBOR, docs/protocol.md section 1) and primitives/amount.ts.
  *
  * The canonical-form invariant under test: decode(x) succeeds  =>  encode(decode(x)) == x,
  * for every byte string x; so hashing the received bytes and hashing the re-encoded object agree.
