@@ -55,7 +55,7 @@ import { allAssignments, decimalFlag, errorCode, exitOnSignals, intFlag, isMain,
 import { AttestationJournal } from "./journal.ts";
 import { NONCE_ERROR_CODES, NonceTracker, onNonceError } from "./nonces.ts";
 import { WitnessSchedule, type ScheduleOptions, type WitnessJob } from "./schedule.ts";
-import { LOG_USAGE, logOptions, standardFlags } from "../shared/cli.ts";
+import { LOG_USAGE, logOptions, parseOrUsage, standardFlags } from "../shared/cli.ts";
 import { negativeNumbersAsValues } from "../../common/args.ts";
 
 export const DEFAULT_PROBE_BYTES = 1024 * 1024;
@@ -462,28 +462,30 @@ export async function startWitness(opts: WitnessOptions): Promise<Witness> {
 
 async function main(): Promise<void> {
   if (process.argv.slice(2).includes("--version")) standardFlags(["--version"], "");
-  const { values: v } = parseArgs({
-    args: negativeNumbersAsValues(process.argv.slice(2)),
-    options: {
-      rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
-      key: { type: "string", multiple: true },
-      "probe-bytes": { type: "string" },
-      listen: { type: "string", multiple: true },
-      "p2p-key": { type: "string" },
-      journal: { type: "string" },
-      "poll-ms": { type: "string", default: String(defaultWitnessOptions.pollMs) },
-      concurrency: { type: "string", default: String(defaultWitnessOptions.concurrency) },
-      "probe-timeout-ms": { type: "string", default: String(defaultWitnessOptions.probeTimeoutMs) },
-      "probe-attempts": { type: "string", default: "3" },
-      "retry-ms": { type: "string", default: "1000" },
-      fee: { type: "string", default: String(defaultWitnessOptions.fee) },
-      help: { type: "boolean", default: false },
-      ...logOptions,
-    },
-  });
   const usage =
     "usage: witness.ts --rpc URL --key FILE [--key FILE ...] [--journal FILE (default: first key file + .attestations.json)] [--probe-bytes N] [--listen MULTIADDR ...] [--p2p-key FILE] [--poll-ms MS] " +
     `[--concurrency N] [--probe-timeout-ms MS] [--probe-attempts N] [--retry-ms MS] [--fee UNITS] ${LOG_USAGE}`;
+  const { values: v } = parseOrUsage("bandwidth-witness", usage, () =>
+    parseArgs({
+      args: negativeNumbersAsValues(process.argv.slice(2)),
+      options: {
+        rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
+        key: { type: "string", multiple: true },
+        "probe-bytes": { type: "string" },
+        listen: { type: "string", multiple: true },
+        "p2p-key": { type: "string" },
+        journal: { type: "string" },
+        "poll-ms": { type: "string", default: String(defaultWitnessOptions.pollMs) },
+        concurrency: { type: "string", default: String(defaultWitnessOptions.concurrency) },
+        "probe-timeout-ms": { type: "string", default: String(defaultWitnessOptions.probeTimeoutMs) },
+        "probe-attempts": { type: "string", default: "3" },
+        "retry-ms": { type: "string", default: "1000" },
+        fee: { type: "string", default: String(defaultWitnessOptions.fee) },
+        help: { type: "boolean", default: false },
+        ...logOptions,
+      },
+    }),
+  );
   if (v.help) {
     process.stdout.write(usage + "\n");
     return;

@@ -27,7 +27,7 @@ import { readKeyFile } from "../shared/keyfile.ts";
 import { channelStart, VoucherWallet } from "./client.ts";
 import { checkAdmin } from "./server.ts";
 import { VoucherGate, watchCloses, type SettleEntry } from "./vouchers.ts";
-import { LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
+import { LOG_USAGE, logOptions, pluginLogger, parseOrUsage, standardFlags } from "../shared/cli.ts";
 import { negativeNumbersAsValues } from "../../common/args.ts";
 
 export interface AdvertiserOptions {
@@ -131,19 +131,22 @@ async function listen<T extends object>(app: FastifyInstance, host = "127.0.0.1"
 
 async function main(): Promise<void> {
   const role = process.argv[2];
-  standardFlags(process.argv.slice(2), `usage: ad-slot.ts site --price CLC ... | ad-slot.ts advertiser ... ${LOG_USAGE}`);
-  const { values: v } = parseArgs({
-    args: negativeNumbersAsValues(process.argv.slice(3)),
-    options: {
-      payee: { type: "string" }, price: { type: "string" }, advertiser: { type: "string" }, budget: { type: "string" },
-      "key-file": { type: "string" }, channel: { type: "string" }, creative: { type: "string", default: "Cloudcoin: get paid for your spare disk" },
-      rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
-      token: { type: "string", default: process.env.CLOUDCOIN_RPC_TOKEN ?? "" },
-      "admin-token": { type: "string", default: process.env.PAID_CONTENT_ADMIN_TOKEN ?? "" },
-      host: { type: "string", default: "127.0.0.1" }, port: { type: "string" },
-      ...logOptions,
-    },
-  });
+  const usage = `usage: ad-slot.ts site --price CLC ... | ad-slot.ts advertiser ... ${LOG_USAGE}`;
+  standardFlags(process.argv.slice(2), usage);
+  const { values: v } = parseOrUsage("ad-slot", usage, () =>
+    parseArgs({
+      args: negativeNumbersAsValues(process.argv.slice(3)),
+      options: {
+        payee: { type: "string" }, price: { type: "string" }, advertiser: { type: "string" }, budget: { type: "string" },
+        "key-file": { type: "string" }, channel: { type: "string" }, creative: { type: "string", default: "Cloudcoin: get paid for your spare disk" },
+        rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
+        token: { type: "string", default: process.env.CLOUDCOIN_RPC_TOKEN ?? "" },
+        "admin-token": { type: "string", default: process.env.PAID_CONTENT_ADMIN_TOKEN ?? "" },
+        host: { type: "string", default: "127.0.0.1" }, port: { type: "string" },
+        ...logOptions,
+      },
+    }),
+  );
   const log = pluginLogger(`ad-slot-${role === "site" || role === "advertiser" ? role : "?"}`, v);
   if (!v.price) throw new Error("--price CLC is required");
   const price = parseClc(v.price);

@@ -19,7 +19,7 @@ import { CodedError } from "../../primitives/errors.ts";
 import type { KeyPair } from "../../primitives/keys.ts";
 import { encodeVoucher, signVoucher } from "../../modules/paych/paych.ts";
 import { RpcClient } from "../../rpc/client.ts";
-import { standardFlags } from "../shared/cli.ts";
+import { parseOrUsage, standardFlags } from "../shared/cli.ts";
 import { readKeyFile } from "../shared/keyfile.ts";
 import { negativeNumbersAsValues } from "../../common/args.ts";
 
@@ -109,17 +109,20 @@ export async function channelStart(rpc: RpcClient, channel: string): Promise<{ a
 }
 
 async function main(): Promise<void> {
-  standardFlags(process.argv.slice(2), "usage: client.ts --url URL --channel HEX --key-file PATH [--rpc URL] [--out FILE]");
-  const { values: v } = parseArgs({
-    args: negativeNumbersAsValues(process.argv.slice(2)),
-    options: {
-      url: { type: "string", default: "http://127.0.0.1:8700/" },
-      rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
-      channel: { type: "string" }, "key-file": { type: "string" }, out: { type: "string" },
-      "start-amount": { type: "string" }, "start-nonce": { type: "string" },
-    },
-  });
-  if (!v.channel || !/^[0-9a-fA-F]{64}$/.test(v.channel) || !v["key-file"]) throw new Error("usage: client.ts --url URL --channel HEX --key-file PATH [--rpc URL] [--out FILE]");
+  const usage = "usage: client.ts --url URL --channel HEX --key-file PATH [--rpc URL] [--out FILE]";
+  standardFlags(process.argv.slice(2), usage);
+  const { values: v } = parseOrUsage("paid-content-client", usage, () =>
+    parseArgs({
+      args: negativeNumbersAsValues(process.argv.slice(2)),
+      options: {
+        url: { type: "string", default: "http://127.0.0.1:8700/" },
+        rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
+        channel: { type: "string" }, "key-file": { type: "string" }, out: { type: "string" },
+        "start-amount": { type: "string" }, "start-nonce": { type: "string" },
+      },
+    }),
+  );
+  if (!v.channel || !/^[0-9a-fA-F]{64}$/.test(v.channel) || !v["key-file"]) throw new Error(usage);
   const rpc = new RpcClient(v.rpc);
   const key = await readKeyFile(v["key-file"]);
   const [status, info] = await Promise.all([rpc.call("node_status", {}), fetchInfo(v.url)]);

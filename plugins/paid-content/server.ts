@@ -23,7 +23,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { parseClc } from "../../primitives/amount.ts";
 import { isAddress } from "../../primitives/keys.ts";
 import { GateErrorCode, VoucherGate, watchCloses, type GateResult, type SettleEntry } from "./vouchers.ts";
-import { LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
+import { LOG_USAGE, logOptions, pluginLogger, parseOrUsage, standardFlags } from "../shared/cli.ts";
 import { negativeNumbersAsValues } from "../../common/args.ts";
 
 export interface PaidContentOptions {
@@ -117,18 +117,20 @@ export async function startPaidContentServer(opts: PaidContentOptions): Promise<
 async function main(): Promise<void> {
   const usage = `usage: server.ts --file FILE --payee cc1... --price CLC [--chunk-size N] [--rpc URL] [--token T] [--port P] [--min-settle-delay BLOCKS] ${LOG_USAGE}`;
   standardFlags(process.argv.slice(2), usage);
-  const { values: v } = parseArgs({
-    args: negativeNumbersAsValues(process.argv.slice(2)),
-    options: {
-      file: { type: "string" }, payee: { type: "string" }, price: { type: "string" }, "chunk-size": { type: "string", default: "65536" },
-      rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
-      token: { type: "string", default: process.env.CLOUDCOIN_RPC_TOKEN ?? "" },
-      "admin-token": { type: "string", default: process.env.PAID_CONTENT_ADMIN_TOKEN ?? "" },
-      host: { type: "string", default: "127.0.0.1" }, port: { type: "string", default: "8700" },
-      "min-settle-delay": { type: "string" },
-      ...logOptions,
-    },
-  });
+  const { values: v } = parseOrUsage("paid-content", usage, () =>
+    parseArgs({
+      args: negativeNumbersAsValues(process.argv.slice(2)),
+      options: {
+        file: { type: "string" }, payee: { type: "string" }, price: { type: "string" }, "chunk-size": { type: "string", default: "65536" },
+        rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
+        token: { type: "string", default: process.env.CLOUDCOIN_RPC_TOKEN ?? "" },
+        "admin-token": { type: "string", default: process.env.PAID_CONTENT_ADMIN_TOKEN ?? "" },
+        host: { type: "string", default: "127.0.0.1" }, port: { type: "string", default: "8700" },
+        "min-settle-delay": { type: "string" },
+        ...logOptions,
+      },
+    }),
+  );
   const log = pluginLogger("paid-content", v);
   if (!v.file || !v.payee || !v.price) throw new Error(usage);
   const server = await startPaidContentServer({

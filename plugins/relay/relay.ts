@@ -40,7 +40,7 @@ import { RpcClient } from "../../rpc/client.ts";
 import { sendAndWait } from "../storage-provider/deals.ts";
 import { decimalFlag, errorCode, exitOnSignals, intFlag, isMain, pluginLogger, runMain, PluginArgsError } from "../shared/bandwidth.ts";
 import { CodedError } from "../../primitives/errors.ts";
-import { LOG_USAGE, logOptions, standardFlags } from "../shared/cli.ts";
+import { LOG_USAGE, logOptions, parseOrUsage, standardFlags } from "../shared/cli.ts";
 import { negativeNumbersAsValues } from "../../common/args.ts";
 
 export interface RelayOptions {
@@ -217,27 +217,29 @@ async function ensureRegistered(rpc: RpcClient, chainId: string, o: RelayOptions
 
 async function main(): Promise<void> {
   if (process.argv.slice(2).includes("--version")) standardFlags(["--version"], "");
-  const { values: v } = parseArgs({
-    args: negativeNumbersAsValues(process.argv.slice(2)),
-    options: {
-      rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
-      key: { type: "string" },
-      listen: { type: "string" },
-      "p2p-key": { type: "string" },
-      announce: { type: "string" },
-      capacity: { type: "string", default: String(defaultRelayOptions.capacity) },
-      collateral: { type: "string" },
-      "max-concurrent": { type: "string", default: String(defaultRelayOptions.maxConcurrent) },
-      "max-probe-bytes": { type: "string", default: String(MAX_PROBE_BYTES) },
-      "poll-ms": { type: "string", default: String(defaultRelayOptions.pollMs) },
-      fee: { type: "string", default: String(defaultRelayOptions.fee) },
-      help: { type: "boolean", default: false },
-      ...logOptions,
-    },
-  });
   const usage =
     "usage: relay.ts --rpc URL --key FILE --listen /ip4/127.0.0.1/tcp/PORT [--p2p-key FILE] [--announce MULTIADDR] [--capacity BYTES_PER_SEC] " +
     `[--collateral UNITS] [--max-concurrent N] [--max-probe-bytes N] [--poll-ms MS] [--fee UNITS] ${LOG_USAGE}`;
+  const { values: v } = parseOrUsage("relay", usage, () =>
+    parseArgs({
+      args: negativeNumbersAsValues(process.argv.slice(2)),
+      options: {
+        rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
+        key: { type: "string" },
+        listen: { type: "string" },
+        "p2p-key": { type: "string" },
+        announce: { type: "string" },
+        capacity: { type: "string", default: String(defaultRelayOptions.capacity) },
+        collateral: { type: "string" },
+        "max-concurrent": { type: "string", default: String(defaultRelayOptions.maxConcurrent) },
+        "max-probe-bytes": { type: "string", default: String(MAX_PROBE_BYTES) },
+        "poll-ms": { type: "string", default: String(defaultRelayOptions.pollMs) },
+        fee: { type: "string", default: String(defaultRelayOptions.fee) },
+        help: { type: "boolean", default: false },
+        ...logOptions,
+      },
+    }),
+  );
   if (v.help) {
     process.stdout.write(usage + "\n");
     return;

@@ -35,6 +35,22 @@ export function eventReporter(log: Logger): (kind: string, data: Record<string, 
   };
 }
 
+/**
+ * Runs the entry point's parseArgs (strict): a command line it refuses (an unknown option, a value
+ * missing, a stray argument) exits 2 with the reason and the usage, as the node's own CLI does,
+ * instead of ending as a bare ERR_PARSE_ARGS_* error in the plugin's error path.
+ */
+export function parseOrUsage<T>(plugin: string, usage: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code !== "string" || !code.startsWith("ERR_PARSE_ARGS")) throw e;
+    process.stderr.write(`${plugin}: USAGE: ${(e as Error).message}\n${usage}\n`);
+    process.exit(2);
+  }
+}
+
 export function standardFlags(argv: readonly string[], usage: string): void {
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${usage}\n`);

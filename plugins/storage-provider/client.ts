@@ -41,7 +41,7 @@ import { ChunkedRootBuilder } from "../../proofs/storage.ts";
 import { RpcClient } from "../../rpc/client.ts";
 import { readKeyFile } from "../shared/keyfile.ts";
 import { httpUrlOfMultiaddr, sendAndWait, termsFromJson, type TermsJson } from "./deals.ts";
-import { eventReporter, LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
+import { eventReporter, LOG_USAGE, logOptions, pluginLogger, parseOrUsage, standardFlags } from "../shared/cli.ts";
 import { negativeNumbersAsValues } from "../../common/args.ts";
 
 export interface DealRequest {
@@ -259,16 +259,18 @@ async function main(): Promise<void> {
 }
 
 async function mainOrder(args: string[]): Promise<void> {
-  const { values: v } = parseArgs({
-    args: negativeNumbersAsValues(args),
-    options: {
-      rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" }, key: { type: "string" }, file: { type: "string" },
-      "chunk-size": { type: "string", default: "4096" }, replicas: { type: "string" }, "price-per-epoch": { type: "string", default: "1000" },
-      duration: { type: "string", default: "10" }, order: { type: "string" }, host: { type: "string", default: "127.0.0.1" }, port: { type: "string", default: "0" },
-      "public-url": { type: "string" }, "poll-ms": { type: "string", default: "1000" }, "timeout-ms": { type: "string" },
-      ...logOptions,
-    },
-  });
+  const { values: v } = parseOrUsage("storage-client", USAGE, () =>
+    parseArgs({
+      args: negativeNumbersAsValues(args),
+      options: {
+        rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" }, key: { type: "string" }, file: { type: "string" },
+        "chunk-size": { type: "string", default: "4096" }, replicas: { type: "string" }, "price-per-epoch": { type: "string", default: "1000" },
+        duration: { type: "string", default: "10" }, order: { type: "string" }, host: { type: "string", default: "127.0.0.1" }, port: { type: "string", default: "0" },
+        "public-url": { type: "string" }, "poll-ms": { type: "string", default: "1000" }, "timeout-ms": { type: "string" },
+        ...logOptions,
+      },
+    }),
+  );
   const log = pluginLogger("storage-client", v);
   if (!v.key || !v.file || (v.replicas === undefined) === (v.order === undefined)) throw new CodedError("USAGE", USAGE);
   if (v.order !== undefined && !/^[0-9a-fA-F]{64}$/.test(v.order)) throw new CodedError("USAGE", "--order is the order id: 32 bytes of hex");
@@ -286,16 +288,21 @@ async function mainOrder(args: string[]): Promise<void> {
 }
 
 async function mainDeal(): Promise<void> {
-  const { values: v } = parseArgs({
-    args: negativeNumbersAsValues(process.argv.slice(2)),
-    options: {
-      rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
-      key: { type: "string" }, provider: { type: "string", default: "http://127.0.0.1:8710/" }, file: { type: "string" },
-      "chunk-size": { type: "string", default: "4096" }, "price-per-epoch": { type: "string", default: "1000" },
-      duration: { type: "string", default: "10" }, collateral: { type: "string", default: "1000" },
-    },
-  });
+  const { values: v } = parseOrUsage("storage-client", USAGE, () =>
+    parseArgs({
+      args: negativeNumbersAsValues(process.argv.slice(2)),
+      options: {
+        rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
+        key: { type: "string" }, provider: { type: "string", default: "http://127.0.0.1:8710/" }, file: { type: "string" },
+        "chunk-size": { type: "string", default: "4096" }, "price-per-epoch": { type: "string", default: "1000" },
+        duration: { type: "string", default: "10" }, collateral: { type: "string", default: "1000" },
+      },
+    }),
+  );
   if (!v.key || !v.file) throw new CodedError("USAGE", "usage: client.ts --rpc URL --key FILE --provider URL --file FILE [--chunk-size N] [--price-per-epoch UNITS] [--duration EPOCHS] [--collateral UNITS]");
+  for (const [name, val] of [["chunk-size", v["chunk-size"]], ["price-per-epoch", v["price-per-epoch"]], ["duration", v.duration], ["collateral", v.collateral]] as const) {
+    if (!/^(0|[1-9][0-9]{0,19})$/.test(val)) throw new CodedError("USAGE", `--${name} must be a non-negative integer`);
+  }
   const made = await makeDeal({
     rpcUrl: v.rpc, key: await readKeyFile(v.key), providerUrl: v.provider, file: v.file, chunkSize: Number(v["chunk-size"]),
     pricePerEpoch: BigInt(v["price-per-epoch"]), durationEpochs: BigInt(v.duration), collateral: BigInt(v.collateral),

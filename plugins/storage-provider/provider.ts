@@ -45,7 +45,7 @@ import { signTx, type Operation } from "../../chain/tx.ts";
 import { RpcClient, RpcClientError } from "../../rpc/client.ts";
 import { readKeyFile } from "../shared/keyfile.ts";
 import { DealStore, DealStoreError, sendAndWait, termsToJson, type StoredDeal } from "./deals.ts";
-import { eventReporter, LOG_USAGE, logOptions, pluginLogger, standardFlags } from "../shared/cli.ts";
+import { eventReporter, LOG_USAGE, logOptions, pluginLogger, parseOrUsage, standardFlags } from "../shared/cli.ts";
 import { fetchPlacement, parseSource, PlacementError, placementAction, type PlacementJob } from "./placements.ts";
 import { negativeNumbersAsValues } from "../../common/args.ts";
 
@@ -417,18 +417,20 @@ export async function startStorageProvider(opts: StorageProviderOptions): Promis
 async function main(): Promise<void> {
   const usage = `usage: provider.ts --rpc URL --key FILE --dir DIR [--collateral CLC] [--capacity BYTES] [--port P] [--price-per-mib UNITS] [--poll-ms MS] [--decline-margin BLOCKS] ${LOG_USAGE}`;
   standardFlags(process.argv.slice(2), usage);
-  const { values: v } = parseArgs({
-    args: negativeNumbersAsValues(process.argv.slice(2)),
-    options: {
-      rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
-      key: { type: "string" }, dir: { type: "string" },
-      collateral: { type: "string", default: "1" }, capacity: { type: "string", default: String(64 * 1024 * 1024) }, multiaddr: { type: "string" },
-      host: { type: "string", default: "127.0.0.1" }, port: { type: "string", default: "8710" },
-      "price-per-mib": { type: "string", default: "1000" }, "poll-ms": { type: "string", default: "1000" }, "accept-blocks": { type: "string", default: "30" },
-      "decline-margin": { type: "string", default: "3" },
-      ...logOptions,
-    },
-  });
+  const { values: v } = parseOrUsage("storage-provider", usage, () =>
+    parseArgs({
+      args: negativeNumbersAsValues(process.argv.slice(2)),
+      options: {
+        rpc: { type: "string", default: process.env.CLOUDCOIN_RPC ?? "http://127.0.0.1:8645/" },
+        key: { type: "string" }, dir: { type: "string" },
+        collateral: { type: "string", default: "1" }, capacity: { type: "string", default: String(64 * 1024 * 1024) }, multiaddr: { type: "string" },
+        host: { type: "string", default: "127.0.0.1" }, port: { type: "string", default: "8710" },
+        "price-per-mib": { type: "string", default: "1000" }, "poll-ms": { type: "string", default: "1000" }, "accept-blocks": { type: "string", default: "30" },
+        "decline-margin": { type: "string", default: "3" },
+        ...logOptions,
+      },
+    }),
+  );
   const log = pluginLogger("storage-provider", v);
   if (!v.key || !v.dir) throw new Error(usage);
   if (!DEC.test(v.capacity) || !DEC.test(v["price-per-mib"])) throw new CodedError("BAD_ARGS", "--capacity and --price-per-mib must be integers");

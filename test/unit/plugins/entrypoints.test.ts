@@ -63,3 +63,24 @@ t.test("a negative number after an option is its value, refused by the option's 
   t.match(adSlot!.stderr, /^[A-Z_]+: .*amount/i, "the ad slot refuses the price as an amount, its code first like every service plugin");
   t.notMatch(adSlot!.stderr + adSlot!.stdout, /ambiguous/);
 });
+
+t.test("a command line parseArgs refuses (an unknown option, a value missing) exits 2 with the reason and the usage, on every plugin", async (t) => {
+  const plugins = ENTRY_POINTS.filter((f) => f.startsWith("plugins/"));
+  const results = await bounded(plugins.map((f) => () => run(f, f.endsWith("ad-slot.ts") ? ["site", "--bogus", "1"] : ["--bogus", "1"])), 3);
+  plugins.forEach((f, i) => {
+    const r = results[i]!;
+    t.equal(r.code, 2, `${f}: exit 2 (${r.stderr.slice(0, 200)})`);
+    t.match(r.stderr, /USAGE: .*'--bogus'/, `${f}: names the unknown option`);
+    t.match(r.stderr, /\nusage: /, `${f}: prints its usage`);
+    t.notMatch(r.stderr, /ERR_PARSE_ARGS|at parseArgs|node:internal/, `${f}: no parser internals or stack`);
+  });
+  const [missing, notNumber] = await bounded([
+    () => run("plugins/relay/relay.ts", ["--key"]),
+    () => run("plugins/storage-provider/client.ts", ["--key", "k.json", "--file", "f", "--duration", "abc"]),
+  ], 2);
+  t.equal(missing!.code, 2, "an option without its value");
+  t.match(missing!.stderr, /USAGE: .*--key/);
+  t.equal(notNumber!.code, 1);
+  t.match(notNumber!.stdout, /"code":"USAGE".*--duration must be a non-negative integer/, "the storage client's deal mode checks its numbers before BigInt does");
+  t.notMatch(notNumber!.stdout, /BigInt/);
+});
