@@ -233,10 +233,12 @@ function pendingPlacement(w: StateReader, id: Uint8Array, provider: Uint8Array):
   const index = order.placements.findIndex((p) => equalBytes(p.provider, provider));
   if (index < 0) fail(StorageErrorCode.NOT_PLACED, "the order was not placed on the sender");
   const p = order.placements[index]!;
+  // settleOrders expires a placement at the end of its deadline epoch, so a pending one is always in its window
+  if (p.status === PlacementStatus.EXPIRED) {
+    fail(StorageErrorCode.PLACEMENT_EXPIRED, `the placement's acceptance window closed with epoch ${p.deadline}`, { deadline: Number(p.deadline) });
+  }
   if (p.status !== PlacementStatus.PENDING) {
-    fail(StorageErrorCode.PLACEMENT_CLOSED, `the placement is ${p.status === PlacementStatus.ACCEPTED ? "accepted" : p.status === PlacementStatus.EXPIRED ? "expired" : "declined"}`, {
-      deadline: Number(p.deadline),
-    });
+    fail(StorageErrorCode.PLACEMENT_CLOSED, `the placement is ${p.status === PlacementStatus.ACCEPTED ? "accepted" : "declined"}`, { deadline: Number(p.deadline) });
   }
   return { order, index };
 }

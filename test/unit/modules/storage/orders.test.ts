@@ -177,7 +177,12 @@ t.test("a declined placement burns a failure charge of the client's bond, an exp
   t.same(events(end3, "providerBan").map((e) => toHex(e.provider)), [toHex(silent.publicKey)], "a missed service epoch: banned");
   t.same(readProvider(chain.state, silent.publicKey)!.reputation, [{ epoch: 3n, made: 0, due: 1 }], "recorded in its reputation");
   t.notOk(readProvider(chain.state, decliner.publicKey)!.reputation.length, "the decliner's record is untouched");
-  t.equal(run(t, chain, silent, { type: "storage.accept", order: id }).code, StorageErrorCode.PLACEMENT_CLOSED, "too late: the window closed");
+  const silentBefore = readProvider(chain.state, silent.publicKey);
+  const placementOf = (k: KeyPair) => readOrder(chain.state, id)!.placements.filter((p) => equalBytes(p.provider, k.publicKey));
+  const placementBefore = placementOf(silent);
+  t.equal(run(t, chain, silent, { type: "storage.accept", order: id }).code, StorageErrorCode.PLACEMENT_EXPIRED, "an acceptance after the window: its own code");
+  t.equal(run(t, chain, silent, { type: "storage.decline", order: id }).code, StorageErrorCode.PLACEMENT_EXPIRED, "and so is a decline after it");
+  t.same([readProvider(chain.state, silent.publicKey), placementOf(silent)], [silentBefore, placementBefore], "neither changes the provider or its placement");
   // epoch 4's first block drew both replicas again, never on the two that had their turn
   const again = readOrder(chain.state, id)!.placements.slice(2);
   t.equal(again.length, 2, "both replicas drawn again");
