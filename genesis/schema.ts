@@ -84,7 +84,8 @@ export const genesisFileSchema = z.strictObject({
     missSlashBps: bps,
     maxMissedProofs: z.int().min(1).max(1000),
     reputationWindowEpochs: z.int().min(1).max(1000),
-    minStoragePrice: u64String,
+    // >= 1: every deal and order pays a price (issue #15: self-dealing at price 0); per GiB, rounded up, so >= 1 a replica-epoch
+    minStoragePrice: u64String.refine((s) => !DECIMAL_RE.test(s) || BigInt(s) > 0n, "must be positive"),
     placementWindowEpochs: z.int().min(1).max(1000),
     orderPlacementEpochs: z.int().min(1).max(1000),
     witnessesPerRelay: z.int().min(1).max(MAX_WITNESSES_PER_RELAY),

@@ -3,10 +3,13 @@
  * (proofs/bandwidth.ts) and the storage placement (proofs/storage.ts). Pure; anyone can recompute a
  * draw from the seed, the subject and the candidate list.
  *
- * Over candidates sorted by key with positive weights (total T, an excluded key's weight included):
+ * Over candidates sorted by key with positive weights (total T, the excluded candidates' weights included):
  *   draw i = 0, 1, 2, ...: r_i = (H(tag, seed || subject || u32be(i)) as a 256-bit big-endian
  *   integer) mod T; the candidate whose cumulative-weight interval [prefix_{j-1}, prefix_j) holds
- *   r_i is chosen, unless it is the excluded key or already chosen (then the draw is skipped).
+ *   r_i is chosen, unless it is excluded or already chosen (then the draw is skipped).
+ * Because excluded candidates keep their weight in T, excluding some never moves where a draw
+ * lands: it only skips them. So a party that can make its own keys excluded (the storage placement
+ * excludes providers without room, say) gets no new draw by doing it.
  * Stops at n chosen. With at most n eligible candidates all of them are returned in key order
  * without drawing. After DRAWS_PER_SLOT*n + eligible draws (only reachable with extreme weight
  * skew) the rest is filled with the remaining eligible candidates by weight descending, then key
@@ -39,24 +42,26 @@ function upperBound(prefix: readonly bigint[], r: bigint): number {
 /**
  * `n` keys of `candidates` drawn for `subject` with `seed` (see the module comment), in draw order.
  * `candidates` must be sorted by key, without duplicates, with positive weights (RangeError
- * otherwise); `excluded` may be among them (it is never chosen).
+ * otherwise). `excluded` is a key that may be among them, or a predicate over the candidates
+ * (called once each, in order); an excluded candidate is never chosen but keeps its weight.
  */
 export function weightedDraw(
-  tag: Tag, seed: Uint8Array, subject: Uint8Array, candidates: readonly WeightedKey[], n: number, excluded?: Uint8Array,
+  tag: Tag, seed: Uint8Array, subject: Uint8Array, candidates: readonly WeightedKey[], n: number,
+  excluded?: Uint8Array | ((candidate: WeightedKey, index: number) => boolean),
 ): Uint8Array[] {
   let total = 0n;
   const prefix: bigint[] = [];
-  let excludedIndex = -1;
+  const isExcluded: boolean[] = [];
   candidates.forEach((c, i) => {
     if (c.weight <= 0n) throw new RangeError(`candidate ${i} has weight ${c.weight}`);
     if (i > 0 && compareBytes(candidates[i - 1]!.key, c.key) >= 0) throw new RangeError("candidates must be sorted by key, without duplicates");
-    if (excluded && equalBytes(c.key, excluded)) excludedIndex = i;
     total += c.weight;
     prefix.push(total);
   });
+  candidates.forEach((c, i) => isExcluded.push(excluded === undefined ? false : excluded instanceof Uint8Array ? equalBytes(c.key, excluded) : excluded(c, i)));
   if (!Number.isSafeInteger(n) || n <= 0) return [];
-  const eligible = candidates.length - (excludedIndex >= 0 ? 1 : 0);
-  if (eligible <= n) return candidates.filter((_, i) => i !== excludedIndex).map((c) => c.key);
+  const eligible = isExcluded.filter((x) => !x).length;
+  if (eligible <= n) return candidates.filter((_, i) => !isExcluded[i]).map((c) => c.key);
 
   // only looked up: the output order is the draw order
   const chosen = new Set<number>();
@@ -65,13 +70,13 @@ export function weightedDraw(
   for (let counter = 0; out.length < n && counter < maxDraws; counter++) {
     const r = BigInt(`0x${toHex(taggedHash(tag, seed, subject, u32be(counter)))}`) % total;
     const i = upperBound(prefix, r);
-    if (i === excludedIndex || chosen.has(i)) continue;
+    if (isExcluded[i] || chosen.has(i)) continue;
     chosen.add(i);
     out.push(candidates[i]!.key);
   }
   if (out.length < n) {
     const rest = candidates
-      .filter((_, i) => i !== excludedIndex && !chosen.has(i))
+      .filter((_, i) => !isExcluded[i] && !chosen.has(i))
       .sort((a, b) => (a.weight !== b.weight ? (a.weight > b.weight ? -1 : 1) : compareBytes(a.key, b.key)));
     for (const c of rest.slice(0, n - out.length)) out.push(c.key);
   }

@@ -18,7 +18,10 @@
  *        weights: the snapshot's free collateral) among the snapshot's providers that are active,
  *        unbanned in E, not the client, never drawn for this order before, not holding the root,
  *        with room (capacity - used >= size) and free collateral for the deal's collateral
- *        (size * params.collateralPerByte), which is locked at once with the room.
+ *        (size * params.collateralPerByte), which is locked at once with the room. Those not
+ *        eligible keep their weight in the draw and are skipped where it lands on them: eligibility
+ *        is read now, after the seed was known, and a provider that could change who is drawn by
+ *        making itself ineligible could re-roll the draw onto another key of its own.
  *   storage.accept(order)    by a placed provider until the end of its window (the placement's
  *        epoch and params.placementWindowEpochs - 1 more): the network deal starts (challenged
  *        from the next epoch), its escrow (price * duration) moved out of the order's.
@@ -233,10 +236,12 @@ function pendingPlacement(w: StateReader, id: Uint8Array, provider: Uint8Array):
   const index = order.placements.findIndex((p) => equalBytes(p.provider, provider));
   if (index < 0) fail(StorageErrorCode.NOT_PLACED, "the order was not placed on the sender");
   const p = order.placements[index]!;
+  // settleOrders expires a placement at the end of its deadline epoch, so a pending one is always in its window
+  if (p.status === PlacementStatus.EXPIRED) {
+    fail(StorageErrorCode.PLACEMENT_EXPIRED, `the placement's acceptance window closed with epoch ${p.deadline}`, { deadline: Number(p.deadline) });
+  }
   if (p.status !== PlacementStatus.PENDING) {
-    fail(StorageErrorCode.PLACEMENT_CLOSED, `the placement is ${p.status === PlacementStatus.ACCEPTED ? "accepted" : p.status === PlacementStatus.EXPIRED ? "expired" : "declined"}`, {
-      deadline: Number(p.deadline),
-    });
+    fail(StorageErrorCode.PLACEMENT_CLOSED, `the placement is ${p.status === PlacementStatus.ACCEPTED ? "accepted" : "declined"}`, { deadline: Number(p.deadline) });
   }
   return { order, index };
 }
@@ -326,13 +331,17 @@ export function placeOrders(w: StateWriter, ctx: BlockContext, epoch: bigint, se
     const needed = order.replicas - accepted - pending - order.dropped;
     if (needed <= 0) continue;
     const lock = dealCollateralFor(order.size, params);
-    const eligible = snapshot.providers.filter((s) => {
-      if (s.free === 0n || equalBytes(s.key, order.client) || order.placements.some((p) => equalBytes(p.provider, s.key))) return false;
+    // every candidate of the snapshot keeps its weight; the ones not eligible now are skipped, so a
+    // provider that makes itself ineligible after the seed is known (fills its room, takes the root
+    // by a direct deal, exits) moves no draw: it cannot re-roll the placement onto another of its keys
+    const ineligible = (s: { key: Uint8Array }): boolean => {
+      if (equalBytes(s.key, order.client) || order.placements.some((p) => equalBytes(p.provider, s.key))) return true;
       const p = readProvider(w, s.key);
-      return p !== undefined && p.kind === ProviderKind.STORAGE && p.status === ProviderStatus.ACTIVE && !isBanned(p, epoch) &&
-        p.capacity - p.used >= order.size && freeCollateral(p) >= lock && !holdsRoot(w, s.key, order.root);
-    });
-    const chosen = weightedDraw(Tag.PLACEMENT, drawSeed, order.id, eligible.map((s) => ({ key: s.key, weight: s.free })), needed);
+      return !(p !== undefined && p.kind === ProviderKind.STORAGE && p.status === ProviderStatus.ACTIVE && !isBanned(p, epoch) &&
+        p.capacity - p.used >= order.size && freeCollateral(p) >= lock && !holdsRoot(w, s.key, order.root));
+    };
+    const candidates = snapshot.providers.filter((s) => s.free > 0n).map((s) => ({ key: s.key, weight: s.free }));
+    const chosen = weightedDraw(Tag.PLACEMENT, drawSeed, order.id, candidates, needed, ineligible);
     if (chosen.length === 0) continue;
     const placements = [...order.placements];
     for (const key of chosen) {

@@ -9,7 +9,7 @@
  * from its first block on, and proofs for it are taken until its last block (chain/epoch.ts).
  */
 import { z } from "zod";
-import { fromHex, toHex } from "../../primitives/bytes.ts";
+import { equalBytes, fromHex, toHex } from "../../primitives/bytes.ts";
 import { CodedError } from "../../primitives/errors.ts";
 import { epochSeed, firstHeightOfEpoch, lastHeightOfEpoch, proofWindow } from "../../chain/epoch.ts";
 import { fromAddress, toAddress } from "../../primitives/keys.ts";
@@ -22,7 +22,7 @@ import { challengesFor, checkStorageProof, DealStatus, ProviderKind, readDeal, r
 import { decodeTx, validateTxBasic } from "../../chain/tx.ts";
 import type { RpcContext } from "../../rpc/context.ts";
 import { currentEpoch } from "../../rpc/json.ts";
-import { dealJson, orderJson, providerJson } from "./json.ts";
+import { dealJson, orderJson, placementJson, providerJson } from "./json.ts";
 import { defineMethod, type MethodTable } from "../../rpc/table.ts";
 import { TxErrorCode } from "../../chain/tx.ts";
 import { StorageErrorCode } from "./storage.ts";
@@ -116,13 +116,20 @@ export const storageMethods = {
   }),
 
   storage_getDeal: defineMethod({
-    description: "A storage deal by id (active, completed or failed): terms, escrow and collateral left, epochs challenged, misses, last proven epoch. Null if unknown.",
+    description:
+      "A storage deal by id (active, completed or failed): terms, escrow and collateral left, epochs challenged, misses, last proven epoch. " +
+      "A network deal names its order and carries its placement (the draw that put the replica on this provider: epoch drawn, acceptance deadline " +
+      "and its last height); a direct deal has order and placement null. Null if unknown.",
     params: z.object({ id: hex32 }),
-    result: dealSchema.nullable(),
+    result: dealSchema.extend({ placement: placementSchema.nullable() }).nullable(),
     permission: "read",
     handler: (p, ctx: RpcContext) => {
-      const d = readDeal(ctx.headState(), fromHex(p.id));
-      return d ? dealJson(d) : null;
+      const state = ctx.headState();
+      const d = readDeal(state, fromHex(p.id));
+      if (!d) return null;
+      // the order record is kept after it closes: a network deal always finds its placement
+      const placement = d.order === null ? undefined : readOrder(state, d.order)?.placements.find((x) => x.deal !== null && equalBytes(x.deal, d.id));
+      return { ...dealJson(d), placement: placement ? placementJson(placement, ctx.params) : null };
     },
   }),
 

@@ -127,8 +127,10 @@ export const StorageErrorCode = {
   ORDER_CLOSED: "STORAGE_ORDER_CLOSED",
   /** storage.accept or storage.decline by a provider the order was never placed on. */
   NOT_PLACED: "STORAGE_NOT_PLACED",
-  /** storage.accept or storage.decline after the placement's window closed (it expired, was declined or was accepted). */
+  /** storage.accept or storage.decline of a placement already accepted or declined. */
   PLACEMENT_CLOSED: "STORAGE_PLACEMENT_CLOSED",
+  /** storage.accept or storage.decline after the placement's acceptance window: it expired (the provider's missed service epoch). */
+  PLACEMENT_EXPIRED: "STORAGE_PLACEMENT_EXPIRED",
 
   UNKNOWN_DEAL: "STORAGE_UNKNOWN_DEAL",
   /** The deal completed or failed. */

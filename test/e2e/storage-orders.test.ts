@@ -145,7 +145,10 @@ t.test("orders are placed by the network, fetched, accepted, proven, paid and mi
   }
   // proven, paid and minted: the first challenged epoch ends with a payment from each deal's escrow and storage mints to the three
   const deals = await Promise.all((order.deals as string[]).map((id) => result(url, "storage_getDeal", { id })));
-  for (const d of deals) t.match(d, { order: outcome.order, network: true, client, root: toHex(local.root), status: "active", escrow: String(PRICE * DURATION) });
+  for (const d of deals) {
+    t.match(d, { order: outcome.order, network: true, client, root: toHex(local.root), status: "active", escrow: String(PRICE * DURATION) });
+    t.match(d.placement, { provider: d.provider, epoch: order.firstPlacementEpoch, status: "accepted", deal: d.id }, "storage_getDeal shows the placement the deal came from");
+  }
   const start = Math.max(...deals.map((d) => d.startEpoch as number));
   const rewards = await waitFor(`the end of epoch ${start}`, async () => {
     const r = await result(url, "rewards_getEpoch", { epoch: start });

@@ -84,6 +84,8 @@ interface LeverRun {
   readonly lost: bigint;
   readonly reward: bigint;
   readonly validatorWealth: bigint;
+  /** The attacker's wealth: its validator's and its provider's. */
+  readonly attackerWealth: bigint;
   readonly cap: bigint;
   readonly epochs: bigint;
   readonly overCap: string[];
@@ -147,6 +149,7 @@ function leverRun(t: Test, f: number, lever: boolean): LeverRun {
   }
   return {
     levers, declined, placedTaken, placedIfProposing, lost, reward: byName(w, "attacker provider").storageReward, validatorWealth: wealthOf(w, A.publicKey),
+    attackerWealth: wealthOf(w, A.publicKey) + wealthOf(w, ap.key.publicKey),
     cap: (storagePool(w) * ap.collateral) / (ap.collateral + 9n * COLLATERAL), epochs: last - 3n, overCap: w.overCap,
   };
 }
@@ -167,5 +170,7 @@ t.test("declining to propose on real blocks: what the re-roll buys against the p
     for (const r of [off, on]) t.same(r.overCap, [], "the cap holds with or without the lever");
     t.ok(on.reward <= on.cap * on.epochs, "the lever cannot lift its provider above its collateral share of the pool");
     t.ok(on.declined === 0 || on.lost > 0n, "each decline costs the proposer rewards of the block");
+    // the pass criterion: the attacker (validator and provider) earns no more with the lever than without it
+    t.ok(on.attackerWealth <= off.attackerWealth, `its wealth with the lever ${on.attackerWealth} <= without ${off.attackerWealth} (${on.attackerWealth - off.attackerWealth})`);
   }
 });

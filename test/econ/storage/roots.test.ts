@@ -13,7 +13,7 @@ import { testKey } from "../../helpers/chain.ts";
 import { econSize } from "../harness.ts";
 import { RegenerableData } from "./regenerable.ts";
 import {
-  byName, COLLATERAL, epochNow, height, hex, MIN_PRICE_PER_GIB, newWorld, playEpoch, sign, step, wealthOf, type ClientSpec, type OrderPlan, type ProviderSpec, type World,
+  byName, COLLATERAL, epochNow, formatOutcomes, height, hex, MIN_PRICE_PER_GIB, newWorld, outcome, playEpoch, sign, step, wealthOf, type ClientSpec, type OrderPlan, type ProviderSpec, type World,
 } from "./world.ts";
 
 // the runner's 180 s per file, scaled with the size (npm run econ plays five times as long)
@@ -109,4 +109,11 @@ t.test("the same data under many orders: one deal per provider and root, and the
   const share = Number(byName(w, "attacker provider").storageReward) / Number((w.chain.genesis.params.emissionPerEpoch * 8_000n) / 10_000n * (last - 3n));
   t.comment(`the attacker provider's share of the pool offered: ${(share * 100).toFixed(1)}% (collateral share 25%)`);
   t.ok(share <= 0.25 + 1e-9, "within its collateral share");
+  // the pass criterion: one person (its client and its provider) earns no more per unit of capital than an honest provider
+  const h = HONEST.map((p) => outcome(w, p.name, [p.name]));
+  const mean = h.reduce((a, o) => a + o.returnPpm, 0) / h.length;
+  const sd = Math.sqrt(h.reduce((a, o) => a + (o.returnPpm - mean) ** 2, 0) / (h.length - 1));
+  const attacker = outcome(w, "attacker (client and provider)", ["attacker client", "attacker provider"]);
+  t.comment(formatOutcomes(`honest mean ${mean.toFixed(0)} ppm (sd ${sd.toFixed(0)})`, [...h, attacker]));
+  t.ok(attacker.returnPpm <= mean + 2 * sd, `the attacker's return ${attacker.returnPpm.toFixed(0)} <= the honest providers' ${mean.toFixed(0)} + ${(2 * sd).toFixed(0)} ppm`);
 });

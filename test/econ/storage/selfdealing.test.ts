@@ -87,3 +87,17 @@ t.test("self-dealing, serving only its own provider: each re-roll burns a failur
     t.ok(attackerLoss > honestLoss, `${label} demand: griefing costs the attacker more (${attackerLoss}) than all the honest providers (${honestLoss})`);
   }
 });
+
+t.test("self-dealing to its own provider with 33% of the collateral, near the edge of the failure charge's margin: it still loses", async (t) => {
+  // (1 - p) / (p (2 - p)) failure charges a placement on its own provider: 1.2 at p = 1/3, each about what the placement can earn
+  const none = market(t, { attack: "none", share: 0.33, demand: "low", seed: 6 });
+  const own = market(t, { attack: "own", share: 0.33, demand: "low", seed: 6 });
+  t.comment(describe(none, "33%, no attack"));
+  t.comment(describe(own, "33%, self-dealing to its own provider"));
+  for (const m of [none, own]) {
+    t.same(m.overCap, [], "the cap: no provider ever gets more than its collateral share of an epoch's pool");
+    t.ok(m.shareOfOffered <= m.collateralShare + 1e-9, `its share of the pool offered ${m.shareOfOffered.toFixed(4)} <= its collateral share ${m.collateralShare.toFixed(4)}`);
+  }
+  t.ok(own.selfDealer.returnPpm <= none.selfDealer.returnPpm + none.tolerance, `self-dealing ${own.selfDealer.returnPpm.toFixed(0)} <= the same keys honest ${none.selfDealer.returnPpm.toFixed(0)} + ${none.tolerance.toFixed(0)} ppm`);
+  t.ok(own.selfDealer.returnPpm <= own.honestMean + own.tolerance, `the self-dealer ${own.selfDealer.returnPpm.toFixed(0)} <= the honest providers ${own.honestMean.toFixed(0)} + ${own.tolerance.toFixed(0)} ppm`);
+});

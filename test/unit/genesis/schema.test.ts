@@ -85,6 +85,8 @@ t.test("a bad genesis is refused with every problem named by its path", async (t
     ["no miss allowed", { ...good, params: { ...good.params, maxMissedProofs: 0 } }, /params\.maxMissedProofs/],
     ["empty reputation window", { ...good, params: { ...good.params, reputationWindowEpochs: 0 } }, /params\.reputationWindowEpochs/],
     ["missing storage param", { ...good, params: { ...good.params, collateralPerByte: undefined } }, /params\.collateralPerByte/],
+    ["no collateral per byte", { ...good, params: { ...good.params, collateralPerByte: "0" } }, /params\.collateralPerByte: must be positive/],
+    ["storage for free (price 0 deals and orders)", { ...good, params: { ...good.params, minStoragePrice: "0" } }, /params\.minStoragePrice: must be positive/],
   ];
   for (const [name, input, message] of cases) {
     t.throws(() => validateAndComplete(input), { code: GenesisErrorCode.INVALID, message }, name);

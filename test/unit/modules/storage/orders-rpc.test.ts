@@ -189,6 +189,7 @@ t.test("orders: posted, listed, placed, accepted, declined, expired, redrawn, fi
   t.match(a2, { status: "open", accepted: 1, pending: 1, deals: [deal1], escrow: String(PRICE * DURATION) }, "one replica accepted: its escrow moved to its deal");
   t.same(a2.placements.find((p) => p.provider === acceptor), { provider: acceptor, epoch: 3, deadline: 3, deadlineHeight: 16, status: "accepted", deal: deal1 });
   t.match(await c.call("storage_getDeal", { id: deal1 }), { provider: acceptor, client: addr(CLIENT), order: A, network: true, escrow: String(PRICE * DURATION) }, "a network deal");
+  t.same((await c.call("storage_getDeal", { id: deal1 }))!.placement, { provider: acceptor, epoch: 3, deadline: 3, deadlineHeight: 16, status: "accepted", deal: deal1 }, "with the placement it came from");
   t.same((await c.call("storage_getPlacements", { provider: acceptor })).placements, [], "accepted: no longer pending");
   t.equal((await c.call("provider_get", { address: acceptor }))!.pendingPlacements, 0);
   t.same((await c.call("storage_getPlacements", { provider: expirer })).placements.map((x) => x.order), [A], "the other still has to act");

@@ -19,7 +19,7 @@ import { rewardSchedule } from "../../../../modules/rewards/rewards.ts";
 import { networkDealId, pendingPlacementsOf, placementFailureCharge, readOrder, readStorageSnapshot, MAX_ORDER_REPLICAS } from "../../../../modules/storage/orders.ts";
 import { OrderStatus, PlacementStatus, StorageKey } from "../../../../modules/storage/records.ts";
 import { DealStatus, readDeal, readProvider, signDealAcceptance, StorageErrorCode, type DealTerms } from "../../../../modules/storage/storage.ts";
-import { advanceChecked, newTestChain, supplyHolds, testKey, txNext, type TestChain } from "../../../helpers/chain.ts";
+import { advanceChecked, newTestChain, supplyHolds, testKey, tx, txNext, type TestChain } from "../../../helpers/chain.ts";
 import { pseudoRandomBytes as bytes } from "../../../helpers/random.ts";
 
 const FUNDS = 1_000_000_000_000n;
@@ -177,7 +177,12 @@ t.test("a declined placement burns a failure charge of the client's bond, an exp
   t.same(events(end3, "providerBan").map((e) => toHex(e.provider)), [toHex(silent.publicKey)], "a missed service epoch: banned");
   t.same(readProvider(chain.state, silent.publicKey)!.reputation, [{ epoch: 3n, made: 0, due: 1 }], "recorded in its reputation");
   t.notOk(readProvider(chain.state, decliner.publicKey)!.reputation.length, "the decliner's record is untouched");
-  t.equal(run(t, chain, silent, { type: "storage.accept", order: id }).code, StorageErrorCode.PLACEMENT_CLOSED, "too late: the window closed");
+  const silentBefore = readProvider(chain.state, silent.publicKey);
+  const placementOf = (k: KeyPair) => readOrder(chain.state, id)!.placements.filter((p) => equalBytes(p.provider, k.publicKey));
+  const placementBefore = placementOf(silent);
+  t.equal(run(t, chain, silent, { type: "storage.accept", order: id }).code, StorageErrorCode.PLACEMENT_EXPIRED, "an acceptance after the window: its own code");
+  t.equal(run(t, chain, silent, { type: "storage.decline", order: id }).code, StorageErrorCode.PLACEMENT_EXPIRED, "and so is a decline after it");
+  t.same([readProvider(chain.state, silent.publicKey), placementOf(silent)], [silentBefore, placementBefore], "neither changes the provider or its placement");
   // epoch 4's first block drew both replicas again, never on the two that had their turn
   const again = readOrder(chain.state, id)!.placements.slice(2);
   t.equal(again.length, 2, "both replicas drawn again");
@@ -296,6 +301,34 @@ t.test("every refusal has its own code and changes nothing but the fee and nonce
   t.equal(bad(orderOp(1, { size: 0n })), TxErrorCode.INVALID_OPERATION, "size 0");
   t.equal(bad(orderOp(1, { durationEpochs: 0n })), TxErrorCode.INVALID_OPERATION, "duration 0");
   t.equal(bad(orderOp(1)), "", "the good order passes");
+});
+
+t.test("a provider that makes itself ineligible once the seed is known moves no draw: it keeps its weight and is skipped", async (t) => {
+  const chain = newChain();
+  register(t, chain, [...STORERS, LATE]);
+  toHeight(t, chain, BigInt(L));
+  // epoch 1: eight orders of one replica, each of its own data
+  const data = Array.from({ length: 8 }, (_, i) => new StorageProver(bytes(3000, 300 + i), 256));
+  const nonce = chain.state.account(CLIENT.publicKey).nonce;
+  const posted = step(t, chain, data.map((d, i) => tx(chain, CLIENT, nonce + BigInt(i), orderOp(1, { root: d.root, size: d.size }))));
+  t.same(posted.receipts.map((r) => r.code), data.map(() => ""), "the orders land");
+  const ids = posted.receipts.map((r) => r.txHash);
+  // epoch 2: its seed draws the placements of epoch 3; LATE, in the snapshot, sees it and exits (an exiting provider is not placed)
+  toHeight(t, chain, firstHeightOfEpoch(2n, L));
+  const seed = epochSeed(chain.state, 2n)!;
+  const snapshot = readStorageSnapshot(chain.state, 1n)!;
+  t.ok(snapshot.providers.some((p) => equalBytes(p.key, LATE.publicKey)), "LATE is a candidate of the snapshot");
+  t.equal(run(t, chain, LATE, { type: "provider.exit" }).code, "");
+  toHeight(t, chain, firstHeightOfEpoch(3n, L));
+  const full = snapshot.providers.map((p) => ({ key: p.key, weight: p.free }));
+  const placed = ids.map((id) => readOrder(chain.state, id)!.placements.map((p) => toHex(p.provider)));
+  const skipping = ids.map((id) => weightedDraw(Tag.PLACEMENT, seed, id, full, 1, LATE.publicKey).map(toHex));
+  t.same(placed, skipping, "each placement is the draw over the whole snapshot, LATE skipped where a draw lands on it");
+  t.notOk(placed.flat().includes(toHex(LATE.publicKey)), "never on the exiting provider");
+  // what dropping LATE from the candidates would have drawn: other providers, for some orders
+  const dropped = ids.map((id) => weightedDraw(Tag.PLACEMENT, seed, id, full.filter((c) => !equalBytes(c.key, LATE.publicKey)), 1).map(toHex));
+  const moved = placed.filter((p, i) => p[0] !== dropped[i]![0]).length;
+  t.ok(moved > 0, `dropping it would have moved ${moved} of ${ids.length} placements: a re-roll its owner could choose`);
 });
 
 t.test("the client's own provider key is never drawn for its order, and a provider holding the root is skipped", async (t) => {

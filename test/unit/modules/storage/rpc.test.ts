@@ -166,8 +166,8 @@ t.test("storage_getDeal and storage_listDeals over the store's deal index", asyn
   t.same(d, {
     id: toHex(w.a), client: addr(CLIENT), provider: addr(PROVIDER), root: toHex(prover.root), size: "3000", chunkSize: 256, chunkCount: "12", pricePerEpoch: "1000",
     durationEpochs: 3, collateral: "10000", collateralLeft: "10000", escrow: "3000", createdAt: 2, startEpoch: 1, challenged: 0, misses: 0,
-    lastProvenEpoch: null, status: "active", endedAt: null, order: null, network: false,
-  });
+    lastProvenEpoch: null, status: "active", endedAt: null, order: null, network: false, placement: null,
+  }, "a direct deal: no order, no placement");
   t.equal(await w.client.call("storage_getDeal", { id: "00".repeat(32) }), null, "unknown: null");
   t.equal((await failure(w.client.call("storage_getDeal", { id: "abcd" }))).rpcCode, RpcErrorCode.INVALID_PARAMS);
 

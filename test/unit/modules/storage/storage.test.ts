@@ -570,6 +570,36 @@ t.test("exit keeps the collateral locked (slashable) for EXIT_UNBONDING_EPOCHS, 
   t.equal(run(t, chain, PROVIDER, { type: "storage.proof", deal: id, epoch: last + 1n, chunks: PROVER.answer(epochSeed(chain.state, last + 1n)!, id, K) }).code, StorageErrorCode.DEAL_ENDED, "a late proof after exit gets a clear error");
 });
 
+t.test("an exiting provider stays slashable through its unbonding: a proof it misses then is slashed to the client, and only the rest returns", async (t) => {
+  const chain = newChain();
+  register(t, chain, PROVIDER);
+  const id = makeDeal(t, chain, terms(chain, PROVER, { durationEpochs: 2n }));
+  const start = deal(chain, id).startEpoch;
+  toHeight(t, chain, firstHeightOfEpoch(start, L(chain)) - 1n);
+  t.equal(run(t, chain, PROVIDER, { type: "provider.exit" }).code, "", "exits in the epoch before its deal's first challenge");
+  const release = provider(chain, PROVIDER).releaseEpoch;
+  t.ok(release > start + 1n, "the deal ends inside the unbonding");
+  const clientBefore = balance(chain, CLIENT);
+  const slashes: bigint[] = [];
+  for (let e = start; e <= start + 1n; e++) {
+    // it proves nothing: the exit does not take it out of its deal's challenges
+    toEpochEnd(t, chain, e);
+    const end = step(t, chain, []);
+    const s = events(end, "storageSlash");
+    t.same(s.map((x) => [toHex(x.provider), toHex(x.client), x.epoch]), [[toHex(PROVIDER.publicKey), toHex(CLIENT.publicKey), e]], `epoch ${e}: the exiting provider's miss is slashed`);
+    slashes.push(...s.map((x) => x.amount));
+    t.same(events(end, "providerCollateralReturned"), [], `epoch ${e}: nothing returned during the unbonding`);
+  }
+  const slashed = slashes.reduce((a, b) => a + b, 0n);
+  t.equal(slashed, 2n * ((10_000n * 1000n) / 10_000n), "missSlashBps of the deal's collateral for each missed epoch");
+  t.equal(provider(chain, PROVIDER).collateral, COLLATERAL - slashed, "taken from the exiting collateral");
+  const escrowBack = 2n * 1000n; // two unpaid epochs: the escrow goes back when the deal ends
+  t.equal(balance(chain, CLIENT), clientBefore + slashed + escrowBack, "the client got the slashes and its escrow");
+  toEpochEnd(t, chain, release);
+  const rel = step(t, chain, []);
+  t.same(events(rel, "providerCollateralReturned").map((x) => x.amount), [COLLATERAL - slashed], "at the end of the unbonding only what was not slashed returns");
+});
+
 // ---- emission ----
 
 t.test("unearned pools are not minted", async (t) => {
