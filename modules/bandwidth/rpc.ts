@@ -73,7 +73,7 @@ export const bandwidthMethods = {
   bandwidth_getAssignments: defineMethod({
     description:
       "The witnesses the chain assigned to each relay in an epoch (default: the current one, the epoch of the next block), drawn with the lookback: from " +
-      "the seed of epoch seedEpoch (= epoch - 1, `seed`, null once pruned) over the candidate snapshot frozen at the end of epoch snapshotEpoch (= epoch - 2, " +
+      "the seed of epoch seedEpoch (= epoch - 1, `seed`: the chain seed after its last block, null once pruned) over the candidate snapshot frozen at the end of epoch snapshotEpoch (= epoch - 2, " +
       "bandwidth_getSnapshot), weighted by stake and collateral (assignWitnesses: anyone can recompute them), with each relay's registered multiaddr and " +
       "`limited` (ipLimit: over maxRelaysPerIp at its IP, noIp: no /ip4 or /ip6 address; such relays get no witnesses); with `witness`, only " +
       `the relays that witness must probe; minProbeBytes is the smallest probe an attestation may report. Relays in key order, at most ${MAX_STORAGE_PAGE} a page; pass nextCursor back as cursor. ` +

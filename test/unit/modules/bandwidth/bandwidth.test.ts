@@ -93,10 +93,9 @@ function blockWithEvidence(chain: TestChain, evidence: Evidence[]): Block {
   const b = build(chain, []).block;
   return makeBlock({ ...b.header, evidenceRoot: evidenceRoot(evidence) }, b.txs, b.lastCommit, evidence);
 }
-/** The chain seed after the first block of `epoch`, from the blocks' meta (their states are not kept): read from the block list. */
-function epochSeedOf(blocks: readonly BuiltBlock[], epoch: bigint): Uint8Array | undefined {
-  const b = blocks.find((x) => x.block.header.height === firstHeightOfEpoch(epoch, 8));
-  return b ? epochSeed(b.state, epoch) : undefined;
+/** The chain seed after the last block of `epoch` (the lookback seed of epoch + 1's draws), from the block list. */
+function lastSeedOf(blocks: readonly BuiltBlock[], epoch: bigint): Uint8Array | undefined {
+  return blocks.find((x) => x.block.header.height === lastHeightOfEpoch(epoch, 8))?.state.meta().seed;
 }
 function toHeight(t: Test, chain: TestChain, h: bigint): BuiltBlock[] {
   const out: BuiltBlock[] = [];
@@ -243,8 +242,9 @@ t.test("the chain assigns witnesses at the end of each epoch's first block from 
   const assigned = events(assignBlock, "bandwidthAssign");
   t.same(assigned.map((e) => [hex(e.relay), e.epoch, e.witnesses.length]), [R1, R2].map((r) => [hex(r.publicKey), E, 5]).sort(), "both relays get 5 witnesses, in key order");
   const seed = readLookbackSeed(chain.state, E - 1n)!;
-  t.same(seed, epochSeedOf(blocks, E - 1n), "the seed is the previous epoch's");
+  t.same(seed, lastSeedOf(blocks, E - 1n), "the seed is the previous epoch's: the chain seed after its last block");
   t.notSame(seed, epochSeed(chain.state, E), "not the epoch's own, which its first proposer knew in advance");
+  t.notSame(seed, epochSeed(blocks.find((b) => b.block.header.height === firstHeightOfEpoch(E - 1n, 8))!.state, E - 1n), "nor the seed of the previous epoch's first block, which the proposer of the block before it could know");
   const cs = readSnapshot(chain.state, E - 2n)!.candidates;
   t.same(
     cs.map((c) => [hex(c.key), c.weight]),
