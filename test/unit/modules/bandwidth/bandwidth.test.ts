@@ -282,6 +282,28 @@ t.test("the chain assigns witnesses at the end of each epoch's first block from 
   t.same(listAssignments(chain.state, E), []);
 });
 
+t.test("the snapshot of epoch k holds only keys bonded through the whole of k: one registered or exiting during k is no candidate of the draws it feeds", async (t) => {
+  const chain = newChain();
+  setup(t, chain);
+  const [NEWBIE, LEAVER] = [CLIENT, WITNESS_POOL[0]!];
+  const k = 1n;
+  // the middle of epoch k: NEWBIE registers, LEAVER exits
+  toHeight(t, chain, firstHeightOfEpoch(k, L(chain)) + 3n);
+  const b = step(t, chain, txs(chain, [[NEWBIE, registerOp(ProviderKind.STORAGE)], [LEAVER, { type: "provider.exit" }]]));
+  t.same(b.receipts.map((r) => r.code), ["", ""]);
+  toHeight(t, chain, lastHeightOfEpoch(k, L(chain)));
+  const has = (epoch: bigint, key: KeyPair) => readSnapshot(chain.state, epoch)!.candidates.some((c) => equalBytes(c.key, key.publicKey));
+  t.notOk(has(k, NEWBIE), "registered during k: not in S_k (it was not bonded at k's start)");
+  t.notOk(has(k, LEAVER), "exited during k: not in S_k");
+  t.ok(has(k, WITNESS_POOL[1]!), "a provider bonded through k is");
+  t.ok(witnessCandidates(chain.state, chain.genesis.params).some((c) => equalBytes(c.key, NEWBIE.publicKey)), "though NEWBIE is in the boundary B_k");
+  toWindow(t, chain, k + 2n);
+  t.notOk(listAssignments(chain.state, k + 2n).some((a) => a.witnesses.some((w) => equalBytes(w, NEWBIE.publicKey) || equalBytes(w, LEAVER.publicKey))), "so neither witnesses in epoch k + 2, whose draw S_k feeds");
+  toHeight(t, chain, lastHeightOfEpoch(k + 1n, L(chain)));
+  t.same(readSnapshot(chain.state, k + 1n)!.candidates.find((c) => equalBytes(c.key, NEWBIE.publicKey))?.weight, COLLATERAL, "bonded through the whole of k + 1: in S_{k+1}, with its collateral");
+  t.notOk(has(k + 1n, LEAVER), "an exited key never comes back");
+});
+
 t.test("every bad attestation fails with its own code, consuming only the fee and nonce", async (t) => {
   // 20-block epochs: every case fits in one epoch
   const chain = newChain({ epochLength: 20 });
