@@ -13,9 +13,14 @@
  *                     left and came back within k counts; stake added during k does not). B_{-1} is
  *                     empty, so S_0 is empty.
  *   assignment        at the end of the first block of epoch e (assignRelays, the beginEpoch hook):
- *                     the lookback. The seed is epoch e-1's (kept in this module's records), the
- *                     candidates and the relays are S_{e-2}: both were fixed before the proposer of
- *                     any block whose seed is used knew it, so its only lever is not proposing. Each
+ *                     the lookback. The seed is epoch e-1's: the chain seed after its last block
+ *                     (this block's parent; kept in this module's records). The candidates and the
+ *                     relays are S_{e-2}, frozen a whole epoch before that seed could be known: the
+ *                     proposer of the last block of e-2, which can still move S_{e-2} (an exit), would
+ *                     have to propose every block of e-1 to know it. (With the seed of e-1's first
+ *                     block, a proposer of both the last block of e-2 and the first of e-1 knew the
+ *                     seed while it could still remove weight, and each removal redraws every
+ *                     relay.) The only lever left is not proposing the last block of e-1. Each
  *                     relay of S_{e-2} that is still active, and within params.maxRelaysPerIp of its
  *                     IP group (limitRelaysPerIp, by collateral then key; a relay with no /ip4 or /ip6
  *                     address gets none), gets assignWitnesses(seed_{e-1}, relay, S_{e-2},
@@ -191,13 +196,13 @@ export function readSnapshot(state: StateReader, epoch: bigint): CandidateSet | 
   return b ? decodeCandidateSet(b, true) : undefined;
 }
 
-/** The seed of `epoch` as this module keeps it (for the assignment of epoch + 1), if kept. */
+/** The seed of `epoch` as this module keeps it (the chain seed after its last block, for the assignment of epoch + 1), if kept. */
 export function readLookbackSeed(state: StateReader, epoch: bigint): Uint8Array | undefined {
   if (epoch < 0n || !isU64(epoch)) return undefined;
   return state.get(LookbackKey.seed(epoch));
 }
 
-/** Where epoch `epoch`'s assignment comes from: seed of epoch - 1, snapshot frozen at the end of epoch - 2. */
+/** Where epoch `epoch`'s assignment comes from: seed of epoch - 1 (after its last block), snapshot frozen at the end of epoch - 2. */
 export function assignmentSource(epoch: bigint): { seedEpoch: bigint; snapshotEpoch: bigint } {
   return { seedEpoch: epoch - 1n, snapshotEpoch: epoch - 2n };
 }
@@ -336,19 +341,21 @@ function pruneEpoch(w: StateWriter, epoch: bigint): void {
 }
 
 /**
- * At the end of the first block of epoch e, after its seed is recorded: keeps the seed for e + 1,
- * assigns the relays of the snapshot S_{e-2} their witnesses with the seed of e - 1 (see the module
- * comment), and prunes the records that fell out of the last BANDWIDTH_RECORD_EPOCHS.
+ * At the end of the first block of epoch e: keeps the seed of e - 1 (the chain seed after its last
+ * block, this block's parent), assigns the relays of the snapshot S_{e-2} their witnesses with it
+ * (see the module comment), and prunes the records that fell out of the last BANDWIDTH_RECORD_EPOCHS.
  */
-export function assignRelays(w: StateWriter, ctx: BlockContext, seed: Uint8Array): void {
+export function assignRelays(w: StateWriter, ctx: BlockContext): void {
   const { params } = ctx;
   const epoch = epochOfHeight(ctx.height, params.epochLength);
   pruneEpoch(w, epoch - BigInt(BANDWIDTH_RECORD_EPOCHS));
-  w.set(LookbackKey.seed(epoch), seed);
+  if (epoch === 0n) return;
   const source = assignmentSource(epoch);
-  const previousSeed = readLookbackSeed(w, source.seedEpoch);
+  // the hooks run before this block's seed is recorded: the chain seed is still the parent's
+  const previousSeed = w.meta().seed;
+  w.set(LookbackKey.seed(source.seedEpoch), previousSeed);
   const snapshot = readSnapshot(w, source.snapshotEpoch);
-  if (!previousSeed || !snapshot) return;
+  if (!snapshot) return;
   const relays = snapshot.relays.map((k) => readProvider(w, k)!).filter((p) => p.status === ProviderStatus.ACTIVE && p.kind === ProviderKind.BANDWIDTH);
   if (relays.length === 0) return;
   const limits = limitRelaysPerIp(relays, params.maxRelaysPerIp);

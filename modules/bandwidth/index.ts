@@ -125,7 +125,7 @@ export const bandwidth: ModuleSpec = {
   evidence: [duplicateAttestation],
   errors: { ...BandwidthErrorCode, ...DuplicateAttestationErrorCode },
   hooks: {
-    beginEpoch: (w, ctx, _epoch, seed) => assignRelays(w, ctx, seed),
+    beginEpoch: (w, ctx) => assignRelays(w, ctx),
   },
   // A bandwidth.attest refused as a duplicate, with other measurements than the stored one, is a double attestation.
   evidenceFrom: (block, receipts, after, chainId) => {

@@ -10,7 +10,7 @@
  *   0x09 || epoch(8)               sorted list of relay(32) || witness(32): witnesses punished for a
  *                                  double attestation about a relay that has no RelayEpoch for `epoch`
  *   0x10 0x00 || epoch(8)          Snapshot frozen at the end of `epoch` (the lookback: used for epoch + 2)
- *   0x10 0x01 || epoch(8)          the seed of `epoch` (32 bytes; used for epoch + 1)
+ *   0x10 0x01 || epoch(8)          the seed of `epoch`: the chain seed after its last block (32 bytes; used for epoch + 1)
  *   0x10 0x02                      Boundary: the raw weights at the end of the last settled epoch
  *   0x11 || key(32)                WitnessRecord: a witness's service record and ban (any key, provider or not)
  */
@@ -40,7 +40,7 @@ export const PREFIX_WITNESS = 0x11;
 export const LookbackKey = {
   /** The candidate snapshot frozen at the end of `epoch`. */
   snapshot: (epoch: bigint): Uint8Array => prefixedKey(PREFIX_BANDWIDTH_LOOKBACK, new Uint8Array([0]), u64be(epoch)),
-  /** The seed of `epoch` (the chain seed after its first block). */
+  /** The seed of `epoch`: the chain seed after its last block (recorded at the first block of epoch + 1). */
   seed: (epoch: bigint): Uint8Array => prefixedKey(PREFIX_BANDWIDTH_LOOKBACK, new Uint8Array([1]), u64be(epoch)),
   /** The raw candidate weights and relays at the end of the last settled epoch. */
   boundary: prefixedKey(PREFIX_BANDWIDTH_LOOKBACK, new Uint8Array([2])),

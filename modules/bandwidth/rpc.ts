@@ -73,7 +73,7 @@ export const bandwidthMethods = {
   bandwidth_getAssignments: defineMethod({
     description:
       "The witnesses the chain assigned to each relay in an epoch (default: the current one, the epoch of the next block), drawn with the lookback: from " +
-      "the seed of epoch seedEpoch (= epoch - 1, `seed`, null once pruned) over the candidate snapshot frozen at the end of epoch snapshotEpoch (= epoch - 2, " +
+      "the seed of epoch seedEpoch (= epoch - 1, `seed`: the chain seed after its last block, null once pruned) over the candidate snapshot frozen at the end of epoch snapshotEpoch (= epoch - 2, " +
       "bandwidth_getSnapshot), weighted by stake and collateral (assignWitnesses: anyone can recompute them), with each relay's registered multiaddr and " +
       "`limited` (ipLimit: over maxRelaysPerIp at its IP, noIp: no /ip4 or /ip6 address; such relays get no witnesses); with `witness`, only " +
       `the relays that witness must probe; minProbeBytes is the smallest probe an attestation may report. Relays in key order, at most ${MAX_STORAGE_PAGE} a page; pass nextCursor back as cursor. ` +
@@ -125,9 +125,10 @@ export const bandwidthMethods = {
       "witnesses, attestations accepted so far and credited throughput (null until the epoch is settled), whether it is judged (null until known) and why not " +
       "(ipLimit, noIp, fewWitnesses, fewAttestations: a relay not judged gets no credit and no ban). `ipGroup`: the address the per-IP limit counts it " +
       "under (ip4:a.b.c.d, or the /64 of an ip6 address); null if its multiaddr has no /ip4 or /ip6 address (a DNS name: the chain cannot resolve it), " +
-      "so it is never assigned witnesses (noIp). Null if the address never registered as a relay.",
+      "so it is never assigned witnesses (noIp). `last`: the epoch before the current one, settled: its credit, whether it was judged and why not " +
+      "(null if it was not assigned then). Null if the address never registered as a relay.",
     params: z.object({ address }),
-    result: providerSchema.extend({ ipGroup: z.string().nullable(), current: currentSchema.nullable() }).nullable(),
+    result: providerSchema.extend({ ipGroup: z.string().nullable(), current: currentSchema.nullable(), last: currentSchema.nullable() }).nullable(),
     permission: "read",
     handler: (p, ctx: RpcContext) => {
       const state = ctx.headState();
@@ -135,7 +136,10 @@ export const bandwidthMethods = {
       const pr = readProvider(state, key);
       if (!pr || pr.kind !== ProviderKind.BANDWIDTH) return null;
       const epoch = currentEpoch(ctx.store.head.height, ctx.params);
-      return { ...providerJson(pr, epoch, ctx.params), ipGroup: relayIpGroup(pr.multiaddr) ?? null, current: currentJson(readRelayEpoch(state, key, epoch), ctx.params, false) };
+      return {
+        ...providerJson(pr, epoch, ctx.params), ipGroup: relayIpGroup(pr.multiaddr) ?? null,
+        current: currentJson(readRelayEpoch(state, key, epoch), ctx.params, false), last: currentJson(readRelayEpoch(state, key, epoch - 1n), ctx.params, true),
+      };
     },
   }),
 

@@ -413,7 +413,7 @@ export const storage: ModuleSpec = {
   ],
   hooks: {
     // the lookback draws of the replicas still missing (./orders.ts)
-    beginEpoch: (w, ctx, epoch, seed) => placeOrders(w, ctx, epoch, seed),
+    beginEpoch: (w, ctx, epoch) => placeOrders(w, ctx, epoch),
   },
   indexes: storageIndexes,
   errors: { INSUFFICIENT_BALANCE: ExecErrorCode.INSUFFICIENT_BALANCE, AMOUNT_OVERFLOW: ExecErrorCode.AMOUNT_OVERFLOW, ...StorageErrorCode },

@@ -11,10 +11,11 @@
  *        not fit a block (all replicas' proofs of an epoch within params.maxBlockBytes).
  *   placement (beginEpoch hook: the end of the first block of epoch E, for every open order whose
  *        draws have begun, d + 2 <= E, and whose window fits before it closes)
- *        the lookback: the seed of epoch E - 1 and the storage snapshot frozen at the end of epoch
- *        E - 2, both fixed before anyone could know the seed of E - 1 and after the order was
- *        known, so neither the client nor a proposer can choose the providers; a proposer's only
- *        lever is not proposing. The replicas still missing are drawn together (proofs/draw.ts,
+ *        the lookback: the seed of epoch E - 1 (the chain seed after its last block) and the
+ *        storage snapshot frozen at the end of epoch E - 2, both fixed after the order was known;
+ *        the snapshot was frozen a whole epoch before that seed could be known (its proposer would
+ *        have to propose every block of E - 1), so neither the client nor a proposer can choose the
+ *        providers; the only lever is not proposing the last block of E - 1. The replicas still missing are drawn together (proofs/draw.ts,
  *        weights: the snapshot's free collateral) among the snapshot's providers that are active,
  *        unbanned in E, not the client, never drawn for this order before, not holding the root,
  *        with room (capacity - used >= size) and free collateral for the deal's collateral
@@ -310,12 +311,14 @@ export function declinePlacement(w: StateWriter, ctx: BlockContext, tx: SignedTx
 // ---- placement: the beginEpoch hook ----
 
 /**
- * At the end of the first block of epoch `epoch`, after its seed is known: keeps the seed for the
- * next epoch's draws and draws the missing replicas of every open order due (see the module comment).
+ * At the end of the first block of epoch `epoch`: keeps the seed of epoch - 1 (the chain seed after
+ * its last block) and draws with it the missing replicas of every open order due (see the module comment).
  */
-export function placeOrders(w: StateWriter, ctx: BlockContext, epoch: bigint, seed: Uint8Array): void {
+export function placeOrders(w: StateWriter, ctx: BlockContext, epoch: bigint): void {
   const { params } = ctx;
-  w.set(StorageKey.seed(epoch), seed);
+  // the seed of epoch - 1: the chain seed after its last block (this block's parent; the hooks run
+  // before this block's seed is recorded), known only once every block of epoch - 1 was proposed
+  if (epoch >= 1n) w.set(StorageKey.seed(epoch - 1n), w.meta().seed);
   const old = epoch - 1n - LOOKBACK_KEPT_EPOCHS;
   if (old >= 0n) {
     if (w.get(StorageKey.seed(old)) !== undefined) w.set(StorageKey.seed(old), null);

@@ -14,7 +14,7 @@
  *   0x12                 sorted list of the ids of the open storage orders
  *   0x12 || orderId      StorageOrder (kept after it closes)
  *   0x13 0x00 || epoch   StorageSnapshot frozen at the end of `epoch` (placements of epoch + 2)
- *   0x13 0x01 || epoch   the seed of `epoch` (32 bytes; placements of epoch + 1)
+ *   0x13 0x01 || epoch   the seed of `epoch`: the chain seed after its last block (32 bytes; placements of epoch + 1)
  *   0x13 0x02            StorageSnapshot: the raw weights at the end of the last settled epoch
  *   0x14 || provider || root   the id of the provider's live deal or placement on that root
  */
@@ -49,7 +49,7 @@ export const StorageKey = {
   order: (id: Uint8Array): Uint8Array => prefixedKey(PREFIX_ORDER, id),
   /** The storage snapshot frozen at the end of `epoch` (placements of epoch + 2). */
   snapshot: (epoch: bigint): Uint8Array => prefixedKey(PREFIX_STORAGE_LOOKBACK, new Uint8Array([0]), u64be(epoch)),
-  /** The seed of `epoch` (placements of epoch + 1). */
+  /** The seed of `epoch`, the chain seed after its last block (placements of epoch + 1). */
   seed: (epoch: bigint): Uint8Array => prefixedKey(PREFIX_STORAGE_LOOKBACK, new Uint8Array([1]), u64be(epoch)),
   /** The raw weights at the end of the last settled epoch. */
   boundary: prefixedKey(PREFIX_STORAGE_LOOKBACK, new Uint8Array([2])),

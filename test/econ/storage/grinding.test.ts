@@ -1,15 +1,16 @@
 /**
  * Strategy 6 of issue #15: a proposer that declines to propose to re-roll a placement. The draws of
- * epoch E use the seed of epoch E-1's first block, which its proposer knows in advance (ed25519 is
- * deterministic); by not proposing it, it lets the next round's proposer make the block, with
- * another seed. The candidates and weights are the snapshot frozen at the end of E-2, so the seed is
- * its only lever: a choice between two draws.
+ * epoch E use the seed of epoch E-1: the chain seed after its last block, which that block's
+ * proposer knows in advance (ed25519 is deterministic); by not proposing it, it lets the next
+ * round's proposer make the block, with another seed. The candidates and weights are the snapshot
+ * frozen at the end of E-2, a whole epoch before, so the seed is its only lever: a choice between
+ * two draws.
  *
  *  - many draws with weightedDraw (proofs/draw.ts, the chain's own draw): the probability that the
  *    attacker's provider is placed, with one seed and with the better of two, for 10, 20 and 33% of
  *    the collateral; the expected extra placements per epoch;
- *  - real blocks: an attacker holding a validator (2/3 of the power: it proposes most first blocks)
- *    and a provider looks ahead at both branches of each first block it proposes and declines when
+ *  - real blocks: an attacker holding a validator (2/3 of the power: it proposes most last blocks)
+ *    and a provider looks ahead at both branches of each last block it proposes and declines when
  *    the other branch places its provider more; measured: placements won, the proposer rewards lost,
  *    and what the placements won earn from the pool.
  */
@@ -17,12 +18,12 @@ import t, { type Test } from "tap";
 import type { KeyPair } from "../../../primitives/keys.ts";
 import { compareBytes, equalBytes } from "../../../primitives/bytes.ts";
 import { sha256, Tag } from "../../../primitives/hash.ts";
-import { epochOfHeight, firstHeightOfEpoch } from "../../../chain/epoch.ts";
+import { epochOfHeight, firstHeightOfEpoch, lastHeightOfEpoch } from "../../../chain/epoch.ts";
 import { weightedDraw } from "../../../proofs/draw.ts";
 import { advance, nextProposer, testKey, type TestChain } from "../../helpers/chain.ts";
 import { econSize } from "../harness.ts";
 import {
-  byName, COLLATERAL, height, hex, L, newWorld, playEpoch, providerTxs, realDataset, sign, storagePool, wealthOf, type ClientSpec, type ProviderSpec,
+  byName, COLLATERAL, height, hex, L, newWorld, playEpoch, providerTxs, realDataset, sign, storagePool, toHeight, wealthOf, type ClientSpec, type ProviderSpec,
 } from "./world.ts";
 
 // the runner's 180 s per file, scaled with the size (npm run econ plays five times as long)
@@ -105,12 +106,11 @@ function leverRun(t: Test, f: number, lever: boolean): LeverRun {
   const w = newWorld(t, { validators: [{ key: A, power: 2_000_000n }, { key: B, power: 1_000_000n }], providers: [...honest, ap], clients: [client] });
   w.chain.keys.push(A, B);
   const branch = (c: TestChain, proposer: KeyPair): { mine: number; aWealth: bigint } => {
-    // the first block of e by `proposer`, the providers' proofs and answers (the clients' new
+    // the last block of e by `proposer`, with the providers' proofs and answers (the clients' new
     // orders are placed later), then e + 1's first block (its placements)
     const f2: TestChain = { ...c, keys: [...c.keys] };
     const epoch = epochOfHeight(c.state.meta().height + 1n, L);
-    advance(f2, [], { proposer });
-    advance(f2, sign(w, providerTxs(w, epoch, f2), f2));
+    advance(f2, sign(w, providerTxs(w, epoch, f2), f2), { proposer });
     const aWealth = f2.state.account(A.publicKey).balance;
     const placed = advance(f2, []).events.filter((e) => e.kind === "storagePlacement" && hex(e.provider) === hex(ap.key)).length;
     return { mine: placed, aWealth };
@@ -125,8 +125,10 @@ function leverRun(t: Test, f: number, lever: boolean): LeverRun {
   for (let e = 1n; e <= last; e++) {
     const check = expected;
     expected = undefined;
-    // before the first block of e, proposed by A: its seed decides the draws of e + 1
-    if (e >= 2n && e < last && height(w) + 1n === firstHeightOfEpoch(e, L) && hex(nextProposer(w.chain)) === hex(A)) {
+    const before = w.events.length;
+    toHeight(w, firstHeightOfEpoch(e, L));
+    // before the last block of e, proposed by A: the chain seed after it decides the draws of e + 1
+    if (e >= 2n && e < last && height(w) + 1n === lastHeightOfEpoch(e, L) && hex(nextProposer(w.chain)) === hex(A)) {
       const mine = branch(w.chain, A);
       const other = branch(w.chain, B);
       levers++;
@@ -140,7 +142,6 @@ function leverRun(t: Test, f: number, lever: boolean): LeverRun {
       expected = decline ? other.mine : mine.mine;
       placedTaken += expected;
     }
-    const before = w.events.length;
     playEpoch(w, e);
     if (check !== undefined) {
       const got = w.events.slice(before).filter(({ height: h, event }) => h === firstHeightOfEpoch(e, L) && event.kind === "storagePlacement" && hex(event.provider) === hex(ap.key)).length;
@@ -160,7 +161,7 @@ t.test("declining to propose on real blocks: what the re-roll buys against the p
     const on = leverRun(t, f, true);
     const pct = (f * 100).toFixed(0);
     t.comment(
-      `${pct}% of the collateral: proposing ${on.levers} first blocks, it declined ${on.declined}: its provider placed ${on.placedTaken} times instead of ${on.placedIfProposing}; ` +
+      `${pct}% of the collateral: proposing ${on.levers} last blocks, it declined ${on.declined}: its provider placed ${on.placedTaken} times instead of ${on.placedIfProposing}; ` +
         `pool earned ${on.reward} with the lever, ${off.reward} without (${on.reward - off.reward >= 0n ? "+" : ""}${on.reward - off.reward}; cap ${on.cap} x ${on.epochs} epochs = ${on.cap * on.epochs}); ` +
         `proposer rewards given up ${on.lost}; the validator's wealth ${on.validatorWealth - off.validatorWealth >= 0n ? "+" : ""}${on.validatorWealth - off.validatorWealth}`,
     );

@@ -93,10 +93,9 @@ function blockWithEvidence(chain: TestChain, evidence: Evidence[]): Block {
   const b = build(chain, []).block;
   return makeBlock({ ...b.header, evidenceRoot: evidenceRoot(evidence) }, b.txs, b.lastCommit, evidence);
 }
-/** The chain seed after the first block of `epoch`, from the blocks' meta (their states are not kept): read from the block list. */
-function epochSeedOf(blocks: readonly BuiltBlock[], epoch: bigint): Uint8Array | undefined {
-  const b = blocks.find((x) => x.block.header.height === firstHeightOfEpoch(epoch, 8));
-  return b ? epochSeed(b.state, epoch) : undefined;
+/** The chain seed after the last block of `epoch` (the lookback seed of epoch + 1's draws), from the block list. */
+function lastSeedOf(blocks: readonly BuiltBlock[], epoch: bigint): Uint8Array | undefined {
+  return blocks.find((x) => x.block.header.height === lastHeightOfEpoch(epoch, 8))?.state.meta().seed;
 }
 function toHeight(t: Test, chain: TestChain, h: bigint): BuiltBlock[] {
   const out: BuiltBlock[] = [];
@@ -243,8 +242,9 @@ t.test("the chain assigns witnesses at the end of each epoch's first block from 
   const assigned = events(assignBlock, "bandwidthAssign");
   t.same(assigned.map((e) => [hex(e.relay), e.epoch, e.witnesses.length]), [R1, R2].map((r) => [hex(r.publicKey), E, 5]).sort(), "both relays get 5 witnesses, in key order");
   const seed = readLookbackSeed(chain.state, E - 1n)!;
-  t.same(seed, epochSeedOf(blocks, E - 1n), "the seed is the previous epoch's");
+  t.same(seed, lastSeedOf(blocks, E - 1n), "the seed is the previous epoch's: the chain seed after its last block");
   t.notSame(seed, epochSeed(chain.state, E), "not the epoch's own, which its first proposer knew in advance");
+  t.notSame(seed, epochSeed(blocks.find((b) => b.block.header.height === firstHeightOfEpoch(E - 1n, 8))!.state, E - 1n), "nor the seed of the previous epoch's first block, which the proposer of the block before it could know");
   const cs = readSnapshot(chain.state, E - 2n)!.candidates;
   t.same(
     cs.map((c) => [hex(c.key), c.weight]),
@@ -280,6 +280,28 @@ t.test("the chain assigns witnesses at the end of each epoch's first block from 
   t.equal(chain.state.get(BandwidthKey.relaysOfEpoch(E)), undefined, "with the epoch's relay list");
   t.equal(readSnapshot(chain.state, E), undefined, "and the epoch's snapshot");
   t.same(listAssignments(chain.state, E), []);
+});
+
+t.test("the snapshot of epoch k holds only keys bonded through the whole of k: one registered or exiting during k is no candidate of the draws it feeds", async (t) => {
+  const chain = newChain();
+  setup(t, chain);
+  const [NEWBIE, LEAVER] = [CLIENT, WITNESS_POOL[0]!];
+  const k = 1n;
+  // the middle of epoch k: NEWBIE registers, LEAVER exits
+  toHeight(t, chain, firstHeightOfEpoch(k, L(chain)) + 3n);
+  const b = step(t, chain, txs(chain, [[NEWBIE, registerOp(ProviderKind.STORAGE)], [LEAVER, { type: "provider.exit" }]]));
+  t.same(b.receipts.map((r) => r.code), ["", ""]);
+  toHeight(t, chain, lastHeightOfEpoch(k, L(chain)));
+  const has = (epoch: bigint, key: KeyPair) => readSnapshot(chain.state, epoch)!.candidates.some((c) => equalBytes(c.key, key.publicKey));
+  t.notOk(has(k, NEWBIE), "registered during k: not in S_k (it was not bonded at k's start)");
+  t.notOk(has(k, LEAVER), "exited during k: not in S_k");
+  t.ok(has(k, WITNESS_POOL[1]!), "a provider bonded through k is");
+  t.ok(witnessCandidates(chain.state, chain.genesis.params).some((c) => equalBytes(c.key, NEWBIE.publicKey)), "though NEWBIE is in the boundary B_k");
+  toWindow(t, chain, k + 2n);
+  t.notOk(listAssignments(chain.state, k + 2n).some((a) => a.witnesses.some((w) => equalBytes(w, NEWBIE.publicKey) || equalBytes(w, LEAVER.publicKey))), "so neither witnesses in epoch k + 2, whose draw S_k feeds");
+  toHeight(t, chain, lastHeightOfEpoch(k + 1n, L(chain)));
+  t.same(readSnapshot(chain.state, k + 1n)!.candidates.find((c) => equalBytes(c.key, NEWBIE.publicKey))?.weight, COLLATERAL, "bonded through the whole of k + 1: in S_{k+1}, with its collateral");
+  t.notOk(has(k + 1n, LEAVER), "an exited key never comes back");
 });
 
 t.test("every bad attestation fails with its own code, consuming only the fee and nonce", async (t) => {

@@ -319,10 +319,14 @@ t.test("bandwidth_getRelay and bandwidth_getAttestations through an epoch and it
   t.match(await w.client.call("bandwidth_getAttestations", { relay: addr(R2), epoch: e(0) }), { credited: null, judged: false, reason: "fewAttestations" }, "2 of 5: below the quorum, not judged");
   t.match(await w.client.call("bandwidth_getAttestations", { relay: addr(RELAYS[2]), epoch: e(0) }), { credited: null, judged: false, reason: "fewAttestations" }, "nobody attested: not judged");
   t.equal((await w.client.call("bandwidth_getRelay", { address: addr(R1) }))?.current, null, "the next block is epoch E + 1's first: no current record yet");
+  // bandwidth_getRelay's `last`: the settled epoch, judged or not and why
+  t.same((await w.client.call("bandwidth_getRelay", { address: addr(R1) }))?.last, { epoch: e(0), witnesses: ws1.map(addr), attestations: 4, credited: "50000", judged: true, reason: null }, "last: epoch E, judged and credited");
+  t.match((await w.client.call("bandwidth_getRelay", { address: addr(R2) }))?.last, { epoch: e(0), attestations: 2, credited: null, judged: false, reason: "fewAttestations" }, "last: R2 not judged, too few attestations");
   t.match(await w.client.call("bandwidth_getRelay", { address: addr(R2) }), { banned: false, reputationBps: 10_000 }, "R2 was not judged: not banned, reputation untouched");
   t.match(await w.client.call("bandwidth_getRelay", { address: addr(R1) }), { banned: false, reputationBps: 10_000 });
 
   await toHeight(t, w, firstHeightOfEpoch(E + 1n, L));
+  t.equal((await w.client.call("bandwidth_getRelay", { address: addr(R1) }))?.last?.epoch, e(0), "still epoch E's verdict through E + 1");
   const cur = (await w.client.call("bandwidth_getRelay", { address: addr(R1) }))?.current;
   t.same([cur?.epoch, cur?.attestations, cur?.credited, cur?.witnesses], [e(1), 0, null, (await witnessesOf(w, R1, E + 1n)).map(addr)], "epoch E + 1's record");
   t.equal((await w.client.call("bandwidth_getAttestations", { relay: addr(R1), epoch: e(0) })).credited, "50000", "epoch E is still readable");
@@ -337,7 +341,7 @@ t.test("a relay registered under a DNS name is reported noIp; failures attested 
   // OTHER registers a relay under a DNS name at height 2: in the snapshots from epoch 0 on, like the others
   const DNS = "/dns4/relay.example/tcp/4001";
   await commit(t, w, [txNext(w.chain, OTHER, { type: "provider.register", kind: ProviderKind.BANDWIDTH, collateral: COLLATERAL, capacity: CAPACITY, multiaddr: DNS })]);
-  t.match(await w.client.call("bandwidth_getRelay", { address: addr(OTHER) }), { multiaddr: DNS, ipGroup: null, current: null }, "at once: no IP group");
+  t.match(await w.client.call("bandwidth_getRelay", { address: addr(OTHER) }), { multiaddr: DNS, ipGroup: null, current: null, last: null }, "at once: no IP group");
   t.match(await w.client.call("bandwidth_getRelay", { address: addr(R1) }), { ipGroup: "ip4:127.0.0.1" }, "an /ip4 relay: its address");
 
   await toHeight(t, w, firstHeightOfEpoch(E, L));

@@ -109,9 +109,10 @@ t.test("an order is placed by the lookback two epochs later, accepted, proven an
   // epoch 2's first block: nothing placed yet
   const e2 = toHeight(t, chain, firstHeightOfEpoch(2n, L));
   t.same(e2.flatMap((b) => events(b, "storagePlacement")), [], "no placement before firstPlacementEpoch");
-  const drawSeed = epochSeed(chain.state, 2n)!;
   const snapshot = readStorageSnapshot(chain.state, 1n)!;
   t.same(snapshot.providers.map((p) => toHex(p.key)).sort(), STORERS.map((k) => toHex(k.publicKey)).sort(), "the snapshot of epoch 1 holds the storers bonded through it, not LATE");
+  toHeight(t, chain, lastHeightOfEpoch(2n, L));
+  const drawSeed = chain.state.meta().seed; // the chain seed after the last block of epoch 2
   const placing = toHeight(t, chain, firstHeightOfEpoch(3n, L)).at(-1);
   const placed = events(placing!, "storagePlacement");
   const expected = weightedDraw(Tag.PLACEMENT, drawSeed, id, snapshot.providers.map((p) => ({ key: p.key, weight: p.free })), 2);
