@@ -304,7 +304,7 @@ t.test("every refusal has its own code and changes nothing but the fee and nonce
   t.equal(bad(orderOp(1)), "", "the good order passes");
 });
 
-t.test("a provider that makes itself ineligible once the seed is known moves no draw: it keeps its weight and is skipped", async (t) => {
+t.test("a provider that makes itself ineligible after the snapshot moves no draw: it keeps its weight and is skipped", async (t) => {
   const chain = newChain();
   register(t, chain, [...STORERS, LATE]);
   toHeight(t, chain, BigInt(L));
@@ -314,12 +314,14 @@ t.test("a provider that makes itself ineligible once the seed is known moves no 
   const posted = step(t, chain, data.map((d, i) => tx(chain, CLIENT, nonce + BigInt(i), orderOp(1, { root: d.root, size: d.size }))));
   t.same(posted.receipts.map((r) => r.code), data.map(() => ""), "the orders land");
   const ids = posted.receipts.map((r) => r.txHash);
-  // epoch 2: its seed draws the placements of epoch 3; LATE, in the snapshot, sees it and exits (an exiting provider is not placed)
+  // epoch 2: LATE, a candidate of the snapshot the draw uses, exits (an exiting provider is not
+  // placed); the chain seed after epoch 2's last block then draws the placements of epoch 3
   toHeight(t, chain, firstHeightOfEpoch(2n, L));
-  const seed = epochSeed(chain.state, 2n)!;
   const snapshot = readStorageSnapshot(chain.state, 1n)!;
   t.ok(snapshot.providers.some((p) => equalBytes(p.key, LATE.publicKey)), "LATE is a candidate of the snapshot");
   t.equal(run(t, chain, LATE, { type: "provider.exit" }).code, "");
+  toHeight(t, chain, lastHeightOfEpoch(2n, L));
+  const seed = chain.state.meta().seed;
   toHeight(t, chain, firstHeightOfEpoch(3n, L));
   const full = snapshot.providers.map((p) => ({ key: p.key, weight: p.free }));
   const placed = ids.map((id) => readOrder(chain.state, id)!.placements.map((p) => toHex(p.provider)));
