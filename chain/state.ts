@@ -350,12 +350,13 @@ export class DiskTree implements StateTree {
 
   /**
    * For the store: the node records this tree's own layer rewrites, if that layer sits directly on
-   * the store's tree at `version` (undefined otherwise: the store then recomputes them), and the same
-   * records by path as latin1 strings (`ids`, the store's cache ids for them).
+   * the store's tree at `version` (undefined otherwise: the store then recomputes them), the same
+   * records by path as latin1 strings (`ids`, the store's cache ids for them), and the layer's state
+   * records by key (`records`). The store's cache keeps the maps: they are never changed.
    */
-  pendingOver(version: bigint): { readonly writes: readonly NodeWrite[]; readonly ids: ReadonlyMap<string, Uint8Array | null> } | undefined {
+  pendingOver(version: bigint): { readonly writes: readonly NodeWrite[]; readonly ids: ReadonlyMap<string, Uint8Array | null>; readonly records: ReadonlyMap<string, Uint8Array | null> } | undefined {
     const l = this.#layer;
-    return l.version === null && l.parent !== null && l.parent.version === version ? { writes: l.nodeWrites!, ids: l.nodes! } : undefined;
+    return l.version === null && l.parent !== null && l.parent.version === version ? { writes: l.nodeWrites!, ids: l.nodes!, records: l.values! } : undefined;
   }
 
   /** For the store: this tree's layer is written at `version`; read it from the store from now on. */

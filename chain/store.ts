@@ -287,56 +287,105 @@ const RECORD = 0;
 const NODE = 1;
 type CacheKind = typeof RECORD | typeof NODE;
 
+/** A generation of the cache: one map per kind (see StateCache), and what its entries cost. */
+interface CacheGeneration {
+  readonly maps: readonly [Map<string, Uint8Array | null>, Map<string, Uint8Array | null>];
+  bytes: number;
+}
+
+/** Layers of fewer entries than this are copied into the cache; larger ones are kept as they are. */
+const ADOPT_AT = 4096;
+/** The most generations the cache keeps (a lookup that misses checks each). */
+const MAX_GENERATIONS = 8;
+
 /**
  * Recently used records of the state at the head (state records by their key, tree nodes by their
  * path, each as a latin1 string, in one map per kind; null: known absent), bounded by an estimate of
- * their bytes. Ids without the database prefix are the strings the DiskTree's layers already hold,
- * so a block's commit fills the cache with them instead of making ~90,000 new ones. Two
- * generations of half the bound each, instead of a strict least-recently-used order: reads and
- * writes go to the young maps (a read found only in the old one is copied into the young), and when
- * the young maps are full they become the old ones and the old ones are dropped. So a hit costs one
- * Map lookup and a write two, instead of the delete and re-insert a strict order needs on every
- * access (a block's commit writes ~75,000 records here); what is dropped went unused for a whole
- * generation. The young maps shadow the old.
+ * their bytes, in generations, newest first. A lookup returns the first generation's entry that has
+ * the id, so the newest entry shadows older ones; a hit in an older generation is copied into the
+ * newest, so what is used stays, and the oldest generations are dropped when the bound is reached.
+ *
+ * Reads that miss go into the newest generation (the read generation, sealed and replaced once it
+ * holds a quarter of the bound). A committed block's records and tree nodes, the maps the DiskTree's
+ * layer already built (`adopt`), become a generation of their own above every other, with a new
+ * read generation above them: putting ~90,000 entries of a large block one by one into a map cost
+ * ~15% of its commit. That the newest entry for an id is the head's value holds because every
+ * change of the head comes through `adopt` (a small layer's entries are put into the newest
+ * generation, replacing what it held), and a read is put into a generation newer than every
+ * adopted one: dropping the oldest generations can lose entries, never make a stale one visible.
+ * Adopted maps are never changed here.
  */
-class StateCache {
-  #young: [Map<string, Uint8Array | null>, Map<string, Uint8Array | null>] = [new Map(), new Map()];
-  #old: [Map<string, Uint8Array | null>, Map<string, Uint8Array | null>] = [new Map(), new Map()];
-  #youngBytes = 0;
-  readonly #half: number;
+export class StateCache {
+  #gens: CacheGeneration[] = [StateCache.#generation()];
+  #bytes = 0;
+  readonly #max: number;
   constructor(max: number) {
-    this.#half = max / 2;
+    this.#max = max;
+  }
+  static #generation(): CacheGeneration {
+    return { maps: [new Map(), new Map()], bytes: 0 };
   }
   get(kind: CacheKind, id: string): Uint8Array | null | undefined {
-    const v = this.#young[kind].get(id);
+    const gens = this.#gens;
+    const v = gens[0]!.maps[kind].get(id);
     if (v !== undefined) return v;
-    const o = this.#old[kind].get(id);
-    if (o !== undefined) this.set(kind, id, o);
-    return o;
-  }
-  set(kind: CacheKind, id: string, v: Uint8Array | null): void {
-    const cost = cacheCost(id, v);
-    const young = this.#young[kind];
-    const prev = young.get(id);
-    if (prev !== undefined) this.#youngBytes -= cacheCost(id, prev);
-    if (this.#youngBytes + cost > this.#half) {
-      this.#old = this.#young;
-      this.#young = [new Map(), new Map()];
-      this.#youngBytes = 0;
-      if (cost > this.#half) {
-        // too big to keep: no older value of it may stay visible either
-        this.#old[kind].delete(id);
-        return;
+    for (let i = 1; i < gens.length; i++) {
+      const o = gens[i]!.maps[kind].get(id);
+      if (o !== undefined) {
+        this.set(kind, id, o);
+        return o;
       }
-      this.#young[kind].set(id, v);
-    } else {
-      young.set(id, v);
     }
-    this.#youngBytes += cost;
+    return undefined;
+  }
+  /** Puts the head's value of `id` into the newest generation. */
+  set(kind: CacheKind, id: string, v: Uint8Array | null): void {
+    const gen = this.#gens[0]!;
+    const map = gen.maps[kind];
+    const prev = map.get(id);
+    const cost = cacheCost(id, v) - (prev === undefined ? 0 : cacheCost(id, prev));
+    map.set(id, v);
+    gen.bytes += cost;
+    this.#bytes += cost;
+    if (gen.bytes > this.#max / 4) this.#gens.unshift(StateCache.#generation());
+    this.#evict();
+  }
+  /**
+   * A committed block's entries (records and tree nodes by id; null: deleted), newer than anything
+   * the cache holds. The maps are kept, not copied (when large), and never changed.
+   */
+  adopt(records: ReadonlyMap<string, Uint8Array | null>, nodes: ReadonlyMap<string, Uint8Array | null>): void {
+    if (records.size + nodes.size < ADOPT_AT) {
+      for (const [id, v] of records) this.set(RECORD, id, v);
+      for (const [id, v] of nodes) this.set(NODE, id, v);
+      return;
+    }
+    let bytes = 0;
+    for (const [id, v] of records) bytes += cacheCost(id, v);
+    for (const [id, v] of nodes) bytes += cacheCost(id, v);
+    if (bytes > this.#max) {
+      // too big to keep: nothing older may stay visible either
+      this.clear();
+      return;
+    }
+    const layer: CacheGeneration = { maps: [records as Map<string, Uint8Array | null>, nodes as Map<string, Uint8Array | null>], bytes };
+    const read = this.#gens[0]!;
+    // [a new read generation, the layer, what was there]; an empty read generation stays on top
+    if (read.maps[0].size === 0 && read.maps[1].size === 0) this.#gens.splice(1, 0, layer);
+    else this.#gens.unshift(StateCache.#generation(), layer);
+    this.#bytes += bytes;
+    this.#evict();
+  }
+  #evict(): void {
+    while (this.#gens.length > 1 && (this.#bytes > this.#max || this.#gens.length > MAX_GENERATIONS)) this.#bytes -= this.#gens.pop()!.bytes;
   }
   clear(): void {
-    for (const m of [...this.#young, ...this.#old]) m.clear();
-    this.#youngBytes = 0;
+    this.#gens = [StateCache.#generation()];
+    this.#bytes = 0;
+  }
+  /** The estimated bytes held, and the generations (for tests). */
+  get size(): { bytes: number; generations: number } {
+    return { bytes: this.#bytes, generations: this.#gens.length };
   }
 }
 
@@ -1255,9 +1304,11 @@ export class BlockStore {
     }
     // the new records into the cache (replacing what it held of the old head): the tree nodes under
     // the ids the tree's layer made for them (they are most of a block's writes)
-    for (const [k, v] of result.changes) this.#cache.set(RECORD, latin1(k), v);
-    if (pendingLayer !== undefined) for (const [id, r] of pendingLayer.ids) this.#cache.set(NODE, id, r);
-    else for (const [p, r] of nodeWrites) this.#cache.set(NODE, latin1(p), r);
+    if (pendingLayer !== undefined) this.#cache.adopt(pendingLayer.records, pendingLayer.ids);
+    else {
+      for (const [k, v] of result.changes) this.#cache.set(RECORD, latin1(k), v);
+      for (const [p, r] of nodeWrites) this.#cache.set(NODE, latin1(p), r);
+    }
     this.#head = head;
     this.#writing = undefined;
     if (pendingLayer !== undefined) (tree as DiskTree).committedAt(h);

@@ -24,7 +24,7 @@ import { ClassicLevel } from "classic-level";
 import { encodeCommit, type Block, type Commit } from "../../chain/block.ts";
 import { concatBytes, equalBytes, u32be, u64be, utf8 } from "../../primitives/bytes.ts";
 import { encode, u64 } from "../../primitives/codec.ts";
-import { BlockStore } from "../../chain/store.ts";
+import { BlockStore, StateCache } from "../../chain/store.ts";
 import type { BlockResult } from "../../chain/transition.ts";
 import { pagedUpdate } from "../../chain/smt.ts";
 import { ChainState } from "../../chain/state.ts";
@@ -218,4 +218,37 @@ export async function benchCommit(world: BenchWorld, opts: { txs: number; reps: 
     writeSamples,
     rawSamples,
   };
+}
+
+/**
+ * What updating the store's state cache after a block's commit costs (chain/store.ts StateCache):
+ * a layer of `records` state records and `nodes` tree nodes put into the cache one entry at a time
+ * (as commitBlock did), against kept as a generation (`adopt`, as it does now), on a cache of the
+ * default size that has taken `blocks` such blocks before. Medians of CPU ms per block.
+ */
+export function benchCacheUpdate(opts: { records: number; nodes: number; blocks: number; reps: number }): { setMs: number; adoptMs: number } {
+  const mk = (n: number, prefix: string, block: number): Map<string, Uint8Array | null> =>
+    new Map(Array.from({ length: n }, (_, i) => [prefix + String.fromCharCode(i & 255, (i >> 8) & 255, (i >> 16) & 255, block & 255), new Uint8Array(66)] as [string, Uint8Array | null]));
+  const cpu = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const set: number[] = [];
+  const adopt: number[] = [];
+  for (let rep = 0; rep < opts.reps; rep++) {
+    for (const mode of ["set", "adopt"] as const) {
+      const layers = Array.from({ length: opts.blocks }, (_, b) => [mk(opts.records, "r", b), mk(opts.nodes, "n", b)] as const);
+      const cache = new StateCache(64 * 1024 * 1024);
+      const c0 = cpu();
+      for (const [records, nodes] of layers) {
+        if (mode === "adopt") cache.adopt(records, nodes);
+        else {
+          for (const [id, v] of records) cache.set(0, id, v);
+          for (const [id, v] of nodes) cache.set(1, id, v);
+        }
+      }
+      (mode === "set" ? set : adopt).push((cpu() - c0) / opts.blocks);
+    }
+  }
+  return { setMs: median(set), adoptMs: median(adopt) };
 }
