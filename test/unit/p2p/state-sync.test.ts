@@ -153,7 +153,11 @@ t.test("no peer with a snapshot: STATE_SYNC_NO_SNAPSHOT when the time is up", as
   t.equal(target.head.height, 0n);
 });
 
-t.test("an offer signed by a set that replaced the genesis set is traced by bisection over the wire", async (t) => {
+/**
+ * Twelve blocks in which four new validators join (from height 3) and the four genesis validators
+ * leave (at 6): from height 6 on, the set that signs shares no key with the genesis set.
+ */
+function setChangeChain(): Made {
   const P = 1_000_000_000_000n;
   const old = [testKey(910), testKey(911), testKey(912), testKey(913)];
   const fresh = [testKey(920), testKey(921), testKey(922), testKey(923)];
@@ -169,6 +173,12 @@ t.test("an offer signed by a set that replaced the genesis set is traced by bise
   step();
   step(old.map((k) => tx(chain, k, chain.state.account(k.publicKey).nonce, { type: "unstake", amount: P })));
   for (let i = 0; i < 8; i++) step(); // 5..12: the old set left at 6
+  return made;
+}
+
+t.test("an offer signed by a set that replaced the genesis set is traced by bisection over the wire", async (t) => {
+  const made = setChangeChain();
+  const chain = made.chain;
   const served = await storeWith(t, made, "served");
   const server = await host(t, new Map([[snapshotProtocol(chain.genesis.chainId), snapshotHandler(served, { depth: 4, interval: 10 })]]));
   const client = await host(t, new Map(), [server.listenAddresses()[0]!]);
@@ -195,21 +205,8 @@ t.test("an offer signed by a set that replaced the genesis set is traced by bise
 });
 
 t.test("a checkpoint: the snapshot is traced from the checkpoint's set; a peer with another block there is penalized and never used", async (t) => {
-  const P = 1_000_000_000_000n;
-  const old = [testKey(910), testKey(911), testKey(912), testKey(913)];
-  const fresh = [testKey(920), testKey(921), testKey(922), testKey(923)];
-  const chain = newTestChain({ validators: old.map((key) => ({ key, power: P })), balances: fresh.map((key) => ({ key, amount: 10n * P })) });
-  chain.keys.push(...fresh);
-  const made: Made = { chain, blocks: [] };
-  const step = (txs: Parameters<typeof advance>[1] = []) => {
-    const built = advance(chain, txs);
-    made.blocks.push({ block: built.block, commit: chain.lastCommit!, built });
-  };
-  step(fresh.flatMap((k) => [tx(chain, k, 0n, { type: "stake", amount: P }), tx(chain, k, 1n, { type: "validator.register", name: "fresh" })]));
-  step();
-  step();
-  step(old.map((k) => tx(chain, k, chain.state.account(k.publicKey).nonce, { type: "unstake", amount: P })));
-  for (let i = 0; i < 8; i++) step(); // 5..12: the old set left at 6
+  const made = setChangeChain();
+  const chain = made.chain;
   const served = await storeWith(t, made, "served");
   const server = await host(t, new Map([[snapshotProtocol(chain.genesis.chainId), snapshotHandler(served, { depth: 4, interval: 10 })]]));
   const sync = async (name: string, trust: { height: bigint; hash: Uint8Array }, timeoutMs: number) => {
