@@ -16,7 +16,7 @@ import { genesisValidatorRecords } from "../modules/staking/staking.ts";
 import { SparseMerkleTree } from "../chain/smt.ts";
 import { encodeEpochRecord, genesisEpochRecord } from "../chain/epoch.ts";
 import { MAX_CHALLENGES_PER_DEAL } from "../modules/storage/storage.ts";
-import { MAX_MIN_PROBE_BYTES, MAX_WITNESSES_PER_RELAY } from "../modules/bandwidth/bandwidth.ts";
+import { BANDWIDTH_RECORD_EPOCHS, MAX_MIN_PROBE_BYTES, MAX_WITNESSES_PER_RELAY } from "../modules/bandwidth/bandwidth.ts";
 import { isValidValidatorName } from "../modules/staking/index.ts";
 import { MAX_SETTLE_DELAY } from "../modules/paych/paych.ts";
 import { toHex } from "../primitives/bytes.ts";
@@ -146,6 +146,14 @@ export function validateAndComplete(input: unknown): Genesis {
   const p = f.params;
   if (p.evidenceMaxAgeBlocks > p.unbondingBlocks) {
     problems.push(`params.evidenceMaxAgeBlocks: ${p.evidenceMaxAgeBlocks} exceeds unbondingBlocks ${p.unbondingBlocks} (stake would unbond before its evidence expires)`);
+  }
+  // Double-attestation evidence about epoch e is accepted through epoch e + BANDWIDTH_RECORD_EPOCHS - 1
+  // and reaches stake unbonding since e began: that stake must not be released before then.
+  const attestWindow = BigInt(BANDWIDTH_RECORD_EPOCHS) * BigInt(p.epochLength);
+  if (BigInt(p.unbondingBlocks) < attestWindow) {
+    problems.push(
+      `params.unbondingBlocks: ${p.unbondingBlocks} is shorter than the ${BANDWIDTH_RECORD_EPOCHS} epochs (${attestWindow} blocks) in which double-attestation evidence is accepted: stake unstaked as an epoch begins would be released before evidence about that epoch expires`,
+    );
   }
   if (p.downtimeMinSigned > p.downtimeWindow) problems.push(`params.downtimeMinSigned: ${p.downtimeMinSigned} exceeds downtimeWindow ${p.downtimeWindow}`);
   else if (3 * (p.downtimeWindow - p.downtimeMinSigned) <= p.downtimeWindow) {

@@ -13,7 +13,7 @@ import { newTestChain, testKey, txNext } from "../helpers/chain.ts";
 import { econSize, formatReport, play, wealth, type Strategy, type World } from "./harness.ts";
 
 const POWER = 10n ** 15n;
-const PARAMS = { epochLength: 20, unbondingBlocks: 60, evidenceMaxAgeBlocks: 50, jailBlocks: 30, slashDoubleSignBps: 500 };
+const PARAMS = { epochLength: 20, unbondingBlocks: 80, evidenceMaxAgeBlocks: 50, jailBlocks: 30, slashDoubleSignBps: 500 };
 const KEYS = [0, 1, 2, 3].map((i) => testKey(750 + i));
 const D = KEYS[3]!;
 const bytes = (s: string) => sha256(new TextEncoder().encode(s));

@@ -69,14 +69,15 @@ const REQUIRED_VARIANTS = [
 const CLC = 1_000_000_000n;
 const L = 8;
 /**
- * Small numbers so that every rule is reached in 48 blocks: 8-block epochs, short windows. Relays
+ * Small numbers so that every rule is reached in 48 blocks: 8-block epochs, short windows (the
+ * unbonding as short as the genesis allows: the 4 epochs double-attestation evidence is accepted). Relays
  * registered in epoch 0 are first assigned witnesses in epoch 3 (the lookback of issue #16).
  */
 const PARAMS: Partial<GenesisFile["params"]> = {
   epochLength: L,
   minValidatorStake: CLC.toString(),
   maxValidators: 10,
-  unbondingBlocks: 6,
+  unbondingBlocks: 32,
   evidenceMaxAgeBlocks: 6,
   jailBlocks: 10,
   slashDoubleSignBps: 1000,
@@ -288,14 +289,14 @@ function runScenario(): Run {
     [CLIENT, order(2, 1000n)], // placed from epoch 3 (the lookback), closes at the end of epoch 4
     [CLIENT, order(9, 1000n)],
     [CLIENT, order(2, 0n)],
-  ], ["", "INSUFFICIENT_STAKE", "", "STORAGE_TOO_MANY_REPLICAS", "STORAGE_PRICE_TOO_LOW"]); // 11: released at 17
+  ], ["", "INSUFFICIENT_STAKE", "", "STORAGE_TOO_MANY_REPLICAS", "STORAGE_PRICE_TOO_LOW"]); // 11: released at 43
   const orderId = ordered.receipts[2]!.txHash;
   at(13n);
   block([[V[3], { type: "validator.unjail" }]], [""]); // 13
   emptyUntil(16n); // 16: end of epoch 1: payment, the storage and validator pools
 
   // ---- epoch 2 (17..24): V1 double-signs, PROVIDER misses and exits (its collateral locked through epoch 5) ----
-  block([], []); // 17: ALICE's unbonding released
+  block([], []); // 17
   const [hashA, hashB] = [sha256(new TextEncoder().encode("golden block A")), sha256(new TextEncoder().encode("golden block B"))];
   const doubleVote = duplicateVoteEvidence(
     signVote(id, V[1], { type: VoteType.PRECOMMIT, height: 16n, round: 0, blockHash: hashA }),
@@ -357,7 +358,7 @@ function runScenario(): Run {
   // ---- epoch 5 (41..48): the banned RELAY is assigned, nobody attests: not judged; PROVIDER's collateral returns ----
   block([[third, { type: "storage.accept", order: orderId }]], ["STORAGE_ORDER_CLOSED"]); // 41: its placement expired, the order closed
   block([[taker, networkProof(5n)]], [""]); // 42: the network deal's last epoch
-  emptyUntil(48n); // 48
+  emptyUntil(48n); // 48 (43: ALICE's unbonding of height 11 released)
 
   const m = chain.state.meta();
   return {

@@ -59,6 +59,8 @@ t.test("a bad genesis is refused with every problem named by its path", async (t
     ["maxValidators 0", { ...good, params: { ...good.params, maxValidators: 0 } }, /params\.maxValidators/],
     ["more validators than maxValidators", { ...good, validators: [good.validators[0], { ...good.validators[0], address: toAddress(devnetFaucetKey().publicKey) }], params: { ...good.params, maxValidators: 1 } }, /validators: 2 validators exceed params\.maxValidators 1/],
     ["evidence outliving the unbonding period", { ...good, params: { ...good.params, evidenceMaxAgeBlocks: 601 } }, /params\.evidenceMaxAgeBlocks: 601 exceeds unbondingBlocks 600/],
+    ["an unbonding shorter than the 4 epochs of double-attestation evidence", { ...good, params: { ...good.params, unbondingBlocks: 399, evidenceMaxAgeBlocks: 300 } }, /params\.unbondingBlocks: 399 is shorter than the 4 epochs \(400 blocks\)/],
+    ["longer epochs outgrowing the unbonding", { ...good, params: { ...good.params, epochLength: 151 } }, /params\.unbondingBlocks: 600 is shorter than the 4 epochs \(604 blocks\)/],
     ["downtimeMinSigned over the window", { ...good, params: { ...good.params, downtimeMinSigned: 101 } }, /params\.downtimeMinSigned: 101 exceeds downtimeWindow 100/],
     ["a downtime window one third of the proposers could exhaust", { ...good, params: { ...good.params, downtimeMinSigned: 67 } }, /params\.downtimeMinSigned: 67 leaves 33 misses of 100, must be above a third of downtimeWindow/],
     ["proposer shares over 100%", { ...good, params: { ...good.params, proposerBaseBps: 5001, proposerBonusBps: 5000 } }, /proposerBaseBps \+ proposerBonusBps is 10001, must be at most 10000/],

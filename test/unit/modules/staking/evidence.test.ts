@@ -18,6 +18,9 @@ import { StakingKey, readValidatorInfo } from "../../../../modules/staking/recor
 
 const CLC = 1_000_000_000n;
 const PARAMS = {
+  // two-block epochs: the genesis wants the unbonding to cover the 4 epochs in which
+  // double-attestation evidence is accepted, and these tests want it short
+  epochLength: 2,
   minValidatorStake: CLC.toString(),
   unbondingBlocks: 10,
   evidenceMaxAgeBlocks: 5,
