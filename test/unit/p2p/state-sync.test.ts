@@ -15,7 +15,7 @@ import { asArray, decode, encode } from "../../../primitives/codec.ts";
 import type { Block, Commit } from "../../../chain/block.ts";
 import { BlockStore } from "../../../chain/store.ts";
 import type { BuiltBlock } from "../../../chain/transition.ts";
-import { StateSyncErrorCode } from "../../../chain/snapshot.ts";
+import { StateSyncErrorCode, type TrustRoot } from "../../../chain/snapshot.ts";
 import { genesisState, type Genesis } from "../../../genesis/schema.ts";
 import { P2PHost, PeerMisbehaviour, type RequestHandler } from "../../../p2p/host.ts";
 import {
@@ -176,13 +176,14 @@ function setChangeChain(): Made {
   return made;
 }
 
-t.test("an offer signed by a set that replaced the genesis set is traced by bisection over the wire", async (t) => {
-  const made = setChangeChain();
+/**
+ * A fresh node (its own host and store) state-syncing from `server` with the info-level log kept
+ * (`lines`); `run` is the client's run, started. With `trust`, a checkpoint for both.
+ */
+async function syncFrom(t: Test, made: Made, server: P2PHost, name: string, timeoutMs: number, trust?: TrustRoot) {
   const chain = made.chain;
-  const served = await storeWith(t, made, "served");
-  const server = await host(t, new Map([[snapshotProtocol(chain.genesis.chainId), snapshotHandler(served, { depth: 4, interval: 10 })]]));
   const client = await host(t, new Map(), [server.listenAddresses()[0]!]);
-  const target = await BlockStore.open(tmpDir(t, "fresh"), chainOf(chain.genesis));
+  const target = await BlockStore.open(tmpDir(t, name), chainOf(chain.genesis), trust ? { checkpoint: trust } : {});
   t.teardown(() => target.close());
   const lines: Record<string, unknown>[] = [];
   const ss = new StateSyncClient({
@@ -190,10 +191,20 @@ t.test("an offer signed by a set that replaced the genesis set is traced by bise
     target,
     chainId: chain.genesis.chainId,
     genesisValidators: genesisState(chain.genesis).validators(),
+    ...(trust ? { trust } : {}),
     log: pino({ level: "info" }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) }),
-    opts: { timeoutMs: 20_000 },
+    opts: { timeoutMs },
   });
-  const r = await ss.run();
+  return { client, target, lines, run: ss.run() };
+}
+
+t.test("an offer signed by a set that replaced the genesis set is traced by bisection over the wire", async (t) => {
+  const made = setChangeChain();
+  const chain = made.chain;
+  const served = await storeWith(t, made, "served");
+  const server = await host(t, new Map([[snapshotProtocol(chain.genesis.chainId), snapshotHandler(served, { depth: 4, interval: 10 })]]));
+  const { target, lines, run } = await syncFrom(t, made, server, "fresh", 20_000);
+  const r = await run;
   t.equal(r.height, 10n);
   t.ok(lines.some((l) => l.msg === "state sync: the offer's validator set traced to the trusted set by bisection" && l.from === 0), "traced from genesis by bisection");
   t.ok(lines.some((l) => l.msg === "state sync: fetching a snapshot" && l.trust === "bisection"));
@@ -209,22 +220,7 @@ t.test("a checkpoint: the snapshot is traced from the checkpoint's set; a peer w
   const chain = made.chain;
   const served = await storeWith(t, made, "served");
   const server = await host(t, new Map([[snapshotProtocol(chain.genesis.chainId), snapshotHandler(served, { depth: 4, interval: 10 })]]));
-  const sync = async (name: string, trust: { height: bigint; hash: Uint8Array }, timeoutMs: number) => {
-    const client = await host(t, new Map(), [server.listenAddresses()[0]!]);
-    const target = await BlockStore.open(tmpDir(t, name), chainOf(chain.genesis), { checkpoint: trust });
-    t.teardown(() => target.close());
-    const lines: Record<string, unknown>[] = [];
-    const ss = new StateSyncClient({
-      net: { connectedPeers: () => client.peers().map((p) => p.peerId), request: (p, proto, d, max) => client.request(p, proto, d, max), penalize: (p, n, r) => client.penalize(p, n, r) },
-      target,
-      chainId: chain.genesis.chainId,
-      genesisValidators: genesisState(chain.genesis).validators(),
-      trust,
-      log: pino({ level: "info" }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) }),
-      opts: { timeoutMs },
-    });
-    return { client, target, lines, run: ss.run() };
-  };
+  const sync = (name: string, trust: TrustRoot, timeoutMs: number) => syncFrom(t, made, server, name, timeoutMs, trust);
   // the checkpoint at 8 (the new set alone): height 10 is vouched for by it, no bisection from genesis
   const good = await sync("good", { height: 8n, hash: made.blocks[7]!.block.hash }, 20_000);
   const r = await good.run;
