@@ -378,8 +378,12 @@ export class StateSyncClient {
       this.#log.info({ peer, height: Number(root.height) }, "state sync: the peer does not keep the checkpoint's block");
       return undefined;
     }
-    this.#trusted ??= checkpointTrust(root, lb);
-    this.#log.info({ height: Number(root.height), validators: lb.validators.length }, "state sync: the checkpoint's block and set verified");
+    // checked whichever peer answers first: a peer with another block there is refused either way
+    const trusted = checkpointTrust(root, lb);
+    if (this.#trusted === undefined) {
+      this.#trusted = trusted;
+      this.#log.info({ height: Number(root.height), validators: lb.validators.length }, "state sync: the checkpoint's block and set verified");
+    }
     return this.#trusted;
   }
 
