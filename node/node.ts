@@ -48,7 +48,7 @@ import { readKeyFile, writeKeyFile, type PassphraseSource } from "./keyring.ts";
 import { createNodeMetrics, proofSamples } from "./metrics.ts";
 import { DurableSigner } from "./signer.ts";
 import { VerifyPool } from "./verify-pool.ts";
-import { IngestError, IngestErrorCode, TxIngest, type TxIngestOptions } from "./tx-ingest.ts";
+import { IngestError, IngestErrorCode, preverifyTxs, TxIngest, type TxIngestOptions } from "./tx-ingest.ts";
 import { InboundQueue } from "../p2p/inbound.ts";
 import { RpcError, RpcErrorCode } from "../rpc/errors.ts";
 import { Lifecycle } from "./lifecycle.ts";
@@ -409,7 +409,12 @@ async function startNetwork(chain: ChainParts, c: ConsensusParts, opts: NodeOpti
         if (setOf.state !== d.state) setOf = { state: d.state, validators: d.state.validators() };
         return setOf.validators;
       },
-      deliver: (input) => void d.deliver(input),
+      // a proposal's transaction signatures are checked on the worker pool before the driver
+      // executes the block, so that the event loop does not check them one by one
+      deliver: (input) => {
+        if (input.type === "vote") return void d.deliver(input);
+        void preverifyTxs(input.proposal.block.txs, c.verifyPool).then(() => d.deliver(input));
+      },
       peerAt: (peer, height) => sync?.noteHeight(peer, height - 1n),
     },
     genesis.params.maxBlockBytes,

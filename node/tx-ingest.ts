@@ -164,3 +164,24 @@ export class TxIngest {
     }
   }
 }
+
+/**
+ * Checks, on `verifier` (the worker pool), the signatures of a block's transactions this node has
+ * not verified yet, and remembers the ones that verify, so that executing the block finds them in
+ * the cache instead of verifying one by one on the event loop. A node that refused them BUSY when
+ * they were gossiped sees them first in a proposal: under load that was thousands of inline checks
+ * in a row, long enough for the node to miss the round. Never rejects: a signature that does not
+ * verify (or a failed pool) is left to the block's own validation, which refuses the block.
+ */
+export async function preverifyTxs(txs: readonly SignedTx[], verifier: BatchVerifier): Promise<void> {
+  const todo = txs.filter((tx) => !isTxVerified(tx));
+  if (todo.length === 0) return;
+  try {
+    const oks = await verifier.verifyMany(todo.map((tx) => [tx.sender, tx.hash, tx.signature] as const));
+    todo.forEach((tx, i) => {
+      if (oks[i] === true) rememberVerifiedTx(tx);
+    });
+  } catch {
+    // the block's validation checks them inline
+  }
+}

@@ -9,11 +9,11 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import t from "tap";
 import { Mempool, MempoolErrorCode } from "../../../chain/mempool.ts";
-import { signTx, TxErrorCode, type SignedTx } from "../../../chain/tx.ts";
+import { isTxVerified, signTx, TxErrorCode, validateTxBasic, type SignedTx } from "../../../chain/tx.ts";
 import { toHex } from "../../../primitives/bytes.ts";
 import { devnetFaucetKey, devnetGenesis } from "../../../genesis/devnet.ts";
 import { CloudcoinNode } from "../../../node/node.ts";
-import { IngestErrorCode, TxIngest } from "../../../node/tx-ingest.ts";
+import { IngestErrorCode, preverifyTxs, TxIngest } from "../../../node/tx-ingest.ts";
 import { VerifyPool, type BatchVerifier } from "../../../node/verify-pool.ts";
 import { RpcErrorCode } from "../../../rpc/errors.ts";
 import { newTestChain, testKey } from "../../helpers/chain.ts";
@@ -63,6 +63,26 @@ t.test("signatures on the worker pool: forged ones refused, the rest admitted in
   t.equal(order.length, 61);
   t.equal(order[60], `${toHex(small.sender).slice(0, 8)}/0`, "the large first submission was admitted before the small second one");
 
+});
+
+t.test("a proposal's transactions are checked on the pool before execution: valid ones cached, forged ones left to the block's validation", async (t) => {
+  const pool = await VerifyPool.start(2);
+  t.teardown(() => pool.close());
+  amount = 7n; // fresh hashes, not in the verified-signature cache
+  const txs = Array.from({ length: 40 }, (_, n) => transfer(n % 8, BigInt(100 + n)));
+  const forged = transfer(1, 200n);
+  const bad = { ...forged, signature: forged.signature.slice() };
+  bad.signature[5]! ^= 1;
+  t.notOk(txs.some(isTxVerified), "nothing known before");
+  await preverifyTxs([...txs, bad], pool);
+  t.ok(txs.every(isTxVerified), "every valid signature is known verified: executing the block is a lookup");
+  t.notOk(isTxVerified(bad), "a forged signature is not remembered");
+  t.throws(() => validateTxBasic(bad, chainId), { code: TxErrorCode.BAD_SIGNATURE }, "so the block's own validation still refuses it");
+  // a pool that fails leaves everything to the block's validation, and does not reject
+  amount = 8n;
+  const more = [transfer(2, 300n), transfer(3, 300n)];
+  await preverifyTxs(more, { verifyMany: () => Promise.reject(new Error("pool closed")) });
+  t.notOk(more.some(isTxVerified), "nothing remembered when the pool failed");
 });
 
 t.test("admission is bounded: past maxPending or maxPooled a submission is refused BUSY, taking none", async (t) => {
