@@ -6,7 +6,7 @@ export interface ChainParams {
   readonly feeBurnBps: number;
   readonly maxBlockTxs: number;
   readonly maxBlockBytes: number;
-  /** Target time between blocks; the single-validator producer proposes at this interval. */
+  /** Target time between blocks: a height starts this long after the previous one started, and at least a quarter of it after that one's commit (node/driver.ts nextHeightDelay). */
   readonly blockIntervalMs: number;
   /**
    * Blocks per epoch (>= 2). Epoch e is heights e*L+1 .. (e+1)*L; its challenge seed is the chain

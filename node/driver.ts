@@ -66,6 +66,18 @@ export function proposalTxCap(cap: number, maxBlockTxs: number, round: number): 
   return Math.max(1, Math.floor(Math.min(maxBlockTxs, cap) / 2 ** Math.min(round, 16)));
 }
 
+/**
+ * How long a node waits after committing a height that started `elapsedMs` ago before it starts
+ * the next: the block interval counts from the start of the height just decided, so blocks come
+ * every `intervalMs` and not every interval plus the time consensus took (a transaction waited
+ * that much longer for the next proposal). At least a quarter of the interval, so that precommits
+ * still on their way are heard and go into the next block's last commit (a validator left out
+ * counts as having missed the block).
+ */
+export function nextHeightDelay(intervalMs: number, elapsedMs: number): number {
+  return Math.max(Math.ceil(intervalMs / 4), Math.round(intervalMs - Math.max(0, elapsedMs)));
+}
+
 export interface DriverDeps<S> {
   readonly machine: ConsensusMachine<S>;
   readonly store: BlockStore;
@@ -118,6 +130,8 @@ export class ConsensusDriver<S> {
   readonly #timers = new Set<NodeJS.Timeout>();
   /** executed blocks by hash, so the proposer does not re-execute its own block */
   readonly #executed = new Map<string, BlockResult>();
+  /** When the height in progress started (performance.now()); null before the first. */
+  #heightStartedAt: number | null = null;
   #failure: Error | null = null;
   /**
    * A height at which this node signs nothing more: its WAL was damaged after the node had signed
@@ -199,7 +213,9 @@ export class ConsensusDriver<S> {
     this.#timers.clear();
   }
 
+  /** The input that starts the height after the head (the height starts now: see #commitWait). */
   #startHeightInput(): StartHeightInput {
+    this.#heightStartedAt = performance.now();
     const validators = this.#state.validators();
     const self = this.#d.key ? validators.findIndex((v) => Buffer.compare(v.publicKey, this.#d.key!.publicKey) === 0) : -1;
     return { type: "startHeight", height: this.#state.meta().height + 1n, validators, self: self >= 0 ? self : null };
@@ -207,6 +223,12 @@ export class ConsensusDriver<S> {
 
   #startHeight(): void {
     this.#enqueue(this.#startHeightInput(), "local");
+  }
+
+  /** The wait after a commit before the next height (see nextHeightDelay). */
+  #commitWait(): number {
+    const interval = this.#d.params.blockIntervalMs;
+    return this.#heightStartedAt === null ? interval : nextHeightDelay(interval, performance.now() - this.#heightStartedAt);
   }
 
   /**
@@ -491,8 +513,8 @@ export class ConsensusDriver<S> {
         // executed again here; it was valid against this very state.
         const result = this.#executed.get(toHex(effect.block.hash)) ?? applyBlock(this.#state, effect.block, d.params, d.chainId);
         await this.#adopt(effect.block, effect.commit, result);
-        // timeout_commit: wait out the block interval before the next height.
-        this.#after(d.params.blockIntervalMs, () => this.#startHeight());
+        // timeout_commit: the rest of the block interval before the next height.
+        this.#after(this.#commitWait(), () => this.#startHeight());
         return;
       }
     }

@@ -25,7 +25,7 @@ import { applyBlock, buildBlock } from "../../../chain/transition.ts";
 import type { SignedTx } from "../../../chain/tx.ts";
 import { devnetGenesis, devnetValidatorKey, insecureDevKey } from "../../../genesis/devnet.ts";
 import { genesisState, type Genesis } from "../../../genesis/schema.ts";
-import { ConsensusDriver, DEFAULT_MAX_PROPOSAL_TXS, proposalTxCap, type DriverProbe } from "../../../node/driver.ts";
+import { ConsensusDriver, DEFAULT_MAX_PROPOSAL_TXS, nextHeightDelay, proposalTxCap, type DriverProbe } from "../../../node/driver.ts";
 import { DurableSigner, SignStep, SignerErrorCode } from "../../../node/signer.ts";
 import { WalErrorCode, decodeWalInput, encodeWalInput, inputHeight, type WalInput } from "../../../node/wal.ts";
 import { newTestChain } from "../../helpers/chain.ts";
@@ -414,6 +414,18 @@ t.test("deliver drops a peer message no WAL entry could hold; an input the engin
   t.equal(r.driver.deliver(voteFrom(others[1]!, VoteType.PREVOTE, 0, B)), true);
   await r.waitFor("two inputs logged", () => r.probes.filter((p) => p.at === "logged").length === 2);
   t.same(r.walWrites.map((w) => w !== "sync" && w.input.type === "vote" && w.input.vote.validatorIndex), [others[0], others[1]], "only the inputs that changed the engine's state are logged");
+});
+
+t.test("the block interval counts from the start of the decided height, at least a quarter of it after the commit", (t) => {
+  t.equal(nextHeightDelay(1_000, 0), 1_000, "decided at once: the whole interval");
+  t.equal(nextHeightDelay(1_000, 300), 700, "consensus took 300 ms: the next height starts 1,000 ms after this one started");
+  t.equal(nextHeightDelay(1_000, 750), 250);
+  t.equal(nextHeightDelay(1_000, 900), 250, "never less than a quarter of the interval after the commit: late precommits still arrive");
+  t.equal(nextHeightDelay(1_000, 60_000), 250, "a height that took many rounds");
+  t.equal(nextHeightDelay(5, 0), 5);
+  t.equal(nextHeightDelay(5, 100), 2, "a quarter rounded up");
+  t.equal(nextHeightDelay(1_000, -5), 1_000, "a clock that stepped back counts as no time");
+  t.end();
 });
 
 t.test("four validators: the next height's proposal, heard while the block interval is waited out, is not lost", async (t) => {
