@@ -20,7 +20,9 @@ export function nodeArgs(script: string): string[] {
     const compiled = join(dist, rel.slice(0, -".ts".length) + ".js");
     if (!rel.startsWith(`test${sep}`) && existsSync(compiled)) return [compiled];
   }
-  return ["--import", "tsx", script];
+  // CLOUDCOIN_CHILD_CPU_PROF=<dir>: each child writes a V8 CPU profile there when it exits (benchmarks' profiles)
+  const prof = process.env.CLOUDCOIN_CHILD_CPU_PROF;
+  return [...(prof ? ["--cpu-prof", "--cpu-prof-dir", prof] : []), "--import", "tsx", script];
 }
 
 export interface ReadyProcess {
