@@ -13,7 +13,7 @@
  *   penalty points; past the threshold it is disconnected and refused for a while.
  */
 import "./polyfill.ts";
-import "./yamux-window.ts";
+import "./libp2p-tuning.ts";
 import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { gossipsub, TopicValidatorResult, type GossipSub } from "@libp2p/gossipsub";
