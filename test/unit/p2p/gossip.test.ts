@@ -214,6 +214,28 @@ t.test("block sync over real libp2p hosts: catches up in bounded batches; a peer
   t.match(lines.find((l) => l.msg === "caught up from peers"), { from: 0, to: 300, blocks: 300 }, "and the end");
 });
 
+t.test("block sync asks peers for their head only now and then while its own head advances, and every round once it stands still", async (t) => {
+  const handler = syncHandler({ genesisHash: chain.genesis.hash, head: () => ({ height: 0n, hash: chain.genesis.hash }), blockWithCommit: async () => undefined });
+  let asked = 0;
+  let rounds = 0;
+  let head = 0n;
+  let advancing = true;
+  const sync = new BlockSync({
+    net: { connectedPeers: () => ["a", "b"], request: async (_p, _proto, d) => (asked++, handler.respond(d, "me")), penalize: () => {} },
+    // every round reads the head first: it advances by one per round while `advancing`
+    target: { headHeight: () => (rounds++, advancing ? ++head : head), applySynced: async () => {} },
+    chainId, genesisHash: chain.genesis.hash, log, pollMs: 5,
+  });
+  t.teardown(() => sync.stop());
+  sync.start();
+  await waitFor("40 rounds with an advancing head", async () => (rounds >= 40 ? true : undefined), 10_000, 5);
+  advancing = false;
+  const whileLive = asked;
+  t.ok(whileLive >= 2 && whileLive <= 2 * Math.ceil(rounds / 10) + 2, `peers asked ${whileLive / 2} time(s) in ${rounds} rounds: at least once, at most every tenth round`);
+  await waitFor("the head standing still for 20 more status requests", async () => (asked >= whileLive + 40 ? true : undefined), 10_000, 5);
+  t.pass("with the head standing still, both peers are asked every round");
+});
+
 t.test("gossip message ids cover the topic: a vote's bytes relayed first on another topic do not get the real vote dropped", async (t) => {
   const topics = topicNames(chainId);
   const validators = chain.state.validators();
