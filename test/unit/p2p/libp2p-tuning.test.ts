@@ -1,7 +1,8 @@
 /**
  * p2p/libp2p-tuning.ts between two real libp2p hosts on 127.0.0.1: a stream of small gossip
  * messages no longer answers each frame with a window update, and flow control still works for
- * payloads many windows long (a 3 MiB response arrives whole, in both directions of the rule);
+ * payloads many windows long (a 3 MiB response arrives whole, in both directions of the rule),
+ * through sockets corked for the turn;
  * and the length-prefixed frame decoder under noise splits frames as before without throwing
  * at every frame boundary.
  */
@@ -10,7 +11,7 @@ import pino from "pino";
 import { generateKeyPair } from "@libp2p/crypto/keys";
 import { P2PHost } from "../../../p2p/host.ts";
 import { LengthPrefixedDecoder } from "@libp2p/utils";
-import { lengthPrefixed, windowUpdates } from "../../../p2p/libp2p-tuning.ts";
+import { corkedWrites, lengthPrefixed, windowUpdates } from "../../../p2p/libp2p-tuning.ts";
 import { waitFor } from "../../helpers/process.ts";
 
 const log = pino({ level: "silent" });
@@ -19,6 +20,7 @@ const PROTOCOL = "/cloudcoin/yamux-test/big/1";
 
 t.test("small gossip messages: no window update per frame; a response of many windows arrives whole", async (t) => {
   t.ok(windowUpdates.patched, "the installed js-yamux has the stream fields the rule needs");
+  t.ok(corkedWrites.patched, "TCP connections cork their socket for the turn");
   const received: number[] = [];
   const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
   const start = async (bootstrap: string[]) =>
@@ -33,6 +35,7 @@ t.test("small gossip messages: no window update per frame; a response of many wi
   await waitFor("A and B see each other on the topic", async () => (A.topicPeers(TOPIC).includes(B.peerId) && B.topicPeers(TOPIC).includes(A.peerId) ? true : undefined), 10_000, 50);
 
   const before = { ...windowUpdates };
+  const uncorksBefore = corkedWrites.uncorks;
   const N = 300;
   for (let i = 0; i < N; i++) {
     const m = new Uint8Array(200);
@@ -44,8 +47,12 @@ t.test("small gossip messages: no window update per frame; a response of many wi
   t.same([...new Set(received)].sort((x, y) => x - y), Array.from({ length: N }, (_, i) => i), "every message arrived once");
   const skipped = windowUpdates.skipped - before.skipped;
   const passed = windowUpdates.passed - before.passed;
-  t.ok(skipped >= N, `window updates skipped for small frames (${skipped} skipped, ${passed} passed on)`);
-  t.ok(passed < N / 4, `far fewer than one update per message reach js-yamux (${passed} for ${N} messages)`);
+  // (frames may carry several messages each: the sockets are corked for the turn)
+  t.ok(skipped > 0, `window updates skipped for small frames (${skipped} skipped, ${passed} passed on)`);
+  // 300 x 200 bytes is less than half a 256 KiB window: no update is due at all (js-yamux sent one per frame)
+  t.ok(passed <= 2, `window updates that reach js-yamux: ${passed} for ${N} messages`);
+
+  t.ok(corkedWrites.uncorks > uncorksBefore, "the messages went out through corked sockets");
 
   const got = await A.request(B.peerId, PROTOCOL, new Uint8Array([1]), big.length + 1024, 30_000);
   t.equal(got.length, big.length, "a 3 MiB response (twelve 256 KiB windows) arrives whole");
