@@ -16,8 +16,8 @@
  *    whole proof (k chunks) per second, and the bytes of the signed storage.proof transaction;
  *    growth is logarithmic: path length d = log2(chunks), so 1 TiB costs 28/8 of 1 MiB in node
  *    hashes, not 2^20 times.
- * 2. A block of 1,000 storage proofs (one per deal; 1 MiB deals in 4 KiB chunks, so k = 4 chunks
- *    with 8-hash paths each) built with buildBlock on a test chain and imported with decodeBlock
+ * 2. A block of 1,000 storage proofs (one per deal, each deal with its own provider since a
+ *    provider holds a root once; 1 MiB deals in 4 KiB chunks, so k = 4 chunks with 8-hash paths each) built with buildBlock on a test chain and imported with decodeBlock
  *    + applyBlock on its pre-state (what a follower does). Ceilings, same run: the raw SHA-256
  *    work the proofs need (the k leaf hashes over the chunk bytes and k x d node hashes each,
  *    node:crypto one-shot hash over same-size inputs) and that plus the 1,000 transaction
@@ -32,7 +32,7 @@ import { decodeBlock } from "../../chain/block.ts";
 import { equalBytes, toHex } from "../../primitives/bytes.ts";
 import { epochSeed, firstHeightOfEpoch } from "../../chain/epoch.ts";
 import { verify } from "../../primitives/keys.ts";
-import { dealId, signDealAcceptance, type DealTerms } from "../../modules/storage/storage.ts";
+import { dealCollateralFor, dealId, minPriceFor, signDealAcceptance, type DealTerms } from "../../modules/storage/storage.ts";
 import { applyBlock } from "../../chain/transition.ts";
 import { signTx, type SignedTx } from "../../chain/tx.ts";
 import { leafHash, nodeHash } from "../../proofs/merkle.ts";
@@ -145,35 +145,38 @@ interface BlockFigures {
 }
 
 function blockOfProofs(): BlockFigures {
-  const PROVIDER = testKey(9001);
+  // a provider holds a root once: 1,000 providers of the same 1 MiB data, one deal each, as a
+  // block's proofs come from many providers
+  const PROVIDERS = Array.from({ length: PROOFS_PER_BLOCK }, (_, i) => testKey(20_000 + i));
   const CLIENT = testKey(9002);
   const chain = newTestChain({
     params: { epochLength: 10, challengesPerDeal: K, maxBlockTxs: 5_000, maxBlockBytes: 64 * 1024 * 1024, collateralPerByte: "1", maxDealEpochs: 100 },
-    balances: [{ key: PROVIDER, amount: 10n ** 15n }, { key: CLIENT, amount: 10n ** 15n }],
+    balances: [...PROVIDERS.map((key) => ({ key, amount: 10n ** 13n })), { key: CLIENT, amount: 10n ** 15n }],
   });
   const prover = new StorageProver(prngBytes(1 << 20, 11), CHUNK); // 256 chunks: 8-hash paths
   const mustLand = (b: { rejected: unknown[]; receipts: { ok: boolean; code: string }[] }, what: string) => {
     if (b.rejected.length > 0 || b.receipts.some((r) => !r.ok)) fail(`${what}: ${b.rejected.length} rejected, codes ${[...new Set(b.receipts.map((r) => r.code))].join(",")}`);
   };
-  mustLand(advance(chain, [txNext(chain, PROVIDER, { type: "provider.register", kind: 0, collateral: 10n ** 13n, capacity: 10n ** 12n, multiaddr: "/ip4/127.0.0.1/tcp/1" })]), "register");
+  const capacity = 4n * prover.size;
+  mustLand(advance(chain, PROVIDERS.map((p) => txNext(chain, p, { type: "provider.register", kind: 0, collateral: capacity * 1n, capacity, multiaddr: "/ip4/127.0.0.1/tcp/1" }))), "register");
   const nonce0 = chain.state.account(CLIENT.publicKey).nonce;
   const ids: Uint8Array[] = [];
   const deals: SignedTx[] = [];
   for (let i = 0; i < PROOFS_PER_BLOCK; i++) {
     const terms: DealTerms = {
-      provider: PROVIDER.publicKey, root: prover.root, size: prover.size, chunkSize: BigInt(CHUNK), pricePerEpoch: 1000n + BigInt(i), durationEpochs: 10n,
-      collateral: 1000n, expiresAtHeight: 100n,
+      // the chain's minimum price and collateral for the size
+      provider: PROVIDERS[i]!.publicKey, root: prover.root, size: prover.size, chunkSize: BigInt(CHUNK), pricePerEpoch: minPriceFor(prover.size, chain.genesis.params), durationEpochs: 10n,
+      collateral: dealCollateralFor(prover.size, chain.genesis.params), expiresAtHeight: 100n,
     };
     ids.push(dealId(chain.genesis.chainId, CLIENT.publicKey, terms));
-    const op = { type: "storage.deal" as const, terms, providerSignature: signDealAcceptance(chain.genesis.chainId, PROVIDER, CLIENT.publicKey, terms) };
+    const op = { type: "storage.deal" as const, terms, providerSignature: signDealAcceptance(chain.genesis.chainId, PROVIDERS[i]!, CLIENT.publicKey, terms) };
     deals.push(signTx({ chainId: chain.genesis.chainId, nonce: nonce0 + BigInt(i), fee: 1000n, op }, CLIENT));
   }
   mustLand(advance(chain, deals), "1,000 deals");
   while (chain.state.meta().height < firstHeightOfEpoch(1n, chain.genesis.params.epochLength)) advance(chain, []);
   const seed = epochSeed(chain.state, 1n) ?? fail("no seed for epoch 1");
-  const p0 = chain.state.account(PROVIDER.publicKey).nonce;
   const proofs = ids.map((id, i) =>
-    signTx({ chainId: chain.genesis.chainId, nonce: p0 + BigInt(i), fee: 1000n, op: { type: "storage.proof", deal: id, epoch: 1n, chunks: prover.answer(seed, id, K) } }, PROVIDER),
+    txNext(chain, PROVIDERS[i]!, { type: "storage.proof", deal: id, epoch: 1n, chunks: prover.answer(seed, id, K) }),
   );
   const pre = chain.state;
   let built!: ReturnType<typeof build>;
