@@ -497,7 +497,12 @@ async function startNetwork(chain: ChainParts, c: ConsensusParts, opts: NodeOpti
       request: (peer, protocol, data, max) => host.request(peer, protocol, data, max),
       penalize: (peer, points, reason) => host.penalize(peer, points, reason),
     },
-    target: { headHeight: () => store.head.height, applySynced: (block, commit) => d.applySynced(block, commit) },
+    target: {
+      headHeight: () => store.head.height,
+      applySynced: (block, commit) => d.applySynced(block, commit),
+      // a fetched batch's signatures are checked on the worker pool, all at once
+      prepare: (blocks) => preverifyTxs(blocks.flatMap((b) => b.txs), c.verifyPool),
+    },
     chainId: genesis.chainId,
     genesisHash: genesis.hash,
     log: root.child({ module: "sync" }),

@@ -123,6 +123,12 @@ export interface SyncTarget {
   headHeight(): bigint;
   /** Verifies `commit` against the validators it knows for the block's height, applies and stores the block. Throws if invalid. */
   applySynced(block: Block, commit: Commit): Promise<void>;
+  /**
+   * Called with each fetched batch before its blocks are applied one by one: the node checks the
+   * batch's transaction signatures on its worker pool there (all cores, one round trip) so that
+   * applying them finds them verified. Must not throw; anything it skips is checked on apply.
+   */
+  prepare?(blocks: readonly Block[]): Promise<void>;
 }
 
 export interface SyncStatus {
@@ -321,6 +327,7 @@ export class BlockSync {
           const last = head + BigInt(batch.length);
           if (peerHeight > last) next = { peer, from: last + 1n, response: this.#requestBlocks(peer, last + 1n, peerHeight) };
           try {
+            await this.#target.prepare?.(batch.map((b) => b.block));
             for (const [i, { block, commit }] of batch.entries()) {
               if (block.header.height !== head + 1n + BigInt(i)) throw new SyncError(SyncErrorCode.BAD_RESPONSE, `block ${i} of the batch has height ${block.header.height}`);
               if (block.header.height <= this.#target.headHeight()) continue; // consensus committed it meanwhile

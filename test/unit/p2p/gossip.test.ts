@@ -177,11 +177,17 @@ t.test("block sync over real libp2p hosts: catches up in bounded batches; a peer
   const syncLog = pino({ level: "info" }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
   let maxBatch = 0;
   let batch = 0;
+  const prepared = new Set<bigint>();
+  let appliedUnprepared = 0;
   const sync = new BlockSync({
     net: { connectedPeers: () => me.peers().map((p) => p.peerId), request: (p, proto, d, m) => me.request(p, proto, d, m), penalize: (p, pts, r) => me.penalize(p, pts, r) },
     target: {
       headHeight: () => state.meta().height,
+      async prepare(blocks) {
+        for (const b of blocks) prepared.add(b.header.height);
+      },
       async applySynced(block, commit) {
+        if (!prepared.has(block.header.height)) appliedUnprepared++;
         verifyCommit(chainId, state.validators(), block.header.height, block.hash, commit);
         state = applyBlock(state, block, src.genesis.params, chainId).state;
         batch++;
@@ -202,6 +208,7 @@ t.test("block sync over real libp2p hosts: catches up in bounded batches; a peer
   t.ok(me.isBanned(liar.peerId), "the peer that served a forged block is banned");
   t.notOk(me.isBanned(honest.peerId));
   t.equal(sync.status().blocksSynced, 300);
+  t.equal(appliedUnprepared, 0, "every block's batch went through prepare (the node's signature checks on its pool) before the block was applied");
   // a long catch-up says where it is: height, target, rate and time left (every batch here, progressMs 0)
   const progress = lines.filter((l) => l.msg === "syncing blocks from peers");
   t.ok(progress.length >= 2, `progress was reported batch by batch (${progress.length} lines)`);
