@@ -31,6 +31,7 @@ import type { Proposal, Vote } from "../chain/consensus/types.ts";
 import { asArray, asBytes, decode as decodeCbor, encode } from "../primitives/codec.ts";
 import { CodecError, CodecErrorCode, CodedError } from "../primitives/errors.ts";
 import { decodeEvidence, isStatelessEvidenceFailure, MAX_EVIDENCE_BYTES, type Evidence } from "../chain/evidence.ts";
+import { sha256 } from "../primitives/hash.ts";
 import { verify } from "../primitives/keys.ts";
 import type { Validator } from "../chain/state.ts";
 import { decodeTx, MAX_TX_BYTES, TxErrorCode, type SignedTx } from "../chain/tx.ts";
@@ -85,8 +86,21 @@ export interface GossipObserver {
   onVerdict?(topic: TopicKind, verdict: Verdict, reason: string | null): void;
 }
 
+/** Ids of delivered consensus messages remembered (see consensusHandlers); past this the memory starts over. */
+const MAX_DELIVERED_IDS = 16_384;
+
 export function consensusHandlers(view: ConsensusView, maxBlockBytes: number, observer: GossipObserver = {}): { proposal: TopicHandler; vote: TopicHandler } {
   const done = (topic: TopicKind, v: Verdict, reason: string | null = null): Verdict => verdict(topic, v, reason, observer);
+  // Messages already delivered, by digest of their bytes: gossip hands each message over once,
+  // but catch-up responses (p2p/catchup.ts) repeat what a node has, and a stalled node asks up to
+  // three peers twice a second. Decoding and checking a proposal of thousands of transactions
+  // again for each answer deepened the very stall it was asked for.
+  const delivered = new Set<string>();
+  const idOf = (topic: TopicKind, data: Uint8Array): string => topic + Buffer.from(sha256(data)).toString("latin1");
+  const remember = (id: string): void => {
+    if (delivered.size >= MAX_DELIVERED_IDS) delivered.clear();
+    delivered.add(id);
+  };
   const decode = (data: Uint8Array) => {
     try {
       return decodeInput(data);
@@ -99,6 +113,8 @@ export function consensusHandlers(view: ConsensusView, maxBlockBytes: number, ob
     vote: {
       maxBytes: MAX_VOTE_MESSAGE_BYTES,
       handle(data, from) {
+        const id = idOf("vote", data);
+        if (delivered.has(id)) return done("vote", "ignore", "already delivered");
         const m = decode(data);
         if (m === null || m.type !== "vote") return done("vote", "reject", "not a vote");
         const v = m.vote;
@@ -113,12 +129,15 @@ export function consensusHandlers(view: ConsensusView, maxBlockBytes: number, ob
         const hash = v.blockHash ?? new Uint8Array(32);
         if (!verify(val.publicKey, voteSignBytes(view.chainId, v.type, v.height, v.round, hash), v.signature)) return done("vote", "reject", "bad signature");
         view.deliver({ type: "vote", vote: v });
+        remember(id);
         return done("vote", "accept");
       },
     },
     proposal: {
       maxBytes: Math.min(maxBlockBytes * 2 + 64 * 1024, MAX_MESSAGE_BYTES),
       handle(data, from) {
+        const id = idOf("proposal", data);
+        if (delivered.has(id)) return done("proposal", "ignore", "already delivered");
         const m = decode(data);
         if (m === null || m.type !== "proposal") return done("proposal", "reject", "not a proposal");
         const p = m.proposal;
@@ -136,6 +155,7 @@ export function consensusHandlers(view: ConsensusView, maxBlockBytes: number, ob
           return done("proposal", "reject", "not signed by the round's proposer");
         }
         view.deliver({ type: "proposal", proposal: p });
+        remember(id);
         return done("proposal", "accept");
       },
     },

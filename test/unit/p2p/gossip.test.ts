@@ -19,6 +19,7 @@ import { verifyCommit } from "../../../chain/block.ts";
 import { consensusHandlers, decodeTxBatch, encodeTxBatch, MAX_BATCH_TXS, poolHandlers, topicNames, TxBatcher, MAX_VOTE_MESSAGE_BYTES } from "../../../p2p/gossip.ts";
 import { encode } from "../../../primitives/codec.ts";
 import { P2PHost } from "../../../p2p/host.ts";
+import { feedCatchup } from "../../../p2p/catchup.ts";
 import { BlockSync, syncHandler, syncProtocol, type BlockSource } from "../../../p2p/sync.ts";
 import { advance, commitFor, newTestChain, testKey } from "../../helpers/chain.ts";
 import { waitFor } from "../../helpers/process.ts";
@@ -68,6 +69,30 @@ t.test("consensus topic validators: stateless then stateful checks, delivery onl
   t.equal(h.proposal.handle(proposal(built.block, other), "p"), "reject", "not the round's proposer");
   t.equal(h.proposal.handle(vote(), "p"), "reject", "a vote on the proposal topic");
   t.equal(delivered.length, 2);
+
+  // the same bytes again (a catch-up answer repeats what gossip brought) are not decoded, checked or delivered twice
+  const verdicts: string[] = [];
+  let at = { height: 1n, round: 0 };
+  const h2 = consensusHandlers(
+    { chainId, position: () => at, validators: () => validators, deliver: (i) => delivered.push(i), peerAt: () => {} },
+    chain.genesis.params.maxBlockBytes,
+    { onVerdict: (topic, v, reason) => verdicts.push(`${topic} ${v} ${reason ?? ""}`.trim()) },
+  );
+  const prop = proposal(built.block);
+  const v1 = vote({ round: 2 });
+  t.equal(h2.proposal.handle(prop, "p"), "accept");
+  t.equal(h2.vote.handle(v1, "p"), "accept");
+  t.equal(h2.proposal.handle(prop, "q"), "ignore", "a proposal already delivered");
+  t.equal(h2.vote.handle(v1, "q"), "ignore", "a vote already delivered");
+  t.same(verdicts.slice(2), ["proposal ignore already delivered", "vote ignore already delivered"]);
+  t.equal(delivered.length, 4, "each delivered once");
+  const early = vote({ height: 2n });
+  t.equal(h2.vote.handle(early, "p"), "ignore", "a vote of the next height, not checkable yet");
+  t.equal(await feedCatchup(encode([prop, v1]), h2, "q"), 0, "a catch-up answer of messages already delivered adds nothing");
+  t.equal(delivered.length, 4);
+  at = { height: 2n, round: 0 };
+  t.equal(h2.vote.handle(early, "p"), "accept", "only delivered messages are remembered: one ignored for its height is taken once it is checkable");
+  t.equal(delivered.length, 5);
 });
 
 t.test("transaction and evidence topic validators", async (t) => {
