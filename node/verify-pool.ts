@@ -23,6 +23,15 @@ export const inlineVerifier: AsyncVerifier & BatchVerifier = {
   verifyMany: async (items) => items.map(([p, m, s]) => verify(p, m, s)),
 };
 
+/**
+ * The bytes of `b` in a buffer of their own. A key or signature decoded from a gossip message or a
+ * block is a view into that whole message, and postMessage serializes a view's entire buffer: 500
+ * such items of a 17 MiB block took 110-230 ms to post against 3-6 ms for the same items copied.
+ */
+function own(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
+}
+
 /** A batch this large or larger is split across the workers. */
 const SPLIT_AT = 32;
 
@@ -120,7 +129,7 @@ export class VerifyPool implements AsyncVerifier, BatchVerifier {
     const id = this.#ids++;
     this.#inflight.set(id, batch);
     const worker = this.#workers[this.#next++ % this.#workers.length]!;
-    worker.postMessage({ id, items: batch.items });
+    worker.postMessage({ id, items: batch.items.map(([p, m, s]) => [own(p), own(m), own(s)]) });
   }
 
   #settle(id: number, results: Uint8Array): void {

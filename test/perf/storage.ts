@@ -27,6 +27,7 @@
  * only if a proof does not verify or a block is not accepted.
  */
 import { hash as oneShotHash } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { decodeBlock } from "../../chain/block.ts";
 import { equalBytes, toHex } from "../../primitives/bytes.ts";
@@ -38,6 +39,8 @@ import { clearVerifiedTxCache, signTx, type SignedTx } from "../../chain/tx.ts";
 import { leafHash, nodeHash } from "../../proofs/merkle.ts";
 import { challengeIndices, StorageProver, verifyStorageProof, type ChunkProof } from "../../proofs/storage.ts";
 import { advance, build, newTestChain, testKey, txNext } from "../helpers/chain.ts";
+import { preverifyTxs } from "../../node/tx-ingest.ts";
+import { VerifyPool } from "../../node/verify-pool.ts";
 import { fmtInt, fmtMs, fmtRatio, median, spread, table, timeMs } from "./stats.ts";
 import { pseudoRandomBytes as prngBytes } from "../helpers/random.ts";
 
@@ -142,9 +145,14 @@ interface BlockFigures {
   hashedBytes: number;
   shaRatio: number;
   allRatio: number;
+  /** As the node imports it: decode, the signatures on the verify worker pool, then apply. */
+  nodeImportMs: number;
+  nodeImportSamples: number[];
+  nodeAllRatio: number;
+  poolSize: number;
 }
 
-function blockOfProofs(): BlockFigures {
+async function blockOfProofs(): Promise<BlockFigures> {
   // a provider holds a root once: 1,000 providers of the same 1 MiB data, one deal each, as a
   // block's proofs come from many providers
   const PROVIDERS = Array.from({ length: PROOFS_PER_BLOCK }, (_, i) => testKey(20_000 + i));
@@ -203,6 +211,9 @@ function blockOfProofs(): BlockFigures {
   const applyS: number[] = [];
   const shaS: number[] = [];
   const verifyS: number[] = [];
+  const nodeS: number[] = [];
+  const poolSize = Math.max(1, availableParallelism());
+  const pool = await VerifyPool.start(poolSize);
   for (let r = 0; r <= REPS; r++) {
     let block!: ReturnType<typeof decodeBlock>;
     const d = timeMs(() => void (block = decodeBlock(bytes)));
@@ -214,12 +225,22 @@ function blockOfProofs(): BlockFigures {
     if (!equalBytes(root, built.state.root())) fail("the follower reached another root");
     const s = timeMs(sha);
     const v = timeMs(sigs);
+    // the node's own import path (p2p/sync.ts prepare, the driver's proposals): signatures on the pool first
+    clearVerifiedTxCache();
+    const t0 = performance.now();
+    const nodeBlock = decodeBlock(bytes);
+    await preverifyTxs(nodeBlock.txs, pool);
+    const nodeRoot = applyBlock(pre, nodeBlock, params, chainId).state.root();
+    const n = performance.now() - t0;
+    if (!equalBytes(nodeRoot, built.state.root())) fail("the node-style import reached another root");
     if (r === 0) continue; // warm-up
+    nodeS.push(n);
     decodeS.push(d);
     applyS.push(a);
     shaS.push(s);
     verifyS.push(v);
   }
+  await pool.close();
   const decodeMs = median(decodeS);
   const applyMs = median(applyS);
   const importMs = median(decodeS.map((d, i) => d + applyS[i]!));
@@ -228,10 +249,12 @@ function blockOfProofs(): BlockFigures {
     shaMs: median(shaS), verifyMs: median(verifyS), hashes: leafInputs.length + nodeHashes, hashedBytes: leafInputs.reduce((n, b) => n + b.length, 0) + nodeHashes * 65,
     shaRatio: median(shaS.map((s, i) => s / (decodeS[i]! + applyS[i]!))),
     allRatio: median(shaS.map((s, i) => (s + verifyS[i]!) / (decodeS[i]! + applyS[i]!))),
+    nodeImportMs: median(nodeS), nodeImportSamples: nodeS, poolSize,
+    nodeAllRatio: median(shaS.map((s, i) => (s + verifyS[i]!) / nodeS[i]!)),
   };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   log("Proof of storage benchmark (test/perf/storage.ts)");
   log(`  ${REPS} timed repetitions + 1 warm-up, medians; chunk size ${CHUNK} B, k = ${K} challenged chunks per proof`);
   log();
@@ -261,14 +284,15 @@ function main(): void {
 
   log();
   log(`== 2. Importing a block of ${fmtInt(PROOFS_PER_BLOCK)} storage proofs (1 MiB deals, ${K} x 4 KiB chunks with 8-hash paths each) ==`);
-  const b = blockOfProofs();
+  const b = await blockOfProofs();
   log(`  block: ${fmtInt(b.proofs)} storage.proof txs, ${(b.blockBytes / 1024 / 1024).toFixed(1)} MiB; built (buildBlock, proposer side) once in ${fmtMs(b.buildMs)} ms`);
   log(`  import (decodeBlock + applyBlock, state root included): ${fmtMs(b.importMs)} ms  = decode ${fmtMs(b.decodeMs)} + apply ${fmtMs(b.applyMs)} [${spread(b.applySamples, fmtMs)}]`);
   log(`          -> ${fmtInt((b.proofs * 1000) / b.importMs)} storage proofs imported per second`);
   log(`  ceiling raw SHA-256 of the proofs' ${fmtInt(b.hashes)} hashes (${(b.hashedBytes / 1024 / 1024).toFixed(1)} MiB): ${fmtMs(b.shaMs)} ms; ratio ${fmtRatio(b.shaRatio)}`);
   log(`  ceiling SHA-256 + ${fmtInt(b.proofs)} tx signature checks (${fmtMs(b.verifyMs)} ms): ${fmtMs(b.shaMs + b.verifyMs)} ms; ratio ${fmtRatio(b.allRatio)}`);
+  log(`  import as the node does it (decode, the signatures on its ${b.poolSize}-worker verify pool, then apply): ${fmtMs(b.nodeImportMs)} ms [${spread(b.nodeImportSamples, fmtMs)}]; ratio ${fmtRatio(b.nodeAllRatio)} to the same one-core ceiling`);
   log("  (ratio = ceiling / import time, medians of per-repetition pairs; the rest is decoding, chunk-length and index checks, state updates and the state root)");
   if (args.json) console.log(JSON.stringify({ sizes: sizes.map((s) => ({ ...s, bytes: s.bytes.toString(), chunks: s.chunks.toString() })), block: b }));
 }
 
-main();
+await main();
