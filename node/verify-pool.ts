@@ -1,9 +1,11 @@
 /**
- * Signature checks on worker threads: per-request checks of the RPC (paych_checkVoucher) and the
- * transactions that arrive by gossip or tx_send (node/tx-ingest.ts), so the event loop keeps
- * serving consensus and HTTP while the other cores verify. Requests arriving in the same tick go
- * to the workers as batches (a large batch is split across all workers), so the message overhead
- * is paid per batch. Consensus and block import keep the synchronous `verify` (deterministic order).
+ * Signature checks on worker threads: per-request checks of the RPC (paych_checkVoucher), the
+ * transactions that arrive by gossip or tx_send (node/tx-ingest.ts), and those of proposals and
+ * synced blocks before they are executed (preverifyTxs), so the event loop keeps serving consensus
+ * and HTTP while the other cores verify. Requests arriving in the same tick go to the workers as
+ * one batch (a large batch is split across all workers), so the message overhead is paid per
+ * batch. Executing a block keeps the synchronous `verify` for whatever the cache does not hold
+ * (deterministic order); the pool only fills that cache.
  */
 import { Worker } from "node:worker_threads";
 import { verify } from "../primitives/keys.ts";
@@ -94,7 +96,9 @@ export class VerifyPool implements AsyncVerifier, BatchVerifier {
   verifyMany(items: readonly (readonly [Uint8Array, Uint8Array, Uint8Array])[]): Promise<boolean[]> {
     if (this.#closed) return Promise.reject(new Error("verify pool is closed"));
     if (items.length === 0) return Promise.resolve([]);
-    const parts = items.length >= SPLIT_AT ? this.#workers.length : 1;
+    // small requests (a tx_send is one transaction) join the batch of this tick, one message for all
+    if (items.length < SPLIT_AT) return Promise.all(items.map(([p, m, s]) => this.verify(p, m, s)));
+    const parts = this.#workers.length;
     const per = Math.ceil(items.length / parts);
     const chunks: Promise<boolean[]>[] = [];
     for (let i = 0; i < items.length; i += per) {
@@ -118,7 +122,9 @@ export class VerifyPool implements AsyncVerifier, BatchVerifier {
     const batch = this.#batch;
     this.#batch = null;
     if (batch === null) return;
-    this.#send(batch);
+    if (batch.items.length < SPLIT_AT || this.#workers.length < 2) return this.#send(batch);
+    const per = Math.ceil(batch.items.length / this.#workers.length);
+    for (let i = 0; i < batch.items.length; i += per) this.#send({ items: batch.items.slice(i, i + per), resolvers: batch.resolvers.slice(i, i + per) });
   }
 
   #send(batch: Pending): void {

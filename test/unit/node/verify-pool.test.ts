@@ -49,6 +49,8 @@ t.test("keys, messages and signatures that are views into one large buffer (a de
   t.same(await Promise.all(items.map(([p, m, s]) => pool.verify(p, m, s))), want, "verify");
   t.equal(want.filter((x) => !x).length, 13, "the forged ones are refused, the others verify");
   t.equal(items[0]![0].buffer.byteLength, 1 << 20, "the caller's views are left as they were");
+  // many one-item requests in one tick (tx_send in a JSON-RPC batch) share a batch and keep their answers
+  t.same(await Promise.all(items.map((it) => pool.verifyMany([it]))), want.map((w) => [w]), "one-item requests of one tick");
 });
 
 t.test("a closed pool refuses new work and answers what was in flight", async (t) => {
