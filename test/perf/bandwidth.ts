@@ -301,12 +301,20 @@ export function benchAttestations(reps: number): AttestationFigures {
     balances: relays.map((key) => ({ key, amount: 10n ** 12n })),
   });
   const { params, chainId } = chain.genesis;
-  mustLand(advance(chain, relays.map((k) => signTx({ chainId, nonce: 0n, fee: 1000n, op: { type: "provider.register", kind: ProviderKind.BANDWIDTH, collateral: 1_000_000n, capacity: 100_000n, multiaddr: "/ip4/127.0.0.1/tcp/1" } }, k))), "1,000 relays register");
-  while (chain.state.meta().height < firstHeightOfEpoch(1n, params.epochLength) - 1n) advance(chain, []);
-
-  // the epoch's first block: every relay assigned its witnesses
-  const preAssign = chain.state;
-  const assigned = advance(chain, []);
+  // each relay on its own address: the chain judges at most maxRelaysPerIp relays per IP
+  const relayAddr = (i: number): string => `/ip4/10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/tcp/1`;
+  mustLand(advance(chain, relays.map((k, i) => signTx({ chainId, nonce: 0n, fee: 1000n, op: { type: "provider.register", kind: ProviderKind.BANDWIDTH, collateral: 1_000_000n, capacity: 100_000n, multiaddr: relayAddr(i) } }, k))), "1,000 relays register");
+  // the first block of the first epoch whose lookback snapshot holds the relays: every relay
+  // assigned its witnesses (the snapshot is two epochs back, so not epoch 1)
+  let epoch = 0n;
+  let preAssign!: typeof chain.state;
+  let assigned!: BuiltBlock;
+  do {
+    if (++epoch > 4n) fail("no epoch assigned the relays witnesses");
+    while (chain.state.meta().height < firstHeightOfEpoch(epoch, params.epochLength) - 1n) advance(chain, []);
+    preAssign = chain.state;
+    assigned = advance(chain, []);
+  } while (!assigned.events.some((e) => e.kind === "bandwidthAssign"));
   const assignEvents = assigned.events.filter((e) => e.kind === "bandwidthAssign").length;
   if (assignEvents !== ATTEST_RELAYS) fail(`${assignEvents} relays assigned`);
   const candidates = witnessCandidates(chain.state, params).length;
@@ -314,10 +322,10 @@ export function benchAttestations(reps: number): AttestationFigures {
   // 3 witnesses of each relay attest it; each witness sends its own attestations
   const attestations: Attestation[] = [];
   for (const r of relays) {
-    const rec = readRelayEpoch(chain.state, r.publicKey, 1n) ?? fail("a relay without witnesses");
+    const rec = readRelayEpoch(chain.state, r.publicKey, epoch) ?? fail("a relay without witnesses");
     for (const wk of rec.witnesses.slice(0, ATTESTS_PER_RELAY)) {
       const witness = keys.get(toHex(wk)) ?? fail("an unknown witness");
-      attestations.push(signAttestation(chainId, witness, { relay: r.publicKey, epoch: 1n, bytes: 1n << 24n, throughput: 50_000n + BigInt(attestations.length), latency: 2_000n }));
+      attestations.push(signAttestation(chainId, witness, { relay: r.publicKey, epoch, bytes: 1n << 24n, throughput: 50_000n + BigInt(attestations.length), latency: 2_000n }));
     }
   }
   const nonces = new Map<string, bigint>();
@@ -382,7 +390,7 @@ export function benchAttestations(reps: number): AttestationFigures {
   const attestMs = attestRun.ms;
 
   // the epoch's last block: 1,000 relays settled
-  while (chain.state.meta().height < lastHeightOfEpoch(1n, params.epochLength) - 1n) advance(chain, []);
+  while (chain.state.meta().height < lastHeightOfEpoch(epoch, params.epochLength) - 1n) advance(chain, []);
   const preSettle = chain.state;
   const settled = advance(chain, []);
   const credited = settled.events.filter((e) => e.kind === "bandwidthCredit" && e.credited > 0n).length;
