@@ -132,10 +132,12 @@ async function main(): Promise<void> {
     node = await startNode(home);
     const rpc = new RpcClient(node.url);
     const faucet = devnetFaucetKey();
-    const [status, acct] = await Promise.all([rpc.call("node_status", {}), rpc.call("state_getAccount", { address: toAddress(faucet.publicKey) })]);
+    const [status, acct, chainParams] = await Promise.all([rpc.call("node_status", {}), rpc.call("state_getAccount", { address: toAddress(faucet.publicKey) }), rpc.call("chain_getParams", {})]);
     const nonce = BigInt(acct.nonce);
     const payee = generateKeyPair();
-    const open = signTx({ chainId: status.chainId, nonce, fee: 1000n, op: { type: "paych.open", payee: payee.publicKey, deposit: 1_000_000_000_000n, settleDelay: 10n } }, faucet);
+    // the chain's own minimum (a shorter delay is refused with PAYCH_SETTLE_DELAY_TOO_SHORT)
+    const settleDelay = BigInt(chainParams.params["minSettleDelay"]!);
+    const open = signTx({ chainId: status.chainId, nonce, fee: 1000n, op: { type: "paych.open", payee: payee.publicKey, deposit: 1_000_000_000_000n, settleDelay } }, faucet);
     await waitFinalized(rpc, (await rpc.call("tx_send", { tx: toHex(open.bytes) })).hash);
     const ch = channelId(faucet.publicKey, nonce);
     const vouchers = Array.from({ length: VOUCHERS }, (_, i) => toHex(encodeVoucher(signVoucher(status.chainId, faucet, { channel: ch, amount: BigInt(i + 1) * 1000n, nonce: BigInt(i + 1) }))));
