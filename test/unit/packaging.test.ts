@@ -13,6 +13,8 @@ import t from "tap";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const read = (f: string) => readFileSync(join(ROOT, f), "utf8");
+/** The V8 flag every shipped launcher starts the node with (docs/operator-guide.md, Memory). */
+const YOUNG_GENERATION_FLAG = "--max-semi-space-size=32";
 const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 
 t.test("LICENSE matches the package's license", async (t) => {
@@ -23,14 +25,15 @@ t.test("LICENSE matches the package's license", async (t) => {
 t.test("the systemd unit verifies and its command starts the node CLI", async (t) => {
   const unit = read("contrib/systemd/cloudcoin.service");
   const exec = /^ExecStart=(.+)$/m.exec(unit)?.[1]?.split(/\s+/) ?? [];
-  t.same(exec.slice(2), ["start", "--log-format", "json"], "it starts the node, logging JSON for the journal");
+  t.equal(exec[1], YOUNG_GENERATION_FLAG, "node runs with the young generation the node is measured with");
+  t.same(exec.slice(3), ["start", "--log-format", "json"], "it starts the node, logging JSON for the journal");
   t.match(unit, /^Restart=on-failure$/m);
   t.match(unit, /^KillSignal=SIGTERM$/m, "stops with SIGTERM, which the node handles");
   // the unit as installed points at /opt/cloudcoin; here, at this checkout
   const local = unit.replaceAll("/opt/cloudcoin", ROOT).replace(/^ExecStart=\S+/m, `ExecStart=${process.execPath}`);
-  const script = exec[1]!.replace("/opt/cloudcoin", ROOT);
+  const script = exec[2]!.replace("/opt/cloudcoin", ROOT);
   t.ok(existsSync(script), `${script} exists`);
-  const help = spawnSync(process.execPath, [script, "start", "--help"], { encoding: "utf8", timeout: 60_000 });
+  const help = spawnSync(process.execPath, [YOUNG_GENERATION_FLAG, script, "start", "--help"], { encoding: "utf8", timeout: 60_000 });
   t.equal(help.status, 0, "its command runs");
   t.match(help.stdout, /cloudcoin start/);
   if (!has("systemd-analyze")) return void t.skip("systemd-analyze is not installed here: the unit's syntax is not verified", () => undefined);
@@ -46,8 +49,8 @@ t.test("the Dockerfile copies what exists and runs the node CLI", async (t) => {
   for (const m of docker.matchAll(/^COPY (\S+)/gm)) for (const src of m[1]!.split(/\s+/)) t.ok(existsSync(join(ROOT, src)), `COPY ${src} exists`);
   const entry = JSON.parse(/^ENTRYPOINT (.+)$/m.exec(docker)![1]!) as string[];
   const cmd = JSON.parse(/^CMD (.+)$/m.exec(docker)![1]!) as string[];
-  t.same(entry, ["node", "bin/cloudcoin.js"]);
-  const run = spawnSync(process.execPath, [entry[1]!, ...cmd, "--help"], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  t.same(entry, ["node", YOUNG_GENERATION_FLAG, "bin/cloudcoin.js"]);
+  const run = spawnSync(process.execPath, [...entry.slice(1), ...cmd, "--help"], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
   t.equal(run.status, 0, `the container's command parses: ${run.stderr.slice(0, 200)}`);
   const engine = has("docker") && spawnSync("docker", ["info"], { timeout: 20_000 }).status === 0;
   if (!engine) return void t.skip("no Docker engine answers on this machine (docker info failed): the image is not built here", () => undefined);
@@ -58,7 +61,7 @@ t.test("the Dockerfile copies what exists and runs the node CLI", async (t) => {
 t.test("the CLI runs compiled JavaScript; what the build generates is never committed", async (t) => {
   const pkg = JSON.parse(read("package.json")) as { scripts: Record<string, string> };
   t.match(pkg.scripts.prepare, /scripts\/build\.mjs/, "npm install builds dist/ (its prepare step)");
-  t.equal(pkg.scripts.start, "node bin/cloudcoin.js start", "npm start runs the CLI through bin/, which picks dist/ when it is current");
+  t.equal(pkg.scripts.start, `node ${YOUNG_GENERATION_FLAG} bin/cloudcoin.js start`, "npm start runs the CLI through bin/, which picks dist/ when it is current");
   const git = (...args: string[]) => spawnSync("git", args, { cwd: ROOT, encoding: "utf8" });
   if (git("rev-parse", "--is-inside-work-tree").status !== 0) return void t.skip("not a git checkout", () => undefined);
   t.equal(git("check-ignore", "-q", "dist/node/cli.js").status, 0, "dist/ is ignored by git");
