@@ -8,26 +8,37 @@
  *  - write: `BlockStore.commitBlock` — the block, commit, receipts, state changes, tx and
  *    account indexes, current-state records and the head in ONE atomic classic-level batch.
  *
- * Ceiling for the write: a raw classic-level chained batch carrying the same puts (the same keys
- * and values, prebuilt before the clock starts: the block's records, the state records, the state
- * tree's node records and the undo records of both), so `commitBlock / raw` is the price of
- * building the batch in JS on top of LevelDB's own cost. Both are synced writes (a block reported
- * final must survive a power loss). Before the clock, the records the block changes are read through
- * the state, as executing the block does on a node (so they are in the store's cache).
+ * Ceiling for the write: a raw classic-level chained batch carrying the same operations (the same
+ * keys and values, prebuilt before the clock starts: the block's records, the state records, the
+ * state tree's node records and the undo records of both), so `commitBlock / raw` is the price of
+ * building the batch in JS on top of LevelDB's own cost. The warm-up repetition records the batch
+ * commitBlock writes and checks that it is exactly these operations, in the same order. Both are
+ * synced writes (a block reported final must survive a power loss). Before the clock, the records
+ * the block changes are read through the state, as executing the block does on a node (so they are
+ * in the store's cache).
  *
  * Every repetition writes to a fresh copy of a store holding the genesis state (~100k records,
  * settled in a table file), so the write meets a store of realistic size, like a running node.
+ * The two alternate which goes first, and a full garbage collection runs before each timed part:
+ * neither is charged for the other's garbage, nor for the state root's.
+ *
+ * CPU time (process.cpuUsage) counts LevelDB's threads too, so a background compaction that
+ * happens to run during one of the two is charged to it: such repetitions take 2-4 times the
+ * others. The medians and the median of the per-repetition ratios are the figures; min and max
+ * show the spread.
  */
 import { cp, rm } from "node:fs/promises";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { encodeCommit, type Block, type Commit } from "../../chain/block.ts";
-import { concatBytes, equalBytes, u32be, u64be, utf8 } from "../../primitives/bytes.ts";
+import { concatBytes, equalBytes, toHex, u32be, u64be, utf8 } from "../../primitives/bytes.ts";
 import { encode, u64 } from "../../primitives/codec.ts";
 import { BlockStore, StateCache } from "../../chain/store.ts";
 import type { BlockResult } from "../../chain/transition.ts";
 import { pagedUpdate } from "../../chain/smt.ts";
-import { ChainState } from "../../chain/state.ts";
+import { ChainState, encodeValidators } from "../../chain/state.ts";
 import { txParticipants } from "../../chain/tx.ts";
 import { BENCH_CHAIN_ID, buildChain, prng, signTransfers, type BenchWorld } from "./fixtures.ts";
 import { median, timeMs, timeMsAsync } from "./stats.ts";
@@ -36,7 +47,8 @@ export interface CommitFigures {
   readonly txs: number;
   readonly reps: number;
   readonly changes: number;
-  readonly puts: number;
+  /** Operations in the batch (puts, and the deletion of the own-proposal record). */
+  readonly ops: number;
   readonly blockBytes: number;
   /** Medians, ms. */
   readonly rootMs: number;
@@ -56,44 +68,96 @@ export interface CommitFigures {
   readonly rootSamples: number[];
   readonly writeSamples: number[];
   readonly rawSamples: number[];
+  readonly writeCpuSamples: number[];
+  readonly rawCpuSamples: number[];
 }
 
-type Put = readonly [Uint8Array, Uint8Array];
+/** A batch operation: a put, or a deletion (value null). */
+type Op = readonly [Uint8Array, Uint8Array | null];
+
+/** A full garbage collection (V8's gc(), made available without --expose-gc). */
+setFlagsFromString("--expose-gc");
+const fullGc = runInNewContext("gc") as () => void;
 
 /**
- * The puts `commitBlock` issues for this block, per the layout documented in chain/store.ts
- * (prefix byte + big-endian height etc.), built in advance for the raw-batch ceiling. The state
- * changes of a transfer block are never deletions, so every entry is a put.
+ * The operations `commitBlock` issues for this block, in its order, per the layout documented in
+ * chain/store.ts (prefix byte + big-endian height etc.), built in advance for the raw-batch
+ * ceiling. The state changes of a transfer block are never deletions, so every state entry is a put.
  */
-function commitPuts(block: Block, commit: Commit, result: BlockResult, base: ClassicLevel<Uint8Array, Uint8Array>): Put[] {
+function commitOps(block: Block, commit: Commit, result: BlockResult, base: ClassicLevel<Uint8Array, Uint8Array>): Op[] {
   const k = (prefix: string, ...parts: Uint8Array[]) => concatBytes(utf8.encode(prefix), ...parts);
   const hb = u64be(block.header.height);
-  const puts: Put[] = [
+  const ops: Op[] = [
     [k("B", hb), block.bytes],
     [k("H", block.hash), hb],
     [k("K", hb), encodeCommit(commit)],
+    [k("V", hb), encodeValidators(result.state.lastValidators())],
     [k("R", hb), encode(result.receipts.map((r) => [r.txHash, r.ok, r.code, u64(r.fee)]))],
     [k("C", hb), encode(result.changes.map(([key, v]) => [key, v]))],
   ];
   block.txs.forEach((tx, i) => {
-    puts.push([k("T", tx.hash), encode([u64(block.header.height), i])]);
-    for (const who of txParticipants(tx)) puts.push([k("A", who, hb, u32be(i)), tx.hash]);
+    ops.push([k("T", tx.hash), concatBytes(hb, u32be(i))]);
+    for (const who of txParticipants(tx)) ops.push([k("A", who, hb, u32be(i)), tx.hash]);
   });
-  const undo = (dk: Uint8Array): Put => {
+  const undo = (dk: Uint8Array): Op => {
     const old = base.getSync(dk);
     return [k("U", hb, dk), old ?? new Uint8Array(0)];
   };
   for (const [key, v] of result.changes) {
     if (v === null) throw new Error("a transfer block should not delete state records");
-    puts.push(undo(k("S", key)), [k("S", key), v]);
+    ops.push(undo(k("S", key)), [k("S", key), v]);
   }
   // the tree's node records the changes rewrite, computed as the store does over the stored tree
   for (const [path, r] of pagedUpdate((p) => base.getSync(k("N", p)), result.changes).writes) {
     if (r === null) throw new Error("a transfer block should not delete tree nodes");
-    puts.push(undo(k("N", path)), [k("N", path), r]);
+    ops.push(undo(k("N", path)), [k("N", path), r]);
   }
-  puts.push([k("M", utf8.encode("head")), encode([u64(block.header.height), block.hash])]);
-  return puts;
+  ops.push([k("M", utf8.encode("head")), encode([u64(block.header.height), block.hash])]);
+  ops.push([k("M", utf8.encode("proposal")), null]);
+  return ops;
+}
+
+/**
+ * Runs `fn` with every classic-level chained batch recording its operations (copied), and returns
+ * them: what commitBlock wrote, to check the raw ceiling against. Only in the warm-up repetition.
+ */
+async function recordBatches(probeDir: string, fn: () => Promise<void>): Promise<Op[]> {
+  const probe = new ClassicLevel<Uint8Array, Uint8Array>(probeDir, { keyEncoding: "view", valueEncoding: "view" });
+  await probe.open();
+  type Put = (this: unknown, key: Uint8Array, value: Uint8Array, ...rest: unknown[]) => unknown;
+  type Del = (this: unknown, key: Uint8Array, ...rest: unknown[]) => unknown;
+  const proto = Object.getPrototypeOf(probe.batch()) as { put: Put; del: Del };
+  await probe.close();
+  const { put, del } = proto;
+  const seen: Op[] = [];
+  proto.put = function (this: unknown, key: Uint8Array, value: Uint8Array, ...rest: unknown[]) {
+    seen.push([key.slice(), value.slice()]);
+    return put.call(this, key, value, ...rest);
+  };
+  proto.del = function (this: unknown, key: Uint8Array, ...rest: unknown[]) {
+    seen.push([key.slice(), null]);
+    return del.call(this, key, ...rest);
+  };
+  try {
+    await fn();
+  } finally {
+    proto.put = put;
+    proto.del = del;
+  }
+  return seen;
+}
+
+/** Where two operation lists first differ, or undefined if they are the same. */
+function firstDifference(a: readonly Op[], b: readonly Op[]): string | undefined {
+  const show = (op: Op | undefined) => (op === undefined ? "nothing" : `${op[1] === null ? "del" : "put"} ${toHex(op[0]).slice(0, 40)}`);
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === undefined || y === undefined || !equalBytes(x[0], y[0]) || (x[1] === null) !== (y[1] === null) || (x[1] !== null && !equalBytes(x[1], y[1]!))) {
+      return `operation ${i}: commitBlock ${show(x)}, ceiling ${show(y)}`;
+    }
+  }
+  return undefined;
 }
 
 const CHAIN = (world: BenchWorld) => ({ chainId: BENCH_CHAIN_ID, genesisHash: world.genesis.hash, genesisState: () => world.state });
@@ -123,9 +187,9 @@ export async function benchCommit(world: BenchWorld, opts: { txs: number; reps: 
   await makeTemplateStore(template, world);
   const base = new ClassicLevel<Uint8Array, Uint8Array>(template, { keyEncoding: "view", valueEncoding: "view" });
   await base.open();
-  let puts: Put[];
+  let ops: Op[];
   try {
-    puts = commitPuts(block, commit, result, base);
+    ops = commitOps(block, commit, result, base);
   } finally {
     await base.close();
   }
@@ -139,63 +203,87 @@ export async function benchCommit(world: BenchWorld, opts: { txs: number; reps: 
     const u = process.cpuUsage(since);
     return (u.user + u.system) / 1000;
   };
-  for (let rep = 0; rep <= reps; rep++) {
-    // commitBlock into a copy of the genesis store, of the state the node holds (read from the store).
+  /** commitBlock into a copy of the genesis store, of the state the node holds (read from the store). */
+  const viaStore = async (rep: number): Promise<{ rootMs: number; ms: number; cpu: number }> => {
     const storeDir = join(tmpDir, `store-${txs}-${rep}`);
     await cp(template, storeDir, { recursive: true });
     const store = await BlockStore.open(storeDir, CHAIN(world));
-    let writeMs: number;
-    let writeCpuMs: number;
-    let rootMs: number;
     try {
       const disk = await store.loadState(() => world.state.root());
       // what executing the block does first: read the records it changes (into the store's cache)
       for (const [k] of result.changes) disk.get(k);
       let root: Uint8Array = new Uint8Array(0);
       let tree = disk.tree;
-      rootMs = timeMs(() => void (root = (tree = disk.tree.update(result.changes)).root()));
+      const rootMs = timeMs(() => void (root = (tree = disk.tree.update(result.changes)).root()));
       if (!equalBytes(root, block.header.stateRoot)) throw new Error(`state root of the ${txs}-tx block differs from its header`);
       const onDisk = { ...result, state: new ChainState(tree, block.hash) };
-      const c0 = process.cpuUsage();
-      writeMs = await timeMsAsync(() => store.commitBlock(block, commit, onDisk));
-      writeCpuMs = cpuMs(c0);
+      const write = () => store.commitBlock(block, commit, onDisk);
+      let ms: number;
+      let cpu: number;
+      if (rep === 0) {
+        // the warm-up: the ceiling must be exactly what commitBlock writes
+        const written = await recordBatches(join(tmpDir, `probe-${txs}`), write);
+        const diff = firstDifference(written, ops);
+        if (diff !== undefined) throw new Error(`the raw ceiling is not commitBlock's batch: ${diff}`);
+        ms = cpu = 0;
+      } else {
+        fullGc();
+        const c0 = process.cpuUsage();
+        ms = await timeMsAsync(write);
+        cpu = cpuMs(c0);
+      }
       const back = await store.getBlock(1n);
       if (store.head.height !== 1n || !back || !equalBytes(back.hash, block.hash)) throw new Error("commitBlock did not store the block");
+      return { rootMs, ms, cpu };
     } finally {
       await store.close();
+      await rm(storeDir, { recursive: true, force: true });
     }
-    await rm(storeDir, { recursive: true, force: true });
-
-    // The raw ceiling: the same puts, prebuilt, in one chained batch, on another copy.
+  };
+  /** The raw ceiling: the same operations, prebuilt, in one chained batch, on another copy. */
+  const raw = async (rep: number): Promise<{ ms: number; cpu: number }> => {
     const rawDir = join(tmpDir, `raw-${txs}-${rep}`);
     await cp(template, rawDir, { recursive: true });
     const db = new ClassicLevel<Uint8Array, Uint8Array>(rawDir, { keyEncoding: "view", valueEncoding: "view" });
     await db.open();
-    let rawMs: number;
-    let rawCpuMs: number;
     try {
+      fullGc();
       const c0 = process.cpuUsage();
-      rawMs = await timeMsAsync(async () => {
+      const ms = await timeMsAsync(async () => {
         const batch = db.batch();
-        for (const [key, v] of puts) batch.put(key, v);
+        for (const [key, v] of ops) {
+          if (v === null) batch.del(key);
+          else batch.put(key, v);
+        }
         await batch.write({ sync: true }); // as durable as commitBlock's
       });
-      rawCpuMs = cpuMs(c0);
+      return { ms, cpu: cpuMs(c0) };
     } finally {
       await db.close();
+      await rm(rawDir, { recursive: true, force: true });
     }
-    await rm(rawDir, { recursive: true, force: true });
-
+  };
+  for (let rep = 0; rep <= reps; rep++) {
+    // alternate which goes first: neither always meets the disk and the page cache the other left
+    let w: Awaited<ReturnType<typeof viaStore>>;
+    let r: Awaited<ReturnType<typeof raw>>;
+    if (rep % 2 === 0) {
+      w = await viaStore(rep);
+      r = await raw(rep);
+    } else {
+      r = await raw(rep);
+      w = await viaStore(rep);
+    }
     if (rep === 0) {
-      log(`  ${txs} txs: warm-up repetition done`);
+      log(`  ${txs} txs: warm-up repetition done (commitBlock's batch checked against the ceiling's ${ops.length} operations)`);
       continue;
     }
-    rootSamples.push(rootMs);
-    writeSamples.push(writeMs);
-    rawSamples.push(rawMs);
-    writeCpu.push(writeCpuMs);
-    rawCpu.push(rawCpuMs);
-    log(`  ${txs} txs, repetition ${rep}/${reps}: root ${rootMs.toFixed(1)} ms, commitBlock ${writeMs.toFixed(1)} ms (CPU ${writeCpuMs.toFixed(1)}), raw batch ${rawMs.toFixed(1)} ms (CPU ${rawCpuMs.toFixed(1)})`);
+    rootSamples.push(w.rootMs);
+    writeSamples.push(w.ms);
+    rawSamples.push(r.ms);
+    writeCpu.push(w.cpu);
+    rawCpu.push(r.cpu);
+    log(`  ${txs} txs, repetition ${rep}/${reps}: root ${w.rootMs.toFixed(1)} ms, commitBlock ${w.ms.toFixed(1)} ms (CPU ${w.cpu.toFixed(1)}), raw batch ${r.ms.toFixed(1)} ms (CPU ${r.cpu.toFixed(1)}); raw / commitBlock ${(r.ms / w.ms).toFixed(2)} (CPU ${(r.cpu / w.cpu).toFixed(2)})`);
   }
   await rm(template, { recursive: true, force: true });
   const rootMs = median(rootSamples);
@@ -204,7 +292,7 @@ export async function benchCommit(world: BenchWorld, opts: { txs: number; reps: 
     txs,
     reps,
     changes: result.changes.length,
-    puts: puts.length,
+    ops: ops.length,
     blockBytes: block.bytes.length,
     rootMs,
     writeMs,
@@ -217,6 +305,8 @@ export async function benchCommit(world: BenchWorld, opts: { txs: number; reps: 
     rootSamples,
     writeSamples,
     rawSamples,
+    writeCpuSamples: writeCpu,
+    rawCpuSamples: rawCpu,
   };
 }
 

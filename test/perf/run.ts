@@ -62,11 +62,11 @@ function printThroughput(f: ThroughputFigures): void {
 }
 
 function printCommit(f: CommitFigures): void {
-  log(`  block of ${fmtInt(f.txs)} transfers: ${fmtInt(f.changes)} state changes, ${fmtInt(f.puts)} puts, ${fmtInt(f.blockBytes / 1024)} KiB block; ${f.reps} timed repetitions + 1 warm-up, medians`);
+  log(`  block of ${fmtInt(f.txs)} transfers: ${fmtInt(f.changes)} state changes, ${fmtInt(f.ops)} batch operations, ${fmtInt(f.blockBytes / 1024)} KiB block; ${f.reps} timed repetitions + 1 warm-up, medians`);
   log(`    state root (tree update + root):  ${fmtMs(f.rootMs).padStart(7)} ms   [${spread(f.rootSamples, fmtMs)}]`);
   log(`    write (BlockStore.commitBlock):   ${fmtMs(f.writeMs).padStart(7)} ms   [${spread(f.writeSamples, fmtMs)}]`);
   log(`    total (root + write):             ${fmtMs(f.totalMs).padStart(7)} ms`);
-  log(`    ceiling: raw classic-level batch of the same ${fmtInt(f.puts)} puts: ${fmtMs(f.rawWriteMs)} ms [${spread(f.rawSamples, fmtMs)}]; raw / commitBlock = ${fmtRatio(f.writeRatio)}`);
+  log(`    ceiling: raw classic-level batch of the same ${fmtInt(f.ops)} operations: ${fmtMs(f.rawWriteMs)} ms [${spread(f.rawSamples, fmtMs)}]; raw / commitBlock = ${fmtRatio(f.writeRatio)}`);
 }
 
 function printRpc(f: RpcFigures): void {

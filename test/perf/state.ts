@@ -17,6 +17,7 @@
  *
  *   node --import tsx test/perf/state.ts            (or: npm run bench state)
  *   STATE_BENCH_ACCOUNTS=10000000 node --import tsx test/perf/state.ts
+ *   STATE_BENCH_ONLY=commit node --import tsx test/perf/state.ts   (figure 2 only)
  *
  * STATE_BENCH_DIR=<dir> keeps the generated state in <dir> (it is not removed at the end) and
  * reuses it on the next run with the same STATE_BENCH_ACCOUNTS: 10,000,000 accounts take about
@@ -44,13 +45,17 @@ import { serveForParent } from "./child.ts";
 import { headOnlyStore, startBenchRpcServer } from "./rpc-bench-server.ts";
 import { spawnServer, type ServerHandle } from "./rpc.ts";
 import { toAddress } from "../../primitives/keys.ts";
-import { fmtInt, fmtRatio, verdict } from "./stats.ts";
+import { fmtInt, fmtRatio, median, verdict } from "./stats.ts";
 
 const ACCOUNTS = Number(process.env.STATE_BENCH_ACCOUNTS ?? 1_000_000);
 const READS = 100_000;
 /** STATE_BENCH_MAX_OPEN_FILES: LevelDB's table cache of the measured store, for comparing (default: the store's). */
 const STORE_OPTIONS = process.env.STATE_BENCH_MAX_OPEN_FILES ? { maxOpenFiles: Number(process.env.STATE_BENCH_MAX_OPEN_FILES) } : {};
 const CHUNK = 100_000;
+/** STATE_BENCH_ONLY=commit: only figure 2 (the commit), which needs no generated state. */
+const ONLY = process.env.STATE_BENCH_ONLY;
+/** STATE_BENCH_COMMIT_REPS: the measured repetitions of figure 2 (default 7). */
+const COMMIT_REPS = Number(process.env.STATE_BENCH_COMMIT_REPS ?? 7);
 const TARGETS = { rssMiB: 400, coldHot: 0.5, commit: 0.7 };
 /** Load of the HTTP figure: connections, and requests of other accounts first (JIT, connections; not counted). */
 const RPC_CONNECTIONS = 50;
@@ -372,78 +377,90 @@ async function main(): Promise<void> {
   if (process.argv[2] === "rpc-child") return rpcChild(process.argv[3]!, process.argv[4]!);
   const tmp = mkdtempSync(join(tmpdir(), "cloudcoin-state-bench-"));
   try {
-    console.log(`== 1. A state of ${fmtInt(ACCOUNTS)} accounts on disk (default cache ${DEFAULT_STATE_CACHE_BYTES / MiB} MiB) ==`);
-    const { dir, root, keep } = await generatedState(tmp);
-    const f = runChild(dir, root);
-    if (typeof f === "string") throw new Error(f);
-    const coldHot = f.coldPerSec / f.hotPerSec;
-    console.log(`  open (rolling check + loadState): ${f.openMs.toFixed(0)} ms`);
-    console.log(`  RSS after open: ${f.rssOpenMiB.toFixed(0)} MiB; after ${fmtInt(READS * 2)} account reads: ${f.rssAfterMiB.toFixed(0)} MiB (heap used ${f.heapUsedMiB.toFixed(0)} MiB)`);
-    console.log(`    target <= ${TARGETS.rssMiB} MiB -> ${f.rssAfterMiB <= TARGETS.rssMiB ? "MET" : "MISSED"}`);
-    if (f.rssAnonMiB !== null && f.rssFileMiB !== null) {
-      console.log(`    of which anonymous ${f.rssAnonMiB.toFixed(0)} MiB, file-backed ${f.rssFileMiB.toFixed(0)} MiB (table files LevelDB maps; the database is ${f.dbMiB.toFixed(0)} MiB)`);
-    }
-    console.log(`  account reads in the store (ChainState.account: the store's cache, else one LevelDB read), ${fmtInt(READS)} random accounts: cold ${fmtInt(f.coldPerSec)}/s, hot ${fmtInt(f.hotPerSec)}/s`);
-    console.log(`    cold / hot ${fmtRatio(coldHot)} -> ${verdict(coldHot, TARGETS.coldHot)}`);
-
-    // What a wallet sees: state_getAccount over HTTP on the node's RPC server, a fresh process.
-    const next = prng(11);
-    const accounts = Array.from({ length: RPC_WARMUP + READS }, () => Math.floor(next() * ACCOUNTS));
-    const hf = await httpColdHot(dir, toHex(root), accounts);
-    const httpRatio = hf.coldPerSec / hf.hotPerSec;
-    console.log(`  state_getAccount over HTTP (the node's RPC server, ${RPC_CONNECTIONS} connections), ${fmtInt(READS)} random accounts after ${fmtInt(RPC_WARMUP)} others:`);
-    console.log(`    cold ${fmtInt(hf.coldPerSec)} req/s (${hf.coldCpuUs.toFixed(0)} µs CPU/req), hot ${fmtInt(hf.hotPerSec)} req/s (${hf.hotCpuUs.toFixed(0)} µs CPU/req); server RSS after ${hf.rssMiB === null ? "?" : hf.rssMiB.toFixed(0)} MiB`);
-    console.log(`    cold / hot ${fmtRatio(httpRatio)} -> ${verdict(httpRatio, TARGETS.coldHot)}`);
-
-    // Memory the kernel can take back: the same reads with the process capped at the RSS target
-    // (a memory cgroup counting page cache too, no swap). Mapped table pages are reclaimed; a
-    // node that needed more than the cap for itself would be killed.
-    const cap = memoryCap(TARGETS.rssMiB * MiB);
-    if (typeof cap === "string") {
-      console.log(`  under a ${TARGETS.rssMiB} MiB memory cap: not measured: ${cap}`);
-    } else {
-      if (!evictFromPageCache(dir)) console.log(`  (could not drop the database from the page cache: pages cached before are not charged to the capped process)`);
-      try {
-        const capped = runChild(dir, root, cap.wrap);
-        if (typeof capped === "string") {
-          console.log(`  under a ${TARGETS.rssMiB} MiB memory cap (cgroup): FAILED: ${capped}`);
-        } else {
-          const peak = cap.peakMiB();
-          console.log(`  under a ${TARGETS.rssMiB} MiB memory cap (cgroup, page cache counted): finished; RSS after ${capped.rssAfterMiB.toFixed(0)} MiB (anonymous ${capped.rssAnonMiB?.toFixed(0) ?? "?"}, file-backed ${capped.rssFileMiB?.toFixed(0) ?? "?"}), peak charged ${peak === null ? "?" : peak.toFixed(0)} MiB`);
-          console.log(`    store reads: cold ${fmtInt(capped.coldPerSec)}/s, hot ${fmtInt(capped.hotPerSec)}/s`);
-        }
-      } finally {
-        cap.remove();
-      }
-      // the RPC server too, in a cgroup of its own, under the same load as above
-      const serverCap = memoryCap(TARGETS.rssMiB * MiB);
-      if (typeof serverCap !== "string") {
-        evictFromPageCache(dir);
-        try {
-          const ch = await httpColdHot(dir, toHex(root), accounts, serverCap);
-          const peak = serverCap.peakMiB();
-          console.log(`    state_getAccount over HTTP: cold ${fmtInt(ch.coldPerSec)} req/s, hot ${fmtInt(ch.hotPerSec)} req/s; server RSS after ${ch.rssMiB === null ? "?" : ch.rssMiB.toFixed(0)} MiB, peak charged ${peak === null ? "?" : peak.toFixed(0)} MiB -> runs within ${TARGETS.rssMiB} MiB: MET`);
-        } catch (e) {
-          console.log(`    state_getAccount over HTTP under the cap: FAILED: ${(e as Error).message.slice(0, 300)}`);
-        } finally {
-          serverCap.remove();
-        }
-      }
-    }
-    console.log(`  load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
-    if (!keep) rmSync(dir, { recursive: true, force: true });
-
-    console.log(`\n== 2. Commit of a 10,000-transfer block on a state of 100,000 accounts vs a raw batch ==`);
-    const world = buildWorld({ senders: 2_000, totalAccounts: 100_000 });
-    const c = await benchCommit(world, { txs: 10_000, reps: 7, tmpDir: tmp, seed: 101 }, (s) => console.log(s));
-    console.log(`  ${fmtInt(c.puts)} puts; root (disk tree, cold cache) ${c.rootMs.toFixed(0)} ms; commitBlock ${c.writeMs.toFixed(0)} ms; raw batch ${c.rawWriteMs.toFixed(0)} ms`);
-    console.log(`    raw / commitBlock ${fmtRatio(c.writeRatio)} -> ${verdict(c.writeRatio, TARGETS.commit)}`);
-    console.log(`    in CPU time (this process, all threads): commitBlock ${c.writeCpuMs.toFixed(0)} ms, raw batch ${c.rawCpuMs.toFixed(0)} ms, raw / commitBlock ${fmtRatio(c.cpuRatio)}`);
-    const u = benchCacheUpdate({ records: 12_000, nodes: 90_000, blocks: 8, reps: 3 });
-    console.log(`  of which the state cache's update (12,000 records and 90,000 tree nodes, CPU per block): kept as a generation ${u.adoptMs.toFixed(1)} ms; put in one entry at a time, as before, ${u.setMs.toFixed(1)} ms`);
+    if (ONLY !== "commit") await stateFigures(tmp);
+    await commitFigures(tmp);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** Figure 1: the state of ACCOUNTS accounts on disk. */
+async function stateFigures(tmp: string): Promise<void> {
+  console.log(`== 1. A state of ${fmtInt(ACCOUNTS)} accounts on disk (default cache ${DEFAULT_STATE_CACHE_BYTES / MiB} MiB) ==`);
+  const { dir, root, keep } = await generatedState(tmp);
+  const f = runChild(dir, root);
+  if (typeof f === "string") throw new Error(f);
+  const coldHot = f.coldPerSec / f.hotPerSec;
+  console.log(`  open (rolling check + loadState): ${f.openMs.toFixed(0)} ms`);
+  console.log(`  RSS after open: ${f.rssOpenMiB.toFixed(0)} MiB; after ${fmtInt(READS * 2)} account reads: ${f.rssAfterMiB.toFixed(0)} MiB (heap used ${f.heapUsedMiB.toFixed(0)} MiB)`);
+  console.log(`    target <= ${TARGETS.rssMiB} MiB -> ${f.rssAfterMiB <= TARGETS.rssMiB ? "MET" : "MISSED"}`);
+  if (f.rssAnonMiB !== null && f.rssFileMiB !== null) {
+    console.log(`    of which anonymous ${f.rssAnonMiB.toFixed(0)} MiB, file-backed ${f.rssFileMiB.toFixed(0)} MiB (table files LevelDB maps; the database is ${f.dbMiB.toFixed(0)} MiB)`);
+  }
+  console.log(`  account reads in the store (ChainState.account: the store's cache, else one LevelDB read), ${fmtInt(READS)} random accounts: cold ${fmtInt(f.coldPerSec)}/s, hot ${fmtInt(f.hotPerSec)}/s`);
+  console.log(`    cold / hot ${fmtRatio(coldHot)} -> ${verdict(coldHot, TARGETS.coldHot)}`);
+
+  // What a wallet sees: state_getAccount over HTTP on the node's RPC server, a fresh process.
+  const next = prng(11);
+  const accounts = Array.from({ length: RPC_WARMUP + READS }, () => Math.floor(next() * ACCOUNTS));
+  const hf = await httpColdHot(dir, toHex(root), accounts);
+  const httpRatio = hf.coldPerSec / hf.hotPerSec;
+  console.log(`  state_getAccount over HTTP (the node's RPC server, ${RPC_CONNECTIONS} connections), ${fmtInt(READS)} random accounts after ${fmtInt(RPC_WARMUP)} others:`);
+  console.log(`    cold ${fmtInt(hf.coldPerSec)} req/s (${hf.coldCpuUs.toFixed(0)} µs CPU/req), hot ${fmtInt(hf.hotPerSec)} req/s (${hf.hotCpuUs.toFixed(0)} µs CPU/req); server RSS after ${hf.rssMiB === null ? "?" : hf.rssMiB.toFixed(0)} MiB`);
+  console.log(`    cold / hot ${fmtRatio(httpRatio)} -> ${verdict(httpRatio, TARGETS.coldHot)}`);
+
+  // Memory the kernel can take back: the same reads with the process capped at the RSS target
+  // (a memory cgroup counting page cache too, no swap). Mapped table pages are reclaimed; a
+  // node that needed more than the cap for itself would be killed.
+  const cap = memoryCap(TARGETS.rssMiB * MiB);
+  if (typeof cap === "string") {
+    console.log(`  under a ${TARGETS.rssMiB} MiB memory cap: not measured: ${cap}`);
+  } else {
+    if (!evictFromPageCache(dir)) console.log(`  (could not drop the database from the page cache: pages cached before are not charged to the capped process)`);
+    try {
+      const capped = runChild(dir, root, cap.wrap);
+      if (typeof capped === "string") {
+        console.log(`  under a ${TARGETS.rssMiB} MiB memory cap (cgroup): FAILED: ${capped}`);
+      } else {
+        const peak = cap.peakMiB();
+        console.log(`  under a ${TARGETS.rssMiB} MiB memory cap (cgroup, page cache counted): finished; RSS after ${capped.rssAfterMiB.toFixed(0)} MiB (anonymous ${capped.rssAnonMiB?.toFixed(0) ?? "?"}, file-backed ${capped.rssFileMiB?.toFixed(0) ?? "?"}), peak charged ${peak === null ? "?" : peak.toFixed(0)} MiB`);
+        console.log(`    store reads: cold ${fmtInt(capped.coldPerSec)}/s, hot ${fmtInt(capped.hotPerSec)}/s`);
+      }
+    } finally {
+      cap.remove();
+    }
+    // the RPC server too, in a cgroup of its own, under the same load as above
+    const serverCap = memoryCap(TARGETS.rssMiB * MiB);
+    if (typeof serverCap !== "string") {
+      evictFromPageCache(dir);
+      try {
+        const ch = await httpColdHot(dir, toHex(root), accounts, serverCap);
+        const peak = serverCap.peakMiB();
+        console.log(`    state_getAccount over HTTP: cold ${fmtInt(ch.coldPerSec)} req/s, hot ${fmtInt(ch.hotPerSec)} req/s; server RSS after ${ch.rssMiB === null ? "?" : ch.rssMiB.toFixed(0)} MiB, peak charged ${peak === null ? "?" : peak.toFixed(0)} MiB -> runs within ${TARGETS.rssMiB} MiB: MET`);
+      } catch (e) {
+        console.log(`    state_getAccount over HTTP under the cap: FAILED: ${(e as Error).message.slice(0, 300)}`);
+      } finally {
+        serverCap.remove();
+      }
+    }
+  }
+  console.log(`  load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  if (!keep) rmSync(dir, { recursive: true, force: true });
+}
+
+/** Figure 2: the commit of a 10,000-transfer block against a raw batch. */
+async function commitFigures(tmp: string): Promise<void> {
+  console.log(`\n== 2. Commit of a 10,000-transfer block on a state of 100,000 accounts vs a raw batch ==`);
+  const world = buildWorld({ senders: 2_000, totalAccounts: 100_000 });
+  const c = await benchCommit(world, { txs: 10_000, reps: COMMIT_REPS, tmpDir: tmp, seed: 101 }, (s) => console.log(s));
+  const mmm = (xs: readonly number[]) => `min ${Math.min(...xs).toFixed(0)} / median ${median(xs).toFixed(0)} / max ${Math.max(...xs).toFixed(0)} ms`;
+  console.log(`  ${fmtInt(c.ops)} batch operations; root (disk tree, cold cache) median ${c.rootMs.toFixed(0)} ms`);
+  console.log(`  wall: commitBlock ${mmm(c.writeSamples)}; raw batch ${mmm(c.rawSamples)}`);
+  console.log(`  CPU (this process, all threads): commitBlock ${mmm(c.writeCpuSamples)}; raw batch ${mmm(c.rawCpuSamples)}`);
+  console.log(`    raw / commitBlock per repetition, wall: ${c.rawSamples.map((r, i) => fmtRatio(r / c.writeSamples[i]!)).join(" ")}; median ${fmtRatio(c.writeRatio)} -> ${verdict(c.writeRatio, TARGETS.commit)}`);
+  console.log(`    raw / commitBlock per repetition, CPU:  ${c.rawCpuSamples.map((r, i) => fmtRatio(r / c.writeCpuSamples[i]!)).join(" ")}; median ${fmtRatio(c.cpuRatio)} -> ${verdict(c.cpuRatio, TARGETS.commit)}`);
+  const u = benchCacheUpdate({ records: 12_000, nodes: 90_000, blocks: 8, reps: 3 });
+  console.log(`  of which the state cache's update (12,000 records and 90,000 tree nodes, CPU per block): kept as a generation ${u.adoptMs.toFixed(1)} ms; put in one entry at a time, as before, ${u.setMs.toFixed(1)} ms`);
 }
 
 await main();
