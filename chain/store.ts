@@ -72,7 +72,7 @@
 import { existsSync, renameSync, writeFileSync } from "node:fs";
 import { readdir, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { ClassicLevel } from "classic-level";
+import { ClassicLevel, type ChainedBatch as LevelChainedBatch } from "classic-level";
 import { asArray, asBool, asBytes, asString, asU64, asUint, decode, encode, u64 } from "../primitives/codec.ts";
 import { concatBytes, equalBytes, latin1, readU64be, toHex, u32be, u64be, utf8 } from "../primitives/bytes.ts";
 import { CodedError } from "../primitives/errors.ts";
@@ -80,7 +80,7 @@ import { commitHash, decodeBlock, decodeCommit, encodeCommit, verifyCommit, type
 import { evidenceRoot } from "./evidence.ts";
 import { receiptsRoot, txRoot } from "./transition.ts";
 import { ChainState, DiskTree, decodeValidators, encodeValidators, StateKey, validatorsHash, type StateBackend, type StateChange, type StateTree, type Validator } from "./state.ts";
-import { nodePath, pagedCut, pagedLeavesUnder, pagedRoot, pagedUpdate, SparseMerkleTree } from "./smt.ts";
+import { nodePath, pagedCut, pagedLeavesUnder, pagedRoot, pagedUpdate, SparseMerkleTree, type NodeWrite } from "./smt.ts";
 import { txParticipants, type SignedTx } from "./tx.ts";
 import type { BlockResult, Receipt } from "./transition.ts";
 import { decodeEpochRecord } from "./epoch.ts";
@@ -103,6 +103,8 @@ const P = {
   undo: 0x55, // U
 } as const;
 const STORE_PREFIXES: ReadonlySet<number> = new Set(Object.values(P));
+
+type ChainedBatch = LevelChainedBatch<ClassicLevel<Uint8Array, Uint8Array>, Uint8Array, Uint8Array>;
 
 /** Allocates `n` zeroed bytes: a new array, or a slice of an Arena's block. */
 type Alloc = (n: number) => Uint8Array;
@@ -153,6 +155,22 @@ function txLocationValue(hb: Uint8Array, index: number, alloc: Alloc = newBytes)
   out[10] = index >>> 8;
   out[11] = index;
   return out;
+}
+
+/** The 'T' and 'A' index records of a block's transactions (`hb`: its height as u64be) into `batch`. */
+function putTxIndex(batch: ChainedBatch, txs: readonly SignedTx[], hb: Uint8Array, alloc: Alloc): void {
+  // The hot loops are indexed and in small functions of their own: inside commitBlock they ran
+  // in V8's interpreter until replaced on the stack, and that code was dropped again as soon as a
+  // later part of the large function ran for the first time (too little type feedback there).
+  for (let i = 0; i < txs.length; i++) {
+    const tx = txs[i]!;
+    const txKey = alloc(1 + tx.hash.length);
+    txKey[0] = P.tx;
+    txKey.set(tx.hash, 1);
+    batch.put(txKey, txLocationValue(hb, i, alloc));
+    const who = txParticipants(tx);
+    for (let j = 0; j < who.length; j++) batch.put(accountTxKey(who[j]!, hb, i, alloc), tx.hash);
+  }
 }
 
 /** A 'T' value: fixed-width, or the CBOR [height, index] of a store written before (it begins 0x82). */
@@ -338,6 +356,15 @@ export class StateCache {
     }
     return undefined;
   }
+  /** The entry for `id`, as `get`, but without copying a hit in an older generation into the newest. */
+  peek(kind: CacheKind, id: string): Uint8Array | null | undefined {
+    const gens = this.#gens;
+    for (let i = 0; i < gens.length; i++) {
+      const v = gens[i]!.maps[kind].get(id);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
   /** Puts the head's value of `id` into the newest generation. */
   set(kind: CacheKind, id: string, v: Uint8Array | null): void {
     const gen = this.#gens[0]!;
@@ -352,17 +379,20 @@ export class StateCache {
   }
   /**
    * A committed block's entries (records and tree nodes by id; null: deleted), newer than anything
-   * the cache holds. The maps are kept, not copied (when large), and never changed.
+   * the cache holds. The maps are kept, not copied (when large), and never changed. `cost`: what
+   * their entries cost (cacheCost of each), when the caller has counted it already.
    */
-  adopt(records: ReadonlyMap<string, Uint8Array | null>, nodes: ReadonlyMap<string, Uint8Array | null>): void {
+  adopt(records: ReadonlyMap<string, Uint8Array | null>, nodes: ReadonlyMap<string, Uint8Array | null>, cost?: number): void {
     if (records.size + nodes.size < ADOPT_AT) {
       for (const [id, v] of records) this.set(RECORD, id, v);
       for (const [id, v] of nodes) this.set(NODE, id, v);
       return;
     }
-    let bytes = 0;
-    for (const [id, v] of records) bytes += cacheCost(id, v);
-    for (const [id, v] of nodes) bytes += cacheCost(id, v);
+    let bytes = cost ?? 0;
+    if (cost === undefined) {
+      for (const [id, v] of records) bytes += cacheCost(id, v);
+      for (const [id, v] of nodes) bytes += cacheCost(id, v);
+    }
     if (bytes > this.#max) {
       // too big to keep: nothing older may stay visible either
       this.clear();
@@ -1327,6 +1357,50 @@ export class BlockStore {
   }
 
   /**
+   * Puts a block's state writes into its batch: each state record it changes and each tree node it
+   * rewrites, with its undo record (what the head held before; the head is the block's base).
+   * Returns what the written entries cost in the state cache (cacheCost of each), counted here so
+   * that adopting them needs no pass of its own over the maps.
+   */
+  #putStateWrites(batch: ChainedBatch, hb: Uint8Array, changes: readonly StateChange[], nodeWrites: readonly NodeWrite[]): number {
+    let keyBytes = 0;
+    for (let i = 0; i < changes.length; i++) keyBytes += changes[i]![0].length;
+    for (let i = 0; i < nodeWrites.length; i++) keyBytes += nodeWrites[i]![0].length;
+    const keys = new StateWriteKeys(hb, changes.length + nodeWrites.length, keyBytes);
+    let cost = 0;
+    for (let i = 0; i < changes.length; i++) {
+      const [k, v] = changes[i]!;
+      keys.next(P.state, k);
+      const dk = keys.record;
+      batch.put(keys.undo, this.#headValue(RECORD, k, dk) ?? UNDO_ABSENT);
+      if (v === null) batch.del(dk);
+      else batch.put(dk, v);
+      cost += k.length + (v === null ? 0 : v.length) + CACHE_ENTRY_OVERHEAD;
+    }
+    for (let i = 0; i < nodeWrites.length; i++) {
+      const [p, r, was] = nodeWrites[i]!;
+      keys.next(P.node, p);
+      const dk = keys.record;
+      // the replaced record came with the write when the update read it (it read the store at the head)
+      batch.put(keys.undo, (was === undefined ? this.#headValue(NODE, p, dk) : was) ?? UNDO_ABSENT);
+      if (r === null) batch.del(dk);
+      else batch.put(dk, r);
+      cost += p.length + (r === null ? 0 : r.length) + CACHE_ENTRY_OVERHEAD;
+    }
+    return cost;
+  }
+
+  /**
+   * The head's record `k` (database key `dk`) for an undo record: from the cache without making it
+   * recent there (the block's commit replaces it at once), else from the database.
+   */
+  #headValue(kind: CacheKind, k: Uint8Array, dk: Uint8Array): Uint8Array | undefined {
+    const c = this.#cache.peek(kind, latin1(k));
+    if (c !== undefined) return c ?? undefined;
+    return this.#db.getSync(dk);
+  }
+
+  /**
    * Commits the next block with everything derived from it in one atomic batch.
    * `commit` is the +2/3 precommits that finalized this block.
    */
@@ -1348,10 +1422,7 @@ export class BlockStore {
     batch.put(key(P.receipts, hb), encodeReceipts(result.receipts));
     batch.put(key(P.changes, hb), encodeChanges(result.changes));
     const { alloc } = new Arena();
-    block.txs.forEach((tx, i) => {
-      batch.put(keyIn(alloc, P.tx, tx.hash), txLocationValue(hb, i, alloc));
-      for (const who of txParticipants(tx)) batch.put(accountTxKey(who, hb, i, alloc), tx.hash);
-    });
+    putTxIndex(batch, block.txs, hb, alloc);
     const reg = registry();
     result.events.forEach((e, seq) => {
       for (const ix of reg.indexesFor(e.kind)) for (const entry of ix.entries(e, seq)) batch.put(keyIn(alloc, ix.code, ...entry.key), entry.value ?? EMPTY);
@@ -1368,25 +1439,7 @@ export class BlockStore {
       if (!equalBytes(r.root, block.header.stateRoot)) throw new StoreError(StoreErrorCode.CORRUPT, `block ${h}'s state changes do not reach its state root over the stored state`);
       nodeWrites = r.writes;
     }
-    let keyBytes = 0;
-    for (const [k] of result.changes) keyBytes += k.length;
-    for (const [p] of nodeWrites) keyBytes += p.length;
-    const keys = new StateWriteKeys(hb, result.changes.length + nodeWrites.length, keyBytes);
-    for (const [k, v] of result.changes) {
-      keys.next(P.state, k);
-      const dk = keys.record;
-      batch.put(keys.undo, this.#readAt(RECORD, k, base, dk) ?? UNDO_ABSENT);
-      if (v === null) batch.del(dk);
-      else batch.put(dk, v);
-    }
-    for (const [p, r, was] of nodeWrites) {
-      keys.next(P.node, p);
-      const dk = keys.record;
-      // the replaced record came with the write when the update read it (it read the store at base)
-      batch.put(keys.undo, (was === undefined ? this.#readAt(NODE, p, base, dk) : was) ?? UNDO_ABSENT);
-      if (r === null) batch.del(dk);
-      else batch.put(dk, r);
-    }
+    const cacheBytes = this.#putStateWrites(batch, hb, result.changes, nodeWrites);
     let stateFrom = h - BigInt(this.#history) > this.#stateFrom ? h - BigInt(this.#history) : this.#stateFrom;
     const pinned = this.#oldestPin();
     if (pinned !== undefined && pinned < stateFrom) stateFrom = pinned > this.#stateFrom ? pinned : this.#stateFrom;
@@ -1413,7 +1466,7 @@ export class BlockStore {
     }
     // the new records into the cache (replacing what it held of the old head): the tree nodes under
     // the ids the tree's layer made for them (they are most of a block's writes)
-    if (pendingLayer !== undefined) this.#cache.adopt(pendingLayer.records, pendingLayer.ids);
+    if (pendingLayer !== undefined) this.#cache.adopt(pendingLayer.records, pendingLayer.ids, cacheBytes);
     else {
       for (const [k, v] of result.changes) this.#cache.set(RECORD, latin1(k), v);
       for (const [p, r] of nodeWrites) this.#cache.set(NODE, latin1(p), r);
