@@ -35,7 +35,7 @@ import { ClassicLevel } from "classic-level";
 import { encodeCommit, type Block, type Commit } from "../../chain/block.ts";
 import { concatBytes, equalBytes, toHex, u32be, u64be, utf8 } from "../../primitives/bytes.ts";
 import { encode, u64 } from "../../primitives/codec.ts";
-import { BlockStore, StateCache } from "../../chain/store.ts";
+import { BlockStore, DEFAULT_MAX_OPEN_FILES, StateCache } from "../../chain/store.ts";
 import type { BlockResult } from "../../chain/transition.ts";
 import { pagedUpdate } from "../../chain/smt.ts";
 import { ChainState, encodeValidators } from "../../chain/state.ts";
@@ -71,6 +71,9 @@ export interface CommitFigures {
   readonly writeCpuSamples: number[];
   readonly rawCpuSamples: number[];
 }
+
+/** How BlockStore.open opens its database (chain/store.ts): the ceiling's database is opened the same way. */
+const STORE_DB_OPTIONS = { compression: false, maxOpenFiles: DEFAULT_MAX_OPEN_FILES };
 
 /** A batch operation: a put, or a deletion (value null). */
 type Op = readonly [Uint8Array, Uint8Array | null];
@@ -245,7 +248,7 @@ export async function benchCommit(world: BenchWorld, opts: { txs: number; reps: 
     const rawDir = join(tmpDir, `raw-${txs}-${rep}`);
     await cp(template, rawDir, { recursive: true });
     const db = new ClassicLevel<Uint8Array, Uint8Array>(rawDir, { keyEncoding: "view", valueEncoding: "view" });
-    await db.open();
+    await db.open(STORE_DB_OPTIONS);
     try {
       fullGc();
       const c0 = process.cpuUsage();
