@@ -543,117 +543,8 @@ function decodeEndedEpoch(epoch: bigint, b: Uint8Array): EndedEpoch {
   return { epoch, reward: asU64(v[0], "reward"), height: asU64(v[1], "height") };
 }
 
-/** Bytes of a CBOR head whose argument is `n` (< 2^53), minimal as the codec writes it. */
-function cborHeadLength(n: number): number {
-  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
-}
-
-/** Writes a minimal CBOR head (major type `major`, argument `n` < 2^64) at `at`; returns where it ends. */
-function writeCborHead(out: Uint8Array, at: number, major: number, n: number | bigint): number {
-  const m = major << 5;
-  if (typeof n === "bigint" || n >= 0x100000000) {
-    let v = BigInt(n);
-    if (v < 0x100000000n) return writeCborHead(out, at, major, Number(v));
-    out[at] = m | 27;
-    for (let i = 8; i >= 1; i--) {
-      out[at + i] = Number(v & 0xffn);
-      v >>= 8n;
-    }
-    return at + 9;
-  }
-  if (n < 24) {
-    out[at] = m | n;
-    return at + 1;
-  }
-  if (n < 0x100) {
-    out[at] = m | 24;
-    out[at + 1] = n;
-    return at + 2;
-  }
-  if (n < 0x10000) {
-    out[at] = m | 25;
-    out[at + 1] = n >>> 8;
-    out[at + 2] = n & 0xff;
-    return at + 3;
-  }
-  out[at] = m | 26;
-  out[at + 1] = n >>> 24;
-  out[at + 2] = (n >>> 16) & 0xff;
-  out[at + 3] = (n >>> 8) & 0xff;
-  out[at + 4] = n & 0xff;
-  return at + 5;
-}
-
-/** The UTF-8 bytes of the few distinct receipt codes (a block repeats them thousands of times). */
-const receiptCodeBytes = new Map<string, Uint8Array>();
-
-/**
- * 'R' value: the receipts as CBOR [[txHash, ok, code, fee], ...], the very bytes `encode` makes of
- * that array, written straight into one buffer: the generic encoder cost ~10 ms per 10,000
- * receipts (a tenth of what commitBlock adds to LevelDB's own write).
- */
-export function encodeReceipts(rs: readonly Receipt[]): Uint8Array {
-  const codes: Uint8Array[] = new Array(rs.length);
-  let size = cborHeadLength(rs.length);
-  for (let i = 0; i < rs.length; i++) {
-    const r = rs[i]!;
-    let code = receiptCodeBytes.get(r.code);
-    if (code === undefined) {
-      code = utf8.encode(r.code);
-      if (receiptCodeBytes.size < 1024) receiptCodeBytes.set(r.code, code);
-    }
-    codes[i] = code;
-    const fee = r.fee;
-    size += 1 + cborHeadLength(r.txHash.length) + r.txHash.length + 1 + cborHeadLength(code.length) + code.length + (fee < 0x100000000n ? cborHeadLength(Number(fee)) : 9);
-  }
-  const out = new Uint8Array(size);
-  let at = writeCborHead(out, 0, 4, rs.length);
-  for (let i = 0; i < rs.length; i++) {
-    const r = rs[i]!;
-    const code = codes[i]!;
-    out[at++] = 0x84;
-    at = writeCborHead(out, at, 2, r.txHash.length);
-    out.set(r.txHash, at);
-    at += r.txHash.length;
-    out[at++] = r.ok ? 0xf5 : 0xf4;
-    at = writeCborHead(out, at, 3, code.length);
-    out.set(code, at);
-    at += code.length;
-    at = writeCborHead(out, at, 0, r.fee < 0x100000000n ? Number(r.fee) : r.fee);
-  }
-  return out;
-}
-
-/**
- * 'C' value: the state changes as CBOR [[key, value | null], ...], the very bytes `encode` makes of
- * that array, written straight into one buffer (the generic encoder cost ~20 ms per block of
- * 10,000 transfers).
- */
-export function encodeChanges(changes: readonly StateChange[]): Uint8Array {
-  let size = cborHeadLength(changes.length);
-  for (let i = 0; i < changes.length; i++) {
-    const c = changes[i]!;
-    const v = c[1];
-    size += 1 + cborHeadLength(c[0].length) + c[0].length + (v === null ? 1 : cborHeadLength(v.length) + v.length);
-  }
-  const out = new Uint8Array(size);
-  let at = writeCborHead(out, 0, 4, changes.length);
-  for (let i = 0; i < changes.length; i++) {
-    const c = changes[i]!;
-    const k = c[0];
-    const v = c[1];
-    out[at++] = 0x82;
-    at = writeCborHead(out, at, 2, k.length);
-    out.set(k, at);
-    at += k.length;
-    if (v === null) out[at++] = 0xf6;
-    else {
-      at = writeCborHead(out, at, 2, v.length);
-      out.set(v, at);
-      at += v.length;
-    }
-  }
-  return out;
+function encodeReceipts(rs: readonly Receipt[]): Uint8Array {
+  return encode(rs.map((r) => [r.txHash, r.ok, r.code, u64(r.fee)]));
 }
 function decodeReceipts(b: Uint8Array): Receipt[] {
   return asArray(decode(b), "receipts").map((x) => {
@@ -1420,7 +1311,7 @@ export class BlockStore {
     // After block h, the state's lastValidators are the set that produced and signed block h.
     batch.put(key(P.validators, hb), encodeValidators(result.state.lastValidators()));
     batch.put(key(P.receipts, hb), encodeReceipts(result.receipts));
-    batch.put(key(P.changes, hb), encodeChanges(result.changes));
+    batch.put(key(P.changes, hb), encode(result.changes.map(([k, v]) => [k, v])));
     const { alloc } = new Arena();
     putTxIndex(batch, block.txs, hb, alloc);
     const reg = registry();
