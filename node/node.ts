@@ -416,6 +416,7 @@ async function startNetwork(chain: ChainParts, c: ConsensusParts, opts: NodeOpti
         void preverifyTxs(input.proposal.block.txs, c.verifyPool).then(() => d.deliver(input));
       },
       peerAt: (peer, height) => sync?.noteHeight(peer, height - 1n),
+      latePrecommit: (vote) => d.addLatePrecommit(vote),
     },
     genesis.params.maxBlockBytes,
     { onVerdict },

@@ -60,6 +60,11 @@ export interface ConsensusView {
   deliver(input: { type: "proposal"; proposal: Proposal } | { type: "vote"; vote: Vote }): void;
   /** A peer sent a message of `height`: it has decided at least height - 1. */
   peerAt(peer: string, height: bigint): void;
+  /**
+   * A precommit of the height just decided, heard after the decision: true if it joined the
+   * last commit the next block carries (checked there against that height's set).
+   */
+  latePrecommit?(vote: Vote): boolean;
 }
 
 /** Submission of transactions and evidence: returns normally when taken, throws CodedError otherwise. */
@@ -119,6 +124,10 @@ export function consensusHandlers(view: ConsensusView, maxBlockBytes: number, ob
         if (m === null || m.type !== "vote") return done("vote", "reject", "not a vote");
         const v = m.vote;
         const at = view.position();
+        if (v.height === at.height - 1n && view.latePrecommit?.(v)) {
+          remember(id);
+          return done("vote", "accept");
+        }
         if (v.height !== at.height) {
           if (v.height > at.height) view.peerAt(from, v.height);
           return done("vote", "ignore", "other height");

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import pino from "pino";
 import t from "tap";
-import { VoteType, ZERO_HASH, proposalSignBytes, voteSignBytes, type Block } from "../../../chain/block.ts";
+import { VoteType, ZERO_HASH, proposalSignBytes, verifyCommit, voteSignBytes, type Block } from "../../../chain/block.ts";
 import { toHex } from "../../../primitives/bytes.ts";
 import { proposerIndex } from "../../../chain/consensus/proposer.ts";
 import { createTendermintMachine, defaultTendermintConfig, inspect, type TendermintConfig, type TendermintState } from "../../../chain/consensus/tendermint.ts";
@@ -426,6 +426,32 @@ t.test("the block interval counts from the start of the decided height, at least
   t.equal(nextHeightDelay(5, 100), 2, "a quarter rounded up");
   t.equal(nextHeightDelay(1_000, -5), 1_000, "a clock that stepped back counts as no time");
   t.end();
+});
+
+t.test("four validators: a precommit that arrives after the decision joins the last commit the next block carries", async (t) => {
+  const dir = tempDir();
+  const r = await runQuad(dir, { blockIntervalMs: 60_000 });
+  t.teardown(() => r.close());
+  const [a, b, late] = others as [number, number, number];
+  r.driver.deliver(proposalFrom(p0, 0, B));
+  for (const i of others) r.driver.deliver(voteFrom(i, VoteType.PREVOTE, 0, B));
+  // +2/3 with this node's own precommit and two peers': decided before the third peer's arrives
+  r.driver.deliver(voteFrom(a, VoteType.PRECOMMIT, 0, B));
+  r.driver.deliver(voteFrom(b, VoteType.PRECOMMIT, 0, B));
+  await r.waitHeight(1n);
+  const decided = r.driver.lastCommit!;
+  t.same(decided.signatures.map((s) => s.validatorIndex).sort(), [a, b, me].sort(), "the decision's commit: this node and two peers");
+  const forged = voteFrom(late, VoteType.PRECOMMIT, 0, B).vote;
+  t.notOk(r.driver.addLatePrecommit({ ...forged, signature: forged.signature.map((x, i) => (i === 7 ? x ^ 1 : x)) }), "a forged signature is refused");
+  t.notOk(r.driver.addLatePrecommit(voteFrom(late, VoteType.PRECOMMIT, 0, C).vote), "a precommit for another block is refused");
+  t.notOk(r.driver.addLatePrecommit(voteFrom(late, VoteType.PREVOTE, 0, B).vote), "a prevote is refused");
+  t.notOk(r.driver.addLatePrecommit(voteFrom(late, VoteType.PRECOMMIT, 1, B).vote), "a precommit of another round is refused");
+  t.notOk(r.driver.addLatePrecommit(voteFrom(a, VoteType.PRECOMMIT, 0, B).vote), "a validator already in the commit is not added twice");
+  t.ok(r.driver.addLatePrecommit(voteFrom(late, VoteType.PRECOMMIT, 0, B).vote), "the late peer's precommit is taken");
+  const extended = r.driver.lastCommit!;
+  t.same(extended.signatures.map((s) => s.validatorIndex), [0, 1, 2, 3], "all four, in validator order");
+  t.doesNotThrow(() => verifyCommit(quad.genesis.chainId, quadSet, 1n, B.hash, extended), "a valid commit for the block");
+  t.same((await r.store.getCommit(1n))!.signatures.length, 3, "the stored commit of the decided block is the decision's");
 });
 
 t.test("four validators: the next height's proposal, heard while the block interval is waited out, is not lost", async (t) => {

@@ -93,6 +93,20 @@ t.test("consensus topic validators: stateless then stateful checks, delivery onl
   at = { height: 2n, round: 0 };
   t.equal(h2.vote.handle(early, "p"), "accept", "only delivered messages are remembered: one ignored for its height is taken once it is checkable");
   t.equal(delivered.length, 5);
+
+  // a vote of the height just decided goes to the late-precommit hook, which checks and takes it or not
+  const offered: bigint[] = [];
+  let take = false;
+  const h3 = consensusHandlers(
+    { chainId, position: () => ({ height: 2n, round: 0 }), validators: () => validators, deliver: (i) => delivered.push(i), peerAt: () => {}, latePrecommit: (v) => (offered.push(v.height), take) },
+    chain.genesis.params.maxBlockBytes,
+  );
+  t.equal(h3.vote.handle(vote({ type: 2, round: 3 }), "p"), "ignore", "refused by the hook: another height, ignored");
+  take = true;
+  t.equal(h3.vote.handle(vote({ type: 2, round: 4 }), "p"), "accept", "taken into the last commit: accepted and forwarded");
+  t.equal(h3.vote.handle(vote({ type: 2, round: 4 }), "q"), "ignore", "and remembered");
+  t.same(offered, [1n, 1n], "only votes of the decided height reach the hook");
+  t.equal(delivered.length, 5, "none of them goes to the engine");
 });
 
 t.test("transaction and evidence topic validators", async (t) => {
