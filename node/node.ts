@@ -426,7 +426,7 @@ async function startNetwork(chain: ChainParts, c: ConsensusParts, opts: NodeOpti
   life.onStop("inbound queue", () => inbound.close());
   const poolTopics = poolHandlers(
     {
-      admitTxs: (txs) => c.ingest.submit(txs),
+      admitTxs: (txs) => c.ingest.submit(txs, "peer"),
       addEvidence: (ev) => c.evidencePool.add(ev, c.headState(), store.head.height, genesis.chainId, genesis.params),
     },
     { onVerdict },

@@ -10,8 +10,14 @@
  * Admission is bounded. A submission is refused with IngestError BUSY, before any work, when the
  * transactions waiting for their signature check would exceed `maxPending`, or when the mempool
  * and those waiting would hold `maxPooled` or more. tx_send answers that as the BUSY RPC error;
- * gossip drops the batch without blame (its sender keeps it). Whatever is taken is admitted or
- * answered with its own reason: nothing waits without limit and nothing taken is dropped.
+ * gossip drops the batch without blame. Whatever is taken is admitted or answered with its own
+ * reason: nothing waits without limit and nothing taken is dropped.
+ *
+ * Peers get PEER_HEADROOM times those bounds. Gossip is sent once: a batch this node drops is not
+ * sent to it again, so a node that refused its peers' transactions as readily as its clients' held
+ * only some of each sender's nonces, and its blocks stopped at the first gap (a 2x overload
+ * finalized less than the load before it). Clients, who can retry, are refused first; the
+ * mempool's own cap (chain/mempool.ts maxTxs) stays the last bound.
  */
 import { CodedError } from "../primitives/errors.ts";
 import { isTxVerified, rememberVerifiedTx, TxError, TxErrorCode, validateTxShape, type SignedTx } from "../chain/tx.ts";
@@ -38,6 +44,11 @@ export interface TxIngestOptions {
  * past that, more waiting only adds latency (a measured run with 8,192 let blocks take seconds).
  */
 export const defaultTxIngestOptions: TxIngestOptions = Object.freeze({ maxPending: 1_024, maxPooled: 4_096 });
+
+/** Where a submission comes from: a client (tx_send) or a peer (gossip). */
+export type IngestOrigin = "client" | "peer";
+/** How many times the client bounds a peer's submissions get (see the module comment). */
+export const PEER_HEADROOM = 2;
 
 export interface TxIngestDeps {
   readonly chainId: string;
@@ -88,9 +99,11 @@ export class TxIngest {
     return this.#refused;
   }
 
-  /** The BUSY error a submission of `n` transactions would get now, or null if there is room. */
-  busy(n: number): IngestError | null {
-    const { maxPending, maxPooled } = this.opts;
+  /** The BUSY error a submission of `n` transactions from `origin` would get now, or null if there is room. */
+  busy(n: number, origin: IngestOrigin = "client"): IngestError | null {
+    const k = origin === "peer" ? PEER_HEADROOM : 1;
+    const maxPending = this.opts.maxPending * k;
+    const maxPooled = this.opts.maxPooled * k;
     const pooled = this.#deps.pooled();
     if (this.#pending + n > maxPending || pooled + this.#pending + n > maxPooled) {
       return new IngestError(IngestErrorCode.BUSY, "the node is busy: too many transactions wait to be checked or included; retry later", {
@@ -104,8 +117,8 @@ export class TxIngest {
    * Takes `txs` (in order) and answers, per tx, null when it entered the mempool or the error that
    * kept it out. Rejects with IngestError BUSY, taking none of them, when there is no room.
    */
-  submit(txs: readonly SignedTx[]): Promise<IngestResult[]> {
-    const busy = this.busy(txs.length);
+  submit(txs: readonly SignedTx[], origin: IngestOrigin = "client"): Promise<IngestResult[]> {
+    const busy = this.busy(txs.length, origin);
     if (busy) {
       this.#refused++;
       return Promise.reject(busy);

@@ -13,7 +13,7 @@ import { isTxVerified, signTx, TxErrorCode, validateTxBasic, type SignedTx } fro
 import { toHex } from "../../../primitives/bytes.ts";
 import { devnetFaucetKey, devnetGenesis } from "../../../genesis/devnet.ts";
 import { CloudcoinNode } from "../../../node/node.ts";
-import { IngestErrorCode, preverifyTxs, TxIngest } from "../../../node/tx-ingest.ts";
+import { IngestErrorCode, PEER_HEADROOM, preverifyTxs, TxIngest } from "../../../node/tx-ingest.ts";
 import { VerifyPool, type BatchVerifier } from "../../../node/verify-pool.ts";
 import { RpcErrorCode } from "../../../rpc/errors.ts";
 import { newTestChain, testKey } from "../../helpers/chain.ts";
@@ -104,6 +104,15 @@ t.test("admission is bounded: past maxPending or maxPooled a submission is refus
   held.splice(0).forEach((go) => go());
   t.same(await third, [null, null]);
   t.equal(mempool.size, 5);
+  // a peer's gossip gets PEER_HEADROOM times the bounds: a full pool for clients still takes it
+  await t.rejects(ingest.submit([transfer(4, 0n)]), { code: IngestErrorCode.BUSY }, "a client is refused at maxPooled");
+  const fromPeer = ingest.submit([transfer(4, 0n), transfer(4, 1n), transfer(5, 0n)], "peer");
+  await t.rejects(ingest.submit([transfer(6, 0n), transfer(6, 1n), transfer(6, 2n), transfer(6, 3n)], "peer"), { code: IngestErrorCode.BUSY }, `3 waiting + 4 > ${3 * PEER_HEADROOM} for a peer`);
+  held.splice(0).forEach((go) => go());
+  t.same(await fromPeer, [null, null, null], "taken from a peer past the clients' bound");
+  t.equal(mempool.size, 8);
+  await t.rejects(ingest.submit([transfer(7, 0n), transfer(7, 1n), transfer(7, 2n)], "peer"), { code: IngestErrorCode.BUSY }, `8 pooled + 3 > ${5 * PEER_HEADROOM} for a peer`);
+  t.equal(ingest.refused, 5, "every refusal counted");
 });
 
 t.test("tx_send over real JSON-RPC on a real node: past the bound the typed BUSY error; what it took is finalized", async (t) => {
