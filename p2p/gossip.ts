@@ -31,6 +31,7 @@ import type { Proposal, Vote } from "../chain/consensus/types.ts";
 import { asArray, asBytes, decode as decodeCbor, encode } from "../primitives/codec.ts";
 import { CodecError, CodecErrorCode, CodedError } from "../primitives/errors.ts";
 import { decodeEvidence, isStatelessEvidenceFailure, MAX_EVIDENCE_BYTES, type Evidence } from "../chain/evidence.ts";
+import { latin1 } from "../primitives/bytes.ts";
 import { sha256 } from "../primitives/hash.ts";
 import { verify } from "../primitives/keys.ts";
 import type { Validator } from "../chain/state.ts";
@@ -101,7 +102,7 @@ export function consensusHandlers(view: ConsensusView, maxBlockBytes: number, ob
   // three peers twice a second. Decoding and checking a proposal of thousands of transactions
   // again for each answer deepened the very stall it was asked for.
   const delivered = new Set<string>();
-  const idOf = (topic: TopicKind, data: Uint8Array): string => topic + Buffer.from(sha256(data)).toString("latin1");
+  const idOf = (topic: TopicKind, data: Uint8Array): string => topic + latin1(sha256(data));
   const remember = (id: string): void => {
     if (delivered.size >= MAX_DELIVERED_IDS) delivered.clear();
     delivered.add(id);
