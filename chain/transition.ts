@@ -33,7 +33,7 @@ import type { ChainParams } from "./params.ts";
 import { epochOfHeight, isFirstBlockOfEpoch, isLastBlockOfEpoch, recordEpochSeed } from "./epoch.ts";
 import { registry } from "./registry.ts";
 import { ChainState, StateWriter, validatorsHash, type StateChange, type StateReader } from "./state.ts";
-import { opName, TxError, TxErrorCode, validateTxBasic, type SignedTx } from "./tx.ts";
+import { opName, TxError, TxErrorCode, validateTxBasic, validateTxShape, type SignedTx } from "./tx.ts";
 
 export { ExecError, ExecErrorCode, OpError, type ChainEvent, type Receipt } from "./exec.ts";
 
@@ -222,7 +222,11 @@ function checkHeader(state: ChainState, block: Block, chainId: string, params: C
 }
 
 export interface ApplyOptions {
-  /** Skip per-transaction signature checks (only for blocks this node built from its own mempool). */
+  /**
+   * Skip the per-transaction signature checks (the other stateless rules still run): for a caller
+   * that checks every signature itself at the same time and discards the result unless all verify
+   * (node/tx-ingest.ts applyBlockVerifying).
+   */
   readonly skipTxSignatures?: boolean;
 }
 
@@ -247,7 +251,8 @@ export function executeBlock(state: ChainState, block: Block, params: ChainParam
   beginBlock(w, ctx, block.evidence, block.lastCommit, chainId);
   block.txs.forEach((tx, index) => {
     try {
-      if (!opts.skipTxSignatures) validateTxBasic(tx, chainId);
+      if (opts.skipTxSignatures) validateTxShape(tx, chainId);
+      else validateTxBasic(tx, chainId);
       receipts.push(executeTx(w, tx, ctx));
     } catch (e) {
       if (e instanceof TxError) throw new TxError(e.code, `tx ${index}: ${e.message}`, { ...e.data, index });

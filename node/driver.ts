@@ -25,6 +25,8 @@ import type { BlockStore } from "../chain/store.ts";
 import { applyBlock, buildBlock, type BlockResult } from "../chain/transition.ts";
 import type { SignedTx } from "../chain/tx.ts";
 import { SignStep, type DurableSigner } from "./signer.ts";
+import { applyBlockVerifying, preverifyTxs } from "./tx-ingest.ts";
+import type { BatchVerifier } from "./verify-pool.ts";
 import { DEFAULT_WAL_MAX_ENTRIES, decodeWalPrefix, encodeWalInput, replayHeight, walInputProblem, type StartHeightInput, type WalInput } from "./wal.ts";
 
 /** A message from a peer. */
@@ -132,6 +134,8 @@ export class ConsensusDriver<S> {
   readonly #timers = new Set<NodeJS.Timeout>();
   /** executed blocks by hash, so the proposer does not re-execute its own block */
   readonly #executed = new Map<string, BlockResult>();
+  /** blocks of the height in progress found invalid by prevalidate, by hash, with the error */
+  readonly #invalid = new Map<string, unknown>();
   /** When the height in progress started (performance.now()); null before the first. */
   #heightStartedAt: number | null = null;
   #failure: Error | null = null;
@@ -186,6 +190,27 @@ export class ConsensusDriver<S> {
     this.#started = true;
     this.#recoverPending = true;
     this.#kick();
+  }
+
+  /**
+   * Executes a proposed block of the next height ahead of the engine, its unchecked transaction
+   * signatures verified on `verifier` meanwhile (node/tx-ingest.ts applyBlockVerifying), so the
+   * engine's validation finds the result or the refusal instead of executing the block and then
+   * checking signatures one by one on the event loop. A block of another height only has its
+   * signatures checked on `verifier`. Call it before `deliver`; it never throws.
+   */
+  async prevalidate(block: Block, verifier: BatchVerifier): Promise<void> {
+    const state = this.#state;
+    const id = toHex(block.hash);
+    if (block.header.height !== state.meta().height + 1n) return preverifyTxs(block.txs, verifier);
+    if (this.#executed.has(id) || this.#invalid.has(id)) return;
+    try {
+      const result = await applyBlockVerifying(state, block, this.#d.params, this.#d.chainId, verifier);
+      if (this.#state === state) this.#executed.set(id, result);
+    } catch (e) {
+      // the same refusal the engine's validation would reach: remembered, logged there
+      if (this.#state === state) this.#invalid.set(id, e);
+    }
   }
 
   /**
@@ -489,6 +514,7 @@ export class ConsensusDriver<S> {
         if (!valid) {
           try {
             const t0 = performance.now();
+            if (this.#invalid.has(id)) throw this.#invalid.get(id);
             this.#executed.set(id, applyBlock(this.#state, effect.block, d.params, d.chainId));
             d.log.debug({ height: Number(effect.height), round: effect.round, txs: effect.block.txs.length, ms: Math.round(performance.now() - t0) }, "proposal validated");
             valid = true;
@@ -559,6 +585,7 @@ export class ConsensusDriver<S> {
     d.evidencePool.prune(block.evidence, this.#state, height, d.chainId, d.params);
     this.#lastCommit = commit;
     this.#executed.clear();
+    this.#invalid.clear();
     d.mempool.onBlockCommitted(block.txs.map((t) => t.hash), block.txs.map((t) => t.sender));
     d.onCommit(block, result, this.#state, commit);
     // The height's WAL is done with. Not atomic with the commit: replay reads only the WAL of

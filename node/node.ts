@@ -409,11 +409,11 @@ async function startNetwork(chain: ChainParts, c: ConsensusParts, opts: NodeOpti
         if (setOf.state !== d.state) setOf = { state: d.state, validators: d.state.validators() };
         return setOf.validators;
       },
-      // a proposal's transaction signatures are checked on the worker pool before the driver
-      // executes the block, so that the event loop does not check them one by one
+      // a proposal is executed while the worker pool checks its transactions' signatures, so
+      // that the event loop does not check them one by one
       deliver: (input) => {
         if (input.type === "vote") return void d.deliver(input);
-        void preverifyTxs(input.proposal.block.txs, c.verifyPool).then(() => d.deliver(input));
+        void d.prevalidate(input.proposal.block, c.verifyPool).then(() => d.deliver(input));
       },
       peerAt: (peer, height) => sync?.noteHeight(peer, height - 1n),
       latePrecommit: (vote) => d.addLatePrecommit(vote),

@@ -22,8 +22,9 @@ import type { KeyPair } from "../../../primitives/keys.ts";
 import { Mempool } from "../../../chain/mempool.ts";
 import { BlockStore } from "../../../chain/store.ts";
 import { applyBlock, buildBlock } from "../../../chain/transition.ts";
-import type { SignedTx } from "../../../chain/tx.ts";
-import { devnetGenesis, devnetValidatorKey, insecureDevKey } from "../../../genesis/devnet.ts";
+import { isTxVerified, signTx, TxErrorCode, type SignedTx } from "../../../chain/tx.ts";
+import { VerifyPool } from "../../../node/verify-pool.ts";
+import { devnetFaucetKey, devnetGenesis, devnetValidatorKey, insecureDevKey } from "../../../genesis/devnet.ts";
 import { genesisState, type Genesis } from "../../../genesis/schema.ts";
 import { ConsensusDriver, DEFAULT_MAX_PROPOSAL_TXS, nextHeightDelay, proposalTxCap, type DriverProbe } from "../../../node/driver.ts";
 import { DurableSigner, SignStep, SignerErrorCode } from "../../../node/signer.ts";
@@ -426,6 +427,47 @@ t.test("the block interval counts from the start of the decided height, at least
   t.equal(nextHeightDelay(5, 100), 2, "a quarter rounded up");
   t.equal(nextHeightDelay(1_000, -5), 1_000, "a clock that stepped back counts as no time");
   t.end();
+});
+
+t.test("four validators: a proposal prevalidated while the pool checks its signatures is voted as the engine would", async (t) => {
+  const pool = await VerifyPool.start(2);
+  t.teardown(() => pool.close());
+  const faucet = devnetFaucetKey();
+  const txsOf = (amount: bigint) =>
+    Array.from({ length: 40 }, (_, n) => signTx({ chainId: quad.genesis.chainId, nonce: BigInt(n), fee: 1000n, op: { type: "transfer", to: peerKeys[0]!.publicKey, amount } }, faucet));
+  const blockOf = (txs: SignedTx[]) =>
+    buildBlock(quad.state, txs, { chainId: quad.genesis.chainId, params: quad.genesis.params, proposer: keyOf(p0), time: quad.genesis.genesisTime + 1000n, lastCommit: null }).block;
+  const ownPrevote = (r: Running) => castVotes(r).find((v) => v.round === 0 && v.voteType === VoteType.PREVOTE);
+
+  // a forged signature among 40: refused, as applyBlock refuses it
+  const forgedTxs = txsOf(5n);
+  const sig = forgedTxs[17]!.signature.slice();
+  sig[0]! ^= 1;
+  forgedTxs[17] = { ...forgedTxs[17]!, signature: sig };
+  const forged = blockOf(forgedTxs);
+  const a = await runQuad(tempDir());
+  t.teardown(() => a.close());
+  await a.driver.prevalidate(forged, pool);
+  a.driver.deliver(proposalFrom(p0, 0, forged));
+  await a.waitFor("the prevote", () => ownPrevote(a) !== undefined);
+  t.equal(ownPrevote(a)!.blockHash, null, "nil for a block with a forged signature");
+  const refused = a.logs.find((l) => l.msg === "invalid proposal") as { code?: string } | undefined;
+  t.equal(refused?.code, TxErrorCode.BAD_SIGNATURE, "refused for the signature");
+
+  // the same transactions signed properly: executed ahead, every signature checked by the pool
+  const validTxs = txsOf(6n);
+  const valid = blockOf(validTxs);
+  const b = await runQuad(tempDir());
+  t.teardown(() => b.close());
+  await b.driver.prevalidate(valid, pool);
+  t.ok(validTxs.every(isTxVerified), "the pool checked every signature");
+  b.driver.deliver(proposalFrom(p0, 0, valid));
+  await b.waitFor("the prevote", () => ownPrevote(b) !== undefined);
+  t.equal(toHex(ownPrevote(b)!.blockHash ?? new Uint8Array()), hex(valid), "a prevote for the valid block");
+  // a block of another height is only preverified, never executed against this head
+  const later = { ...valid, header: { ...valid.header, height: 5n } };
+  await b.driver.prevalidate(later, pool);
+  t.equal(b.driver.failure, null);
 });
 
 t.test("four validators: a precommit that arrives after the decision joins the last commit the next block carries", async (t) => {

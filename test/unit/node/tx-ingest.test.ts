@@ -9,14 +9,15 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import t from "tap";
 import { Mempool, MempoolErrorCode } from "../../../chain/mempool.ts";
-import { isTxVerified, signTx, TxErrorCode, validateTxBasic, type SignedTx } from "../../../chain/tx.ts";
+import { clearVerifiedTxCache, isTxVerified, signTx, TxErrorCode, validateTxBasic, type SignedTx } from "../../../chain/tx.ts";
+import { applyBlock } from "../../../chain/transition.ts";
 import { toHex } from "../../../primitives/bytes.ts";
 import { devnetFaucetKey, devnetGenesis } from "../../../genesis/devnet.ts";
 import { CloudcoinNode } from "../../../node/node.ts";
-import { IngestErrorCode, PEER_HEADROOM, preverifyTxs, TxIngest } from "../../../node/tx-ingest.ts";
+import { applyBlockVerifying, IngestErrorCode, PEER_HEADROOM, preverifyTxs, TxIngest } from "../../../node/tx-ingest.ts";
 import { VerifyPool, type BatchVerifier } from "../../../node/verify-pool.ts";
 import { RpcErrorCode } from "../../../rpc/errors.ts";
-import { newTestChain, testKey } from "../../helpers/chain.ts";
+import { build, newTestChain, testKey } from "../../helpers/chain.ts";
 import { rpc, waitFor } from "../../helpers/process.ts";
 
 const chain = newTestChain({ balances: Array.from({ length: 8 }, (_, i) => ({ key: testKey(300 + i), amount: 10n ** 15n })) });
@@ -83,6 +84,92 @@ t.test("a proposal's transactions are checked on the pool before execution: vali
   const more = [transfer(2, 300n), transfer(3, 300n)];
   await preverifyTxs(more, { verifyMany: () => Promise.reject(new Error("pool closed")) });
   t.notOk(more.some(isTxVerified), "nothing remembered when the pool failed");
+});
+
+t.test("a block executes while the pool checks its signatures: applyBlock's answer, whichever signature fails", async (t) => {
+  const pool = await VerifyPool.start(2);
+  t.teardown(() => pool.close());
+  const { params } = chain.genesis;
+  const forge = (tx: SignedTx): SignedTx => {
+    const signature = tx.signature.slice();
+    signature[7]! ^= 1;
+    return { ...tx, signature };
+  };
+  const blockOf = (txs: SignedTx[]) => build(chain, txs).block;
+  const same = (a: () => unknown, b: () => unknown): { code?: string; message?: string } => {
+    const grab = (f: () => unknown) => {
+      try {
+        f();
+        return {};
+      } catch (e) {
+        return { code: (e as { code?: string }).code, message: (e as Error).message };
+      }
+    };
+    const x = grab(a);
+    t.same(x, grab(b), "the same error as applyBlock");
+    return x;
+  };
+
+  // valid: the same result as applyBlock, every signature now known
+  amount = 11n;
+  const valid = Array.from({ length: 48 }, (_, n) => transfer(n % 8, BigInt(n >> 3)));
+  const block = blockOf(valid);
+  clearVerifiedTxCache();
+  const calls: number[] = [];
+  const counting: BatchVerifier = { verifyMany: (items) => (calls.push(items.length), pool.verifyMany(items)) };
+  const result = await applyBlockVerifying(chain.state, block, params, chainId, counting);
+  t.same(calls, [48], "all 48 unchecked signatures went to the pool in one request");
+  t.ok(valid.every(isTxVerified), "and are remembered");
+  clearVerifiedTxCache();
+  t.same(result.state.root(), applyBlock(chain.state, block, params, chainId).state.root(), "the state applyBlock reaches");
+  t.same(result.receipts, applyBlock(chain.state, block, params, chainId).receipts);
+  // all known: nothing sent
+  calls.length = 0;
+  await applyBlockVerifying(chain.state, block, params, chainId, counting);
+  t.same(calls, [], "signatures already verified are not sent again");
+
+  // a forged signature in the middle: refused as applyBlock refuses it, at its index
+  amount = 12n;
+  const withForged = Array.from({ length: 48 }, (_, n) => transfer(n % 8, BigInt(n >> 3)));
+  withForged[29] = forge(withForged[29]!);
+  const bad = blockOf(withForged);
+  clearVerifiedTxCache();
+  let error: unknown;
+  await applyBlockVerifying(chain.state, bad, params, chainId, pool).catch((e) => (error = e));
+  t.match(error, { code: TxErrorCode.BAD_SIGNATURE, data: { index: 29 } }, "BAD_SIGNATURE at index 29");
+  clearVerifiedTxCache();
+  same(() => { throw error; }, () => applyBlock(chain.state, bad, params, chainId));
+  t.notOk(isTxVerified(withForged[29]!), "the forged one is not remembered");
+
+  // a transaction for another chain, validly signed: the stateless rules still run in the fast pass
+  amount = 13n;
+  const other = Array.from({ length: 40 }, (_, n) => transfer(n % 8, BigInt(n >> 3)));
+  other[35] = signTx({ chainId: "another-chain", nonce: 4n, fee: 1000n, op: { type: "transfer", to: testKey(1).publicKey, amount } }, testKey(303));
+  const foreign = blockOf(other);
+  clearVerifiedTxCache();
+  error = undefined;
+  await applyBlockVerifying(chain.state, foreign, params, chainId, pool).catch((e) => (error = e));
+  t.match(error, { code: TxErrorCode.WRONG_CHAIN_ID, data: { index: 35 } }, "WRONG_CHAIN_ID at index 35, every signature being valid");
+  clearVerifiedTxCache();
+  same(() => { throw error; }, () => applyBlock(chain.state, foreign, params, chainId));
+
+  // both: a forged signature before the foreign transaction: the forged one is the first error
+  other[3] = forge(other[3]!);
+  const both = blockOf(other);
+  clearVerifiedTxCache();
+  error = undefined;
+  await applyBlockVerifying(chain.state, both, params, chainId, pool).catch((e) => (error = e));
+  t.match(error, { code: TxErrorCode.BAD_SIGNATURE, data: { index: 3 } }, "the first bad transaction in block order");
+
+  // a failing pool: the ordinary path's answer
+  clearVerifiedTxCache();
+  const failing: BatchVerifier = { verifyMany: () => Promise.reject(new Error("pool closed")) };
+  const again = await applyBlockVerifying(chain.state, block, params, chainId, failing);
+  t.same(again.state.root(), result.state.root(), "a failed pool changes nothing but the speed");
+  clearVerifiedTxCache();
+  error = undefined;
+  await applyBlockVerifying(chain.state, bad, params, chainId, failing).catch((e) => (error = e));
+  t.match(error, { code: TxErrorCode.BAD_SIGNATURE, data: { index: 29 } });
 });
 
 t.test("admission is bounded: past maxPending or maxPooled a submission is refused BUSY, taking none", async (t) => {
