@@ -33,7 +33,7 @@ import { CLI, rpc, rpcListeningUrl, runCli, startProcess, waitFor, type ReadyPro
 import { ACCOUNT_BALANCE } from "./fixtures.ts";
 import { benchTempDir } from "./lifecycle.ts";
 import { rpcAccountAddress } from "./rpc-shared.ts";
-import { fmtInt, fmtRatio, median, table, verdict } from "./stats.ts";
+import { cpuUs, fmtInt, fmtRatio, median, table, verdict } from "./stats.ts";
 
 const ACCOUNTS = 100_000;
 const CONNECTIONS = 50;
@@ -85,17 +85,6 @@ interface Server {
   readonly url: string;
   readonly pid: number;
   stop(): Promise<void>;
-}
-
-/** CPU time (user + system, µs) process `pid` has used so far, from /proc; undefined elsewhere. */
-function cpuUs(pid: number): number | undefined {
-  try {
-    // fields after the ")" of the command name: state is field 3, utime 14, stime 15 (clock ticks, 100/s on Linux)
-    const rest = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(rest[11]) + Number(rest[12])) * 10_000;
-  } catch {
-    return undefined;
-  }
 }
 
 async function startOurs(dir: string): Promise<Server> {

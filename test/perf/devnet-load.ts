@@ -27,6 +27,7 @@ import { signTx, type SignedTx } from "../../chain/tx.ts";
 import { readKeyFile } from "../../node/keyring.ts";
 import { initNetwork, type LocalNetwork } from "../helpers/network.ts";
 import { CLI, rpc, rpcListeningUrl, startProcess, waitFor, type ReadyProcess } from "../helpers/process.ts";
+import { cpuUs } from "./stats.ts";
 
 export interface LoadStep {
   readonly offered: number;
@@ -46,6 +47,10 @@ export interface LoadStep {
   readonly p99Ms: number;
   /** Longest time between two finalized blocks from the step's first send to the end of its drain. */
   readonly maxBlockGapMs: number;
+  /** CPU time (µs, all threads) per finalized transaction over the step, of all node processes together (Linux; NaN elsewhere). */
+  readonly nodesCpuUsPerTx: number;
+  /** The same for this process, the load generator. */
+  readonly loadCpuUsPerTx: number;
 }
 
 export interface DevnetFigures {
@@ -162,30 +167,37 @@ export async function startDevnet(dir: string, opts: { validators: number; sende
     // sender's next turn (as a client retries), so every later nonce of it can execute.
     const nonces = senders.map(() => 0n);
     const retry: SignedTx[][] = senders.map(() => []);
+    // signed before a step starts (presign), so that signing does not compete with the nodes
+    const ahead: SignedTx[][] = senders.map(() => []);
+    const signNext = (s: number): SignedTx =>
+      signTx({ chainId, nonce: nonces[s]!++, fee: TX_FEE, op: { type: "transfer", to: senders[(s + 1) % senders.length]!.publicKey, amount: 1_000n } }, senders[s]!);
+    const presign = (total: number): void => {
+      const per = Math.ceil(total / senders.length) + 1;
+      senders.forEach((_, s) => {
+        while (ahead[s]!.length < per) ahead[s]!.push(signNext(s));
+      });
+    };
     let turn = 0;
     const nextTxs = (n: number): { tx: SignedTx; s: number }[] => {
       const out: { tx: SignedTx; s: number }[] = [];
       for (let k = 0; k < n; k++, turn++) {
         const s = turn % senders.length;
-        const again = retry[s]!.shift();
-        if (again) {
-          out.push({ tx: again, s });
-          continue;
-        }
-        const to = senders[(s + 1) % senders.length]!.publicKey;
-        out.push({ tx: signTx({ chainId, nonce: nonces[s]!++, fee: TX_FEE, op: { type: "transfer", to, amount: 1_000n } }, senders[s]!), s });
+        out.push({ tx: retry[s]!.shift() ?? ahead[s]!.shift() ?? signNext(s), s });
       }
       return out;
     };
 
     const step = async (rate: number, seconds: number, log: (s: string) => void): Promise<LoadStep> => {
       const total = rate * seconds;
+      presign(total);
       const sentAt = new Map<string, number>();
       const accepted = new Set<string>();
       const perTick = Math.max(1, Math.round(rate / 10));
       let rejected = 0;
       let busy = 0;
       const blocksBefore = blockTimes.length;
+      const nodesCpu = (): number => procs.reduce((sum, p) => sum + (cpuUs(p.child.pid ?? -1) ?? Number.NaN), 0);
+      const cpu0 = { nodes: nodesCpu(), load: process.cpuUsage() };
       const start = performance.now();
       const pending: Promise<void>[] = [];
       const send = (tick: number, batch: { tx: SignedTx; s: number }[]): void => {
@@ -241,6 +253,8 @@ export async function startDevnet(dir: string, opts: { validators: number; sende
         await new Promise((r) => setTimeout(r, 100));
       }
       const end = performance.now();
+      const loadCpu = process.cpuUsage(cpu0.load);
+      const cpu = { nodes: nodesCpu() - cpu0.nodes, load: loadCpu.user + loadCpu.system };
       // the steady window: from WARMUP_MS after the first send to the last scheduled send
       const windowFrom = start + WARMUP_MS;
       const windowTo = start + seconds * 1000;
@@ -260,8 +274,9 @@ export async function startDevnet(dir: string, opts: { validators: number; sende
       const result: LoadStep = {
         offered: rate, sent: total, rejected, busy, finalized: latencies.length, lost: accepted.size - latencies.length,
         tps: inWindow / ((windowTo - windowFrom) / 1000), p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxBlockGapMs,
+        nodesCpuUsPerTx: cpu.nodes / Math.max(1, latencies.length), loadCpuUsPerTx: cpu.load / Math.max(1, latencies.length),
       };
-      log(`  offered ${rate} tx/s for ${seconds} s: ${result.finalized} finalized of ${accepted.size} accepted (${busy} BUSY and re-sent, ${rejected} other errors, ${result.lost} not finalized yet), ${result.tps.toFixed(0)} tx/s, latency p50 ${result.p50Ms.toFixed(0)} ms p99 ${result.p99Ms.toFixed(0)} ms, longest block gap ${result.maxBlockGapMs.toFixed(0)} ms`);
+      log(`  offered ${rate} tx/s for ${seconds} s: ${result.finalized} finalized of ${accepted.size} accepted (${busy} BUSY and re-sent, ${rejected} other errors, ${result.lost} not finalized yet), ${result.tps.toFixed(0)} tx/s, latency p50 ${result.p50Ms.toFixed(0)} ms p99 ${result.p99Ms.toFixed(0)} ms, longest block gap ${result.maxBlockGapMs.toFixed(0)} ms; CPU per finalized tx: nodes ${result.nodesCpuUsPerTx.toFixed(0)} µs (all ${procs.length}), load generator ${result.loadCpuUsPerTx.toFixed(0)} µs`);
       return result;
     };
     return { validators: opts.validators, blockIntervalMs, step, stop };

@@ -1,4 +1,5 @@
 /** Small helpers for the benchmark: repetition statistics and number formatting. */
+import { readFileSync } from "node:fs";
 
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return Number.NaN;
@@ -48,4 +49,15 @@ export function table(header: readonly string[], rows: readonly (readonly string
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+/** CPU time (user + system, µs) process `pid` has used so far, from /proc; undefined elsewhere. */
+export function cpuUs(pid: number): number | undefined {
+  try {
+    // fields after the ")" of the command name: state is field 3, utime 14, stime 15 (clock ticks, 100/s on Linux)
+    const rest = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(rest[11]) + Number(rest[12])) * 10_000;
+  } catch {
+    return undefined;
+  }
 }
