@@ -200,6 +200,9 @@ export class ConsensusDriver<S> {
    * signatures checked on `verifier`. Call it before `deliver`; it never throws.
    */
   async prevalidate(block: Block, verifier: BatchVerifier): Promise<void> {
+    // not inside the caller's turn: the gossip handler that delivered the proposal returns (and
+    // gossipsub forwards it) before this executes it
+    await new Promise((resolve) => setImmediate(resolve));
     const state = this.#state;
     const id = toHex(block.hash);
     if (block.header.height !== state.meta().height + 1n) return preverifyTxs(block.txs, verifier);
