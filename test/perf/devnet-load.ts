@@ -73,8 +73,12 @@ function percentile(sorted: readonly number[], p: number): number {
 
 async function startValidator(net: LocalNetwork, i: number): Promise<ReadyProcess> {
   const m = net.members[i]!;
-  // as an operator runs it: no result checking (the e2e helper turns it on), no RPC rate limit for the load generator
-  const p = await startProcess(CLI, ["start", "--home", m.home, "--rpc-port", "0", "--p2p-listen", m.listen, "--rpc-rate-limit", "off", ...(process.env.BENCH_NODE_LOG_LEVEL ? ["--log-level", process.env.BENCH_NODE_LOG_LEVEL] : [])], rpcListeningUrl, { timeoutMs: 60_000 });
+  // as an operator runs it: no result checking (the e2e helper turns it on), the launchers' young
+  // generation (npm start, the systemd unit, the Dockerfile), no RPC rate limit for the load generator
+  const p = await startProcess(CLI, ["start", "--home", m.home, "--rpc-port", "0", "--p2p-listen", m.listen, "--rpc-rate-limit", "off", ...(process.env.BENCH_NODE_LOG_LEVEL ? ["--log-level", process.env.BENCH_NODE_LOG_LEVEL] : [])], rpcListeningUrl, {
+    env: { CLOUDCOIN_RPC_CHECK_RESULTS: "0", NODE_OPTIONS: "--max-semi-space-size=32" },
+    timeoutMs: 60_000,
+  });
   m.proc = p;
   return p;
 }
