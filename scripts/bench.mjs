@@ -3,6 +3,7 @@
 // and a summary at the end names each script's outcome and time. Exit code 1 if any failed.
 // Usage: node scripts/bench.mjs [name ...]   (names: run, sim, paych, ws, storage, bandwidth, network, sync, cli, state, state-sync, devnet, rpc-layers, anvil)
 import { spawnSync } from "node:child_process";
+import { withDist } from "./dist-env.mjs";
 
 const SCRIPTS = {
   run: "test/perf/run.ts",
@@ -29,13 +30,15 @@ for (const w of wanted) {
     process.exit(2);
   }
 }
+// the nodes a benchmark starts run the compiled dist/, as `npm start` runs them (scripts/dist-env.mjs)
+const env = withDist(process.env, "bench");
 const results = [];
 for (const [name, file] of Object.entries(SCRIPTS)) {
   if (wanted.length > 0 ? !wanted.includes(name) : ONLY_BY_NAME.has(name)) continue;
   console.log(`\n=== ${name} (${[file].flat().join(" ")})`);
   const started = Date.now();
   const [path, ...args] = Array.isArray(file) ? file : [file];
-  const r = spawnSync(process.execPath, ["--import", "tsx", path, ...args], { stdio: "inherit" });
+  const r = spawnSync(process.execPath, ["--import", "tsx", path, ...args], { stdio: "inherit", env });
   results.push({ name, status: r.status === 0 ? "ok" : `failed (exit ${r.status ?? r.signal})`, seconds: ((Date.now() - started) / 1000).toFixed(0) });
 }
 console.log("\n=== summary");

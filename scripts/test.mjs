@@ -7,9 +7,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Parser } from "tap-parser";
-import { distState } from "../bin/dist-current.js";
+import { withDist } from "./dist-env.mjs";
 
 const require = createRequire(import.meta.url);
 // tap exports no bin path; find it from its package.json so the script needs no npx.
@@ -26,24 +25,9 @@ if (build.status !== 0) {
   process.exit(build.status ?? 1);
 }
 
-// e2e tests start the node, the CLI and the plugins as processes, about 150 per run. Through tsx
-// each start costs 1-2 s of CPU more than the compiled JavaScript in dist/ (its ESM hooks see every
-// module loaded), minutes of a run on 2 cores. So the spawned processes run dist/, what the
-// `cloudcoin` executable runs, when it is current: its BUILD stamp newer than every source file
-// (bin/dist-current.js, which bin/cloudcoin.js uses too). A stale or missing dist/ is rebuilt first; if that fails they run the
-// sources through tsx, as they do under `CLOUDCOIN_FROM_SOURCE=1` or when tap runs a file directly
-// (test/helpers/process.ts reads CLOUDCOIN_TEST_DIST). The test files themselves run through tsx.
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const distIsCurrent = () => distState() === "current";
-let dist = null;
-if (process.env.CLOUDCOIN_FROM_SOURCE !== "1") {
-  if (!distIsCurrent()) {
-    console.error("test: dist/ is missing or older than the sources: building it (npm run build)");
-    spawnSync(process.execPath, [join(ROOT, "scripts", "build.mjs"), "--if-possible"], { stdio: ["ignore", "ignore", "inherit"] });
-  }
-  if (distIsCurrent()) dist = join(ROOT, "dist");
-  else console.error("test: no current dist/: spawned processes run the sources through tsx");
-}
+// e2e tests start the node, the CLI and the plugins as processes, about 150 per run: they run the
+// compiled dist/ when it is current (scripts/dist-env.mjs), minutes less of a run on 2 cores. The
+// test files themselves run through tsx.
 
 // A directory argument stands for the *.test.ts files under it: tap expands a directory with the
 // extensions of its loaded plugins only, and without its TypeScript plugin that is js/cjs/mjs, so
@@ -57,9 +41,7 @@ const args = process.argv.slice(2).flatMap((a) =>
 // network of processes that loads both cores by itself, still run alone (package.json's tap.serial),
 // and so does ratelimit.test.ts, whose four requests must fit in one 400 ms window.
 if (availableParallelism() <= 2 && !args.some((a) => /^(-j|--jobs)/.test(a))) args.unshift("--jobs=2");
-const env = { ...process.env };
-if (dist) env.CLOUDCOIN_TEST_DIST = dist;
-else delete env.CLOUDCOIN_TEST_DIST;
+const env = withDist(process.env, "test");
 const child = spawn(process.execPath, [tapBin, ...args], { stdio: ["ignore", "pipe", "inherit"], env });
 let tail = "";
 // Every failed assertion and subtest, at any depth, for the list printed before the closing line:
