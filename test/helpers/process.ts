@@ -14,15 +14,16 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
  * A relative `script` is taken from the repository's root (the tests' working directory).
  */
 export function nodeArgs(script: string): string[] {
+  // CLOUDCOIN_CHILD_CPU_PROF=<dir>: each child writes a V8 CPU profile there when it exits (benchmarks' profiles)
+  const prof = process.env.CLOUDCOIN_CHILD_CPU_PROF;
+  const profArgs = prof ? ["--cpu-prof", "--cpu-prof-dir", prof] : [];
   const dist = process.env.CLOUDCOIN_TEST_DIST;
   const rel = relative(ROOT, resolve(ROOT, script));
   if (dist && !rel.startsWith("..") && rel.endsWith(".ts")) {
     const compiled = join(dist, rel.slice(0, -".ts".length) + ".js");
-    if (!rel.startsWith(`test${sep}`) && existsSync(compiled)) return [compiled];
+    if (!rel.startsWith(`test${sep}`) && existsSync(compiled)) return [...profArgs, compiled];
   }
-  // CLOUDCOIN_CHILD_CPU_PROF=<dir>: each child writes a V8 CPU profile there when it exits (benchmarks' profiles)
-  const prof = process.env.CLOUDCOIN_CHILD_CPU_PROF;
-  return [...(prof ? ["--cpu-prof", "--cpu-prof-dir", prof] : []), "--import", "tsx", script];
+  return [...profArgs, "--import", "tsx", script];
 }
 
 export interface ReadyProcess {
