@@ -62,7 +62,7 @@ export interface RpcFigures extends Comparison {
   readonly addresses: number;
   /**
    * The real server once more with every request for a different account (all RPC_ACCOUNTS), so
-   * the per-head account cache (rpc/views.ts) mostly misses: the figure for a cold head.
+   * the address-decoding cache (primitives/keys.ts) mostly misses: the figure for many accounts.
    */
   readonly cold: { readonly reqPerSec: number; readonly p99Ms: number; readonly ratio: number };
   /** Figure 3b: chain_getBlock by height, alternating with the bare server (its own load). */
