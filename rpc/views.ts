@@ -1,11 +1,15 @@
 /**
- * Read views of a head state. A ChainState is immutable, so what every answer against it shares
- * (its height, its root in hex) is computed once per state and goes with it when a new head replaces
- * it (WeakMap). An account's own answer is made on each call from the state's record (the store's
- * record cache keeps what was read): a per-head cache of answers by address churned under reads of
- * many different accounts (each miss inserted an entry that outlived young-generation collections
- * until the cache started over), costing state_getAccount over 100,000 random accounts ~15% of its
- * in-process CPU, for a saving only on an address asked again within the same block.
+ * Read views of a head state. A ChainState is immutable, so whatever is derived from it (its
+ * height, its root in hex, an account's answer) can be computed once and shared by every request
+ * against that head; the memo goes with the state when a new head replaces it (WeakMap).
+ *
+ * state_getAccount's answers are kept per head only for addresses asked about again (a wallet
+ * polling its balance, an explorer's hot accounts): the first request for an address at a head
+ * only notes it in a small set, which starts over when full. Keeping every answer churned under
+ * reads of many different accounts (each miss inserted an entry that outlived young-generation
+ * collections until the cache started over): ~15% of state_getAccount's in-process CPU over 100,000
+ * random accounts, while an address asked again at the same head is answered from one lookup
+ * (reading an account from an in-memory state tree costs ~6 µs).
  */
 import { toHex } from "../primitives/bytes.ts";
 import { fromAddress } from "../primitives/keys.ts";
@@ -18,14 +22,25 @@ export type AccountView = ReturnType<typeof accountJson> & { readonly height: nu
 interface HeadView {
   readonly height: number;
   readonly stateRoot: string;
+  /** state_getAccount's answers, as text, for addresses asked about before at this head. */
+  readonly texts: Map<string, JsonText<AccountView>>;
+  /** Addresses asked about once at this head (recently): the next request for one keeps its answer. */
+  readonly seen: Set<string>;
 }
 
+/** Answers kept per head; when full the cache starts over. */
+const MAX_CACHED_ACCOUNTS = 4096;
+/**
+ * Addresses noted per head; when full the set starts over. Small, so that under reads of many
+ * different accounts its entries mostly die young.
+ */
+const MAX_SEEN_ACCOUNTS = 1024;
 const views = new WeakMap<ChainState, HeadView>();
 
 export function headView(state: ChainState): HeadView {
   let v = views.get(state);
   if (!v) {
-    v = { height: Number(state.meta().height), stateRoot: toHex(state.root()) };
+    v = { height: Number(state.meta().height), stateRoot: toHex(state.root()), texts: new Map(), seen: new Set() };
     views.set(state, v);
   }
   return v;
@@ -37,9 +52,20 @@ export function accountView(state: ChainState, address: string): AccountView {
   return { ...accountJson(address, state.account(fromAddress(address))), height: v.height, stateRoot: v.stateRoot };
 }
 
-/** The same as text, as state_getAccount answers it. */
+/** The same as text, as state_getAccount answers it (kept per head for an address asked about again). */
 export function accountViewText(state: ChainState, address: string): JsonText<AccountView> {
-  return new JsonText(accountText(address, state.account(fromAddress(address)), headView(state)));
+  const v = headView(state);
+  let text = v.texts.get(address);
+  if (text !== undefined) return text;
+  text = new JsonText(accountText(address, state.account(fromAddress(address)), v));
+  if (v.seen.has(address)) {
+    if (v.texts.size >= MAX_CACHED_ACCOUNTS) v.texts.clear();
+    v.texts.set(address, text);
+  } else {
+    if (v.seen.size >= MAX_SEEN_ACCOUNTS) v.seen.clear();
+    v.seen.add(address);
+  }
+  return text;
 }
 
 /**

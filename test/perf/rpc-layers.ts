@@ -12,7 +12,8 @@
  *
  * and over real HTTP on the real server, fastify's share is left to the HTTP benchmark (rpc.ts).
  *
- * The state above is in memory and its addresses a set of 4,096 (decoded once: the address cache holds them).
+ * The state above is in memory and its addresses a set of 4,096 (answered from the per-head view cache
+ * from their second request).
  * A node reads its state from the block store, and a load over many accounts misses that cache: the
  * last rows run state_getAccount's +observe dispatch over a BlockStore of the same accounts, every
  * record read once before (in the store's cache), over RPC_LAYER_ACCOUNTS random addresses.

@@ -79,7 +79,7 @@ function printRpc(f: RpcFigures): void {
   log(`  ceiling   bare fastify + JSON.parse + zod (one param):  ${fmtInt(f.bare.reqPerSec)} req/s  p99 ${f.bare.p99Ms} ms  ${cpu(f.bare)}   [${spread(f.bare.samples, fmtInt)}]`);
   log(`  real      startRpcServer + methods, state_getAccount:   ${fmtInt(f.real.reqPerSec)} req/s  p99 ${f.real.p99Ms} ms  ${cpu(f.real)}   [${spread(f.real.samples, fmtInt)}]`);
   log(`            ratio ${fmtRatio(f.ratio)}  -> ${verdict(f.ratio, CONFIG.targets.rpc)}; cpu ratio ${fmtRatio(f.cpuRatio)}`);
-  log(`            (hot: ${f.addresses.toLocaleString("en-US")} rotating addresses hit the address-decoding cache; every answer is read from the state)`);
+  log(`            (hot: ${f.addresses.toLocaleString("en-US")} rotating addresses hit the per-head account cache from their second request; a new block empties it)`);
   log(`  cold      every request a different account (cache mostly misses): ${fmtInt(f.cold.reqPerSec)} req/s  p99 ${f.cold.p99Ms} ms, ratio ${fmtRatio(f.cold.ratio)}`);
   const b = f.block;
   log(`  chain_getBlock by height: real BlockStore (classic-level) of ${fmtInt(b.blocks)} blocks x ${b.txsPerBlock} transfers, heights rotating;`);
