@@ -195,16 +195,27 @@ export const PREVERIFY_MAX = 16_384;
  */
 export async function preverifyTxs(txs: readonly SignedTx[], verifier: BatchVerifier): Promise<void> {
   // more would push the first ones out of the verified-signature cache before their block applies
-  const todo = txs.slice(0, PREVERIFY_MAX).filter((tx) => !isTxVerified(tx));
-  if (todo.length === 0) return;
+  await checkOnPool(txs.slice(0, PREVERIFY_MAX).filter((tx) => !isTxVerified(tx)), verifier);
+}
+
+/**
+ * Checks `todo`'s signatures on `verifier` and remembers the ones that verify; true if all did.
+ * A failed pool is false: whatever was not checked is left to the block's own validation.
+ */
+async function checkOnPool(todo: readonly SignedTx[], verifier: BatchVerifier): Promise<boolean> {
+  if (todo.length === 0) return true;
+  let oks: boolean[];
   try {
-    const oks = await verifier.verifyMany(todo.map((tx) => [tx.sender, tx.hash, tx.signature] as const));
-    todo.forEach((tx, i) => {
-      if (oks[i] === true) rememberVerifiedTx(tx);
-    });
+    oks = await verifier.verifyMany(todo.map((tx) => [tx.sender, tx.hash, tx.signature] as const));
   } catch {
-    // the block's validation checks them inline
+    return false;
   }
+  let all = oks.length === todo.length;
+  todo.forEach((tx, i) => {
+    if (oks[i] === true) rememberVerifiedTx(tx);
+    else all = false;
+  });
+  return all;
 }
 
 /** Below this many unchecked signatures a block is applied the ordinary way (the pool's round trip would cost more). */
@@ -220,22 +231,21 @@ const OVERLAP_MIN = 32;
  * the error applyBlock gives (the first bad transaction, in block order). Never mutates `state`.
  */
 export async function applyBlockVerifying(state: ChainState, block: Block, params: ChainParams, chainId: string, verifier: BatchVerifier): Promise<BlockResult> {
-  const todo = block.txs.length > PREVERIFY_MAX ? [] : block.txs.filter((tx) => !isTxVerified(tx));
-  if (todo.length < OVERLAP_MIN) {
-    await preverifyTxs(block.txs, verifier);
+  const todo = block.txs.slice(0, PREVERIFY_MAX).filter((tx) => !isTxVerified(tx));
+  // a block past PREVERIFY_MAX checks its last signatures inline, so it cannot skip them
+  if (todo.length < OVERLAP_MIN || block.txs.length > PREVERIFY_MAX) {
+    await checkOnPool(todo, verifier);
     return applyBlock(state, block, params, chainId);
   }
   // posted to the workers now; they check while this thread executes
-  const checking = verifier.verifyMany(todo.map((tx) => [tx.sender, tx.hash, tx.signature] as const)).catch(() => null);
+  const checking = checkOnPool(todo, verifier);
   let fast: { ok: true; result: BlockResult } | { ok: false; error: unknown };
   try {
     fast = { ok: true, result: applyBlock(state, block, params, chainId, { skipTxSignatures: true }) };
   } catch (error) {
     fast = { ok: false, error };
   }
-  const oks = await checking;
-  if (oks === null || oks.length !== todo.length || oks.some((ok) => !ok)) return applyBlock(state, block, params, chainId);
-  for (const tx of todo) rememberVerifiedTx(tx);
+  if (!(await checking)) return applyBlock(state, block, params, chainId);
   if (!fast.ok) throw fast.error;
   return fast.result;
 }
