@@ -27,7 +27,7 @@ import { signTx, type SignedTx } from "../../chain/tx.ts";
 import { readKeyFile } from "../../node/keyring.ts";
 import { initNetwork, type LocalNetwork } from "../helpers/network.ts";
 import { CLI, rpc, rpcListeningUrl, startProcess, waitFor, type ReadyProcess } from "../helpers/process.ts";
-import { cpuUs } from "./stats.ts";
+import { cpuUs, threadCpuUs, type ThreadCpu } from "./stats.ts";
 
 export interface LoadStep {
   readonly offered: number;
@@ -51,6 +51,11 @@ export interface LoadStep {
   readonly nodesCpuUsPerTx: number;
   /** The same for this process, the load generator. */
   readonly loadCpuUsPerTx: number;
+  /**
+   * CPU time (µs) per finalized transaction of one node (the mean of the nodes), by kind of
+   * thread; NaN where /proc cannot tell (not Linux).
+   */
+  readonly nodeThreadsUsPerTx: ThreadCpu;
 }
 
 export interface DevnetFigures {
@@ -201,7 +206,11 @@ export async function startDevnet(dir: string, opts: { validators: number; sende
       let busy = 0;
       const blocksBefore = blockTimes.length;
       const nodesCpu = (): number => procs.reduce((sum, p) => sum + (cpuUs(p.child.pid ?? -1) ?? Number.NaN), 0);
-      const cpu0 = { nodes: nodesCpu(), load: process.cpuUsage() };
+      const threadsCpu = (): ThreadCpu => procs.reduce<ThreadCpu>((sum, p) => {
+        const t = threadCpuUs(p.child.pid ?? -1) ?? { main: Number.NaN, verify: Number.NaN, other: Number.NaN };
+        return { main: sum.main + t.main, verify: sum.verify + t.verify, other: sum.other + t.other };
+      }, { main: 0, verify: 0, other: 0 });
+      const cpu0 = { nodes: nodesCpu(), load: process.cpuUsage(), threads: threadsCpu() };
       const start = performance.now();
       const pending: Promise<void>[] = [];
       const send = (tick: number, batch: { tx: SignedTx; s: number }[]): void => {
@@ -258,7 +267,7 @@ export async function startDevnet(dir: string, opts: { validators: number; sende
       }
       const end = performance.now();
       const loadCpu = process.cpuUsage(cpu0.load);
-      const cpu = { nodes: nodesCpu() - cpu0.nodes, load: loadCpu.user + loadCpu.system };
+      const cpu = { nodes: nodesCpu() - cpu0.nodes, load: loadCpu.user + loadCpu.system, threads: threadsCpu() };
       // the steady window: from WARMUP_MS after the first send to the last scheduled send
       const windowFrom = start + WARMUP_MS;
       const windowTo = start + seconds * 1000;
@@ -279,8 +288,12 @@ export async function startDevnet(dir: string, opts: { validators: number; sende
         offered: rate, sent: total, rejected, busy, finalized: latencies.length, lost: accepted.size - latencies.length,
         tps: inWindow / ((windowTo - windowFrom) / 1000), p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxBlockGapMs,
         nodesCpuUsPerTx: cpu.nodes / Math.max(1, latencies.length), loadCpuUsPerTx: cpu.load / Math.max(1, latencies.length),
+        nodeThreadsUsPerTx: (() => {
+          const per = (k: keyof ThreadCpu): number => (cpu.threads[k] - cpu0.threads[k]) / procs.length / Math.max(1, latencies.length);
+          return { main: per("main"), verify: per("verify"), other: per("other") };
+        })(),
       };
-      log(`  offered ${rate} tx/s for ${seconds} s: ${result.finalized} finalized of ${accepted.size} accepted (${busy} BUSY and re-sent, ${rejected} other errors, ${result.lost} not finalized yet), ${result.tps.toFixed(0)} tx/s, latency p50 ${result.p50Ms.toFixed(0)} ms p99 ${result.p99Ms.toFixed(0)} ms, longest block gap ${result.maxBlockGapMs.toFixed(0)} ms; CPU per finalized tx: nodes ${result.nodesCpuUsPerTx.toFixed(0)} µs (all ${procs.length}), load generator ${result.loadCpuUsPerTx.toFixed(0)} µs`);
+      log(`  offered ${rate} tx/s for ${seconds} s: ${result.finalized} finalized of ${accepted.size} accepted (${busy} BUSY and re-sent, ${rejected} other errors, ${result.lost} not finalized yet), ${result.tps.toFixed(0)} tx/s, latency p50 ${result.p50Ms.toFixed(0)} ms p99 ${result.p99Ms.toFixed(0)} ms, longest block gap ${result.maxBlockGapMs.toFixed(0)} ms; CPU per finalized tx: nodes ${result.nodesCpuUsPerTx.toFixed(0)} µs (all ${procs.length}; one node: main thread ${result.nodeThreadsUsPerTx.main.toFixed(0)}, verify workers ${result.nodeThreadsUsPerTx.verify.toFixed(0)}, other threads ${result.nodeThreadsUsPerTx.other.toFixed(0)}), load generator ${result.loadCpuUsPerTx.toFixed(0)} µs`);
       return result;
     };
     return { validators: opts.validators, blockIntervalMs, step, stop };

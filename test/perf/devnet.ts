@@ -125,6 +125,8 @@ async function main(): Promise<void> {
   const yes = (ok: boolean): string => (ok ? "meets" : "BELOW");
   const medRatio = (f: (r: Rep) => number): number => median(reps.map(f));
   const sRatio = medRatio((r) => r.s.tps / ceil(r));
+  /** What one node's signature check of one transaction costs at the ceiling (µs of CPU). */
+  const perNodeSig = (r: Rep): number => (cpu.length * 1e6) / ceil(r) / CONFIG.validators;
   const rows: string[][] = [
     ["A finalized tx/s at 1,000 offered", ...col((r) => r.a.tps), fmtInt(median(reps.map(ceil))) + " (verify/validators)", fmtRatio(medRatio((r) => r.a.tps / ceil(r))), "-", "-"],
     ["A p50 finality ms at 1,000 offered", ...col((r) => r.a.p50Ms), "-", "-", `<= ${t.p50Ms} ms`, yes(medRatio((r) => r.a.p50Ms) <= t.p50Ms)],
@@ -135,6 +137,12 @@ async function main(): Promise<void> {
     // where the CPU goes: the ceiling's own cost of a transaction is its signature checked by every
     // validator (cores x 1e6 / ceiling µs); at the target the whole devnet may spend cores x 1e6 / (0.6 x ceiling)
     ["S CPU µs per finalized tx, all nodes", ...col((r) => r.s.nodesCpuUsPerTx), `${fmtInt(median(reps.map((r) => (cpu.length * 1e6) / ceil(r))))} (signatures)`, fmtRatio(medRatio((r) => (cpu.length * 1e6) / ceil(r) / r.s.nodesCpuUsPerTx)), `<= ${fmtInt(median(reps.map((r) => (cpu.length * 1e6) / (t.sustainedRatio * ceil(r)))))} (budget)`, "-"],
+    // the same for one node, by thread: its verify workers against one signature check per
+    // transaction (cores x 1e6 / (validators x ceiling) µs), the rest against what the budget leaves
+    ["S CPU µs per finalized tx, one node: verify workers", ...col((r) => r.s.nodeThreadsUsPerTx.verify), `${fmtInt(median(reps.map((r) => perNodeSig(r))))} (one signature)`, fmtRatio(medRatio((r) => perNodeSig(r) / r.s.nodeThreadsUsPerTx.verify)), "-", "-"],
+    ["S CPU µs per finalized tx, one node: main thread", ...col((r) => r.s.nodeThreadsUsPerTx.main), "-", "-", "-", "-"],
+    ["S CPU µs per finalized tx, one node: other threads (GC, JIT, I/O)", ...col((r) => r.s.nodeThreadsUsPerTx.other), "-", "-", "-", "-"],
+    ["S CPU µs per finalized tx, one node: all but signatures", ...col((r) => r.s.nodesCpuUsPerTx / CONFIG.validators - perNodeSig(r)), "-", "-", `<= ${fmtInt(median(reps.map((r) => perNodeSig(r) / t.sustainedRatio - perNodeSig(r))))} (budget left)`, "-"],
     ["S CPU µs per finalized tx, load generator", ...col((r) => r.s.loadCpuUsPerTx), "-", "-", "-", "-"],
     ["B overload finalized tx/s", ...col((r) => r.b.tps), fmtInt(median(reps.map(ceil))) + " (verify/validators)", fmtRatio(medRatio((r) => r.b.tps / ceil(r))), "-", "-"],
     ["B longest block gap ms", ...col((r) => r.b.maxBlockGapMs), "-", "-", `<= ${t.maxGapMs} ms`, yes(reps.every((r) => r.b.maxBlockGapMs <= t.maxGapMs))],
