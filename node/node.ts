@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { toHex } from "../primitives/bytes.ts";
 import { createTendermintMachine, defaultTendermintConfig, inspect as inspectConsensus, type TendermintState } from "../chain/consensus/tendermint.ts";
-import { CodedError } from "../primitives/errors.ts";
+import { CodedError, withoutStack } from "../primitives/errors.ts";
 import { EvidencePool } from "../chain/evidence-pool.ts";
 import type { KeyPair } from "../primitives/keys.ts";
 import { toAddress } from "../primitives/keys.ts";
@@ -514,6 +514,11 @@ async function startNetwork(chain: ChainParts, c: ConsensusParts, opts: NodeOpti
 }
 
 /** The JSON-RPC side: the verify pool, the context handlers see, and the server. */
+/** The RPC error of a BUSY refusal; without a stack, as the refusal itself (see withoutStack). */
+function busyRpcError(e: IngestError): RpcError {
+  return withoutStack(() => new RpcError(RpcErrorCode.BUSY, e.message, { ...e.data, code: e.code }));
+}
+
 async function startRpc(chain: ChainParts, c: ConsensusParts, net: NetworkParts, opts: NodeOptions, root: Logger, life: Lifecycle): Promise<{ rpc: RpcServer; verifyPool: VerifyPool }> {
   const { genesis, store } = chain;
   const d = c.driver;
@@ -537,12 +542,15 @@ async function startRpc(chain: ChainParts, c: ConsensusParts, net: NetworkParts,
     mempool: c.mempool,
     submitTx: (bytes) => gossip(c.admit(decodeTx(bytes))),
     sendTx: async (bytes) => {
+      // a busy node refuses before any work, decoding included (submit checks again)
+      const busy = c.ingest.refuse(1);
+      if (busy) throw busyRpcError(busy);
       const tx = decodeTx(bytes);
       let results;
       try {
         results = await c.ingest.submit([tx]);
       } catch (e) {
-        if (e instanceof IngestError && e.code === IngestErrorCode.BUSY) throw new RpcError(RpcErrorCode.BUSY, e.message, { ...e.data, code: e.code });
+        if (e instanceof IngestError && e.code === IngestErrorCode.BUSY) throw busyRpcError(e);
         throw e;
       }
       if (results[0]) throw results[0];

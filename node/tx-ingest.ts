@@ -19,7 +19,7 @@
  * finalized less than the load before it). Clients, who can retry, are refused first; the
  * mempool's own cap (chain/mempool.ts maxTxs) stays the last bound.
  */
-import { CodedError } from "../primitives/errors.ts";
+import { CodedError, withoutStack } from "../primitives/errors.ts";
 import { isTxVerified, rememberVerifiedTx, TxError, TxErrorCode, validateTxShape, type SignedTx } from "../chain/tx.ts";
 import { MempoolError, MempoolErrorCode } from "../chain/mempool.ts";
 import type { Block } from "../chain/block.ts";
@@ -110,11 +110,17 @@ export class TxIngest {
     const maxPooled = this.opts.maxPooled * k;
     const pooled = this.#deps.pooled();
     if (this.#pending + n > maxPending || pooled + this.#pending + n > maxPooled) {
-      return new IngestError(IngestErrorCode.BUSY, "the node is busy: too many transactions wait to be checked or included; retry later", {
-        pending: this.#pending, pooled, maxPending, maxPooled,
-      });
+      const data = { pending: this.#pending, pooled, maxPending, maxPooled };
+      return withoutStack(() => new IngestError(IngestErrorCode.BUSY, "the node is busy: too many transactions wait to be checked or included; retry later", data));
     }
     return null;
+  }
+
+  /** `busy`, counted as a refusal when there is no room: for a caller that checks before its own work (decoding). */
+  refuse(n: number, origin: IngestOrigin = "client"): IngestError | null {
+    const busy = this.busy(n, origin);
+    if (busy) this.#refused++;
+    return busy;
   }
 
   /**
@@ -122,11 +128,8 @@ export class TxIngest {
    * kept it out. Rejects with IngestError BUSY, taking none of them, when there is no room.
    */
   submit(txs: readonly SignedTx[], origin: IngestOrigin = "client"): Promise<IngestResult[]> {
-    const busy = this.busy(txs.length, origin);
-    if (busy) {
-      this.#refused++;
-      return Promise.reject(busy);
-    }
+    const busy = this.refuse(txs.length, origin);
+    if (busy) return Promise.reject(busy);
     const early: IngestResult[] = [];
     const toCheck: number[] = [];
     for (let i = 0; i < txs.length; i++) {

@@ -200,6 +200,15 @@ t.test("admission is bounded: past maxPending or maxPooled a submission is refus
   t.equal(mempool.size, 8);
   await t.rejects(ingest.submit([transfer(7, 0n), transfer(7, 1n), transfer(7, 2n)], "peer"), { code: IngestErrorCode.BUSY }, `8 pooled + 3 > ${5 * PEER_HEADROOM} for a peer`);
   t.equal(ingest.refused, 5, "every refusal counted");
+  // refuse() is busy() counted: what tx_send calls before decoding anything
+  t.equal(ingest.refuse(1, "peer"), null, "room for one more from a peer");
+  const refusal = ingest.refuse(1);
+  t.equal(refusal?.code, IngestErrorCode.BUSY);
+  t.equal(ingest.refused, 6, "a refusal by refuse() is counted too");
+  // thousands of these a second under overload: no stack is captured for them
+  t.equal(refusal?.stack?.split("\n").length, 1, "a BUSY refusal carries no stack frames");
+  t.match(refusal?.stack, /^IngestError: the node is busy/);
+  t.same(refusal?.data, { pending: 0, pooled: 8, maxPending: 3, maxPooled: 5 }, "what the bounds were");
 });
 
 t.test("tx_send over real JSON-RPC on a real node: past the bound the typed BUSY error; what it took is finalized", async (t) => {
