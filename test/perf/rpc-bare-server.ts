@@ -1,7 +1,8 @@
 /**
- * Figure 3, ceiling server: bare fastify doing the minimum a JSON-RPC method must do — read
+ * Figure 3, ceiling server: bare node:http doing the minimum a JSON-RPC method must do — read
  * the body as text, JSON.parse it, validate one param with zod, answer a constant-shaped
- * result. Same framework, same body handling (text parser) as the real server, nothing else.
+ * result. The same transport as the real server's POST / (rpc/server.ts answers it on node:http,
+ * past fastify), nothing else.
  * For chain_getBlock (figure 3b) it answers a block-shaped result of the real answer's size, so
  * the ratio measures the node's work, not the size of its answer: made per request (as a plain
  * method would), or, for `bench_blockText`, the same answer's text made once per height and
@@ -10,7 +11,7 @@
  * Run by test/perf/rpc.ts as a child process: node --import tsx test/perf/rpc-bare-server.ts
  */
 import type { AddressInfo } from "node:net";
-import Fastify from "fastify";
+import { createServer } from "node:http";
 import { z } from "zod";
 import { serveForParent } from "./child.ts";
 import { RPC_BLOCK_TXS } from "./rpc-shared.ts";
@@ -36,28 +37,35 @@ function blockResult(height: number) {
 
 const blockTexts = new Map<number, string>();
 
+/** The answer text of one request body (JSON.parse, one zod check, a result of the real one's shape). */
+function answer(text: string): string {
+  const body = JSON.parse(text) as { id?: unknown; method?: unknown; params?: unknown };
+  if (body.method === "bench_blockText") {
+    const b = blockParams.parse(body.params);
+    let block = blockTexts.get(b.height);
+    if (block === undefined) blockTexts.set(b.height, (block = JSON.stringify(blockResult(b.height))));
+    return `{"jsonrpc":"2.0","result":${block},"id":${JSON.stringify(body.id ?? null)}}`;
+  }
+  if (body.method === "chain_getBlock") {
+    const b = blockParams.parse(body.params);
+    return JSON.stringify({ jsonrpc: "2.0", result: blockResult(b.height), id: body.id ?? null });
+  }
+  const p = params.parse(body.params);
+  const result = { address: p.address, balance: "0", nonce: "0", staked: "0", unbonding: [], height: 0, stateRoot: ZERO_ROOT };
+  return JSON.stringify({ jsonrpc: "2.0", result, id: body.id ?? null });
+}
+
 serveForParent(async () => {
-  const app = Fastify({ logger: false });
-  app.removeAllContentTypeParsers();
-  const asText = (_req: unknown, body: string, done: (err: null, body: string) => void): void => done(null, body);
-  app.addContentTypeParser("application/json", { parseAs: "string" }, asText);
-  app.addContentTypeParser("*", { parseAs: "string" }, asText);
-  app.post("/", async (req, reply) => {
-    const body = JSON.parse(typeof req.body === "string" ? req.body : "") as { id?: unknown; method?: unknown; params?: unknown };
-    if (body.method === "bench_blockText") {
-      const b = blockParams.parse(body.params);
-      let text = blockTexts.get(b.height);
-      if (text === undefined) blockTexts.set(b.height, (text = JSON.stringify(blockResult(b.height))));
-      return reply.type("application/json; charset=utf-8").send(`{"jsonrpc":"2.0","result":${text},"id":${JSON.stringify(body.id ?? null)}}`);
-    }
-    if (body.method === "chain_getBlock") {
-      const b = blockParams.parse(body.params);
-      return reply.type("application/json; charset=utf-8").send(JSON.stringify({ jsonrpc: "2.0", result: blockResult(b.height), id: body.id ?? null }));
-    }
-    const p = params.parse(body.params);
-    const result = { address: p.address, balance: "0", nonce: "0", staked: "0", unbonding: [], height: 0, stateRoot: ZERO_ROOT };
-    return reply.type("application/json; charset=utf-8").send(JSON.stringify({ jsonrpc: "2.0", result, id: body.id ?? null }));
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const out = answer(Buffer.concat(chunks).toString("utf8"));
+      res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(out) });
+      res.end(out);
+    });
   });
-  await app.listen({ host: "127.0.0.1", port: 0 });
-  return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
+  server.keepAliveTimeout = 72_000;
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { port: (server.address() as AddressInfo).port, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 });

@@ -1,6 +1,6 @@
 /**
  * Figure 3: `state_getAccount` requests per second over HTTP on the node's real JSON-RPC server,
- * against a bare fastify JSON-RPC route (rpc-bare-server.ts), under the same load.
+ * against a bare node:http JSON-RPC server (rpc-bare-server.ts), under the same load.
  * Figure 3b: `chain_getBlock` by height on the real server over a real BlockStore of RPC_BLOCKS
  * blocks of RPC_BLOCK_TXS transfers (rpc-block-server.ts), against the bare server answering the
  * same requests with a block-shaped answer of the same size (the ratio is the node's reading and
