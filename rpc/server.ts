@@ -309,19 +309,19 @@ function fastPost<Ctx>(d: FastPostDeps<Ctx>): (req: IncomingMessage, res: Server
   };
 
   return (req, res) => {
-    if (store !== null && d.limit) {
-      const ip = req.socket.remoteAddress;
-      let exceeded: { ttl: number } | null = null;
-      if (ip !== undefined) {
-        store.incr(normalizeIP(ip), (err, r) => {
-          if (err === null && r.current > (d.limit as RpcRateLimit).max) exceeded = r;
-        }, d.limit.timeWindowMs, d.limit.max);
-      }
-      if (exceeded !== null) {
-        const seconds = Math.ceil((exceeded as { ttl: number }).ttl / 1000);
+    const limit = d.limit;
+    const ip = req.socket.remoteAddress;
+    if (store !== null && limit && ip !== undefined) {
+      // the store answers at once (an in-memory map); ttl stays -1 while the client is within its limit
+      let ttl = -1;
+      store.incr(normalizeIP(ip), (err, r) => {
+        if (err === null && r.current > limit.max) ttl = r.ttl;
+      }, limit.timeWindowMs, limit.max);
+      if (ttl >= 0) {
+        const seconds = Math.ceil(ttl / 1000);
         d.observe?.(TRANSPORT_LABEL, 0, false, RpcErrorCode.RATE_LIMITED);
         send(res, 429, errorBody(RpcErrorCode.RATE_LIMITED, "rate limited"), {
-          "x-ratelimit-limit": d.limit.max, "x-ratelimit-remaining": 0, "x-ratelimit-reset": seconds, "retry-after": seconds,
+          "x-ratelimit-limit": limit.max, "x-ratelimit-remaining": 0, "x-ratelimit-reset": seconds, "retry-after": seconds,
         });
         return;
       }
