@@ -70,6 +70,7 @@ const TX_FEE = 1_000n;
 /** Finality takes a block or two: the first seconds of a step are not steady yet. */
 const WARMUP_MS = 3_000;
 const BUSY = -32006;
+const NONCE_TOO_HIGH = "MEMPOOL_NONCE_TOO_HIGH";
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -88,16 +89,22 @@ async function startValidator(net: LocalNetwork, i: number): Promise<ReadyProces
   return p;
 }
 
-/** Per transaction of the batch: accepted, busy, or another error. */
-async function sendBatch(url: string, txs: readonly SignedTx[]): Promise<("ok" | "busy" | "error")[]> {
+/**
+ * Per transaction of the batch: accepted, busy, too far ahead of its sender's account nonce
+ * (the mempool's nonce-gap bound: the earlier nonces must get in first), or another error.
+ */
+async function sendBatch(url: string, txs: readonly SignedTx[]): Promise<("ok" | "busy" | "gap" | "error")[]> {
   const body = JSON.stringify(txs.map((tx, i) => ({ jsonrpc: "2.0", id: i, method: "tx_send", params: { tx: toHex(tx.bytes) } })));
   const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
-  const out = (await res.json()) as { id: number; error?: { code: number } }[] | { error?: unknown };
+  const out = (await res.json()) as { id: number; error?: { code: number; data?: { code?: unknown } } }[] | { error?: unknown };
   if (!Array.isArray(out)) return txs.map(() => "error");
   const by = new Map(out.map((r) => [r.id, r]));
   return txs.map((_, i) => {
     const r = by.get(i);
-    return r === undefined ? "error" : r.error === undefined ? "ok" : r.error.code === BUSY ? "busy" : "error";
+    if (r === undefined) return "error";
+    if (r.error === undefined) return "ok";
+    if (r.error.code === BUSY) return "busy";
+    return r.error.data?.code === NONCE_TOO_HIGH ? "gap" : "error";
   });
 }
 
@@ -186,6 +193,15 @@ export async function startDevnet(dir: string, opts: { validators: number; sende
         while (ahead[s]!.length < per) ahead[s]!.push(signNext(s));
       });
     };
+    // A refused transaction goes back in its sender's queue in nonce order, so that the sender's
+    // lowest missing nonce is always the next one it sends (as a wallet resubmits its oldest first):
+    // sent out of order, a sender under overload ran more than the mempool's nonce gap ahead.
+    const requeue = (s: number, tx: SignedTx): void => {
+      const q = retry[s]!;
+      let i = q.length;
+      while (i > 0 && q[i - 1]!.nonce > tx.nonce) i--;
+      q.splice(i, 0, tx);
+    };
     let turn = 0;
     const nextTxs = (n: number): { tx: SignedTx; s: number }[] => {
       const out: { tx: SignedTx; s: number }[] = [];
@@ -204,6 +220,7 @@ export async function startDevnet(dir: string, opts: { validators: number; sende
       const perTick = Math.max(1, Math.round(rate / 10));
       let rejected = 0;
       let busy = 0;
+      let gaps = 0;
       const blocksBefore = blockTimes.length;
       const nodesCpu = (): number => procs.reduce((sum, p) => sum + (cpuUs(p.child.pid ?? -1) ?? Number.NaN), 0);
       const threadsCpu = (): ThreadCpu => procs.reduce<ThreadCpu>((sum, p) => {
@@ -221,9 +238,10 @@ export async function startDevnet(dir: string, opts: { validators: number; sende
           (answers) => answers.forEach((a, i) => {
             const { tx, s } = batch[i]!;
             if (a === "ok") accepted.add(toHex(tx.hash));
-            else if (a === "busy") {
-              busy++;
-              retry[s]!.push(tx);
+            else if (a === "busy" || a === "gap") {
+              if (a === "busy") busy++;
+              else gaps++;
+              requeue(s, tx);
             } else rejected++;
           }),
           () => void (rejected += batch.length),
@@ -293,7 +311,7 @@ export async function startDevnet(dir: string, opts: { validators: number; sende
           return { main: per("main"), verify: per("verify"), other: per("other") };
         })(),
       };
-      log(`  offered ${rate} tx/s for ${seconds} s: ${result.finalized} finalized of ${accepted.size} accepted (${busy} BUSY and re-sent, ${rejected} other errors, ${result.lost} not finalized yet), ${result.tps.toFixed(0)} tx/s, latency p50 ${result.p50Ms.toFixed(0)} ms p99 ${result.p99Ms.toFixed(0)} ms, longest block gap ${result.maxBlockGapMs.toFixed(0)} ms; CPU per finalized tx: nodes ${result.nodesCpuUsPerTx.toFixed(0)} µs (all ${procs.length}; one node: main thread ${result.nodeThreadsUsPerTx.main.toFixed(0)}, verify workers ${result.nodeThreadsUsPerTx.verify.toFixed(0)}, other threads ${result.nodeThreadsUsPerTx.other.toFixed(0)}), load generator ${result.loadCpuUsPerTx.toFixed(0)} µs`);
+      log(`  offered ${rate} tx/s for ${seconds} s: ${result.finalized} finalized of ${accepted.size} accepted (${busy} BUSY and re-sent, ${gaps} refused for a nonce gap and re-sent, ${rejected} other errors, ${result.lost} not finalized yet), ${result.tps.toFixed(0)} tx/s, latency p50 ${result.p50Ms.toFixed(0)} ms p99 ${result.p99Ms.toFixed(0)} ms, longest block gap ${result.maxBlockGapMs.toFixed(0)} ms; CPU per finalized tx: nodes ${result.nodesCpuUsPerTx.toFixed(0)} µs (all ${procs.length}; one node: main thread ${result.nodeThreadsUsPerTx.main.toFixed(0)}, verify workers ${result.nodeThreadsUsPerTx.verify.toFixed(0)}, other threads ${result.nodeThreadsUsPerTx.other.toFixed(0)}), load generator ${result.loadCpuUsPerTx.toFixed(0)} µs`);
       return result;
     };
     return { validators: opts.validators, blockIntervalMs, step, stop };
