@@ -71,6 +71,8 @@ const TX_FEE = 1_000n;
 const WARMUP_MS = 3_000;
 const BUSY = -32006;
 const NONCE_TOO_HIGH = "MEMPOOL_NONCE_TOO_HIGH";
+/** How long refused transactions are sent again after a step's last scheduled send. */
+const DRAIN_MS = 30_000;
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -93,18 +95,19 @@ async function startValidator(net: LocalNetwork, i: number): Promise<ReadyProces
  * Per transaction of the batch: accepted, busy, too far ahead of its sender's account nonce
  * (the mempool's nonce-gap bound: the earlier nonces must get in first), or another error.
  */
-async function sendBatch(url: string, txs: readonly SignedTx[]): Promise<("ok" | "busy" | "gap" | "error")[]> {
+async function sendBatch(url: string, txs: readonly SignedTx[]): Promise<("ok" | "busy" | "gap" | { error: string })[]> {
   const body = JSON.stringify(txs.map((tx, i) => ({ jsonrpc: "2.0", id: i, method: "tx_send", params: { tx: toHex(tx.bytes) } })));
   const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
   const out = (await res.json()) as { id: number; error?: { code: number; data?: { code?: unknown } } }[] | { error?: unknown };
-  if (!Array.isArray(out)) return txs.map(() => "error");
+  if (!Array.isArray(out)) return txs.map(() => ({ error: `HTTP ${res.status}` }));
   const by = new Map(out.map((r) => [r.id, r]));
   return txs.map((_, i) => {
     const r = by.get(i);
-    if (r === undefined) return "error";
+    if (r === undefined) return { error: "no answer" };
     if (r.error === undefined) return "ok";
     if (r.error.code === BUSY) return "busy";
-    return r.error.data?.code === NONCE_TOO_HIGH ? "gap" : "error";
+    if (r.error.data?.code === NONCE_TOO_HIGH) return "gap";
+    return { error: typeof r.error.data?.code === "string" ? r.error.data.code : String(r.error.code) };
   });
 }
 
@@ -221,6 +224,8 @@ export async function startDevnet(dir: string, opts: { validators: number; sende
       let rejected = 0;
       let busy = 0;
       let gaps = 0;
+      /** Other refusals by code: a transaction refused so is not sent again. */
+      const errors = new Map<string, number>();
       const blocksBefore = blockTimes.length;
       const nodesCpu = (): number => procs.reduce((sum, p) => sum + (cpuUs(p.child.pid ?? -1) ?? Number.NaN), 0);
       const threadsCpu = (): ThreadCpu => procs.reduce<ThreadCpu>((sum, p) => {
@@ -242,9 +247,15 @@ export async function startDevnet(dir: string, opts: { validators: number; sende
               if (a === "busy") busy++;
               else gaps++;
               requeue(s, tx);
-            } else rejected++;
+            } else {
+              rejected++;
+              errors.set(a.error, (errors.get(a.error) ?? 0) + 1);
+            }
           }),
-          () => void (rejected += batch.length),
+          (e: unknown) => {
+            rejected += batch.length;
+            errors.set(String(e), (errors.get(String(e)) ?? 0) + batch.length);
+          },
         ));
       };
       let tick = 0;
@@ -259,7 +270,9 @@ export async function startDevnet(dir: string, opts: { validators: number; sende
       await Promise.all(pending);
       // what was refused BUSY is sent again until taken, at most the step's rate, so that every
       // accepted transaction behind it can execute
-      for (let left = retry.reduce((a, r) => a + r.length, 0); left > 0; left = retry.reduce((a, r) => a + r.length, 0), tick++) {
+      // (bounded: a sender whose earlier nonce was refused for good is refused for a nonce gap forever)
+      const drainUntil = performance.now() + DRAIN_MS;
+      for (let left = retry.reduce((a, r) => a + r.length, 0); left > 0 && performance.now() < drainUntil; left = retry.reduce((a, r) => a + r.length, 0), tick++) {
         const batch: { tx: SignedTx; s: number }[] = [];
         for (let s = 0; s < senders.length && batch.length < Math.min(100, perTick); s++) {
           const tx = retry[s]!.shift();
@@ -311,7 +324,7 @@ export async function startDevnet(dir: string, opts: { validators: number; sende
           return { main: per("main"), verify: per("verify"), other: per("other") };
         })(),
       };
-      log(`  offered ${rate} tx/s for ${seconds} s: ${result.finalized} finalized of ${accepted.size} accepted (${busy} BUSY and re-sent, ${gaps} refused for a nonce gap and re-sent, ${rejected} other errors, ${result.lost} not finalized yet), ${result.tps.toFixed(0)} tx/s, latency p50 ${result.p50Ms.toFixed(0)} ms p99 ${result.p99Ms.toFixed(0)} ms, longest block gap ${result.maxBlockGapMs.toFixed(0)} ms; CPU per finalized tx: nodes ${result.nodesCpuUsPerTx.toFixed(0)} µs (all ${procs.length}; one node: main thread ${result.nodeThreadsUsPerTx.main.toFixed(0)}, verify workers ${result.nodeThreadsUsPerTx.verify.toFixed(0)}, other threads ${result.nodeThreadsUsPerTx.other.toFixed(0)}), load generator ${result.loadCpuUsPerTx.toFixed(0)} µs`);
+      log(`  offered ${rate} tx/s for ${seconds} s: ${result.finalized} finalized of ${accepted.size} accepted (${busy} BUSY and re-sent, ${gaps} refused for a nonce gap and re-sent, ${rejected} other errors${errors.size > 0 ? ` (${[...errors].map(([c, n]) => `${c} ${n}`).join(", ")})` : ""}, ${retry.reduce((a, r) => a + r.length, 0)} never taken, ${result.lost} not finalized yet), ${result.tps.toFixed(0)} tx/s, latency p50 ${result.p50Ms.toFixed(0)} ms p99 ${result.p99Ms.toFixed(0)} ms, longest block gap ${result.maxBlockGapMs.toFixed(0)} ms; CPU per finalized tx: nodes ${result.nodesCpuUsPerTx.toFixed(0)} µs (all ${procs.length}; one node: main thread ${result.nodeThreadsUsPerTx.main.toFixed(0)}, verify workers ${result.nodeThreadsUsPerTx.verify.toFixed(0)}, other threads ${result.nodeThreadsUsPerTx.other.toFixed(0)}), load generator ${result.loadCpuUsPerTx.toFixed(0)} µs`);
       return result;
     };
     return { validators: opts.validators, blockIntervalMs, step, stop };
