@@ -206,7 +206,7 @@ export async function startRpcServer<Ctx>(
         .code(401)
         .header("www-authenticate", "Bearer")
         .type(JSON_TYPE)
-        .send(errorBody(RpcErrorCode.UNAUTHORIZED, "invalid authorization token"));
+        .send(REFUSAL.unauthorized);
       return;
     }
     const out = dispatch(table, typeof req.body === "string" ? req.body : "", ctx, optionsFor(permissions));
@@ -221,15 +221,14 @@ export async function startRpcServer<Ctx>(
     if (err.rateLimited === true) {
       // The plugin has already set retry-after and the x-ratelimit-* headers.
       opts.observe?.(TRANSPORT_LABEL, 0, false, RpcErrorCode.RATE_LIMITED);
-      return reply.code(429).type(JSON_TYPE).send(errorBody(RpcErrorCode.RATE_LIMITED, "rate limited"));
+      return reply.code(429).type(JSON_TYPE).send(REFUSAL.rateLimited);
     }
     const status = typeof err.statusCode === "number" && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) {
       log?.error({ err }, "rpc server error");
-      return reply.code(500).type(JSON_TYPE).send(errorBody(RpcErrorCode.INTERNAL_ERROR, "internal error"));
+      return reply.code(500).type(JSON_TYPE).send(REFUSAL.internal);
     }
-    const message = status === 413 ? "request body too large" : "invalid request";
-    return reply.code(status).type(JSON_TYPE).send(errorBody(RpcErrorCode.INVALID_REQUEST, message));
+    return reply.code(status).type(JSON_TYPE).send(transportErrorBody(status));
   });
 
   await app.listen({ host: opts.host, port: opts.port });
@@ -286,17 +285,17 @@ function fastPost<Ctx>(d: FastPostDeps<Ctx>): (req: IncomingMessage, res: Server
     res.writeHead(status, { ...headers, "content-type": JSON_TYPE, "content-length": Buffer.byteLength(body) });
     res.end(body);
   };
-  const refuse = (res: ServerResponse, status: number): void => send(res, status, errorBody(RpcErrorCode.INVALID_REQUEST, status === 413 ? "request body too large" : "invalid request"));
+  const refuse = (res: ServerResponse, status: number): void => send(res, status, transportErrorBody(status));
   const fail = (res: ServerResponse, err: unknown): void => {
     d.log?.error({ err }, "rpc server error");
-    send(res, 500, errorBody(RpcErrorCode.INTERNAL_ERROR, "internal error"));
+    send(res, 500, REFUSAL.internal);
   };
 
   const answer = (req: IncomingMessage, res: ServerResponse, text: string): void => {
     const permissions = resolvePermissions(req.headers.authorization, d.tokens);
     if (permissions === undefined) {
       d.observe?.(TRANSPORT_LABEL, 0, false, RpcErrorCode.UNAUTHORIZED);
-      send(res, 401, errorBody(RpcErrorCode.UNAUTHORIZED, "invalid authorization token"), { "www-authenticate": "Bearer" });
+      send(res, 401, REFUSAL.unauthorized, { "www-authenticate": "Bearer" });
       return;
     }
     try {
@@ -320,7 +319,7 @@ function fastPost<Ctx>(d: FastPostDeps<Ctx>): (req: IncomingMessage, res: Server
       if (ttl >= 0) {
         const seconds = Math.ceil(ttl / 1000);
         d.observe?.(TRANSPORT_LABEL, 0, false, RpcErrorCode.RATE_LIMITED);
-        send(res, 429, errorBody(RpcErrorCode.RATE_LIMITED, "rate limited"), {
+        send(res, 429, REFUSAL.rateLimited, {
           "x-ratelimit-limit": limit.max, "x-ratelimit-remaining": 0, "x-ratelimit-reset": seconds, "retry-after": seconds,
         });
         return;
@@ -356,6 +355,20 @@ function fastPost<Ctx>(d: FastPostDeps<Ctx>): (req: IncomingMessage, res: Server
 
 function errorBody(code: number, message: string): string {
   return JSON.stringify({ jsonrpc: "2.0", error: errorObject(code, message), id: null });
+}
+
+/** The bodies of the refusals both POST / routes (fastPost and fastify's) answer before dispatch. */
+const REFUSAL = {
+  unauthorized: errorBody(RpcErrorCode.UNAUTHORIZED, "invalid authorization token"),
+  rateLimited: errorBody(RpcErrorCode.RATE_LIMITED, "rate limited"),
+  internal: errorBody(RpcErrorCode.INTERNAL_ERROR, "internal error"),
+  tooLarge: errorBody(RpcErrorCode.INVALID_REQUEST, "request body too large"),
+  invalid: errorBody(RpcErrorCode.INVALID_REQUEST, "invalid request"),
+} as const;
+
+/** A transport failure's body (4xx before the request was read): id null. */
+function transportErrorBody(status: number): string {
+  return status === 413 ? REFUSAL.tooLarge : REFUSAL.invalid;
 }
 
 interface PreparedToken {
